@@ -1,0 +1,93 @@
+/**
+ * Every error code gembatch can report, defined once. Code is the stable contract: clients and
+ * services branch on it, never on message text. `retryable` says whether BullMQ should try the
+ * job again; `httpStatus` is what the API answers when the error reaches a request.
+ */
+export const ERROR_CODES = {
+  GB_ERR_BAD_REQUEST: { retryable: false, httpStatus: 400, description: 'The request failed validation.' },
+  GB_ERR_UNAUTHORIZED: { retryable: false, httpStatus: 401, description: 'Missing or unknown API key.' },
+  GB_ERR_NOT_FOUND: { retryable: false, httpStatus: 404, description: 'No such resource for this tenant.' },
+  GB_ERR_CONFLICT: { retryable: false, httpStatus: 409, description: 'The resource is not in a state that allows this.' },
+  GB_ERR_PAYLOAD_TOO_LARGE: { retryable: false, httpStatus: 413, description: 'Upload larger than the configured limit.' },
+  GB_ERR_SERVICE_UNAVAILABLE: { retryable: true, httpStatus: 503, description: 'A dependency (Redis, model) is not ready.' },
+  GB_ERR_FILE_NOT_FOUND: { retryable: false, httpStatus: 400, description: 'The referenced file does not exist.' },
+  GB_ERR_EMPTY_INPUT: { retryable: false, httpStatus: 422, description: 'The input has no content (zero bytes or no text).' },
+  GB_ERR_UNSUPPORTED_MEDIA: { retryable: false, httpStatus: 415, description: 'The content type is not one gembatch processes.' },
+  GB_ERR_PDF_INVALID: { retryable: false, httpStatus: 422, description: 'The PDF is corrupt or truncated.' },
+  GB_ERR_PDF_EMPTY: { retryable: false, httpStatus: 422, description: 'The PDF has no pages.' },
+  GB_ERR_PDF_PASSWORD_REQUIRED: { retryable: false, httpStatus: 422, description: 'The PDF needs a password and none was given.' },
+  GB_ERR_PDF_PASSWORD_INVALID: { retryable: false, httpStatus: 422, description: 'The password given does not open the PDF.' },
+  GB_ERR_PDF_TOO_LARGE: { retryable: false, httpStatus: 422, description: 'The PDF exceeds the page or byte cap.' },
+  GB_ERR_NO_TEXT: { retryable: false, httpStatus: 422, description: 'No text could be extracted and no OCR or vision path is available.' },
+  GB_ERR_OCR_FAILED: { retryable: true, httpStatus: 500, description: 'OCR of a scanned page failed.' },
+  GB_ERR_IMAGE_INVALID: { retryable: false, httpStatus: 422, description: 'The image is corrupt or truncated.' },
+  GB_ERR_IMAGE_TOO_LARGE: { retryable: false, httpStatus: 422, description: 'The image exceeds the pixel limit.' },
+  GB_ERR_AUDIO_INVALID: { retryable: false, httpStatus: 422, description: 'The audio could not be decoded.' },
+  GB_ERR_AUDIO_NO_STREAM: { retryable: false, httpStatus: 422, description: 'The file has no audio stream.' },
+  GB_ERR_AUDIO_EMPTY: { retryable: false, httpStatus: 422, description: 'The audio decodes to zero samples.' },
+  GB_ERR_AUDIO_TOO_LONG: { retryable: false, httpStatus: 422, description: 'The audio exceeds the duration cap.' },
+  GB_ERR_NO_MEDIA_CAPABLE_NODE: { retryable: false, httpStatus: 422, description: 'No live worker can take image or audio input.' },
+  GB_ERR_CONTEXT_OVERFLOW: { retryable: false, httpStatus: 422, description: 'The input cannot fit the model context even alone.' },
+  GB_ERR_SCHEMA_VALIDATION: { retryable: false, httpStatus: 422, description: 'The output did not satisfy the JSON Schema after repairs.' },
+  GB_ERR_INFERENCE: { retryable: true, httpStatus: 500, description: 'The engine failed while generating.' },
+  GB_ERR_MODEL_LOAD: { retryable: false, httpStatus: 500, description: 'The model could not be loaded.' },
+  GB_ERR_CANCELLED: { retryable: false, httpStatus: 409, description: 'The job was cancelled.' },
+  GB_ERR_TIMEOUT: { retryable: true, httpStatus: 504, description: 'The job ran past its time limit.' },
+  GB_ERR_CONFIG: { retryable: false, httpStatus: 500, description: 'The configuration is invalid.' },
+  GB_ERR_INTERNAL: { retryable: true, httpStatus: 500, description: 'An unexpected error.' },
+} as const satisfies Record<string, { retryable: boolean; httpStatus: number; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
+/** The one error class of gembatch: a stable `code`, a readable message, and whether to retry. */
+export class GembatchError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  /** Structured, content-free details (sizes, counts, names of fields) safe to log. */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown>; retryable?: boolean } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GembatchError';
+    this.code = code;
+    this.retryable = options.retryable ?? ERROR_CODES[code].retryable;
+    this.details = options.details;
+  }
+
+  /** The `{code, message}` pair that jobs and HTTP responses carry. */
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Whatever was thrown, as a GembatchError (unknown errors become `GB_ERR_INTERNAL`). */
+export function toGembatchError(error: unknown): GembatchError {
+  if (error instanceof GembatchError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new GembatchError('GB_ERR_INTERNAL', message, { cause: error });
+}
+
+const FAILED_REASON = /^(GB_ERR_[A-Z_]+): ([\s\S]*)$/;
+
+/**
+ * BullMQ keeps only a message string for a failed job; the worker adapter writes it as
+ * `"<code>: <message>"` and this reads it back. Anything else is reported as `GB_ERR_INTERNAL`.
+ */
+export function encodeFailedReason(error: GembatchError): string {
+  return `${error.code}: ${error.message}`;
+}
+
+export function decodeFailedReason(failedReason: string | undefined | null): ErrorBody {
+  const match = FAILED_REASON.exec(failedReason ?? '');
+  if (match && isErrorCode(match[1])) return { code: match[1], message: match[2] ?? '' };
+  return { code: 'GB_ERR_INTERNAL', message: failedReason || 'unknown error' };
+}

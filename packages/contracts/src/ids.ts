@@ -1,0 +1,15 @@
+import { randomUUID } from 'node:crypto';
+
+/** `job_` + 32 hex chars: unguessable, URL-safe, sortable enough for humans. */
+export function newJobId(): string {
+  return `job_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** `file_` + 32 hex chars. Files are per tenant; their bytes are shared by sha256 in the blob store. */
+export function newFileId(): string {
+  return `file_${randomUUID().replaceAll('-', '')}`;
+}
+
+export const JOB_ID_PATTERN = /^job_[0-9a-f]{32}$/;
+export const FILE_ID_PATTERN = /^file_[0-9a-f]{32}$/;
+export const SHA256_PATTERN = /^[0-9a-f]{64}$/;

@@ -1,0 +1,30 @@
+/**
+ * Queue names and Redis key layout, the one place they are spelled. BullMQ adds its own
+ * `<prefix>:<queue>:...` keys under the same prefix.
+ */
+export const QUEUE_NAMES = {
+  /** CPU: file → extracted document (text, page images, audio segments). */
+  extract: 'extract',
+  /** Engine: text-only generation; every node consumes it. */
+  generate: 'generate',
+  /** Engine: generation with images or audio; only nodes with a projector consume it. */
+  generateMedia: 'generate-media',
+} as const;
+
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+export const ALL_QUEUES: readonly QueueName[] = Object.values(QUEUE_NAMES);
+
+/** Default BullMQ/Redis key prefix; tests give each test its own. */
+export const DEFAULT_REDIS_PREFIX = 'gembatch';
+
+/** Redis keys owned by gembatch itself (not BullMQ). */
+export const redisKeys = {
+  /** Hash: one uploaded file record (tenant, sha256, bytes, filename). */
+  file: (prefix: string, fileId: string) => `${prefix}:file:${fileId}`,
+  /** Sorted set of live node ids scored by last heartbeat (ms). */
+  nodes: (prefix: string) => `${prefix}:nodes`,
+  /** Hash with TTL: a node's info, gauges and monotonic counters (see `NodeStats`). */
+  node: (prefix: string, nodeId: string) => `${prefix}:node:${nodeId}`,
+  /** Hash with TTL: a node's histogram bucket counts, field `<metric>|<label>|<le>`. */
+  nodeHistograms: (prefix: string, nodeId: string) => `${prefix}:node:${nodeId}:hist`,
+} as const;

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'services/*/src/**/*.test.ts', 'services/*/test/**/*.test.ts'],
+    // Native addons (llama.cpp, sharp) are safest in child processes, not worker threads.
+    pool: 'forks',
+    // Two cores here: more files at once only thrash the CPU that model tests need.
+    maxWorkers: 2,
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    teardownTimeout: 30_000,
+    globalSetup: ['packages/testing/src/global-setup.ts'],
+  },
+});

@@ -184,7 +184,8 @@ export interface JobResultDocument {
   metadata?: Record<string, string>;
 }
 
-export const JOB_STATUSES = ['queued', 'extracting', 'waiting', 'running', 'completed', 'failed', 'cancelled'] as const;
+/** queued: waiting in any queue; extracting: the file is being read; running: generating (or its chunks are). */
+export const JOB_STATUSES = ['queued', 'extracting', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** `GET /v1/jobs/:id`. */

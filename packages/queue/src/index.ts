@@ -1,0 +1,2 @@
+export * from './redis-connection.ts';
+export * from './node-registry.ts';

@@ -129,6 +129,8 @@ export const GenerateJobData = JobSpec.extend({
     z.object({ type: z.literal('text'), sha256: z.string().regex(SHA256_PATTERN) }),
     z.object({ type: z.literal('document'), sha256: z.string().regex(SHA256_PATTERN), file_id: z.string(), media_type: z.string() }),
   ]),
+  /** ms the extract step took (file inputs). */
+  extract_ms: z.number().nonnegative().optional(),
   /** Set on chunk children of a long input: which slice of the parent's input this is. */
   chunk: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive(), text_sha256: z.string().regex(SHA256_PATTERN) }).optional(),
 });
@@ -154,7 +156,7 @@ export const Timings = z.object({
 });
 export type Timings = z.infer<typeof Timings>;
 
-export const FINISH_REASONS = ['stop', 'length', 'schema'] as const;
+export const FINISH_REASONS = ['stop', 'length'] as const;
 
 /** Return value of a completed generate job (kept in Redis); the output itself is in the blob store. */
 export const GenerateJobResult = z.object({

@@ -1,2 +1,4 @@
 export * from './redis-connection.ts';
 export * from './node-registry.ts';
+export * from './processor.ts';
+export * from './define-worker.ts';

@@ -1,0 +1,83 @@
+import { createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { TASK_NAMES } from '@gembatch/contracts';
+import { ApiClient } from '../api-client.ts';
+import { expandInputs, submitFiles, type SubmitRecord } from '../submit-files.ts';
+
+export const SUBMIT_USAGE = `gembatch submit <files or folders...> --task <${TASK_NAMES.join('|')}> [options]
+  --out <file>          write results as JSON lines (default: stdout)
+  --prompt <text>       instruction for --task prompt
+  --option key=value    task option (repeatable; value parsed as JSON when it parses, e.g. labels=["a","b"])
+  --max-tokens <n>      generated-token cap
+  --json-schema <file>  JSON Schema the output must satisfy
+  --password <pw>       password for encrypted PDFs
+  --api <url>           API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
+  --api-key <key>       API key (default: $GEMBATCH_API_KEY)
+  --timeout <seconds>   give up waiting after this long`;
+
+export const SUBMIT_OPTIONS = {
+  task: { type: 'string' },
+  out: { type: 'string' },
+  prompt: { type: 'string' },
+  option: { type: 'string', multiple: true },
+  'max-tokens': { type: 'string' },
+  'json-schema': { type: 'string' },
+  password: { type: 'string' },
+  timeout: { type: 'string' },
+} as const;
+
+/** Builds the job body (everything but the input) from parsed flags. */
+export async function jobBodyFromFlags(values: { task?: string; prompt?: string; option?: string[]; 'max-tokens'?: string; 'json-schema'?: string; password?: string }): Promise<Record<string, unknown>> {
+  if (!values.task) throw new Error('--task is required');
+  const options: Record<string, unknown> = {};
+  for (const pair of values.option ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new Error(`--option ${pair}: expected key=value`);
+    const raw = pair.slice(eq + 1);
+    try {
+      options[pair.slice(0, eq)] = JSON.parse(raw);
+    } catch {
+      options[pair.slice(0, eq)] = raw;
+    }
+  }
+  const { readFile } = await import('node:fs/promises');
+  return {
+    task: values.task,
+    ...(Object.keys(options).length > 0 ? { options } : {}),
+    ...(values.prompt ? { prompt: values.prompt } : {}),
+    ...(values['max-tokens'] ? { max_tokens: Number(values['max-tokens']) } : {}),
+    ...(values['json-schema'] ? { json_schema: JSON.parse(await readFile(values['json-schema'], 'utf8')) } : {}),
+    ...(values.password ? { password: values.password } : {}),
+  };
+}
+
+/** Uploads files and writes one result line per input, in order. */
+export async function runSubmitWith(client: ApiClient, inputs: string[], job: Record<string, unknown>, out: string | undefined, timeoutSeconds: string | undefined, signal?: AbortSignal): Promise<SubmitRecord[]> {
+  const files = await expandInputs(inputs);
+  if (files.length === 0) throw new Error('no files to submit');
+  const sink = out ? createWriteStream(out) : process.stdout;
+  const records = await submitFiles({
+    client,
+    files,
+    job,
+    onRecord: (record) => sink.write(`${JSON.stringify(record)}\n`),
+    progress: process.stderr,
+    ...(timeoutSeconds ? { timeoutMs: Number(timeoutSeconds) * 1000 } : {}),
+    ...(signal ? { signal } : {}),
+  });
+  if (out) await new Promise<void>((r) => (sink as NodeJS.WritableStream).end(r));
+  return records;
+}
+
+export async function runSubmit(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...SUBMIT_OPTIONS, api: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help || positionals.length === 0) {
+    process.stderr.write(`${SUBMIT_USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const client = new ApiClient({ baseUrl: values.api ?? process.env.GEMBATCH_API_URL ?? 'http://127.0.0.1:8080', ...(values['api-key'] ?? process.env.GEMBATCH_API_KEY ? { apiKey: values['api-key'] ?? process.env.GEMBATCH_API_KEY } : {}) });
+  const records = await runSubmitWith(client, positionals, await jobBodyFromFlags(values), values.out, values.timeout);
+  const failed = records.filter((r) => r.status !== 'completed').length;
+  process.stderr.write(`${records.length - failed} completed, ${failed} failed${values.out ? ` → ${values.out}` : ''}\n`);
+  return failed > 0 ? 1 : 0;
+}

@@ -1,0 +1,53 @@
+import { runRun, RUN_USAGE } from './commands/run.ts';
+import { runSubmit, SUBMIT_USAGE } from './commands/submit.ts';
+import { runUp, UP_USAGE } from './commands/up.ts';
+
+const USAGE = `gembatch — batch LLM processing of documents, images and audio on your own hardware
+
+Commands:
+  up                 start the whole stack on this machine
+  submit             upload files and wait for their results
+  run                up + submit + report + stop, in one command
+  models list|pull   the Gemma 4 12B quantizations, what fits here, and downloading them
+  top                a live terminal view of the fleet
+
+${UP_USAGE}
+
+${SUBMIT_USAGE}
+
+${RUN_USAGE}
+`;
+
+/** Dispatches `gembatch <command> ...`; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'up':
+      return runUp(rest);
+    case 'submit':
+      return runSubmit(rest);
+    case 'run':
+      return runRun(rest);
+    case 'models': {
+      const { runModelsList, runModelsPull } = await import('@gembatch/inference');
+      const [sub, ...args] = rest;
+      if (sub === 'list') return runModelsList(args, process.stdout);
+      if (sub === 'pull') return runModelsPull(args, process.stdout);
+      process.stderr.write('usage: gembatch models list | gembatch models pull [quant]\n');
+      return 2;
+    }
+    case 'top': {
+      const { runTop } = await import('./commands/top.ts');
+      return runTop(rest, process.stdout);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`unknown command: ${command}\n\n${USAGE}`);
+      return 2;
+  }
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+import { envBool, envBytes, envInt } from '@gembatch/config';
+
+/** Worker configuration: one variable per setting, parsed in `main.ts` with `loadEnv`. */
+export const WorkerEnv = z.object({
+  /** Redis the queues live in. */
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Key prefix of every queue and record (separate stacks can share one Redis). */
+  GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gembatch'),
+  /** Blob store root and model cache (`<dir>/blobs`, `<dir>/models`). */
+  GEMBATCH_DATA_DIR: z.string().default('.gembatch'),
+  /** A GGUF path or an `hf:` URI. Unset: the Gemma 4 12B quantization that fits this node, downloaded on first start. */
+  GEMBATCH_MODEL: z.string().optional(),
+  /** Force a catalog quantization (e.g. `Q4_K_M`) instead of the automatic choice. */
+  GEMBATCH_QUANT: z.string().optional(),
+  /** Multimodal projector (`mmproj`) GGUF path or `hf:` URI; enables image and audio jobs on this node. */
+  GEMBATCH_MMPROJ: z.string().optional(),
+  /** Where downloaded models go. Defaults to `<GEMBATCH_DATA_DIR>/models`. */
+  GEMBATCH_MODELS_DIR: z.string().optional(),
+  /** Parallel sequences (jobs decoding together). Unset: chosen from memory (see the quantization table). */
+  GEMBATCH_SEQUENCES: envInt(1, 256).optional(),
+  /** Context tokens per sequence. Unset: the quantization choice's context (capped by the model's training context). */
+  GEMBATCH_CONTEXT_PER_SEQUENCE: envInt(256, 262_144).optional(),
+  /** Engine threads. Unset: chosen from the core count (never node-llama-cpp's default, which is 100× slower on small machines). */
+  GEMBATCH_THREADS: envInt(1, 1024).optional(),
+  /** Accelerator: auto, cuda, metal, vulkan or cpu. */
+  GEMBATCH_GPU: z.enum(['auto', 'cuda', 'metal', 'vulkan', 'cpu']).default('auto'),
+  /** Pretend this node has this much accelerator memory (operators and tests), e.g. `24GB`. */
+  GEMBATCH_VRAM_BYTES: envBytes.optional(),
+  /** Draft model for speculative decoding (off when unset). */
+  GEMBATCH_DRAFT_MODEL: z.string().optional(),
+  /** Image token budget per image on multimodal nodes. */
+  GEMBATCH_IMAGE_MAX_TOKENS: envInt(40, 4096).default(280),
+  /** Stable node id in metrics. Defaults to `<hostname>-gpu<index>` or `<hostname>-cpu`. */
+  GEMBATCH_NODE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/).optional(),
+  /** Port of this node's own `/metrics` (0 disables it). */
+  GEMBATCH_METRICS_PORT: envInt(0, 65535).default(9465),
+  /** Interface the node's `/metrics` listens on. */
+  GEMBATCH_METRICS_HOST: z.string().default('127.0.0.1'),
+  /** Extraction jobs (PDF parsing, OCR, audio decoding) at once. */
+  GEMBATCH_EXTRACT_CONCURRENCY: envInt(1, 64).default(1),
+  /** Files above this are refused by extraction. */
+  GEMBATCH_MAX_FILE_BYTES: envBytes.default(512 * 1024 ** 2),
+  /** PDF page cap. */
+  GEMBATCH_MAX_PAGES: envInt(1, 1_000_000).default(5_000),
+  /** Decompression-bomb guard for images (pixels). */
+  GEMBATCH_MAX_IMAGE_PIXELS: envInt(1, 2 ** 31).default(100_000_000),
+  /** Longest image side sent to the model (px). */
+  GEMBATCH_IMAGE_MAX_SIDE: envInt(64, 8192).default(1536),
+  /** Audio duration cap (s). */
+  GEMBATCH_MAX_AUDIO_SECONDS: envInt(1, 86_400).default(3_600),
+  /** How scanned PDF pages are read: `auto` (vision on a projector node, else OCR), `ocr`, or `vision`. */
+  GEMBATCH_SCANNED_PAGES: z.enum(['auto', 'ocr', 'vision']).default('auto'),
+  /** Token overlap between consecutive chunks of a long input. */
+  GEMBATCH_CHUNK_OVERLAP_TOKENS: envInt(0, 8192).default(128),
+  /** Repair attempts when structured output fails JSON Schema validation. */
+  GEMBATCH_SCHEMA_REPAIRS: envInt(0, 10).default(2),
+  /** Seconds active jobs get to finish on SIGTERM before they are handed back. */
+  GEMBATCH_SHUTDOWN_GRACE_SECONDS: envInt(0, 3600).default(30),
+  /** Process extraction jobs on this node. */
+  GEMBATCH_EXTRACT_ENABLED: envBool.default(true),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type WorkerEnv = z.output<typeof WorkerEnv>;

@@ -1,0 +1,229 @@
+import path from 'node:path';
+import { hostname } from 'node:os';
+import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type NodeCapability } from '@gembatch/contracts';
+import { DEFAULT_EXTRACT_LIMITS } from '@gembatch/extract';
+import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
+import { closeRedisConnection, createRedisConnection, defineWorker, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
+import { FileSystemBlobStore } from '@gembatch/storage';
+import { startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
+import type { Redis } from 'ioredis';
+import type { WorkerEnv } from '../env.ts';
+import { createExtractProcessor } from '../processors/extract-processor.ts';
+import { createGenerateProcessor, type ChunkResult } from '../processors/generate-processor.ts';
+import { TaskRunner } from '../processors/task-runner.ts';
+import type { GenerateJobResult } from '@gembatch/contracts';
+
+/**
+ * One worker node: owns the model, the BullMQ workers, the stats reporter and every connection,
+ * and disposes them in order. `start()` resolves once the model is loaded and jobs are being taken.
+ */
+export class WorkerNode {
+  readonly #env: WorkerEnv;
+  readonly #log: Logger;
+  #redis: Redis | undefined;
+  #blocking: Redis | undefined;
+  #subscriber: Redis | undefined;
+  #engine: Engine | undefined;
+  #reporter: NodeStatsReporter | undefined;
+  #metrics: MetricsServer | undefined;
+  #workers: GembatchWorker[] = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(env: WorkerEnv, log: Logger) {
+    this.#env = env;
+    this.#log = log;
+  }
+
+  get engine(): Engine | undefined {
+    return this.#engine;
+  }
+
+  async start(): Promise<void> {
+    const env = this.#env;
+    const prefix = env.GEMBATCH_REDIS_PREFIX;
+    const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
+    const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
+    this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker' });
+    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true });
+
+    const engine = await this.#loadEngine(path.join(dataDir, 'models'));
+    this.#engine = engine;
+    const node = env.GEMBATCH_NODE_ID ?? defaultNodeId(engine.info.accelerator === 'cpu' ? undefined : 0);
+    const log = this.#log.child({ node });
+
+    this.#reporter = new NodeStatsReporter({
+      redis: this.#redis,
+      prefix,
+      identity: {
+        node,
+        host: hostname(),
+        gpu: engine.info.gpu,
+        accelerator: engine.info.accelerator,
+        engine: engine.info.engine,
+        model: engine.info.model,
+        quant: engine.info.quant,
+        capabilities: engine.info.capabilities,
+        sequences: engine.info.sequences,
+        contextPerSequence: engine.info.contextPerSequence,
+      },
+      engineStats: () => engine.stats(),
+      logger: log,
+    });
+    if (env.GEMBATCH_METRICS_PORT > 0) {
+      this.#metrics = await startMetricsServer({ port: env.GEMBATCH_METRICS_PORT, host: env.GEMBATCH_METRICS_HOST, registry: this.#reporter.registry });
+      log.info({ url: this.#metrics.url }, 'node metrics listening');
+    }
+
+    const reporter = this.#reporter;
+    const runner = new TaskRunner({ engine, schemaRepairs: env.GEMBATCH_SCHEMA_REPAIRS });
+    const generate = createGenerateProcessor({
+      engine,
+      runner,
+      blobs,
+      node,
+      overlapTokens: env.GEMBATCH_CHUNK_OVERLAP_TOKENS,
+      chunkText: async (text, maxTokens, overlapTokens) => (await planChunks(text, { engine, maxTokens, overlapTokens })).map((chunk) => chunk.text),
+    });
+    const onGenerateSettled = (event: SettledEvent<GenerateJobResult | ChunkResult>) => {
+      if (event.outcome === 'suspended') return;
+      const data = event.payload as Partial<GenerateJobData>;
+      // Chunk children are parts of one job: the parent's observation covers them.
+      if (data.chunk) return;
+      if (event.outcome === 'failed' && !event.error?.final) return;
+      const result = event.outcome === 'completed' ? (event.result as GenerateJobResult) : undefined;
+      reporter.recordJob({
+        task: data.task ?? 'unknown',
+        outcome: event.outcome,
+        ...(event.error ? { errorCode: event.error.code } : {}),
+        queueWaitMs: Math.max(0, event.ctx.firstStartedAt - event.ctx.enqueuedAt),
+        durationMs: Date.now() - event.ctx.firstStartedAt,
+        timeToFirstTokenMs: result?.timings.time_to_first_token_ms ?? null,
+        interTokenMs: result?.timings.inter_token_ms ?? null,
+      });
+    };
+    const generateQueues = engine.info.capabilities.some((c) => c !== 'text') ? [QUEUE_NAMES.generate, QUEUE_NAMES.generateMedia] : [QUEUE_NAMES.generate];
+    for (const queue of generateQueues) {
+      this.#workers.push(
+        defineWorker({
+          queue,
+          prefix,
+          connection: this.#blocking,
+          // One job per sequence: every active job decodes in the same batch.
+          concurrency: engine.info.sequences,
+          processor: generate,
+          parse: (raw) => GenerateJobData.parse(raw),
+          logger: log,
+          onSettled: onGenerateSettled,
+        }),
+      );
+    }
+    if (env.GEMBATCH_EXTRACT_ENABLED) {
+      const redis = this.#redis;
+      const extract = createExtractProcessor({
+        blobs,
+        limits: {
+          ...DEFAULT_EXTRACT_LIMITS,
+          maxBytes: env.GEMBATCH_MAX_FILE_BYTES,
+          maxPages: env.GEMBATCH_MAX_PAGES,
+          maxImagePixels: env.GEMBATCH_MAX_IMAGE_PIXELS,
+          imageMaxSide: env.GEMBATCH_IMAGE_MAX_SIDE,
+          maxAudioSeconds: env.GEMBATCH_MAX_AUDIO_SECONDS,
+        },
+        scannedPages: env.GEMBATCH_SCANNED_PAGES,
+        fleetCapabilities: async () => new Set<NodeCapability>((await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities.split(',') as NodeCapability[])),
+      });
+      this.#workers.push(
+        defineWorker({
+          queue: QUEUE_NAMES.extract,
+          prefix,
+          connection: this.#blocking,
+          concurrency: env.GEMBATCH_EXTRACT_CONCURRENCY,
+          processor: extract,
+          parse: (raw) => ExtractJobData.parse(raw),
+          logger: log,
+          onSettled: (event) => {
+            if (event.outcome === 'failed' && event.error?.final) {
+              reporter.recordJob({ task: (event.payload as ExtractJobData).task, outcome: 'failed', errorCode: event.error.code, queueWaitMs: Math.max(0, event.ctx.firstStartedAt - event.ctx.enqueuedAt), durationMs: Date.now() - event.ctx.firstStartedAt, timeToFirstTokenMs: null, interTokenMs: null });
+            }
+          },
+        }),
+      );
+    }
+
+    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true });
+    await this.#subscriber.subscribe(redisKeys.cancelChannel(prefix));
+    this.#subscriber.on('message', (_channel, jobId: string) => {
+      for (const worker of this.#workers) if (worker.cancel(jobId, 'cancelled by request')) log.info({ jobId }, 'job cancelled');
+    });
+
+    await Promise.all(this.#workers.map((w) => w.waitUntilReady()));
+    // Heartbeat last: /readyz turns green only when this node can really take jobs.
+    await reporter.start();
+    log.info({ model: engine.info.model, quant: engine.info.quant, sequences: engine.info.sequences, contextPerSequence: engine.info.contextPerSequence, queues: this.#workers.map((w) => w.queue) }, 'worker ready');
+  }
+
+  async #loadEngine(modelsDir: string): Promise<Engine> {
+    const env = this.#env;
+    const hardware = await probeHardware(env.GEMBATCH_VRAM_BYTES ? { vramOverrideBytes: env.GEMBATCH_VRAM_BYTES } : {});
+    let lastPercent = -10;
+    const resolved = await resolveModel({
+      ...(env.GEMBATCH_MODEL ? { model: env.GEMBATCH_MODEL } : {}),
+      ...(env.GEMBATCH_QUANT ? { quant: env.GEMBATCH_QUANT } : {}),
+      modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir,
+      hardware,
+      onProgress: ({ downloadedBytes, totalBytes }) => {
+        const percent = totalBytes > 0 ? Math.floor((downloadedBytes / totalBytes) * 100) : 0;
+        if (percent >= lastPercent + 5) {
+          lastPercent = percent;
+          this.#log.info({ downloadedBytes, totalBytes, percent }, 'downloading model');
+        }
+      },
+    });
+    const sequences = env.GEMBATCH_SEQUENCES ?? resolved.choice?.sequences ?? 4;
+    const contextPerSequence = env.GEMBATCH_CONTEXT_PER_SEQUENCE ?? resolved.choice?.contextPerSequence ?? 4096;
+    this.#log.info(
+      { memoryBytes: hardware.memoryBytes, accelerator: hardware.accelerator, model: resolved.path, quant: resolved.quant, source: resolved.source, why: resolved.choice?.reason ?? 'model given by GEMBATCH_MODEL', sequences, contextPerSequence },
+      'model decision',
+    );
+    const gpu = env.GEMBATCH_GPU === 'cpu' ? false : env.GEMBATCH_GPU;
+    if (env.GEMBATCH_MMPROJ) {
+      const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, hardware });
+      return createLlamaNodeEngine({
+        modelPath: resolved.path,
+        mmprojPath: mmproj.path,
+        sequences,
+        contextPerSequence,
+        ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
+        gpu: gpu === 'metal' ? 'auto' : gpu,
+        imageMaxTokens: env.GEMBATCH_IMAGE_MAX_TOKENS,
+        logger: this.#log,
+      });
+    }
+    return createLlamaCppEngine({
+      modelPath: resolved.path,
+      sequences,
+      contextPerSequence,
+      ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
+      gpu,
+      ...(env.GEMBATCH_DRAFT_MODEL ? { draftModelPath: env.GEMBATCH_DRAFT_MODEL } : {}),
+      logger: this.#log,
+    });
+  }
+
+  /**
+   * Drains: stops taking jobs, gives active ones `graceMs` to finish (then aborts them so BullMQ
+   * hands them to another node), removes the node from the registry, disposes the model, closes
+   * connections. Idempotent.
+   */
+  close(graceMs = this.#env.GEMBATCH_SHUTDOWN_GRACE_SECONDS * 1000): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#subscriber?.unsubscribe().catch(() => undefined);
+      await Promise.all(this.#workers.map((w) => w.close(graceMs)));
+      await this.#reporter?.close();
+      await this.#metrics?.close();
+      await this.#engine?.close();
+      await Promise.all([this.#subscriber, this.#blocking, this.#redis].filter((c): c is Redis => c !== undefined).map((c) => closeRedisConnection(c)));
+    })();
+    return this.#closing;
+  }
+}

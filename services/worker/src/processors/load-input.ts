@@ -1,0 +1,41 @@
+import { ExtractedDocument, GembatchError, type GenerateJobData, type JobResultDocument } from '@gembatch/contracts';
+import type { BlobStore } from '@gembatch/storage';
+import type { TaskInput } from './task-runner.ts';
+
+export interface LoadedInput extends TaskInput {
+  /** Content-free notes on how the input was extracted (for the result document). */
+  extraction?: NonNullable<JobResultDocument['extraction']>;
+}
+
+/** Reads a generate job's input from the blob store: inline text, or an extracted document with its media. */
+export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promise<LoadedInput> {
+  if (data.chunk) return { text: await readText(blobs, data.chunk.text_sha256), media: [] };
+  if (data.input.type === 'text') return { text: await readText(blobs, data.input.sha256), media: [] };
+  const document = ExtractedDocument.parse(await blobs.getJson(data.input.sha256));
+  const media = await Promise.all(
+    document.media.map(async (part) => ({
+      kind: part.kind,
+      path: await blobs.path(part.sha256),
+      ...(part.start_s !== undefined ? { startS: part.start_s } : {}),
+      ...(part.end_s !== undefined ? { endS: part.end_s } : {}),
+    })),
+  );
+  return {
+    text: document.text,
+    media,
+    extraction: {
+      media_type: document.media_type,
+      pages_ocr: document.pages.filter((p) => p.source === 'ocr').map((p) => p.index),
+      pages_image: document.pages.filter((p) => p.source === 'image').map((p) => p.index),
+      warnings: document.warnings,
+    },
+  };
+}
+
+async function readText(blobs: BlobStore, sha256: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await blobs.get(sha256)) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim().length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the input text is empty');
+  return text;
+}

@@ -1,0 +1,62 @@
+import { connect } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { GembatchError } from '@gembatch/contracts';
+
+/** Pause between connection attempts while the server boots: short, since Redis starts in milliseconds. */
+const RETRY_INTERVAL_MS = 25;
+/** Bound on one attempt, so a half-open socket cannot eat the whole budget. */
+const ATTEMPT_TIMEOUT_MS = 1_000;
+
+export interface WaitForRedisPingOptions {
+  /** Give up after this many milliseconds. Defaults to `15000` (a loaded 2-core machine can be slow to fork). */
+  timeoutMs?: number;
+  /** Stops waiting early, e.g. when the server process exits. Defaults to none. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until a Redis server on `host:port` answers `PING` with `PONG` (a server still loading its
+ * AOF answers `-LOADING` and is waited for). Uses a raw socket so nothing reconnects behind the
+ * caller's back. Throws `GB_ERR_SERVICE_UNAVAILABLE` when the time is up.
+ */
+export async function waitForRedisPing(host: string, port: number, options: WaitForRedisPingOptions = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const deadline = Date.now() + timeoutMs;
+  let lastProblem = 'no answer';
+  while (Date.now() < deadline) {
+    options.signal?.throwIfAborted();
+    const answer = await pingOnce(host, port, Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1, deadline - Date.now())));
+    if (answer === '+PONG') return;
+    lastProblem = answer;
+    await delay(RETRY_INTERVAL_MS);
+  }
+  throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `Redis on ${host}:${port} did not answer PING within ${timeoutMs} ms (last: ${lastProblem})`, {
+    details: { host, port, timeoutMs },
+  });
+}
+
+/** One PING: resolves with the first reply line, or a short description of what went wrong. */
+async function pingOnce(host: string, port: number, timeoutMs: number): Promise<string> {
+  return await new Promise<string>((resolve) => {
+    let reply = '';
+    let settled = false;
+    const socket = connect({ host, port });
+    const finish = (answer: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    socket.setEncoding('utf8');
+    socket.once('error', (error: NodeJS.ErrnoException) => finish(error.code ?? error.message));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk: string) => {
+      reply += chunk;
+      const end = reply.indexOf('\r\n');
+      if (end >= 0) finish(reply.slice(0, end));
+    });
+    socket.once('close', () => finish(reply === '' ? 'closed' : reply.trim()));
+  });
+}

@@ -36,5 +36,7 @@ export const NodeStats = z.object({
   vram_total_bytes: z.coerce.number(),
   vram_used_bytes: z.coerce.number(),
   ram_used_bytes: z.coerce.number(),
+  /** Memory available to the node process (its cgroup limit, else the host's RAM); absent from older nodes. */
+  ram_total_bytes: z.coerce.number().optional(),
 });
 export type NodeStats = z.infer<typeof NodeStats>;

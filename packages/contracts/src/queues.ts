@@ -27,4 +27,9 @@ export const redisKeys = {
   node: (prefix: string, nodeId: string) => `${prefix}:node:${nodeId}`,
   /** Hash with TTL: a node's histogram bucket counts, field `<metric>|<label>|<le>`. */
   nodeHistograms: (prefix: string, nodeId: string) => `${prefix}:node:${nodeId}:hist`,
+  /**
+   * Hash without TTL: fleet-wide job histograms and counters (same field layout), added to by every
+   * node with HINCRBY so they merge exactly and outlive nodes and exporter restarts.
+   */
+  fleetJobMetrics: (prefix: string) => `${prefix}:metrics:jobs`,
 } as const;

@@ -1,7 +1,7 @@
 import { GembatchError, QUEUE_NAMES, TASKS, type ExtractJobData, type GenerateJobData, type NodeCapability } from '@gembatch/contracts';
 import { extractFile, type ExtractLimits } from '@gembatch/extract';
 import type { Processor } from '@gembatch/queue';
-import type { BlobStore } from '@gembatch/storage';
+import { putJson, type BlobStore } from '@gembatch/storage';
 
 export interface ExtractProcessorDeps {
   blobs: BlobStore;
@@ -50,7 +50,7 @@ export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<Ex
     }
     if (document.text.trim().length === 0 && document.media.length === 0) throw new GembatchError('GB_ERR_NO_TEXT', `no text could be read from the ${document.media_type} file`);
 
-    const { sha256 } = await deps.blobs.putJson(document);
+    const { sha256 } = await putJson(deps.blobs, document);
     const queue = document.media.length > 0 ? QUEUE_NAMES.generateMedia : QUEUE_NAMES.generate;
     const extractMs = Date.now() - started;
     const next: GenerateJobData = {

@@ -1,7 +1,7 @@
 import { decodeFailedReason, GembatchError, type GenerateJobData, type GenerateJobResult, type JobResultDocument } from '@gembatch/contracts';
 import type { Engine } from '@gembatch/inference';
 import type { Processor } from '@gembatch/queue';
-import type { BlobStore } from '@gembatch/storage';
+import { putJson, type BlobStore } from '@gembatch/storage';
 import { loadInput } from './load-input.ts';
 import type { RunStats, TaskOutcome, TaskRunner } from './task-runner.ts';
 
@@ -105,7 +105,7 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       ...(input.extraction ? { extraction: input.extraction } : {}),
       ...(data.metadata ? { metadata: data.metadata } : {}),
     };
-    const { sha256 } = await blobs.putJson(document);
+    const { sha256 } = await putJson(blobs, document);
     ctx.progress(100);
     ctx.log.info({ promptTokens: usage.prompt_tokens, generatedTokens: usage.generated_tokens, chunks, ms: timings.total_ms }, 'job generated');
     return { result_sha256: sha256, usage, timings, finish_reason: stats.finishReason, node: deps.node, model: engine.info.model, chunks };

@@ -1,5 +1,6 @@
+import { text as streamText } from 'node:stream/consumers';
 import { ExtractedDocument, GembatchError, type GenerateJobData, type JobResultDocument } from '@gembatch/contracts';
-import type { BlobStore } from '@gembatch/storage';
+import { getJson, type BlobStore } from '@gembatch/storage';
 import type { TaskInput } from './task-runner.ts';
 
 export interface LoadedInput extends TaskInput {
@@ -11,7 +12,7 @@ export interface LoadedInput extends TaskInput {
 export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promise<LoadedInput> {
   if (data.chunk) return { text: await readText(blobs, data.chunk.text_sha256), media: [] };
   if (data.input.type === 'text') return { text: await readText(blobs, data.input.sha256), media: [] };
-  const document = ExtractedDocument.parse(await blobs.getJson(data.input.sha256));
+  const document = await getJson(blobs, data.input.sha256, ExtractedDocument);
   const media = await Promise.all(
     document.media.map(async (part) => ({
       kind: part.kind,
@@ -33,9 +34,7 @@ export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promis
 }
 
 async function readText(blobs: BlobStore, sha256: string): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of await blobs.get(sha256)) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = await streamText(await blobs.get(sha256));
   if (text.trim().length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the input text is empty');
   return text;
 }

@@ -1,0 +1,38 @@
+# gembatch: `make demo` processes examples/ end to end on an embedded stack; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# A GGUF path or hf: URI for the demo; empty lets the worker pick the Gemma 4 12B quantization that fits.
+GEMBATCH_MODEL ?=
+export GEMBATCH_MODEL
+
+.PHONY: help deps system-deps demo test typecheck lint clean
+
+help:
+	@echo "make demo   process examples/ end to end (GEMBATCH_MODEL=path/to.gguf to choose the model)"
+	@echo "make test   typecheck, lint and run every test"
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+node_modules/.modules.yaml: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wildcard packages/*/package.json services/*/package.json)
+	pnpm install --frozen-lockfile
+	@touch $@
+
+deps: system-deps node_modules/.modules.yaml
+
+demo: deps
+	pnpm --silent gembatch run examples --task summarize --out results.jsonl
+	@echo "results: results.jsonl"
+
+typecheck: deps
+	pnpm --silent typecheck
+
+lint: deps
+	pnpm --silent lint
+
+test: typecheck lint
+	pnpm --silent test
+
+clean:
+	rm -rf .gembatch results.jsonl node_modules/.cache/gembatch-test-models

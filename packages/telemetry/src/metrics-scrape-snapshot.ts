@@ -1,0 +1,23 @@
+/**
+ * Shares one read among the families of a scrape: prom-client asks every family for its series at
+ * once, and they all should see the same snapshot (one Redis round trip, consistent numbers).
+ * A read in flight is shared; the next scrape starts a new one.
+ */
+export class ScrapeSnapshot<T> {
+  private inFlight: Promise<T> | undefined;
+
+  /** @param read Loads a fresh snapshot. */
+  constructor(private readonly read: () => Promise<T>) {}
+
+  /** The snapshot being read now, or a new read. */
+  get(): Promise<T> {
+    if (this.inFlight) return this.inFlight;
+    const pending = this.read();
+    this.inFlight = pending;
+    const clear = (): void => {
+      if (this.inFlight === pending) this.inFlight = undefined;
+    };
+    pending.then(clear, clear);
+    return pending;
+  }
+}

@@ -2,3 +2,4 @@ export * from './redis-connection.ts';
 export * from './node-registry.ts';
 export * from './processor.ts';
 export * from './define-worker.ts';
+export * from './node-stats-reporter.ts';

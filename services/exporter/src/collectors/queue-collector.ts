@@ -1,0 +1,32 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QUEUE_STATES, type ScalarSample } from '@gembatch/telemetry';
+
+/**
+ * Job counts of each queue by BullMQ state (waiting, active, delayed, prioritized,
+ * waiting-children, completed, failed), through BullMQ's own `getJobCounts`.
+ */
+export class QueueCollector {
+  private readonly queues: Queue[];
+
+  /**
+   * @param redis Connection shared by the queue handles (not closed by `close()`).
+   * @param prefix BullMQ key prefix.
+   * @param names Queues to count.
+   */
+  constructor(redis: Redis, prefix: string, names: readonly string[]) {
+    // skipMetasUpdate: a read-only observer must not rewrite the queues' meta keys.
+    this.queues = names.map((name) => new Queue(name, { connection: redis, prefix, skipMetasUpdate: true }));
+  }
+
+  /** One sample per queue and state. */
+  async collect(): Promise<ScalarSample[]> {
+    const counts = await Promise.all(this.queues.map((queue) => queue.getJobCounts(...QUEUE_STATES)));
+    return this.queues.flatMap((queue, index) => QUEUE_STATES.map((state) => ({ labels: { queue: queue.name, state }, value: counts[index]?.[state] ?? 0 })));
+  }
+
+  /** Closes the queue handles (not the shared connection). Idempotent. */
+  async close(): Promise<void> {
+    await Promise.all(this.queues.map((queue) => queue.close()));
+  }
+}

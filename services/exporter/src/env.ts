@@ -1,0 +1,19 @@
+import { z } from 'zod';
+import { envInt } from '@gembatch/config';
+
+/** Exporter configuration: one variable per setting, parsed in `main.ts` with `loadEnv`. */
+export const ExporterEnv = z.object({
+  /** Redis the queues and node stats live in. */
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Key prefix of every queue and record (the same as the API's and workers'). */
+  GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gembatch'),
+  /** Port of the fleet `/metrics` (Prometheus scrapes it). */
+  GEMBATCH_EXPORTER_PORT: envInt(0, 65535).default(9464),
+  /** Interface it listens on (`0.0.0.0` so Prometheus in another container can reach it). */
+  GEMBATCH_EXPORTER_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Longest a scrape waits for Redis before answering with `gembatch_exporter_redis_up 0` (ms). */
+  GEMBATCH_EXPORTER_READ_TIMEOUT_MS: envInt(100, 60_000).default(5_000),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type ExporterEnv = z.output<typeof ExporterEnv>;

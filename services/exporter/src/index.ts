@@ -1,0 +1,3 @@
+export * from './env.ts';
+export * from './exporter.ts';
+export * from './fleet-metrics.ts';

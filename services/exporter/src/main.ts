@@ -1,0 +1,34 @@
+import { exitOnConfigError, loadEnv } from '@gembatch/config';
+import { createLogger } from '@gembatch/telemetry';
+import { ExporterEnv } from './env.ts';
+import { Exporter } from './exporter.ts';
+
+/** Exporter entry point: parse config, serve the fleet's `/metrics`, stop on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let env: ExporterEnv;
+  try {
+    env = loadEnv(ExporterEnv);
+  } catch (error) {
+    exitOnConfigError(error, 'gembatch-exporter');
+  }
+  const log = createLogger({ service: 'exporter', level: env.LOG_LEVEL });
+  let exporter: Exporter;
+  try {
+    exporter = await Exporter.start({ redisUrl: env.REDIS_URL, prefix: env.GEMBATCH_REDIS_PREFIX, port: env.GEMBATCH_EXPORTER_PORT, host: env.GEMBATCH_EXPORTER_HOST, readTimeoutMs: env.GEMBATCH_EXPORTER_READ_TIMEOUT_MS, logger: log });
+  } catch (error) {
+    log.fatal({ code: (error as { code?: string }).code ?? 'GB_ERR_INTERNAL', err: error instanceof Error ? error.message : String(error) }, 'exporter failed to start');
+    process.exit(1);
+  }
+  log.info({ url: exporter.url, prefix: env.GEMBATCH_REDIS_PREFIX }, 'exporter listening');
+  const stop = (signal: string): void => {
+    log.info({ signal }, 'stopping');
+    exporter.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+await main();

@@ -13,3 +13,5 @@ export * from './gguf/llama-vocab.ts';
 export * from './gguf/test-models.ts';
 export * from './gguf/gemma-chat-template.ts';
 export * from './temp-dir.ts';
+export * from './gguf/gguf-header-reader.ts';
+export * from './gguf/gemma4.ts';

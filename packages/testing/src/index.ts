@@ -15,3 +15,4 @@ export * from './gguf/gemma-chat-template.ts';
 export * from './temp-dir.ts';
 export * from './gguf/gguf-header-reader.ts';
 export * from './gguf/gemma4.ts';
+export * from './samples.ts';

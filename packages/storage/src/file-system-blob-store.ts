@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GembatchError, SHA256_PATTERN } from '@gembatch/contracts';
+import type { BlobPutOptions, BlobPutResult, BlobStore } from './blob-store.ts';
+import { HashingSizeLimiter } from './hashing-size-limiter.ts';
+
+export interface FileSystemBlobStoreOptions {
+  /**
+   * The blob directory, by convention `<GEMBATCH_DATA_DIR>/blobs`. Blobs live in
+   * `<root>/<first two hex chars>/<sha256>`, writes in progress in `<root>/.tmp` (same filesystem,
+   * so the final rename is atomic). Every process that shares blobs (API, workers) uses the same root.
+   */
+  root: string;
+}
+
+/**
+ * The filesystem `BlobStore`: each put streams into a temp file while hashing, flushes it to disk,
+ * then renames it to its content address. Renames are atomic, so readers never see half a blob
+ * and concurrent puts of the same content both succeed with one copy left.
+ */
+export class FileSystemBlobStore implements BlobStore {
+  readonly root: string;
+  readonly #tmpDir: string;
+
+  constructor(options: FileSystemBlobStoreOptions) {
+    this.root = resolve(options.root);
+    this.#tmpDir = join(this.root, '.tmp');
+  }
+
+  async put(source: Readable | Buffer, options: BlobPutOptions = {}): Promise<BlobPutResult> {
+    await mkdir(this.#tmpDir, { recursive: true });
+    const tmp = join(this.#tmpDir, `${randomUUID()}.part`);
+    const limiter = new HashingSizeLimiter(options.maxBytes);
+    // An array, so that Readable.from yields the buffer once instead of byte by byte.
+    const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
+    try {
+      await pipeline(input, limiter, createWriteStream(tmp, { flush: true }), options.signal ? { signal: options.signal } : {});
+      const sha256 = limiter.digest();
+      const target = this.#blobPath(sha256);
+      await mkdir(join(this.root, sha256.slice(0, 2)), { recursive: true });
+      await rename(tmp, target);
+      await syncDirectory(join(this.root, sha256.slice(0, 2)));
+      return { sha256, bytes: limiter.bytes };
+    } catch (error) {
+      await unlink(tmp).catch(() => undefined);
+      if (error instanceof Error && error.name === 'AbortError') throw new GembatchError('GB_ERR_CANCELLED', 'the blob write was aborted', { cause: error });
+      throw error;
+    }
+  }
+
+  async get(sha256: string): Promise<Readable> {
+    const handle = await open(this.#existingPath(sha256), 'r').catch((error: unknown) => rethrowMissing(error, sha256));
+    return handle.createReadStream();
+  }
+
+  async path(sha256: string): Promise<string> {
+    const path = this.#existingPath(sha256);
+    await stat(path).catch((error: unknown) => rethrowMissing(error, sha256));
+    return path;
+  }
+
+  async has(sha256: string): Promise<boolean> {
+    if (!SHA256_PATTERN.test(sha256)) return false;
+    try {
+      await stat(this.#blobPath(sha256));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async bytes(sha256: string): Promise<number> {
+    const info = await stat(this.#existingPath(sha256)).catch((error: unknown) => rethrowMissing(error, sha256));
+    return info.size;
+  }
+
+  async delete(sha256: string): Promise<boolean> {
+    if (!SHA256_PATTERN.test(sha256)) return false;
+    try {
+      await unlink(this.#blobPath(sha256));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  #blobPath(sha256: string): string {
+    return join(this.root, sha256.slice(0, 2), sha256);
+  }
+
+  /** The path of a well-formed address; a malformed one (never stored, maybe hostile) is not found. */
+  #existingPath(sha256: string): string {
+    if (!SHA256_PATTERN.test(sha256)) throw notFound(sha256);
+    return this.#blobPath(sha256);
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+function notFound(sha256: string): GembatchError {
+  return new GembatchError('GB_ERR_FILE_NOT_FOUND', `no blob with sha256 ${sha256.slice(0, 64)}`);
+}
+
+function rethrowMissing(error: unknown, sha256: string): never {
+  if (isMissing(error)) throw notFound(sha256);
+  throw error;
+}
+
+/** Makes a rename durable: the directory entry reaches the disk, not only the file's bytes. */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

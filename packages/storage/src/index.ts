@@ -1,0 +1,4 @@
+export * from './blob-store.ts';
+export * from './file-system-blob-store.ts';
+export * from './hashing-size-limiter.ts';
+export * from './json-blobs.ts';

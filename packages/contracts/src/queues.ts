@@ -32,4 +32,13 @@ export const redisKeys = {
    * node with HINCRBY so they merge exactly and outlive nodes and exporter restarts.
    */
   fleetJobMetrics: (prefix: string) => `${prefix}:metrics:jobs`,
+  /** Pub/Sub channel: the API publishes a job id here to cancel it; every worker aborts it if it runs it. */
+  cancelChannel: (prefix: string) => `${prefix}:cancel`,
+  /**
+   * String with the retention TTL: set when a job is cancelled (JSON of its tenant, task and input,
+   * so a removed waiting job still reads as `cancelled`). A stage must not enqueue the next while it exists.
+   */
+  cancelled: (prefix: string, jobId: string) => `${prefix}:cancelled:${jobId}`,
+  /** Sorted set of a tenant's job ids scored by submission time (ms), trimmed to the retention window. */
+  tenantJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
 } as const;

@@ -16,3 +16,4 @@ export * from './temp-dir.ts';
 export * from './gguf/gguf-header-reader.ts';
 export * from './gguf/gemma4.ts';
 export * from './samples.ts';
+export * from './prometheus-text.ts';

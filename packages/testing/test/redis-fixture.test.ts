@@ -1,3 +1,4 @@
+import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, onTestFailed } from 'vitest';
 import { closeAfterTest, findLeakedConnections, findServerLeaks, currentTrackingSerial, openTestRedis, redisTest } from '../src/index.ts';
@@ -47,11 +48,29 @@ describe('redisTest', () => {
     await untracked.ping();
   });
 
-  redisTest.fails('fails a test that leaves any new connection open on its own server', async ({ redis, redisServer }) => {
+  redisTest.skipIf(Boolean(process.env.REDIS_URL)).fails('fails a test that leaves any new connection open on its own server', async ({ redis, redisServer }) => {
     expect(redisServer.mode).not.toBe('url');
     const untracked = new Redis(redis.url);
     onTestFailed(() => untracked.disconnect());
     await untracked.ping();
+  });
+});
+
+describe('with BullMQ', () => {
+  redisTest('a queue, worker and events closed with closeAfterTest pass the leak check', async ({ redis }) => {
+    const connection = { url: redis.url };
+    const queue = closeAfterTest(new Queue('work', { connection, prefix: redis.prefix }));
+    const events = closeAfterTest(new QueueEvents('work', { connection, prefix: redis.prefix }));
+    const worker = closeAfterTest(new Worker('work', async (job) => (job.data as { n: number }).n * 2, { connection, prefix: redis.prefix }));
+    await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
+    const job = await queue.add('double', { n: 21 });
+    expect(await job.waitUntilFinished(events, 10_000)).toBe(42);
+  });
+
+  redisTest.fails('a worker left running fails the test', async ({ redis }) => {
+    const worker = new Worker('work', async () => 'done', { connection: { url: redis.url }, prefix: redis.prefix });
+    onTestFailed(() => worker.close(true));
+    await worker.waitUntilReady();
   });
 });
 

@@ -10,6 +10,7 @@ const DEFAULT_PING_TIMEOUT_MS = 1_000;
  * `false` within `timeoutMs`, so callers can fall back to another way of getting a service.
  *
  * @param timeoutMs Upper bound on the whole check. Defaults to `1000`.
+ * @param env Environment read for `DOCKER_HOST`. Defaults to `process.env`.
  */
 export async function isDockerEngineReachable(timeoutMs = DEFAULT_PING_TIMEOUT_MS, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   const target = dockerTarget(env.DOCKER_HOST);

@@ -34,7 +34,8 @@ export type Closable = { close(): unknown } | { quit(): unknown } | { disconnect
 
 /**
  * Closes `closable` when the current test finishes (pass or fail), before the Redis leak check
- * runs. Call it inside a test; returns its argument: `const queue = closeAfterTest(new Queue(...))`.
+ * runs. Call it inside a test (not in `beforeAll`); returns its argument:
+ * `const queue = closeAfterTest(new Queue(...))`.
  * `close()` is preferred, then ioredis `quit()` (falling back to `disconnect()` if Redis is gone).
  */
 export function closeAfterTest<T extends Closable>(closable: T): T {
@@ -120,7 +121,10 @@ export const redisTest = test.extend<{ $test: { redis: RedisTestContext }; $file
 /**
  * Clients the server still lists that a finished test left behind: those named under `prefix`,
  * and (when `newerThanId` is given, i.e. the file owns the server) every client with a larger id
- * than before the test, except the caller's own. Gives closing sockets up to `DEFAULT_SETTLE_MS`.
+ * than before the test, except the caller's own.
+ *
+ * @param newerThanId Also count every client with a larger id. Defaults to none (names only).
+ * @param settleMs Longest wait for closing sockets to disappear. Defaults to `DEFAULT_SETTLE_MS` (2 s).
  */
 export async function findServerLeaks(admin: Redis, prefix: string, newerThanId?: number, settleMs = DEFAULT_SETTLE_MS): Promise<RedisClientInfo[]> {
   const ownId = Number(await admin.client('ID'));

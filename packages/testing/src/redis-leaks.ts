@@ -63,6 +63,9 @@ export function openTestRedis(url: string, options: OpenTestRedisOptions = {}): 
 /**
  * Tracked connections that are not closed (status other than `end`), optionally only those
  * tracked from `sinceSerial` on. Pure: looks, closes nothing.
+ *
+ * @param sinceSerial Only connections tracked from this serial on. Defaults to `0` (all).
+ * @param entries Connections to look at. Defaults to every tracked connection.
  */
 export function findOpenConnections(sinceSerial = 0, entries: Iterable<TrackedRedis> = tracked): TrackedRedis[] {
   return [...entries].filter((entry) => entry.serial >= sinceSerial && entry.connection.status !== 'end');
@@ -71,6 +74,10 @@ export function findOpenConnections(sinceSerial = 0, entries: Iterable<TrackedRe
 /**
  * Waits up to `settleMs` for connections that are closing to reach `end`, then returns those
  * still open. Use it after a test: `quit()` resolves a moment before the status turns `end`.
+ *
+ * @param sinceSerial Only connections tracked from this serial on (see `currentTrackingSerial`). Defaults to `0` (all).
+ * @param settleMs Longest wait for closing connections. Defaults to `DEFAULT_SETTLE_MS` (2 s).
+ * @param entries Connections to look at. Defaults to every tracked connection.
  */
 export async function findLeakedConnections(sinceSerial = 0, settleMs = DEFAULT_SETTLE_MS, entries: Iterable<TrackedRedis> = tracked): Promise<TrackedRedis[]> {
   const deadline = Date.now() + settleMs;

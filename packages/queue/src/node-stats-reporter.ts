@@ -1,7 +1,7 @@
 import { hostname, totalmem } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { GembatchError, NODE_CAPABILITIES, NODE_HEARTBEAT_MS, isErrorCode, isTaskName, type NodeCapability, type NodeStats } from '@gembatch/contracts';
+import { GembatchError, NODE_CAPABILITIES, NODE_HEARTBEAT_MS, isErrorCode, isTaskName, redisKeys, type NodeCapability, type NodeStats } from '@gembatch/contracts';
 import {
   JOB_COUNTERS,
   JOB_HISTOGRAMS,
@@ -175,6 +175,7 @@ export class NodeStatsReporter {
     if (this.closing) return Promise.reject(new GembatchError('GB_ERR_CONFLICT', 'the node stats reporter is closed'));
     this.starting ??= (async () => {
       try {
+        await this.warnIfNodeIdTaken();
         await this.heartbeat();
       } catch (error) {
         throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `could not publish node stats to Redis: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -221,6 +222,19 @@ export class NodeStatsReporter {
       }
     })();
     return this.closing;
+  }
+
+  /**
+   * Two live processes with one node id would overwrite each other's counters (Prometheus would
+   * see resets). A hash of another process (different start time) that heartbeated within two
+   * periods means that is happening; a crashed predecessor's hash is older and is simply replaced.
+   */
+  private async warnIfNodeIdTaken(): Promise<void> {
+    const [startedAt, heartbeatAt, host] = await this.redis.hmget(redisKeys.node(this.prefix, this.identity.node), 'started_at', 'heartbeat_at', 'host');
+    if (startedAt === null || heartbeatAt === null || Number(startedAt) === this.startedAt) return;
+    if (Date.now() - Number(heartbeatAt) < 2 * this.intervalMs) {
+      this.logger?.warn({ node: this.identity.node, otherHost: host, code: 'GB_ERR_CONFIG' }, 'another live process publishes stats under this node id; give each worker its own GEMBATCH_NODE_ID');
+    }
   }
 
   private schedule(): void {

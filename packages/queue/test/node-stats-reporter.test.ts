@@ -1,6 +1,6 @@
 import { describe, expect, vi } from 'vitest';
 import { GembatchError, NODE_STATS_TTL_SECONDS, redisKeys } from '@gembatch/contracts';
-import { JOB_HISTOGRAMS, JOB_COUNTERS, NODE_FAMILIES, counterSamples, decodeMetricFields, histogramSamples, parsePrometheusText, selectSamples } from '@gembatch/telemetry';
+import { JOB_HISTOGRAMS, JOB_COUNTERS, NODE_FAMILIES, counterSamples, createLogger, decodeMetricFields, histogramSamples, parsePrometheusText, selectSamples } from '@gembatch/telemetry';
 import { closeAfterTest, openTestRedis, redisTest } from '@gembatch/testing';
 import { NodeStatsReporter, defaultNodeId, listLiveNodes, readFleetJobMetrics, readNodeHistogramFields, type NodeEngineStats, type NodeIdentity } from '../src/index.ts';
 
@@ -176,5 +176,21 @@ describe('defaultNodeId', () => {
     expect(defaultNodeId(0, { GEMBATCH_NODE_ID: 'worker-7' })).toBe('worker-7');
     expect(defaultNodeId(1, {})).toMatch(/^[A-Za-z0-9._-]+-gpu1$/);
     expect(defaultNodeId(undefined, { GEMBATCH_NODE_ID: ' ' })).toMatch(/^[A-Za-z0-9._-]+-cpu$/);
+  });
+});
+
+describe('NodeStatsReporter with a duplicate node id', () => {
+  redisTest('warns when another live process already publishes under the same id', async ({ redis }) => {
+    const connection = closeAfterTest(openTestRedis(redis.url));
+    const warnings: string[] = [];
+    const logger = createLogger({ service: 'test', level: 'warn', destination: { write: (line: string) => void warnings.push((JSON.parse(line) as { msg: string }).msg) } });
+    const first = closeAfterTest(new NodeStatsReporter({ redis: connection, prefix: redis.prefix, identity: identity('same-id'), engineStats: counters }));
+    const firstCreated = Date.now();
+    await first.start();
+    // Another process starts later: let the clock pass the first one's start time.
+    await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(firstCreated));
+    const second = closeAfterTest(new NodeStatsReporter({ redis: connection, prefix: redis.prefix, identity: identity('same-id'), engineStats: counters, logger }));
+    await second.start();
+    expect(warnings).toEqual(['another live process publishes stats under this node id; give each worker its own GEMBATCH_NODE_ID']);
   });
 });

@@ -17,3 +17,4 @@ export * from './gguf/gguf-header-reader.ts';
 export * from './gguf/gemma4.ts';
 export * from './samples.ts';
 export * from './prometheus-text.ts';
+export * from './media-samples.ts';

@@ -1,0 +1,45 @@
+import { readFile } from 'node:fs/promises';
+import { GembatchError, type ExtractedDocument } from '@gembatch/contracts';
+import { sniffText, type TextEncoding } from '../sniff/sniff-text.ts';
+import { htmlToText } from './html-to-text.ts';
+import { rtfToText } from './rtf-to-text.ts';
+
+/**
+ * Reads a text document (plain, markdown, HTML, XML, RTF) and returns its text. The caller has
+ * already checked the size cap. Encoding comes from a BOM, else strict UTF-8, else Windows-1252.
+ * Fails with `GB_ERR_EMPTY_INPUT` when no text remains.
+ */
+export async function extractTextFile(path: string, mime: string): Promise<ExtractedDocument> {
+  const bytes = await readFile(path);
+  const encoding: TextEncoding = sniffText(bytes, true)?.encoding ?? 'utf-8';
+  const raw = new TextDecoder(encoding, { ignoreBOM: false }).decode(bytes);
+  const text = convert(raw, mime);
+  if (text.trim().length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', `the ${mime} file contains no text`);
+  return {
+    media_type: mime,
+    text,
+    pages: [],
+    media: [],
+    kinds: ['text'],
+    meta: { encoding, bytes: bytes.length, chars: text.length },
+    warnings: [],
+  };
+}
+
+function convert(raw: string, mime: string): string {
+  switch (mime) {
+    case 'text/html':
+    case 'application/xml':
+      return htmlToText(raw);
+    case 'application/rtf':
+      return rtfToText(raw);
+    default:
+      return normaliseLineEnds(raw);
+  }
+}
+
+/** Plain text and markdown keep their layout; only line endings and trailing blanks are normalised. */
+function normaliseLineEnds(raw: string): string {
+  const text = raw.replace(/\r\n?/g, '\n').replace(/[ \t]+$/gm, '');
+  return text.trim().length === 0 ? '' : text.replace(/^\n+/, '').replace(/\n+$/, '\n');
+}

@@ -30,6 +30,10 @@ export interface GenerateRequest {
   signal?: AbortSignal;
   /** Called after each generated token with the count so far (for progress). */
   onToken?: (generatedTokens: number) => void;
+  /** Keep generating past end-of-generation tokens until `maxTokens` (benchmarks). Defaults to `false`. */
+  ignoreEos?: boolean;
+  /** Return the model's thinking in `GenerateResult.thoughts` (it never appears in `text`). Defaults to `false`. */
+  includeThoughts?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -47,6 +51,8 @@ export interface GenerateResult {
   interTokenMs: number | null;
   /** ms the whole call took. */
   totalMs: number;
+  /** The model's thinking, only when the request set `includeThoughts`. */
+  thoughts?: string;
 }
 
 export interface EngineInfo {
@@ -91,6 +97,10 @@ export interface Engine {
   countTokens(text: string): Promise<number>;
   /** Prompt tokens a request would take before generation (template + input + media). */
   countPromptTokens(request: Omit<GenerateRequest, 'maxTokens'>): Promise<number>;
+  /** The text's token ids in this model (no BOS); chunk planning cuts on them. */
+  tokenize?(text: string): Promise<number[]>;
+  /** Text of token ids (special tokens left out). */
+  detokenize?(tokens: readonly number[]): Promise<string>;
   stats(): EngineStats;
   /** Stops accepting work, waits for active generations, frees the context and model. Idempotent. */
   close(): Promise<void>;

@@ -1,1 +1,11 @@
+export * from './engine.ts';
+export { createLlamaCppEngine, LlamaCppEngine, type LlamaCppEngineOptions } from './llama-cpp-engine.ts';
+export { probeHardware, type HardwareInfo, type ProbeHardwareOptions } from './probe-hardware.ts';
+export { loadLlama, defaultThreads, acceleratorOf, type GpuOption, type LoadLlamaOptions } from './load-llama.ts';
+export { GEMMA4_12B_CATALOG, findCatalogEntry, type CatalogEntry, type ModelCatalog } from './model-catalog.ts';
+export { architectureFromGguf, kvCacheBytes, type ModelArchitecture } from './model-architecture.ts';
+export { selectQuantization, assessQuantizations, type SelectQuantizationInput, type QuantizationChoice, type QuantizationAssessment, type MemoryKind } from './select-quantization.ts';
+export { planChunks, type PlanChunksOptions, type TokenChunk, type TextChunk, type ChunkTokenizer } from './plan-chunks.ts';
+export { LockstepBarrier } from './lockstep-barrier.ts';
+export { DecodeCounters } from './decode-counters.ts';
 export * from './multimodal/index.ts';

@@ -1,0 +1,536 @@
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  DisposedError,
+  DraftSequenceTokenPredictor,
+  GgufFileType,
+  InsufficientMemoryError,
+  isLlamaText,
+  LlamaGrammarEvaluationState,
+  readGgufFileInfo,
+  TokenBias,
+  type Llama,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp';
+import { GembatchError, toGembatchError } from '@gembatch/contracts';
+import type { Logger } from '@gembatch/telemetry';
+import { DecodeCounters } from './decode-counters.ts';
+import type { Engine, EngineInfo, EngineStats, FinishReason, GenerateRequest, GenerateResult } from './engine.ts';
+import { acceleratorOf, defaultThreads, loadLlama, type GpuOption } from './load-llama.ts';
+import { LockstepBarrier } from './lockstep-barrier.ts';
+import { OutputTracker } from './output-tracker.ts';
+import { PromptFormat } from './prompt-format.ts';
+import { SequencePool } from './sequence-pool.ts';
+
+export interface LlamaCppEngineOptions {
+  /** Local GGUF file. */
+  modelPath: string;
+  /** Sequences (parallel jobs) wanted; halved while the context does not fit, see `info.sequences`. */
+  sequences: number;
+  /** Context tokens per sequence. */
+  contextPerSequence: number;
+  /** Decode threads. Defaults to one per math core left after Node's thread on CPU, node-llama-cpp's math-core count on a GPU. */
+  threads?: number;
+  /** Backend. Defaults to `auto`. */
+  gpu?: GpuOption;
+  /** Layers on the GPU. Defaults to `auto` (node-llama-cpp fits as many as memory allows). */
+  gpuLayers?: number | 'auto' | 'max';
+  /** Tokens per decode batch. Defaults to node-llama-cpp's (512, at least `sequences`). */
+  batchSize?: number;
+  /** Draft model for speculative decoding. Defaults to none (off). */
+  draftModelPath?: string;
+  /** Operational log (ids, sizes, timings; never text). Defaults to silence. */
+  logger?: Logger;
+  /**
+   * Most memory llama.cpp may plan with (VRAM on a GPU, RAM on CPU): a context beyond it fails as
+   * a real shortage would, and the engine halves its sequences. Defaults to no cap.
+   */
+  memoryLimitBytes?: number;
+  /** Advance all active sequences together, one token each per decode. Defaults to `true` (`false` with a draft model). */
+  lockstep?: boolean;
+  /** Shortest context per sequence to fall back to when one sequence does not fit. Defaults to `512`. */
+  minContextPerSequence?: number;
+  /** How long `close()` waits for active generations before aborting them. Defaults to `30000` ms. */
+  closeTimeoutMs?: number;
+  /** `info.quant`. Defaults to the GGUF's file type (e.g. `Q8_0`). */
+  quant?: string;
+  /** `info.model`. Defaults to the file name without `.gguf`. */
+  modelName?: string;
+}
+
+/** Distinct JSON Schemas whose grammars are kept compiled. */
+const GRAMMAR_CACHE_SIZE = 64;
+/** Fallback floor for the context when one sequence does not fit. */
+const DEFAULT_MIN_CONTEXT = 512;
+const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
+/** After aborting on close, how long to wait for generations to unwind before disposing anyway. */
+const ABORT_UNWIND_MS = 5_000;
+
+interface DraftParts {
+  model: LlamaModel;
+  context: LlamaContext;
+  predictors: DraftSequenceTokenPredictor[];
+}
+
+interface PooledSequence {
+  /** Index in creation order, which is node-llama-cpp's sequence id (it hands out 0, 1, 2, ...). */
+  sequenceId: number;
+  sequence: LlamaContextSequence;
+}
+
+/**
+ * Creates the text engine: loads the model once, creates one context with S sequences (halving S
+ * while the context does not fit) and serves `generate` calls with batched decoding.
+ */
+export function createLlamaCppEngine(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
+  return LlamaCppEngine.create(options);
+}
+
+/**
+ * node-llama-cpp text engine with lock-step batched decoding: each job holds one sequence of a
+ * shared context; active sequences advance together so every decode carries all of them in
+ * sequence order (node-llama-cpp is patched to add them in that order, see README); a new job
+ * joins at the next step and a finished one frees its sequence at once.
+ */
+export class LlamaCppEngine implements Engine {
+  readonly info: EngineInfo;
+  readonly #llama: Llama;
+  readonly #model: LlamaModel;
+  readonly #context: LlamaContext;
+  readonly #draft: DraftParts | undefined;
+  readonly #format: PromptFormat;
+  readonly #pool: SequencePool<PooledSequence>;
+  readonly #barrier = new LockstepBarrier();
+  readonly #counters: DecodeCounters;
+  readonly #lockstep: boolean;
+  readonly #log: Logger | undefined;
+  readonly #closeTimeoutMs: number;
+  readonly #grammars = new Map<string, Promise<LlamaGrammar | undefined>>();
+  readonly #active = new Set<Promise<unknown>>();
+  readonly #closeController = new AbortController();
+  readonly #stats = { promptTokens: 0, generationTokens: 0, vramTotal: 0, vramUsed: 0 };
+  readonly #generating: { count: number };
+  #noEogBias: TokenBias | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(parts: {
+    info: EngineInfo;
+    llama: Llama;
+    model: LlamaModel;
+    context: LlamaContext;
+    sequences: PooledSequence[];
+    draft: DraftParts | undefined;
+    counters: DecodeCounters;
+    generating: { count: number };
+    lockstep: boolean;
+    log: Logger | undefined;
+    closeTimeoutMs: number;
+  }) {
+    this.info = parts.info;
+    this.#llama = parts.llama;
+    this.#model = parts.model;
+    this.#context = parts.context;
+    this.#draft = parts.draft;
+    this.#format = PromptFormat.for(parts.model);
+    this.#pool = new SequencePool(parts.sequences);
+    this.#counters = parts.counters;
+    this.#generating = parts.generating;
+    this.#lockstep = parts.lockstep;
+    this.#log = parts.log;
+    this.#closeTimeoutMs = parts.closeTimeoutMs;
+  }
+
+  /** See {@link createLlamaCppEngine}. */
+  static async create(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
+    const started = performance.now();
+    const log = options.logger?.child({ component: 'llama-cpp-engine' });
+    if (!Number.isInteger(options.sequences) || options.sequences < 1) throw new GembatchError('GB_ERR_CONFIG', `sequences must be a positive integer, got ${options.sequences}`);
+    if (!Number.isInteger(options.contextPerSequence) || options.contextPerSequence < 16) throw new GembatchError('GB_ERR_CONFIG', `contextPerSequence must be an integer of at least 16, got ${options.contextPerSequence}`);
+    const quantLabel = await inspectModelFile(options.modelPath);
+
+    const llama = await loadLlama({ gpu: options.gpu ?? 'auto', ...(log ? { logger: log } : {}) });
+    const accelerator = acceleratorOf(llama);
+    try {
+      if (options.memoryLimitBytes !== undefined) {
+        if (accelerator === 'cpu') await llama.setRamCap(options.memoryLimitBytes);
+        else await llama.setVramCap(options.memoryLimitBytes);
+      }
+      const model = await loadModel(llama, options.modelPath, options.gpuLayers ?? 'auto');
+      const threads = options.threads ?? defaultThreads(accelerator, llama.cpuMathCores);
+      const generating = { count: 0 };
+      const counters = new DecodeCounters(() => generating.count);
+      const { context, sequences, contextPerSequence } = await createContextWithBackoff({
+        model,
+        sequences: options.sequences,
+        contextPerSequence: options.contextPerSequence,
+        minContextPerSequence: Math.min(options.minContextPerSequence ?? DEFAULT_MIN_CONTEXT, options.contextPerSequence),
+        threads,
+        batchSize: options.batchSize,
+        counters,
+        log,
+      });
+      const draft = options.draftModelPath ? await createDraft(llama, options.draftModelPath, sequences, contextPerSequence, threads, log) : undefined;
+      const pooled: PooledSequence[] = [];
+      for (let i = 0; i < sequences; i++) {
+        const predictor = draft?.predictors[i];
+        pooled.push({ sequenceId: i, sequence: context.getSequence({ contextShift: { strategy: refuseContextShift }, ...(predictor ? { tokenPredictor: predictor } : {}) }) });
+      }
+      const [gpuName] = await llama.getGpuDeviceNames();
+      const info: EngineInfo = {
+        engine: 'node-llama-cpp',
+        model: options.modelName ?? path.basename(options.modelPath).replace(/\.gguf$/i, ''),
+        quant: options.quant ?? quantLabel,
+        accelerator,
+        gpu: gpuName ?? 'cpu',
+        capabilities: ['text'],
+        sequences,
+        contextPerSequence,
+        chat: false,
+      };
+      const engine = new LlamaCppEngine({
+        info,
+        llama,
+        model,
+        context,
+        sequences: pooled,
+        draft,
+        counters,
+        generating,
+        lockstep: options.lockstep ?? draft === undefined,
+        log,
+        closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+      });
+      info.chat = engine.#format.chat;
+      await engine.#refreshVram();
+      log?.info(
+        { model: info.model, quant: info.quant, accelerator, gpu: info.gpu, sequences, contextPerSequence, threads, batchSize: context.batchSize, prompt: engine.#format.name, lockstep: engine.#lockstep, draft: draft !== undefined, ms: Math.round(performance.now() - started) },
+        'engine ready',
+      );
+      return engine;
+    } catch (error) {
+      await llama.dispose().catch(() => undefined);
+      if (error instanceof GembatchError) throw error;
+      throw new GembatchError('GB_ERR_MODEL_LOAD', `the model could not be loaded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  async countTokens(text: string): Promise<number> {
+    return this.#model.tokenize(text, false).length;
+  }
+
+  async countPromptTokens(request: Omit<GenerateRequest, 'maxTokens'>): Promise<number> {
+    return this.#format.build(request).tokens.length;
+  }
+
+  async tokenize(text: string): Promise<number[]> {
+    return this.#model.tokenize(text, false);
+  }
+
+  async detokenize(tokens: readonly number[]): Promise<string> {
+    return this.#model.detokenize(tokens as readonly Token[], false);
+  }
+
+  stats(): EngineStats {
+    return {
+      activeSequences: this.#pool.inUse,
+      promptTokensTotal: this.#stats.promptTokens,
+      generationTokensTotal: this.#stats.generationTokens,
+      decodeCallsTotal: this.#counters.calls,
+      decodeTokensTotal: this.#counters.tokens,
+      fullDecodeCallsTotal: this.#counters.fullCalls,
+      decodeBatchTokens: new Map(this.#counters.histogram),
+      vramTotalBytes: this.#stats.vramTotal,
+      vramUsedBytes: this.#stats.vramUsed,
+    };
+  }
+
+  generate(request: GenerateRequest): Promise<GenerateResult> {
+    if (this.#closing) return Promise.reject(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine is closing'));
+    const job = this.#generate(request);
+    this.#active.add(job);
+    const forget = () => this.#active.delete(job);
+    job.then(forget, forget);
+    return job;
+  }
+
+  async #generate(request: GenerateRequest): Promise<GenerateResult> {
+    const started = performance.now();
+    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new GembatchError('GB_ERR_BAD_REQUEST', `maxTokens must be a positive integer, got ${request.maxTokens}`);
+    if (request.media !== undefined && request.media.length > 0) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', 'this engine takes text only; images and audio need a node with a multimodal projector');
+    const grammar = request.jsonSchema ? await this.#grammarFor(request.jsonSchema) : undefined;
+    const plan = this.#format.build(request, grammar ? grammarStopTriggers(grammar) : []);
+    const promptTokens = plan.tokens.length;
+    if (promptTokens + request.maxTokens > this.info.contextPerSequence) {
+      throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', `the prompt takes ${promptTokens} tokens and up to ${request.maxTokens} may be generated, more than the ${this.info.contextPerSequence}-token context of a sequence`, {
+        details: { promptTokens, maxTokens: request.maxTokens, contextPerSequence: this.info.contextPerSequence },
+      });
+    }
+    const signal = request.signal ? AbortSignal.any([request.signal, this.#closeController.signal]) : this.#closeController.signal;
+    const pooled = await this.#pool.acquire(signal);
+    try {
+      return await this.#decode(pooled, plan, grammar, request, signal, started);
+    } finally {
+      await pooled.sequence.clearHistory().catch((error: unknown) => this.#log?.warn({ err: toGembatchError(error).message, sequence: pooled.sequenceId }, 'sequence could not be cleared'));
+      this.#pool.release(pooled);
+      void this.#refreshVram();
+    }
+  }
+
+  async #decode(pooled: PooledSequence, plan: ReturnType<PromptFormat['build']>, grammar: LlamaGrammar | undefined, request: GenerateRequest, signal: AbortSignal, started: number): Promise<GenerateResult> {
+    const model = this.#model;
+    const tracker = new OutputTracker(plan, (token, previous) => model.detokenize([token as Token], true, previous as readonly Token[]));
+    const grammarState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
+    const iterator = pooled.sequence.evaluate(plan.tokens, {
+      temperature: request.temperature ?? 0,
+      yieldEogToken: true,
+      ...(grammarState ? { grammarEvaluationState: () => (tracker.inThought ? undefined : grammarState) } : {}),
+      ...(request.ignoreEos ? { tokenBias: this.#eogBanned() } : {}),
+    });
+    const key = pooled.sequenceId;
+    let generated = 0;
+    let firstTokenAt: number | undefined;
+    let lastTokenAt = 0;
+    let finishReason: FinishReason = 'length';
+    this.#generating.count++;
+    try {
+      throwIfAborted(signal, this.#closeController.signal);
+      let step = await iterator.next();
+      this.#stats.promptTokens += plan.tokens.length;
+      while (!step.done) {
+        const token = step.value;
+        const now = performance.now();
+        if (!request.ignoreEos && model.isEogToken(token)) {
+          finishReason = 'stop';
+          break;
+        }
+        firstTokenAt ??= now;
+        lastTokenAt = now;
+        generated++;
+        this.#stats.generationTokens++;
+        const stopped = tracker.push(token);
+        request.onToken?.(generated);
+        if (stopped) {
+          finishReason = 'stop';
+          break;
+        }
+        if (generated >= request.maxTokens) break;
+        throwIfAborted(signal, this.#closeController.signal);
+        if (this.#lockstep) await this.#barrier.arrive(key);
+        throwIfAborted(signal, this.#closeController.signal);
+        step = await iterator.next();
+      }
+      if (step.done) finishReason = 'stop';
+    } catch (error) {
+      throw this.#generationError(error);
+    } finally {
+      this.#generating.count--;
+      this.#barrier.leave(key);
+      await iterator.return().catch(() => undefined);
+    }
+    const { text, thoughts } = tracker.result((tokens) => model.detokenize(tokens as Token[], false));
+    const totalMs = performance.now() - started;
+    return {
+      text,
+      finishReason,
+      promptTokens: plan.tokens.length,
+      generatedTokens: generated,
+      mediaTokens: 0,
+      timeToFirstTokenMs: firstTokenAt === undefined ? null : firstTokenAt - started,
+      interTokenMs: generated >= 2 && firstTokenAt !== undefined ? (lastTokenAt - firstTokenAt) / (generated - 1) : null,
+      totalMs,
+      ...(request.includeThoughts ? { thoughts } : {}),
+    };
+  }
+
+  #generationError(error: unknown): GembatchError {
+    if (error instanceof GembatchError) return error;
+    if (error instanceof DisposedError || this.#closeController.signal.aborted) return new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine closed during generation', { cause: error });
+    return new GembatchError('GB_ERR_INFERENCE', `generation failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+
+  /** A token bias that forbids end-of-generation tokens (benchmarks generate exactly `maxTokens`). */
+  #eogBanned(): TokenBias {
+    if (!this.#noEogBias) {
+      const bias = new TokenBias(this.#model.tokenizer);
+      for (const token of [this.#model.tokens.eos, this.#model.tokens.eot]) if (token !== null) bias.set(token, 'never');
+      this.#noEogBias = bias;
+    }
+    return this.#noEogBias;
+  }
+
+  /** The compiled grammar of a JSON Schema, or `undefined` when node-llama-cpp cannot express it (then output is validated only). */
+  #grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar | undefined> {
+    const key = JSON.stringify(schema);
+    let grammar = this.#grammars.get(key);
+    if (!grammar) {
+      grammar = this.#llama.createGrammarForJsonSchema(schema as never).then(
+        (g) => g as LlamaGrammar,
+        (error: unknown) => {
+          this.#log?.warn({ err: error instanceof Error ? error.message : String(error) }, 'JSON Schema has no grammar; generating unconstrained and validating');
+          return undefined;
+        },
+      );
+      if (this.#grammars.size >= GRAMMAR_CACHE_SIZE) this.#grammars.delete(this.#grammars.keys().next().value as string);
+      this.#grammars.set(key, grammar);
+    }
+    return grammar;
+  }
+
+  async #refreshVram(): Promise<void> {
+    if (this.info.accelerator === 'cpu' || this.#closing) return;
+    try {
+      const vram = await this.#llama.getVramState();
+      this.#stats.vramTotal = vram.total;
+      this.#stats.vramUsed = vram.used;
+    } catch {
+      // Stats only: a failed read keeps the last value.
+    }
+  }
+
+  /**
+   * Stops taking work, waits up to `closeTimeoutMs` for active generations, aborts what is left
+   * (they fail with a retryable `GB_ERR_SERVICE_UNAVAILABLE`), then disposes the context, model and
+   * llama. Idempotent.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#pool.rejectWaiting(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine is closing'));
+      if (!(await settleWithin([...this.#active], this.#closeTimeoutMs))) {
+        this.#log?.warn({ active: this.#active.size }, 'generations still running at close; aborting them');
+        this.#closeController.abort(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine is closing'));
+        await settleWithin([...this.#active], ABORT_UNWIND_MS);
+      }
+      for (const predictor of this.#draft?.predictors ?? []) predictor.dispose();
+      await this.#context.dispose();
+      await this.#draft?.context.dispose();
+      await this.#model.dispose();
+      await this.#draft?.model.dispose();
+      await this.#llama.dispose();
+      this.#log?.info({ promptTokens: this.#stats.promptTokens, generatedTokens: this.#stats.generationTokens, decodeCalls: this.#counters.calls }, 'engine closed');
+    })();
+    return this.#closing;
+  }
+}
+
+function throwIfAborted(signal: AbortSignal, closeSignal: AbortSignal): void {
+  if (!signal.aborted) return;
+  if (closeSignal.aborted) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine closed during generation');
+  throw new GembatchError('GB_ERR_CANCELLED', 'generation was cancelled', { cause: signal.reason });
+}
+
+/** Resolves `true` when every promise settled within `ms`, `false` on timeout. */
+async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
+  if (promises.length === 0) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([Promise.allSettled(promises).then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Context shift would silently drop the start of a document: refuse it. */
+function refuseContextShift(): never {
+  throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', 'the sequence ran out of context');
+}
+
+/** JSON grammars end with a run of newlines (node-llama-cpp's own stop trigger). */
+function grammarStopTriggers(grammar: LlamaGrammar): string[] {
+  return grammar.stopGenerationTriggers
+    .map((trigger) => {
+      if (typeof trigger === 'string') return trigger;
+      const values: readonly unknown[] = isLlamaText(trigger) ? trigger.values : (trigger as readonly unknown[]);
+      return values.every((v) => typeof v === 'string') ? values.join('') : '';
+    })
+    .filter((t) => t !== '');
+}
+
+/** Checks the file before llama.cpp sees it; returns its quantization label. */
+async function inspectModelFile(modelPath: string): Promise<string> {
+  try {
+    await stat(modelPath);
+  } catch (error) {
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `model file not found: ${modelPath}`, { cause: error });
+  }
+  let info;
+  try {
+    info = await readGgufFileInfo(modelPath, { readTensorInfo: false });
+  } catch (error) {
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} is not a readable GGUF file: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const architecture = info.metadata.general?.architecture;
+  if (String(architecture) === 'clip') throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} is a multimodal projector (mmproj), not a language model`);
+  const fileType = info.metadata.general?.file_type;
+  const name = fileType === undefined ? undefined : GgufFileType[fileType];
+  return name ? name.replace(/^(MOSTLY|ALL)_/, '') : 'unknown';
+}
+
+async function loadModel(llama: Llama, modelPath: string, gpuLayers: number | 'auto' | 'max'): Promise<LlamaModel> {
+  try {
+    return await llama.loadModel({ modelPath, gpuLayers });
+  } catch (error) {
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} could not be loaded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+interface ContextPlan {
+  model: LlamaModel;
+  sequences: number;
+  contextPerSequence: number;
+  minContextPerSequence: number;
+  threads: number;
+  batchSize: number | undefined;
+  counters: DecodeCounters;
+  log: Logger | undefined;
+}
+
+/**
+ * Creates the context, halving the sequences while it does not fit (and then the context, down to
+ * the floor): a node that asked for too much comes up smaller instead of dying.
+ */
+async function createContextWithBackoff(plan: ContextPlan): Promise<{ context: LlamaContext; sequences: number; contextPerSequence: number }> {
+  let sequences = plan.sequences;
+  let contextPerSequence = plan.contextPerSequence;
+  for (;;) {
+    try {
+      const context = await plan.model.createContext({
+        sequences,
+        contextSize: contextPerSequence,
+        threads: plan.threads,
+        ...(plan.batchSize !== undefined ? { batchSize: plan.batchSize } : {}),
+        batching: { itemPrioritizationStrategy: plan.counters.strategy },
+        failedCreationRemedy: false,
+      });
+      return { context, sequences, contextPerSequence: context.contextSize };
+    } catch (error) {
+      const reason = error instanceof InsufficientMemoryError ? 'insufficient memory' : error instanceof Error ? error.message : String(error);
+      if (sequences > 1) {
+        const next = Math.floor(sequences / 2);
+        plan.log?.warn({ sequences, next, contextPerSequence, reason }, 'context does not fit; halving sequences');
+        sequences = next;
+      } else if (Math.floor(contextPerSequence / 2) >= plan.minContextPerSequence) {
+        const next = Math.floor(contextPerSequence / 2);
+        plan.log?.warn({ sequences, contextPerSequence, next, reason }, 'one sequence does not fit; halving its context');
+        contextPerSequence = next;
+      } else {
+        throw new GembatchError('GB_ERR_MODEL_LOAD', `no context fits: even one sequence of ${contextPerSequence} tokens failed (${reason})`, { cause: error });
+      }
+    }
+  }
+}
+
+async function createDraft(llama: Llama, draftPath: string, sequences: number, contextPerSequence: number, threads: number, log: Logger | undefined) {
+  await inspectModelFile(draftPath);
+  const model = await loadModel(llama, draftPath, 'auto');
+  const context = await model.createContext({ sequences, contextSize: contextPerSequence, threads, failedCreationRemedy: false });
+  const predictors = Array.from({ length: sequences }, () => new DraftSequenceTokenPredictor(context.getSequence(), { evaluateOptions: { tokenBias: new TokenBias(model.tokenizer) } }));
+  log?.info({ draft: path.basename(draftPath), sequences }, 'speculative decoding on');
+  return { model, context, predictors };
+}

@@ -1,0 +1,94 @@
+import { Gemma4ChatWrapper, isLlamaText, LlamaText, resolveChatWrapper, SpecialTokensText, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type Token } from 'node-llama-cpp';
+import type { GenerateRequest } from './engine.ts';
+
+/** Markers around a thought segment, as text with special tokens rendered. */
+export interface ThoughtMarkers {
+  prefix: string;
+  suffix: string;
+}
+
+/** A request turned into prompt tokens plus what ends and structures the answer. */
+export interface PromptPlan {
+  tokens: Token[];
+  /** Texts that end generation (end-of-generation tokens end it too). */
+  stopTriggers: string[];
+  /** Thought segment markers, when the chat template has them. */
+  thought: ThoughtMarkers | undefined;
+  /** The prompt opened a thought (thinking before structured output): generation starts inside it. */
+  startsInThought: boolean;
+}
+
+/** Renders a LlamaText as text with special tokens written out; `undefined` for bare special tokens (EOS, EOT). */
+function renderText(text: LlamaText): string | undefined {
+  let out = '';
+  for (const value of text.values) {
+    if (typeof value === 'string') out += value;
+    else if (value instanceof SpecialTokensText) out += value.value;
+    else return undefined;
+  }
+  return out === '' ? undefined : out;
+}
+
+/**
+ * Builds prompts: the model's chat template through node-llama-cpp's chat wrappers (Gemma 4's
+ * thinking switched per request), or plain completion text for a model without a template.
+ */
+export class PromptFormat {
+  readonly #model: LlamaModel;
+  readonly #wrapper: ChatWrapper | undefined;
+
+  private constructor(model: LlamaModel, wrapper: ChatWrapper | undefined) {
+    this.#model = model;
+    this.#wrapper = wrapper;
+  }
+
+  /** Chat mode when the GGUF carries a chat template, completion mode otherwise. */
+  static for(model: LlamaModel): PromptFormat {
+    const template = model.fileInfo.metadata.tokenizer?.chat_template;
+    if (typeof template !== 'string' || template.trim() === '') return new PromptFormat(model, undefined);
+    return new PromptFormat(model, resolveChatWrapper(model) ?? undefined);
+  }
+
+  /** Whether prompts go through a chat template. */
+  get chat(): boolean {
+    return this.#wrapper !== undefined;
+  }
+
+  /** Name of the chat wrapper in use, or `completion`. */
+  get name(): string {
+    return this.#wrapper?.wrapperName ?? 'completion';
+  }
+
+  build(request: Omit<GenerateRequest, 'maxTokens'>, extraStopTriggers: readonly string[] = []): PromptPlan {
+    const { prompt, input } = request;
+    if (!this.#wrapper) {
+      const text = [prompt.system, prompt.instruction, input].filter((part) => part.trim() !== '').join('\n\n') + prompt.completionCue;
+      const bos = this.#model.tokens.bos;
+      const tokens = this.#model.tokenize(text, false);
+      return {
+        tokens: bos !== null && this.#model.tokens.shouldPrependBosToken ? [bos, ...tokens] : tokens,
+        stopTriggers: [...extraStopTriggers],
+        thought: undefined,
+        startsInThought: false,
+      };
+    }
+    const wrapper = this.#wrapper instanceof Gemma4ChatWrapper ? new Gemma4ChatWrapper({ reasoning: request.thinking === true }) : this.#wrapper;
+    const user = [prompt.instruction, input].filter((part) => part.trim() !== '').join('\n\n');
+    const history: ChatHistoryItem[] = [];
+    if (prompt.system.trim() !== '' && wrapper.settings.supportsSystemMessages) history.push({ type: 'system', text: prompt.system });
+    history.push({ type: 'user', text: wrapper.settings.supportsSystemMessages || prompt.system.trim() === '' ? user : `${prompt.system}\n\n${user}` });
+    history.push({ type: 'model', response: [] });
+    const state = wrapper.generateContextState({ chatHistory: history });
+    const segment = wrapper.settings.segments?.thought;
+    const prefix = segment && (typeof segment.prefix === 'string' || isLlamaText(segment.prefix)) ? renderText(LlamaText(segment.prefix)) : undefined;
+    const suffix = segment?.suffix !== undefined ? renderText(LlamaText(segment.suffix)) : undefined;
+    const thought = prefix !== undefined && suffix !== undefined ? { prefix, suffix } : undefined;
+    // Thinking before a structured answer: open the thought ourselves, so the grammar can take over
+    // exactly where it closes.
+    const startsInThought = thought !== undefined && request.thinking === true && request.jsonSchema !== undefined;
+    const tokens = state.contextText.tokenize(this.#model.tokenizer);
+    if (startsInThought && thought) tokens.push(...this.#model.tokenize(thought.prefix, true));
+    const stopTriggers = state.stopGenerationTriggers.map(renderText).filter((t): t is string => t !== undefined);
+    return { tokens, stopTriggers: [...new Set([...stopTriggers, ...extraStopTriggers])], thought, startsInThought };
+  }
+}

@@ -1,3 +1,5 @@
+import { decodeWindows1252 } from '../text/windows-1252.ts';
+
 /** Text encodings the sniffer recognises; `windows-1252` is the fallback for legacy 8-bit text. */
 export type TextEncoding = 'utf-8' | 'utf-16le' | 'utf-16be' | 'windows-1252';
 
@@ -31,7 +33,7 @@ export function sniffText(head: Uint8Array, complete: boolean): SniffedText | un
       sample = new TextDecoder('utf-8', { fatal: true }).decode(usable);
       encoding = 'utf-8';
     } catch {
-      sample = new TextDecoder('windows-1252').decode(head);
+      sample = decodeWindows1252(head);
       encoding = 'windows-1252';
     }
   }

@@ -3,6 +3,7 @@ import { GembatchError, type ExtractedDocument } from '@gembatch/contracts';
 import { sniffText, type TextEncoding } from '../sniff/sniff-text.ts';
 import { htmlToText } from './html-to-text.ts';
 import { rtfToText } from './rtf-to-text.ts';
+import { decodeWindows1252 } from './windows-1252.ts';
 
 /**
  * Reads a text document (plain, markdown, HTML, XML, RTF) and returns its text. The caller has
@@ -12,7 +13,7 @@ import { rtfToText } from './rtf-to-text.ts';
 export async function extractTextFile(path: string, mime: string): Promise<ExtractedDocument> {
   const bytes = await readFile(path);
   const encoding: TextEncoding = sniffText(bytes, true)?.encoding ?? 'utf-8';
-  const raw = new TextDecoder(encoding, { ignoreBOM: false }).decode(bytes);
+  const raw = encoding === 'windows-1252' ? decodeWindows1252(bytes) : new TextDecoder(encoding).decode(bytes);
   const text = convert(raw, mime);
   if (text.trim().length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', `the ${mime} file contains no text`);
   return {

@@ -25,10 +25,12 @@ export function htmlToText(html: string): string {
     if (name === 'li') return closing ? '\n' : '\n- ';
     if (name === 'td' || name === 'th') return closing ? '\t' : '';
     if (BLOCK_TAGS.has(name)) return '\n';
-    return closing || name === 'img' || name === 'input' ? ' ' : '';
+    // Inline elements join their neighbours as a browser shows them; replaced elements stand apart.
+    return name === 'img' || name === 'input' ? ' ' : '';
   });
   text = decodeHtmlEntities(text);
-  return normaliseWhitespace(text);
+  // Nested blocks each end a line; markup has no paragraph spacing worth keeping.
+  return normaliseWhitespace(text).replace(/\n{2,}/g, '\n');
 }
 
 /** Collapses runs of spaces, trims lines, and keeps at most one blank line between paragraphs. */

@@ -1,4 +1,5 @@
 import { normaliseWhitespace } from './html-to-text.ts';
+import { legacyDecoder } from './windows-1252.ts';
 
 /** Destinations whose content is not document text (fonts, colours, styles, metadata, pictures). */
 const SKIPPED_DESTINATIONS = new Set([
@@ -24,14 +25,12 @@ interface GroupState {
  * default) and `\uN` in Unicode; fonts, styles, pictures, headers and metadata are skipped.
  */
 export function rtfToText(rtf: string): string {
-  let codePage = 'windows-1252';
   const codePageMatch = /\\ansicpg(\d+)/.exec(rtf.slice(0, 4096));
-  if (codePageMatch) codePage = `windows-${codePageMatch[1]}`;
-  let decoder: InstanceType<typeof TextDecoder>;
+  let decoder: { decode(bytes: Uint8Array): string };
   try {
-    decoder = new TextDecoder(codePage);
+    decoder = legacyDecoder(codePageMatch ? `windows-${codePageMatch[1]}` : 'windows-1252');
   } catch {
-    decoder = new TextDecoder('windows-1252');
+    decoder = legacyDecoder('windows-1252');
   }
   const out: string[] = [];
   const stack: GroupState[] = [];

@@ -1,9 +1,11 @@
+import { access, constants } from 'node:fs/promises';
 import process from 'node:process';
 import { chooseLibVariant } from './gpu-variant.ts';
 import { inferenceFailure, mediaLoadFailure } from './host-failure.ts';
 import type { GenerateParams, HostFailure, HostInitOptions, HostMessage, ParentMessage, PromptCount } from './host-protocol.ts';
 import { loadLlamaNodeModule, type LlamaNodeContext, type ParallelCompletionHandle, type ResponseFormat } from './llama-node-binding.ts';
 import { countMediaChunkTokens } from './media-token-count.ts';
+import { PromptCountCache } from './prompt-count-cache.ts';
 import { MEDIA_MARKER, type PlannedMedia, type PromptPlan } from './prompt-plan.ts';
 import { SerialQueue } from './serial-queue.ts';
 
@@ -59,6 +61,7 @@ class EngineHost {
   /** Tokenizing (which decodes media) and queueing run one at a time: the binding shares one mtmd context. */
   private readonly queue = new SerialQueue();
   private readonly active = new Map<number, ActiveRequest>();
+  private readonly counts = new PromptCountCache();
   private closing = false;
 
   async init(options: HostInitOptions): Promise<void> {
@@ -131,7 +134,7 @@ class EngineHost {
 
   async count(id: number, plan: PromptPlan, thinking: boolean): Promise<void> {
     try {
-      const count = await this.queue.run(async () => this.measure(this.prepare(plan, thinking), plan.media));
+      const count = await this.queue.run(async () => this.countPrepared(this.prepare(plan, thinking), plan.media));
       send({ type: 'counted', id, count: { promptTokens: count.promptTokens, mediaTokens: count.mediaTokens } });
     } catch (error) {
       send({ type: 'failed', id, failure: toFailure(error, 'counting prompt tokens failed') });
@@ -203,7 +206,7 @@ class EngineHost {
     if (state.cancelled) throw new HostFailureError(CANCELLED);
     const options = this.requireOptions();
     const prepared = this.prepare(plan, params.thinking);
-    const count = await this.measure(prepared, plan.media);
+    const count = await this.countPrepared(prepared, plan.media);
     if (count.promptTokens >= options.contextPerSequence) {
       throw new HostFailureError({
         code: 'GB_ERR_CONTEXT_OVERFLOW',
@@ -227,8 +230,8 @@ class EngineHost {
         min_p: 0.05,
         // The binding turns DRY on (1.75) by default, which would bend greedy outputs; off.
         dry_multiplier: 0,
-        ...(prepared.stops.length > 0 ? { stop: prepared.stops } : {}),
-        ...(params.ignoreEos ? { ignore_eos: true } : {}),
+        // Ignoring end-of-generation means ignoring the template's stop strings too.
+        ...(params.ignoreEos ? { ignore_eos: true } : prepared.stops.length > 0 ? { stop: prepared.stops } : {}),
         ...(responseFormat ? { response_format: responseFormat } : {}),
         ...(params.thinking && prepared.chatFormat !== undefined
           ? {
@@ -272,6 +275,27 @@ class EngineHost {
       thinkingStartTag: formatted.thinking_start_tag,
       thinkingEndTag: formatted.thinking_end_tag,
     };
+  }
+
+  /**
+   * The prompt's token count, from the cache when this exact prompt and these exact files were
+   * counted before (a request is usually counted, then generated). Every media file is checked
+   * to exist first: llama.cpp aborts the process when a queued request names a missing file.
+   */
+  private async countPrepared(prepared: PreparedPrompt, media: readonly PlannedMedia[]): Promise<PromptCount> {
+    for (const [index, item] of media.entries()) {
+      try {
+        await access(item.path, constants.R_OK);
+      } catch (error) {
+        throw new HostFailureError(mediaLoadFailure(new Error(`File does not exist or cannot be opened: ${String(error)}`), { kind: item.kind, index }));
+      }
+    }
+    const key = await this.counts.keyFor(prepared.prompt, prepared.mediaPaths).catch(() => undefined);
+    const cached = key === undefined ? undefined : this.counts.get(key);
+    if (cached) return cached;
+    const count = await this.measure(prepared, media);
+    if (key !== undefined) this.counts.set(key, count);
+    return count;
   }
 
   /** Tokenizes with media, exactly as the slot will, and checks every media chunk came out whole. */

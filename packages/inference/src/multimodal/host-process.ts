@@ -67,10 +67,12 @@ export class HostProcess {
 
   /** Starts the host, loads the model and projector, and resolves once they are ready. */
   static async start(init: HostInitOptions, options: HostProcessOptions): Promise<{ host: HostProcess; info: HostReadyInfo }> {
-    const entry = fileURLToPath(new URL('./engine-host.ts', import.meta.url));
-    const loader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+    // Sources run through tsx (the repo's packages export TypeScript); a compiled build forks the .js twin.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = fileURLToPath(new URL(fromSource ? './engine-host.ts' : './engine-host.js', import.meta.url));
+    const execArgv = fromSource ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
     const child = fork(entry, [], {
-      execArgv: ['--import', loader],
+      execArgv,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
@@ -91,6 +93,7 @@ export class HostProcess {
         }
       };
       child.on('message', onMessage);
+      child.once('error', (error) => reject(new GembatchError('GB_ERR_MODEL_LOAD', `the engine host could not be started: ${error.message}`, { cause: error })));
       child.once('exit', (code, signal) => {
         reject(new GembatchError('GB_ERR_MODEL_LOAD', `the engine host exited while loading (${signal ?? `code ${code}`}); the model or projector file may be damaged or unsupported by this llama.cpp build`, { details: { crash: sink.crashLines() } }));
       });

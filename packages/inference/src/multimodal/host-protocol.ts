@@ -46,7 +46,11 @@ export interface GenerateParams {
   thinking: boolean;
   /** Return the thinking (only meaningful with `thinking`). */
   includeThoughts: boolean;
-  /** Keep generating past end-of-generation tokens until `maxTokens`. */
+  /**
+   * Keep generating until `maxTokens`. Best effort: the binding's `ignore_eos` suppresses the EOS
+   * token only (Gemma's end-of-turn still ends generation), and its `logit_bias`, the usual way
+   * to suppress the others, crashes the process in parallel mode (measured with 1.7.15).
+   */
   ignoreEos: boolean;
   jsonSchema: Record<string, unknown> | undefined;
 }

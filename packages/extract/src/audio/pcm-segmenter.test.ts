@@ -23,6 +23,11 @@ describe('PcmSegmenter', () => {
     expect(segments[1]).toMatchObject({ startSample: 740, endSample: 1500 });
   });
 
+  it('cuts steady sound without pauses exactly at the limit', () => {
+    const segmenter = new PcmSegmenter({ maxSamples: 1000, searchSamples: 400, windowSamples: 20 });
+    expect(segmenter.push(pcm(1500))[0]?.endSample).toBe(1000);
+  });
+
   it('handles chunks split inside a sample and tiny chunks', () => {
     const segmenter = new PcmSegmenter({ maxSamples: 4 });
     const data = pcm(10);

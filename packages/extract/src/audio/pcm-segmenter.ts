@@ -17,11 +17,14 @@ export interface PcmSegmenterOptions {
 
 // Why 320: 20 ms at 16 kHz, shorter than a syllable, long enough to average out single samples.
 const DEFAULT_WINDOW_SAMPLES = 320;
+// Why 0.25: a pause is at least 6 dB quieter than speech; smaller dips inside a sound are no reason to cut early.
+const PAUSE_ENERGY_RATIO = 0.25;
 const BYTES_PER_SAMPLE = 2;
 
 /**
  * Cuts a stream of signed 16-bit little-endian mono PCM into segments of at most `maxSamples`,
- * moving each cut back (within `searchSamples`) to the quietest window so words are not split.
+ * moving each cut back (within `searchSamples`) into the quietest window when it is a real pause,
+ * so words are not split.
  * Holds at most one segment plus one chunk in memory.
  */
 export class PcmSegmenter {
@@ -77,21 +80,27 @@ export class PcmSegmenter {
     if (this.#searchBytes < this.#windowBytes) return this.#maxBytes;
     const joined = Buffer.concat(this.#pending);
     this.#pending = [joined];
-    let bestEnd = this.#maxBytes;
-    let bestEnergy = Number.POSITIVE_INFINITY;
-    // Windows end on sample boundaries between (limit − search) and the limit; the latest of equally quiet windows wins.
-    for (let end = this.#maxBytes; end - this.#windowBytes >= this.#maxBytes - this.#searchBytes; end -= this.#windowBytes) {
+    const energyBefore = (end: number) => {
       let energy = 0;
       for (let offset = end - this.#windowBytes; offset < end; offset += BYTES_PER_SAMPLE) {
         const sample = joined.readInt16LE(offset);
         energy += sample * sample;
       }
+      return energy;
+    };
+    const atLimit = energyBefore(this.#maxBytes);
+    let bestEnd = this.#maxBytes;
+    let bestEnergy = atLimit;
+    // Windows end on sample boundaries between (limit − search) and the limit; the latest of equally quiet windows wins.
+    for (let end = this.#maxBytes - this.#windowBytes; end - this.#windowBytes >= this.#maxBytes - this.#searchBytes; end -= this.#windowBytes) {
+      const energy = energyBefore(end);
       if (energy < bestEnergy) {
         bestEnergy = energy;
         bestEnd = end;
       }
     }
-    return bestEnd;
+    // Only a real pause moves the cut; steady sound (music, a tone) is cut at the limit.
+    return bestEnergy < atLimit * PAUSE_ENERGY_RATIO ? bestEnd : this.#maxBytes;
   }
 
   #cut(bytes: number): PcmSegment {

@@ -5,7 +5,9 @@ export { loadLlama, defaultThreads, acceleratorOf, type GpuOption, type LoadLlam
 export { GEMMA4_12B_CATALOG, findCatalogEntry, type CatalogEntry, type ModelCatalog } from './model-catalog.ts';
 export { architectureFromGguf, kvCacheBytes, type ModelArchitecture } from './model-architecture.ts';
 export { selectQuantization, assessQuantizations, type SelectQuantizationInput, type QuantizationChoice, type QuantizationAssessment, type MemoryKind } from './select-quantization.ts';
+export { PromptFormat, type PromptMode, type PromptPlan, type ThoughtMarkers } from './prompt-format.ts';
 export { planChunks, type PlanChunksOptions, type TokenChunk, type TextChunk, type ChunkTokenizer } from './plan-chunks.ts';
+export { generateStructured, parseJsonAnswer, type GenerateStructuredOptions, type StructuredResult } from './structured-output.ts';
 export { LockstepBarrier } from './lockstep-barrier.ts';
 export { DecodeCounters } from './decode-counters.ts';
 export * from './multimodal/index.ts';

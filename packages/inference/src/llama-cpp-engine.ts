@@ -23,7 +23,7 @@ import type { Engine, EngineInfo, EngineStats, FinishReason, GenerateRequest, Ge
 import { acceleratorOf, defaultThreads, loadLlama, type GpuOption } from './load-llama.ts';
 import { LockstepBarrier } from './lockstep-barrier.ts';
 import { OutputTracker } from './output-tracker.ts';
-import { PromptFormat } from './prompt-format.ts';
+import { PromptFormat, type PromptMode } from './prompt-format.ts';
 import { SequencePool } from './sequence-pool.ts';
 
 export interface LlamaCppEngineOptions {
@@ -56,6 +56,8 @@ export interface LlamaCppEngineOptions {
   minContextPerSequence?: number;
   /** How long `close()` waits for active generations before aborting them. Defaults to `30000` ms. */
   closeTimeoutMs?: number;
+  /** Prompt building: `auto` uses the GGUF's chat template (completion mode without one), `gemma4` forces Gemma 4's, `completion` forces plain text. Defaults to `auto`. */
+  prompt?: PromptMode;
   /** `info.quant`. Defaults to the GGUF's file type (e.g. `Q8_0`). */
   quant?: string;
   /** `info.model`. Defaults to the file name without `.gguf`. */
@@ -129,13 +131,14 @@ export class LlamaCppEngine implements Engine {
     lockstep: boolean;
     log: Logger | undefined;
     closeTimeoutMs: number;
+    prompt: PromptMode;
   }) {
     this.info = parts.info;
     this.#llama = parts.llama;
     this.#model = parts.model;
     this.#context = parts.context;
     this.#draft = parts.draft;
-    this.#format = PromptFormat.for(parts.model);
+    this.#format = PromptFormat.for(parts.model, parts.prompt);
     this.#pool = new SequencePool(parts.sequences);
     this.#counters = parts.counters;
     this.#generating = parts.generating;
@@ -203,6 +206,7 @@ export class LlamaCppEngine implements Engine {
         lockstep: options.lockstep ?? draft === undefined,
         log,
         closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+        prompt: options.prompt ?? 'auto',
       });
       info.chat = engine.#format.chat;
       await engine.#refreshVram();

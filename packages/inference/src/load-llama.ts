@@ -20,9 +20,11 @@ export async function loadLlama(options: LoadLlamaOptions = {}): Promise<Llama> 
   const gpu = options.gpu ?? 'auto';
   const log = options.logger;
   try {
-    return await getLlama({
+    const llama = await getLlama({
       gpu,
       build: 'never',
+      // The "falling back to no GPU" notice goes to our log below, not to stderr.
+      progressLogs: false,
       logLevel: log ? LlamaLogLevel.warn : LlamaLogLevel.error,
       logger: (level, message) => {
         const line = message.trimEnd();
@@ -32,6 +34,8 @@ export async function loadLlama(options: LoadLlamaOptions = {}): Promise<Llama> 
         else log.debug({ source: 'llama.cpp' }, line);
       },
     });
+    if (gpu === 'auto' && llama.gpu === false) log?.info({ gpu }, 'no usable GPU backend; running on the CPU');
+    return llama;
   } catch (error) {
     if (error instanceof NoBinaryFoundError) {
       throw new GembatchError('GB_ERR_MODEL_LOAD', `no prebuilt llama.cpp binary for gpu=${String(gpu)} on ${process.platform}-${process.arch}: install the GPU runtime it needs (CUDA 12/13 with cuBLAS, or Vulkan) or run with the CPU backend (GEMBATCH_GPU=cpu)`, { cause: error });

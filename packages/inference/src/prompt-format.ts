@@ -1,6 +1,9 @@
 import { Gemma4ChatWrapper, isLlamaText, LlamaText, resolveChatWrapper, SpecialTokensText, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type Token } from 'node-llama-cpp';
 import type { GenerateRequest } from './engine.ts';
 
+/** How prompts are built: see {@link PromptFormat.for}. */
+export type PromptMode = 'auto' | 'gemma4' | 'completion';
+
 /** Markers around a thought segment, as text with special tokens rendered. */
 export interface ThoughtMarkers {
   prefix: string;
@@ -42,8 +45,14 @@ export class PromptFormat {
     this.#wrapper = wrapper;
   }
 
-  /** Chat mode when the GGUF carries a chat template, completion mode otherwise. */
-  static for(model: LlamaModel): PromptFormat {
+  /**
+   * `auto`: chat mode through the wrapper node-llama-cpp resolves when the GGUF carries a chat
+   * template, completion mode otherwise; `gemma4` forces Gemma 4's template; `completion` forces
+   * plain completion.
+   */
+  static for(model: LlamaModel, mode: PromptMode = 'auto'): PromptFormat {
+    if (mode === 'completion') return new PromptFormat(model, undefined);
+    if (mode === 'gemma4') return new PromptFormat(model, new Gemma4ChatWrapper());
     const template = model.fileInfo.metadata.tokenizer?.chat_template;
     if (typeof template !== 'string' || template.trim() === '') return new PromptFormat(model, undefined);
     return new PromptFormat(model, resolveChatWrapper(model) ?? undefined);

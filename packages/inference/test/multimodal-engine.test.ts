@@ -272,6 +272,13 @@ describe('multimodal engine (@fugood/llama.node, tiny Gemma 4)', () => {
     expect(await codeOf(engine.generate(bad))).toBe(code);
   });
 
+  it('refuses audio longer than one decode batch instead of splitting it', async () => {
+    const long = path.join(media.dir.path, 'tone-35s.wav');
+    await run('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=35', '-ac', '1', '-ar', '16000', long]);
+    // 35 s × 25 tokens/s = 875 tokens > the 768-token batch.
+    await expect(engine.countPromptTokens(request({ media: [{ kind: 'audio', path: long }] }))).rejects.toMatchObject({ code: 'GB_ERR_AUDIO_TOO_LONG', details: { tokens: 875 } });
+  });
+
   it('names which of several media is broken', async () => {
     const bad = request({ media: [{ kind: 'image', path: media.tiny }, { kind: 'image', path: media.corruptPng }] });
     await expect(engine.generate(bad)).rejects.toMatchObject({ code: 'GB_ERR_IMAGE_INVALID', details: { index: 1, kind: 'image' } });
@@ -341,7 +348,8 @@ describe('multimodal engine: model without a chat template', () => {
 
 describe('multimodal engine: lifecycle and faults', () => {
   it('close() waits for active generations, is idempotent, and refuses work afterwards', async () => {
-    const engine = await createLlamaNodeEngine(baseOptions({ sequences: 2 }));
+    const log = captureLogger();
+    const engine = await createLlamaNodeEngine(baseOptions({ sequences: 2, logger: log.logger }));
     const running = engine.generate(request({ maxTokens: 32 }));
     const closing = engine.close();
     const result = await running;
@@ -350,6 +358,8 @@ describe('multimodal engine: lifecycle and faults', () => {
     await engine.close();
     expect(await codeOf(engine.generate(request()))).toBe('GB_ERR_SERVICE_UNAVAILABLE');
     expect(await codeOf(engine.countTokens('x'))).toBe('GB_ERR_SERVICE_UNAVAILABLE');
+    // llama.cpp's own output is off by default: only the engine's lifecycle lines were logged.
+    expect(log.lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(['multimodal engine ready', 'multimodal engine closed']);
   });
 
   it('survives the engine process dying: in-flight work fails retryably, later work is refused', async () => {

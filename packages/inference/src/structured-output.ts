@@ -1,0 +1,105 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { GembatchError } from '@gembatch/contracts';
+import type { Engine, GenerateRequest, GenerateResult } from './engine.ts';
+
+export interface GenerateStructuredOptions {
+  /** The JSON Schema the output must satisfy. */
+  schema: Record<string, unknown>;
+  /** Extra attempts after a failed validation, each with a repair prompt. Defaults to `2`. */
+  maxRepairs?: number;
+  /** Called with each attempt's result (usage accounting). Defaults to none. */
+  onAttempt?: (result: GenerateResult, attempt: number) => void;
+}
+
+export interface StructuredResult {
+  value: unknown;
+  /** The attempt that produced `value`. */
+  result: GenerateResult;
+  attempts: number;
+}
+
+const DEFAULT_MAX_REPAIRS = 2;
+/** A failed answer is quoted back to the model up to this many characters. */
+const REPAIR_QUOTE_CHARS = 2_000;
+/** Compiled validators kept by schema text. */
+const VALIDATOR_CACHE_SIZE = 64;
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validators = new Map<string, ValidateFunction>();
+
+function validatorFor(schema: Record<string, unknown>): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let validate = validators.get(key);
+  if (!validate) {
+    try {
+      validate = ajv.compile(schema);
+    } catch (error) {
+      throw new GembatchError('GB_ERR_BAD_REQUEST', `the JSON Schema is invalid: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (validators.size >= VALIDATOR_CACHE_SIZE) validators.delete(validators.keys().next().value as string);
+    validators.set(key, validate);
+  }
+  return validate;
+}
+
+/**
+ * Parses a model's answer as JSON: the whole text, else the text inside a ```json fence, else the
+ * outermost object or array. The error says where parsing failed, never what the text was.
+ */
+export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  const candidates = [text.trim()];
+  const fenced = /```(?:json)?\s*([\s\S]*?)```/i.exec(text);
+  if (fenced?.[1]) candidates.push(fenced[1].trim());
+  const first = text.search(/[[{]/);
+  const last = Math.max(text.lastIndexOf('}'), text.lastIndexOf(']'));
+  if (first >= 0 && last > first) candidates.push(text.slice(first, last + 1));
+  for (const candidate of candidates) {
+    try {
+      return { ok: true, value: JSON.parse(candidate) };
+    } catch {
+      // Try the next reading.
+    }
+  }
+  return { ok: false, error: text.trim() === '' ? 'the answer is empty' : `the answer is not valid JSON (${text.length} characters)` };
+}
+
+/**
+ * Generates under the schema's grammar, then validates with a real JSON Schema validator (ajv).
+ * On failure it asks again with a repair prompt quoting the answer and the validator's message,
+ * up to `maxRepairs` times, then throws `GB_ERR_SCHEMA_VALIDATION` carrying that message.
+ */
+export async function generateStructured(engine: Engine, request: GenerateRequest, options: GenerateStructuredOptions): Promise<StructuredResult> {
+  const validate = validatorFor(options.schema);
+  const maxRepairs = Math.max(0, Math.floor(options.maxRepairs ?? DEFAULT_MAX_REPAIRS));
+  let current: GenerateRequest = { ...request, jsonSchema: request.jsonSchema ?? options.schema };
+  let problem = '';
+  for (let attempt = 1; attempt <= maxRepairs + 1; attempt++) {
+    let result: GenerateResult;
+    try {
+      result = await engine.generate(current);
+    } catch (error) {
+      // A repair prompt that no longer fits the context ends the repairs, not the job's story.
+      if (attempt > 1 && error instanceof GembatchError && error.code === 'GB_ERR_CONTEXT_OVERFLOW') break;
+      throw error;
+    }
+    options.onAttempt?.(result, attempt);
+    const parsed = parseJsonAnswer(result.text);
+    if (parsed.ok && validate(parsed.value)) return { value: parsed.value, result, attempts: attempt };
+    problem = parsed.ok ? ajv.errorsText(validate.errors, { separator: '; ', dataVar: 'output' }) : parsed.error;
+    if (result.finishReason === 'length') problem += ` (the answer was cut at ${result.generatedTokens} tokens)`;
+    current = repairRequest(request, options.schema, result.text, problem);
+  }
+  throw new GembatchError('GB_ERR_SCHEMA_VALIDATION', `the output did not satisfy the JSON Schema after ${maxRepairs + 1} attempt(s): ${problem}`, { details: { attempts: maxRepairs + 1 } });
+}
+
+function repairRequest(request: GenerateRequest, schema: Record<string, unknown>, answer: string, problem: string): GenerateRequest {
+  const quoted = answer.length > REPAIR_QUOTE_CHARS ? `${answer.slice(0, REPAIR_QUOTE_CHARS)}…` : answer;
+  return {
+    ...request,
+    jsonSchema: request.jsonSchema ?? schema,
+    prompt: {
+      ...request.prompt,
+      instruction: `${request.prompt.instruction}\n\nA previous answer was rejected.\nAnswer: ${quoted}\nProblem: ${problem}\nAnswer again with JSON only, satisfying this JSON Schema: ${JSON.stringify(schema)}`,
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
+import { createLlamaCppEngine, type LlamaCppEngine, type LlamaCppEngineOptions } from '../src/index.ts';
+
+/** Opens an engine on the CPU with one thread (the only sane setting on this 2-core machine) and closes it after the test. */
+export async function openEngine(options: Omit<LlamaCppEngineOptions, 'gpu' | 'threads'> & Partial<Pick<LlamaCppEngineOptions, 'threads'>>): Promise<LlamaCppEngine> {
+  const engine = await createLlamaCppEngine({ gpu: false, threads: 1, ...options });
+  onTestFinished(() => engine.close());
+  return engine;
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+/** A file of the shared corpus, or `undefined` when the corpus is absent (tests using it skip). */
+export function corpusFile(relative: string): string | undefined {
+  const dir = path.resolve(repoRoot, process.env.GEMBATCH_CORPUS_DIR ?? '../shared/corpus');
+  const file = path.join(dir, relative);
+  return existsSync(file) ? file : undefined;
+}
+
+/** A plain completion prompt. */
+export const COMPLETION = { system: '', instruction: '', completionCue: '' };

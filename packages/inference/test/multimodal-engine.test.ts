@@ -379,6 +379,12 @@ describe('multimodal engine: lifecycle and faults', () => {
     }
   });
 
+  it('with gpu auto, takes a GPU build only when it sees a GPU, else the CPU build', async () => {
+    const engine = await startEngine({ gpu: 'auto', sequences: 1, contextPerSequence: 256 });
+    expect(engine.info.accelerator === 'cpu').toBe(engine.libVariant === 'default');
+    expect((await engine.generate(request({ maxTokens: 2 }))).generatedTokens).toBeGreaterThan(0);
+  });
+
   it('refuses files that are not a model and its projector', async () => {
     expect(await codeOf(createLlamaNodeEngine(baseOptions({ modelPath: models.mmprojPath })))).toBe('GB_ERR_MODEL_LOAD');
     expect(await codeOf(createLlamaNodeEngine(baseOptions({ mmprojPath: models.modelPath })))).toBe('GB_ERR_MODEL_LOAD');

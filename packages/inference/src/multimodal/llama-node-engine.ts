@@ -56,7 +56,7 @@ export interface LlamaNodeEngineOptions {
   startTimeoutMs?: number;
 }
 
-/** Gemma 4's default image budget (its checkpoints use 70/140/280/560/1120; b10257 caps at 280). */
+/** Gemma 4's default image budget (its checkpoints offer 70/140/280/560/1120), and b10257's own default maximum. */
 const DEFAULT_IMAGE_MAX_TOKENS = 280;
 /** A 30 s audio segment is 750 tokens at 25 tokens/s; b10257 may attend over audio non-causally too. */
 const MIN_BATCH_SIZE = 768;
@@ -68,6 +68,7 @@ const MIN_CONTEXT_PER_SEQUENCE = 64;
 const CANCEL_GRACE_MS = 5_000;
 /** How long the host gets to free the model and exit before it is killed. */
 const EXIT_TIMEOUT_MS = 15_000;
+/** Room for a long answer to finish: ~1000 tokens at a slow 30 tok/s. */
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 /** `general.architecture` of every mmproj GGUF. */
 const PROJECTOR_ARCHITECTURE = 'clip';

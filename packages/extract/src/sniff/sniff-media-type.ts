@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { fileTypeFromFile } from 'file-type';
 import { GembatchError } from '@gembatch/contracts';
-import { sniffText } from './sniff-text.ts';
+import { sniffText, type SniffedText } from './sniff-text.ts';
 
 /** What kind of input a file is, decided by its content. */
 export type MediaKind = 'pdf' | 'text' | 'image' | 'audio' | 'video' | 'unknown';
@@ -40,16 +40,25 @@ const MEDIA_BY_MIME: Readonly<Record<string, MediaKind>> = {
 export async function sniffMediaType(path: string): Promise<SniffedMedia> {
   const head = await readHead(path);
   if (head.bytes.length === 0) return { mime: 'application/octet-stream', kind: 'unknown', detail: 'empty file' };
-  const binary = await fileTypeFromFile(path);
-  if (binary) return fromFileType(binary.mime, binary.ext);
   const text = sniffText(head.bytes, head.complete);
-  if (text) {
-    const kind: MediaKind = text.mime === 'image/svg+xml' ? 'unknown' : 'text';
-    return { mime: text.mime, kind, detail: `${text.mime}; charset=${text.encoding}` };
-  }
+  // A UTF-16 byte-order mark looks like an MPEG audio frame header to magic-number sniffing.
+  if (text && hasByteOrderMark(head.bytes)) return fromText(text);
+  const binary = await fileTypeFromFile(path);
+  // file-type names any XML "xml"; the text sniffer tells documents from SVG drawings.
+  if (binary && !(binary.mime === 'application/xml' && text)) return fromFileType(binary.mime, binary.ext);
+  if (text) return fromText(text);
   // Only binary data may carry a late PDF header: a text file that merely mentions "%PDF-" stays text.
   if (includesPdfHeader(head.bytes)) return { mime: 'application/pdf', kind: 'pdf', detail: 'PDF document (header after leading bytes)' };
   return { mime: 'application/octet-stream', kind: 'unknown', detail: 'unrecognised binary data' };
+}
+
+function fromText(text: SniffedText): SniffedMedia {
+  const kind: MediaKind = text.mime === 'image/svg+xml' ? 'unknown' : 'text';
+  return { mime: text.mime, kind, detail: `${text.mime}; charset=${text.encoding}` };
+}
+
+function hasByteOrderMark(bytes: Uint8Array): boolean {
+  return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf);
 }
 
 function fromFileType(mime: string, ext: string): SniffedMedia {

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Redis } from 'ioredis';
+import type { JobProducer } from '@gembatch/queue';
+import type { BlobStore } from '@gembatch/storage';
+import type { Logger } from '@gembatch/telemetry';
+import { ApiKeyRing } from './api-key-ring.ts';
+import type { ApiEnv } from './env.ts';
+import { FileRecordStore } from './file-record-store.ts';
+import { registerAdminBoard } from './plugins/admin-board.ts';
+import { registerErrorHandler } from './plugins/error-handler.ts';
+import { HttpMetrics } from './plugins/http-metrics.ts';
+import { tenantAuth } from './plugins/tenant-auth.ts';
+import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
+import { registerFileRoutes } from './routes/file-routes.ts';
+import { registerHealthRoutes } from './routes/health-routes.ts';
+import { registerJobRoutes } from './routes/job-routes.ts';
+
+/**
+ * JSON bodies up to 8 MiB: inline `text` may be 1,000,000 characters, up to 4 bytes each in UTF-8,
+ * plus JSON escaping. Files go through multipart, which has its own limit.
+ */
+const JSON_BODY_LIMIT = 8 * 1024 * 1024;
+/** Multipart fields are ignored, but a few are tolerated (some clients add their own). */
+const MULTIPART_MAX_FIELDS = 16;
+/** Probes and scrapes are logged at debug, so polling does not drown the log. */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+export interface AppDependencies {
+  env: ApiEnv;
+  /** Request/response connection (`createRedisConnection({blocking: false})`): file records, readiness. The caller closes it. */
+  redis: Redis;
+  /** Where uploads and inline texts go; workers read the same store. */
+  blobStore: BlobStore;
+  /** Adds jobs and owns the queues the job queries read. The caller closes it. */
+  producer: JobProducer;
+  logger: Logger;
+}
+
+/**
+ * Builds the HTTP API from its dependencies (nothing is opened or listened to here): uploads, jobs,
+ * health, metrics, OpenAPI docs at `/docs`, and Bull Board at `/admin/queues` when enabled.
+ */
+export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
+  const { env } = deps;
+  const keys = ApiKeyRing.parse(env.GEMBATCH_API_KEYS);
+  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }), genReqId: () => randomUUID(), bodyLimit: JSON_BODY_LIMIT }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(zodValidatorCompiler);
+  app.setSerializerCompiler(jsonSerializerCompiler);
+  // Bodies are JSON or multipart; a plain-text body is a client mistake better answered with 415.
+  app.removeContentTypeParser('text/plain');
+  registerErrorHandler(app);
+  app.decorateRequest('tenant', '');
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const route = request.routeOptions.url;
+    const fields = { method: request.method, route: route ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime), tenant: request.tenant || undefined };
+    if (route && QUIET_ROUTES.has(route)) request.log.debug(fields, 'request');
+    else request.log.info(fields, 'request');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'gembatch API', version: '1', description: 'Batch LLM processing of documents, images and audio on your own GPUs.' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from GEMBATCH_API_KEYS (when auth is on).' } } },
+      security: keys ? [{ apiKey: [] }] : [],
+    },
+    transform: zodSchemasToOpenApi,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // One byte above our own limit: the blob store sees the excess byte and refuses with 413 (multipart alone would truncate silently).
+  await app.register(multipart, { limits: { fileSize: env.GEMBATCH_MAX_UPLOAD_BYTES + 1, files: 1, fields: MULTIPART_MAX_FIELDS, parts: MULTIPART_MAX_FIELDS + 1 } });
+
+  const metrics = new HttpMetrics();
+  metrics.register(app);
+  registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
+
+  const files = new FileRecordStore(deps.redis, env.GEMBATCH_REDIS_PREFIX);
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', tenantAuth(keys));
+    registerFileRoutes(v1, { blobStore: deps.blobStore, files, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES });
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer });
+  });
+
+  if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
+  return app;
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '@gembatch/config';
+import { ApiKeyRing } from './api-key-ring.ts';
+import { loadApiEnv } from './env.ts';
+
+function problemsOf(source: Record<string, string>): string[] {
+  try {
+    loadApiEnv(source);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadApiEnv', () => {
+  it('has a default for everything', () => {
+    expect(loadApiEnv({})).toEqual({
+      GEMBATCH_API_PORT: 8080,
+      GEMBATCH_API_HOST: '127.0.0.1',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      GEMBATCH_REDIS_PREFIX: 'gembatch',
+      GEMBATCH_DATA_DIR: '.gembatch',
+      GEMBATCH_MAX_UPLOAD_BYTES: 512 * 1024 ** 2,
+      GEMBATCH_JOB_ATTEMPTS: 3,
+      GEMBATCH_JOB_RETENTION_SECONDS: 604_800,
+      GEMBATCH_ADMIN_ENABLED: false,
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('parses sizes, booleans and numbers', () => {
+    const env = loadApiEnv({ GEMBATCH_MAX_UPLOAD_BYTES: '2GiB', GEMBATCH_ADMIN_ENABLED: 'yes', GEMBATCH_API_PORT: '0', GEMBATCH_JOB_ATTEMPTS: '5' });
+    expect(env).toMatchObject({ GEMBATCH_MAX_UPLOAD_BYTES: 2 * 1024 ** 3, GEMBATCH_ADMIN_ENABLED: true, GEMBATCH_API_PORT: 0, GEMBATCH_JOB_ATTEMPTS: 5 });
+  });
+
+  it('names every bad variable at once', () => {
+    const problems = problemsOf({ GEMBATCH_API_PORT: '70000', REDIS_URL: 'http://x', GEMBATCH_MAX_UPLOAD_BYTES: 'lots', GEMBATCH_ADMIN_ENABLED: 'maybe', GEMBATCH_JOB_ATTEMPTS: '0', LOG_LEVEL: 'loud', GEMBATCH_REDIS_PREFIX: 'a:b' });
+    for (const name of ['GEMBATCH_API_PORT', 'REDIS_URL', 'GEMBATCH_MAX_UPLOAD_BYTES', 'GEMBATCH_ADMIN_ENABLED', 'GEMBATCH_JOB_ATTEMPTS', 'LOG_LEVEL', 'GEMBATCH_REDIS_PREFIX']) {
+      expect(problems.some((p) => p.startsWith(name))).toBe(true);
+    }
+  });
+
+  it('checks secrets without ever repeating them', () => {
+    const secret = 'shh-this-is-a-secret-key';
+    const problems = problemsOf({ GEMBATCH_API_KEYS: `${secret}:acme,short:globex,${secret}:acme2,another-long-key-000:Not_Valid`, GEMBATCH_ADMIN_TOKEN: 'tiny', GEMBATCH_API_PORT: 'x' });
+    const text = problems.join('\n');
+    expect(problems.filter((p) => p.startsWith('GEMBATCH_API_KEYS: entry'))).toHaveLength(3);
+    expect(text).toContain('GEMBATCH_ADMIN_TOKEN');
+    expect(text).toContain('GEMBATCH_API_PORT');
+    expect(text).not.toMatch(/shh|short:|another-long|tiny/);
+  });
+});
+
+describe('ApiKeyRing', () => {
+  it('maps keys to tenants; unset or blank means auth is off', () => {
+    const ring = ApiKeyRing.parse(' key-for-acme-00000000:acme , key-for-globex-000000:globex ');
+    expect(ring?.size).toBe(2);
+    expect(ring?.tenantFor('key-for-acme-00000000')).toBe('acme');
+    expect(ring?.tenantFor('key-for-globex-000000')).toBe('globex');
+    expect(ring?.tenantFor('key-for-acme-0000000')).toBeUndefined();
+    expect(ApiKeyRing.parse(undefined)).toBeUndefined();
+    expect(ApiKeyRing.parse('  ')).toBeUndefined();
+  });
+
+  it('allows colons inside a key (the tenant is after the last one)', () => {
+    expect(ApiKeyRing.parse('a:b:c:d-0123456789abcdef:acme')?.tenantFor('a:b:c:d-0123456789abcdef')).toBe('acme');
+  });
+});

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { ConfigError, envBool, envBytes, envInt, loadEnv } from '@gembatch/config';
+import { ApiKeyRing } from './api-key-ring.ts';
+
+/** API configuration: one variable per setting, parsed by `loadApiEnv` in `server.ts`. */
+export const ApiEnvSchema = z.object({
+  /** Port the API listens on (0 picks a free one). */
+  GEMBATCH_API_PORT: envInt(0, 65535).default(8080),
+  /** Interface to bind; anything but loopback exposes the API, so set GEMBATCH_API_KEYS then. */
+  GEMBATCH_API_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Redis the queues and records live in. */
+  REDIS_URL: z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  /** Key prefix of every queue and record (separate stacks can share one Redis); workers must use the same. */
+  GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('gembatch'),
+  /** Data directory; blobs go to `<dir>/blobs`, shared with the workers. */
+  GEMBATCH_DATA_DIR: z.string().min(1).default('.gembatch'),
+  /** Largest upload accepted by `POST /v1/files` (e.g. `512MiB`); bigger ones get 413. */
+  GEMBATCH_MAX_UPLOAD_BYTES: envBytes.pipe(z.number().int().nonnegative()).default(512 * 1024 ** 2),
+  /** `key1:tenant1,key2:tenant2`. Unset: auth is off and every request is tenant `default`. Secret: never logged. */
+  GEMBATCH_API_KEYS: z.string().optional(),
+  /** Tries per job stage before a retryable failure is final. */
+  GEMBATCH_JOB_ATTEMPTS: envInt(1, 100).default(3),
+  /** How long finished and cancelled jobs stay readable (seconds). Defaults to 7 days. */
+  GEMBATCH_JOB_RETENTION_SECONDS: envInt(60).default(7 * 24 * 60 * 60),
+  /** Serve the Bull Board operator UI at `/admin/queues`. */
+  GEMBATCH_ADMIN_ENABLED: envBool.default(false),
+  /** Password for `/admin/queues` (HTTP Basic, any user name, or `Authorization: Bearer`). Unset: no password. Secret. */
+  GEMBATCH_ADMIN_TOKEN: z.string().optional(),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+export type ApiEnv = z.output<typeof ApiEnvSchema>;
+
+/** Shortest admin token accepted. */
+const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+/**
+ * Parses the API's environment. Every problem names its variable; secrets (API keys, the admin
+ * token) are checked here rather than in the schema so that no message ever repeats their value.
+ * Throws a `ConfigError`.
+ */
+export function loadApiEnv(source: Record<string, string | undefined> = process.env): ApiEnv {
+  const problems: string[] = [];
+  let env: ApiEnv | undefined;
+  try {
+    env = loadEnv(ApiEnvSchema, source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  try {
+    ApiKeyRing.parse(source.GEMBATCH_API_KEYS);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const token = source.GEMBATCH_ADMIN_TOKEN;
+  if (token !== undefined && token !== '' && (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token))) problems.push(`GEMBATCH_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces`);
+  if (problems.length > 0 || !env) throw new ConfigError(problems);
+  return env;
+}

@@ -1,0 +1,3 @@
+export * from './app.ts';
+export * from './env.ts';
+export * from './api-key-ring.ts';

@@ -1,0 +1,90 @@
+import {
+  GembatchError,
+  newJobId,
+  parseTaskOptions,
+  QUEUE_NAMES,
+  TASKS,
+  type CreateJobRequest,
+  type ExtractJobData,
+  type FileRecord,
+  type GenerateJobData,
+  type JobSpec,
+  type JobView,
+} from '@gembatch/contracts';
+import type { JobProducer } from '@gembatch/queue';
+import type { BlobStore } from '@gembatch/storage';
+import type { FileRecordStore } from './file-record-store.ts';
+
+export interface JobSubmissionDeps {
+  blobStore: BlobStore;
+  files: FileRecordStore;
+  producer: Pick<JobProducer, 'submit'>;
+}
+
+/**
+ * Turns a validated `POST /v1/jobs` body into a queued job: checks the task options and the file,
+ * stores inline text in the blob store, and adds the job to its first queue (`extract` for a file,
+ * `generate` for text). Returns the new job's view. Bad options or a missing file →
+ * `GB_ERR_BAD_REQUEST` / `GB_ERR_FILE_NOT_FOUND` naming the field.
+ */
+export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: CreateJobRequest): Promise<JobView> {
+  const task = TASKS[body.task];
+  const options = parseTaskOptions(body.task, body);
+  if (!options.success) {
+    // With the `prompt` shorthand, a bad instruction is the caller's `prompt` field.
+    const viaPrompt = body.task === 'prompt' && body.prompt !== undefined;
+    const message = options.error.issues
+      .map((issue) => {
+        const [head, ...rest] = issue.path;
+        const path = viaPrompt && head === 'instruction' ? ['prompt', ...rest] : ['options', ...issue.path];
+        return `${path.map(String).join('.')}: ${issue.message}`;
+      })
+      .join('; ');
+    throw new GembatchError('GB_ERR_BAD_REQUEST', message);
+  }
+  if (body.text !== undefined && !task.accepts.includes('text')) {
+    throw new GembatchError('GB_ERR_BAD_REQUEST', `task: the ${body.task} task takes ${task.accepts.join(' or ')} input, not text; upload a file and pass its file_id`);
+  }
+
+  let file: FileRecord | undefined;
+  if (body.file_id !== undefined) {
+    file = await deps.files.find(tenant, body.file_id);
+    if (!file) throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `file_id: no file ${body.file_id}`);
+  }
+
+  const spec: JobSpec = {
+    job_id: newJobId(),
+    tenant,
+    task: body.task,
+    options: options.data as Record<string, unknown>,
+    max_tokens: body.max_tokens ?? task.defaultMaxTokens,
+    ...(body.json_schema ? { json_schema: body.json_schema } : {}),
+    ...(body.metadata ? { metadata: body.metadata } : {}),
+    submitted_at: Date.now(),
+  };
+  const priority = body.priority !== undefined ? { priority: body.priority } : {};
+  if (file) {
+    const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(body.password ? { password: body.password } : {}), ...priority };
+    await deps.producer.submit(data, QUEUE_NAMES.extract, priority);
+  } else {
+    const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'));
+    const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
+    await deps.producer.submit(data, QUEUE_NAMES.generate, priority);
+  }
+  return {
+    id: spec.job_id,
+    object: 'job',
+    task: spec.task,
+    status: 'queued',
+    progress: 0,
+    created_at: new Date(spec.submitted_at).toISOString(),
+    started_at: null,
+    finished_at: null,
+    usage: null,
+    timings: null,
+    finish_reason: null,
+    error: null,
+    input: file ? { file_id: file.id } : {},
+    ...(spec.metadata ? { metadata: spec.metadata } : {}),
+  };
+}

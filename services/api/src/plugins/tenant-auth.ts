@@ -1,0 +1,41 @@
+import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
+import { DEFAULT_TENANT, GembatchError } from '@gembatch/contracts';
+import type { ApiKeyRing } from '../api-key-ring.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The tenant the request acts for (from its API key; `default` when auth is off). */
+    tenant: string;
+  }
+}
+
+/** The key a request presents: `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
+function presentedKey(request: FastifyRequest): string | undefined {
+  const authorization = request.headers.authorization;
+  if (authorization) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    return match?.[1];
+  }
+  const header = request.headers['x-api-key'];
+  return typeof header === 'string' && header.length > 0 ? header : undefined;
+}
+
+/**
+ * An `onRequest` hook that sets `request.tenant` from the API key, or answers 401
+ * `GB_ERR_UNAUTHORIZED`. With no key ring (auth off) every request is tenant `default`.
+ */
+export function tenantAuth(keys: ApiKeyRing | undefined): onRequestAsyncHookHandler {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!keys) {
+      request.tenant = DEFAULT_TENANT;
+      return;
+    }
+    const key = presentedKey(request);
+    const tenant = key === undefined ? undefined : keys.tenantFor(key);
+    if (tenant === undefined) {
+      reply.header('www-authenticate', 'Bearer realm="gembatch"');
+      throw new GembatchError('GB_ERR_UNAUTHORIZED', key === undefined ? 'authorization: send an API key as "Authorization: Bearer <key>"' : 'authorization: unknown API key');
+    }
+    request.tenant = tenant;
+  };
+}

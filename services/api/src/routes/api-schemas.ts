@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { ERROR_CODES, JOB_STATUSES, TASK_NAMES, Timings, Usage, type ErrorCode, type JobView, type TaskName } from '@gembatch/contracts';
+
+/**
+ * Zod schemas of the API's responses and path/query parameters. Responses are documented
+ * (OpenAPI) from these; the request body schema is contracts' `CreateJobRequest`.
+ */
+
+export const ErrorResponse = z.object({
+  error: z.object({ code: z.enum(Object.keys(ERROR_CODES) as [ErrorCode, ...ErrorCode[]]), message: z.string() }),
+});
+
+export const IdParams = z.object({ id: z.string().min(1).max(200) });
+
+export const FileObject = z.object({
+  id: z.string(),
+  object: z.literal('file'),
+  bytes: z.number().int().nonnegative(),
+  filename: z.string(),
+  sha256: z.string(),
+  created_at: z.string().describe('ISO 8601'),
+});
+export type FileObject = z.infer<typeof FileObject>;
+
+export const JobViewResponse = z.object({
+  id: z.string(),
+  object: z.literal('job'),
+  task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]),
+  status: z.enum(JOB_STATUSES),
+  progress: z.number().min(0).max(100),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  usage: Usage.nullable(),
+  timings: Timings.nullable(),
+  finish_reason: z.string().nullable(),
+  error: ErrorResponse.shape.error.nullable(),
+  input: z.object({ file_id: z.string().optional(), media_type: z.string().optional() }),
+  metadata: z.record(z.string(), z.string()).optional(),
+}) satisfies z.ZodType<JobView>;
+
+export const JobListQuery = z.strictObject({
+  /** Only jobs in this status. */
+  status: z.enum(JOB_STATUSES).optional(),
+  /** Newest jobs returned (1..100). Defaults to 20. */
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+});
+
+export const JobList = z.object({ object: z.literal('list'), data: z.array(JobViewResponse) });
+
+export const JobResultResponse = z
+  .object({
+    job_id: z.string(),
+    task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]),
+    output: z.unknown(),
+    usage: Usage,
+    timings: Timings,
+    finish_reason: z.string(),
+    model: z.string(),
+    node: z.string(),
+    chunks: z.number().int(),
+  })
+  .loose();
+
+export const HealthResponse = z.object({ status: z.literal('ok') });
+export const ReadinessResponse = z.object({
+  status: z.enum(['ready', 'unavailable']),
+  checks: z.object({ redis: z.enum(['ok', 'failed']), workers: z.number().int().nonnegative().nullable() }),
+  error: ErrorResponse.shape.error.optional(),
+});

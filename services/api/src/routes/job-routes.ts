@@ -1,0 +1,61 @@
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import { CreateJobRequest, GembatchError } from '@gembatch/contracts';
+import { cancelJob, getJobResultSha256, getJobView, listJobs, type JobQueues } from '@gembatch/queue';
+import type { BlobStore } from '@gembatch/storage';
+import { submitJob, type JobSubmissionDeps } from '../job-submission.ts';
+import { ErrorResponse, IdParams, JobList, JobListQuery, JobResultResponse, JobViewResponse } from './api-schemas.ts';
+
+export interface JobRouteDeps extends JobSubmissionDeps {
+  blobStore: BlobStore;
+  queues: JobQueues;
+}
+
+/** Jobs: submit, read, result, cancel, list. Handlers stay thin: the lifecycle lives in `@gembatch/queue`. */
+export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
+  app.post(
+    '/v1/jobs',
+    { schema: { tags: ['jobs'], summary: 'Submit a job on an uploaded file (`file_id`) or inline `text`.', body: CreateJobRequest, response: { 202: JobViewResponse, 400: ErrorResponse } } },
+    async (request, reply) => {
+      const view = await submitJob(deps, request.tenant, request.body as CreateJobRequest);
+      request.log.info({ jobId: view.id, task: view.task, fileId: view.input.file_id }, 'job submitted');
+      return reply.code(202).header('location', `/v1/jobs/${view.id}`).send(view);
+    },
+  );
+
+  app.get('/v1/jobs', { schema: { tags: ['jobs'], summary: "This tenant's most recent jobs, newest first.", querystring: JobListQuery, response: { 200: JobList, 400: ErrorResponse } } }, async (request) => {
+    const query = request.query as z.output<typeof JobListQuery>;
+    return { object: 'list' as const, data: await listJobs(deps.queues, request.tenant, query) };
+  });
+
+  app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'A job: status, progress, timings, token counts, error.', params: IdParams, response: { 200: JobViewResponse, 404: ErrorResponse } } }, async (request) => {
+    const { id } = request.params as z.output<typeof IdParams>;
+    return getJobView(deps.queues, id, request.tenant);
+  });
+
+  app.get(
+    '/v1/jobs/:id/result',
+    { schema: { tags: ['jobs'], summary: "A completed job's result document; 409 until it is completed.", params: IdParams, response: { 200: JobResultResponse, 404: ErrorResponse, 409: ErrorResponse } } },
+    async (request, reply) => {
+      const { id } = request.params as z.output<typeof IdParams>;
+      const sha256 = await getJobResultSha256(deps.queues, id, request.tenant);
+      const document = await deps.blobStore.get(sha256).catch((error: unknown) => {
+        // The job says it has a result, so a missing blob is our fault, not the caller's.
+        throw error instanceof GembatchError && error.code === 'GB_ERR_FILE_NOT_FOUND' ? new GembatchError('GB_ERR_INTERNAL', `the result of job ${id} is missing from the blob store`, { cause: error }) : error;
+      });
+      // Streamed as stored: the document is already JSON, and may be large.
+      return reply.type('application/json; charset=utf-8').send(document);
+    },
+  );
+
+  app.post(
+    '/v1/jobs/:id/cancel',
+    { schema: { tags: ['jobs'], summary: 'Cancel a job that has not finished; 409 when it has.', params: IdParams, response: { 200: JobViewResponse, 404: ErrorResponse, 409: ErrorResponse } } },
+    async (request) => {
+      const { id } = request.params as z.output<typeof IdParams>;
+      const view = await cancelJob(deps.queues, id, request.tenant);
+      request.log.info({ jobId: id }, 'job cancelled');
+      return view;
+    },
+  );
+}

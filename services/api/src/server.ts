@@ -1,0 +1,82 @@
+import { isIP } from 'node:net';
+import { join, resolve } from 'node:path';
+import { exitOnConfigError } from '@gembatch/config';
+import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
+import { FileSystemBlobStore } from '@gembatch/storage';
+import { createLogger, type Logger } from '@gembatch/telemetry';
+import { buildApp } from './app.ts';
+import { loadApiEnv, type ApiEnv } from './env.ts';
+
+/** After a drain signal, give in-flight requests this long before exiting anyway. */
+const DRAIN_TIMEOUT_MS = 30_000;
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+/** Warnings about configurations that expose more than the operator may think. */
+function warnAboutExposure(env: ApiEnv, log: Logger): void {
+  if (isLoopback(env.GEMBATCH_API_HOST)) return;
+  if (!env.GEMBATCH_API_KEYS) log.warn({ host: env.GEMBATCH_API_HOST }, 'the API listens beyond this machine without GEMBATCH_API_KEYS: anyone who can reach it can submit jobs and read results');
+  if (env.GEMBATCH_ADMIN_ENABLED && !env.GEMBATCH_ADMIN_TOKEN) log.warn({ host: env.GEMBATCH_API_HOST }, 'the admin board is enabled without GEMBATCH_ADMIN_TOKEN on a non-loopback address');
+}
+
+/** API entry point: parse config (exit 1 naming every bad variable), listen, drain on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  let env: ApiEnv;
+  try {
+    env = loadApiEnv();
+  } catch (error) {
+    exitOnConfigError(error, 'gembatch-api');
+  }
+  const log = createLogger({ service: 'api', level: env.LOG_LEVEL });
+  const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api' });
+  redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
+  const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
+  const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
+  const app = await buildApp({ env, redis, blobStore, producer, logger: log });
+
+  let draining: Promise<void> | undefined;
+  const drain = (signal: string) => {
+    if (draining) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal }, 'draining: no new requests, finishing in-flight ones');
+    setTimeout(() => {
+      log.error({ ms: DRAIN_TIMEOUT_MS }, 'drain timed out; exiting');
+      process.exit(1);
+    }, DRAIN_TIMEOUT_MS).unref();
+    draining = (async () => {
+      await app.close();
+      await producer.close();
+      await closeRedisConnection(redis);
+    })().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => drain('SIGTERM'));
+  process.on('SIGINT', () => drain('SIGINT'));
+
+  warnAboutExposure(env, log);
+  try {
+    const address = await app.listen({ port: env.GEMBATCH_API_PORT, host: env.GEMBATCH_API_HOST });
+    log.info({ address, auth: env.GEMBATCH_API_KEYS ? 'api-keys' : 'off', admin: env.GEMBATCH_ADMIN_ENABLED, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES }, 'api listening');
+  } catch (error) {
+    log.fatal({ err: error }, 'api failed to start');
+    await producer.close().catch(() => undefined);
+    await closeRedisConnection(redis);
+    process.exit(1);
+  }
+}
+
+await main();

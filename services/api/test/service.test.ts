@@ -152,6 +152,8 @@ describe('health, readiness, auth, metrics, docs, admin', () => {
     expect(extract.jobs).toHaveLength(1);
     expect(extract.jobs[0].data).toMatchObject({ task: 'prompt', file: { id: file.id, bytes: file.bytes } });
     expect(board.body).not.toMatch(/SECRET-|jane-doe/);
+    const docs = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
+    expect(Object.keys(docs.paths).filter((path) => path.startsWith('/admin'))).toEqual([]);
   });
 
   redisTest('never logs texts, prompts, passwords or API keys', async ({ redis }) => {

@@ -8,6 +8,5 @@ export * from './metrics-scrape-snapshot.ts';
 export * from './metrics-rate-window.ts';
 export * from './metrics-text-parser.ts';
 export * from './metrics-server.ts';
-export * from './metrics-http.ts';
 /** prom-client's registry, so packages that only assemble metrics need not depend on prom-client. */
 export { Registry } from 'prom-client';

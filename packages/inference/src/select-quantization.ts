@@ -135,7 +135,7 @@ function choice(input: SelectQuantizationInput, p: Plan, entry: CatalogEntry, se
     budgetBytes: p.budget,
     requiredBytes,
     kvCacheBytes: kv,
-    reason: `${why}: ${entry.quant} weights ${gib(entry.bytes)} + KV ${gib(kv)} for ${sequences}×${context} tokens + projector, compute and margin = ${gib(requiredBytes)} of a ${gib(p.budget)} ${kind} budget`,
+    reason: `${why}: ${entry.quant} weights ${gib(entry.bytes)} + KV ${gib(kv)} for ${sequences}×${context} tokens + ${p.projector > 0 ? 'projector, ' : ''}compute buffer and margin = ${gib(requiredBytes)} of a ${gib(p.budget)} ${kind} budget`,
   };
 }
 

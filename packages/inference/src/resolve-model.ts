@@ -1,0 +1,127 @@
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { readGgufFileInfo, GgufFileType } from 'node-llama-cpp';
+import { GembatchError } from '@gembatch/contracts';
+import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant, type HfAccess, type HfFile } from './hf-source.ts';
+import { architectureFromGguf } from './model-architecture.ts';
+import { GEMMA4_12B_CATALOG, type CatalogEntry, type ModelCatalog } from './model-catalog.ts';
+import { downloadFile, type DownloadProgress } from './model-download.ts';
+import type { HardwareInfo } from './probe-hardware.ts';
+import { selectQuantization, type QuantizationChoice } from './select-quantization.ts';
+
+/** Most sequences a node runs unless configured otherwise. */
+export const DEFAULT_MAX_SEQUENCES = 16;
+/** Context per sequence unless configured otherwise: a few pages of a document plus the answer. */
+export const DEFAULT_CONTEXT_PER_SEQUENCE = 8192;
+
+export interface ResolveModelOptions extends HfAccess {
+  /** A local GGUF path or an `hf:` URI. Defaults to the catalog entry chosen for `hardware`. */
+  model?: string;
+  /** Force this catalog quantization (`Q8_0`, `Q4_0_QAT`...). Defaults to the automatic choice. */
+  quant?: string;
+  /** Where downloaded models are kept. */
+  modelsDir: string;
+  hardware: HardwareInfo;
+  /** Cap on sequences. Defaults to `16`. */
+  sequences?: number;
+  /** Context per sequence wanted. Defaults to `8192`. */
+  contextPerSequence?: number;
+  /** Plan memory for the multimodal projector too. Defaults to `false`. */
+  withProjector?: boolean;
+  /** Defaults to {@link GEMMA4_12B_CATALOG}. */
+  catalog?: ModelCatalog;
+  onProgress?: (progress: DownloadProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface ResolvedModel {
+  path: string;
+  /** Quantization label (catalog quant, or the GGUF's file type). */
+  quant: string;
+  /** `file`, an `hf:` URI, or the catalog source it came from. */
+  source: string;
+  /** The memory plan (sequences, context, why); absent for a projector file. */
+  choice?: QuantizationChoice;
+}
+
+/**
+ * Turns the configuration into a local model file: an existing path is used as is; an `hf:` URI
+ * is downloaded (resumable, checksummed) into `modelsDir`; with neither, the catalog entry that
+ * fits `hardware` best (or the forced `quant`) is downloaded if missing. The returned choice says
+ * how many sequences of what context fit, computed from the file's own architecture when it is on
+ * disk.
+ */
+export async function resolveModel(options: ResolveModelOptions): Promise<ResolvedModel> {
+  const catalog = options.catalog ?? GEMMA4_12B_CATALOG;
+  if (options.model !== undefined && options.model.trim() !== '') {
+    const model = options.model.trim();
+    if (model.startsWith('hf:')) {
+      const file = await hfFileOf(model, options);
+      const local = path.join(options.modelsDir, path.basename(file.file));
+      await downloadFile({ url: hfResolveUrl(file, options), destination: local, headers: hfHeaders(options), ...progressAndSignal(options) });
+      return describeFile(local, model, options, catalog);
+    }
+    if (!existsSync(model)) throw new GembatchError('GB_ERR_MODEL_LOAD', `model file not found: ${model} (give a GGUF path or an hf:<owner>/<repo>/<file.gguf> URI)`);
+    return describeFile(model, 'file', options, catalog);
+  }
+
+  const choice = selectQuantization(planInput(options, catalog));
+  const local = path.join(options.modelsDir, choice.entry.file);
+  if (!existsSync(local)) {
+    const file = await hfFileOf(choice.entry.source, options);
+    await downloadFile({ url: hfResolveUrl(file, options), destination: local, headers: hfHeaders(options), ...(choice.entry.sha256 ? { expectedSha256: choice.entry.sha256 } : {}), ...progressAndSignal(options) });
+  }
+  // Re-plan with the downloaded file's real size and architecture.
+  const refined = await describeFile(local, choice.entry.source, { ...options, quant: choice.entry.quant }, catalog);
+  return { ...refined, quant: choice.entry.quant, choice: refined.choice ?? choice };
+}
+
+function planInput(options: ResolveModelOptions, catalog: ModelCatalog) {
+  const { hardware } = options;
+  return {
+    memoryBytes: hardware.memoryBytes,
+    memoryKind: hardware.memoryKind,
+    ...(hardware.memoryKind === 'vram' ? { ramBytes: hardware.ramTotalBytes } : {}),
+    sequences: options.sequences ?? DEFAULT_MAX_SEQUENCES,
+    contextPerSequence: options.contextPerSequence ?? DEFAULT_CONTEXT_PER_SEQUENCE,
+    withProjector: options.withProjector ?? false,
+    catalog,
+    ...(options.quant ? { quant: options.quant } : {}),
+  };
+}
+
+function progressAndSignal(options: ResolveModelOptions) {
+  return { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+}
+
+async function hfFileOf(uri: string, options: ResolveModelOptions): Promise<HfFile> {
+  const parsed = parseHfUri(uri);
+  if ('file' in parsed) return parsed;
+  return resolveHfQuant(parsed.repo, parsed.quant, parsed.revision, options, options.signal);
+}
+
+/** Reads a local GGUF and plans sequences for it with its real size and architecture. */
+async function describeFile(file: string, source: string, options: ResolveModelOptions, catalog: ModelCatalog): Promise<ResolvedModel> {
+  let info;
+  try {
+    info = await readGgufFileInfo(file, { readTensorInfo: false });
+  } catch (error) {
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(file)} is not a readable GGUF file: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const architecture = String(info.metadata.general?.architecture ?? 'unknown');
+  const fileType = info.metadata.general?.file_type;
+  const typeName = fileType === undefined ? undefined : GgufFileType[fileType];
+  const quant = options.quant ?? (typeName ? typeName.replace(/^(MOSTLY|ALL)_/, '') : 'unknown');
+  if (architecture === 'clip') return { path: file, quant, source };
+  const entry: CatalogEntry = { quant, file: path.basename(file), source, bytes: (await stat(file)).size, qualityRank: 0, note: 'local file' };
+  try {
+    const choice = selectQuantization({ ...planInput({ ...options, quant }, catalog), catalog: { ...catalog, entries: [entry] }, modelArchitecture: architectureFromGguf(info) });
+    return { path: file, quant, source, choice };
+  } catch (error) {
+    // A file the operator chose is run even if the plan says it is tight: the engine halves its
+    // sequences until the context fits.
+    if (error instanceof GembatchError && error.code === 'GB_ERR_MODEL_LOAD') return { path: file, quant, source };
+    throw error;
+  }
+}

@@ -93,7 +93,7 @@ export async function getJobResultSha256(store: JobQueues, jobId: string, tenant
 /**
  * Cancels a job that has not finished: waiting stages are removed from their queue, running ones
  * are aborted by the worker that holds them (the job id is published on `redisKeys.cancelChannel`,
- * and so are the ids of a chunked job's unfinished children), and a marker makes the job read
+ * and so are the ids of a chunked job's running children; its waiting ones are removed), and a marker makes the job read
  * `cancelled` for the retention window. Idempotent. Completed or failed → `GB_ERR_CONFLICT`.
  */
 export async function cancelJob(store: JobQueues, jobId: string, tenant: string): Promise<JobView> {
@@ -109,9 +109,9 @@ export async function cancelJob(store: JobQueues, jobId: string, tenant: string)
 
   const current = record.stages.at(-1);
   const toAbort = [jobId];
-  if (current?.snapshot.state === 'waiting-children') toAbort.push(...(await unfinishedChildIds(store, current.job)));
+  if (current?.snapshot.state === 'waiting-children') toAbort.push(...(await removeWaitingChildren(store, current.job)));
   if (current && current.snapshot.state !== 'active') {
-    // Removal fails if a worker took the job (or a child) a moment ago: the publish below aborts it then.
+    // Fails while a child is still running, or if a worker took the job a moment ago: the publish below aborts those.
     await current.job.remove({ removeChildren: true }).catch(() => undefined);
   }
   const channel = redisKeys.cancelChannel(store.prefix);
@@ -273,13 +273,28 @@ function parseMarker(raw: string): CancelMarker | undefined {
   }
 }
 
-/** Ids of a parent's children that have not finished (`<prefix>:<queue>:<id>` keys → ids). */
-async function unfinishedChildIds(store: JobQueues, parent: Job): Promise<string[]> {
+/**
+ * Removes a chunked job's children that are not running yet, so no worker starts them; returns the
+ * ids of those it could not remove (running, or taken a moment ago), which must be aborted instead.
+ */
+async function removeWaitingChildren(store: JobQueues, parent: Job): Promise<string[]> {
   const { unprocessed = [] } = await parent.getDependencies({ unprocessed: { count: MAX_CANCELLED_CHILDREN } });
-  return unprocessed.flatMap((key) => {
+  const children = unprocessed.flatMap((key) => {
+    // Child keys are `<prefix>:<queue>:<id>`.
     const queue = STAGE_ORDER.find((name) => key.startsWith(`${store.prefix}:${name}:`));
-    return queue ? [key.slice(`${store.prefix}:${queue}:`.length)] : [];
+    return queue ? [{ queue, id: key.slice(`${store.prefix}:${queue}:`.length) }] : [];
   });
+  const running = await Promise.all(
+    children.map(async ({ queue, id }) => {
+      const child = await store.queues[queue].getJob(id);
+      if (!child || (await child.getState()) === 'active') return id;
+      return child.remove().then(
+        () => undefined,
+        () => id,
+      );
+    }),
+  );
+  return running.filter((id): id is string => id !== undefined);
 }
 
 function notFound(jobId: string): GembatchError {

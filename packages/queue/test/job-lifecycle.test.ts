@@ -194,12 +194,12 @@ describe('JobProducer and job queries', () => {
     expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('cancelled');
   });
 
-  redisTest('cancels a chunked job: children aborted by id, parent and waiting children removed', async ({ redis }) => {
+  redisTest('cancels a chunked job: waiting children removed, running ones aborted by id', async ({ redis }) => {
     const { connection, producer } = producerFor(redis);
     const data = textJob();
-    const flows = new FlowProducer({ connection, prefix: redis.prefix });
-    closeAfterTest(flows);
-    const childIds = [0, 1].map((n) => `${data.job_id}:chunk:${n}`);
+    const flows = closeAfterTest(new FlowProducer({ connection, prefix: redis.prefix }));
+    // Ids as the worker names chunk children.
+    const childIds = [0, 1].map((n) => `${data.job_id}-chunk-${n}`);
     await flows.add({
       name: data.task,
       queueName: QUEUE_NAMES.generate,
@@ -209,14 +209,32 @@ describe('JobProducer and job queries', () => {
     });
     expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('running');
 
+    // One worker slot: one child runs (held until aborted), the other waits.
+    const started: string[] = [];
+    const worker = workerFor(redis, QUEUE_NAMES.generate, async (job, _token, signal) => {
+      if (!(job.data as GenerateJobData).chunk) return RESULT;
+      started.push(job.id as string);
+      await new Promise((resolve) => signal?.addEventListener('abort', resolve, { once: true }));
+      throw new UnrecoverableError('GB_ERR_CANCELLED: aborted by request');
+    });
+    await vi.waitFor(() => expect(started).toHaveLength(1), WAIT);
+    const [running] = started as [string];
+    const waiting = childIds.find((id) => id !== running) as string;
+
     const subscriber = closeAfterTest(openTestRedis(redis.url, { name: `${redis.prefix}:subscriber` }));
     await subscriber.subscribe(redisKeys.cancelChannel(redis.prefix));
     const published: string[] = [];
-    subscriber.on('message', (_channel, id: string) => published.push(id));
+    subscriber.on('message', (_channel, id: string) => {
+      published.push(id);
+      worker.cancelJob(id, 'cancelled by request');
+    });
 
     expect((await cancelJob(producer, data.job_id, 'acme')).status).toBe('cancelled');
-    await vi.waitFor(() => expect(published.sort()).toEqual([data.job_id, ...childIds].sort()), WAIT);
-    for (const id of [data.job_id, ...childIds]) expect(await producer.queues.generate.getJob(id)).toBeUndefined();
+    await vi.waitFor(() => expect(published.sort()).toEqual([data.job_id, running].sort()), WAIT);
+    expect(await producer.queues.generate.getJob(waiting)).toBeUndefined();
+    await vi.waitFor(async () => expect(await (await producer.queues.generate.getJob(running))?.getState()).toBe('failed'), WAIT);
+    expect(started).toEqual([running]);
+    expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('cancelled');
   });
 
   redisTest("lists a tenant's recent jobs, newest first, filtered by status", async ({ redis }) => {

@@ -50,6 +50,8 @@ const PAGE_TIMEOUT_MS = 60_000;
 const RENDER_TIMEOUT_MS = 120_000;
 // Why 200 dpi: tesseract's accuracy drops below ~150 dpi for body text; 300 dpi costs 1.7× the time for little gain.
 const OCR_DPI = 200;
+// Why 35 Mpx: an A3 page at 300 dpi is ~17 Mpx; larger renders only make tesseract run into its timeout.
+const OCR_MAX_PIXELS = 35_000_000;
 // Why 180 s: tesseract takes 2–8 s for a dense 300-dpi page on one core; this only stops runaway pages.
 const OCR_TIMEOUT_MS = 180_000;
 // Why 2: tesseract runs single-threaded (OMP_THREAD_LIMIT=1), so two pages in flight keep two cores busy while the next page renders.
@@ -327,7 +329,7 @@ class PdfPageReader {
       record.source = 'error';
       return;
     }
-    const rendered = await this.#withRecovery(async () => (await this.#worker()).call({ op: 'render', page: record.index, dpi: OCR_DPI, maxPixels: this.#input.maxImagePixels }, RENDER_TIMEOUT_MS));
+    const rendered = await this.#withRecovery(async () => (await this.#worker()).call({ op: 'render', page: record.index, dpi: OCR_DPI, maxPixels: Math.min(this.#input.maxImagePixels, OCR_MAX_PIXELS) }, RENDER_TIMEOUT_MS));
     if (!rendered) {
       record.source = 'error';
       return;

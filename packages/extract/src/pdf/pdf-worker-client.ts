@@ -145,9 +145,12 @@ export class PdfWorkerClient {
       eval: true,
       workerData: bootstrapData(),
       resourceLimits: { maxOldGenerationSizeMb: this.#options.maxHeapMb ?? DEFAULT_MAX_HEAP_MB },
-      stdout: false,
-      stderr: false,
+      // pdf.js may print parser messages; they are captured and dropped so nothing about a document reaches the logs.
+      stdout: true,
+      stderr: true,
     });
+    worker.stdout.resume();
+    worker.stderr.resume();
     this.#worker = worker;
     let started = false;
     worker.on('message', (message: PdfWorkerReply | { ready: true }) => {

@@ -3,7 +3,7 @@ import { closeRedisConnection, createRedisConnection } from '@gembatch/queue';
 import { startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import { FleetMetrics } from './fleet-metrics.ts';
 
-/** The port Prometheus scrapes the fleet on (OpenTelemetry's Prometheus exporter default, unused by Prometheus itself). */
+/** The port Prometheus scrapes the fleet on (also the OpenTelemetry Prometheus exporter's default, so dashboards and firewalls know it). */
 export const DEFAULT_EXPORTER_PORT = 9464;
 
 export interface ExporterOptions {

@@ -57,9 +57,11 @@ describe('server.ts', () => {
   redisTest('listens, answers, and drains on SIGTERM', async ({ redis }) => {
     const dir = await tempDir('gembatch-api-server-');
     onTestFinished(() => dir.cleanup());
-    const server = startServer({ REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, GEMBATCH_API_PORT: '0' });
+    const server = startServer({ REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, GEMBATCH_API_PORT: '0', GEMBATCH_API_HOST: '0.0.0.0' });
     const listening = await server.logged('api listening');
-    const address = listening.address as string;
+    const address = (listening.address as string).replace('0.0.0.0', '127.0.0.1');
+    // Bound beyond loopback without API keys: the operator is warned.
+    expect(server.lines.some((line) => line.includes('"level":"warn"') && line.includes('without GEMBATCH_API_KEYS'))).toBe(true);
     expect((await (await fetch(`${address}/healthz`)).json()) as unknown).toEqual({ status: 'ok' });
     expect((await fetch(`${address}/readyz`)).status).toBe(503);
 

@@ -4,6 +4,7 @@ import { extractAudio } from './audio/extract-audio.ts';
 import { extractImage } from './image/extract-image.ts';
 import { extractPdf } from './pdf/extract-pdf.ts';
 import { sniffMediaType, type MediaKind } from './sniff/sniff-media-type.ts';
+import { DOCX_MIME, extractDocx } from './text/extract-docx.ts';
 import { extractTextFile } from './text/extract-text-file.ts';
 import { throwIfAborted } from './util/abort.ts';
 
@@ -76,7 +77,8 @@ const TOO_LARGE_CODE: Readonly<Record<MediaKind, ErrorCode>> = {
 /**
  * Turns a file into model input: sniffs its type from its content, then extracts PDF text
  * (with OCR or page images for scanned pages), normalises images, decodes audio (or a video's
- * audio track) into ≤ 30 s 16 kHz WAV segments, or reads text documents. Derived media go to
+ * audio track) into ≤ 30 s 16 kHz WAV segments, or reads text documents (plain, markdown, HTML,
+ * XML, RTF, DOCX). Derived media go to
  * `putBlob`. Heavy work runs off the caller's event loop (a worker thread for pdf.js, child
  * processes for poppler, tesseract and ffmpeg, libvips' thread pool for images). Every failure
  * is a `GembatchError` with a stable code; the result holds document content, so never log it.
@@ -117,7 +119,7 @@ export async function extractFile(options: ExtractOptions): Promise<ExtractedDoc
     case 'video':
       return extractAudio({ path: options.path, mime: sniffed.mime, maxSeconds: limits.maxAudioSeconds, segmentSeconds: limits.audioSegmentSeconds, putBlob: options.putBlob, ...signal });
     case 'text':
-      return extractTextFile(options.path, sniffed.mime);
+      return sniffed.mime === DOCX_MIME ? extractDocx(options.path, limits.maxBytes) : extractTextFile(options.path, sniffed.mime);
   }
 }
 

@@ -1,6 +1,6 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { ExtractedDocument } from '@gembatch/contracts';
-import { tempDir, writeSampleImage, writeTextPdf, writeZeroByteFile, type TempDir } from '@gembatch/testing';
+import { tempDir, writeDocx, writeSampleImage, writeTextPdf, writeZeroByteFile, writeZipFile, type TempDir } from '@gembatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_EXTRACT_LIMITS, extractFile, sniffMediaType, type ExtractOptions } from '../src/index.ts';
 import { expectErrorCode } from './expect-error-code.ts';
@@ -68,6 +68,20 @@ describe('extractFile on text documents and unsupported input', () => {
     expect((await extractFile(options(file('cda.xml')))).text).toBe('Summary\nStable.');
   });
 
+  it('reads the body of a Word document (DOCX), tables included', async () => {
+    await writeDocx(file('referral.docx'), { paragraphs: ['Referral to cardiology', 'Reason: chest pain & dyspnoea'], table: [['Test', 'Value'], ['Troponin', '< 5 ng/L']] });
+    await copyFile(file('referral.docx'), file('referral.pdf'));
+    const doc = await extractFile(options(file('referral.pdf')));
+    expect(ExtractedDocument.parse(doc)).toEqual(doc);
+    expect(doc.media_type).toBe('application/vnd.openxmlformats-officedocument.wordprocessingml.document');
+    expect(doc.text).toBe('Referral to cardiology\nReason: chest pain & dyspnoea\nTest\tValue\nTroponin\t< 5 ng/L');
+  });
+
+  it('refuses a DOCX whose body inflates beyond the byte cap (a zip bomb)', async () => {
+    await writeDocx(file('bomb.docx'), { paragraphs: ['x'], bodyPadding: 20_000_000 });
+    await expectErrorCode(extractFile(options(file('bomb.docx'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxBytes: 1_000_000 } })), 'GB_ERR_PAYLOAD_TOO_LARGE');
+  });
+
   it('decodes legacy Windows-1252 and UTF-16 text', async () => {
     await writeFile(file('legacy.txt'), Buffer.from('Caf\xe9 \x80 5 \x93ok\x94\n', 'latin1'));
     expect((await extractFile(options(file('legacy.txt')))).text).toBe('Café € 5 “ok”\n');
@@ -85,9 +99,9 @@ describe('extractFile on text documents and unsupported input', () => {
     await writeFile(file('drawing.svg'), '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
     const svg = await expectErrorCode(extractFile(options(file('drawing.svg'))), 'GB_ERR_UNSUPPORTED_MEDIA');
     expect(svg.message).toContain('image/svg+xml');
-    // A ZIP archive (as DOCX and XLSX are) is named in the error.
-    await writeFile(file('archive.docx'), Buffer.concat([Buffer.from('PK\x05\x06', 'latin1'), Buffer.alloc(18)]));
-    const zip = await expectErrorCode(extractFile(options(file('archive.docx'))), 'GB_ERR_UNSUPPORTED_MEDIA');
+    // Other ZIP-based formats are named in the error.
+    await writeZipFile(file('photos.docx'), { 'a.txt': 'not a document' });
+    const zip = await expectErrorCode(extractFile(options(file('photos.docx'))), 'GB_ERR_UNSUPPORTED_MEDIA');
     expect(zip.message).toMatch(/zip/i);
     await expectErrorCode(extractFile(options(file('note.txt'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages: 0 } })), 'GB_ERR_CONFIG');
   });

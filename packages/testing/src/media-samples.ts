@@ -11,6 +11,7 @@ import { accessSync, constants } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { PDFArray, PDFDocument, PDFName, PDFNumber, PDFString, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
 import { writeTextPdf } from './samples.ts';
@@ -350,4 +351,77 @@ export async function writeVideo(path: string, options: VideoOptions = {}): Prom
   const audio = options.audioFrom ? ['-c:a', 'aac', '-shortest'] : ['-an'];
   await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...inputs, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', ...audio, path]);
   return path;
+}
+
+/**
+ * Writes a ZIP archive (deflated entries, no ZIP64) from names and contents: the container of
+ * DOCX, XLSX and PPTX files.
+ */
+export async function writeZipFile(path: string, entries: Record<string, string | Buffer>): Promise<string> {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const [name, content] of Object.entries(entries)) {
+    const data = Buffer.isBuffer(content) ? content : Buffer.from(content, 'utf8');
+    const compressed = deflateRawSync(data);
+    const nameBytes = Buffer.from(name, 'utf8');
+    const checksum = crc32(data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(checksum, 14);
+    local.writeUInt32LE(compressed.length, 18);
+    local.writeUInt32LE(data.length, 22);
+    local.writeUInt16LE(nameBytes.length, 26);
+    const entry = Buffer.alloc(46);
+    entry.writeUInt32LE(0x02014b50, 0);
+    entry.writeUInt16LE(20, 4);
+    entry.writeUInt16LE(20, 6);
+    entry.writeUInt16LE(8, 10);
+    entry.writeUInt32LE(checksum, 16);
+    entry.writeUInt32LE(compressed.length, 20);
+    entry.writeUInt32LE(data.length, 24);
+    entry.writeUInt16LE(nameBytes.length, 28);
+    entry.writeUInt32LE(offset, 42);
+    locals.push(local, nameBytes, compressed);
+    central.push(entry, nameBytes);
+    offset += local.length + nameBytes.length + compressed.length;
+  }
+  const directory = Buffer.concat(central);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(Object.keys(entries).length, 8);
+  end.writeUInt16LE(Object.keys(entries).length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  await writeFile(path, Buffer.concat([...locals, directory, end]));
+  return path;
+}
+
+/** Options of `writeDocx`. */
+export interface DocxOptions {
+  paragraphs: readonly string[];
+  /** A table after the paragraphs, as rows of cell texts. Defaults to none. */
+  table?: ReadonlyArray<readonly string[]>;
+  /** Bytes of whitespace added inside the body XML: inflates far beyond the file size (a zip bomb). Defaults to `0`. */
+  bodyPadding?: number;
+}
+
+function escapeXmlText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Writes a minimal valid Word document (DOCX): the content types, package relationships and a body with paragraphs and a table. */
+export async function writeDocx(path: string, options: DocxOptions): Promise<string> {
+  const paragraph = (text: string) => `<w:p><w:r><w:t xml:space="preserve">${escapeXmlText(text)}</w:t></w:r></w:p>`;
+  const table = options.table ? `<w:tbl>${options.table.map((row) => `<w:tr>${row.map((cell) => `<w:tc>${paragraph(cell)}</w:tc>`).join('')}</w:tr>`).join('')}</w:tbl>` : '';
+  const body = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${options.paragraphs.map(paragraph).join('')}${table}${' '.repeat(options.bodyPadding ?? 0)}</w:body></w:document>`;
+  return writeZipFile(path, {
+    '[Content_Types].xml':
+      '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+    '_rels/.rels':
+      '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>',
+    'word/document.xml': body,
+  });
 }

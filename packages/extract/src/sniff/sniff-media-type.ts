@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
 import { fileTypeFromFile } from 'file-type';
 import { GembatchError } from '@gembatch/contracts';
+import { DOCX_MIME } from '../text/extract-docx.ts';
 import { sniffText, type SniffedText } from './sniff-text.ts';
 
 /** What kind of input a file is, decided by its content. */
@@ -64,6 +65,7 @@ function hasByteOrderMark(bytes: Uint8Array): boolean {
 function fromFileType(mime: string, ext: string): SniffedMedia {
   if (mime === 'application/pdf') return { mime, kind: 'pdf', detail: `PDF document (${ext})` };
   if (mime === 'application/rtf') return { mime, kind: 'text', detail: 'application/rtf' };
+  if (mime === DOCX_MIME) return { mime, kind: 'text', detail: 'Word document (docx)' };
   const prefixed = KIND_BY_MIME_PREFIX.find(([prefix]) => mime.startsWith(prefix));
   const kind = prefixed?.[1] ?? MEDIA_BY_MIME[mime] ?? 'unknown';
   const label = kind === 'unknown' ? 'file' : kind;

@@ -65,7 +65,7 @@ export class ApiClient {
     }
   }
 
-  async #request<T>(method: string, path: string, body?: BodyInit, headers: Record<string, string> = {}): Promise<T> {
+  async #request<T>(method: string, path: string, body?: RequestInit['body'], headers: Record<string, string> = {}): Promise<T> {
     const response = await fetch(`${this.#base}${path}`, { method, headers: { ...this.#headers, ...headers }, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(this.#timeoutMs) });
     const text = await response.text();
     const json = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;

@@ -53,8 +53,9 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
  */
 export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[]> {
   const { client, files } = options;
-  const records: Array<SubmitRecord | undefined> = new Array(files.length);
-  const jobIds: Array<string | null> = new Array(files.length).fill(null);
+  // Array.from, not new Array(n): `some`/`filter` skip the holes of a sparse array.
+  const records: Array<SubmitRecord | undefined> = Array.from({ length: files.length }, () => undefined);
+  const jobIds: Array<string | null> = Array.from({ length: files.length }, () => null);
   let emitted = 0;
   const emit = () => {
     while (emitted < files.length && records[emitted]) options.onRecord(records[emitted++] as SubmitRecord);

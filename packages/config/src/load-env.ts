@@ -23,7 +23,8 @@ export function loadEnv<Schema extends z.ZodObject>(schema: Schema, source: Reco
   }
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}${issue.path[0] !== undefined && input[String(issue.path[0])] !== undefined ? ` (got ${JSON.stringify(input[String(issue.path[0])])})` : ''}`));
+    // Values are not echoed: a variable may hold a secret (API keys, passwords in URLs).
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
   }
   return Object.freeze(parsed.data);
 }

@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { encodeFailedReason, GembatchError, toGembatchError, type QueueName } from '@gembatch/contracts';
+import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type QueueName } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
 
@@ -67,6 +67,12 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     return queue;
   };
 
+  /** A cancelled job (marker set by the API) must not run, nor hand work to a next stage or children. */
+  const assertNotCancelled = async (job: Job): Promise<void> => {
+    const rootId = typeof (job.data as { job_id?: unknown })?.job_id === 'string' ? (job.data as { job_id: string }).job_id : (job.id as string);
+    if ((await options.connection.exists(redisKeys.cancelled(options.prefix, rootId))) === 1) throw new GembatchError('GB_ERR_CANCELLED', 'the job was cancelled');
+  };
+
   const processJob = async (job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<Result> => {
     const startedAt = Date.now();
     const log = options.logger.child({ jobId: job.id, queue: options.queue, attempt: job.attemptsMade + 1 });
@@ -93,9 +99,11 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
         job.updateProgress(value).catch((error: unknown) => log.warn({ err: error }, 'progress update failed'));
       },
       async enqueue(queue, jobId, data, enqueueOptions) {
+        await assertNotCancelled(job);
         await queueFor(queue).add(queue, data, { ...inheritedOptions(job), jobId, ...(enqueueOptions?.priority ? { priority: enqueueOptions.priority } : {}) });
       },
       async awaitChildren<ChildResult>(children: ChildJob[]): Promise<ChildOutcome<ChildResult>[]> {
+        await assertNotCancelled(job);
         const parent = { id: job.id as string, queue: job.queueQualifiedName };
         for (const child of children) {
           await queueFor(child.queue).add(child.queue, child.data, {
@@ -119,6 +127,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     };
     const settledCtx = { enqueuedAt: ctx.enqueuedAt, startedAt, firstStartedAt: ctx.firstStartedAt, attempt: ctx.attempt };
     try {
+      await assertNotCancelled(job);
       const payload = parsePayload(options.parse, job.data);
       const result = await options.processor(payload, ctx);
       options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'completed', result, ctx: settledCtx });

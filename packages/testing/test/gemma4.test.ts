@@ -4,8 +4,25 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import { getLlama, LlamaCompletion, LlamaLogLevel, TokenBias, type Llama } from 'node-llama-cpp';
-import { loadModel, toggleNativeLog } from '@fugood/llama.node';
+import { createRequire } from 'node:module';
 import { ensureTinyGemma4, findRepoRoot, readGgufHeader, tempDir, writeTinyGemma4, type GgufHeader, type TinyGemma4Paths } from '../src/index.ts';
+
+/**
+ * @fugood/llama.node ships TypeScript sources as its types, which do not compile under this repo's
+ * settings; the few calls used here are typed locally instead.
+ */
+interface TokenizeResult { has_media: boolean; chunk_pos: number[]; chunk_pos_media: number[]; tokens: ArrayLike<number> }
+interface LlamaNodeContext {
+  initMultimodal(options: { path: string; use_gpu: boolean }): Promise<boolean>;
+  getMultimodalSupport(): { vision: boolean; audio: boolean };
+  tokenize(text: string, options: { media_paths: string[] }): Promise<TokenizeResult>;
+  release(): Promise<void>;
+  releaseMultimodal(): Promise<void>;
+}
+const { loadModel, toggleNativeLog } = createRequire(import.meta.url)('@fugood/llama.node') as {
+  loadModel(options: Record<string, unknown>): Promise<LlamaNodeContext>;
+  toggleNativeLog(enabled: boolean): Promise<void>;
+};
 
 const corpusDir = resolve(findRepoRoot(), process.env.GEMBATCH_CORPUS_DIR ?? '../shared/corpus');
 const corpusModels = join(corpusDir, 'models');

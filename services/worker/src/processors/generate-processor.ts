@@ -1,4 +1,4 @@
-import { decodeFailedReason, GembatchError, type GenerateJobData, type GenerateJobResult, type JobResultDocument } from '@gembatch/contracts';
+import { decodeFailedReason, GembatchError, TASKS, type GenerateJobData, type GenerateJobResult, type JobResultDocument } from '@gembatch/contracts';
 import type { Engine } from '@gembatch/inference';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
@@ -59,7 +59,9 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       if (maxChunkTokens <= deps.overlapTokens + 32) {
         throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', `max_tokens ${data.max_tokens} leaves no room for input in the ${context()}-token context`, { details: { promptTokens, context: context() } });
       }
-      const pieces = await deps.chunkText(input.text, maxChunkTokens, deps.overlapTokens);
+      // Concatenated outputs (transcripts, redacted text) would repeat an overlap; only model reduces use one.
+      const overlap = TASKS[data.task].reduce === 'concat' ? 0 : deps.overlapTokens;
+      const pieces = await deps.chunkText(input.text, maxChunkTokens, overlap);
       chunks = pieces.length;
       const children = await Promise.all(
         pieces.map(async (piece, index) => {

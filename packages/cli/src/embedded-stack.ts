@@ -21,6 +21,8 @@ export interface EmbeddedStackOptions {
   model?: string;
   /** `GEMBATCH_SEQUENCES` for the worker. */
   sequences?: number;
+  /** Use this Redis instead of starting one. Defaults to `$REDIS_URL`, else a `redis-server` child. */
+  redisUrl?: string;
   /** Extra environment for every service. */
   env?: Record<string, string>;
   /** Where status lines go. Defaults to stderr. */
@@ -66,7 +68,7 @@ export class EmbeddedStack {
     const logs = join(dataDir, 'logs');
     await mkdir(logs, { recursive: true });
 
-    let redisUrl = process.env.REDIS_URL ?? '';
+    let redisUrl = o.redisUrl ?? process.env.REDIS_URL ?? '';
     if (!redisUrl) {
       const redisDir = join(dataDir, 'redis');
       await mkdir(redisDir, { recursive: true });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
-import { JobResultDocument } from '@gembatch/contracts';
+import type { JobResultDocument } from '@gembatch/contracts';
 import { getJobResultSha256 } from '@gembatch/queue';
 import { getJson } from '@gembatch/storage';
 import { ensureTestModel, makeLongText, redisTest, tempDir, writeTextPdf, writeZeroByteFile } from '@gembatch/testing';

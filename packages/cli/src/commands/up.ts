@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { EmbeddedStack, type EmbeddedStackOptions } from '../embedded-stack.ts';
 
@@ -20,7 +21,9 @@ export const UP_OPTIONS = {
 
 /** Stack options from `up` flags (shared with `run`). */
 export function stackOptionsFromFlags(values: { port?: string; 'exporter-port'?: string; 'data-dir'?: string; model?: string; sequences?: string; verbose?: boolean }): EmbeddedStackOptions {
-  const model = values.model ?? process.env.GEMBATCH_MODEL;
+  const given = values.model ?? process.env.GEMBATCH_MODEL;
+  // Paths are resolved here: the services run with the repository root as their working directory.
+  const model = given && !given.startsWith('hf:') ? resolve(given) : given;
   return {
     ...(values.port ? { apiPort: Number(values.port) } : {}),
     ...(values['exporter-port'] ? { exporterPort: Number(values['exporter-port']) } : {}),

@@ -1,0 +1,76 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, vi } from 'vitest';
+import { ensureTestModel, findFreePort, redisTest, tempDir, writeTextPdf } from '@gembatch/testing';
+import { ApiClient } from '../src/api-client.ts';
+import { EmbeddedStack } from '../src/embedded-stack.ts';
+
+/** Words that appear only in the uploaded document: none may reach any log line of any service. */
+const SECRET_WORDS = ['Marigold', 'Thistlewood', 'Xanthippe'];
+const PAGES = [
+  'Page one. Marigold Thistlewood leases the bakery on Mill Street from the landlord for three years.',
+  'Page two. The rent is four hundred dollars, paid on the first day of every month to Xanthippe.',
+  'Page three. Either party may end the lease with sixty days of written notice.',
+];
+
+describe('embedded stack end to end', () => {
+  redisTest(
+    'upload a 3-page PDF, summarize it through Redis and a worker running a real GGUF, read the result; no document text in any log',
+    async ({ redis }) => {
+      const dir = await tempDir();
+      const stack = new EmbeddedStack({
+        redisUrl: redis.url,
+        apiPort: await findFreePort(),
+        exporterPort: await findFreePort(),
+        dataDir: join(dir.path, 'data'),
+        model: await ensureTestModel('tiny'),
+        sequences: 2,
+        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug' },
+        status: { write: () => true } as unknown as NodeJS.WritableStream,
+        readyTimeoutMs: 90_000,
+      });
+      try {
+        const urls = await stack.start();
+        const client = new ApiClient({ baseUrl: urls.api });
+        const pdf = await writeTextPdf(join(dir.path, 'lease.pdf'), PAGES);
+        const file = await client.uploadFile(pdf);
+        const created = await client.createJob({ file_id: file.id, task: 'summarize', max_tokens: 32 });
+        expect(created.status).toBe('queued');
+
+        const view = await vi.waitFor(
+          async () => {
+            const current = await client.getJob(created.id);
+            if (current.status !== 'completed' && current.status !== 'failed') throw new Error(current.status);
+            return current;
+          },
+          { timeout: 60_000, interval: 100 },
+        );
+        expect(view.error).toBeNull();
+        expect(view.status).toBe('completed');
+        const result = await client.getResult(created.id);
+        expect((result.output as { text: string }).text.length).toBeGreaterThan(0);
+        expect(result.usage.prompt_tokens).toBeGreaterThan(0);
+        expect(result.usage.generated_tokens).toBeGreaterThan(0);
+        expect(result.timings.total_ms).toBeGreaterThan(0);
+        expect(result.timings.generate_ms).toBeGreaterThan(0);
+        expect(result.timings.time_to_first_token_ms).toBeGreaterThan(0);
+        expect(result.extraction?.media_type).toBe('application/pdf');
+      } finally {
+        await stack.stop(10_000);
+      }
+
+      const logs = join(dir.path, 'data', 'logs');
+      const files = await readdir(logs);
+      expect(files.sort()).toEqual(['api.log', 'exporter.log', 'worker.log']);
+      let lines = 0;
+      for (const name of files) {
+        const text = await readFile(join(logs, name), 'utf8');
+        lines += text.split('\n').length;
+        for (const word of SECRET_WORDS) expect(text, `${name} mentions document text`).not.toContain(word);
+      }
+      expect(lines).toBeGreaterThan(10);
+      await dir.cleanup();
+    },
+    150_000,
+  );
+});

@@ -43,7 +43,8 @@ export async function startWorker(redis: RedisTestContext, env: Record<string, s
   const producer = closeAfterTest(new JobProducer({ connection: closeAfterTest(openTestRedis(redis.url)), prefix: redis.prefix, attempts: 1 }));
   const blobs = new FileSystemBlobStore({ root: join(dir.path, 'blobs') });
 
-  const spec = (task: TaskName) => ({ job_id: newJobId(), tenant: TENANT, task, options: TASKS[task].options.parse({}) as Record<string, unknown>, max_tokens: 24, submitted_at: Date.now() });
+  // Options are parsed as the API parses them, so defaults apply.
+  const spec = (task: TaskName, options: Record<string, unknown> = {}) => ({ job_id: newJobId(), tenant: TENANT, task, options: TASKS[task].options.parse(options) as Record<string, unknown>, max_tokens: 24, submitted_at: Date.now() });
   return {
     node,
     producer,
@@ -51,14 +52,14 @@ export async function startWorker(redis: RedisTestContext, env: Record<string, s
     logLines,
     async submitText(text, task = 'summarize', extra = {}) {
       const { sha256 } = await blobs.put(Buffer.from(text, 'utf8'));
-      const data: GenerateJobData = { ...spec(task), input: { type: 'text', sha256 }, ...extra };
+      const data: GenerateJobData = { ...spec(task, extra.options), input: { type: 'text', sha256 }, ...extra, options: spec(task, extra.options).options };
       await producer.submit(data, QUEUE_NAMES.generate);
       return data.job_id;
     },
     async submitFile(path, task = 'summarize', extra = {}) {
       const { createReadStream } = await import('node:fs');
       const { sha256, bytes } = await blobs.put(createReadStream(path));
-      const data: ExtractJobData = { ...spec(task), file: { id: newFileId(), sha256, bytes, filename: path.split('/').at(-1) as string }, ...extra };
+      const data: ExtractJobData = { ...spec(task, extra.options), file: { id: newFileId(), sha256, bytes, filename: path.split('/').at(-1) as string }, ...extra, options: spec(task, extra.options).options };
       await producer.submit(data, QUEUE_NAMES.extract);
       return data.job_id;
     },

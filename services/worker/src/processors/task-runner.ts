@@ -184,10 +184,13 @@ const REDACT_ENTITIES_SCHEMA = {
   additionalProperties: false,
 } as const satisfies Record<string, unknown>;
 
+const CONFIDENCE_STEPS = Array.from({ length: 11 }, (_, i) => i / 10);
+
 function classifySchema(labels: readonly string[]): Record<string, unknown> {
   return {
     type: 'object',
-    properties: { label: { type: 'string', enum: labels }, confidence: { type: 'number', minimum: 0, maximum: 1 } },
+    // Confidence in tenths: a grammar cannot bound a free number, an enum it can.
+    properties: { label: { type: 'string', enum: labels }, confidence: { enum: CONFIDENCE_STEPS } },
     required: ['label', 'confidence'],
     additionalProperties: false,
   };

@@ -163,6 +163,7 @@ export class LlamaCppEngine implements Engine {
         else await llama.setVramCap(options.memoryLimitBytes);
       }
       const model = await loadModel(llama, options.modelPath, options.gpuLayers ?? 'auto');
+      if (model.fileInsights.hasMtpWeights && !options.draftModelPath) log?.info({}, 'the model carries MTP drafter weights; node-llama-cpp 3.21.1 has no MTP predictor, so they are not used');
       const threads = options.threads ?? defaultThreads(accelerator, llama.cpuMathCores);
       const generating = { count: 0 };
       const counters = new DecodeCounters(() => generating.count);

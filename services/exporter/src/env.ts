@@ -9,8 +9,8 @@ export const ExporterEnv = z.object({
   GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gembatch'),
   /** Port of the fleet `/metrics` (Prometheus scrapes it). */
   GEMBATCH_EXPORTER_PORT: envInt(0, 65535).default(9464),
-  /** Interface it listens on (`0.0.0.0` so Prometheus in another container can reach it). */
-  GEMBATCH_EXPORTER_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Interface it listens on; loopback by default (set `0.0.0.0` where Prometheus runs in another container or host). */
+  GEMBATCH_EXPORTER_HOST: z.string().min(1).default('127.0.0.1'),
   /** Longest a scrape waits for Redis before answering with `gembatch_exporter_redis_up 0` (ms). */
   GEMBATCH_EXPORTER_READ_TIMEOUT_MS: envInt(100, 60_000).default(5_000),
   /** pino level. */

@@ -122,7 +122,7 @@ describe('fleet exporter without Redis', () => {
 
 describe('ExporterEnv', () => {
   it('has defaults for everything and names a bad variable', () => {
-    expect(loadEnv(ExporterEnv, {})).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', GEMBATCH_REDIS_PREFIX: 'gembatch', GEMBATCH_EXPORTER_PORT: 9464, GEMBATCH_EXPORTER_HOST: '0.0.0.0' });
+    expect(loadEnv(ExporterEnv, {})).toMatchObject({ REDIS_URL: 'redis://127.0.0.1:6379', GEMBATCH_REDIS_PREFIX: 'gembatch', GEMBATCH_EXPORTER_PORT: 9464, GEMBATCH_EXPORTER_HOST: '127.0.0.1' });
     expect(() => loadEnv(ExporterEnv, { GEMBATCH_EXPORTER_PORT: 'ninety' })).toThrow(ConfigError);
     expect(() => loadEnv(ExporterEnv, { GEMBATCH_EXPORTER_PORT: '70000' })).toThrow(/GEMBATCH_EXPORTER_PORT/);
   });

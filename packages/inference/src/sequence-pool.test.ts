@@ -23,7 +23,7 @@ describe('SequencePool', () => {
       order.push('first');
       return s;
     });
-    const second = pool.acquire().then((s) => order.push('second'));
+    const second = pool.acquire().then(() => order.push('second'));
     expect(pool.waiting).toBe(2);
     pool.release(held);
     pool.release(await first);

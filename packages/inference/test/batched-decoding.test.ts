@@ -30,7 +30,7 @@ describe('lock-step batched decoding (real model, CPU)', () => {
       maxTokens: 60,
       ignoreEos: true,
       onToken: (n) => {
-        if (n === 10) late = engine.generate({ prompt: COMPLETION, input: 'late', maxTokens: 20, ignoreEos: true }).then((r) => order.push('late'));
+        if (n === 10) late = engine.generate({ prompt: COMPLETION, input: 'late', maxTokens: 20, ignoreEos: true }).then(() => order.push('late'));
       },
     }).then((r) => {
       order.push('long');

@@ -17,6 +17,16 @@ describe('structured output with a real model under the grammar', () => {
     expect(out.result.finishReason).toBe('stop');
   });
 
+  it('thinking requested on a chat model without thought segments: the grammar applies from the first token', async () => {
+    const engine = await openEngine({ modelPath: await ensureTestModel('tinyChat'), sequences: 2, contextPerSequence: 512 });
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+    const [thinking, plain] = await Promise.all([
+      generateStructured(engine, { prompt: PROMPT, input: 'Is it ok?', maxTokens: 32, thinking: true }, { schema }),
+      generateStructured(engine, { prompt: PROMPT, input: 'Is it ok?', maxTokens: 32 }, { schema }),
+    ]);
+    for (const out of [thinking, plain]) expect(new Ajv().validate(schema, out.value)).toBe(true);
+  });
+
   it('fails with GB_ERR_SCHEMA_VALIDATION and the validator message when the grammar cannot enforce the schema', async () => {
     const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 1, contextPerSequence: 1024 });
     // node-llama-cpp's grammar ignores `pattern`: only the validator catches it.

@@ -1,7 +1,7 @@
 /**
  * Batched-decoding benchmark of the text engine.
  *
- *   pnpm bench:engine --model <gguf> [--sequences 1,4,8,16] [--tokens 128] [--threads N] [--json]
+ *   pnpm bench:engine --model <gguf | bench | tiny> [--sequences 1,4,8,16] [--tokens 128] [--threads N] [--json]
  *                     [--context N] [--gpu auto|cuda|metal|vulkan|cpu] [--draft <gguf>]
  *                     [--llama-batched-bench <binary>]
  *
@@ -15,6 +15,7 @@
 import { execFile } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
 import { createLlamaCppEngine, type GenerateResult } from '@gembatch/inference';
+import { ensureTestModel } from '@gembatch/testing/models';
 
 const run = promisify(execFile);
 
@@ -34,10 +35,11 @@ const { values } = parseArgs({
 });
 
 if (!values.model) {
-  process.stderr.write('usage: pnpm bench:engine --model <gguf> [--sequences 1,4,8,16] [--tokens 128] [--threads N] [--json] [--llama-batched-bench <binary>]\n');
+  process.stderr.write('usage: pnpm bench:engine --model <gguf | bench | tiny> [--sequences 1,4,8,16] [--tokens 128] [--threads N] [--json] [--llama-batched-bench <binary>]\n');
   process.exit(2);
 }
-const model = values.model;
+// `bench` and `tiny` name the testing package's generated models (written once, then cached).
+const model = values.model === 'bench' || values.model === 'tiny' ? await ensureTestModel(values.model) : values.model;
 const counts = values.sequences.split(',').map((s) => Number(s.trim()));
 const tokens = Number(values.tokens);
 const threads = values.threads === undefined ? undefined : Number(values.threads);

@@ -116,8 +116,10 @@ async function describeFile(file: string, source: string, options: ResolveModelO
   if (architecture === 'clip') return { path: file, quant, source };
   const entry: CatalogEntry = { quant, file: path.basename(file), source, bytes: (await stat(file)).size, qualityRank: 0, note: 'local file' };
   try {
-    const choice = selectQuantization({ ...planInput({ ...options, quant }, catalog), catalog: { ...catalog, entries: [entry] }, modelArchitecture: architectureFromGguf(info) });
-    return { path: file, quant, source, choice };
+    const planned = selectQuantization({ ...planInput({ ...options, quant }, catalog), catalog: { ...catalog, entries: [entry] }, modelArchitecture: architectureFromGguf(info) });
+    // The plan's wording is about choosing from the catalog; for a given file only the sizing applies.
+    const sizing = planned.reason.slice(planned.reason.indexOf(': ') + 2);
+    return { path: file, quant, source, choice: { ...planned, reason: `the given file ${path.basename(file)} fits: ${sizing}` } };
   } catch (error) {
     // A file the operator chose is run even if the plan says it is tight: the engine halves its
     // sequences until the context fits.

@@ -233,11 +233,21 @@ function percent(progress: unknown): number {
 
 async function readJob(store: JobQueues, jobId: string, tenant: string): Promise<JobRecord> {
   if (!JOB_ID_PATTERN.test(jobId)) throw notFound(jobId);
-  const [jobs, rawMarker] = await Promise.all([Promise.all(STAGE_ORDER.map((queue) => store.queues[queue].getJob(jobId))), store.redis.get(redisKeys.cancelled(store.prefix, jobId))]);
+  // State before the job hash: a job read first and then seen 'completed' could lack its return value.
+  const [jobs, rawMarker] = await Promise.all([
+    Promise.all(
+      STAGE_ORDER.map(async (queue) => {
+        const state = await store.queues[queue].getJobState(jobId);
+        return state === 'unknown' ? undefined : { state, job: await store.queues[queue].getJob(jobId) };
+      }),
+    ),
+    store.redis.get(redisKeys.cancelled(store.prefix, jobId)),
+  ]);
   const stages = await Promise.all(
-    jobs.map(async (job, index): Promise<StageRecord | undefined> => {
+    jobs.map(async (found, index): Promise<StageRecord | undefined> => {
+      const job = found?.job;
       if (!job) return undefined;
-      const state = await job.getState();
+      const state = found.state;
       const snapshot: JobStageSnapshot = {
         queue: STAGE_ORDER[index] as QueueName,
         state,

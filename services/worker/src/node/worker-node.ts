@@ -164,13 +164,16 @@ export class WorkerNode {
 
   async #loadEngine(modelsDir: string): Promise<Engine> {
     const env = this.#env;
-    const hardware = await probeHardware(env.GEMBATCH_VRAM_BYTES ? { vramOverrideBytes: env.GEMBATCH_VRAM_BYTES } : {});
+    const gpu = env.GEMBATCH_GPU === 'cpu' ? false : env.GEMBATCH_GPU;
+    const hardware = await probeHardware({ gpu, ...(env.GEMBATCH_VRAM_BYTES ? { vramOverrideBytes: env.GEMBATCH_VRAM_BYTES } : {}) });
     let lastPercent = -10;
     const resolved = await resolveModel({
       ...(env.GEMBATCH_MODEL ? { model: env.GEMBATCH_MODEL } : {}),
       ...(env.GEMBATCH_QUANT ? { quant: env.GEMBATCH_QUANT } : {}),
       modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir,
       hardware,
+      // The projector's memory is planned in when this node will load one.
+      withProjector: env.GEMBATCH_MMPROJ !== undefined,
       onProgress: ({ downloadedBytes, totalBytes }) => {
         const percent = totalBytes > 0 ? Math.floor((downloadedBytes / totalBytes) * 100) : 0;
         if (percent >= lastPercent + 5) {
@@ -185,7 +188,6 @@ export class WorkerNode {
       { memoryBytes: hardware.memoryBytes, accelerator: hardware.accelerator, model: resolved.path, quant: resolved.quant, source: resolved.source, why: resolved.choice?.reason ?? 'model given by GEMBATCH_MODEL', sequences, contextPerSequence },
       'model decision',
     );
-    const gpu = env.GEMBATCH_GPU === 'cpu' ? false : env.GEMBATCH_GPU;
     if (env.GEMBATCH_MMPROJ) {
       const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, hardware });
       return createLlamaNodeEngine({

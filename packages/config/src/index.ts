@@ -1,1 +1,2 @@
 export * from './load-env.ts';
+export * from './drain-on-signals.ts';

@@ -131,8 +131,19 @@ export const GenerateJobData = JobSpec.extend({
   ]),
   /** ms the extract step took (file inputs). */
   extract_ms: z.number().nonnegative().optional(),
-  /** Set on chunk children of a long input: which slice of the parent's input this is. */
-  chunk: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive(), text_sha256: z.string().regex(SHA256_PATTERN) }).optional(),
+  /**
+   * Set on chunk children of a long input: which slice of the parent's input this is — a piece of
+   * its text, or a run of its media parts (indexes into the extracted document's `media`).
+   */
+  chunk: z
+    .object({
+      index: z.number().int().nonnegative(),
+      count: z.number().int().positive(),
+      text_sha256: z.string().regex(SHA256_PATTERN).optional(),
+      media_indexes: z.array(z.number().int().nonnegative()).min(1).optional(),
+    })
+    .refine((chunk) => (chunk.text_sha256 === undefined) !== (chunk.media_indexes === undefined), { message: 'a chunk is either text or media' })
+    .optional(),
 });
 export type GenerateJobData = z.infer<typeof GenerateJobData>;
 

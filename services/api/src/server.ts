@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { exitOnConfigError } from '@gembatch/config';
+import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
 import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, type Logger } from '@gembatch/telemetry';
@@ -38,34 +38,15 @@ async function main(): Promise<void> {
   const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
   const app = await buildApp({ env, redis, blobStore, producer, logger: log });
 
-  let draining: Promise<void> | undefined;
-  const drain = (signal: string) => {
-    if (draining) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    log.info({ signal }, 'draining: no new requests, finishing in-flight ones');
-    setTimeout(() => {
-      log.error({ ms: DRAIN_TIMEOUT_MS }, 'drain timed out; exiting');
-      process.exit(1);
-    }, DRAIN_TIMEOUT_MS).unref();
-    draining = (async () => {
+  drainOnSignals({
+    log,
+    timeoutMs: DRAIN_TIMEOUT_MS,
+    close: async () => {
       await app.close();
       await producer.close();
       await closeRedisConnection(redis);
-    })().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => drain('SIGTERM'));
-  process.on('SIGINT', () => drain('SIGINT'));
+    },
+  });
 
   warnAboutExposure(env, log);
   try {

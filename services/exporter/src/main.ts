@@ -1,4 +1,4 @@
-import { exitOnConfigError, loadEnv } from '@gembatch/config';
+import { drainOnSignals, exitOnConfigError, loadEnv } from '@gembatch/config';
 import { createLogger } from '@gembatch/telemetry';
 import { ExporterEnv } from './env.ts';
 import { Exporter } from './exporter.ts';
@@ -20,15 +20,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   log.info({ url: exporter.url, prefix: env.GEMBATCH_REDIS_PREFIX }, 'exporter listening');
-  const stop = (signal: string): void => {
-    log.info({ signal }, 'stopping');
-    exporter.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  drainOnSignals({ log, close: () => exporter.close(), timeoutMs: 10_000 });
 }
 
 await main();

@@ -1,4 +1,4 @@
-import { exitOnConfigError, loadEnv } from '@gembatch/config';
+import { drainOnSignals, exitOnConfigError, loadEnv } from '@gembatch/config';
 import { createLogger } from '@gembatch/telemetry';
 import { WorkerEnv } from './env.ts';
 import { WorkerNode } from './node/worker-node.ts';
@@ -14,27 +14,8 @@ async function main(): Promise<void> {
   const log = createLogger({ service: 'worker', level: env.LOG_LEVEL });
   const node = new WorkerNode(env, log);
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal }, 'draining');
-    node.close().then(
-      () => {
-        log.info('stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  // Active jobs get the grace period inside close(); the rest (model, connections) gets 30 s more.
+  drainOnSignals({ log, close: () => node.close(), timeoutMs: env.GEMBATCH_SHUTDOWN_GRACE_SECONDS * 1000 + 30_000 });
 
   try {
     await node.start();

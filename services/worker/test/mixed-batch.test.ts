@@ -19,6 +19,7 @@ import {
   writeTruncatedJpeg,
   writeTruncatedPdf,
   writeVideo,
+  writeToneWav,
   writeZeroByteFile,
 } from '@gembatch/testing';
 import { startWorker, TENANT, type WorkerHarness } from './worker-harness.ts';
@@ -123,4 +124,34 @@ describe('mixed batch through a real worker', () => {
       await dir.cleanup();
     }
   }, 180_000);
+
+  redisTest('a recording and a scan longer than the context run as ordered media chunks and are reduced', async ({ redis }) => {
+    const { modelPath, mmprojPath } = await ensureTinyGemma4();
+    // 1024 tokens: one 30 s segment (750 audio tokens) or three page images fit, not the whole input.
+    const worker = await startWorker(redis, { GEMBATCH_MODEL: modelPath, GEMBATCH_MMPROJ: mmprojPath, GEMBATCH_SEQUENCES: '2', GEMBATCH_CONTEXT_PER_SEQUENCE: '1024' });
+    const dir = await tempDir();
+    try {
+      const recordingId = await worker.submitFile(await writeToneWav(join(dir.path, 'hearing.wav'), 70), 'transcribe', { max_tokens: 8 });
+      const scanId = await worker.submitFile(await writeScannedPdf(join(dir.path, 'fax.pdf'), { pages: ['scan', 'scan', 'scan', 'scan', 'scan', 'scan'] }), 'summarize', { max_tokens: 8 });
+
+      const recording = await worker.settle(recordingId, 240_000);
+      expect(recording.error).toBeNull();
+      const transcript = await getJson(worker.blobs, await getJobResultSha256(worker.producer, recordingId, TENANT), { parse: (v: unknown) => v as JobResultDocument });
+      expect(transcript.chunks).toBe(3);
+      const segments = (transcript.output as { segments: Array<{ start_s: number; end_s: number }> }).segments;
+      expect(segments.map((s) => Math.round(s.start_s))).toEqual([0, 30, 60]);
+      expect(segments.at(-1)?.end_s).toBeCloseTo(70, 0);
+      // 25 audio tokens a second, all of them counted once.
+      expect(recording.usage?.media_tokens).toBeGreaterThanOrEqual(70 * 25);
+
+      const scan = await worker.settle(scanId, 240_000);
+      expect(scan.error).toBeNull();
+      const summary = await getJson(worker.blobs, await getJobResultSha256(worker.producer, scanId, TENANT), { parse: (v: unknown) => v as JobResultDocument });
+      expect(summary.chunks).toBeGreaterThanOrEqual(2);
+      expect(summary.extraction?.pages_image).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(scan.usage?.media_tokens).toBeGreaterThan(0);
+    } finally {
+      await dir.cleanup();
+    }
+  }, 300_000);
 });

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { parsePrometheusText, selectSamples } from '@gembatch/telemetry';
 import { ApiClient } from '../api-client.ts';
 import { EmbeddedStack } from '../embedded-stack.ts';
 import { jobBodyFromFlags, runSubmitWith, SUBMIT_OPTIONS } from './submit.ts';
@@ -49,8 +50,7 @@ export async function runRun(argv: string[]): Promise<number> {
 async function scrapeGauge(url: string, name: string): Promise<Array<[string, number]>> {
   try {
     const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
-    const pattern = new RegExp(`^${name}\\{[^}]*node="([^"]+)"[^}]*\\} ([0-9.eE+-]+)$`, 'gm');
-    return [...text.matchAll(pattern)].map((m) => [m[1] as string, Number(m[2])]);
+    return selectSamples(parsePrometheusText(text), name).map((sample) => [sample.labels.node ?? '', sample.value]);
   } catch {
     return [];
   }

@@ -130,7 +130,8 @@ export class WorkerNode {
           maxAudioSeconds: env.GEMBATCH_MAX_AUDIO_SECONDS,
         },
         scannedPages: env.GEMBATCH_SCANNED_PAGES,
-        fleetCapabilities: async () => new Set<NodeCapability>((await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities.split(',') as NodeCapability[])),
+        // This node counts even before its first heartbeat is written.
+        fleetCapabilities: async () => new Set<NodeCapability>([...engine.info.capabilities, ...(await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities.split(',') as NodeCapability[])]),
       });
       this.#workers.push(
         defineWorker({

@@ -2,7 +2,7 @@ import { decodeFailedReason, GembatchError, TASKS, type GenerateJobData, type Ge
 import type { Engine } from '@gembatch/inference';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
-import { loadInput } from './load-input.ts';
+import { loadInput, type LoadedInput } from './load-input.ts';
 import type { RunStats, TaskOutcome, TaskRunner } from './task-runner.ts';
 
 /** Tokens kept free beyond prompt + max_tokens, so template edge tokens never overflow. */
@@ -27,11 +27,53 @@ export interface ChunkResult {
 /**
  * The `generate` processor. A job whose input fits the context runs at once. A longer text is split
  * into token-sized chunks that run as child jobs (spread over every sequence of every node); the
- * parent then reduces their outputs in chunk order. Media inputs cannot be split: too long → overflow.
+ * parent then reduces their outputs in chunk order. Media split the same way, as runs of pages or
+ * audio segments (a long recording, a many-page scan read as images).
  */
 export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<GenerateJobData, GenerateJobResult | ChunkResult> {
   const { engine, runner, blobs } = deps;
   const context = () => engine.info.contextPerSequence;
+
+  const fits = (promptTokens: number, data: GenerateJobData) => promptTokens + data.max_tokens + CONTEXT_SAFETY_TOKENS <= context();
+  const overflow = (message: string, details: Record<string, unknown>) => new GembatchError('GB_ERR_CONTEXT_OVERFLOW', message, { details: { ...details, context: context() } });
+
+  /** The text as token-sized pieces (none when there is no text); one piece when it fits. */
+  const planTextChunks = async (data: GenerateJobData, text: string): Promise<Array<{ text: string }>> => {
+    if (text.trim().length === 0) return [];
+    const promptTokens = await engine.countPromptTokens(runner.request(data, { text, media: [] }));
+    if (fits(promptTokens, data)) return [{ text }];
+    const maxChunkTokens = context() - (promptTokens - (await engine.countTokens(text))) - data.max_tokens - CONTEXT_SAFETY_TOKENS;
+    // A chunk must carry real content beyond the overlap, or the split never ends.
+    if (maxChunkTokens <= deps.overlapTokens + 32) throw overflow(`max_tokens ${data.max_tokens} leaves no room for input in the ${context()}-token context`, { promptTokens });
+    // Concatenated outputs (transcripts, redacted text) would repeat an overlap; only model reduces use one.
+    const overlap = TASKS[data.task].reduce === 'concat' ? 0 : deps.overlapTokens;
+    return (await deps.chunkText(text, maxChunkTokens, overlap)).map((piece) => ({ text: piece }));
+  };
+
+  /**
+   * Consecutive runs of media parts (pages seen as images, audio segments) that each fit the
+   * context, by each part's own token count; a part too big even alone cannot run.
+   */
+  const planMediaChunks = async (data: GenerateJobData, media: LoadedInput['media']): Promise<Array<{ media: number[] }>> => {
+    if (media.length === 0) return [];
+    const base = await engine.countPromptTokens(runner.request(data, { text: '', media: [] }));
+    const groups: Array<{ media: number[] }> = [];
+    let current: number[] = [];
+    let tokens = base;
+    for (const [index, part] of media.entries()) {
+      const own = (await engine.countPromptTokens(runner.request(data, { text: '', media: [part] }))) - base;
+      if (!fits(base + own, data)) throw overflow(`one ${part.kind} needs ${own} tokens, more than the ${context()}-token context leaves after max_tokens ${data.max_tokens}`, { mediaTokens: own });
+      if (current.length > 0 && !fits(tokens + own, data)) {
+        groups.push({ media: current });
+        current = [];
+        tokens = base;
+      }
+      current.push(index);
+      tokens += own;
+    }
+    groups.push({ media: current });
+    return groups;
+  };
 
   return async (data, ctx) => {
     const input = await loadInput(data, blobs);
@@ -47,30 +89,19 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
     const promptTokens = await engine.countPromptTokens(runner.request(data, input));
     let outcome: TaskOutcome;
     let chunks = 1;
-    if (promptTokens + data.max_tokens + CONTEXT_SAFETY_TOKENS <= context()) {
+    if (fits(promptTokens, data)) {
       outcome = await runner.run(data, input, run);
     } else {
-      if (input.media.length > 0 || input.text.length === 0) {
-        throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', `the input needs ${promptTokens} prompt tokens + ${data.max_tokens} to generate, more than the ${context()}-token context, and media cannot be split`, { details: { promptTokens, context: context() } });
-      }
-      const overhead = promptTokens - (await engine.countTokens(input.text));
-      const maxChunkTokens = context() - overhead - data.max_tokens - CONTEXT_SAFETY_TOKENS;
-      // A chunk must carry real content beyond the overlap, or the split never ends.
-      if (maxChunkTokens <= deps.overlapTokens + 32) {
-        throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', `max_tokens ${data.max_tokens} leaves no room for input in the ${context()}-token context`, { details: { promptTokens, context: context() } });
-      }
-      // Concatenated outputs (transcripts, redacted text) would repeat an overlap; only model reduces use one.
-      const overlap = TASKS[data.task].reduce === 'concat' ? 0 : deps.overlapTokens;
-      const pieces = await deps.chunkText(input.text, maxChunkTokens, overlap);
+      const pieces = [...(await planTextChunks(data, input.text)), ...(await planMediaChunks(data, input.media))];
       chunks = pieces.length;
       const children = await Promise.all(
         pieces.map(async (piece, index) => {
-          const { sha256 } = await blobs.put(Buffer.from(piece, 'utf8'));
-          const child: GenerateJobData = { ...data, chunk: { index, count: pieces.length, text_sha256: sha256 } };
+          const slice = 'text' in piece ? { text_sha256: (await blobs.put(Buffer.from(piece.text, 'utf8'))).sha256 } : { media_indexes: piece.media };
+          const child: GenerateJobData = { ...data, chunk: { index, count: pieces.length, ...slice } };
           return { queue: ctx.queue, id: `${ctx.jobId}-chunk-${index}`, data: child };
         }),
       );
-      ctx.log.info({ chunks: pieces.length, promptTokens, maxChunkTokens }, 'input split into chunks');
+      ctx.log.info({ chunks: pieces.length, promptTokens }, 'input split into chunks');
       const outcomes = await ctx.awaitChildren<ChunkResult>(children);
       const partials: TaskOutcome[] = outcomes.map((o, index) => {
         if (!o.ok) {

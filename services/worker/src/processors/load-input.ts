@@ -10,11 +10,14 @@ export interface LoadedInput extends TaskInput {
 
 /** Reads a generate job's input from the blob store: inline text, or an extracted document with its media. */
 export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promise<LoadedInput> {
-  if (data.chunk) return { text: await readText(blobs, data.chunk.text_sha256), media: [] };
+  if (data.chunk?.text_sha256) return { text: await readText(blobs, data.chunk.text_sha256), media: [] };
   if (data.input.type === 'text') return { text: await readText(blobs, data.input.sha256), media: [] };
   const document = await getJson(blobs, data.input.sha256, ExtractedDocument);
+  // A media chunk carries only its own parts (a run of pages or audio segments), no text.
+  const indexes = data.chunk?.media_indexes;
+  const parts = indexes ? indexes.map((i) => document.media[i]).filter((part) => part !== undefined) : document.media;
   const media = await Promise.all(
-    document.media.map(async (part) => ({
+    parts.map(async (part) => ({
       kind: part.kind,
       path: await blobs.path(part.sha256),
       ...(part.start_s !== undefined ? { startS: part.start_s } : {}),
@@ -22,7 +25,7 @@ export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promis
     })),
   );
   return {
-    text: document.text,
+    text: indexes ? '' : document.text,
     media,
     extraction: {
       media_type: document.media_type,

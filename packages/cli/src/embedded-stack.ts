@@ -113,10 +113,10 @@ export class EmbeddedStack {
 
   #workerProgress(line: string, status: NodeJS.WritableStream): void {
     try {
-      const entry = JSON.parse(line) as { msg?: string; percent?: number; quant?: string; model?: string; why?: string; level?: string; code?: string };
+      const entry = JSON.parse(line) as { msg?: string; percent?: number; quant?: string; model?: string; why?: string; level?: string; code?: string; err?: { message?: string } };
       if (entry.msg === 'downloading model') status.write(`downloading model: ${entry.percent}%\n`);
       else if (entry.msg === 'model decision') status.write(`model      ${entry.model} (${entry.quant}): ${entry.why}\n`);
-      else if (entry.level === 'fatal' || entry.level === 'error') status.write(`worker     ${entry.msg}${entry.code ? ` (${entry.code})` : ''}\n`);
+      else if (entry.level === 'fatal' || entry.level === 'error') status.write(`worker     ${entry.msg}${entry.code ? ` (${entry.code})` : ''}${entry.err?.message ? `: ${entry.err.message}` : ''}\n`);
     } catch {
       // Not a JSON log line (native library output): it is in the log file.
     }

@@ -98,6 +98,11 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
         lastProgressAt = now;
         job.updateProgress(value).catch((error: unknown) => log.warn({ err: error }, 'progress update failed'));
       },
+      async forget(fields) {
+        const data = { ...(job.data as Record<string, unknown>) };
+        for (const field of fields) delete data[field];
+        await job.updateData(data);
+      },
       async enqueue(queue, jobId, data, enqueueOptions) {
         await assertNotCancelled(job);
         await queueFor(queue).add(queue, data, { ...inheritedOptions(job), jobId, ...(enqueueOptions?.priority ? { priority: enqueueOptions.priority } : {}) });

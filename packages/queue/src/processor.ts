@@ -30,6 +30,8 @@ export interface ProcessorContext {
    * processed again from the start and the same call returns. Never catch the suspension.
    */
   awaitChildren<Result>(children: ChildJob[]): Promise<ChildOutcome<Result>[]>;
+  /** Removes fields from the stored payload once they are no longer needed (secrets such as a PDF password). */
+  forget(fields: readonly string[]): Promise<void>;
   /** Adds a job to another queue under a stable id (a no-op when that id already exists). */
   enqueue(queue: QueueName, jobId: string, data: unknown, options?: { priority?: number }): Promise<void>;
 }

@@ -75,6 +75,9 @@ async function runBatch(worker: WorkerHarness, cases: readonly Case[]): Promise<
     expect(view.usage?.generated_tokens, c.name).toBeGreaterThan(0);
     if (c.media) expect(view.usage?.media_tokens, c.name).toBeGreaterThan(0);
   }
+  // A password is dropped from the stored job once it has opened the file.
+  const unlocked = ids[cases.findIndex((c) => c.password)] as string;
+  expect((await worker.producer.queues.extract.getJob(unlocked))?.data).not.toHaveProperty('password');
   const after = await worker.settle(await worker.submitText('A short note after the batch.', 'summarize', { max_tokens: 8 }));
   expect(after.status).toBe('completed');
 }

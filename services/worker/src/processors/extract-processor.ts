@@ -66,6 +66,8 @@ export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<Ex
       extract_ms: extractMs,
     };
     await ctx.enqueue(queue, data.job_id, next, data.priority ? { priority: data.priority } : {});
+    // The password opened the file; it must not stay in Redis for the retention period.
+    if (data.password) await ctx.forget(['password']);
     ctx.log.info({ mediaType: document.media_type, pages: document.pages.length, media: document.media.length, chars: document.text.length, queue, ms: extractMs }, 'extracted');
     return { document_sha256: sha256, queue, extract_ms: extractMs };
   };

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { hostname } from 'node:os';
-import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type NodeCapability } from '@gembatch/contracts';
+import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
 import { DEFAULT_EXTRACT_LIMITS } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
 import { closeRedisConnection, createRedisConnection, defineWorker, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
@@ -11,7 +11,6 @@ import type { WorkerEnv } from '../env.ts';
 import { createExtractProcessor } from '../processors/extract-processor.ts';
 import { createGenerateProcessor, type ChunkResult } from '../processors/generate-processor.ts';
 import { TaskRunner } from '../processors/task-runner.ts';
-import type { GenerateJobResult } from '@gembatch/contracts';
 
 /**
  * One worker node: owns the model, the BullMQ workers, the stats reporter and every connection,

@@ -6,11 +6,12 @@ SHELL := /bin/bash
 GEMBATCH_MODEL ?=
 export GEMBATCH_MODEL
 
-.PHONY: help deps system-deps demo test typecheck lint clean
+.PHONY: help deps system-deps demo test chaos typecheck lint clean
 
 help:
 	@echo "make demo   process examples/ end to end (GEMBATCH_MODEL=path/to.gguf to choose the model)"
 	@echo "make test   typecheck, lint and run every test"
+	@echo "make chaos  fault-injection scenarios (kill -9, Redis restart, SIGTERM, hostile inputs), one line of figures each"
 
 system-deps:
 	@scripts/install-system-deps.sh
@@ -33,6 +34,12 @@ lint: deps
 
 test: typecheck lint
 	pnpm --silent test
+
+# Scenarios append their figures to the report; it is printed whole at the end.
+chaos: deps
+	@rm -f .gembatch/chaos-report.txt
+	pnpm --silent chaos
+	@echo "── chaos figures ──"; cat .gembatch/chaos-report.txt
 
 clean:
 	rm -rf .gembatch results.jsonl node_modules/.cache/gembatch-test-models

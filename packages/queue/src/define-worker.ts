@@ -20,6 +20,12 @@ export interface DefineWorkerOptions<Payload, Result> {
   onSettled?(event: SettledEvent<Result>): void;
   /** ms a job's lock lasts without renewal (BullMQ renews it at half). Defaults to `30000`. */
   lockDurationMs?: number;
+  /**
+   * Payload fields that are secrets (a PDF `password`): removed from the stored job whenever it
+   * fails for good (any error, cancellation, a stall past its limit), since no retry will need them.
+   * A processor removes them itself once they served (`ctx.forget`). Defaults to none.
+   */
+  secretFields?: readonly string[];
 }
 
 export interface SettledEvent<Result> {
@@ -148,6 +154,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       const logFields = { code: error.code, retryable: error.retryable, final, ms: Date.now() - startedAt, ...(error.details ? { details: error.details } : {}) };
       if (error.code === 'GB_ERR_INTERNAL') log.error({ ...logFields, err: thrown }, 'job failed');
       else log.warn(logFields, 'job failed');
+      if (final) await forgetSecrets(job, options.secretFields, log);
       options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable, final }, ctx: settledCtx });
       const reason = encodeFailedReason(error);
       if (!error.retryable) throw new UnrecoverableError(reason);
@@ -163,6 +170,16 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     autorun: true,
   });
   worker.on('error', (error) => options.logger.error({ err: error, queue: options.queue }, 'worker error'));
+  // A job failed without its processor's catch (stalled past its limit): its secrets go too.
+  if (options.secretFields?.length) {
+    worker.on('failed', (job) => {
+      if (!job || !hasSecrets(job.data, options.secretFields)) return;
+      void job
+        .getState()
+        .then((state) => (state === 'failed' ? forgetSecrets(job, options.secretFields, options.logger) : undefined))
+        .catch(() => undefined);
+    });
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -193,6 +210,18 @@ function parsePayload<Payload>(parse: (data: unknown) => Payload, data: unknown)
     // A payload that does not parse will not parse on a retry either.
     throw new GembatchError('GB_ERR_BAD_REQUEST', `invalid job payload: ${error instanceof Error ? error.message.slice(0, 500) : String(error)}`, { cause: error, retryable: false });
   }
+}
+
+function hasSecrets(data: unknown, fields: readonly string[] | undefined): boolean {
+  return !!fields && typeof data === 'object' && data !== null && fields.some((field) => Object.hasOwn(data, field));
+}
+
+/** Removes secret fields from a job's stored payload; a failure to do so is logged, never thrown. */
+async function forgetSecrets(job: Job, fields: readonly string[] | undefined, log: Logger): Promise<void> {
+  if (!hasSecrets(job.data, fields)) return;
+  const data = { ...(job.data as Record<string, unknown>) };
+  for (const field of fields ?? []) delete data[field];
+  await job.updateData(data).catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error), jobId: job.id }, 'could not remove secret fields from a failed job'));
 }
 
 /** Children and next stages keep the job's retry policy and retention. */

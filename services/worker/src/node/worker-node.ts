@@ -140,6 +140,8 @@ export class WorkerNode {
           concurrency: env.GEMBATCH_EXTRACT_CONCURRENCY,
           processor: extract,
           parse: (raw) => ExtractJobData.parse(raw),
+          // A failed extraction must not keep the PDF password for the retention period.
+          secretFields: ['password'],
           logger: log,
           onSettled: (event) => {
             if (event.outcome === 'failed' && event.error?.final) {

@@ -55,6 +55,8 @@ export const redisKeys = {
   jobBlobRefs: (prefix: string) => `${prefix}:blobrefs:jobs`,
   /** Stream: the append-only audit log (who did what to which id; never content). */
   audit: (prefix: string) => `${prefix}:audit`,
+  /** Sorted set of a tenant's jobs not known to be finished, scored by submission (ms): the queued-jobs quota counts it. */
+  tenantOpenJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:open`,
   /** Hash per tenant: stored bytes (files) for the storage quota. */
   tenantUsage: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:usage`,
 } as const;

@@ -4,3 +4,4 @@ export * from './hashing-size-limiter.ts';
 export * from './json-blobs.ts';
 export * from './blob-references.ts';
 export * from './file-store.ts';
+export * from './job-blob-cleaner.ts';

@@ -5,10 +5,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
 import type { JobProducer } from '@gembatch/queue';
-import { FileStore, type BlobStore } from '@gembatch/storage';
+import { FileStore, JobBlobCleaner, type BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
 import { AuditLog } from './audit-log.ts';
+import { QueuedJobQuota } from './queued-job-quota.ts';
 import type { ApiEnv } from './env.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
@@ -82,10 +83,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
   const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, { maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES, retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS });
+  const cleaner = new JobBlobCleaner(deps.blobStore, files.references);
+  const quota = new QueuedJobQuota(deps.producer, env.GEMBATCH_TENANT_MAX_QUEUED_JOBS);
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
     registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer });
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota });
   });
 
   if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });

@@ -13,11 +13,14 @@ import {
 } from '@gembatch/contracts';
 import type { JobProducer } from '@gembatch/queue';
 import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
+import type { QueuedJobQuota } from './queued-job-quota.ts';
 
 export interface JobSubmissionDeps {
   blobStore: BlobStore;
   files: FileStore;
   producer: Pick<JobProducer, 'submit' | 'retentionSeconds'>;
+  /** The tenant's queued-jobs limit; unset: none. */
+  quota?: QueuedJobQuota;
 }
 
 /**
@@ -62,16 +65,12 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
     submitted_at: Date.now(),
   };
   const priority = body.priority !== undefined ? { priority: body.priority } : {};
-  if (file) {
-    const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(body.password ? { password: body.password } : {}), ...priority };
-    await deps.producer.submit(data, QUEUE_NAMES.extract, priority);
-  } else {
-    // The job references its text, so deleting another job with the same text keeps it.
-    const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'), { beforeCommit: (hash) => deps.files.references.acquire(hash, jobReferrer(spec.job_id)) });
-    // Looked at again once the job may have expired: the reference goes when the job has.
-    await deps.files.references.trackJob(spec.job_id, sha256, spec.submitted_at + deps.producer.retentionSeconds * 1000);
-    const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
-    await deps.producer.submit(data, QUEUE_NAMES.generate, priority);
+  await deps.quota?.admit(tenant, [spec.job_id]);
+  try {
+    await enqueue(deps, spec, file, body, priority);
+  } catch (error) {
+    await deps.quota?.release(tenant, [spec.job_id]).catch(() => undefined);
+    throw error;
   }
   return {
     id: spec.job_id,
@@ -89,4 +88,19 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
     input: file ? { file_id: file.id } : {},
     ...(spec.metadata ? { metadata: spec.metadata } : {}),
   };
+}
+
+/** Adds the job to its first queue: `extract` for a file, `generate` for inline text (stored and referenced first). */
+async function enqueue(deps: JobSubmissionDeps, spec: JobSpec, file: FileRecord | undefined, body: CreateJobRequest, priority: { priority?: number }): Promise<void> {
+  if (file) {
+    const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(body.password ? { password: body.password } : {}), ...priority };
+    await deps.producer.submit(data, QUEUE_NAMES.extract, priority);
+  } else {
+    // The job references its text, so deleting another job with the same text keeps it.
+    const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'), { beforeCommit: (hash) => deps.files.references.acquire(hash, jobReferrer(spec.job_id)) });
+    // Looked at again once the job may have expired: the reference goes when the job has.
+    await deps.files.references.trackJob(spec.job_id, sha256, spec.submitted_at + deps.producer.retentionSeconds * 1000);
+    const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
+    await deps.producer.submit(data, QUEUE_NAMES.generate, priority);
+  }
 }

@@ -57,6 +57,8 @@ export const JobViewResponse = z.object({
   metadata: z.record(z.string(), z.string()).optional(),
 }) satisfies z.ZodType<JobView>;
 
+export const JobDeleted = z.object({ id: z.string(), object: z.literal('job'), deleted: z.literal(true) });
+
 export const JobListQuery = z.strictObject({
   /** Only jobs in this status. */
   status: z.enum(JOB_STATUSES).optional(),

@@ -1,14 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { CreateJobRequest, GembatchError } from '@gembatch/contracts';
-import { cancelJob, getJobResultSha256, getJobView, listJobs, type JobQueues } from '@gembatch/queue';
+import { cancelJob, deleteJob, getJobResultSha256, getJobView, listJobs, type JobBlobCleaner, type JobQueues } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
+import type { AuditLog } from '../audit-log.ts';
 import { submitJob, type JobSubmissionDeps } from '../job-submission.ts';
-import { ErrorResponse, IdParams, JobList, JobListQuery, JobResultResponse, JobViewResponse } from './api-schemas.ts';
+import { ErrorResponse, IdParams, JobDeleted, JobList, JobListQuery, JobResultResponse, JobViewResponse } from './api-schemas.ts';
 
 export interface JobRouteDeps extends JobSubmissionDeps {
   blobStore: BlobStore;
   queues: JobQueues;
+  audit: AuditLog;
+  /** Removes a deleted job's blobs by reference. */
+  cleaner: JobBlobCleaner;
 }
 
 /** Jobs: submit, read, result, cancel, list. Handlers stay thin: the lifecycle lives in `@gembatch/queue`. */
@@ -19,6 +23,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
     async (request, reply) => {
       const view = await submitJob(deps, request.tenant, request.body as CreateJobRequest);
       request.log.info({ jobId: view.id, task: view.task, fileId: view.input.file_id }, 'job submitted');
+      await deps.audit.record(request, 'job.submit', view.id);
       return reply.code(202).header('location', `/v1/jobs/${view.id}`).send(view);
     },
   );
@@ -30,7 +35,9 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
 
   app.get('/v1/jobs/:id', { schema: { tags: ['jobs'], summary: 'A job: status, progress, timings, token counts, error.', params: IdParams, response: { 200: JobViewResponse, 404: ErrorResponse } } }, async (request) => {
     const { id } = request.params as z.output<typeof IdParams>;
-    return getJobView(deps.queues, id, request.tenant);
+    const view = await getJobView(deps.queues, id, request.tenant);
+    await deps.audit.record(request, 'job.read', id);
+    return view;
   });
 
   app.get(
@@ -43,6 +50,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
         // The job says it has a result, so a missing blob is our fault, not the caller's.
         throw error instanceof GembatchError && error.code === 'GB_ERR_FILE_NOT_FOUND' ? new GembatchError('GB_ERR_INTERNAL', `the result of job ${id} is missing from the blob store`, { cause: error }) : error;
       });
+      await deps.audit.record(request, 'job.result', id);
       // Streamed as stored: the document is already JSON, and may be large.
       return reply.type('application/json; charset=utf-8').send(document);
     },
@@ -55,7 +63,28 @@ export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): voi
       const { id } = request.params as z.output<typeof IdParams>;
       const view = await cancelJob(deps.queues, id, request.tenant);
       request.log.info({ jobId: id }, 'job cancelled');
+      await deps.audit.record(request, 'job.cancel', id);
       return view;
+    },
+  );
+
+  app.delete(
+    '/v1/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Delete a job: its records, chunk data, result and inline text (cancelled first if it has not finished). The uploaded file it read stays (DELETE /v1/files/:id).',
+        params: IdParams,
+        response: { 200: JobDeleted, 404: ErrorResponse, 409: ErrorResponse },
+      },
+    },
+    async (request) => {
+      const { id } = request.params as z.output<typeof IdParams>;
+      const deleted = await deleteJob(deps.queues, id, request.tenant, deps.cleaner);
+      await deps.quota?.release(request.tenant, [id]);
+      request.log.info({ jobId: id, blobs: deleted.blobs, cancelled: deleted.cancelled }, 'job deleted');
+      await deps.audit.record(request, 'job.delete', id);
+      return { id, object: 'job' as const, deleted: true as const };
     },
   );
 }

@@ -10,6 +10,7 @@ import type { Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
 import type { ApiEnv } from './env.ts';
 import { FileRecordStore } from './file-record-store.ts';
+import { registerAdminRoutes, type AdminRoutes } from './plugins/admin-auth.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { HttpMetrics } from './plugins/http-metrics.ts';
@@ -87,6 +88,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer });
   });
 
-  if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
+  // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.
+  const adminRoutes: AdminRoutes[] = [];
+  if (env.GEMBATCH_ADMIN_ENABLED) adminRoutes.push((admin) => registerAdminBoard(admin, { queues: deps.producer }));
+  await registerAdminRoutes(app, env.GEMBATCH_ADMIN_TOKEN, adminRoutes);
   return app;
 }

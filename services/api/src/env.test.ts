@@ -30,7 +30,7 @@ describe('loadApiEnv', () => {
   });
 
   it('parses sizes, booleans and numbers', () => {
-    const env = loadApiEnv({ GEMBATCH_MAX_UPLOAD_BYTES: '2GiB', GEMBATCH_ADMIN_ENABLED: 'yes', GEMBATCH_API_PORT: '0', GEMBATCH_JOB_ATTEMPTS: '5' });
+    const env = loadApiEnv({ GEMBATCH_MAX_UPLOAD_BYTES: '2GiB', GEMBATCH_ADMIN_ENABLED: 'yes', GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789', GEMBATCH_API_PORT: '0', GEMBATCH_JOB_ATTEMPTS: '5' });
     expect(env).toMatchObject({ GEMBATCH_MAX_UPLOAD_BYTES: 2 * 1024 ** 3, GEMBATCH_ADMIN_ENABLED: true, GEMBATCH_API_PORT: 0, GEMBATCH_JOB_ATTEMPTS: 5 });
   });
 
@@ -39,6 +39,11 @@ describe('loadApiEnv', () => {
     for (const name of ['GEMBATCH_API_PORT', 'REDIS_URL', 'GEMBATCH_MAX_UPLOAD_BYTES', 'GEMBATCH_ADMIN_ENABLED', 'GEMBATCH_JOB_ATTEMPTS', 'LOG_LEVEL', 'GEMBATCH_REDIS_PREFIX']) {
       expect(problems.some((p) => p.startsWith(name))).toBe(true);
     }
+  });
+
+  it('refuses the admin board without an admin token', () => {
+    expect(problemsOf({ GEMBATCH_ADMIN_ENABLED: 'true' })).toEqual([expect.stringMatching(/^GEMBATCH_ADMIN_ENABLED: .*GEMBATCH_ADMIN_TOKEN/)]);
+    expect(problemsOf({ GEMBATCH_ADMIN_ENABLED: 'true', GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789' })).toEqual([]);
   });
 
   it('checks secrets without ever repeating them', () => {

@@ -22,9 +22,9 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_JOB_ATTEMPTS: envInt(1, 100).default(3),
   /** How long finished and cancelled jobs stay readable (seconds). Defaults to 7 days. */
   GEMBATCH_JOB_RETENTION_SECONDS: envInt(60).default(7 * 24 * 60 * 60),
-  /** Serve the Bull Board operator UI at `/admin/queues`. */
+  /** Serve the read-only Bull Board operator UI at `/admin/queues` (needs GEMBATCH_ADMIN_TOKEN). */
   GEMBATCH_ADMIN_ENABLED: envBool.default(false),
-  /** Password for `/admin/queues` (HTTP Basic, any user name, or `Authorization: Bearer`). Unset: no password. Secret. */
+  /** Token of every `/admin/*` route (`Authorization: Bearer`, or HTTP Basic with it as password); at least 16 characters. Unset: no admin routes at all. Secret. */
   GEMBATCH_ADMIN_TOKEN: z.string().optional(),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -56,6 +56,7 @@ export function loadApiEnv(source: Record<string, string | undefined> = process.
   }
   const token = source.GEMBATCH_ADMIN_TOKEN;
   if (token !== undefined && token !== '' && (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token))) problems.push(`GEMBATCH_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces`);
+  if (env?.GEMBATCH_ADMIN_ENABLED && !token) problems.push('GEMBATCH_ADMIN_ENABLED: the admin board needs GEMBATCH_ADMIN_TOKEN (at least 16 characters); set it or set GEMBATCH_ADMIN_ENABLED=false');
   if (problems.length > 0 || !env) throw new ConfigError(problems);
   return env;
 }

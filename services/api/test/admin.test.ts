@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { FlowProducer, Worker, type Job } from 'bullmq';
 import { describe, expect } from 'vitest';
 import { closeAfterTest, redisTest } from '@gembatch/testing';
@@ -40,6 +41,83 @@ describe('admin routes', () => {
     expect((await app.inject({ method: 'GET', url: '/admin/nothing-here' })).statusCode).toBe(401);
     const docs = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
     expect(Object.keys(docs.paths).filter((path) => path.startsWith('/admin'))).toEqual([]);
+  });
+});
+
+describe('API keys (/admin/keys)', () => {
+  const CONFIG_KEY = 'config-key-0123456789abcdef';
+
+  redisTest('are created (shown once), listed without the key, stored only hashed, and revoked for the next request', async ({ redis }) => {
+    const { app, redis: connection, logs } = await startApi(redis, { GEMBATCH_ADMIN_TOKEN: TOKEN, GEMBATCH_API_KEYS: `${CONFIG_KEY}:globex` });
+    expect((await app.inject({ method: 'POST', url: '/admin/keys', payload: { tenant: 'acme' } })).statusCode).toBe(401);
+    const created = await app.inject({ method: 'POST', url: '/admin/keys', headers: bearer, payload: { tenant: 'acme' } });
+    expect(created.statusCode).toBe(201);
+    const key = created.json() as { id: string; tenant: string; key: string; created_at: string };
+    expect(key).toMatchObject({ id: expect.stringMatching(/^key_[0-9a-f]{16}$/), tenant: 'acme', key: expect.stringMatching(/^gb_[A-Za-z0-9_-]{43}$/) });
+    const other = (await app.inject({ method: 'POST', url: '/admin/keys', headers: bearer, payload: { tenant: 'initech' } })).json() as { id: string; key: string };
+    expect((await app.inject({ method: 'POST', url: '/admin/keys', headers: bearer, payload: { tenant: 'Not A Tenant' } })).statusCode).toBe(400);
+
+    // The key works as the tenant's key; config keys keep working beside it.
+    const asAcme = { authorization: `Bearer ${key.key}` };
+    const job = await app.inject({ method: 'POST', url: '/v1/jobs', headers: asAcme, payload: { text: 'hello', task: 'summarize' } });
+    expect(job.statusCode).toBe(202);
+    expect((await app.inject({ method: 'GET', url: `/v1/jobs/${job.json().id}`, headers: { 'x-api-key': key.key } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: `/v1/jobs/${job.json().id}`, headers: { authorization: `Bearer ${other.key}` } })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/v1/jobs', headers: { authorization: `Bearer ${CONFIG_KEY}` } })).statusCode).toBe(200);
+    // The admin token is not a tenant key.
+    expect((await app.inject({ method: 'GET', url: '/v1/jobs', headers: bearer })).statusCode).toBe(401);
+
+    const listed = await app.inject({ method: 'GET', url: '/admin/keys', headers: bearer });
+    expect(listed.json().data).toEqual([
+      { id: key.id, tenant: 'acme', created_at: key.created_at },
+      { id: other.id, tenant: 'initech', created_at: expect.any(String) },
+    ]);
+    expect((await app.inject({ method: 'GET', url: '/admin/keys?tenant=initech', headers: bearer })).json().data.map((k: { id: string }) => k.id)).toEqual([other.id]);
+    expect(listed.body).not.toContain(key.key);
+    expect(listed.body).not.toContain(createHash('sha256').update(key.key).digest('hex'));
+
+    // Redis holds the digest, never the key.
+    let stored = '';
+    for (const name of await connection.keys(`${redis.prefix}:*`)) {
+      const type = await connection.type(name);
+      if (type === 'hash') stored += JSON.stringify(await connection.hgetall(name));
+      else if (type === 'string') stored += await connection.get(name);
+    }
+    expect(stored).toContain(createHash('sha256').update(key.key).digest('hex'));
+    expect(stored).not.toContain(key.key);
+    expect(stored).not.toContain(key.key.slice(3, 20));
+
+    const revoked = await app.inject({ method: 'DELETE', url: `/admin/keys/${key.id}`, headers: bearer });
+    expect(revoked.json()).toEqual({ id: key.id, tenant: 'acme', created_at: key.created_at, revoked: true });
+    const refused = await app.inject({ method: 'GET', url: '/v1/jobs', headers: asAcme });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.json().error.code).toBe('GB_ERR_UNAUTHORIZED');
+    expect((await app.inject({ method: 'GET', url: '/v1/jobs', headers: { authorization: `Bearer ${other.key}` } })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'DELETE', url: `/admin/keys/${key.id}`, headers: bearer })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'DELETE', url: '/admin/keys/not-an-id', headers: bearer })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'GET', url: '/admin/keys', headers: bearer })).json().data.map((k: { id: string }) => k.id)).toEqual([other.id]);
+    expect(logs.join('')).not.toContain(key.key);
+  });
+
+  redisTest('with only an admin token, auth is on: nothing is served without a key', async ({ redis }) => {
+    const { app } = await startApi(redis, { GEMBATCH_ADMIN_TOKEN: TOKEN });
+    expect((await app.inject({ method: 'POST', url: '/v1/jobs', payload: { text: 'x', task: 'summarize' } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'GET', url: '/v1/jobs' })).statusCode).toBe(401);
+  });
+});
+
+describe('/metrics on the API port', () => {
+  redisTest('is open with auth off, needs the admin token with auth on, and is absent with keys but no admin token', async ({ redis }) => {
+    const open = await startApi(redis);
+    expect((await open.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(200);
+    const guarded = await startApi(redis, { GEMBATCH_ADMIN_TOKEN: TOKEN });
+    expect((await guarded.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(401);
+    expect((await guarded.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer config-key-0123456789abcdef' } })).statusCode).toBe(401);
+    const scraped = await guarded.app.inject({ method: 'GET', url: '/metrics', headers: bearer });
+    expect(scraped.statusCode).toBe(200);
+    expect(scraped.body).toContain('gembatch_api_http_requests_total');
+    const keysOnly = await startApi(redis, { GEMBATCH_API_KEYS: 'config-key-0123456789abcdef:acme' });
+    expect((await keysOnly.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: 'Bearer config-key-0123456789abcdef' } })).statusCode).toBe(404);
   });
 });
 

@@ -59,4 +59,8 @@ export const redisKeys = {
   tenantOpenJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:open`,
   /** Hash per tenant: stored bytes (files) for the storage quota. */
   tenantUsage: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:usage`,
+  /** Hash: one API key created with `gembatch keys create`, found by the sha256 of the key (id, tenant, created_at); the key itself is never stored. */
+  apiKey: (prefix: string, keySha256: string) => `${prefix}:apikey:${keySha256}`,
+  /** Hash: key id → JSON `{id, tenant, created_at, sha256}` of every stored API key (listing and revocation). */
+  apiKeys: (prefix: string) => `${prefix}:apikeys`,
 } as const;

@@ -63,7 +63,8 @@ export async function deleteJob(store: JobQueues, jobId: string, tenant: string,
   const inputs = new Set<string>();
   const derived = new Set<string>();
   const documents = new Set<string>();
-  for (const job of jobs) {
+  // The first read too: cancelling removes a waiting job, and with it what it pointed to.
+  for (const job of [...first.stages.map((stage) => stage.job), ...jobs]) {
     const data = job.data as { input?: { type?: string; sha256?: string }; chunk?: { text_sha256?: string } } | undefined;
     const returned = job.returnvalue as { document_sha256?: string; result_sha256?: string } | null | undefined;
     if (data?.input?.type === 'text' && data.input.sha256 && !data.chunk) inputs.add(data.input.sha256);

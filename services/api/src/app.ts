@@ -13,6 +13,8 @@ import { AuditLog } from './audit-log.ts';
 import { apiAuthEnabled, type ApiEnv } from './env.ts';
 import { adminAuth, registerAdminRoutes, type AdminRoutes } from './plugins/admin-auth.ts';
 import { QueuedJobQuota } from './queued-job-quota.ts';
+import { RetentionSweeper } from './retention-sweeper.ts';
+import { TenantPurger, type TenantDataPurger } from './tenant-purger.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { HttpMetrics } from './plugins/http-metrics.ts';
@@ -22,6 +24,7 @@ import { registerAdminKeyRoutes } from './routes/admin-key-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
+import { registerAdminDataRoutes } from './routes/admin-data-routes.ts';
 
 /**
  * JSON bodies up to 8 MiB: inline `text` may be 1,000,000 characters, up to 4 bytes each in UTF-8,
@@ -44,6 +47,8 @@ export interface AppDependencies {
   logger: Logger;
   /** The API's metrics registry, to serve it elsewhere too (the metrics port). Defaults to a new one. */
   metrics?: HttpMetrics;
+  /** Deleters of tenant data kept outside jobs and files (batches, schedules), run by a tenant purge. Defaults to none. */
+  tenantPurgers?: readonly TenantDataPurger[];
 }
 
 /**
@@ -101,8 +106,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
 
   // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.
-  const adminRoutes: AdminRoutes[] = [(admin) => registerAdminKeyRoutes(admin, { store: keyStore })];
+  const purger = new TenantPurger({ queues: deps.producer, files, cleaner, keys: keyStore, others: deps.tenantPurgers ?? [] });
+  const adminRoutes: AdminRoutes[] = [(admin) => registerAdminKeyRoutes(admin, { store: keyStore }), (admin) => registerAdminDataRoutes(admin, { purger, audit })];
   if (env.GEMBATCH_ADMIN_ENABLED) adminRoutes.push((admin) => registerAdminBoard(admin, { queues: deps.producer }));
   await registerAdminRoutes(app, env.GEMBATCH_ADMIN_TOKEN, adminRoutes);
+
+  const sweeper = new RetentionSweeper({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, files, blobs: deps.blobStore, queues: deps.producer, audit, log: deps.logger, jobRetentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
+  app.addHook('onReady', async () => sweeper.start(env.GEMBATCH_SWEEP_INTERVAL_SECONDS));
+  app.addHook('onClose', async () => sweeper.stop());
   return app;
 }

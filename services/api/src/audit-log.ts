@@ -30,7 +30,7 @@ export interface AuditEntry {
   tenant: string;
   /** `tenant` (an API key of that tenant, or no auth) or `admin` (the admin token) or `system` (retention). */
   actor: 'tenant' | 'admin' | 'system';
-  /** A non-secret id of the API key used (first 16 hex chars of its sha256), when one was. */
+  /** The API key used, when one was: a stored key's id (`key_…`), or `sha256:<16 hex>` of a configured key. Never the key. */
   key_id?: string;
   /** The file, job or tenant acted on. */
   resource: string;
@@ -64,12 +64,14 @@ const MAX_SCAN = 50_000;
  */
 export class AuditLog {
   readonly #redis: Redis;
+  readonly #prefix: string;
   readonly #key: string;
   readonly #maxEntries: number;
   readonly #retentionMs: number;
 
   constructor(redis: Redis, prefix: string, options: { maxEntries: number; retentionSeconds: number }) {
     this.#redis = redis;
+    this.#prefix = prefix;
     this.#key = redisKeys.audit(prefix);
     this.#maxEntries = options.maxEntries;
     this.#retentionMs = options.retentionSeconds * 1000;
@@ -85,10 +87,19 @@ export class AuditLog {
 
   /** Appends an entry for a tenant request (actor and key id from the request), logging instead of throwing. */
   async record(request: FastifyRequest, action: AuditAction, resource: string, tenant = request.tenant): Promise<void> {
-    const keyId = apiKeyId(request);
+    const keyId = await this.#keyId(request).catch(() => undefined);
     await this.append({ action, tenant, actor: 'tenant', resource, request_id: request.id, ...(keyId ? { key_id: keyId } : {}) }).catch((error: unknown) => {
       request.log.warn({ err: error instanceof Error ? error.message : String(error), action }, 'audit append failed');
     });
+  }
+
+  /** A stored key's id (`key_…`, as `gembatch keys list` shows it), else the digest prefix of a configured key. */
+  async #keyId(request: FastifyRequest): Promise<string | undefined> {
+    const key = presentedKey(request);
+    if (key === undefined) return undefined;
+    const digest = createHash('sha256').update(key, 'utf8').digest('hex');
+    const stored = await this.#redis.hget(redisKeys.apiKey(this.#prefix, digest), 'id');
+    return stored ?? `sha256:${digest.slice(0, 16)}`;
   }
 
   /** Entries newest first, filtered. */
@@ -122,12 +133,11 @@ export class AuditLog {
   }
 }
 
-/** A non-secret id of the request's API key: the first 16 hex chars of its sha256 (none without a key). */
-export function apiKeyId(request: FastifyRequest): string | undefined {
+/** The API key a request presents (`Authorization: Bearer` or `X-API-Key`), if any. */
+function presentedKey(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   const bearer = header ? /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1] : undefined;
-  const key = bearer ?? (typeof request.headers['x-api-key'] === 'string' ? request.headers['x-api-key'] : undefined);
-  return key ? createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 16) : undefined;
+  return bearer ?? (typeof request.headers['x-api-key'] === 'string' ? request.headers['x-api-key'] : undefined);
 }
 
 function toEntry(id: string, raw: string[]): AuditEntry {

@@ -83,10 +83,12 @@ describe('DELETE /v1/jobs/:id', () => {
   });
 
   redisTest('deletes a queued job that no worker has taken', async ({ redis }) => {
-    const { app, producer } = await startApi(redis);
+    const { app, producer, blobStore } = await startApi(redis);
     const job = (await app.inject({ method: 'POST', url: '/v1/jobs', payload: { text: 'queued text', task: 'summarize' } })).json();
+    expect(await blobStore.has(sha256Of('queued text'))).toBe(true);
     expect((await app.inject({ method: 'DELETE', url: `/v1/jobs/${job.id}` })).statusCode).toBe(200);
     expect(await producer.queues.generate.getJob(job.id)).toBeUndefined();
+    expect(await blobStore.has(sha256Of('queued text'))).toBe(false);
     expect((await app.inject({ method: 'GET', url: '/v1/jobs' })).json().data).toEqual([]);
   });
 });

@@ -50,6 +50,8 @@ export async function deleteJob(store: JobQueues, jobId: string, tenant: string,
     first.marker,
   ).status;
   const running = status === 'queued' || status === 'extracting' || status === 'running';
+  // Read before cancelling: a cancel removes waiting stages and children, and with them what they point to.
+  const before = running ? await jobsOf(store, jobId) : [];
   if (running) await cancelJob(store, jobId, tenant);
 
   const deadline = Date.now() + (options.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
@@ -63,8 +65,7 @@ export async function deleteJob(store: JobQueues, jobId: string, tenant: string,
   const inputs = new Set<string>();
   const derived = new Set<string>();
   const documents = new Set<string>();
-  // The first read too: cancelling removes a waiting job, and with it what it pointed to.
-  for (const job of [...first.stages.map((stage) => stage.job), ...jobs]) {
+  for (const job of [...first.stages.map((stage) => stage.job), ...before, ...jobs]) {
     const data = job.data as { input?: { type?: string; sha256?: string }; chunk?: { text_sha256?: string } } | undefined;
     const returned = job.returnvalue as { document_sha256?: string; result_sha256?: string } | null | undefined;
     if (data?.input?.type === 'text' && data.input.sha256 && !data.chunk) inputs.add(data.input.sha256);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { redisKeys, type GenerateJobResult } from '@gembatch/contracts';
 import { deleteJob, getJobView } from '@gembatch/queue';
 import { BlobReferences, JobBlobCleaner } from '@gembatch/storage';
@@ -49,6 +49,33 @@ describe('deleting a finished job on a real worker', () => {
       // Only the uploaded file's bytes are left (the harness stored them without a file record).
       expect(await blobSet(worker.blobs.list())).toEqual(new Set([uploaded]));
       await expect(deleteJob(worker.producer, id, TENANT, cleaner)).rejects.toMatchObject({ code: 'GB_ERR_NOT_FOUND' });
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  redisTest('deletes a chunked job while its children run: cancelled, waited for, and nothing of it left', async ({ redis }) => {
+    const dir = await tempDir();
+    try {
+      const worker = await startWorker(redis, { GEMBATCH_MODEL: await ensureTestModel('tiny'), GEMBATCH_SEQUENCES: '2', GEMBATCH_CONTEXT_PER_SEQUENCE: '512' });
+      const connection = closeAfterTest(openTestRedis(redis.url));
+      const cleaner = new JobBlobCleaner(worker.blobs, new BlobReferences(connection, redis.prefix, worker.blobs));
+      const path = join(dir.path, 'longer.txt');
+      const text = makeLongText(3_000);
+      await writeFile(path, text);
+      const uploaded = createHash('sha256').update(text).digest('hex');
+      // Long generations, so the children are still running when the delete comes.
+      const id = await worker.submitFile(path, 'summarize', { max_tokens: 200 });
+      await vi.waitFor(async () => expect(await worker.producer.queues.generate.getJobState(`${id}-chunk-0`)).toBe('active'), { timeout: 60_000, interval: 25 });
+
+      const deleted = await deleteJob(worker.producer, id, TENANT, cleaner);
+      expect(deleted.cancelled).toBe(true);
+      await expect(getJobView(worker.producer, id, TENANT)).rejects.toMatchObject({ code: 'GB_ERR_NOT_FOUND' });
+      expect(await worker.producer.queues.generate.getJob(`${id}-chunk-0`)).toBeUndefined();
+      expect(await connection.exists(redisKeys.cancelled(redis.prefix, id))).toBe(0);
+      expect(await blobSet(worker.blobs.list())).toEqual(new Set([uploaded]));
+      // The node goes on serving.
+      expect((await worker.settle(await worker.submitText('Still serving after a delete.', 'summarize', { max_tokens: 4 }))).status).toBe('completed');
     } finally {
       await dir.cleanup();
     }

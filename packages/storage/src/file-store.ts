@@ -69,6 +69,8 @@ export interface CreateFileOptions {
   quotaBytes?: number;
   /** Aborts the write. */
   signal?: AbortSignal;
+  /** Seconds until the file expires (OpenAI's `expires_after[seconds]`), never later than the store's retention. Defaults to the retention. */
+  expiresInSeconds?: number;
 }
 
 /** Bytes stored and referenced under a file id that has no record yet (`FileStore.stage`). */
@@ -160,6 +162,8 @@ export class FileStore {
     const { id } = staged;
     try {
       const now = Date.now();
+      const limits = [this.#retentionSeconds > 0 ? this.#retentionSeconds : undefined, options.expiresInSeconds].filter((n): n is number => n !== undefined);
+      const lifetime = limits.length > 0 ? Math.min(...limits) : undefined;
       const record = FileRecord.parse({
         id,
         tenant: options.tenant,
@@ -169,7 +173,7 @@ export class FileStore {
         ...(options.declaredType ? { declared_type: options.declaredType } : {}),
         purpose: options.purpose ?? DEFAULT_FILE_PURPOSE,
         created_at: Math.floor(now / 1000),
-        ...(this.#retentionSeconds > 0 ? { expires_at: Math.floor(now / 1000) + this.#retentionSeconds } : {}),
+        ...(lifetime !== undefined ? { expires_at: Math.floor(now / 1000) + lifetime } : {}),
       });
       const usageKey = redisKeys.tenantUsage(this.#prefix, record.tenant);
       const charged = (await this.#redis.eval(CHARGE_SCRIPT, 1, usageKey, record.bytes, options.quotaBytes ?? 0)) as number;

@@ -49,6 +49,16 @@ describe('Files API with the official openai SDK', () => {
     expect((await a.files.list()).data.map((f) => f.id)).toEqual([second.id]);
   });
 
+  redisTest("honours expires_after (OpenAI's form fields) within the retention, and refuses a bad one", async ({ redis }) => {
+    const { a } = await startWithSdk(redis);
+    const file = await a.files.create({ file: await toFile(Buffer.from('short-lived'), 's.txt'), purpose: 'user_data', expires_after: { anchor: 'created_at', seconds: 3600 } });
+    expect(file.expires_at).toBe(file.created_at + 3600);
+    // Never later than GEMBATCH_FILE_RETENTION_SECONDS (7 days by default).
+    const capped = await a.files.create({ file: await toFile(Buffer.from('long-lived'), 'l.txt'), purpose: 'user_data', expires_after: { anchor: 'created_at', seconds: 30 * 24 * 3600 } });
+    expect(capped.expires_at).toBe(capped.created_at + 7 * 24 * 3600);
+    await expect(a.files.create({ file: await toFile(Buffer.from('x'), 'x.txt'), purpose: 'user_data', expires_after: { anchor: 'created_at', seconds: 5 } })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+  });
+
   redisTest('pages with after and limit until has_more is false (SDK auto-pagination)', async ({ redis }) => {
     const { a } = await startWithSdk(redis);
     const ids: string[] = [];

@@ -48,6 +48,23 @@ function parsePurpose(value: string | undefined): FilePurpose | undefined {
   throw new GembatchError('GB_ERR_BAD_REQUEST', `purpose: must be one of ${FILE_PURPOSES.join(', ')}`);
 }
 
+/** OpenAI's bounds on `expires_after[seconds]`: one hour to 30 days. */
+const MIN_EXPIRES_AFTER_SECONDS = 3600;
+const MAX_EXPIRES_AFTER_SECONDS = 30 * 24 * 60 * 60;
+
+/** OpenAI's `expires_after[anchor]=created_at` + `expires_after[seconds]=N` form fields, as seconds; none sent → `undefined`. */
+function parseExpiresAfter(fields: Record<string, string>): number | undefined {
+  if (Object.keys(fields).length === 0) return undefined;
+  const anchor = fields['expires_after[anchor]'];
+  if (anchor !== undefined && anchor !== 'created_at') throw new GembatchError('GB_ERR_BAD_REQUEST', 'expires_after.anchor: must be created_at');
+  const raw = fields['expires_after[seconds]'] ?? '';
+  const seconds = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(seconds >= MIN_EXPIRES_AFTER_SECONDS && seconds <= MAX_EXPIRES_AFTER_SECONDS)) {
+    throw new GembatchError('GB_ERR_BAD_REQUEST', `expires_after.seconds: must be an integer from ${MIN_EXPIRES_AFTER_SECONDS} to ${MAX_EXPIRES_AFTER_SECONDS}`);
+  }
+  return seconds;
+}
+
 /**
  * The Files API, in OpenAI's shapes: upload (multipart part `file` plus an optional `purpose`,
  * streamed into the blob store), list, read, content and delete.
@@ -69,11 +86,13 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
       let filename: string | undefined;
       let declaredType: string | undefined;
       let purpose: string | undefined;
+      const expiresAfter: Record<string, string> = {};
       try {
         // Fields may come before or after the file (the OpenAI SDKs send them in the caller's order).
         for await (const part of request.parts()) {
           if (part.type === 'field') {
             if (part.fieldname === 'purpose') purpose = String(part.value);
+            else if (part.fieldname.startsWith('expires_after[')) expiresAfter[part.fieldname] = String(part.value);
             continue;
           }
           if (part.fieldname !== 'file' || staged) {
@@ -97,8 +116,10 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
         throw error;
       }
       let parsedPurpose: FilePurpose | undefined;
+      let expiresInSeconds: number | undefined;
       try {
         parsedPurpose = parsePurpose(purpose);
+        expiresInSeconds = parseExpiresAfter(expiresAfter);
       } catch (error) {
         await deps.files.discard(staged);
         throw error;
@@ -108,6 +129,7 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
         filename: filename ?? 'upload',
         ...(parsedPurpose ? { purpose: parsedPurpose } : {}),
         ...(declaredType ? { declaredType } : {}),
+        ...(expiresInSeconds !== undefined ? { expiresInSeconds } : {}),
         quotaBytes: deps.quotaBytes,
       });
       deps.metrics.uploadBytes.inc(record.bytes);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { JOB_ID_PATTERN, redisKeys } from '@gembatch/contracts';
 import type { JobQueues } from '@gembatch/queue';
@@ -17,6 +18,9 @@ const JOB_RECHECK_MS = 60 * 60 * 1000;
 const BATCH = 500;
 /** Why 10 min: one sweep of a large store may take minutes; two API replicas should not sweep at once. */
 const SWEEP_LOCK_MS = 10 * 60 * 1000;
+
+/** Deletes the lock only if it still holds our token. KEYS: lock. ARGV: token. */
+const UNLOCK_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export interface RetentionSweeperDeps {
   redis: Redis;
@@ -80,11 +84,13 @@ export class RetentionSweeper {
   /** One sweep, unless another process holds the sweep lock (then `undefined`). */
   async sweepLocked(now = Date.now()): Promise<SweepReport | undefined> {
     const lock = `${this.#deps.prefix}:sweep:lock`;
-    if ((await this.#deps.redis.set(lock, String(process.pid), 'PX', SWEEP_LOCK_MS, 'NX')) !== 'OK') return undefined;
+    const token = randomUUID();
+    if ((await this.#deps.redis.set(lock, token, 'PX', SWEEP_LOCK_MS, 'NX')) !== 'OK') return undefined;
     try {
       return await this.sweep(now);
     } finally {
-      await this.#deps.redis.del(lock);
+      // Only our own lock: past its expiry another replica may hold a new one.
+      await this.#deps.redis.eval(UNLOCK_SCRIPT, 1, lock, token);
     }
   }
 

@@ -77,6 +77,18 @@ describe('retention sweep', () => {
     expect(await readdir(join(harness.blobStore.root, '.tmp'))).toEqual(['live.part']);
   });
 
+  redisTest('one replica sweeps at a time (a Redis lock), and leaves a lock it does not own alone', async ({ redis }) => {
+    const harness = await startApi(redis);
+    const { sweeper } = sweeperFor(harness, redis.prefix, 0);
+    const lock = `${redis.prefix}:sweep:lock`;
+    await harness.redis.set(lock, 'another-replica', 'PX', 60_000);
+    expect(await sweeper.sweepLocked()).toBeUndefined();
+    expect(await harness.redis.get(lock)).toBe('another-replica');
+    await harness.redis.del(lock);
+    expect(await sweeper.sweepLocked()).toMatchObject({ expiredFiles: 0 });
+    expect(await harness.redis.exists(lock)).toBe(0);
+  });
+
   redisTest('the API sweeps dead .part files at start-up', async ({ redis }) => {
     const harness = await startApi(redis, { GEMBATCH_SWEEP_INTERVAL_SECONDS: '3600' });
     await partial(harness.blobStore.root, 'killed-upload.part', STALE_PARTIAL_MS + 60_000);

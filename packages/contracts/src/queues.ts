@@ -53,6 +53,8 @@ export const redisKeys = {
   blobGcLock: (prefix: string, sha256: string) => `${prefix}:blob:${sha256}:gc`,
   /** Sorted set of `<job id>:<sha256>` (a job's reference to its inline text) scored by when to check whether the job is gone (ms). */
   jobBlobRefs: (prefix: string) => `${prefix}:blobrefs:jobs`,
+  /** Hash: job id → sha256 of its inline text, so a job whose records are gone (cancelled while waiting) can still release it. */
+  jobTexts: (prefix: string) => `${prefix}:blobrefs:job-texts`,
   /** Stream: the append-only audit log (who did what to which id; never content). */
   audit: (prefix: string) => `${prefix}:audit`,
   /** Sorted set of a tenant's jobs not known to be finished, scored by submission (ms): the queued-jobs quota counts it. */

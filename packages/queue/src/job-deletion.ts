@@ -14,6 +14,8 @@ const STOP_POLL_MS = 50;
 export interface JobBlobCleaner {
   /** Drops the job's reference to its inline text; the bytes go when nothing else references them. */
   releaseJob(jobId: string, sha256: string): Promise<boolean>;
+  /** The inline texts the job references, known even once its records are gone (cancelled while waiting). */
+  inputsOf(jobId: string): Promise<string[]>;
   /** Deletes a blob the job derived (extracted document, chunk text, media, result) unless a record references it. */
   collectIfUnreferenced(sha256: string): Promise<boolean>;
   /** The media blobs an extracted document lists (read before the document goes). */
@@ -74,6 +76,7 @@ export async function deleteJob(store: JobQueues, jobId: string, tenant: string,
     if (returned?.document_sha256) documents.add(returned.document_sha256);
     if (returned?.result_sha256) derived.add(returned.result_sha256);
   }
+  for (const sha256 of await blobs.inputsOf(jobId)) inputs.add(sha256);
   for (const document of documents) {
     derived.add(document);
     for (const media of await blobs.mediaOf(document).catch(() => [])) derived.add(media);

@@ -106,7 +106,13 @@ export class BlobReferences {
    * `checkAtMs` on: the sweeper releases the reference once the job no longer exists.
    */
   async trackJob(jobId: string, sha256: string, checkAtMs: number): Promise<void> {
-    await this.#redis.zadd(redisKeys.jobBlobRefs(this.#prefix), checkAtMs, `${jobId}:${sha256}`);
+    await this.#redis.multi().zadd(redisKeys.jobBlobRefs(this.#prefix), checkAtMs, `${jobId}:${sha256}`).hset(redisKeys.jobTexts(this.#prefix), jobId, sha256).exec();
+  }
+
+  /** The inline texts job `jobId` references (none for a file job, or once released). */
+  async textsOf(jobId: string): Promise<string[]> {
+    const sha256 = await this.#redis.hget(redisKeys.jobTexts(this.#prefix), jobId);
+    return sha256 ? [sha256] : [];
   }
 
   /** Job references due for a look (up to `count`), as `{jobId, sha256}`. */
@@ -120,13 +126,13 @@ export class BlobReferences {
 
   /** Looks at a job reference again at `checkAtMs` (the job still exists). */
   async postponeJob(jobId: string, sha256: string, checkAtMs: number): Promise<void> {
-    await this.trackJob(jobId, sha256, checkAtMs);
+    await this.#redis.zadd(redisKeys.jobBlobRefs(this.#prefix), checkAtMs, `${jobId}:${sha256}`);
   }
 
   /** Drops job `jobId`'s reference to `sha256` (and its tracking), deleting the bytes when nothing else references them. */
   async releaseJob(jobId: string, sha256: string): Promise<boolean> {
     const deleted = await this.release(sha256, jobReferrer(jobId));
-    await this.#redis.zrem(redisKeys.jobBlobRefs(this.#prefix), `${jobId}:${sha256}`);
+    await this.#redis.multi().zrem(redisKeys.jobBlobRefs(this.#prefix), `${jobId}:${sha256}`).hdel(redisKeys.jobTexts(this.#prefix), jobId).exec();
     return deleted;
   }
 

@@ -19,6 +19,10 @@ export class JobBlobCleaner {
     return this.#refs.releaseJob(jobId, sha256);
   }
 
+  inputsOf(jobId: string): Promise<string[]> {
+    return this.#refs.textsOf(jobId);
+  }
+
   collectIfUnreferenced(sha256: string): Promise<boolean> {
     return this.#refs.collectIfUnreferenced(sha256);
   }

@@ -89,6 +89,14 @@ describe('DELETE /v1/jobs/:id', () => {
     expect((await app.inject({ method: 'DELETE', url: `/v1/jobs/${job.id}` })).statusCode).toBe(200);
     expect(await producer.queues.generate.getJob(job.id)).toBeUndefined();
     expect(await blobStore.has(sha256Of('queued text'))).toBe(false);
+
+    // Cancelled while waiting (its records are gone, only the marker is left), then deleted: the text goes too.
+    const cancelled = (await app.inject({ method: 'POST', url: '/v1/jobs', payload: { text: 'cancelled then deleted', task: 'summarize' } })).json();
+    expect((await app.inject({ method: 'POST', url: `/v1/jobs/${cancelled.id}/cancel` })).statusCode).toBe(200);
+    expect(await blobStore.has(sha256Of('cancelled then deleted'))).toBe(true);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/jobs/${cancelled.id}` })).statusCode).toBe(200);
+    expect(await blobStore.has(sha256Of('cancelled then deleted'))).toBe(false);
+    expect((await app.inject({ method: 'GET', url: `/v1/jobs/${cancelled.id}` })).statusCode).toBe(404);
     expect((await app.inject({ method: 'GET', url: '/v1/jobs' })).json().data).toEqual([]);
   });
 });

@@ -69,7 +69,7 @@ describe('gembatch tenant purge and gembatch audit', () => {
 
     const trail = await cli(runAudit, ['--tenant', 'acme', '--json'], env);
     expect(trail.code, trail.err).toBe(0);
-    expect((JSON.parse(trail.out) as Array<{ action: string; resource: string }>).map((e) => `${e.action} ${e.resource}`)).toEqual([`job.submit ${job.id}`, `file.create ${file.id}`]);
+    expect((JSON.parse(trail.out) as Array<{ action: string; resource: string }>).map((e) => `${e.action} ${e.resource}`)).toEqual([`job.submit ${job.id}`, `file.create ${file.id}`, expect.stringMatching(/^key\.create key_[0-9a-f]{16}$/)]);
     const table = await cli(runAudit, ['--action', 'file.create'], env);
     expect(table.out).toMatch(new RegExp(`file\\.create\\s+acme\\s+key_[0-9a-f]{16}\\s+${file.id}`));
 

@@ -16,6 +16,8 @@ export const AUDIT_ACTIONS = [
   'job.cancel',
   'job.delete',
   'tenant.purge',
+  'key.create',
+  'key.revoke',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -39,6 +39,7 @@ describe('tenant purge and the audit stream', () => {
     const entries = audit.json().data as Array<{ action: string; resource: string; actor: string; key_id?: string; tenant: string; at: string }>;
     const actions = entries.map((e) => `${e.action} ${e.resource}`).reverse();
     expect(actions).toEqual([
+      `key.create ${stored.id}`,
       `file.create ${own.id}`,
       `file.create ${sharedA.id}`,
       `job.submit ${textJob.id}`,
@@ -48,7 +49,7 @@ describe('tenant purge and the audit stream', () => {
       `file.delete ${sharedA.id}`,
       `file.create ${sharedA2.id}`,
     ]);
-    expect(entries.every((e) => e.tenant === 'acme' && e.actor === 'tenant' && !Number.isNaN(Date.parse(e.at)))).toBe(true);
+    expect(entries.every((e) => e.tenant === 'acme' && e.actor === (e.action === 'key.create' ? 'admin' : 'tenant') && !Number.isNaN(Date.parse(e.at)))).toBe(true);
     // Config keys are named by a digest prefix, stored keys by their id; never the key.
     expect(entries.find((e) => e.resource === sharedA.id && e.action === 'file.create')?.key_id).toBe(stored.id);
     expect(entries.find((e) => e.resource === own.id && e.action === 'file.create')?.key_id).toMatch(/^sha256:[0-9a-f]{16}$/);
@@ -74,7 +75,10 @@ describe('tenant purge and the audit stream', () => {
     expect((await app.inject({ method: 'GET', url: `/v1/jobs/${otherJob.id}`, headers: globex })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: `/v1/files/${sharedB.id}/content`, headers: globex })).body).toBe(shared);
 
-    // The purge is audited (by the admin) and a second one finds nothing.
+    // The admin's key actions are audited by id (never the key), and so is the purge; a second one finds nothing.
+    expect((await app.inject({ method: 'GET', url: '/admin/audit?action=key.create', headers: admin })).json().data).toMatchObject([{ tenant: 'acme', actor: 'admin', resource: stored.id }]);
+    expect((await app.inject({ method: 'GET', url: '/admin/audit?action=key.revoke', headers: admin })).json().data).toEqual([]);
+    expect(JSON.stringify(await connection.xrange(redisKeys.audit(redis.prefix), '-', '+'))).not.toContain(stored.key);
     expect((await app.inject({ method: 'GET', url: '/admin/audit?action=tenant.purge', headers: admin })).json().data).toMatchObject([{ tenant: 'acme', actor: 'admin', resource: 'acme' }]);
     expect((await app.inject({ method: 'POST', url: '/admin/tenants/acme/purge', headers: admin })).json()).toEqual({ tenant: 'acme', jobs: 0, files: 0, keys: 0 });
   });

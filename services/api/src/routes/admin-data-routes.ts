@@ -47,6 +47,20 @@ function toMs(value: string | undefined): number | undefined {
  * newest first, filtered by tenant, action, resource and time.
  */
 export function registerAdminDataRoutes(admin: FastifyInstance, deps: AdminDataRouteDeps): void {
+  // API keys created and revoked by the admin (the key routes live beside these) are audited by id:
+  // the answer is read only for its `id` and `tenant`; the key itself is never kept.
+  admin.addHook('onSend', async (request, reply, payload) => {
+    const route = request.routeOptions.url;
+    const action = route === '/admin/keys' && request.method === 'POST' && reply.statusCode === 201 ? 'key.create' : route === '/admin/keys/:id' && request.method === 'DELETE' && reply.statusCode === 200 ? 'key.revoke' : undefined;
+    if (action && typeof payload === 'string') {
+      const { id, tenant } = JSON.parse(payload) as { id?: unknown; tenant?: unknown };
+      if (typeof id === 'string' && typeof tenant === 'string') {
+        await deps.audit.append({ action, tenant, actor: 'admin', resource: id, request_id: request.id }).catch((error: unknown) => request.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'audit append failed'));
+      }
+    }
+    return payload;
+  });
+
   admin.post('/tenants/:tenant/purge', { schema: { params: TenantParams, response: { 200: PurgeReport } } }, async (request) => {
     const { tenant } = request.params as z.infer<typeof TenantParams>;
     const report = await deps.purger.purge(tenant);

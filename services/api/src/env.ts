@@ -22,6 +22,14 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_JOB_ATTEMPTS: envInt(1, 100).default(3),
   /** How long finished and cancelled jobs stay readable (seconds). Defaults to 7 days. */
   GEMBATCH_JOB_RETENTION_SECONDS: envInt(60).default(7 * 24 * 60 * 60),
+  /** Run the batch feeder in this process (one API process holds it at a time; others stand by). */
+  GEMBATCH_BATCH_FEEDER: envBool.default(true),
+  /** Requests of all batches in the job queues at once; the feeder shares it round-robin by tenant, then batch. */
+  GEMBATCH_BATCH_WINDOW: envInt(1, 100_000).default(256),
+  /** Most request lines in one batch. */
+  GEMBATCH_BATCH_MAX_REQUESTS: envInt(1, 10_000_000).default(200_000),
+  /** Folder under which `POST /v1/batches {folder}` may read (symlinks resolved; never outside). Unset: folder batches are off. */
+  GEMBATCH_BATCH_FOLDER_ROOT: z.string().min(1).optional(),
   /** Serve the Bull Board operator UI at `/admin/queues`. */
   GEMBATCH_ADMIN_ENABLED: envBool.default(false),
   /** Password for `/admin/queues` (HTTP Basic, any user name, or `Authorization: Bearer`). Unset: no password. Secret. */

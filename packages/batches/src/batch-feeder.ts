@@ -11,10 +11,12 @@ import { decodeOutcome, encodeInlineError, encodeOutcome, type RequestOutcome } 
 import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob } from './request-mapping.ts';
 import { streamResults } from './result-stream.ts';
 import { validateInput } from './validate-input.ts';
-import { DEFAULT_MAX_BATCH_REQUESTS } from './batch-service.ts';
+import { batchReferrer, DEFAULT_MAX_BATCH_REQUESTS } from './batch-service.ts';
 
 /** Why 256: several times the sequences of a large GPU node (64), so the queue never runs dry between ticks, yet small enough that a new batch's requests wait behind at most this many. */
 export const DEFAULT_BATCH_WINDOW = 256;
+/** Seven days, as jobs: how long finished batches keep their per-request data. */
+const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
 /** How often the feeder looks at every active batch even without events (expiry, missed events). */
 const TICK_MS = 1_000;
 /** How often every in-flight job's state is read again (events are hints; this is the ledger). */
@@ -81,7 +83,7 @@ export class BatchFeeder {
 
   constructor(options: BatchFeederOptions) {
     this.#options = options;
-    this.#store = new BatchStore(options.redis, options.prefix, options.retentionSeconds ?? 7 * 24 * 3600);
+    this.#store = new BatchStore(options.redis, options.prefix, options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS);
     this.#log = options.logger.child({ component: 'batch-feeder' });
     this.#window = options.window ?? DEFAULT_BATCH_WINDOW;
   }
@@ -175,7 +177,7 @@ export class BatchFeeder {
       if (record.status === 'validating') this.#runTask(record.id, () => this.#validate(record));
       else if (record.status === 'in_progress' || record.status === 'cancelling') await this.#windDownIfEnding(record, now);
       else if (record.status === 'finalizing') this.#runTask(record.id, () => this.#finalize(record.id));
-      else await this.#store.retire(record.id);
+      else await this.#retire(record);
     }
 
     const feedable = (await Promise.all(records.filter((r) => r.status === 'in_progress').map((r) => this.#store.read(r.id)))).filter(
@@ -196,6 +198,12 @@ export class BatchFeeder {
         }
       }
     }
+  }
+
+  /** Ends the feeder's work on a batch: off the active set, and its hold on the input's bytes released. */
+  async #retire(record: BatchRecord): Promise<void> {
+    await this.#store.retire(record.id);
+    await this.#options.files.references.release(record.input_sha256, batchReferrer(record.id));
   }
 
   /** Rebuilds the in-memory mirror of every batch's in-flight hash (after a start or a lock change) and reconciles it. */
@@ -236,7 +244,7 @@ export class BatchFeeder {
     const now = Date.now();
     if (result.fatal.length > 0) {
       await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 });
-      await this.#store.retire(record.id);
+      await this.#retire(record);
       this.#log.info({ batchId: record.id, errors: result.fatal.length, ms: now - started }, 'batch input invalid');
       return;
     }
@@ -306,7 +314,7 @@ export class BatchFeeder {
   async #feed(record: BatchRecord, slots: number): Promise<void> {
     const { redis, prefix, blobStore, files } = this.#options;
     const path = await blobStore.path(record.input_sha256);
-    const context = { tenant: record.tenant, batchId: record.id, blobStore, files };
+    const context = { tenant: record.tenant, batchId: record.id, blobStore, files, retentionSeconds: this.#options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS };
     const jobs: Array<{ index: number; prepared: PreparedJob }> = [];
     const inlineErrors: Array<[string, string]> = [];
     let cursor = { line: record.cursor_line, byte: record.cursor_byte, lineNumber: record.cursor_line_number };
@@ -390,8 +398,8 @@ export class BatchFeeder {
     const unfinished = ending === 'expired' ? ({ ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request ran', at: started } as const) : ('skip' as const);
     const output = new PassThrough();
     const errors = new PassThrough();
-    const storedOutput = blobStore.put(output);
-    const storedErrors = blobStore.put(errors);
+    const storedOutput = files.create(output, { tenant: record.tenant, filename: `${record.id}_output.jsonl`, purpose: 'batch_output' });
+    const storedErrors = files.create(errors, { tenant: record.tenant, filename: `${record.id}_error.jsonl`, purpose: 'batch_output' });
     let completed = 0;
     let failed = 0;
     try {
@@ -410,16 +418,18 @@ export class BatchFeeder {
       throw error;
     }
     const [out, err] = await Promise.all([storedOutput, storedErrors]);
-    const base = record.id;
-    const outputFileId = completed > 0 ? await files.create(record.tenant, { sha256: out.sha256, bytes: out.bytes, filename: `${base}_output.jsonl`, purpose: 'batch_output' }) : null;
-    const errorFileId = failed > 0 ? await files.create(record.tenant, { sha256: err.sha256, bytes: err.bytes, filename: `${base}_error.jsonl`, purpose: 'batch_output' }) : null;
+    // As OpenAI: no file when there is nothing to put in it.
+    if (completed === 0) await files.delete(record.tenant, out.id);
+    if (failed === 0) await files.delete(record.tenant, err.id);
+    const outputFileId = completed > 0 ? out.id : null;
+    const errorFileId = failed > 0 ? err.id : null;
     const now = Date.now();
     const status = ending === 'completed' ? 'completed' : ending;
     const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };
     // Counters are set from what the files hold (absolute, so a re-run finalize cannot count twice).
     await redis.hset(redisKeys.batch(prefix, batchId), { completed: String(completed), failed: String(failed) });
     await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) });
-    await this.#store.retire(batchId);
+    await this.#retire(record);
     this.#log.info({ batchId, status, completed, failed, total: record.total, ms: now - started }, 'batch finalized');
   }
 }

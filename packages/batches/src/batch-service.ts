@@ -6,7 +6,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { GembatchError, newBatchId } from '@gembatch/contracts';
 import type { BlobStore } from '@gembatch/storage';
-import { completionWindowSeconds, type BatchObject, type CreateBatchRequest, type CreateFileIdsBatchRequest, type CreateFolderBatchRequest } from './batch-schemas.ts';
+import { completionWindowSeconds, FINAL_BATCH_STATUSES, type BatchObject, type CreateBatchRequest, type CreateFileIdsBatchRequest, type CreateFolderBatchRequest } from './batch-schemas.ts';
 import { BatchStore, toBatchObject, type BatchRecord } from './batch-store.ts';
 import { claimIdempotencyKey, releaseIdempotencyKey } from './idempotency.ts';
 import type { BatchFiles } from './request-mapping.ts';
@@ -109,6 +109,8 @@ export class BatchService {
     }
     const input = await this.#options.files.find(tenant, inputFileId);
     if (!input) throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `input_file_id: no file ${inputFileId}`);
+    // The batch reads its input until it is finalized, even if the file is deleted meanwhile.
+    await this.#options.files.references.acquire(input.sha256, batchReferrer(id));
     const now = Date.now();
     const record: BatchRecord = {
       id,
@@ -171,25 +173,23 @@ export class BatchService {
     if (!(await lstat(folder)).isDirectory()) throw new GembatchError('GB_ERR_BAD_REQUEST', 'folder: not a directory');
     const body = jobBody(request);
     const files = this.#options.files;
-    const blobs = this.#options.blobStore;
     let count = 0;
     return this.#writeInput(tenant, async (write) => {
       for await (const { path, real } of walkFiles(folder, inside)) {
         count += 1;
         if (count > MAX_FOLDER_FILES) throw new GembatchError('GB_ERR_BAD_REQUEST', `folder: more than ${MAX_FOLDER_FILES} files; split it into several batches`);
-        const stored = await blobs.put(createReadStream(real));
         const name = relative(folder, path);
-        const fileId = await files.create(tenant, { sha256: stored.sha256, bytes: stored.bytes, filename: name.split(sep).at(-1) as string, purpose: 'user_data' });
-        await write({ custom_id: name.split(sep).join('/'), method: 'POST', url: '/v1/jobs', body: { file_id: fileId, ...body } });
+        const file = await files.create(createReadStream(real), { tenant, filename: name.split(sep).at(-1) as string, purpose: 'user_data' });
+        await write({ custom_id: name.split(sep).join('/'), method: 'POST', url: '/v1/jobs', body: { file_id: file.id, ...body } });
       }
       if (count === 0) throw new GembatchError('GB_ERR_BAD_REQUEST', 'folder: has no files');
     });
   }
 
-  /** Streams generated JSONL lines into the blob store and records the result as a `batch` file. */
+  /** Streams generated JSONL lines into a new `batch` file of the tenant. */
   async #writeInput(tenant: string, produce: (write: (line: unknown) => Promise<void>) => Promise<void>): Promise<string> {
     const stream = new PassThrough();
-    const stored = this.#options.blobStore.put(stream);
+    const stored = this.#options.files.create(stream, { tenant, filename: 'batch-input.jsonl', purpose: 'batch' });
     const write = async (line: unknown) => {
       if (!stream.write(`${JSON.stringify(line)}\n`)) await new Promise((resolveDrain) => stream.once('drain', resolveDrain));
     };
@@ -201,8 +201,7 @@ export class BatchService {
       await stored.catch(() => undefined);
       throw error;
     }
-    const { sha256, bytes } = await stored;
-    return this.#options.files.create(tenant, { sha256, bytes, filename: 'batch-input.jsonl', purpose: 'batch' });
+    return (await stored).id;
   }
 
   /** The tenant's batch, or `GB_ERR_NOT_FOUND`. */
@@ -241,11 +240,23 @@ export class BatchService {
   async *resultLines(tenant: string, batchId: string, kind: 'output' | 'errors'): AsyncGenerator<string> {
     const record = await this.store.get(tenant, batchId);
     if (record.status === 'validating' || record.status === 'failed') return;
+    if (FINAL_BATCH_STATUSES.includes(record.status)) {
+      // Finalized: the files hold every line (and the input may be gone).
+      const fileId = kind === 'output' ? record.output_file_id : record.error_file_id;
+      const file = fileId ? await this.#options.files.find(tenant, fileId) : undefined;
+      if (file) for await (const chunk of await this.#options.files.open(file)) yield chunk.toString('utf8');
+      return;
+    }
     const unfinished = record.status === 'expired' ? ({ ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch expired before this request ran', at: record.expired_at ?? Date.now() } as const) : ('skip' as const);
     for await (const entry of streamResults({ redis: this.#options.redis, prefix: this.#options.prefix, blobStore: this.#options.blobStore }, record, { unfinished, outputs: kind === 'output' })) {
       if ((entry.kind === 'output') === (kind === 'output')) yield `${JSON.stringify(entry.line)}\n`;
     }
   }
+}
+
+/** A batch's member in its input blob's reference set. */
+export function batchReferrer(batchId: string): string {
+  return `batch:${batchId}`;
 }
 
 /** The shared `/v1/jobs` body fields of a native batch. */

@@ -12,23 +12,18 @@ import {
   type QueueName,
   type TaskName,
 } from '@gembatch/contracts';
-import type { BlobStore } from '@gembatch/storage';
+import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
 import { BatchInputLine, ChatCompletionBody, JobsLineBody, type BatchEndpoint, type ChatContentPart, type ChatMessage } from './batch-schemas.ts';
 
-/** A file the batch may read: what the Files API knows about an uploaded file. */
-export interface BatchFileRef {
+/** The Files API as batches need it: read input files, write generated inputs and outputs, reference blobs. */
+export type BatchFiles = Pick<FileStore, 'find' | 'create' | 'delete' | 'open' | 'references'>;
+
+/** A file a request reads. */
+interface BatchFileRef {
   id: string;
   sha256: string;
   bytes: number;
   filename: string;
-}
-
-/** The Files API as batches need it; the API service implements it over its file records. */
-export interface BatchFiles {
-  /** The tenant's file, or `undefined` (unknown id or another tenant's file). */
-  find(tenant: string, fileId: string): Promise<BatchFileRef | undefined>;
-  /** Records a blob already in the blob store as a new file of the tenant; returns its id. */
-  create(tenant: string, file: { sha256: string; bytes: number; filename: string; purpose: 'batch' | 'batch_output' | 'user_data' }): Promise<string>;
 }
 
 /** Input of one request, before anything is stored: inline text, an uploaded file, or inline media bytes. */
@@ -215,6 +210,8 @@ export interface PrepareContext {
   batchId: string;
   blobStore: BlobStore;
   files: BatchFiles;
+  /** How long the request's job is kept (seconds): its inline blobs are referenced that long. */
+  retentionSeconds: number;
 }
 
 const sha256 = (value: string | Buffer) => createHash('sha256').update(value).digest('hex');
@@ -228,19 +225,27 @@ const sha256 = (value: string | Buffer) => createHash('sha256').update(value).di
 export async function prepareJob(context: PrepareContext, plan: RequestPlan): Promise<PreparedJob> {
   let file: BatchFileRef | undefined;
   let textSha: string | undefined;
+  let inline: Buffer | undefined;
   if (plan.input.type === 'file') {
     file = await context.files.find(context.tenant, plan.input.fileId);
     if (!file) throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `no file ${plan.input.fileId}`);
-  } else if (plan.input.type === 'media') {
-    const stored = await context.blobStore.put(Buffer.from(plan.input.base64, 'base64'));
-    if (stored.bytes === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the inline media decodes to zero bytes');
-    // Inline media has no upload record; a content-derived id names it in the job.
-    file = { id: `file_${stored.sha256.slice(0, 32)}`, sha256: stored.sha256, bytes: stored.bytes, filename: plan.input.filename };
   } else {
-    textSha = (await context.blobStore.put(Buffer.from(plan.input.text, 'utf8'))).sha256;
+    inline = plan.input.type === 'media' ? Buffer.from(plan.input.base64, 'base64') : Buffer.from(plan.input.text, 'utf8');
+    if (inline.length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the inline media decodes to zero bytes');
   }
-  const identity = JSON.stringify([file?.sha256 ?? textSha, plan.task, plan.options, plan.jsonSchema ?? null, plan.maxTokens, plan.temperature ?? null, plan.password ?? null, plan.metadata ?? null]);
+  const contentSha = file?.sha256 ?? sha256(inline as Buffer);
+  const identity = JSON.stringify([contentSha, plan.task, plan.options, plan.jsonSchema ?? null, plan.maxTokens, plan.temperature ?? null, plan.password ?? null, plan.metadata ?? null]);
   const jobId = `job_${sha256(`${context.batchId}\n${sha256(identity)}`).slice(0, 32)}`;
+  if (inline) {
+    // The job references its inline bytes (as POST /v1/jobs does), so the blob lives as long as the job.
+    const references = context.files.references;
+    const stored = await context.blobStore.put(inline, { beforeCommit: (hash) => references.acquire(hash, jobReferrer(jobId)) });
+    await references.trackJob(jobId, stored.sha256, Date.now() + context.retentionSeconds * 1000);
+    if (plan.input.type === 'media') {
+      // Inline media has no upload record; a content-derived id names it in the job.
+      file = { id: `file_${stored.sha256.slice(0, 32)}`, sha256: stored.sha256, bytes: stored.bytes, filename: plan.input.filename };
+    } else textSha = stored.sha256;
+  }
   const spec: JobSpec = {
     job_id: jobId,
     tenant: context.tenant,

@@ -41,6 +41,22 @@ export const redisKeys = {
   cancelled: (prefix: string, jobId: string) => `${prefix}:cancelled:${jobId}`,
   /** Sorted set of a tenant's job ids scored by submission time (ms), trimmed to the retention window. */
   tenantJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
+  /** Sorted set of a tenant's file ids scored by creation time (ms), for `GET /v1/files`. */
+  tenantFiles: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:files`,
+  /** The same, for one purpose (`GET /v1/files?purpose=`). */
+  tenantFilesByPurpose: (prefix: string, tenant: string, purpose: string) => `${prefix}:tenant:${tenant}:files:${purpose}`,
+  /** Sorted set of every file id scored by its expiry (ms): what the retention sweeper deletes. */
+  fileExpiry: (prefix: string) => `${prefix}:files:expiry`,
+  /** Set of what references a blob (`file:<id>`, `job:<id>`); the blob is deleted when the last one goes. */
+  blobRefs: (prefix: string, sha256: string) => `${prefix}:blob:${sha256}:refs`,
+  /** String with a short TTL: a blob is being deleted; a writer of the same content waits for it to go. */
+  blobGcLock: (prefix: string, sha256: string) => `${prefix}:blob:${sha256}:gc`,
+  /** Sorted set of `<job id>:<sha256>` (a job's reference to its inline text) scored by when to check whether the job is gone (ms). */
+  jobBlobRefs: (prefix: string) => `${prefix}:blobrefs:jobs`,
+  /** Stream: the append-only audit log (who did what to which id; never content). */
+  audit: (prefix: string) => `${prefix}:audit`,
+  /** Hash per tenant: stored bytes (files) for the storage quota. */
+  tenantUsage: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:usage`,
   /** Hash: one batch record (status, counts, timestamps, cursor into its input file). */
   batch: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}`,
   /** Hash: a batch's requests by input line index → job id, or an inline error for a request that never became a job. */

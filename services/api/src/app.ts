@@ -6,12 +6,11 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
 import { BatchService } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
-import type { BlobStore } from '@gembatch/storage';
+import { FileStore, type BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
+import { AuditLog } from './audit-log.ts';
 import type { ApiEnv } from './env.ts';
-import { ApiBatchFiles } from './batch-files.ts';
-import { FileRecordStore } from './file-record-store.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { HttpMetrics } from './plugins/http-metrics.ts';
@@ -85,16 +84,17 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   metrics.register(app);
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
-  const files = new FileRecordStore(deps.redis, env.GEMBATCH_REDIS_PREFIX);
+  const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
+  const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, { maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES, retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS });
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
-    registerFileRoutes(v1, { blobStore: deps.blobStore, files, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES });
+    registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
     registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
     const batches = new BatchService({
       redis: deps.redis,
       prefix: env.GEMBATCH_REDIS_PREFIX,
       blobStore: deps.blobStore,
-      files: new ApiBatchFiles(files),
+      files,
       retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
       maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
       ...(env.GEMBATCH_BATCH_FOLDER_ROOT ? { folderRoot: env.GEMBATCH_BATCH_FOLDER_ROOT } : {}),

@@ -3,11 +3,9 @@ import { join, resolve } from 'node:path';
 import { BatchFeeder } from '@gembatch/batches';
 import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
 import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
-import { FileSystemBlobStore } from '@gembatch/storage';
+import { FileStore, FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, type Logger } from '@gembatch/telemetry';
 import { buildApp } from './app.ts';
-import { ApiBatchFiles } from './batch-files.ts';
-import { FileRecordStore } from './file-record-store.ts';
 import { loadApiEnv, type ApiEnv } from './env.ts';
 
 /** After a drain signal, give in-flight requests this long before exiting anyway. */
@@ -45,7 +43,7 @@ async function main(): Promise<void> {
         prefix: env.GEMBATCH_REDIS_PREFIX,
         producer,
         blobStore,
-        files: new ApiBatchFiles(new FileRecordStore(redis, env.GEMBATCH_REDIS_PREFIX)),
+        files: new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS }),
         logger: log,
         window: env.GEMBATCH_BATCH_WINDOW,
         maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import OpenAI, { toFile } from 'openai';
+import type OpenAI from 'openai';
+import { toFile } from 'openai';
 import { describe, expect } from 'vitest';
 import { ensureTinyGemma4, redisTest, tempDir, writeSampleImage, writeToneWav } from '@gembatch/testing';
 import { jsonl, parseJsonl, startBatchStack } from './batch-stack.ts';

@@ -16,7 +16,7 @@ describe('batches of /v1/jobs requests on a real stack', () => {
         const created = await s.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/jobs' as '/v1/chat/completions', completion_window: '24h' });
         expect(created.status).toBe('validating');
         const done = (await s.waitFor(created.id, ['completed', 'failed'], 240_000)) as BatchObject;
-        console.log(`batch of ${N}: ${done.completed_at - done.in_progress_at} s from in_progress to completed`);
+        console.log(`batch of ${N}: ${(done.completed_at ?? 0) - (done.in_progress_at ?? 0)} s from in_progress to completed`);
         expect(done.status).toBe("completed");
         expect(done.request_counts).toEqual({ total: N, completed: N, failed: 0 });
         expect(done.error_file_id).toBeNull();

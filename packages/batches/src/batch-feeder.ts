@@ -69,6 +69,8 @@ export class BatchFeeder {
   /** batch id → requests in flight. */
   #inflightCount = new Map<string, number>();
   #dirty = new Set<string>();
+  /** Batches being wound down because their window passed: their withdrawn requests count as expired, not cancelled. */
+  #expiring = new Set<string>();
   #loaded = false;
   #lastReconcile = 0;
   /** Tenants and batches in the order they get the next free slots (rotated after each turn). */
@@ -204,6 +206,7 @@ export class BatchFeeder {
   async #retire(record: BatchRecord): Promise<void> {
     await this.#store.retire(record.id);
     await this.#options.files.references.release(record.input_sha256, batchReferrer(record.id));
+    this.#expiring.delete(record.id);
   }
 
   /** Rebuilds the in-memory mirror of every batch's in-flight hash (after a start or a lock change) and reconciles it. */
@@ -260,6 +263,7 @@ export class BatchFeeder {
     if (ending === null && record.status === 'cancelling') ending = 'cancelled';
     if (ending === null && now >= record.expires_at) ending = 'expired';
     if (ending === null) return;
+    if (ending === 'expired') this.#expiring.add(record.id);
     if (record.ending === null) {
       await this.#store.update(record.id, { ending });
       this.#log.info({ batchId: record.id, ending }, 'batch winding down');
@@ -367,8 +371,10 @@ export class BatchFeeder {
   async #resolve(jobId: string): Promise<void> {
     const requests = this.#byJob.get(jobId);
     if (!requests || requests.length === 0) return;
-    const outcome = await readJobOutcome(this.#options.producer, this.#options.redis, this.#options.prefix, jobId);
-    if (!outcome || !this.#byJob.has(jobId)) return;
+    const read = await readJobOutcome(this.#options.producer, this.#options.redis, this.#options.prefix, jobId);
+    if (!read || !this.#byJob.has(jobId)) return;
+    const expired = read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
+    const outcome: RequestOutcome = expired ? { ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request finished', at: read.at } : read;
     const { redis, prefix } = this.#options;
     const transaction = redis.multi();
     const byBatch = new Map<string, number[]>();

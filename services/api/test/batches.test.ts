@@ -109,6 +109,24 @@ describe('/v1/batches', () => {
     }
   });
 
+  redisTest('a batch whose completion window passes expires: every unfinished request is in the error file as GB_ERR_BATCH_EXPIRED', async ({ redis }) => {
+    const { app, post, waitFor } = await startWithFeeder(redis);
+    const input = await upload(app, [line('a'), line('b', { text: 'other', task: 'summarize' }), line('c', { text: 'x', task: 'nope' })].join('\n'), 'input.jsonl');
+    const batch = (await post('/v1/batches', { input_file_id: input.id, endpoint: '/v1/jobs', completion_window: '2s' })).json<BatchObject>();
+    expect(batch.expires_at).toBe(batch.created_at + 2);
+    // No worker: nothing can finish before the window ends.
+    const expired = await waitFor(batch.id, 'expired');
+    expect(expired.request_counts).toEqual({ total: 3, completed: 0, failed: 3 });
+    expect(expired.output_file_id).toBeNull();
+    expect(Number.isInteger(expired.expired_at)).toBe(true);
+    const errors = (await app.inject({ method: 'GET', url: `/v1/files/${expired.error_file_id}/content` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(errors.map((e) => [e.custom_id, e.error.code])).toEqual([
+      ['a', 'GB_ERR_BATCH_EXPIRED'],
+      ['b', 'GB_ERR_BATCH_EXPIRED'],
+      ['c', 'GB_ERR_BAD_REQUEST'],
+    ]);
+  });
+
   redisTest('folder batches are refused when no root is configured; OpenAPI documents every batch route', async ({ redis }) => {
     const { app, post } = await startWithFeeder(redis);
     const refused = await post('/v1/batches', { folder: 'anything', task: 'summarize' });

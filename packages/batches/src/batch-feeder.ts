@@ -74,8 +74,7 @@ export class BatchFeeder {
   #loaded = false;
   #lastReconcile = 0;
   /** Tenants and batches in the order they get the next free slots (rotated after each turn). */
-  #tenantTurn: string[] = [];
-  #batchTurn = new Map<string, string[]>();
+  readonly #turns: SlotTurns = { tenants: [], batches: new Map() };
   readonly #tasks = new Map<string, Promise<void>>();
   #events: JobEventStream | undefined;
   #loop: Promise<void> | undefined;
@@ -280,33 +279,14 @@ export class BatchFeeder {
     );
   }
 
-  /** Round-robin over tenants, then over each tenant's batches, one slot at a time, until the window is full. */
+  /** Free slots of the window, shared out by `allocateSlots` (whose turn order carries over to the next tick). */
   #allocate(feedable: readonly BatchRecord[]): Map<string, number> {
-    const slots = new Map<string, number>();
-    let free = this.#window - [...this.#inflightCount.values()].reduce((a, b) => a + b, 0);
-    if (free <= 0 || feedable.length === 0) return slots;
-    const byTenant = new Map<string, BatchRecord[]>();
-    for (const record of feedable) byTenant.set(record.tenant, [...(byTenant.get(record.tenant) ?? []), record]);
-    this.#tenantTurn = rotation(this.#tenantTurn, [...byTenant.keys()]);
-    for (const [tenant, records] of byTenant) this.#batchTurn.set(tenant, rotation(this.#batchTurn.get(tenant) ?? [], records.map((r) => r.id)));
-    const wants = new Map(feedable.map((r) => [r.id, Math.min(MAX_CHUNK, r.total - r.cursor_line)]));
-    let progress = true;
-    while (free > 0 && progress) {
-      progress = false;
-      for (const tenant of [...this.#tenantTurn]) {
-        if (free <= 0) break;
-        const turn = this.#batchTurn.get(tenant) ?? [];
-        const batchId = turn.find((id) => (slots.get(id) ?? 0) < (wants.get(id) ?? 0));
-        if (!batchId) continue;
-        slots.set(batchId, (slots.get(batchId) ?? 0) + 1);
-        free -= 1;
-        progress = true;
-        // The batch that just got a slot goes to the back of its tenant's turn, the tenant to the back of the tenants'.
-        this.#batchTurn.set(tenant, [...turn.filter((id) => id !== batchId), batchId]);
-        this.#tenantTurn = [...this.#tenantTurn.filter((t) => t !== tenant), tenant];
-      }
-    }
-    return slots;
+    const free = this.#window - [...this.#inflightCount.values()].reduce((a, b) => a + b, 0);
+    return allocateSlots(
+      free,
+      feedable.map((r) => ({ id: r.id, tenant: r.tenant, wants: Math.min(MAX_CHUNK, r.total - r.cursor_line) })),
+      this.#turns,
+    );
   }
 
   /**
@@ -479,6 +459,46 @@ async function completedIn(producer: JobProducer, jobId: string): Promise<Reques
     if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now() };
   }
   return undefined;
+}
+
+/** Whose turn it is: tenants in order, and each tenant's batches in order; `allocateSlots` rotates both. */
+export interface SlotTurns {
+  tenants: string[];
+  batches: Map<string, string[]>;
+}
+
+/**
+ * Shares `free` window slots among batches that want more, one slot at a time: round-robin over
+ * tenants first, then over the tenant's batches, so a tenant with ten batches gets no more than a
+ * tenant with one, and a new small batch is served from its first turn. A batch that got a slot
+ * goes to the back of its tenant's line, the tenant to the back of the tenants'. Pure but for
+ * `turns`, which it updates so the next call continues the rotation.
+ */
+export function allocateSlots(free: number, batches: ReadonlyArray<{ id: string; tenant: string; wants: number }>, turns: SlotTurns): Map<string, number> {
+  const slots = new Map<string, number>();
+  if (free <= 0 || batches.length === 0) return slots;
+  const byTenant = new Map<string, string[]>();
+  for (const batch of batches) byTenant.set(batch.tenant, [...(byTenant.get(batch.tenant) ?? []), batch.id]);
+  turns.tenants = rotation(turns.tenants, [...byTenant.keys()]);
+  for (const [tenant, ids] of byTenant) turns.batches.set(tenant, rotation(turns.batches.get(tenant) ?? [], ids));
+  for (const tenant of [...turns.batches.keys()]) if (!byTenant.has(tenant)) turns.batches.delete(tenant);
+  const wants = new Map(batches.map((b) => [b.id, b.wants]));
+  let progress = true;
+  while (free > 0 && progress) {
+    progress = false;
+    for (const tenant of [...turns.tenants]) {
+      if (free <= 0) break;
+      const turn = turns.batches.get(tenant) ?? [];
+      const batchId = turn.find((id) => (slots.get(id) ?? 0) < (wants.get(id) ?? 0));
+      if (!batchId) continue;
+      slots.set(batchId, (slots.get(batchId) ?? 0) + 1);
+      free -= 1;
+      progress = true;
+      turns.batches.set(tenant, [...turn.filter((id) => id !== batchId), batchId]);
+      turns.tenants = [...turns.tenants.filter((t) => t !== tenant), tenant];
+    }
+  }
+  return slots;
 }
 
 /** Keeps the previous order of what is still present and appends the newcomers. */

@@ -128,7 +128,7 @@ export class BatchFeeder {
       try {
         await this.#tick();
       } catch (error) {
-        this.#log.error({ err: error }, 'batch feeder tick failed');
+        this.#log.error({ err: describeError(error) }, 'batch feeder tick failed');
       }
       if (this.#closing) break;
       await new Promise<void>((resolveWait) => {
@@ -186,7 +186,7 @@ export class BatchFeeder {
     );
     for (const [batchId, slots] of this.#allocate(feedable)) {
       const record = feedable.find((r) => r.id === batchId) as BatchRecord;
-      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: error, batchId }, 'feeding a batch failed'));
+      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: describeError(error), batchId }, 'feeding a batch failed'));
     }
 
     for (const id of ids) {
@@ -231,7 +231,7 @@ export class BatchFeeder {
   #runTask(batchId: string, task: () => Promise<void>): void {
     if (this.#tasks.has(batchId) || this.#closing) return;
     const running = task()
-      .catch((error: unknown) => this.#log.error({ err: error, batchId }, 'batch task failed'))
+      .catch((error: unknown) => this.#log.error({ err: describeError(error), batchId }, 'batch task failed'))
       .finally(() => {
         this.#tasks.delete(batchId);
         this.poke();
@@ -499,6 +499,15 @@ export function allocateSlots(free: number, batches: ReadonlyArray<{ id: string;
     }
   }
   return slots;
+}
+
+/**
+ * What a log line may say about an error here: its name, code and message, never the whole object
+ * (a Redis error carries its command's arguments, which for `addBulk` are jobs with prompts in them).
+ */
+function describeError(error: unknown): { name: string; code?: string; message: string } {
+  const known = toGembatchError(error);
+  return { name: error instanceof Error ? error.name : typeof error, ...(known.code !== 'GB_ERR_INTERNAL' ? { code: known.code } : {}), message: known.message.slice(0, 500) };
 }
 
 /** Keeps the previous order of what is still present and appends the newcomers. */

@@ -37,6 +37,8 @@ export const ERROR_CODES = {
   GB_ERR_TIMEOUT: { retryable: true, httpStatus: 504, description: 'The job ran past its time limit.' },
   GB_ERR_CONFIG: { retryable: false, httpStatus: 500, description: 'The configuration is invalid.' },
   GB_ERR_INTERNAL: { retryable: true, httpStatus: 500, description: 'An unexpected error.' },
+  GB_ERR_BATCH_EXPIRED: { retryable: false, httpStatus: 408, description: 'The batch reached the end of its completion window before this request ran.' },
+  GB_ERR_BATCH_INPUT_INVALID: { retryable: false, httpStatus: 400, description: 'A batch input line is not a valid request line (see the batch errors for line numbers).' },
 } as const satisfies Record<string, { retryable: boolean; httpStatus: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

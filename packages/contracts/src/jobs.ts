@@ -92,6 +92,8 @@ export const JobSpec = z.object({
   /** Parsed task options. */
   options: z.record(z.string(), z.unknown()),
   max_tokens: z.number().int().positive(),
+  /** Sampling temperature (batch chat requests). Unset: the engine's default, greedy. */
+  temperature: z.number().min(0).max(2).optional(),
   json_schema: z.record(z.string(), z.unknown()).optional(),
   metadata: z.record(z.string(), z.string()).optional(),
   /** ms since epoch when the API accepted the job. */

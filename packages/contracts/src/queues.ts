@@ -65,4 +65,22 @@ export const redisKeys = {
   apiKey: (prefix: string, keySha256: string) => `${prefix}:apikey:${keySha256}`,
   /** Hash: key id → JSON `{id, tenant, created_at, sha256}` of every stored API key (listing and revocation). */
   apiKeys: (prefix: string) => `${prefix}:apikeys`,
+  /** Hash: one batch record (status, counts, timestamps, cursor into its input file). */
+  batch: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}`,
+  /** Hash: a batch's requests by input line index → job id, or an inline error for a request that never became a job. */
+  batchRequests: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:requests`,
+  /** Hash: a batch's finished jobs by job id → outcome (result address and usage, or error); shared by identical requests. */
+  batchOutcomes: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:outcomes`,
+  /** Hash: a batch's requests in the queues now, line index → job id (bounded by the feeder window). */
+  batchInflight: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:inflight`,
+  /** Set: custom_ids seen while validating a batch's input (deleted once it is validated). */
+  batchCustomIds: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:custom-ids`,
+  /** Sorted set of a tenant's batch ids scored by creation time (ms). */
+  tenantBatches: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:batches`,
+  /** Sorted set of batches the feeder still has to drive (validating … finalizing), scored by creation time (ms). */
+  activeBatches: (prefix: string) => `${prefix}:batches:active`,
+  /** String with a TTL: the one API process that runs the batch feeder right now. */
+  batchFeederLock: (prefix: string) => `${prefix}:batches:feeder-lock`,
+  /** String with a TTL: the resource an `Idempotency-Key` created (`scope` is e.g. `batches` or `jobs`). */
+  idempotency: (prefix: string, tenant: string, scope: string, key: string) => `${prefix}:idempotency:${tenant}:${scope}:${key}`,
 } as const;

@@ -6,3 +6,4 @@ export * from './node-stats-reporter.ts';
 export * from './job-producer.ts';
 export * from './job-queries.ts';
 export * from './job-deletion.ts';
+export * from './job-events.ts';

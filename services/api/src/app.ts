@@ -4,6 +4,7 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
+import { BatchService } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
 import { FileStore, JobBlobCleaner, type BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
@@ -21,6 +22,7 @@ import { HttpMetrics } from './plugins/http-metrics.ts';
 import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
 import { registerAdminKeyRoutes } from './routes/admin-key-routes.ts';
+import { registerBatchRoutes } from './routes/batch-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
@@ -49,6 +51,8 @@ export interface AppDependencies {
   metrics?: HttpMetrics;
   /** Deleters of tenant data kept outside jobs and files (batches, schedules), run by a tenant purge. Defaults to none. */
   tenantPurgers?: readonly TenantDataPurger[];
+  /** Called when a batch is created or cancelled (the server pokes its batch feeder). */
+  onBatchChange?: () => void;
 }
 
 /**
@@ -102,7 +106,18 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
     registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota });
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
+    const batches = new BatchService({
+      redis: deps.redis,
+      prefix: env.GEMBATCH_REDIS_PREFIX,
+      blobStore: deps.blobStore,
+      files,
+      retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+      maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
+      ...(env.GEMBATCH_BATCH_FOLDER_ROOT ? { folderRoot: env.GEMBATCH_BATCH_FOLDER_ROOT } : {}),
+      ...(deps.onBatchChange ? { onChange: deps.onBatchChange } : {}),
+    });
+    registerBatchRoutes(v1, { batches });
   });
 
   // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.

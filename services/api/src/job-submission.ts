@@ -27,9 +27,10 @@ export interface JobSubmissionDeps {
  * Turns a validated `POST /v1/jobs` body into a queued job: checks the task options and the file,
  * stores inline text in the blob store, and adds the job to its first queue (`extract` for a file,
  * `generate` for text). Returns the new job's view. Bad options or a missing file →
- * `GB_ERR_BAD_REQUEST` / `GB_ERR_FILE_NOT_FOUND` naming the field.
+ * `GB_ERR_BAD_REQUEST` / `GB_ERR_FILE_NOT_FOUND` naming the field. `jobId` is fixed by the caller
+ * when an idempotency key has claimed it.
  */
-export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: CreateJobRequest): Promise<JobView> {
+export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: CreateJobRequest, jobId: string = newJobId()): Promise<JobView> {
   const task = TASKS[body.task];
   const options = parseTaskOptions(body.task, body);
   if (!options.success) {
@@ -55,7 +56,7 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
   }
 
   const spec: JobSpec = {
-    job_id: newJobId(),
+    job_id: jobId,
     tenant,
     task: body.task,
     options: options.data as Record<string, unknown>,

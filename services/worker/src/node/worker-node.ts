@@ -74,6 +74,7 @@ export class WorkerNode {
     }
 
     const reporter = this.#reporter;
+    const lease = { lockDurationMs: env.GEMBATCH_JOB_LOCK_MS, stalledIntervalMs: env.GEMBATCH_STALLED_CHECK_MS, maxStalledCount: env.GEMBATCH_MAX_STALLED_COUNT };
     const runner = new TaskRunner({ engine, schemaRepairs: env.GEMBATCH_SCHEMA_REPAIRS });
     const generate = createGenerateProcessor({
       engine,
@@ -113,6 +114,7 @@ export class WorkerNode {
           parse: (raw) => GenerateJobData.parse(raw),
           logger: log,
           onSettled: onGenerateSettled,
+          ...lease,
         }),
       );
     }
@@ -141,6 +143,7 @@ export class WorkerNode {
           processor: extract,
           parse: (raw) => ExtractJobData.parse(raw),
           logger: log,
+          ...lease,
           onSettled: (event) => {
             if (event.outcome === 'failed' && event.error?.final) {
               reporter.recordJob({ task: (event.payload as ExtractJobData).task, outcome: 'failed', errorCode: event.error.code, queueWaitMs: Math.max(0, event.ctx.firstStartedAt - event.ctx.enqueuedAt), durationMs: Date.now() - event.ctx.firstStartedAt, timeToFirstTokenMs: null, interTokenMs: null });

@@ -86,6 +86,8 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     let queue = childQueues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: options.connection, prefix: options.prefix });
+      // Without a listener BullMQ prints each error of the shared connection; the worker's own listener reports outages.
+      queue.on('error', () => undefined);
       childQueues.set(name, queue);
     }
     return queue;
@@ -197,7 +199,24 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     maxStalledCount: options.maxStalledCount ?? DEFAULT_MAX_STALLED_COUNT,
     autorun: true,
   });
-  worker.on('error', (error) => options.logger.error({ err: error, queue: options.queue }, 'worker error'));
+  // BullMQ reports each failed reconnect of its own connections here; an outage is one line when it
+  // starts and one when the shared connection is back, other errors one line each.
+  let connectionLostAt: number | undefined;
+  worker.on('error', (error: Error & { code?: string }) => {
+    if (!isConnectionError(error)) {
+      options.logger.error({ err: error, queue: options.queue }, 'worker error');
+      return;
+    }
+    if (connectionLostAt !== undefined) return;
+    connectionLostAt = Date.now();
+    options.logger.warn({ queue: options.queue, code: error.code, err: error.message }, 'queue connection lost; reconnecting');
+  });
+  const onConnectionReady = () => {
+    if (connectionLostAt === undefined) return;
+    options.logger.info({ queue: options.queue, downMs: Date.now() - connectionLostAt }, 'queue connection restored');
+    connectionLostAt = undefined;
+  };
+  options.connection.on('ready', onConnectionReady);
 
   let closing: Promise<void> | undefined;
   return {
@@ -216,12 +235,20 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
           await worker.close();
         } finally {
           clearTimeout(timer);
+          options.connection.off('ready', onConnectionReady);
           await Promise.all([...childQueues.values()].map((queue) => queue.close()));
         }
       })();
       return closing;
     },
   };
+}
+
+/** Socket-level failures that ioredis retries by itself (Redis down, restarting, unreachable). */
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+
+function isConnectionError(error: Error & { code?: string }): boolean {
+  return (error.code !== undefined && CONNECTION_ERROR_CODES.has(error.code)) || error.message === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError';
 }
 
 /**

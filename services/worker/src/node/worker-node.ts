@@ -42,8 +42,8 @@ export class WorkerNode {
     const prefix = env.GEMBATCH_REDIS_PREFIX;
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
     const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
-    this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker' });
-    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true });
+    this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker', logger: this.#log });
+    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true, logger: this.#log });
 
     const engine = await this.#loadEngine(path.join(dataDir, 'models'));
     this.#engine = engine;
@@ -153,7 +153,7 @@ export class WorkerNode {
       );
     }
 
-    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true });
+    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true, logger: log });
     await this.#subscriber.subscribe(redisKeys.cancelChannel(prefix));
     this.#subscriber.on('message', (_channel, jobId: string) => {
       for (const worker of this.#workers) if (worker.cancel(jobId, 'cancelled by request')) log.info({ jobId }, 'job cancelled');

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import { EmbeddedStack, type StackUrls } from '@gembatch/cli';
 import type { JobView } from '@gembatch/contracts';
 import { JobProducer } from '@gembatch/queue';
@@ -34,7 +33,7 @@ export interface ChaosStack {
   dataDir: string;
   /** Reads queues and job records directly (states, attempts, events), on its own connection. */
   producer: JobProducer;
-  connection: Redis;
+  connection: JobProducer['redis'];
   /** Every line a service wrote so far (`api`, `worker`, `worker-2`..., `exporter`). */
   logLines(service: string): Promise<string[]>;
   /** POSTs a JSON body to the API and returns the parsed answer; throws on a non-2xx. */

@@ -7,6 +7,12 @@ import type { JobView } from '@gembatch/contracts';
 import { JobProducer } from '@gembatch/queue';
 import { ensureTestModel, findFreePort, openTestRedis, startRedis, tempDir, type RedisHandle } from '@gembatch/testing';
 
+/**
+ * Bound on starting the stack (API, workers and exporter under tsx, the model loaded): tens of
+ * seconds on a busy 2-core machine; Vitest's hook timeout of the chaos config is shorter.
+ */
+export const STACK_START_TIMEOUT_MS = 200_000;
+
 /** How often the scenarios poll Redis or the API while they wait (ms). */
 export const POLL_MS = 200;
 

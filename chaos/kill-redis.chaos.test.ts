@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { completionsPerJob, seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack } from './chaos-stack.ts';
+import { completionsPerJob, seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack, STACK_START_TIMEOUT_MS } from './chaos-stack.ts';
 import { reportScenario } from './report.ts';
 
 const JOBS = 100;
@@ -10,7 +10,7 @@ describe('kill -9 Redis mid-run, restart it on its AOF', () => {
   let chaos: ChaosStack;
   beforeAll(async () => {
     chaos = await startChaosStack({ workers: 1 });
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(() => chaos?.close());
 
   test('every job submitted before the crash completes after Redis comes back from its append-only file; none is lost or failed', async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { completionsPerJob, seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack } from './chaos-stack.ts';
+import { completionsPerJob, seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack, STACK_START_TIMEOUT_MS } from './chaos-stack.ts';
 import { reportScenario } from './report.ts';
 
 const JOBS = 150;
@@ -10,7 +10,7 @@ describe('kill -9 one of two workers mid-run', () => {
   let chaos: ChaosStack;
   beforeAll(async () => {
     chaos = await startChaosStack({ workers: 2 });
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(() => chaos?.close());
 
   test('every job completes exactly once, none fails or is lost, and the dead worker’s jobs run again within 20 s', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ApiClient } from '@gembatch/cli';
 import type { JobView } from '@gembatch/contracts';
 import { findFreePort, tempDir, writeTextFile, writeTextPdf } from '@gembatch/testing';
-import { startChaosStack, waitUntil, type ChaosStack } from './chaos-stack.ts';
+import { startChaosStack, waitUntil, type ChaosStack, STACK_START_TIMEOUT_MS } from './chaos-stack.ts';
 import { scanForDocumentText, type ScannedSource } from './leak-scan.ts';
 import { reportScenario } from './report.ts';
 
@@ -20,7 +20,7 @@ describe('privacy: no submitted text in any log line or metric', () => {
   beforeAll(async () => {
     workerMetricsPort = await findFreePort();
     chaos = await startChaosStack({ workers: 1, env: { GEMBATCH_METRICS_PORT: String(workerMetricsPort) } });
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(() => chaos?.close());
 
   test('documents, prompts, schemas and metadata with distinctive words run through the stack; every log line of every service and every metric label of every /metrics is free of them', async () => {

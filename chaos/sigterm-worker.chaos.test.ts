@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack } from './chaos-stack.ts';
+import { seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack, STACK_START_TIMEOUT_MS } from './chaos-stack.ts';
 import { reportScenario } from './report.ts';
 
 /** The measurement: 16 long generations, 3 s grace; 4 of them used to fail GB_ERR_CANCELLED. */
@@ -12,7 +12,7 @@ describe('SIGTERM a worker during long generations with a short grace', () => {
   let chaos: ChaosStack;
   beforeAll(async () => {
     chaos = await startChaosStack({ workers: 2, env: { GEMBATCH_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS), GEMBATCH_CONTEXT_PER_SEQUENCE: '2048' } });
-  });
+  }, STACK_START_TIMEOUT_MS);
   afterAll(() => chaos?.close());
 
   test('the drained worker hands every unfinished job back with its attempt intact; the other worker completes them all, none failed', async () => {

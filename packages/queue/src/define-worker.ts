@@ -167,7 +167,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'completed', result, ctx: settledCtx });
       return result;
     } catch (thrown) {
-      if (handingBack && token) {
+      if (handingBack && token && !(thrown instanceof Suspended)) {
         // Whatever the processor threw after the grace period ended (GB_ERR_CANCELLED, most
         // likely) was caused by the abort: the job goes back to waiting, not to failed or delayed.
         await handBack(job, token, log);

@@ -216,9 +216,9 @@ export class WorkerNode {
   }
 
   /**
-   * Drains: stops taking jobs, gives active ones `graceMs` to finish (then aborts them so BullMQ
-   * hands them to another node), removes the node from the registry, disposes the model, closes
-   * connections. Idempotent.
+   * Drains: stops taking jobs, gives active ones `graceMs` to finish (then aborts them and moves
+   * them back to waiting, attempt count intact, for another node), removes the node from the
+   * registry, disposes the model, closes connections. Idempotent.
    */
   close(graceMs = this.#env.GEMBATCH_SHUTDOWN_GRACE_SECONDS * 1000): Promise<void> {
     this.#closing ??= (async () => {

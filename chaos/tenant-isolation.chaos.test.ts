@@ -28,6 +28,7 @@ type Method = 'GET' | 'POST' | 'DELETE';
  */
 const BY_ID: ReadonlyArray<{ method: Method; path: (ids: Ids) => string; body?: (ids: Ids) => unknown; status?: number; owner?: number }> = [
   { method: 'GET', path: (ids) => `/v1/files/${ids.fileId}`, owner: 200 },
+  { method: 'GET', path: (ids) => `/v1/files/${ids.fileId}/content` },
   { method: 'DELETE', path: (ids) => `/v1/files/${ids.fileId}` },
   { method: 'POST', path: () => '/v1/jobs', body: (ids) => ({ file_id: ids.fileId, task: 'summarize', max_tokens: 8 }), status: 400, owner: 202 },
   { method: 'GET', path: (ids) => `/v1/jobs/${ids.completedJobId}`, owner: 200 },

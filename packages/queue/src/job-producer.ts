@@ -62,6 +62,9 @@ export class JobProducer implements JobQueues {
     this.#attempts = options.attempts ?? DEFAULT_JOB_ATTEMPTS;
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
     this.queues = Object.fromEntries(ALL_QUEUES.map((name) => [name, new Queue(name, { connection: options.connection, prefix: options.prefix })])) as Record<QueueName, Queue>;
+    // Without a listener BullMQ prints every error of the shared connection (a stack per reconnect
+    // attempt during an outage); the connection's owner reports outages (`createRedisConnection({logger})`).
+    for (const queue of Object.values(this.queues)) queue.on('error', () => undefined);
   }
 
   /**

@@ -25,8 +25,8 @@ async function main(): Promise<void> {
     exitOnConfigError(error, 'gembatch-api');
   }
   const log = createLogger({ service: 'api', level: env.LOG_LEVEL });
-  const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api' });
-  redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
+  // One line when Redis is lost and one when it is back, not one per reconnect attempt.
+  const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api', logger: log });
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
   const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
   const metrics = new HttpMetrics();

@@ -42,8 +42,8 @@ export class WorkerNode {
     const prefix = env.GEMBATCH_REDIS_PREFIX;
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
     const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
-    this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker' });
-    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true });
+    this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker', logger: this.#log });
+    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true, logger: this.#log });
 
     const engine = await this.#loadEngine(path.join(dataDir, 'models'));
     this.#engine = engine;
@@ -74,6 +74,7 @@ export class WorkerNode {
     }
 
     const reporter = this.#reporter;
+    const lease = { lockDurationMs: env.GEMBATCH_JOB_LOCK_MS, stalledIntervalMs: env.GEMBATCH_STALLED_CHECK_MS, maxStalledCount: env.GEMBATCH_MAX_STALLED_COUNT };
     const runner = new TaskRunner({ engine, schemaRepairs: env.GEMBATCH_SCHEMA_REPAIRS });
     const generate = createGenerateProcessor({
       engine,
@@ -113,6 +114,7 @@ export class WorkerNode {
           parse: (raw) => GenerateJobData.parse(raw),
           logger: log,
           onSettled: onGenerateSettled,
+          ...lease,
         }),
       );
     }
@@ -141,6 +143,7 @@ export class WorkerNode {
           processor: extract,
           parse: (raw) => ExtractJobData.parse(raw),
           logger: log,
+          ...lease,
           onSettled: (event) => {
             if (event.outcome === 'failed' && event.error?.final) {
               reporter.recordJob({ task: (event.payload as ExtractJobData).task, outcome: 'failed', errorCode: event.error.code, queueWaitMs: Math.max(0, event.ctx.firstStartedAt - event.ctx.enqueuedAt), durationMs: Date.now() - event.ctx.firstStartedAt, timeToFirstTokenMs: null, interTokenMs: null });
@@ -150,7 +153,7 @@ export class WorkerNode {
       );
     }
 
-    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true });
+    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true, logger: log });
     await this.#subscriber.subscribe(redisKeys.cancelChannel(prefix));
     this.#subscriber.on('message', (_channel, jobId: string) => {
       for (const worker of this.#workers) if (worker.cancel(jobId, 'cancelled by request')) log.info({ jobId }, 'job cancelled');

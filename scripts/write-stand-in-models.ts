@@ -6,7 +6,7 @@
  */
 import { resolve } from 'node:path';
 import { GEMMA4_12B_CATALOG } from '@gembatch/inference';
-import { writeStandInModels } from '@gembatch/testing';
+import { writeStandInModels } from '@gembatch/testing/stand-in-models';
 
 const dir = resolve(process.argv[2] ?? '.gembatch/models');
 const written = await writeStandInModels(dir, GEMMA4_12B_CATALOG.entries.map((e) => e.file));

@@ -19,3 +19,4 @@ export * from './samples.ts';
 export * from './prometheus-text.ts';
 export * from './media-samples.ts';
 export * from './gguf/stand-in-models.ts';
+export * from './redis-topology.ts';

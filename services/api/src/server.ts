@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
-import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
+import { closeRedisConnection, createRedisConnection, JobProducer, redisKeyPrefix } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import { buildApp } from './app.ts';
@@ -20,7 +20,9 @@ function warnAboutExposure(env: ApiEnv, log: Logger): void {
 async function main(): Promise<void> {
   let env: ApiEnv;
   try {
-    env = loadApiEnv();
+    const loaded = loadApiEnv();
+    // On a Redis Cluster the prefix carries a hash tag, so every key stays in one slot.
+    env = { ...loaded, GEMBATCH_REDIS_PREFIX: redisKeyPrefix(loaded.GEMBATCH_REDIS_PREFIX, loaded.REDIS_URL) };
   } catch (error) {
     exitOnConfigError(error, 'gembatch-api');
   }

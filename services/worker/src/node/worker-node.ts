@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
 import { DEFAULT_EXTRACT_LIMITS } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
-import { closeRedisConnection, createRedisConnection, defineWorker, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
+import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import type { Redis } from 'ioredis';
@@ -39,7 +39,8 @@ export class WorkerNode {
 
   async start(): Promise<void> {
     const env = this.#env;
-    const prefix = env.GEMBATCH_REDIS_PREFIX;
+    // On a Redis Cluster the prefix carries a hash tag, so every key stays in one slot.
+    const prefix = redisKeyPrefix(env.GEMBATCH_REDIS_PREFIX, env.REDIS_URL);
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
     const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
     this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker', logger: this.#log });
@@ -206,6 +207,8 @@ export class WorkerNode {
     }
     return createLlamaCppEngine({
       modelPath: resolved.path,
+      // The catalog's label (`Q4_0_QAT`, not the file type `Q4_0`), so metrics show which entry this node chose.
+      quant: resolved.quant,
       sequences,
       contextPerSequence,
       ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),

@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   GB_ERR_AUDIO_EMPTY: { retryable: false, httpStatus: 422, description: 'The audio decodes to zero samples.' },
   GB_ERR_AUDIO_TOO_LONG: { retryable: false, httpStatus: 422, description: 'The audio exceeds the duration cap.' },
   GB_ERR_NO_MEDIA_CAPABLE_NODE: { retryable: false, httpStatus: 422, description: 'No live worker can take image or audio input.' },
+  GB_ERR_INPUT_TOO_LARGE: { retryable: false, httpStatus: 422, description: 'The input needs more chunk jobs than GEMBATCH_MAX_CHUNKS_PER_JOB allows.' },
   GB_ERR_CONTEXT_OVERFLOW: { retryable: false, httpStatus: 422, description: 'The input cannot fit the model context even alone.' },
   GB_ERR_SCHEMA_UNSUPPORTED: { retryable: false, httpStatus: 400, description: 'The JSON Schema uses what gembatch refuses to run (a pattern without a linear-time engine, or too deep).' },
   GB_ERR_SCHEMA_VALIDATION: { retryable: false, httpStatus: 422, description: 'The output did not satisfy the JSON Schema after repairs.' },

@@ -84,7 +84,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
     registerFileRoutes(v1, { blobStore: deps.blobStore, files, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES });
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer });
+    const limits = { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, limits });
   });
 
   if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });

@@ -53,6 +53,8 @@ export const WorkerEnv = z.object({
   GEMBATCH_SCANNED_PAGES: z.enum(['auto', 'ocr', 'vision']).default('auto'),
   /** Token overlap between consecutive chunks of a long input. */
   GEMBATCH_CHUNK_OVERLAP_TOKENS: envInt(0, 8192).default(128),
+  /** Most chunk jobs one input may fan out into; a longer input fails with `GB_ERR_INPUT_TOO_LARGE` naming this variable. */
+  GEMBATCH_MAX_CHUNKS_PER_JOB: envInt(1, 1_000_000).default(1_000),
   /** Repair attempts when structured output fails JSON Schema validation. */
   GEMBATCH_SCHEMA_REPAIRS: envInt(0, 10).default(2),
   /** Seconds active jobs get to finish on SIGTERM before they are handed back. */

@@ -81,6 +81,7 @@ export class WorkerNode {
       blobs,
       node,
       overlapTokens: env.GEMBATCH_CHUNK_OVERLAP_TOKENS,
+      maxChunks: env.GEMBATCH_MAX_CHUNKS_PER_JOB,
       chunkText: async (text, maxTokens, overlapTokens) => (await planChunks(text, { engine, maxTokens, overlapTokens })).map((chunk) => chunk.text),
     });
     const onGenerateSettled = (event: SettledEvent<GenerateJobResult | ChunkResult>) => {

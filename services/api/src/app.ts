@@ -6,7 +6,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
 import type { JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
-import type { Logger } from '@gembatch/telemetry';
+import { startEventLoopWatchdog, type Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
 import type { ApiEnv } from './env.ts';
 import { FileRecordStore } from './file-record-store.ts';
@@ -78,6 +78,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
 
   const metrics = new HttpMetrics();
   metrics.register(app);
+  // The API's event-loop lag (gembatch_event_loop_lag_seconds) on its /metrics.
+  const watchdog = await startEventLoopWatchdog({ registry: metrics.registry });
+  app.addHook('onClose', () => watchdog.close());
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
   const files = new FileRecordStore(deps.redis, env.GEMBATCH_REDIS_PREFIX);

@@ -5,7 +5,7 @@ import { DEFAULT_EXTRACT_LIMITS } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
 import { closeRedisConnection, createRedisConnection, defineWorker, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
-import { startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
+import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import type { Redis } from 'ioredis';
 import type { WorkerEnv } from '../env.ts';
 import { createExtractProcessor } from '../processors/extract-processor.ts';
@@ -25,6 +25,7 @@ export class WorkerNode {
   #engine: Engine | undefined;
   #reporter: NodeStatsReporter | undefined;
   #metrics: MetricsServer | undefined;
+  #watchdog: EventLoopWatchdog | undefined;
   #workers: GembatchWorker[] = [];
   #closing: Promise<void> | undefined;
 
@@ -37,11 +38,22 @@ export class WorkerNode {
     return this.#engine;
   }
 
+  /** URL of this node's `/livez`, once started (unset when `GEMBATCH_LIVEZ_PORT` is 0). */
+  get livezUrl(): string | undefined {
+    return this.#watchdog?.livezUrl;
+  }
+
   async start(): Promise<void> {
     const env = this.#env;
     const prefix = env.GEMBATCH_REDIS_PREFIX;
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
     const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
+    // First: /livez answers while the model downloads and loads (alive, not yet ready).
+    this.#watchdog = await startEventLoopWatchdog({
+      ...(env.GEMBATCH_LIVEZ_PORT > 0 ? { livezPort: env.GEMBATCH_LIVEZ_PORT, livezHost: env.GEMBATCH_METRICS_HOST } : {}),
+      stallThresholdMs: env.GEMBATCH_LIVEZ_STALL_SECONDS * 1000,
+      logger: this.#log,
+    });
     this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker' });
     this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true });
 
@@ -68,6 +80,7 @@ export class WorkerNode {
       engineStats: () => engine.stats(),
       logger: log,
     });
+    this.#watchdog.register(this.#reporter.registry);
     if (env.GEMBATCH_METRICS_PORT > 0) {
       this.#metrics = await startMetricsServer({ port: env.GEMBATCH_METRICS_PORT, host: env.GEMBATCH_METRICS_HOST, registry: this.#reporter.registry });
       log.info({ url: this.#metrics.url }, 'node metrics listening');
@@ -224,6 +237,7 @@ export class WorkerNode {
       await Promise.all(this.#workers.map((w) => w.close(graceMs)));
       await this.#reporter?.close();
       await this.#metrics?.close();
+      await this.#watchdog?.close();
       await this.#engine?.close();
       await Promise.all([this.#subscriber, this.#blocking, this.#redis].filter((c): c is Redis => c !== undefined).map((c) => closeRedisConnection(c)));
     })();

@@ -2,3 +2,4 @@ export { main } from './main.ts';
 export { ApiClient, ApiError } from './api-client.ts';
 export { EmbeddedStack } from './embedded-stack.ts';
 export { expandInputs, submitFiles, type SubmitRecord } from './submit-files.ts';
+export { AdminClient, type ApiKeyInfo } from './admin-client.ts';

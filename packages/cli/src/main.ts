@@ -1,3 +1,4 @@
+import { KEYS_USAGE, runKeys } from './commands/keys.ts';
 import { runRun, RUN_USAGE } from './commands/run.ts';
 import { runSubmit, SUBMIT_USAGE } from './commands/submit.ts';
 import { runUp, UP_USAGE } from './commands/up.ts';
@@ -10,12 +11,15 @@ Commands:
   run                up + submit + report + stop, in one command
   models list|pull   the Gemma 4 12B quantizations, what fits here, and downloading them
   top                a live terminal view of the fleet
+  keys               create, list and revoke API keys (admin token)
 
 ${UP_USAGE}
 
 ${SUBMIT_USAGE}
 
 ${RUN_USAGE}
+
+${KEYS_USAGE}
 `;
 
 /** Dispatches `gembatch <command> ...`; resolves to the exit code. */
@@ -36,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write('usage: gembatch models list | gembatch models pull [quant]\n');
       return 2;
     }
+    case 'keys':
+      return runKeys(rest);
     case 'top': {
       const { runTop } = await import('./commands/top.ts');
       return runTop(rest, process.stdout);

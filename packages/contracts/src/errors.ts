@@ -33,6 +33,7 @@ export const ERROR_CODES = {
   GB_ERR_SCHEMA_VALIDATION: { retryable: false, httpStatus: 422, description: 'The output did not satisfy the JSON Schema after repairs.' },
   GB_ERR_INFERENCE: { retryable: true, httpStatus: 500, description: 'The engine failed while generating.' },
   GB_ERR_MODEL_LOAD: { retryable: false, httpStatus: 500, description: 'The model could not be loaded.' },
+  GB_ERR_MODEL_CHECKSUM: { retryable: false, httpStatus: 500, description: 'A downloaded model file does not have its pinned sha256; it was deleted.' },
   GB_ERR_CANCELLED: { retryable: false, httpStatus: 409, description: 'The job was cancelled.' },
   GB_ERR_TIMEOUT: { retryable: true, httpStatus: 504, description: 'The job ran past its time limit.' },
   GB_ERR_CONFIG: { retryable: false, httpStatus: 500, description: 'The configuration is invalid.' },

@@ -10,6 +10,12 @@ export function newFileId(): string {
   return `file_${randomUUID().replaceAll('-', '')}`;
 }
 
+/** `key_` + 16 hex chars: names a stored API key in listings and revocations (it is not the key). */
+export function newApiKeyId(): string {
+  return `key_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+}
+
+export const API_KEY_ID_PATTERN = /^key_[0-9a-f]{16}$/;
 export const JOB_ID_PATTERN = /^job_[0-9a-f]{32}$/;
 export const FILE_ID_PATTERN = /^file_[0-9a-f]{32}$/;
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;

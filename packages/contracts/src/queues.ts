@@ -41,4 +41,8 @@ export const redisKeys = {
   cancelled: (prefix: string, jobId: string) => `${prefix}:cancelled:${jobId}`,
   /** Sorted set of a tenant's job ids scored by submission time (ms), trimmed to the retention window. */
   tenantJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
+  /** Hash: one API key created with `gembatch keys create`, found by the sha256 of the key (id, tenant, created_at); the key itself is never stored. */
+  apiKey: (prefix: string, keySha256: string) => `${prefix}:apikey:${keySha256}`,
+  /** Hash: key id → JSON `{id, tenant, created_at, sha256}` of every stored API key (listing and revocation). */
+  apiKeys: (prefix: string) => `${prefix}:apikeys`,
 } as const;

@@ -1,4 +1,5 @@
 import { GembatchError } from '@gembatch/contracts';
+import { fetchFollowingRedirects } from './fetch-following-redirects.ts';
 
 /** A file in a Hugging Face model repository. */
 export interface HfFile {
@@ -52,7 +53,7 @@ export async function resolveHfQuant(repo: string, quant: string, revision: stri
   const url = `${hfEndpoint(access)}/api/models/${repo}/tree/${encodeURIComponent(revision)}?recursive=true`;
   let response: Response;
   try {
-    response = await fetch(url, { headers: hfHeaders(access), ...(signal ? { signal } : {}) });
+    response = await fetchFollowingRedirects(url, { headers: hfHeaders(access), ...(signal ? { signal } : {}) });
   } catch (error) {
     throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, retryable: true });
   }

@@ -12,8 +12,10 @@ export interface CatalogEntry {
   bytes: number;
   /** Higher is better output quality; the selector prefers the highest that fits. */
   qualityRank: number;
-  /** sha256 of the file when pinned; otherwise the server's checksum is used. */
+  /** sha256 of the file when pinned; otherwise the server's checksum is used. A mismatch fails with `GB_ERR_MODEL_CHECKSUM` and the file is deleted. */
   sha256?: string;
+  /** Repository commit (40 hex) the file is downloaded from when pinned; otherwise the `source`'s revision (`main`). */
+  revision?: string;
   /** One line for `gembatch models list`. */
   note: string;
 }
@@ -37,6 +39,11 @@ const GGUF_REPO = 'giladgd/gemma-4-12B-it-GGUF';
 const QAT_REPO = 'google/gemma-4-12b-it-qat-q4_0-gguf';
 
 /**
+ * Pins: no entry carries `revision` or `sha256` yet. Hugging Face could not be reached from the
+ * machine this was built on, and no first-party record of the repositories' commits and files'
+ * sha256 was found, so none is written here rather than an unverified one (README, "Model pins").
+ * Until pinned, a download is checked against the sha256 the Hub publishes for the file.
+ *
  * Gemma 4 12B instruction-tuned. Sizes are the published file sizes (DESIGN.md "Facts"); the
  * repositories and file names follow node-llama-cpp's recommended-model list and Google's QAT
  * naming, and were not downloadable from this build machine: `gembatch models pull` verifies each

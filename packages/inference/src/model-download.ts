@@ -4,6 +4,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
 import { GembatchError } from '@gembatch/contracts';
+import { fetchFollowingRedirects, isRedirect, redirectTarget } from './fetch-following-redirects.ts';
 
 /** Bytes downloaded so far of a file's total (0 when the server does not say). */
 export interface DownloadProgress {
@@ -15,9 +16,13 @@ export interface DownloadFileOptions {
   url: string;
   /** Final path; the download goes to `<destination>.partial` until verified. */
   destination: string;
-  /** sha256 the file must have. Defaults to the one the server publishes (Hugging Face's `X-Linked-Etag`), if any. */
+  /**
+   * sha256 the file must have (a pin): a server publishing another one fails at once, and a file
+   * that hashes otherwise is deleted; both with `GB_ERR_MODEL_CHECKSUM`. Defaults to the one the
+   * server publishes (Hugging Face's `X-Linked-Etag`), if any.
+   */
   expectedSha256?: string;
-  /** Extra request headers (authorization). Defaults to none. */
+  /** Extra request headers (authorization). Sent to the URL's origin only: never to another host a redirect names. Defaults to none. */
   headers?: Record<string, string>;
   /** Called as bytes arrive (also once with the bytes resumed from an earlier attempt). Defaults to none. */
   onProgress?: (progress: DownloadProgress) => void;
@@ -62,7 +67,11 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   if (cached) return cached;
 
   const meta = await probe(options);
-  const expected = (options.expectedSha256 ?? meta.sha256)?.toLowerCase();
+  const pinned = options.expectedSha256?.toLowerCase();
+  if (pinned !== undefined && meta.sha256 !== undefined && meta.sha256.toLowerCase() !== pinned) {
+    throw new GembatchError('GB_ERR_MODEL_CHECKSUM', `${path.basename(destination)}: the server publishes sha256 ${meta.sha256.toLowerCase()}, the pin is ${pinned}; nothing was downloaded`);
+  }
+  const expected = (pinned ?? meta.sha256)?.toLowerCase();
   const partial = `${destination}.partial`;
   const recordPath = `${partial}.json`;
   const record: PartialRecord = { url: options.url, sha256: expected, size: meta.size };
@@ -100,7 +109,8 @@ async function finish(destination: string, partial: string, recordPath: string, 
   if ((size !== undefined && bytes !== size) || (expected !== undefined && sha256 !== expected)) {
     await rm(partial, { force: true });
     await rm(recordPath, { force: true });
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(destination)} failed verification: ${size !== undefined && bytes !== size ? `${bytes} bytes instead of ${size}` : `sha256 ${sha256} instead of ${expected}`}; the partial download was deleted`);
+    const sizeWrong = size !== undefined && bytes !== size;
+    throw new GembatchError(sizeWrong ? 'GB_ERR_MODEL_LOAD' : 'GB_ERR_MODEL_CHECKSUM', `${path.basename(destination)} failed verification: ${sizeWrong ? `${bytes} bytes instead of ${size}` : `sha256 ${sha256} instead of ${expected}`}; the partial download was deleted`);
   }
   await rename(partial, destination);
   await rm(recordPath, { force: true });
@@ -117,11 +127,15 @@ async function verifiedCopy(destination: string, expected: string | undefined): 
   return { path: destination, bytes, sha256: recorded, resumed: false, cached: true };
 }
 
-/** Size and sha256 the server publishes, read from a HEAD without following Hugging Face's CDN redirect. */
-async function probe(options: DownloadFileOptions): Promise<RemoteMeta> {
+/**
+ * Size and sha256 the server publishes, read from a HEAD without following Hugging Face's CDN
+ * redirect (the Hub's own answer carries them). Redirects it does follow lose their credentials
+ * on the way to another origin.
+ */
+async function probe(options: DownloadFileOptions, url = options.url, headers = options.headers ?? {}, hops = 0): Promise<RemoteMeta> {
   let response: Response;
   try {
-    response = await fetch(options.url, { method: 'HEAD', redirect: 'manual', headers: options.headers ?? {}, ...(options.signal ? { signal: options.signal } : {}) });
+    response = await fetch(url, { method: 'HEAD', redirect: 'manual', headers, ...(options.signal ? { signal: options.signal } : {}) });
   } catch (error) {
     throw networkError(options, error);
   }
@@ -129,9 +143,11 @@ async function probe(options: DownloadFileOptions): Promise<RemoteMeta> {
   const linkedSha = SHA256.exec(response.headers.get('x-linked-etag') ?? '')?.[1];
   if (response.status >= 300 && response.status < 400) {
     if (Number.isFinite(linkedSize) && linkedSha) return { size: linkedSize, sha256: linkedSha };
-    const location = response.headers.get('location');
-    if (!location) throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url} redirected nowhere`);
-    return probe({ ...options, url: new URL(location, options.url).toString() });
+    if (!isRedirect(response)) throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url} redirected nowhere`);
+    // Why 10: the same bound as fetchFollowingRedirects (the Hub needs one or two hops).
+    if (hops >= 10) throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url}: too many redirects`, { retryable: true });
+    const next = redirectTarget(response, url, headers);
+    return probe(options, next.url, next.headers, hops + 1);
   }
   if (!response.ok) throw httpError(options, response.status);
   const length = Number(response.headers.get('content-length') ?? Number.NaN);
@@ -142,7 +158,7 @@ async function probe(options: DownloadFileOptions): Promise<RemoteMeta> {
 async function request(options: DownloadFileOptions, extra: Record<string, string>): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(options.url, { headers: { ...options.headers, ...extra }, ...(options.signal ? { signal: options.signal } : {}) });
+    response = await fetchFollowingRedirects(options.url, { headers: { ...options.headers, ...extra }, ...(options.signal ? { signal: options.signal } : {}) });
   } catch (error) {
     throw networkError(options, error);
   }

@@ -7,7 +7,7 @@ import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant } from './hf-source
 import { findCatalogEntry, GEMMA4_12B_CATALOG, type CatalogEntry } from './model-catalog.ts';
 import { downloadFile, type DownloadProgress } from './model-download.ts';
 import { probeHardware, type HardwareInfo } from './probe-hardware.ts';
-import { DEFAULT_CONTEXT_PER_SEQUENCE, DEFAULT_MAX_SEQUENCES, resolveModel } from './resolve-model.ts';
+import { DEFAULT_CONTEXT_PER_SEQUENCE, DEFAULT_MAX_SEQUENCES, pinnedRevision, resolveModel } from './resolve-model.ts';
 import { assessQuantizations, selectQuantization, type QuantizationChoice } from './select-quantization.ts';
 import type { GpuOption } from './load-llama.ts';
 
@@ -197,7 +197,8 @@ export async function runModelsPull(argv: string[], out: NodeJS.WritableStream, 
       source = entry.source;
     }
     const parsed = parseHfUri(source);
-    const file = 'file' in parsed ? parsed : await resolveHfQuant(parsed.repo, parsed.quant, parsed.revision, access);
+    const listed = 'file' in parsed ? parsed : await resolveHfQuant(parsed.repo, parsed.quant, parsed.revision, access);
+    const file = entry ? pinnedRevision(listed, entry) : listed;
     const destination = path.join(settings.modelsDir, entry?.file ?? path.basename(file.file));
     const done = await downloadFile({
       url: hfResolveUrl(file, access),

@@ -69,7 +69,7 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
   const choice = selectQuantization(planInput(options, catalog));
   const local = path.join(options.modelsDir, choice.entry.file);
   if (!existsSync(local)) {
-    const file = await hfFileOf(choice.entry.source, options);
+    const file = pinnedRevision(await hfFileOf(choice.entry.source, options), choice.entry);
     await downloadFile({ url: hfResolveUrl(file, options), destination: local, headers: hfHeaders(options), ...(choice.entry.sha256 ? { expectedSha256: choice.entry.sha256 } : {}), ...progressAndSignal(options) });
   }
   // Re-plan with the downloaded file's real size and architecture.
@@ -93,6 +93,11 @@ function planInput(options: ResolveModelOptions, catalog: ModelCatalog) {
 
 function progressAndSignal(options: ResolveModelOptions) {
   return { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+}
+
+/** The file at the catalog entry's pinned commit, when it has one. */
+export function pinnedRevision(file: HfFile, entry: Pick<CatalogEntry, 'revision'>): HfFile {
+  return entry.revision ? { ...file, revision: entry.revision } : file;
 }
 
 async function hfFileOf(uri: string, options: ResolveModelOptions): Promise<HfFile> {

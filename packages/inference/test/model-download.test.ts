@@ -112,7 +112,7 @@ describe('downloadFile', () => {
     onTestFinished(() => dir.cleanup());
     const destination = path.join(dir.path, 'bad.gguf');
     const failure = await downloadFile({ url: `${hub.endpoint}/org/repo/resolve/main/bad.gguf`, destination }).catch((e: unknown) => e);
-    expect((failure as GembatchError).code).toBe('GB_ERR_MODEL_LOAD');
+    expect((failure as GembatchError).code).toBe('GB_ERR_MODEL_CHECKSUM');
     expect((failure as GembatchError).message).toMatch(/failed verification/);
     expect(existsSync(destination) || existsSync(`${destination}.partial`)).toBe(false);
   });

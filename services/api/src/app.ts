@@ -8,13 +8,16 @@ import type { JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import { startEventLoopWatchdog, type Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
-import type { ApiEnv } from './env.ts';
+import { ApiKeyStore } from './api-key-store.ts';
+import { apiAuthEnabled, type ApiEnv } from './env.ts';
 import { FileRecordStore } from './file-record-store.ts';
+import { adminAuth, registerAdminRoutes, type AdminRoutes } from './plugins/admin-auth.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { HttpMetrics } from './plugins/http-metrics.ts';
 import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
+import { registerAdminKeyRoutes } from './routes/admin-key-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
@@ -38,15 +41,19 @@ export interface AppDependencies {
   /** Adds jobs and owns the queues the job queries read. The caller closes it. */
   producer: JobProducer;
   logger: Logger;
+  /** The API's metrics registry, to serve it elsewhere too (the metrics port). Defaults to a new one. */
+  metrics?: HttpMetrics;
 }
 
 /**
  * Builds the HTTP API from its dependencies (nothing is opened or listened to here): uploads, jobs,
- * health, metrics, OpenAPI docs at `/docs`, and Bull Board at `/admin/queues` when enabled.
+ * health, metrics, OpenAPI docs at `/docs`, and the operator routes under `/admin` (API keys, Bull
+ * Board when enabled) when an admin token is set.
  */
 export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> {
   const { env } = deps;
-  const keys = ApiKeyRing.parse(env.GEMBATCH_API_KEYS);
+  const keyStore = new ApiKeyStore(deps.redis, env.GEMBATCH_REDIS_PREFIX);
+  const keys = apiAuthEnabled(env) ? { ring: ApiKeyRing.parse(env.GEMBATCH_API_KEYS), store: keyStore } : undefined;
   const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }), genReqId: () => randomUUID(), bodyLimit: JSON_BODY_LIMIT }) as unknown as FastifyInstance;
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
@@ -67,7 +74,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(swagger, {
     openapi: {
       info: { title: 'gembatch API', version: '1', description: 'Batch LLM processing of documents, images and audio on your own GPUs.' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from GEMBATCH_API_KEYS (when auth is on).' } } },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from GEMBATCH_API_KEYS or `gembatch keys create` (when auth is on).' } } },
       security: keys ? [{ apiKey: [] }] : [],
     },
     transform: zodSchemasToOpenApi,
@@ -76,10 +83,13 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // One byte above our own limit: the blob store sees the excess byte and refuses with 413 (multipart alone would truncate silently).
   await app.register(multipart, { limits: { fileSize: env.GEMBATCH_MAX_UPLOAD_BYTES + 1, files: 1, fields: MULTIPART_MAX_FIELDS, parts: MULTIPART_MAX_FIELDS + 1 } });
 
-  const metrics = new HttpMetrics();
-  metrics.register(app);
+  const metrics = deps.metrics ?? new HttpMetrics();
+  // With auth on, /metrics on this port needs the admin token (and is absent without one); Prometheus
+  // scrapes the separate GEMBATCH_API_METRICS_PORT listener instead.
+  metrics.register(app, keys ? (env.GEMBATCH_ADMIN_TOKEN ? adminAuth(env.GEMBATCH_ADMIN_TOKEN) : false) : undefined);
   // The API's event-loop lag (gembatch_event_loop_lag_seconds) on its /metrics.
-  const watchdog = await startEventLoopWatchdog({ registry: metrics.registry });
+  const watchdog = await startEventLoopWatchdog();
+  watchdog.register(metrics.registry);
   app.addHook('onClose', () => watchdog.close());
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
@@ -91,6 +101,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, limits });
   });
 
-  if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
+  // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.
+  const adminRoutes: AdminRoutes[] = [(admin) => registerAdminKeyRoutes(admin, { store: keyStore })];
+  if (env.GEMBATCH_ADMIN_ENABLED) adminRoutes.push((admin) => registerAdminBoard(admin, { queues: deps.producer }));
+  await registerAdminRoutes(app, env.GEMBATCH_ADMIN_TOKEN, adminRoutes);
   return app;
 }

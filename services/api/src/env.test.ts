@@ -30,12 +30,15 @@ describe('loadApiEnv', () => {
       GEMBATCH_MAX_SCHEMA_DEPTH: 64,
       GEMBATCH_MAX_INLINE_TEXT_BYTES: 1_048_576,
       GEMBATCH_ADMIN_ENABLED: false,
+      GEMBATCH_ALLOW_NO_AUTH: false,
+      GEMBATCH_API_METRICS_PORT: 0,
+      GEMBATCH_API_METRICS_HOST: '127.0.0.1',
       LOG_LEVEL: 'info',
     });
   });
 
   it('parses sizes, booleans and numbers', () => {
-    const env = loadApiEnv({ GEMBATCH_MAX_UPLOAD_BYTES: '2GiB', GEMBATCH_ADMIN_ENABLED: 'yes', GEMBATCH_API_PORT: '0', GEMBATCH_JOB_ATTEMPTS: '5' });
+    const env = loadApiEnv({ GEMBATCH_MAX_UPLOAD_BYTES: '2GiB', GEMBATCH_ADMIN_ENABLED: 'yes', GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789', GEMBATCH_API_PORT: '0', GEMBATCH_JOB_ATTEMPTS: '5' });
     expect(env).toMatchObject({ GEMBATCH_MAX_UPLOAD_BYTES: 2 * 1024 ** 3, GEMBATCH_ADMIN_ENABLED: true, GEMBATCH_API_PORT: 0, GEMBATCH_JOB_ATTEMPTS: 5 });
   });
 
@@ -44,6 +47,24 @@ describe('loadApiEnv', () => {
     for (const name of ['GEMBATCH_API_PORT', 'REDIS_URL', 'GEMBATCH_MAX_UPLOAD_BYTES', 'GEMBATCH_ADMIN_ENABLED', 'GEMBATCH_JOB_ATTEMPTS', 'LOG_LEVEL', 'GEMBATCH_REDIS_PREFIX']) {
       expect(problems.some((p) => p.startsWith(name))).toBe(true);
     }
+  });
+
+  it('refuses a non-loopback bind with auth off, naming the variables, unless GEMBATCH_ALLOW_NO_AUTH=true', () => {
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'api.internal']) {
+      const problems = problemsOf({ GEMBATCH_API_HOST: host });
+      expect(problems, host).toHaveLength(1);
+      for (const name of ['GEMBATCH_API_HOST', 'GEMBATCH_API_KEYS', 'GEMBATCH_ADMIN_TOKEN', 'GEMBATCH_ALLOW_NO_AUTH']) expect(problems[0]).toContain(name);
+      expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_API_KEYS: '   ' }), 'blank keys are no keys').toHaveLength(1);
+      expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_API_KEYS: 'key-for-acme-00000000:acme' })).toEqual([]);
+      expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789' })).toEqual([]);
+      expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_ALLOW_NO_AUTH: 'true' })).toEqual([]);
+    }
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(problemsOf({ GEMBATCH_API_HOST: host }), host).toEqual([]);
+  });
+
+  it('refuses the admin board without an admin token', () => {
+    expect(problemsOf({ GEMBATCH_ADMIN_ENABLED: 'true' })).toEqual([expect.stringMatching(/^GEMBATCH_ADMIN_ENABLED: .*GEMBATCH_ADMIN_TOKEN/)]);
+    expect(problemsOf({ GEMBATCH_ADMIN_ENABLED: 'true', GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789' })).toEqual([]);
   });
 
   it('checks secrets without ever repeating them', () => {

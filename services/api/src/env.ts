@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, envBool, envBytes, envInt, loadEnv } from '@gembatch/config';
 import { ApiKeyRing } from './api-key-ring.ts';
@@ -6,7 +7,7 @@ import { ApiKeyRing } from './api-key-ring.ts';
 export const ApiEnvSchema = z.object({
   /** Port the API listens on (0 picks a free one). */
   GEMBATCH_API_PORT: envInt(0, 65535).default(8080),
-  /** Interface to bind; anything but loopback exposes the API, so set GEMBATCH_API_KEYS then. */
+  /** Interface to bind. Anything but loopback needs API keys (GEMBATCH_API_KEYS or GEMBATCH_ADMIN_TOKEN), or GEMBATCH_ALLOW_NO_AUTH=true. */
   GEMBATCH_API_HOST: z.string().min(1).default('127.0.0.1'),
   /** Redis the queues and records live in. */
   REDIS_URL: z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
@@ -26,20 +27,42 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_MAX_SCHEMA_DEPTH: envInt(2, 256).default(64),
   /** Largest inline `text` of `POST /v1/jobs` in UTF-8 bytes (at most 4 MiB, under the 8 MiB JSON body limit); larger documents go through `POST /v1/files`. */
   GEMBATCH_MAX_INLINE_TEXT_BYTES: envBytes.pipe(z.number().int().positive().max(4 * 1024 ** 2)).default(1024 ** 2),
-  /** `key1:tenant1,key2:tenant2`. Unset: auth is off and every request is tenant `default`. Secret: never logged. */
+  /** `key1:tenant1,key2:tenant2`. Keys created with `gembatch keys create` work as well. Unset with no GEMBATCH_ADMIN_TOKEN: auth is off (every request is tenant `default`). Secret: never logged. */
   GEMBATCH_API_KEYS: z.string().optional(),
+  /** Let the API listen beyond loopback with auth off (no GEMBATCH_API_KEYS nor GEMBATCH_ADMIN_TOKEN): anyone who reaches it can submit and read. */
+  GEMBATCH_ALLOW_NO_AUTH: envBool.default(false),
   /** Tries per job stage before a retryable failure is final. */
   GEMBATCH_JOB_ATTEMPTS: envInt(1, 100).default(3),
   /** How long finished and cancelled jobs stay readable (seconds). Defaults to 7 days. */
   GEMBATCH_JOB_RETENTION_SECONDS: envInt(60).default(7 * 24 * 60 * 60),
-  /** Serve the Bull Board operator UI at `/admin/queues`. */
+  /** Serve the read-only Bull Board operator UI at `/admin/queues` (needs GEMBATCH_ADMIN_TOKEN). */
   GEMBATCH_ADMIN_ENABLED: envBool.default(false),
-  /** Password for `/admin/queues` (HTTP Basic, any user name, or `Authorization: Bearer`). Unset: no password. Secret. */
+  /** Token of every `/admin/*` route (`Authorization: Bearer`, or HTTP Basic with it as password); at least 16 characters. Unset: no admin routes at all. Secret. */
   GEMBATCH_ADMIN_TOKEN: z.string().optional(),
+  /** Port of a separate listener serving only the API's Prometheus `/metrics` (0: none). Keep it off the public network. */
+  GEMBATCH_API_METRICS_PORT: envInt(0, 65535).default(0),
+  /** Interface of the metrics listener. */
+  GEMBATCH_API_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 export type ApiEnv = z.output<typeof ApiEnvSchema>;
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+/**
+ * Whether requests need an API key: yes as soon as a key source is configured, keys in
+ * `GEMBATCH_API_KEYS` or an admin token (with which keys are created in Redis). Keys stored in
+ * Redis are honoured whenever auth is on.
+ */
+export function apiAuthEnabled(env: Pick<ApiEnv, 'GEMBATCH_API_KEYS' | 'GEMBATCH_ADMIN_TOKEN'>): boolean {
+  return Boolean(env.GEMBATCH_API_KEYS?.trim() || env.GEMBATCH_ADMIN_TOKEN);
+}
 
 /** Shortest admin token accepted. */
 const MIN_ADMIN_TOKEN_LENGTH = 16;
@@ -66,6 +89,12 @@ export function loadApiEnv(source: Record<string, string | undefined> = process.
   }
   const token = source.GEMBATCH_ADMIN_TOKEN;
   if (token !== undefined && token !== '' && (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token))) problems.push(`GEMBATCH_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces`);
+  if (env && !isLoopback(env.GEMBATCH_API_HOST) && !apiAuthEnabled(env) && !env.GEMBATCH_ALLOW_NO_AUTH) {
+    problems.push(
+      `GEMBATCH_API_HOST: ${env.GEMBATCH_API_HOST} is not loopback and auth is off; set GEMBATCH_API_KEYS ("key:tenant,...") or GEMBATCH_ADMIN_TOKEN (then create keys with "gembatch keys create"), or set GEMBATCH_ALLOW_NO_AUTH=true to serve every caller as tenant "default"`,
+    );
+  }
+  if (env?.GEMBATCH_ADMIN_ENABLED && !token) problems.push('GEMBATCH_ADMIN_ENABLED: the admin board needs GEMBATCH_ADMIN_TOKEN (at least 16 characters); set it or set GEMBATCH_ADMIN_ENABLED=false');
   if (problems.length > 0 || !env) throw new ConfigError(problems);
   return env;
 }

@@ -1,26 +1,19 @@
-import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
 import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
-import { createLogger, type Logger } from '@gembatch/telemetry';
+import { createLogger, startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import { buildApp } from './app.ts';
-import { loadApiEnv, type ApiEnv } from './env.ts';
+import { apiAuthEnabled, isLoopback, loadApiEnv, type ApiEnv } from './env.ts';
+import { HttpMetrics } from './plugins/http-metrics.ts';
 
 /** After a drain signal, give in-flight requests this long before exiting anyway. */
 const DRAIN_TIMEOUT_MS = 30_000;
 
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
-}
-
-/** Warnings about configurations that expose more than the operator may think. */
+/** The one exposed configuration still allowed (GEMBATCH_ALLOW_NO_AUTH=true) is said loudly at start. */
 function warnAboutExposure(env: ApiEnv, log: Logger): void {
-  if (isLoopback(env.GEMBATCH_API_HOST)) return;
-  if (!env.GEMBATCH_API_KEYS) log.warn({ host: env.GEMBATCH_API_HOST }, 'the API listens beyond this machine without GEMBATCH_API_KEYS: anyone who can reach it can submit jobs and read results');
-  if (env.GEMBATCH_ADMIN_ENABLED && !env.GEMBATCH_ADMIN_TOKEN) log.warn({ host: env.GEMBATCH_API_HOST }, 'the admin board is enabled without GEMBATCH_ADMIN_TOKEN on a non-loopback address');
+  if (isLoopback(env.GEMBATCH_API_HOST) || apiAuthEnabled(env)) return;
+  log.warn({ host: env.GEMBATCH_API_HOST }, 'GEMBATCH_ALLOW_NO_AUTH=true: the API listens beyond this machine without API keys; anyone who can reach it can submit jobs and read results');
 }
 
 /** API entry point: parse config (exit 1 naming every bad variable), listen, drain on SIGTERM/SIGINT. */
@@ -36,12 +29,15 @@ async function main(): Promise<void> {
   redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
   const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
-  const app = await buildApp({ env, redis, blobStore, producer, logger: log });
+  const metrics = new HttpMetrics();
+  const app = await buildApp({ env, redis, blobStore, producer, logger: log, metrics });
+  let metricsServer: MetricsServer | undefined;
 
   drainOnSignals({
     log,
     timeoutMs: DRAIN_TIMEOUT_MS,
     close: async () => {
+      await metricsServer?.close();
       await app.close();
       await producer.close();
       await closeRedisConnection(redis);
@@ -50,10 +46,12 @@ async function main(): Promise<void> {
 
   warnAboutExposure(env, log);
   try {
+    if (env.GEMBATCH_API_METRICS_PORT > 0) metricsServer = await startMetricsServer({ port: env.GEMBATCH_API_METRICS_PORT, host: env.GEMBATCH_API_METRICS_HOST, registry: metrics.registry, logger: log });
     const address = await app.listen({ port: env.GEMBATCH_API_PORT, host: env.GEMBATCH_API_HOST });
-    log.info({ address, auth: env.GEMBATCH_API_KEYS ? 'api-keys' : 'off', admin: env.GEMBATCH_ADMIN_ENABLED, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES }, 'api listening');
+    log.info({ address, auth: apiAuthEnabled(env) ? 'api-keys' : 'off', admin: Boolean(env.GEMBATCH_ADMIN_TOKEN), board: env.GEMBATCH_ADMIN_ENABLED, metrics: metricsServer?.url ?? null, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES }, 'api listening');
   } catch (error) {
     log.fatal({ err: error }, 'api failed to start');
+    await metricsServer?.close();
     await producer.close().catch(() => undefined);
     await closeRedisConnection(redis);
     process.exit(1);

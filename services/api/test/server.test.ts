@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { redisTest, tempDir } from '@gembatch/testing';
+import { findFreePort, redisTest, tempDir } from '@gembatch/testing';
 
 const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url));
 
@@ -54,16 +54,26 @@ describe('server.ts', () => {
     expect(stderr).not.toContain('super-secret');
   });
 
-  redisTest('listens, answers, and drains on SIGTERM', async ({ redis }) => {
+  it('refuses to listen beyond loopback with auth off, naming the variables that fix it', async () => {
+    const server = startServer({ GEMBATCH_API_PORT: '0', GEMBATCH_API_HOST: '0.0.0.0' });
+    expect(await server.exited).toBe(1);
+    const stderr = server.stderr.join('');
+    for (const name of ['GEMBATCH_API_HOST', 'GEMBATCH_API_KEYS', 'GEMBATCH_ADMIN_TOKEN', 'GEMBATCH_ALLOW_NO_AUTH']) expect(stderr).toContain(name);
+    expect(server.lines.some((line) => line.includes('api listening'))).toBe(false);
+  });
+
+  redisTest('listens (beyond loopback only with GEMBATCH_ALLOW_NO_AUTH=true, said loudly), serves metrics on their own port, and drains on SIGTERM', async ({ redis }) => {
     const dir = await tempDir('gembatch-api-server-');
     onTestFinished(() => dir.cleanup());
-    const server = startServer({ REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, GEMBATCH_API_PORT: '0', GEMBATCH_API_HOST: '0.0.0.0' });
+    const metricsPort = await findFreePort('127.0.0.1');
+    const server = startServer({ REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, GEMBATCH_API_PORT: '0', GEMBATCH_API_HOST: '0.0.0.0', GEMBATCH_ALLOW_NO_AUTH: 'true', GEMBATCH_API_METRICS_PORT: String(metricsPort) });
     const listening = await server.logged('api listening');
     const address = (listening.address as string).replace('0.0.0.0', '127.0.0.1');
-    // Bound beyond loopback without API keys: the operator is warned.
-    expect(server.lines.some((line) => line.includes('"level":"warn"') && line.includes('without GEMBATCH_API_KEYS'))).toBe(true);
+    expect(server.lines.some((line) => line.includes('"level":"warn"') && line.includes('GEMBATCH_ALLOW_NO_AUTH=true'))).toBe(true);
     expect((await (await fetch(`${address}/healthz`)).json()) as unknown).toEqual({ status: 'ok' });
     expect((await fetch(`${address}/readyz`)).status).toBe(503);
+    expect(listening.metrics).toBe(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toContain('gembatch_api_http_requests_total{method="GET",route="/healthz",status="200"} 1');
 
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);

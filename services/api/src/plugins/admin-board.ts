@@ -1,12 +1,19 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FlowProducer, Job, JobNode } from 'bullmq';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
+import { decodeFailedReason } from '@gembatch/contracts';
 import type { JobQueues } from '@gembatch/queue';
+import { ADMIN_PREFIX } from './admin-auth.ts';
 
-/** Where the operator UI lives. */
-export const ADMIN_BASE_PATH = '/admin/queues';
+/** Where the operator UI lives, below the admin prefix. */
+export const ADMIN_BOARD_PATH = '/queues';
+/** The board's full URL path (its links are absolute). */
+export const ADMIN_BASE_PATH = `${ADMIN_PREFIX}${ADMIN_BOARD_PATH}`;
+
+/** The only HTTP methods the board answers: every write action of Bull Board is a PUT, POST or PATCH. */
+const READ_METHODS = new Set(['GET', 'HEAD']);
 
 /**
  * What the board may show of a job's payload: ids, sizes, task, timestamps. Options, prompts,
@@ -30,51 +37,114 @@ export function redactJobData(data: unknown): Record<string, unknown> {
   };
 }
 
-const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+/** A job's return value is model output or extracted text: the board shows only whether there is one and its size. */
+export function redactReturnValue(value: unknown): Record<string, unknown> | null {
+  if (value === undefined || value === null) return null;
+  const ok = typeof value === 'object' && typeof (value as { ok?: unknown }).ok === 'boolean' ? (value as { ok: boolean }).ok : undefined;
+  return { ...(ok === undefined ? {} : { ok }), bytes: Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8'), redacted: 'results are read through GET /v1/jobs/:id/result' };
+}
 
-/** `Authorization: Bearer <token>` or HTTP Basic with the token as password (browsers prompt for it). */
-function presentedToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization ?? '';
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return bearer[1];
-  const basic = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-  if (!basic) return undefined;
-  const decoded = Buffer.from(basic[1] ?? '', 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+/**
+ * A failure reason keeps its stable `GB_ERR_*` code and loses its message: messages can quote
+ * document-derived text (a schema violation, a parser's complaint about a line).
+ */
+export function redactFailedReason(reason: string | null | undefined): string | undefined {
+  if (!reason) return undefined;
+  return `${decodeFailedReason(reason).code}: (message redacted)`;
+}
+
+/** Progress is a percentage here; anything else a processor might report is not shown. */
+function redactProgress(progress: unknown): number | undefined {
+  return typeof progress === 'number' ? progress : undefined;
+}
+
+/**
+ * Bull Board 9.10.1 formats `data`, `returnValue`, `name` and `progress` through adapter
+ * formatters, but not `failedReason`, `stacktrace`, job logs or a flow's ignored child failures.
+ * This view of a job answers the board's reads with those redacted at the source: `toJSON` (what
+ * the board's `formatJob` serialises) and `getIgnoredChildrenFailures` (what its flow view shows).
+ * Every other property and method falls through to the real job.
+ */
+function redactedJob<T extends Job>(job: T): T {
+  return Object.create(job, {
+    toJSON: {
+      value: () => {
+        const json = job.toJSON();
+        return { ...json, failedReason: redactFailedReason(json.failedReason), stacktrace: [] };
+      },
+    },
+    getIgnoredChildrenFailures: {
+      value: async () => {
+        const failures = await job.getIgnoredChildrenFailures();
+        return Object.fromEntries(Object.entries(failures).map(([key, reason]) => [key, redactFailedReason(reason)]));
+      },
+    },
+  }) as T;
+}
+
+function redactedNode(node: JobNode): JobNode {
+  return { job: redactedJob(node.job), ...(node.children ? { children: node.children.map((child) => (child ? redactedNode(child) : child)) } : {}) };
+}
+
+/** A read-only BullMQ adapter whose every read path hides document-derived text (see `redactedJob`). */
+class RedactingBullMQAdapter extends BullMQAdapter {
+  override async getJob(id: string): Promise<Job | undefined> {
+    const job = await super.getJob(id);
+    return job ? redactedJob(job) : job;
+  }
+
+  override async getJobs(...args: Parameters<BullMQAdapter['getJobs']>): Promise<Job[]> {
+    return (await super.getJobs(...args)).map((job) => redactedJob(job));
+  }
+
+  /** Job logs are free text written by processors; none are shown. */
+  override async getJobLogs(): Promise<string[]> {
+    return [];
+  }
+
+  /** Scheduler templates carry job data; the board lists schedulers without them. */
+  override async getJobSchedulers(): ReturnType<BullMQAdapter['getJobSchedulers']> {
+    return (await super.getJobSchedulers()).map(({ template: _template, ...scheduler }) => scheduler);
+  }
+
+  override async getFlowProducer(): Promise<FlowProducer | null> {
+    const producer = await super.getFlowProducer();
+    if (!producer) return producer;
+    return Object.create(producer, {
+      getFlow: { value: async (...args: Parameters<FlowProducer['getFlow']>) => redactedNode(await producer.getFlow(...args)) },
+    }) as FlowProducer;
+  }
 }
 
 export interface AdminBoardOptions {
   queues: JobQueues;
-  /** Password of the board. Defaults to none (the operator keeps it on a private network). */
-  token?: string | undefined;
 }
 
-/** Mounts Bull Board at `/admin/queues` with job payloads redacted, behind the admin token when one is set. */
-export async function registerAdminBoard(app: FastifyInstance, options: AdminBoardOptions): Promise<void> {
+/**
+ * Mounts Bull Board at `/admin/queues` on the admin scope (see `registerAdminRoutes`, which puts
+ * it behind the admin token). The board is read-only: every queue is in Bull Board's
+ * `readOnlyMode`, and any method but GET/HEAD is refused with 405 before Bull Board sees it.
+ * Job data, return values, failure reasons, stack traces and job logs are redacted.
+ */
+export async function registerAdminBoard(admin: FastifyInstance, options: AdminBoardOptions): Promise<void> {
   const serverAdapter = new FastifyAdapter();
   serverAdapter.setBasePath(ADMIN_BASE_PATH);
   createBullBoard({
     queues: Object.values(options.queues.queues).map((queue) => {
-      const adapter = new BullMQAdapter(queue, { allowRetries: true, description: `gembatch ${queue.name} queue` });
+      const adapter = new RedactingBullMQAdapter(queue, { readOnlyMode: true, allowRetries: false, description: `gembatch ${queue.name} queue` });
       adapter.setFormatter('data', redactJobData);
+      adapter.setFormatter('returnValue', redactReturnValue);
+      adapter.setFormatter('progress', redactProgress);
       return adapter;
     }),
     serverAdapter,
+    options: { uiConfig: { boardTitle: 'gembatch (read-only)' } },
   });
-  const expected = options.token ? digest(options.token) : undefined;
-  await app.register(async (admin) => {
-    if (expected) {
-      admin.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-        const token = presentedToken(request);
-        if (token !== undefined && timingSafeEqual(digest(token), expected)) return;
-        // Answered here rather than thrown: Bull Board's routes have an error handler of their own.
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Basic realm="gembatch admin", charset="UTF-8"')
-          .send({ error: { code: 'GB_ERR_UNAUTHORIZED', message: 'authorization: the admin board needs the admin token' } });
-      });
-    }
-    await admin.register(serverAdapter.registerPlugin(), { prefix: ADMIN_BASE_PATH });
+  await admin.register(async (board) => {
+    board.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      if (READ_METHODS.has(request.method)) return;
+      await reply.code(405).header('allow', 'GET, HEAD').send({ error: { code: 'GB_ERR_BAD_REQUEST', message: 'method: the admin board is read-only' } });
+    });
+    await board.register(serverAdapter.registerPlugin(), { prefix: ADMIN_BOARD_PATH });
   });
 }

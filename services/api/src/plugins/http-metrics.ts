@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { Counter, Histogram, Registry } from 'prom-client';
 
 /** Request latency buckets (s): 1 ms polls to multi-second uploads. */
@@ -16,13 +16,17 @@ export class HttpMetrics {
   readonly duration = new Histogram({ name: 'gembatch_api_http_request_duration_seconds', help: 'Time to answer an HTTP request, by method and route pattern.', labelNames: ['method', 'route'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
   readonly uploadBytes = new Counter({ name: 'gembatch_api_upload_bytes_total', help: 'Bytes of files accepted by POST /v1/files.', registers: [this.registry] });
 
-  /** Counts every answered request (an `onResponse` hook) and serves `GET /metrics`. */
-  register(app: FastifyInstance): void {
+  /**
+   * Counts every answered request (an `onResponse` hook) and serves `GET /metrics` behind `guard`
+   * (`undefined`: open; `false`: not served on this app).
+   */
+  register(app: FastifyInstance, guard?: onRequestAsyncHookHandler | false): void {
     app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
       const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
       this.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
       this.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     });
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
+    if (guard === false) return;
+    app.get('/metrics', { schema: { hide: true }, ...(guard ? { onRequest: guard } : {}) }, async (_request, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
   }
 }

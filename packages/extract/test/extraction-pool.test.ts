@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { ExtractedDocument } from '@gembatch/contracts';
 import { tempDir, writeImageBombPdf, writePagedTextPdf, writeSampleImage, writeTextPdf, type TempDir } from '@gembatch/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -44,14 +47,38 @@ afterAll(async () => {
 });
 
 describe('ExtractionPool', () => {
-  it('extracts in a child process with the same result as extractFile, and keeps no process busy after', async () => {
+  it.skipIf(!procfsAvailable())('extracts in a child process started with a minimal environment, with the same result as extractFile, and media going through the caller\'s putBlob', async () => {
+    // A secret in the parent's environment must never reach the process that parses hostile files.
+    const secrets = { REDIS_URL: 'redis://:pool-secret@redis:6379', HF_TOKEN: 'hf_pool_secret', GEMBATCH_API_KEYS: 'tenant:pool-secret-key' };
+    const saved = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, secrets);
+    onTestFinished(() => {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
     const extraction = pool({ size: 1 });
     const doc = await extraction.extract(options(file('letter.pdf')));
     expect(ExtractedDocument.parse(doc)).toEqual(doc);
     expect(doc.text).toContain('the MRI of 4 May shows no fracture.');
-    expect(extraction.processIds()).toHaveLength(1);
-    expect(extraction.processIds()).not.toContain(process.pid);
+    const [pid] = extraction.processIds();
+    expect(pid).not.toBe(process.pid);
     expect(extraction.stats()).toMatchObject({ processes: 1, busy: 0, queued: 0, started: 1 });
+
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    expect(environ).toContain('PATH=');
+    expect(environ).not.toContain('pool-secret');
+    expect(environ).not.toContain('hf_pool_secret');
+    expect(environ).not.toMatch(/(^|\0)(REDIS_URL|HF_TOKEN|GEMBATCH_API_KEYS)=/);
+
+    const path = await writeSampleImage(file('photo.png'), 'png', { width: 64, height: 48 });
+    const sink = new MemoryBlobSink();
+    const image = await extraction.extract(options(path, { putBlob: sink.put, scannedPages: 'vision', visionAvailable: true }));
+    expect(image.media).toHaveLength(1);
+    expect(sink.get(image.media[0]!.sha256).length).toBeGreaterThan(0);
+    // The same process took both jobs.
+    expect(extraction.processIds()).toEqual([pid]);
   });
 
   it.skipIf(!procfsAvailable())('stops an image-bomb PDF at the memory limit (GB_ERR_EXTRACT_MEMORY, not retried) while the caller stays small, then goes on', async () => {
@@ -111,15 +138,6 @@ describe('ExtractionPool', () => {
     expect(extraction.stats()).toMatchObject({ cancelled: 1, processes: 0 });
   });
 
-  it('hands derived media to the caller\'s putBlob, across the process boundary', async () => {
-    const extraction = pool({ size: 1 });
-    const path = await writeSampleImage(file('photo.png'), 'png', { width: 64, height: 48 });
-    const sink = new MemoryBlobSink();
-    const doc = await extraction.extract(options(path, { putBlob: sink.put, scannedPages: 'vision', visionAvailable: true }));
-    expect(doc.media).toHaveLength(1);
-    expect(sink.get(doc.media[0]!.sha256).length).toBeGreaterThan(0);
-  });
-
   it('fails queued jobs with a retryable GB_ERR_SERVICE_UNAVAILABLE on close, and refuses new ones', async () => {
     const extraction = new ExtractionPool({ size: 1 });
     const running = extraction.extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' }));
@@ -132,23 +150,18 @@ describe('ExtractionPool', () => {
     expect(extraction.processIds()).toEqual([]);
   });
 
-  it.skipIf(!procfsAvailable())('starts its processes with a minimal environment: a secret in the parent never reaches them', async () => {
-    const secrets = { REDIS_URL: 'redis://:pool-secret@redis:6379', HF_TOKEN: 'hf_pool_secret', GEMBATCH_API_KEYS: 'tenant:pool-secret-key' };
-    const saved = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
-    Object.assign(process.env, secrets);
+  it.skipIf(!procfsAvailable())('leaves no extraction process behind when the worker itself is killed with SIGKILL', async () => {
+    // The image bomb keeps an unsupervised process busy for ~20 s (and growing to 2.7 GB): only a kill explains a prompt exit.
+    const parent = spawn(process.execPath, ['--import', 'tsx', new URL('./pool-parent-process.ts', import.meta.url).pathname, file('image-bomb.pdf')], { stdio: ['ignore', 'pipe', 'ignore'] });
     onTestFinished(() => {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
     });
-    const extraction = pool({ size: 1 });
-    await extraction.extract(options(file('letter.pdf')));
-    const [pid] = extraction.processIds();
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    expect(environ).toContain('PATH=');
-    expect(environ).not.toContain('pool-secret');
-    expect(environ).not.toContain('hf_pool_secret');
-    expect(environ).not.toMatch(/(^|\0)(REDIS_URL|HF_TOKEN|GEMBATCH_API_KEYS)=/);
+    const lines = createInterface({ input: parent.stdout });
+    const [line] = (await once(lines, 'line')) as [string];
+    const { pid } = JSON.parse(line) as { pid: number };
+    expect(processAlive(pid)).toBe(true);
+    parent.kill('SIGKILL');
+    // The child sees its IPC channel close and kills its own process group.
+    await vi.waitFor(() => expect(processAlive(pid)).toBe(false), { timeout: 10_000, interval: 50 });
   });
 });

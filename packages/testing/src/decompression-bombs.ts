@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, deflateSync } from 'node:zlib';
+import { writeRawPdf } from './raw-pdf.ts';
 
 /** Options of `writeImageBombPdf`. */
 export interface ImageBombPdfOptions {
@@ -35,24 +36,7 @@ export async function writeImageBombPdf(path: string, options: ImageBombPdfOptio
     add(Buffer.concat([Buffer.from(`<< /Type /XObject /Subtype /Image /Width ${side} /Height ${side} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length ${pixels.length} >>\nstream\n`, 'latin1'), pixels, Buffer.from('\nendstream', 'latin1')]));
   }
   add(`<< /Length ${content.length} >>\nstream\n${content}\nendstream`);
-  await writePdf(path, objects);
-  return path;
-}
-
-async function writePdf(path: string, objects: readonly Buffer[]): Promise<void> {
-  const parts: Buffer[] = [Buffer.from('%PDF-1.7\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
-  let offset = parts[0]!.length;
-  const offsets: number[] = [];
-  objects.forEach((body, index) => {
-    offsets.push(offset);
-    const framed = Buffer.concat([Buffer.from(`${index + 1} 0 obj\n`, 'latin1'), body, Buffer.from('\nendobj\n', 'latin1')]);
-    parts.push(framed);
-    offset += framed.length;
-  });
-  const xref = ['xref', `0 ${objects.length + 1}`, '0000000000 65535 f ', ...offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n `)].join('\n');
-  parts.push(Buffer.from(`${xref}\ntrailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${offset}\n%%EOF\n`, 'latin1'));
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, Buffer.concat(parts));
+  return writeRawPdf(path, objects);
 }
 
 /** Options of `writeZipBombDocx`. */

@@ -19,3 +19,4 @@ export * from './samples.ts';
 export * from './prometheus-text.ts';
 export * from './media-samples.ts';
 export * from './decompression-bombs.ts';
+export * from './raw-pdf.ts';

@@ -41,8 +41,12 @@ export const WorkerEnv = z.object({
   GEMBATCH_LIVEZ_PORT: envInt(0, 65535).default(9466),
   /** Seconds the event loop may go without a tick before `/livez` answers 503. */
   GEMBATCH_LIVEZ_STALL_SECONDS: envInt(1, 600).default(5),
-  /** Extraction jobs (PDF parsing, OCR, audio decoding) at once. */
-  GEMBATCH_EXTRACT_CONCURRENCY: envInt(1, 64).default(1),
+  /** Extraction processes on this node (jobs at once: PDF parsing, OCR, audio decoding). Unset: cores − 1, at least 1. */
+  GEMBATCH_EXTRACT_CONCURRENCY: envInt(1, 256).optional(),
+  /** Deadline of one extraction in seconds; past it the process is killed and the job fails with `GB_ERR_EXTRACT_TIMEOUT`. */
+  GEMBATCH_EXTRACT_TIMEOUT_SECONDS: envInt(1, 86_400).default(1_800),
+  /** Resident memory one extraction (its process and the tools it runs) may use; above it the job fails with `GB_ERR_EXTRACT_MEMORY`. */
+  GEMBATCH_EXTRACT_MEMORY_BYTES: envBytes.default(2 * 1024 ** 3),
   /** Files above this are refused by extraction. */
   GEMBATCH_MAX_FILE_BYTES: envBytes.default(512 * 1024 ** 2),
   /** PDF page cap. */

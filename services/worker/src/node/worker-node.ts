@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
-import { DEFAULT_EXTRACT_LIMITS } from '@gembatch/extract';
+import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, defaultExtractionConcurrency } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
 import { closeRedisConnection, createRedisConnection, defineWorker, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
@@ -27,6 +27,7 @@ export class WorkerNode {
   #metrics: MetricsServer | undefined;
   #watchdog: EventLoopWatchdog | undefined;
   #workers: GembatchWorker[] = [];
+  #extractionPool: ExtractionPool | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(env: WorkerEnv, log: Logger) {
@@ -132,7 +133,15 @@ export class WorkerNode {
     }
     if (env.GEMBATCH_EXTRACT_ENABLED) {
       const redis = this.#redis;
+      const extractConcurrency = env.GEMBATCH_EXTRACT_CONCURRENCY ?? defaultExtractionConcurrency();
+      const pool = new ExtractionPool({
+        size: extractConcurrency,
+        timeoutMs: env.GEMBATCH_EXTRACT_TIMEOUT_SECONDS * 1000,
+        memoryLimitBytes: env.GEMBATCH_EXTRACT_MEMORY_BYTES,
+      });
+      this.#extractionPool = pool;
       const extract = createExtractProcessor({
+        extract: (options) => pool.extract(options),
         blobs,
         limits: {
           ...DEFAULT_EXTRACT_LIMITS,
@@ -151,7 +160,8 @@ export class WorkerNode {
           queue: QUEUE_NAMES.extract,
           prefix,
           connection: this.#blocking,
-          concurrency: env.GEMBATCH_EXTRACT_CONCURRENCY,
+          // One job per extraction process: the pool never queues behind BullMQ's back.
+          concurrency: extractConcurrency,
           processor: extract,
           parse: (raw) => ExtractJobData.parse(raw),
           logger: log,
@@ -235,6 +245,7 @@ export class WorkerNode {
     this.#closing ??= (async () => {
       await this.#subscriber?.unsubscribe().catch(() => undefined);
       await Promise.all(this.#workers.map((w) => w.close(graceMs)));
+      await this.#extractionPool?.close();
       await this.#reporter?.close();
       await this.#metrics?.close();
       await this.#watchdog?.close();

@@ -96,8 +96,9 @@ export class EmbeddedStack {
     const exporterPort = o.exporterPort ?? 9464;
     const common: Record<string, string> = { REDIS_URL: redisUrl, GEMBATCH_DATA_DIR: dataDir, ...o.env };
     // Embedded workers serve no /metrics of their own (the exporter serves every node's from Redis),
-    // so two stacks, or several workers, on one host never fight over the worker port 9465.
-    const workerEnv: Record<string, string> = { GEMBATCH_METRICS_PORT: '0', ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
+    // so two stacks, or several workers, on one host never fight over the worker ports 9465 and 9466
+    // (`/livez` is for an orchestrator; `gembatch up` watches its children itself).
+    const workerEnv: Record<string, string> = { GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
     const vram = o.simulateVram ?? [];
     const workers = o.workers ?? Math.max(1, vram.length);
     for (let index = 1; index <= workers; index++) {

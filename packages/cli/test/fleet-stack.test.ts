@@ -6,8 +6,8 @@ import { findFamily, findFreePort, parsePrometheusText, redisTest, tempDir, writ
 import { runTop } from '../src/commands/top.ts';
 import { EmbeddedStack } from '../src/embedded-stack.ts';
 
-/** The worker's default `/metrics` port, which two stacks on one host used to fight over. */
-const WORKER_METRICS_PORT = 9465;
+/** The worker's default `/metrics` and `/livez` ports, which two stacks on one host used to fight over. */
+const WORKER_PORTS = [9465, 9466];
 
 /** Holds `port` on loopback for the test (or finds it already taken by something else: same effect). */
 async function occupy(port: number): Promise<Server | undefined> {
@@ -20,14 +20,14 @@ async function occupy(port: number): Promise<Server | undefined> {
 
 describe('gembatch up --workers 2 --simulate-vram 12GiB,32GiB', () => {
   redisTest(
-    'each worker plans with its own memory and picks its quantization; the exporter and top show both; port 9465 in use does not matter',
+    'each worker plans with its own memory and picks its quantization; the exporter and top show both; ports 9465/9466 in use do not matter',
     async ({ redis }) => {
       const dir = await tempDir();
       const dataDir = join(dir.path, 'data');
       await writeStandInModels(join(dataDir, 'models'), GEMMA4_12B_CATALOG.entries.map((e) => e.file));
       // Before the fix every embedded worker listened on 9465: with it taken (another stack on this
       // host), the worker exited with EADDRINUSE and the stack never became ready.
-      const blocker = await occupy(WORKER_METRICS_PORT);
+      const blockers = await Promise.all(WORKER_PORTS.map(occupy));
       const stack = new EmbeddedStack({
         redisUrl: redis.url,
         apiPort: await findFreePort(),
@@ -54,7 +54,7 @@ describe('gembatch up --workers 2 --simulate-vram 12GiB,32GiB', () => {
         expect(printed).toContain('BF16');
       } finally {
         await stack.stop(10_000);
-        blocker?.close();
+        for (const blocker of blockers) blocker?.close();
         await dir.cleanup();
       }
     },

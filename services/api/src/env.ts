@@ -18,6 +18,16 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_DATA_DIR: z.string().min(1).default('.gembatch'),
   /** Largest upload accepted by `POST /v1/files` (e.g. `512MiB`); bigger ones get 413. */
   GEMBATCH_MAX_UPLOAD_BYTES: envBytes.pipe(z.number().int().nonnegative()).default(512 * 1024 ** 2),
+  /** Most keys in a job's `metadata`; more → 400 naming this variable. */
+  GEMBATCH_MAX_METADATA_KEYS: envInt(0, 1_000).default(16),
+  /** Most UTF-8 bytes of a job's `metadata` keys and values together (kept with the job for its retention). */
+  GEMBATCH_MAX_METADATA_BYTES: envBytes.pipe(z.number().int().nonnegative().max(1024 ** 2)).default(4 * 1024),
+  /** Largest JSON Schema (`json_schema`, `extract`'s `options.schema`) as JSON text. */
+  GEMBATCH_MAX_SCHEMA_BYTES: envBytes.pipe(z.number().int().positive().max(4 * 1024 ** 2)).default(64 * 1024),
+  /** Deepest nesting of objects and arrays in a JSON Schema (deeper ones exhaust compilers' stacks). */
+  GEMBATCH_MAX_SCHEMA_DEPTH: envInt(2, 256).default(64),
+  /** Largest inline `text` of `POST /v1/jobs` in UTF-8 bytes (at most 4 MiB, under the 8 MiB JSON body limit); larger documents go through `POST /v1/files`. */
+  GEMBATCH_MAX_INLINE_TEXT_BYTES: envBytes.pipe(z.number().int().positive().max(4 * 1024 ** 2)).default(1024 ** 2),
   /** `key1:tenant1,key2:tenant2`. Keys created with `gembatch keys create` work as well. Unset with no GEMBATCH_ADMIN_TOKEN: auth is off (every request is tenant `default`). Secret: never logged. */
   GEMBATCH_API_KEYS: z.string().optional(),
   /** Let the API listen beyond loopback with auth off (no GEMBATCH_API_KEYS nor GEMBATCH_ADMIN_TOKEN): anyone who reaches it can submit and read. */

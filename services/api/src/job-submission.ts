@@ -14,11 +14,14 @@ import {
 import type { JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import type { FileRecordStore } from './file-record-store.ts';
+import { checkRequestLimits, type RequestLimits } from './request-limits.ts';
 
 export interface JobSubmissionDeps {
   blobStore: BlobStore;
   files: FileRecordStore;
   producer: Pick<JobProducer, 'submit'>;
+  /** Caps on metadata, schemas and inline text. */
+  limits: RequestLimits;
 }
 
 /**
@@ -42,6 +45,7 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
       .join('; ');
     throw new GembatchError('GB_ERR_BAD_REQUEST', message);
   }
+  checkRequestLimits(body, deps.limits);
   if (body.text !== undefined && !task.accepts.includes('text')) {
     throw new GembatchError('GB_ERR_BAD_REQUEST', `task: the ${body.task} task takes ${task.accepts.join(' or ')} input, not text; upload a file and pass its file_id`);
   }

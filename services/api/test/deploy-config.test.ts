@@ -92,6 +92,17 @@ describe('docker-compose.yml', () => {
 });
 
 describe('infra/docker/Dockerfile', () => {
+  it('builds a CPU and a CUDA variant from BASE, has a HEALTHCHECK per service, and bakes no model in', () => {
+    const dockerfile = read('infra/docker/Dockerfile');
+    expect(dockerfile).toMatch(/^ARG BASE=node:\d+-bookworm-slim$/m);
+    expect(dockerfile).toMatch(/--build-arg BASE=nvidia\/cuda:/);
+    const healthcheck = /^HEALTHCHECK .*$/m.exec(dockerfile)?.[0] ?? '';
+    for (const probe of ['/healthz', '/livez', '/metrics']) expect(healthcheck).toContain(probe);
+    // Models come from the mounted data volume: no GGUF copied, no download at build time.
+    expect(dockerfile).not.toMatch(/\.gguf|models pull|hf:/i);
+    expect(dockerfile).toMatch(/^VOLUME \/data$/m);
+  });
+
   it('runs as a numeric non-root user', () => {
     const users = read('infra/docker/Dockerfile')
       .split('\n')
@@ -187,6 +198,27 @@ describe('infra/k8s', () => {
     expect(selectingRedis.map((p) => p.metadata.name)).toEqual(['redis-from-gembatch']);
     const metrics = policies.find((p) => p.metadata.name === 'metrics-from-monitoring');
     expect(metrics?.spec.ingress?.[0]?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+  });
+});
+
+describe('infra/k8s workers: stuck and draining nodes', () => {
+  const worker = k8s.find((doc) => doc.kind === 'Deployment' && (doc as Workload).metadata.name === 'gembatch-worker') as
+    | (Workload & { spec: { template: { spec: { terminationGracePeriodSeconds?: number; containers: Array<Container & { livenessProbe?: { httpGet?: { path: string; port: string } }; readinessProbe?: { httpGet?: { path: string; port: string } }; ports?: Array<{ name: string; containerPort: number }> }> } } } })
+    | undefined;
+  const container = worker?.spec.template.spec.containers.find((c) => c.name === 'worker');
+
+  it('liveness is /livez on the watchdog port, readiness the metrics listener that starts once the model is loaded', () => {
+    expect(container?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'livez' });
+    expect(container?.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(container?.ports).toEqual(expect.arrayContaining([{ name: 'livez', containerPort: 9466 }, { name: 'metrics', containerPort: 9465 }]));
+  });
+
+  it('the pod grace period is above the drain grace, and a PodDisruptionBudget drains one worker at a time', () => {
+    const drain = Number(container && envOf(container, 'GEMBATCH_SHUTDOWN_GRACE_SECONDS')?.value);
+    expect(drain).toBeGreaterThan(0);
+    expect(worker?.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(drain);
+    const budget = k8s.find((doc) => doc.kind === 'PodDisruptionBudget') as { spec: { maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } } | undefined;
+    expect(budget?.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { app: 'gembatch-worker' } } });
   });
 });
 

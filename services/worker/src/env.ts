@@ -42,6 +42,8 @@ export const WorkerEnv = z.object({
   GEMBATCH_LIVEZ_PORT: envInt(0, 65535).default(9466),
   /** Seconds the event loop may go without a tick before `/livez` answers 503. */
   GEMBATCH_LIVEZ_STALL_SECONDS: envInt(1, 600).default(5),
+  /** Seconds the engine may hold active sequences without a decode step before `/livez` answers 503 (a hung GPU or decode). 0 disables it. */
+  GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS: envInt(0, 3600).default(120),
   /** Extraction processes on this node (jobs at once: PDF parsing, OCR, audio decoding). Unset: cores − 1, at least 1. */
   GEMBATCH_EXTRACT_CONCURRENCY: envInt(1, 256).optional(),
   /** Deadline of one extraction in seconds; past it the process is killed and the job fails with `GB_ERR_EXTRACT_TIMEOUT`. */

@@ -61,6 +61,16 @@ export class WorkerNode {
 
     const engine = await this.#loadEngine(path.join(dataDir, 'models'));
     this.#engine = engine;
+    if (env.GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS > 0) {
+      // Decode calls are the engine's pulse: active sequences and none for this long means it is stuck.
+      this.#watchdog.watchProgress({
+        sample: () => {
+          const stats = engine.stats();
+          return { active: stats.activeSequences, progress: stats.decodeCallsTotal };
+        },
+        stallThresholdMs: env.GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS * 1000,
+      });
+    }
     const node = env.GEMBATCH_NODE_ID ?? defaultNodeId(engine.info.accelerator === 'cpu' ? undefined : 0);
     const log = this.#log.child({ node });
 

@@ -202,10 +202,14 @@ describe('infra/k8s', () => {
 });
 
 describe('infra/k8s workers: stuck and draining nodes', () => {
-  const worker = k8s.find((doc) => doc.kind === 'Deployment' && (doc as Workload).metadata.name === 'gembatch-worker') as
-    | (Workload & { spec: { template: { spec: { terminationGracePeriodSeconds?: number; containers: Array<Container & { livenessProbe?: { httpGet?: { path: string; port: string } }; readinessProbe?: { httpGet?: { path: string; port: string } }; ports?: Array<{ name: string; containerPort: number }> }> } } } })
-    | undefined;
-  const container = worker?.spec.template.spec.containers.find((c) => c.name === 'worker');
+  interface ProbedContainer extends Container {
+    livenessProbe?: { httpGet?: { path: string; port: string } };
+    readinessProbe?: { httpGet?: { path: string; port: string } };
+    ports?: Array<{ name: string; containerPort: number }>;
+  }
+  const worker = workloads.find((w) => w.kind === 'Deployment' && w.metadata.name === 'gembatch-worker');
+  const podSpec = worker?.spec.template.spec as { terminationGracePeriodSeconds?: number } | undefined;
+  const container = worker?.spec.template.spec.containers.find((c) => c.name === 'worker') as ProbedContainer | undefined;
 
   it('liveness is /livez on the watchdog port, readiness the metrics listener that starts once the model is loaded', () => {
     expect(container?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'livez' });
@@ -216,7 +220,7 @@ describe('infra/k8s workers: stuck and draining nodes', () => {
   it('the pod grace period is above the drain grace, and a PodDisruptionBudget drains one worker at a time', () => {
     const drain = Number(container && envOf(container, 'GEMBATCH_SHUTDOWN_GRACE_SECONDS')?.value);
     expect(drain).toBeGreaterThan(0);
-    expect(worker?.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(drain);
+    expect(podSpec?.terminationGracePeriodSeconds).toBeGreaterThan(drain);
     const budget = k8s.find((doc) => doc.kind === 'PodDisruptionBudget') as { spec: { maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } } | undefined;
     expect(budget?.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { app: 'gembatch-worker' } } });
   });

@@ -32,6 +32,8 @@ export interface EmbeddedStackOptions {
    * more workers. Defaults to none (each probes its hardware).
    */
   simulateVram?: readonly string[];
+  /** Extra environment per worker, by index (`[{GEMBATCH_DATA_DIR: 'a'}, {...}]`), applied last. Defaults to none. */
+  workerEnv?: readonly Record<string, string>[];
   /** Use this Redis instead of starting one. Defaults to `$REDIS_URL`, else a `redis-server` child. */
   redisUrl?: string;
   /** Extra environment for every service. */
@@ -106,7 +108,7 @@ export class EmbeddedStack {
       const memory = vram[Math.min(index, vram.length) - 1];
       // Two workers on one host would publish stats under the same default node id.
       const nodeId: Record<string, string> = workers > 1 && !o.env?.GEMBATCH_NODE_ID ? { GEMBATCH_NODE_ID: `${name}-${process.pid}${memory ? `-${memory.toLowerCase()}` : ''}` } : {};
-      this.#spawnTs(name, 'services/worker/src/main.ts', { ...workerEnv, ...nodeId, ...(memory ? { GEMBATCH_VRAM_BYTES: memory } : {}) }, logs, o, (line) => this.#workerProgress(line, status, workers > 1 ? name : undefined));
+      this.#spawnTs(name, 'services/worker/src/main.ts', { ...workerEnv, ...nodeId, ...(memory ? { GEMBATCH_VRAM_BYTES: memory } : {}), ...o.workerEnv?.[index - 1] }, logs, o, (line) => this.#workerProgress(line, status, workers > 1 ? name : undefined));
     }
     this.#spawnTs('api', 'services/api/src/server.ts', { ...common, GEMBATCH_API_PORT: String(apiPort) }, logs, o);
     this.#spawnTs('exporter', 'services/exporter/src/main.ts', { ...common, GEMBATCH_EXPORTER_PORT: String(exporterPort) }, logs, o);

@@ -16,6 +16,8 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('gembatch'),
   /** Data directory; blobs go to `<dir>/blobs`, shared with the workers. */
   GEMBATCH_DATA_DIR: z.string().min(1).default('.gembatch'),
+  /** Blob store root (uploads, extracted text, results), shared by the API and every worker (NFS / ReadWriteMany across hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`. */
+  GEMBATCH_BLOBS_DIR: z.string().min(1).optional(),
   /** Largest upload accepted by `POST /v1/files` (e.g. `512MiB`); bigger ones get 413. */
   GEMBATCH_MAX_UPLOAD_BYTES: envBytes.pipe(z.number().int().nonnegative()).default(512 * 1024 ** 2),
   /** Most keys in a job's `metadata`; more → 400 naming this variable. */

@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   // One line when Redis is lost and one when it is back, not one per reconnect attempt.
   const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api', logger: log });
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
-  const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
+  const blobStore = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? resolve(env.GEMBATCH_BLOBS_DIR) : join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
   const metrics = new HttpMetrics();
   const app = await buildApp({ env, redis, blobStore, producer, logger: log, metrics });
   let metricsServer: MetricsServer | undefined;

@@ -10,6 +10,8 @@ export const WorkerEnv = z.object({
   GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gembatch'),
   /** Blob store root and model cache (`<dir>/blobs`, `<dir>/models`). */
   GEMBATCH_DATA_DIR: z.string().default('.gembatch'),
+  /** Blob store root, shared by the API and every worker (NFS / ReadWriteMany across hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`. */
+  GEMBATCH_BLOBS_DIR: z.string().min(1).optional(),
   /** A GGUF path or an `hf:` URI. Unset: the Gemma 4 12B quantization that fits this node, downloaded on first start. */
   GEMBATCH_MODEL: z.string().optional(),
   /** Force a catalog quantization (e.g. `Q4_K_M`) instead of the automatic choice. */

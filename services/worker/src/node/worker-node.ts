@@ -49,7 +49,7 @@ export class WorkerNode {
     // On a Redis Cluster the prefix carries a hash tag, so every key stays in one slot.
     const prefix = redisKeyPrefix(env.GEMBATCH_REDIS_PREFIX, env.REDIS_URL);
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
-    const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
+    const blobs = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? path.resolve(env.GEMBATCH_BLOBS_DIR) : path.join(dataDir, 'blobs') });
     // First: /livez answers while the model downloads and loads (alive, not yet ready).
     this.#watchdog = await startEventLoopWatchdog({
       ...(env.GEMBATCH_LIVEZ_PORT > 0 ? { livezPort: env.GEMBATCH_LIVEZ_PORT, livezHost: env.GEMBATCH_METRICS_HOST } : {}),

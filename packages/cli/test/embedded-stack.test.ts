@@ -25,7 +25,7 @@ describe('embedded stack end to end', () => {
         dataDir: join(dir.path, 'data'),
         model: await ensureTestModel('tiny'),
         sequences: 2,
-        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug' },
+        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug' },
         status: { write: () => true } as unknown as NodeJS.WritableStream,
         readyTimeoutMs: 90_000,
       });

@@ -1,2 +1,3 @@
 export * from './load-env.ts';
 export * from './drain-on-signals.ts';
+export * from './child-env.ts';

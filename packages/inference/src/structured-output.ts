@@ -1,6 +1,6 @@
-import { Ajv, type ValidateFunction } from 'ajv';
 import { GembatchError } from '@gembatch/contracts';
 import type { Engine, GenerateRequest, GenerateResult } from './engine.ts';
+import { compileJsonSchema } from './json-schema-validator.ts';
 
 export interface GenerateStructuredOptions {
   /** The JSON Schema the output must satisfy. */
@@ -21,26 +21,6 @@ export interface StructuredResult {
 const DEFAULT_MAX_REPAIRS = 2;
 /** A failed answer is quoted back to the model up to this many characters. */
 const REPAIR_QUOTE_CHARS = 2_000;
-/** Compiled validators kept by schema text. */
-const VALIDATOR_CACHE_SIZE = 64;
-
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validators = new Map<string, ValidateFunction>();
-
-function validatorFor(schema: Record<string, unknown>): ValidateFunction {
-  const key = JSON.stringify(schema);
-  let validate = validators.get(key);
-  if (!validate) {
-    try {
-      validate = ajv.compile(schema);
-    } catch (error) {
-      throw new GembatchError('GB_ERR_BAD_REQUEST', `the JSON Schema is invalid: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    if (validators.size >= VALIDATOR_CACHE_SIZE) validators.delete(validators.keys().next().value as string);
-    validators.set(key, validate);
-  }
-  return validate;
-}
 
 /**
  * Parses a model's answer as JSON: the whole text, else the text inside a ```json fence, else the
@@ -69,7 +49,7 @@ export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { 
  * up to `maxRepairs` times, then throws `GB_ERR_SCHEMA_VALIDATION` carrying that message.
  */
 export async function generateStructured(engine: Engine, request: GenerateRequest, options: GenerateStructuredOptions): Promise<StructuredResult> {
-  const validate = validatorFor(options.schema);
+  const { validate, errorsText } = compileJsonSchema(options.schema);
   const maxRepairs = Math.max(0, Math.floor(options.maxRepairs ?? DEFAULT_MAX_REPAIRS));
   let current: GenerateRequest = { ...request, jsonSchema: request.jsonSchema ?? options.schema };
   let problem = '';
@@ -85,7 +65,7 @@ export async function generateStructured(engine: Engine, request: GenerateReques
     options.onAttempt?.(result, attempt);
     const parsed = parseJsonAnswer(result.text);
     if (parsed.ok && validate(parsed.value)) return { value: parsed.value, result, attempts: attempt };
-    problem = parsed.ok ? ajv.errorsText(validate.errors, { separator: '; ', dataVar: 'output' }) : parsed.error;
+    problem = parsed.ok ? errorsText(validate.errors) : parsed.error;
     if (result.finishReason === 'length') problem += ` (the answer was cut at ${result.generatedTokens} tokens)`;
     current = repairRequest(request, options.schema, result.text, problem);
   }

@@ -198,6 +198,19 @@ export const FLEET_FAMILIES = {
   }),
 } as const satisfies Record<string, FamilySpec>;
 
+/** Families every gembatch process (API, worker, exporter) serves about itself. */
+export const PROCESS_FAMILIES = {
+  eventLoopLag: family({
+    name: 'gembatch_event_loop_lag_seconds',
+    help: 'How late the process event loop ran a 20 ms timer (0 when idle; a blocked loop shows as one long sample).',
+    type: 'histogram',
+    labelNames: [],
+    key: 'event_loop_lag',
+    // 1 ms (a healthy loop) to 30 s (a frozen one); 0.2 s is the flood budget of the hostile-input chaos scenario.
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30],
+  }),
+} as const satisfies Record<string, HistogramSpec>;
+
 /** BullMQ job states the exporter counts, in display order. */
 export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];

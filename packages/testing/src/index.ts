@@ -18,3 +18,7 @@ export * from './gguf/gemma4.ts';
 export * from './samples.ts';
 export * from './prometheus-text.ts';
 export * from './media-samples.ts';
+export * from './decompression-bombs.ts';
+export * from './raw-pdf.ts';
+export * from './gguf/stand-in-models.ts';
+export * from './redis-topology.ts';

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { BatchService } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
 import { FileStore, JobBlobCleaner, type BlobStore } from '@gembatch/storage';
-import type { Logger } from '@gembatch/telemetry';
+import { startEventLoopWatchdog, type Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
 import { ApiKeyStore } from './api-key-store.ts';
 import { AuditLog } from './audit-log.ts';
@@ -97,6 +97,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   // With auth on, /metrics on this port needs the admin token (and is absent without one); Prometheus
   // scrapes the separate GEMBATCH_API_METRICS_PORT listener instead.
   metrics.register(app, keys ? (env.GEMBATCH_ADMIN_TOKEN ? adminAuth(env.GEMBATCH_ADMIN_TOKEN) : false) : undefined);
+  // The API's event-loop lag (gembatch_event_loop_lag_seconds) on its /metrics.
+  const watchdog = await startEventLoopWatchdog();
+  watchdog.register(metrics.registry);
+  app.addHook('onClose', () => watchdog.close());
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
   const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
@@ -106,7 +110,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
     registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
+    const limits = { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, limits, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
     const batches = new BatchService({
       redis: deps.redis,
       prefix: env.GEMBATCH_REDIS_PREFIX,

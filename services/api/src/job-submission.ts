@@ -14,6 +14,7 @@ import {
 import type { JobProducer } from '@gembatch/queue';
 import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
 import type { QueuedJobQuota } from './queued-job-quota.ts';
+import { checkRequestLimits, type RequestLimits } from './request-limits.ts';
 
 export interface JobSubmissionDeps {
   blobStore: BlobStore;
@@ -21,6 +22,8 @@ export interface JobSubmissionDeps {
   producer: Pick<JobProducer, 'submit' | 'retentionSeconds'>;
   /** The tenant's queued-jobs limit; unset: none. */
   quota?: QueuedJobQuota;
+  /** Caps on metadata, schemas and inline text. */
+  limits: RequestLimits;
 }
 
 /**
@@ -45,6 +48,7 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
       .join('; ');
     throw new GembatchError('GB_ERR_BAD_REQUEST', message);
   }
+  checkRequestLimits(body, deps.limits);
   if (body.text !== undefined && !task.accepts.includes('text')) {
     throw new GembatchError('GB_ERR_BAD_REQUEST', `task: the ${body.task} task takes ${task.accepts.join(' or ')} input, not text; upload a file and pass its file_id`);
   }

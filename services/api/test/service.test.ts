@@ -112,6 +112,7 @@ describe('health, readiness, auth, metrics, docs, admin', () => {
     expect(metrics).toContain('gembatch_api_http_requests_total{method="GET",route="unmatched",status="404"} 1');
     expect(metrics).toContain('gembatch_api_http_request_duration_seconds_count{method="GET",route="/v1/jobs/:id"} 2');
     expect(metrics).toContain('gembatch_api_upload_bytes_total 1234');
+    expect(metrics).toContain('# TYPE gembatch_event_loop_lag_seconds histogram');
     expect(metrics).not.toMatch(/job_0000|abc123|file_/);
     expect(file.bytes).toBe(1234);
   });

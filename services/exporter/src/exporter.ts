@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import { closeRedisConnection, createRedisConnection } from '@gembatch/queue';
-import { startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
+import { closeRedisConnection, createRedisConnection, redisKeyPrefix } from '@gembatch/queue';
+import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import { FleetMetrics } from './fleet-metrics.ts';
 
 /** The port Prometheus scrapes the fleet on (also the OpenTelemetry Prometheus exporter's default, so dashboards and firewalls know it). */
@@ -29,6 +29,7 @@ export class Exporter {
     private readonly redis: Redis,
     private readonly metrics: FleetMetrics,
     private readonly server: MetricsServer,
+    private readonly watchdog: EventLoopWatchdog,
   ) {}
 
   /** Opens Redis and starts serving `/metrics`; rejects with `GB_ERR_CONFIG` if the port is taken. */
@@ -36,10 +37,13 @@ export class Exporter {
     const redis = createRedisConnection({ url: options.redisUrl, name: 'gembatch-exporter' });
     // Scrapes report Redis outages as gembatch_exporter_redis_up 0; connection errors need no other handling.
     redis.on('error', () => undefined);
-    const metrics = new FleetMetrics({ redis, prefix: options.prefix, ...(options.readTimeoutMs ? { readTimeoutMs: options.readTimeoutMs } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+    // On a Redis Cluster the prefix carries a hash tag, as the API and workers write it.
+    const metrics = new FleetMetrics({ redis, prefix: redisKeyPrefix(options.prefix, options.redisUrl), ...(options.readTimeoutMs ? { readTimeoutMs: options.readTimeoutMs } : {}), ...(options.logger ? { logger: options.logger } : {}) });
     try {
       const server = await startMetricsServer({ registry: metrics.registry, port: options.port ?? DEFAULT_EXPORTER_PORT, host: options.host ?? '127.0.0.1', ...(options.logger ? { logger: options.logger } : {}) });
-      return new Exporter(redis, metrics, server);
+      // The exporter's own event-loop lag, beside the fleet's families.
+      const watchdog = await startEventLoopWatchdog({ registry: metrics.registry });
+      return new Exporter(redis, metrics, server, watchdog);
     } catch (error) {
       await metrics.close();
       await closeRedisConnection(redis);
@@ -61,6 +65,7 @@ export class Exporter {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.server.close();
+      await this.watchdog.close();
       await this.metrics.close();
       await closeRedisConnection(this.redis);
     })();

@@ -100,6 +100,7 @@ describe.skipIf(!PROMETHEUS)('fleet metrics, end to end', () => {
         GEMBATCH_THREADS: '1',
         GEMBATCH_DATA_DIR: data.path,
         GEMBATCH_METRICS_PORT: '0',
+        GEMBATCH_LIVEZ_PORT: '0',
         GEMBATCH_SHUTDOWN_GRACE_SECONDS: '5',
         LOG_LEVEL: 'warn',
       };

@@ -30,7 +30,7 @@ export interface WorkerHarness {
 /** Starts a real worker node in this process against the test's Redis, closed when the test ends. */
 export async function startWorker(redis: RedisTestContext, env: Record<string, string>): Promise<WorkerHarness> {
   const dir = await tempDir();
-  const config = loadEnv(WorkerEnv, { REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_SHUTDOWN_GRACE_SECONDS: '5', GEMBATCH_NODE_ID: 'test-node', ...env });
+  const config = loadEnv(WorkerEnv, { REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', GEMBATCH_SHUTDOWN_GRACE_SECONDS: '5', GEMBATCH_NODE_ID: 'test-node', ...env });
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {

@@ -29,7 +29,7 @@ const TRUNCATION_RATIO = 0.9;
  * `GB_ERR_AUDIO_EMPTY` (zero samples) or `GB_ERR_AUDIO_INVALID`.
  */
 export async function extractAudio(input: ExtractAudioInput): Promise<ExtractedDocument> {
-  const probe = await probeMedia(input.path, { timeoutMs: PROBE_TIMEOUT_MS, ...(input.signal ? { signal: input.signal } : {}) });
+  const probe = await probeMedia(input.path, { mime: input.mime, timeoutMs: PROBE_TIMEOUT_MS, ...(input.signal ? { signal: input.signal } : {}) });
   const stream = probe.audioStreams[0];
   if (!stream) {
     throw new GembatchError('GB_ERR_AUDIO_NO_STREAM', `the ${probe.videoStreams > 0 ? 'video' : 'file'} has no audio stream`, { details: { videoStreams: probe.videoStreams } });
@@ -56,6 +56,7 @@ export async function extractAudio(input: ExtractAudioInput): Promise<ExtractedD
   // One extra second lets an undeclared over-long stream show itself instead of being silently cut at the cap.
   const decodeCapS = input.maxSeconds + 1;
   const chunks = decodeAudio(input.path, {
+    mime: input.mime,
     maxSeconds: decodeCapS,
     // Why 30 s + 0.5 × length: ffmpeg decodes well above 50× real time on one core; this allows 25× slack.
     timeoutMs: 30_000 + decodeCapS * 500,

@@ -1,17 +1,74 @@
-import { PassThrough } from 'node:stream';
-import ffmpeg from 'fluent-ffmpeg';
+import { spawn } from 'node:child_process';
+import { childProcessEnv } from '@gembatch/config';
 import { GembatchError } from '@gembatch/contracts';
 import { cancelledError } from '../util/abort.ts';
 import { runProcess } from '../util/run-process.ts';
 import { findSystemTool } from '../util/system-tools.ts';
 
 /**
- * The only module that runs ffmpeg or ffprobe. fluent-ffmpeg (archived upstream) drives the
- * decode; ffprobe runs with a JSON writer through `runProcess` so it has a time limit and a kill.
- * Inputs are always file paths, never stdin: MP4/M4A files with the index (moov) at the end
- * decode to nothing through a pipe. stderr is read to classify failures and never logged: it
- * echoes tags (titles, names) from the file.
+ * The only module that runs ffmpeg or ffprobe, both with a minimal environment, a time limit and
+ * a kill. Inputs are always file paths, never stdin: MP4/M4A files with the index (moov) at the
+ * end decode to nothing through a pipe. Every input is opened with `-protocol_whitelist file,pipe`
+ * and only the demuxer of the sniffed type (`-f`), so a file cannot turn itself into a playlist or
+ * concat script that makes ffmpeg read other files (another tenant's blob) or URLs. stderr is read
+ * to classify failures and never logged: it echoes tags (titles, names) from the file.
  */
+
+/**
+ * ffmpeg's demuxer for each audio/video MIME type the sniffer (file-type) reports. A type not
+ * listed is refused rather than probed: probing is what lets a hostile file pick its demuxer.
+ */
+const DEMUXER_BY_MIME: Readonly<Record<string, string>> = {
+  'audio/mpeg': 'mp3',
+  'audio/wav': 'wav',
+  'audio/flac': 'flac',
+  'audio/aac': 'aac',
+  'audio/aiff': 'aiff',
+  'audio/amr': 'amr',
+  'audio/ape': 'ape',
+  'audio/wavpack': 'wv',
+  'audio/x-dsf': 'dsf',
+  'audio/x-voc': 'voc',
+  'audio/vnd.dolby.dd-raw': 'ac3',
+  'audio/ogg': 'ogg',
+  'audio/ogg; codecs=opus': 'ogg',
+  'audio/opus': 'ogg',
+  'video/ogg': 'ogg',
+  'application/ogg': 'ogg',
+  'audio/mp4': 'mov',
+  'audio/x-m4a': 'mov',
+  'video/mp4': 'mov',
+  'video/x-m4v': 'mov',
+  'video/quicktime': 'mov',
+  'video/3gpp': 'mov',
+  'video/3gpp2': 'mov',
+  'video/matroska': 'matroska',
+  'video/webm': 'matroska',
+  'audio/webm': 'matroska',
+  'video/vnd.avi': 'avi',
+  'audio/x-ms-asf': 'asf',
+  'video/x-ms-asf': 'asf',
+  'application/vnd.ms-asf': 'asf',
+  'video/mpeg': 'mpeg',
+  'video/MP1S': 'mpeg',
+  'video/MP2P': 'mpeg',
+  'video/mp2t': 'mpegts',
+  'video/x-flv': 'flv',
+  'application/mxf': 'mxf',
+};
+
+/** ffmpeg's demuxer for a sniffed MIME type; other types fail with `GB_ERR_UNSUPPORTED_MEDIA`. */
+export function demuxerFor(mime: string): string {
+  const demuxer = DEMUXER_BY_MIME[mime];
+  if (!demuxer) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `unsupported audio/video container: ${mime}`, { details: { mime } });
+  return demuxer;
+}
+
+/** Input options that pin the demuxer and forbid every protocol but local files and pipes; then the input itself. */
+function guardedInput(path: string, mime: string): string[] {
+  // `file:` so a path is never read as another protocol's URL.
+  return ['-protocol_whitelist', 'file,pipe', '-f', demuxerFor(mime), '-i', `file:${path}`];
+}
 
 /** Decoded audio format: what Gemma's audio projector takes. */
 export const PCM_SAMPLE_RATE = 16_000;
@@ -38,6 +95,8 @@ export interface MediaProbe {
 
 /** Options shared by `probeMedia` and `decodeAudio`. */
 export interface FfmpegRunOptions {
+  /** The sniffed MIME type: it picks the only demuxer ffmpeg may use. */
+  mime: string;
   /** Kill the tool after this many milliseconds (`GB_ERR_TIMEOUT`). */
   timeoutMs: number;
   /** Kill the tool when this fires (`GB_ERR_CANCELLED`). Defaults to none. */
@@ -63,7 +122,8 @@ function toSeconds(value: string | undefined): number | undefined {
 /** Reads a media file's streams and duration. Files ffprobe cannot open fail with `GB_ERR_AUDIO_INVALID`. */
 export async function probeMedia(path: string, options: FfmpegRunOptions): Promise<MediaProbe> {
   const ffprobe = requireTool('ffprobe');
-  const result = await runProcess(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', path], {
+  const input = guardedInput(path, options.mime);
+  const result = await runProcess(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...input], {
     timeoutMs: options.timeoutMs,
     // Why 16 MiB: stream and format tables are kilobytes even for files with hundreds of streams.
     maxStdoutBytes: 16 * 1024 * 1024,
@@ -108,59 +168,48 @@ export interface DecodeAudioOptions extends FfmpegRunOptions {
  */
 export async function* decodeAudio(path: string, options: DecodeAudioOptions): AsyncGenerator<Buffer> {
   const ffmpegPath = requireTool('ffmpeg');
-  const output = new PassThrough();
+  const input = guardedInput(path, options.mime);
+  const args = ['-nostdin', '-hide_banner', ...input, '-vn', '-map', '0:a:0', '-sn', '-dn', '-t', String(options.maxSeconds), '-ac', '1', '-ar', String(PCM_SAMPLE_RATE), '-acodec', 'pcm_s16le', '-f', 's16le', 'pipe:1'];
+  if (options.signal?.aborted) throw cancelledError();
+  const child = spawn(ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childProcessEnv() });
   let stderrTail = '';
-  let stopped = false;
   let failure: GembatchError | undefined;
-  let settle: (() => void) | undefined;
-  const finished = new Promise<void>((resolve) => {
-    settle = resolve;
+  let spawnError: Error | undefined;
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    // Why 4 KiB: the last lines hold the error; the rest is progress noise.
+    stderrTail = (stderrTail + chunk).slice(-4096);
   });
-  const command = ffmpeg(path)
-    .setFfmpegPath(ffmpegPath)
-    .inputOptions(['-nostdin', '-hide_banner'])
-    .noVideo()
-    .outputOptions(['-map', '0:a:0', '-sn', '-dn', '-t', String(options.maxSeconds)])
-    .audioChannels(1)
-    .audioFrequency(PCM_SAMPLE_RATE)
-    .audioCodec('pcm_s16le')
-    .format('s16le')
-    .on('stderr', (line: string) => {
-      // Why 4 KiB: the last lines hold the error; the rest is progress noise.
-      stderrTail = (stderrTail + '\n' + line).slice(-4096);
-    })
-    .on('error', () => {
-      if (!stopped && !failure) failure = classifyDecodeFailure(stderrTail);
-      output.end();
-      settle?.();
-    })
-    .on('end', () => {
-      settle?.();
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('error', (error) => {
+      spawnError = error;
+      resolve(null);
     });
-  const stop = (reason: GembatchError | undefined) => {
-    if (!failure && reason) failure = reason;
-    stopped = true;
-    command.kill('SIGKILL');
+    child.once('close', (code) => resolve(code));
+  });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  const stop = (reason: GembatchError) => {
+    failure ??= reason;
+    kill();
   };
   const timer = setTimeout(() => stop(new GembatchError('GB_ERR_TIMEOUT', `decoding the audio took longer than ${options.timeoutMs} ms`)), options.timeoutMs);
   const onAbort = () => stop(cancelledError());
-  if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
-  command.pipe(output, { end: true });
   try {
-    for await (const chunk of output) {
+    for await (const chunk of child.stdout) {
       if (failure) break;
       yield chunk as Buffer;
     }
-    await finished;
+    const code = await exited;
     if (failure) throw failure;
+    if (spawnError) throw new GembatchError('GB_ERR_INTERNAL', `could not run ffmpeg: ${spawnError.message}`, { cause: spawnError });
+    if (code !== 0) throw classifyDecodeFailure(stderrTail);
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener('abort', onAbort);
-    if (!stopped) {
-      stopped = true;
-      command.kill('SIGKILL');
-    }
+    kill();
   }
 }
 

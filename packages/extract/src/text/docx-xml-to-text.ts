@@ -1,45 +1,78 @@
-import { decodeHtmlEntities } from './html-entities.ts';
+import { Tokenizer, type TokenizerCallbacks } from 'htmlparser2';
+import { tightenTabs, trimEndOf } from './line-whitespace.ts';
 
 /**
  * Extracts the text of a WordprocessingML body (`word/document.xml`): runs of `w:t` in reading
  * order, paragraphs and rows on their own lines, tabs and table cells as tabs, explicit breaks
  * as line breaks. Tracked deletions (`w:delText`) and field codes (`w:instrText`) are left out.
+ * Read with htmlparser2's XML tokenizer (a state machine, each character once, no element stack):
+ * linear in the size of the XML whatever the markup, where the tag regex used before backtracked
+ * quadratically on unclosed `<w:…` runs (issue 9).
  */
 export function docxXmlToText(xml: string): string {
   const out: string[] = [];
-  let inText = false;
+  // Depth of open `w:t` elements; their text is the document's text.
+  let inText = 0;
   let cellDepth = 0;
-  const pattern = /<(\/?)w:([A-Za-z]+)\b[^>]*?(\/?)>|([^<]+)/g;
-  for (let match = pattern.exec(xml); match; match = pattern.exec(xml)) {
-    const [, closing, tag, selfClosing, text] = match;
-    if (text !== undefined) {
-      if (inText) out.push(decodeHtmlEntities(text));
-      continue;
-    }
-    if (tag === 't') {
-      inText = closing !== '/' && selfClosing !== '/';
-    } else if (tag === 'tc' && closing !== '/' && selfClosing !== '/') {
-      cellDepth++;
-    } else if (closing === '/') {
-      // Paragraphs inside a table cell stay on the row's line.
-      if (tag === 'p') out.push(cellDepth > 0 ? ' ' : '\n');
-      else if (tag === 'tr') out.push('\n');
-      else if (tag === 'tc') {
-        cellDepth = Math.max(0, cellDepth - 1);
-        out.push('\t');
-      }
-    } else if (tag === 'tab' || tag === 'ptab') {
+  let tag = '';
+  const open = (name: string): void => {
+    if (name === 't') inText++;
+    else if (name === 'tc') cellDepth++;
+    else if (name === 'tab' || name === 'ptab') out.push('\t');
+    else if (name === 'br' || name === 'cr') out.push('\n');
+    else if (name === 'noBreakHyphen') out.push('-');
+  };
+  const close = (name: string): void => {
+    if (name === 't') inText = Math.max(0, inText - 1);
+    // Paragraphs inside a table cell stay on the row's line.
+    else if (name === 'p') out.push(cellDepth > 0 ? ' ' : '\n');
+    else if (name === 'tr') out.push('\n');
+    else if (name === 'tc') {
+      cellDepth = Math.max(0, cellDepth - 1);
       out.push('\t');
-    } else if (tag === 'br' || tag === 'cr') {
-      out.push('\n');
-    } else if (tag === 'noBreakHyphen') {
-      out.push('-');
     }
-  }
+  };
+  /** The local name of a `w:` element, else `''` (other namespaces carry no body text). */
+  const wordName = (start: number, end: number): string => (xml.startsWith('w:', start) ? xml.slice(start + 2, end) : '');
+  const callbacks: TokenizerCallbacks = {
+    onopentagname(start, end) {
+      tag = wordName(start, end);
+      open(tag);
+    },
+    onselfclosingtag() {
+      // `<w:t/>` opens and closes at once; `<w:tab/>` and `<w:br/>` already wrote their character.
+      if (tag === 't' || tag === 'tc' || tag === 'p' || tag === 'tr') close(tag);
+    },
+    onclosetag(start, end) {
+      close(wordName(start, end));
+    },
+    ontext(start, end) {
+      if (inText > 0) out.push(xml.slice(start, end));
+    },
+    ontextentity(codePoint) {
+      if (inText > 0) out.push(String.fromCodePoint(codePoint));
+    },
+    oncdata(start, end, endOffset) {
+      if (inText > 0) out.push(xml.slice(start, end - endOffset));
+    },
+    onattribdata() {},
+    onattribentity() {},
+    onattribend() {},
+    onattribname() {},
+    oncomment() {},
+    ondeclaration() {},
+    onend() {},
+    onopentagend() {},
+    onprocessinginstruction() {},
+  };
+  const tokenizer = new Tokenizer({ xmlMode: true, decodeEntities: true }, callbacks);
+  // One write: the tokenizer's indices are then offsets into `xml`.
+  tokenizer.write(xml);
+  tokenizer.end();
   return out
     .join('')
     .split('\n')
-    .map((line) => line.replace(/ *\t */g, '\t').replace(/[ \t]+$/, ''))
+    .map((line) => trimEndOf(tightenTabs(line), 'blank'))
     .join('\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();

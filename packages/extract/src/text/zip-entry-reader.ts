@@ -13,6 +13,20 @@ const END_RECORD_BYTES = 22;
 const MAX_COMMENT_BYTES = 0xffff;
 // Why 16 MiB: a central directory lists names and offsets; even 100,000 entries fit in a few megabytes.
 const MAX_CENTRAL_DIRECTORY_BYTES = 16 * 1024 * 1024;
+// Why 16 MiB: small entries may compress very well (a short XML of repeated tags); the ratio guard
+// only matters once an entry is large enough to hurt.
+const RATIO_FREE_BYTES = 16 * 1024 * 1024;
+
+/** Options of `readZipEntry`. */
+export interface ReadZipEntryOptions {
+  /** Most bytes the entry may inflate to (`GB_ERR_PAYLOAD_TOO_LARGE`). */
+  maxBytes: number;
+  /**
+   * Most inflated bytes per compressed byte once an entry passes 16 MiB: the zip-bomb guard, which
+   * stops a bomb after a bounded amount of work however high `maxBytes` is. Defaults to none.
+   */
+  maxRatio?: number;
+}
 
 function damaged(what: string): GembatchError {
   return new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `the ZIP container is damaged: ${what}`);
@@ -20,11 +34,13 @@ function damaged(what: string): GembatchError {
 
 /**
  * Reads one entry of a ZIP file (stored or deflated) by name, without reading the rest of the
- * archive; `undefined` when there is no such entry. An entry that inflates beyond `maxBytes`
- * (a zip bomb) fails with `GB_ERR_PAYLOAD_TOO_LARGE`; ZIP64 archives and damaged directories
- * fail with `GB_ERR_UNSUPPORTED_MEDIA`.
+ * archive; `undefined` when there is no such entry. An entry that inflates beyond `maxBytes`, or
+ * beyond `maxRatio` times its compressed size (a zip bomb), fails with the non-retryable
+ * `GB_ERR_PAYLOAD_TOO_LARGE` as soon as inflating passes the limit; ZIP64 archives and damaged
+ * directories fail with `GB_ERR_UNSUPPORTED_MEDIA`.
  */
-export async function readZipEntry(path: string, name: string, maxBytes: number): Promise<Buffer | undefined> {
+export async function readZipEntry(path: string, name: string, limits: number | ReadZipEntryOptions): Promise<Buffer | undefined> {
+  const { maxBytes, maxRatio } = typeof limits === 'number' ? { maxBytes: limits, maxRatio: undefined } : limits;
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
@@ -71,11 +87,18 @@ export async function readZipEntry(path: string, name: string, maxBytes: number)
         return data;
       }
       if (method !== 8) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `ZIP compression method ${method} is not supported`);
+      const ratioCap = maxRatio === undefined ? Number.POSITIVE_INFINITY : Math.max(RATIO_FREE_BYTES, compressedSize * maxRatio);
+      const cap = Math.min(maxBytes, ratioCap);
       try {
-        return await inflate(data, { maxOutputLength: maxBytes });
+        return await inflate(data, { maxOutputLength: cap });
       } catch (error) {
-        if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw tooLarge(name, maxBytes);
-        throw damaged(`${name} does not inflate`);
+        if ((error as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') throw damaged(`${name} does not inflate`);
+        if (cap < maxBytes) {
+          throw new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `${name} inflates to more than ${maxRatio} times its compressed size of ${compressedSize} bytes (a zip bomb)`, {
+            details: { compressedBytes: compressedSize, maxRatio, inflatedLimitBytes: cap },
+          });
+        }
+        throw tooLarge(name, maxBytes);
       }
     }
     return undefined;
@@ -85,5 +108,5 @@ export async function readZipEntry(path: string, name: string, maxBytes: number)
 }
 
 function tooLarge(name: string, maxBytes: number): GembatchError {
-  return new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `${name} inflates beyond the limit of ${maxBytes} bytes`);
+  return new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `${name} inflates beyond the limit of ${maxBytes} bytes`, { details: { inflatedLimitBytes: maxBytes } });
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { childProcessEnv } from '@gembatch/config';
 import { GembatchError } from '@gembatch/contracts';
 import { cancelledError } from './abort.ts';
 
@@ -12,7 +13,7 @@ export interface RunProcessOptions {
   stdin?: Uint8Array;
   /** Kill the process once stdout exceeds this many bytes; the result then has `overflowed: true`. Defaults to 256 MiB. */
   maxStdoutBytes?: number;
-  /** Extra environment variables, merged over the current environment. Defaults to none. */
+  /** Variables set for the child over the minimal environment (`childProcessEnv`); nothing else of this process's environment is passed. Defaults to none. */
   env?: Record<string, string>;
 }
 
@@ -44,7 +45,7 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     }
     const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: options.env === undefined ? process.env : { ...process.env, ...options.env },
+      env: childProcessEnv(options.env === undefined ? {} : { set: options.env }),
     });
     const chunks: Buffer[] = [];
     let stdoutBytes = 0;

@@ -2,6 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { childProcessEnv } from '@gembatch/config';
 import { GembatchError } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import type { HostFailure, HostInitOptions, HostMessage, HostReadyInfo, ParentMessage } from './host-protocol.ts';
@@ -22,6 +23,16 @@ export interface HostProcessOptions {
   /** How long loading may take before the start fails. Defaults to `600_000` ms. */
   startTimeoutMs?: number;
 }
+
+/**
+ * What the engine host may see of this process's environment besides `childProcessEnv`'s base:
+ * accelerator selection and llama.cpp's own switches. Never `REDIS_URL`, `HF_TOKEN` or API keys:
+ * the host parses model files and user media.
+ */
+const HOST_ENV = {
+  allow: ['CUDA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'HIP_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL', 'NVIDIA_VISIBLE_DEVICES', 'VK_ICD_FILENAMES', 'OMP_NUM_THREADS'],
+  allowPrefixes: ['GGML_', 'LLAMA_'],
+};
 
 /** A 24 GB BF16 GGUF read from a cold disk at ~100 MB/s takes about four minutes. */
 const DEFAULT_START_TIMEOUT_MS = 600_000;
@@ -73,6 +84,7 @@ export class HostProcess {
     const execArgv = fromSource ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
     const child = fork(entry, [], {
       execArgv,
+      env: childProcessEnv(HOST_ENV),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
-import { DEFAULT_EXTRACT_LIMITS } from '@gembatch/extract';
+import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, defaultExtractionConcurrency } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
-import { closeRedisConnection, createRedisConnection, defineWorker, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
+import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
-import { startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
+import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import type { Redis } from 'ioredis';
 import type { WorkerEnv } from '../env.ts';
 import { createExtractProcessor } from '../processors/extract-processor.ts';
@@ -25,7 +25,9 @@ export class WorkerNode {
   #engine: Engine | undefined;
   #reporter: NodeStatsReporter | undefined;
   #metrics: MetricsServer | undefined;
+  #watchdog: EventLoopWatchdog | undefined;
   #workers: GembatchWorker[] = [];
+  #extractionPool: ExtractionPool | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(env: WorkerEnv, log: Logger) {
@@ -37,16 +39,38 @@ export class WorkerNode {
     return this.#engine;
   }
 
+  /** URL of this node's `/livez`, once started (unset when `GEMBATCH_LIVEZ_PORT` is 0). */
+  get livezUrl(): string | undefined {
+    return this.#watchdog?.livezUrl;
+  }
+
   async start(): Promise<void> {
     const env = this.#env;
-    const prefix = env.GEMBATCH_REDIS_PREFIX;
+    // On a Redis Cluster the prefix carries a hash tag, so every key stays in one slot.
+    const prefix = redisKeyPrefix(env.GEMBATCH_REDIS_PREFIX, env.REDIS_URL);
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
-    const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
+    const blobs = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? path.resolve(env.GEMBATCH_BLOBS_DIR) : path.join(dataDir, 'blobs') });
+    // First: /livez answers while the model downloads and loads (alive, not yet ready).
+    this.#watchdog = await startEventLoopWatchdog({
+      ...(env.GEMBATCH_LIVEZ_PORT > 0 ? { livezPort: env.GEMBATCH_LIVEZ_PORT, livezHost: env.GEMBATCH_METRICS_HOST } : {}),
+      stallThresholdMs: env.GEMBATCH_LIVEZ_STALL_SECONDS * 1000,
+      logger: this.#log,
+    });
     this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker', logger: this.#log });
     this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true, logger: this.#log });
 
     const engine = await this.#loadEngine(path.join(dataDir, 'models'));
     this.#engine = engine;
+    if (env.GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS > 0) {
+      // Decode calls are the engine's pulse: active sequences and none for this long means it is stuck.
+      this.#watchdog.watchProgress({
+        sample: () => {
+          const stats = engine.stats();
+          return { active: stats.activeSequences, progress: stats.decodeCallsTotal };
+        },
+        stallThresholdMs: env.GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS * 1000,
+      });
+    }
     const node = env.GEMBATCH_NODE_ID ?? defaultNodeId(engine.info.accelerator === 'cpu' ? undefined : 0);
     const log = this.#log.child({ node });
 
@@ -68,6 +92,7 @@ export class WorkerNode {
       engineStats: () => engine.stats(),
       logger: log,
     });
+    this.#watchdog.register(this.#reporter.registry);
     if (env.GEMBATCH_METRICS_PORT > 0) {
       this.#metrics = await startMetricsServer({ port: env.GEMBATCH_METRICS_PORT, host: env.GEMBATCH_METRICS_HOST, registry: this.#reporter.registry });
       log.info({ url: this.#metrics.url }, 'node metrics listening');
@@ -82,6 +107,7 @@ export class WorkerNode {
       blobs,
       node,
       overlapTokens: env.GEMBATCH_CHUNK_OVERLAP_TOKENS,
+      maxChunks: env.GEMBATCH_MAX_CHUNKS_PER_JOB,
       chunkText: async (text, maxTokens, overlapTokens) => (await planChunks(text, { engine, maxTokens, overlapTokens })).map((chunk) => chunk.text),
     });
     const onGenerateSettled = (event: SettledEvent<GenerateJobResult | ChunkResult>) => {
@@ -120,7 +146,15 @@ export class WorkerNode {
     }
     if (env.GEMBATCH_EXTRACT_ENABLED) {
       const redis = this.#redis;
+      const extractConcurrency = env.GEMBATCH_EXTRACT_CONCURRENCY ?? defaultExtractionConcurrency();
+      const pool = new ExtractionPool({
+        size: extractConcurrency,
+        timeoutMs: env.GEMBATCH_EXTRACT_TIMEOUT_SECONDS * 1000,
+        memoryLimitBytes: env.GEMBATCH_EXTRACT_MEMORY_BYTES,
+      });
+      this.#extractionPool = pool;
       const extract = createExtractProcessor({
+        extract: (options) => pool.extract(options),
         blobs,
         limits: {
           ...DEFAULT_EXTRACT_LIMITS,
@@ -139,7 +173,8 @@ export class WorkerNode {
           queue: QUEUE_NAMES.extract,
           prefix,
           connection: this.#blocking,
-          concurrency: env.GEMBATCH_EXTRACT_CONCURRENCY,
+          // One job per extraction process: the pool never queues behind BullMQ's back.
+          concurrency: extractConcurrency,
           processor: extract,
           parse: (raw) => ExtractJobData.parse(raw),
           // A failed extraction must not keep the PDF password for the retention period.
@@ -208,6 +243,8 @@ export class WorkerNode {
     }
     return createLlamaCppEngine({
       modelPath: resolved.path,
+      // The catalog's label (`Q4_0_QAT`, not the file type `Q4_0`), so metrics show which entry this node chose.
+      quant: resolved.quant,
       sequences,
       contextPerSequence,
       ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
@@ -226,8 +263,10 @@ export class WorkerNode {
     this.#closing ??= (async () => {
       await this.#subscriber?.unsubscribe().catch(() => undefined);
       await Promise.all(this.#workers.map((w) => w.close(graceMs)));
+      await this.#extractionPool?.close();
       await this.#reporter?.close();
       await this.#metrics?.close();
+      await this.#watchdog?.close();
       await this.#engine?.close();
       await Promise.all([this.#subscriber, this.#blocking, this.#redis].filter((c): c is Redis => c !== undefined).map((c) => closeRedisConnection(c)));
     })();

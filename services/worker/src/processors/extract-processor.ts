@@ -1,5 +1,5 @@
-import { GembatchError, QUEUE_NAMES, TASKS, type ExtractJobData, type GenerateJobData, type NodeCapability } from '@gembatch/contracts';
-import { extractFile, type ExtractLimits } from '@gembatch/extract';
+import { GembatchError, QUEUE_NAMES, TASKS, type ExtractedDocument, type ExtractJobData, type GenerateJobData, type NodeCapability } from '@gembatch/contracts';
+import type { ExtractLimits, ExtractOptions } from '@gembatch/extract';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
 
@@ -9,6 +9,8 @@ export interface ExtractProcessorDeps {
   scannedPages: 'auto' | 'ocr' | 'vision';
   /** Capabilities of the live fleet (union over nodes), read at each job. */
   fleetCapabilities(): Promise<Set<NodeCapability>>;
+  /** Runs one extraction off this process: the node passes its `ExtractionPool`'s `extract`, so parsing never runs on the worker's event loop. */
+  extract(options: ExtractOptions): Promise<ExtractedDocument>;
 }
 
 /** What the extract step records on its job; the job itself moves on to a generate queue. */
@@ -29,7 +31,7 @@ export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<Ex
     const started = Date.now();
     if (!(await deps.blobs.has(data.file.sha256))) throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `the bytes of file ${data.file.id} are missing from the blob store`);
     const capabilities = await deps.fleetCapabilities();
-    const document = await extractFile({
+    const document = await deps.extract({
       path: await deps.blobs.path(data.file.sha256),
       ...(data.password ? { password: data.password } : {}),
       limits: deps.limits,

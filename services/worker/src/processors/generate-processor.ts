@@ -16,7 +16,15 @@ export interface GenerateProcessorDeps {
   /** Splits text into chunks of at most `maxTokens` tokens with `overlapTokens` overlap, in order. */
   chunkText(text: string, maxTokens: number, overlapTokens: number): Promise<string[]>;
   overlapTokens: number;
+  /** Most chunk jobs one input may fan out into (`GEMBATCH_MAX_CHUNKS_PER_JOB`); more fails with `GB_ERR_INPUT_TOO_LARGE`. Defaults to `DEFAULT_MAX_CHUNKS_PER_JOB`. */
+  maxChunks?: number;
 }
+
+/**
+ * Why 1,000: at a 4k-token context that is ~4M tokens (a 3,000-page book), far beyond one job's
+ * sensible size; one 1 MB inline text on a small context fanned out into ~7,500 chunk jobs (issue 9).
+ */
+export const DEFAULT_MAX_CHUNKS_PER_JOB = 1_000;
 
 /** What a chunk child returns to its parent (kept in Redis until the parent reduces). */
 export interface ChunkResult {
@@ -93,6 +101,10 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       outcome = await runner.run(data, input, run);
     } else {
       const pieces = [...(await planTextChunks(data, input.text)), ...(await planMediaChunks(data, input.media))];
+      const maxChunks = deps.maxChunks ?? DEFAULT_MAX_CHUNKS_PER_JOB;
+      if (pieces.length > maxChunks) {
+        throw new GembatchError('GB_ERR_INPUT_TOO_LARGE', `the input needs ${pieces.length} chunks of the ${context()}-token context; the limit is ${maxChunks} chunks per job (GEMBATCH_MAX_CHUNKS_PER_JOB)`, { details: { chunks: pieces.length, limit: maxChunks } });
+      }
       chunks = pieces.length;
       const children = await Promise.all(
         pieces.map(async (piece, index) => {

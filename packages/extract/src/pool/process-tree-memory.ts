@@ -1,0 +1,63 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+// Why 64: a process tree deeper or wider than this is not one extraction; stop walking rather than spin.
+const MAX_PROCESSES = 64;
+
+/**
+ * Resident memory of a process and every process below it, in bytes, read from `/proc` (Linux):
+ * an extraction process plus the pdftotext, tesseract or ffmpeg it runs. Unlike V8's heap limit
+ * this sees everything: pdf.js's decode buffers (ArrayBuffers live outside the heap), native
+ * libraries, child tools. `undefined` when `/proc` cannot be read (not Linux, or the process is
+ * gone). Synchronous on purpose: a handful of tiny procfs reads, cheaper than a thread-pool hop.
+ */
+export function processTreeRssBytes(pid: number): number | undefined {
+  const rootRss = readRssBytes(pid);
+  if (rootRss === undefined) return undefined;
+  let total = rootRss;
+  const seen = new Set<number>([pid]);
+  const queue = childrenOf(pid);
+  while (queue.length > 0 && seen.size < MAX_PROCESSES) {
+    const next = queue.shift()!;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    total += readRssBytes(next) ?? 0;
+    queue.push(...childrenOf(next));
+  }
+  return total;
+}
+
+/** Whether `processTreeRssBytes` works on this host. */
+export function procfsAvailable(): boolean {
+  return readRssBytes(process.pid) !== undefined;
+}
+
+function readRssBytes(pid: number): number | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  // A zombie has no VmRSS line: it holds no memory.
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Direct children of a process: the `children` file of each of its threads (a thread may have forked). */
+function childrenOf(pid: number): number[] {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const children: number[] = [];
+  for (const task of tasks) {
+    try {
+      for (const id of readFileSync(`/proc/${pid}/task/${task}/children`, 'latin1').split(' ')) if (id.trim() !== '') children.push(Number(id));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return children;
+}

@@ -1,0 +1,18 @@
+import { describe, expect } from 'vitest';
+import { ensureTestModel, redisTest } from '@gembatch/testing';
+import { startWorker } from './worker-harness.ts';
+
+describe('chunks per job (issue 9)', () => {
+  redisTest('an input that would fan out beyond GEMBATCH_MAX_CHUNKS_PER_JOB fails with GB_ERR_INPUT_TOO_LARGE before any chunk job exists', async ({ redis }) => {
+    const worker = await startWorker(redis, { GEMBATCH_MODEL: await ensureTestModel('tiny'), GEMBATCH_SEQUENCES: '1', GEMBATCH_CONTEXT_PER_SEQUENCE: '512', GEMBATCH_CHUNK_OVERLAP_TOKENS: '0', GEMBATCH_MAX_CHUNKS_PER_JOB: '5' });
+    // ~6,000 words on a 512-token context: dozens of chunks.
+    const jobId = await worker.submitText('The tenant paid the rent late again this month. '.repeat(600), 'summarize');
+    const view = await worker.settle(jobId, 60_000);
+    expect(view.status).toBe('failed');
+    expect(view.error?.code).toBe('GB_ERR_INPUT_TOO_LARGE');
+    expect(view.error?.message).toMatch(/^the input needs \d+ chunks of the 512-token context; the limit is 5 chunks per job \(GEMBATCH_MAX_CHUNKS_PER_JOB\)$/);
+    // Non-retryable: one attempt; and no child was ever queued.
+    expect(await worker.producer.queues.generate.count()).toBe(0);
+    expect((await worker.producer.queues.generate.getJobs(['completed', 'failed', 'waiting', 'active', 'delayed'])).filter((job) => job.id?.includes('-chunk-')).length).toBe(0);
+  }, 90_000);
+});

@@ -13,6 +13,9 @@ const send = (message: ChildToParent) => {
   process.send?.(message);
 };
 
+// Why 8 Mi characters: below it a forced collection costs more than the memory it saves.
+const LARGE_RESULT_CHARS = 8 * 1024 * 1024;
+
 const pendingPuts = new Map<number, { resolve(sha256: string): void; reject(error: Error): void }>();
 let nextSeq = 1;
 
@@ -33,7 +36,12 @@ process.on('message', (message: ParentToChild) => {
   switch (message.type) {
     case 'extract':
       extractFile({ ...message.options, putBlob: (bytes, mime) => putBlob(message.job, bytes, mime) }).then(
-        (document) => send({ type: 'done', job: message.job, document }),
+        (document) => {
+          // The per-page strings a large document was assembled from are garbage now; collecting them
+          // before the result is serialized (another copy) keeps the process's peak near one document.
+          if (document.text.length > LARGE_RESULT_CHARS) (globalThis as { gc?: () => void }).gc?.();
+          send({ type: 'done', job: message.job, document });
+        },
         (error: unknown) => send({ type: 'failed', job: message.job, error: serialize(error) }),
       );
       return;

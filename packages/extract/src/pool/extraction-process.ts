@@ -81,7 +81,8 @@ export class ExtractionProcess {
   /** Forks a process and resolves once it is ready to take a job. */
   static async start(options: ExtractionProcessOptions): Promise<ExtractionProcess> {
     const child = fork(entry, [], {
-      execArgv: [...(tsxLoader ? ['--import', tsxLoader] : []), `--max-old-space-size=${options.maxHeapMb}`],
+      // --expose-gc: the child collects before sending a large result (see extraction-child.ts).
+      execArgv: [...(tsxLoader ? ['--import', tsxLoader] : []), `--max-old-space-size=${options.maxHeapMb}`, '--expose-gc'],
       env: childProcessEnv(),
       // Its own process group: one kill reaches the tools it started.
       detached: true,

@@ -39,6 +39,8 @@ interface RunningJob {
   resolve(document: ExtractedDocument): void;
   reject(error: Error): void;
   putBlob: ExtractOptions['putBlob'];
+  /** Slices of the result's text received so far. */
+  textChunks: string[];
   /** Why the process was killed, when this side killed it. */
   killedFor?: GembatchError;
 }
@@ -174,6 +176,7 @@ export class ExtractionProcess {
       this.#job = {
         id,
         putBlob: options.putBlob,
+        textChunks: [],
         resolve: (document) => {
           settle();
           this.#jobsRun++;
@@ -218,8 +221,11 @@ export class ExtractionProcess {
           (error: unknown) => this.#send({ type: 'put-failed', job: message.job, seq: message.seq, error: serializeError(error) }),
         );
         return;
+      case 'text':
+        job.textChunks.push(message.chunk);
+        return;
       case 'done':
-        job.resolve(message.document);
+        job.resolve({ ...message.document, text: job.textChunks.join('') });
         return;
       case 'failed':
         job.reject(deserializeError(message.error));

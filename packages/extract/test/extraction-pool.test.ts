@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { ExtractedDocument } from '@gembatch/contracts';
 import { tempDir, writePagedTextPdf, writeSampleImage, writeTextPdf, type TempDir } from '@gembatch/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, type ExtractionPoolOptions, type ExtractOptions } from '../src/index.ts';
+import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, extractFile, type ExtractionPoolOptions, type ExtractOptions } from '../src/index.ts';
 import { procfsAvailable } from '../src/pool/process-tree-memory.ts';
 import { expectErrorCode } from './expect-error-code.ts';
 import { MemoryBlobSink } from './memory-blob-sink.ts';
@@ -73,6 +74,17 @@ describe('ExtractionPool', () => {
     expect(sink.get(image.media[0]!.sha256).length).toBeGreaterThan(0);
     // The same process took both jobs.
     expect(extraction.processIds()).toEqual([pid]);
+  });
+
+  it('returns a text larger than one IPC slice whole and in order', async () => {
+    const extraction = pool({ size: 1 });
+    // ~9.5 Mi characters: three 4 Mi slices, each line numbered so a lost or reordered slice shows.
+    const lines = Array.from({ length: 300_000 }, (_, i) => `line ${String(i).padStart(6, '0')} of the long record`);
+    await writeFile(file('long.txt'), `${lines.join('\n')}\n`);
+    const [inPool, inProcess] = await Promise.all([extraction.extract(options(file('long.txt'))), extractFile(options(file('long.txt')))]);
+    expect(inPool.text.length).toBeGreaterThan(8 * 1024 * 1024);
+    expect(inPool.text === inProcess.text).toBe(true);
+    expect(inPool).toEqual({ ...inProcess, text: inPool.text });
   });
 
   it('fails a job past its deadline with GB_ERR_EXTRACT_TIMEOUT (not retried) and replaces the process', async () => {

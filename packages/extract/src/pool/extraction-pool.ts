@@ -144,19 +144,21 @@ export class ExtractionPool {
     return { processes: this.#all.size, busy, queued: this.#queue.length, ...this.#stats };
   }
 
-  /** Kills every process; queued and running jobs fail with a retryable `GB_ERR_SERVICE_UNAVAILABLE`. Idempotent. */
+  /**
+   * Kills every process; queued and running jobs fail with a retryable
+   * `GB_ERR_SERVICE_UNAVAILABLE` (another node can take them). Idempotent.
+   */
   async close(): Promise<void> {
-    if (this.#closed) {
-      await Promise.all([...this.#all].map((p) => p.kill()));
-      return;
-    }
-    this.#closed = true;
     const closed = new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the extraction pool was closed');
+    this.#closed = true;
     for (const job of this.#queue.splice(0)) {
       if (job.onAbort) job.options.signal?.removeEventListener('abort', job.onAbort);
       job.reject(closed);
     }
-    await Promise.all([...this.#all].map((p) => p.kill()));
+    const processes = [...this.#all];
+    this.#all.clear();
+    this.#idle.length = 0;
+    await Promise.all(processes.map((p) => p.kill(closed)));
   }
 
   #pump(): void {

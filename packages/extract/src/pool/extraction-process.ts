@@ -192,8 +192,12 @@ export class ExtractionProcess {
     });
   }
 
-  /** Kills the process group at once; resolves when the process has exited. Safe to call more than once. */
-  async kill(): Promise<void> {
+  /**
+   * Kills the process group at once; resolves when the process has exited. A running job fails
+   * with `reason` (default: `GB_ERR_EXTRACT_CRASHED`). Safe to call more than once.
+   */
+  async kill(reason?: GembatchError): Promise<void> {
+    if (reason && this.#job && !this.#job.killedFor) this.#job.killedFor = reason;
     const pid = this.#child.pid;
     if (!this.#exited && pid !== undefined) {
       try {

@@ -1,8 +1,8 @@
-import { availableParallelism } from 'node:os';
 import { GembatchError, type ExtractedDocument } from '@gembatch/contracts';
 import type { ExtractOptions } from '../extract-file.ts';
 import { cancelledError } from '../util/abort.ts';
 import { ExtractionProcess } from './extraction-process.ts';
+import { usableCores } from './usable-cores.ts';
 
 /** Options of `ExtractionPool`. */
 export interface ExtractionPoolOptions {
@@ -51,9 +51,12 @@ const DEFAULT_MAX_JOBS_PER_PROCESS = 100;
 // Why 60 s: a cold start loads sharp, pdf.js and the TypeScript loader; seconds normally, more under contention.
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
-/** The default pool size on a node: every core but one (the engine and the event loop keep one), at least 1. */
+/**
+ * The default pool size on a node: every usable core but one (the engine and the event loop keep
+ * one), at least 1. Usable cores respect a container's CPU quota, not only the host's core count.
+ */
 export function defaultExtractionConcurrency(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return Math.max(1, usableCores() - 1);
 }
 
 interface QueuedJob {

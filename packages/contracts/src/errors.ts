@@ -35,6 +35,9 @@ export const ERROR_CODES = {
   GB_ERR_TIMEOUT: { retryable: true, httpStatus: 504, description: 'The job ran past its time limit.' },
   GB_ERR_CONFIG: { retryable: false, httpStatus: 500, description: 'The configuration is invalid.' },
   GB_ERR_INTERNAL: { retryable: true, httpStatus: 500, description: 'An unexpected error.' },
+  GB_ERR_WEBHOOK_NOT_ALLOWED: { retryable: false, httpStatus: 400, description: 'The webhook URL is not on the operator allowlist (GEMBATCH_WEBHOOK_ALLOWED_URLS).' },
+  GB_ERR_WEBHOOK_DELIVERY: { retryable: true, httpStatus: 502, description: 'The webhook receiver did not answer 2xx in time.' },
+  GB_ERR_FOLDER_NOT_ALLOWED: { retryable: false, httpStatus: 400, description: 'The folder is missing or resolves outside the operator-configured root.' },
 } as const satisfies Record<string, { retryable: boolean; httpStatus: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

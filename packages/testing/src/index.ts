@@ -18,3 +18,4 @@ export * from './gguf/gemma4.ts';
 export * from './samples.ts';
 export * from './prometheus-text.ts';
 export * from './media-samples.ts';
+export * from './webhook-receiver.ts';

@@ -64,6 +64,8 @@ export const redisKeys = {
   scheduleRuns: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:runs`,
   /** Hash: one schedule run (status, batch id, counts, times). */
   scheduleRun: (prefix: string, scheduleId: string, runId: string) => `${prefix}:schedule:${scheduleId}:run:${runId}`,
+  /** Hash with a TTL: a schedule run's requests, custom_id → sha256 of the input file (marked seen once its result is written). */
+  scheduleRunFiles: (prefix: string, scheduleId: string, runId: string) => `${prefix}:schedule:${scheduleId}:run:${runId}:files`,
   /** String: the id of the run a schedule is executing now; a due run that finds it set is skipped. */
   scheduleActiveRun: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:active`,
 } as const;

@@ -4,17 +4,19 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
+import { BatchService } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
-import type { BlobStore } from '@gembatch/storage';
+import { FileStore, type BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
+import { AuditLog } from './audit-log.ts';
 import type { ApiEnv } from './env.ts';
-import { FileRecordStore } from './file-record-store.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { HttpMetrics } from './plugins/http-metrics.ts';
 import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
+import { registerBatchRoutes } from './routes/batch-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
@@ -38,6 +40,8 @@ export interface AppDependencies {
   /** Adds jobs and owns the queues the job queries read. The caller closes it. */
   producer: JobProducer;
   logger: Logger;
+  /** Called when a batch is created or cancelled (the server pokes its batch feeder). */
+  onBatchChange?: () => void;
 }
 
 /**
@@ -80,11 +84,23 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   metrics.register(app);
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
-  const files = new FileRecordStore(deps.redis, env.GEMBATCH_REDIS_PREFIX);
+  const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
+  const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, { maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES, retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS });
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
-    registerFileRoutes(v1, { blobStore: deps.blobStore, files, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES });
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer });
+    registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
+    const batches = new BatchService({
+      redis: deps.redis,
+      prefix: env.GEMBATCH_REDIS_PREFIX,
+      blobStore: deps.blobStore,
+      files,
+      retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+      maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
+      ...(env.GEMBATCH_BATCH_FOLDER_ROOT ? { folderRoot: env.GEMBATCH_BATCH_FOLDER_ROOT } : {}),
+      ...(deps.onBatchChange ? { onChange: deps.onBatchChange } : {}),
+    });
+    registerBatchRoutes(v1, { batches });
   });
 
   if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });

@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
+import { BatchFeeder } from '@gembatch/batches';
 import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
 import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
-import { FileSystemBlobStore } from '@gembatch/storage';
+import { FileStore, FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, type Logger } from '@gembatch/telemetry';
 import { buildApp } from './app.ts';
 import { loadApiEnv, type ApiEnv } from './env.ts';
@@ -36,13 +37,27 @@ async function main(): Promise<void> {
   redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
   const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
-  const app = await buildApp({ env, redis, blobStore, producer, logger: log });
+  const feeder = env.GEMBATCH_BATCH_FEEDER
+    ? new BatchFeeder({
+        redis,
+        prefix: env.GEMBATCH_REDIS_PREFIX,
+        producer,
+        blobStore,
+        files: new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS }),
+        logger: log,
+        window: env.GEMBATCH_BATCH_WINDOW,
+        maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
+        retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+      })
+    : undefined;
+  const app = await buildApp({ env, redis, blobStore, producer, logger: log, ...(feeder ? { onBatchChange: () => feeder.poke() } : {}) });
 
   drainOnSignals({
     log,
     timeoutMs: DRAIN_TIMEOUT_MS,
     close: async () => {
       await app.close();
+      await feeder?.close();
       await producer.close();
       await closeRedisConnection(redis);
     },
@@ -52,8 +67,10 @@ async function main(): Promise<void> {
   try {
     const address = await app.listen({ port: env.GEMBATCH_API_PORT, host: env.GEMBATCH_API_HOST });
     log.info({ address, auth: env.GEMBATCH_API_KEYS ? 'api-keys' : 'off', admin: env.GEMBATCH_ADMIN_ENABLED, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES }, 'api listening');
+    await feeder?.start();
   } catch (error) {
     log.fatal({ err: error }, 'api failed to start');
+    await feeder?.close().catch(() => undefined);
     await producer.close().catch(() => undefined);
     await closeRedisConnection(redis);
     process.exit(1);

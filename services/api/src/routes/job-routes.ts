@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
-import type { z } from 'zod';
-import { CreateJobRequest, GembatchError } from '@gembatch/contracts';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { claimIdempotencyKey, releaseIdempotencyKey } from '@gembatch/batches';
+import { CreateJobRequest, GembatchError, newJobId } from '@gembatch/contracts';
 import { cancelJob, getJobResultSha256, getJobView, listJobs, type JobQueues } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import { submitJob, type JobSubmissionDeps } from '../job-submission.ts';
@@ -9,15 +11,31 @@ import { ErrorResponse, IdParams, JobList, JobListQuery, JobResultResponse, JobV
 export interface JobRouteDeps extends JobSubmissionDeps {
   blobStore: BlobStore;
   queues: JobQueues;
+  /** Idempotency keys live here. */
+  redis: Redis;
+  prefix: string;
 }
+
+const IdempotencyHeaders = z.object({ 'idempotency-key': z.string().optional().describe('Repeat a submission safely: the same key (per tenant, 24 h) returns the job the first request created.') }).loose();
 
 /** Jobs: submit, read, result, cancel, list. Handlers stay thin: the lifecycle lives in `@gembatch/queue`. */
 export function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): void {
   app.post(
     '/v1/jobs',
-    { schema: { tags: ['jobs'], summary: 'Submit a job on an uploaded file (`file_id`) or inline `text`.', body: CreateJobRequest, response: { 202: JobViewResponse, 400: ErrorResponse } } },
+    { schema: { tags: ['jobs'], summary: 'Submit a job on an uploaded file (`file_id`) or inline `text`.', body: CreateJobRequest, headers: IdempotencyHeaders, response: { 202: JobViewResponse, 400: ErrorResponse } } },
     async (request, reply) => {
-      const view = await submitJob(deps, request.tenant, request.body as CreateJobRequest);
+      const key = request.headers['idempotency-key'];
+      let jobId: string | undefined;
+      if (typeof key === 'string') {
+        jobId = newJobId();
+        const existing = await claimIdempotencyKey(deps.redis, deps.prefix, request.tenant, 'jobs', key, jobId);
+        if (existing !== undefined) return reply.code(202).header('location', `/v1/jobs/${existing}`).send(await getJobView(deps.queues, existing, request.tenant));
+      }
+      const view = await submitJob(deps, request.tenant, request.body as CreateJobRequest, jobId).catch(async (error: unknown) => {
+        // A refused submission must not pin the key to a job that does not exist.
+        if (typeof key === 'string') await releaseIdempotencyKey(deps.redis, deps.prefix, request.tenant, 'jobs', key);
+        throw error;
+      });
       request.log.info({ jobId: view.id, task: view.task, fileId: view.input.file_id }, 'job submitted');
       return reply.code(202).header('location', `/v1/jobs/${view.id}`).send(view);
     },

@@ -5,7 +5,8 @@ import { decodeFailedReason, GembatchError, GenerateJobResult, QUEUE_NAMES, redi
 import { cancelJob, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
-import { BatchStore, type BatchRecord } from './batch-store.ts';
+import type { BatchObject } from './batch-schemas.ts';
+import { BatchStore, toBatchObject, type BatchRecord } from './batch-store.ts';
 import { readInputLines } from './input-lines.ts';
 import { decodeOutcome, encodeInlineError, encodeOutcome, type RequestOutcome } from './request-outcomes.ts';
 import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob } from './request-mapping.ts';
@@ -43,6 +44,11 @@ export interface BatchFeederOptions {
   maxRequests?: number;
   /** How long finished batches keep their per-request data (seconds). Defaults to 7 days. */
   retentionSeconds?: number;
+  /**
+   * Called once a batch reaches a final status (`completed`, `failed`, `cancelled`, `expired`), after
+   * the status is stored: the server enqueues its webhook here. A throw is logged, never fatal.
+   */
+  onEnded?: (batch: BatchObject) => Promise<void>;
 }
 
 /** Where one request of one batch is: the job it runs as. */
@@ -243,7 +249,7 @@ export class BatchFeeder {
     const result = await validateInput({ redis: this.#options.redis, prefix: this.#options.prefix, batchId: record.id, endpoint: record.endpoint, path, maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS });
     const now = Date.now();
     if (result.fatal.length > 0) {
-      await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 });
+      if (await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 })) await this.#ended(record.id);
       await this.#retire(record);
       this.#log.info({ batchId: record.id, errors: result.fatal.length, ms: now - started }, 'batch input invalid');
       return;
@@ -383,6 +389,17 @@ export class BatchFeeder {
     for (const [batchId, indexes] of byBatch) this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
   }
 
+  /** Tells `onEnded` (the webhook) about a batch that just reached its final status. */
+  async #ended(batchId: string): Promise<void> {
+    if (!this.#options.onEnded) return;
+    try {
+      const record = await this.#store.read(batchId);
+      if (record) await this.#options.onEnded(toBatchObject(record));
+    } catch (error) {
+      this.#log.error({ err: error, batchId }, 'batch end notification failed');
+    }
+  }
+
   /**
    * Writes the output and error files by streaming the input once (results in input order), then
    * ends the batch: `completed`, `cancelled` (unrun requests are left out) or `expired` (unrun
@@ -428,7 +445,7 @@ export class BatchFeeder {
     const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };
     // Counters are set from what the files hold (absolute, so a re-run finalize cannot count twice).
     await redis.hset(redisKeys.batch(prefix, batchId), { completed: String(completed), failed: String(failed) });
-    await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) });
+    if (await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) })) await this.#ended(batchId);
     await this.#retire(record);
     this.#log.info({ batchId, status, completed, failed, total: record.total, ms: now - started }, 'batch finalized');
   }

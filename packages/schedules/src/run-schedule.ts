@@ -16,18 +16,13 @@ import { FILE_ID_PLACEHOLDER, type RunStatus, type ScheduleEndpoint, type Schedu
 export interface ScheduleBatches {
   createBatch(tenant: string, request: { input_file_id: string; endpoint: ScheduleEndpoint; completion_window: string; metadata: Record<string, string> | null; webhook_url?: string }, options: { idempotencyKey?: string }): Promise<{ id: string }>;
   getBatch(tenant: string, batchId: string): Promise<{ status: string; request_counts: { total: number; completed: number; failed: number }; errors: { data: Array<{ message: string }> } | null }>;
-  /** JSONL lines (each ending in a newline) of the output or error file, in input order. */
+  /** The output or error file's JSONL, in input order, in chunks of any size (not necessarily whole lines). */
   resultLines(tenant: string, batchId: string, kind: 'output' | 'errors'): AsyncIterable<string>;
 }
 
-/** Records a blob as a tenant's file (the batches package's `BatchFiles` has this shape). */
+/** Stores bytes as a tenant's file (`FileStore` of `@gembatch/storage` has this shape). */
 export interface ScheduleFiles {
-  create(tenant: string, file: { sha256: string; bytes: number; filename: string; purpose: 'batch' | 'user_data' }): Promise<string>;
-}
-
-/** Where uploaded inputs go (`BlobStore` of `@gembatch/storage`). */
-export interface ScheduleBlobs {
-  put(source: ReadableType | Buffer): Promise<{ sha256: string; bytes: number }>;
+  create(source: ReadableType | Buffer, options: { tenant: string; filename: string; purpose: 'batch' | 'user_data' }): Promise<{ id: string; sha256: string }>;
 }
 
 export interface ScheduleRunnerOptions {
@@ -35,7 +30,6 @@ export interface ScheduleRunnerOptions {
   root: FolderRoot;
   batches: ScheduleBatches;
   files: ScheduleFiles;
-  blobs: ScheduleBlobs;
   /** Most files one run takes (the rest wait for the next run). Defaults to `10000`. */
   maxFiles?: number;
   /** How often a run reads its batch's status while waiting (ms). Defaults to `2000`. */
@@ -121,17 +115,16 @@ async function submit(options: ScheduleRunnerOptions, record: ScheduleRecord, ru
   const requests: Array<{ customId: string; sha256: string; fileId: string }> = [];
   for (const file of fresh) {
     ctx.signal.throwIfAborted();
-    const stored = await options.blobs.put(createReadStream(file.path));
-    const fileId = await options.files.create(record.tenant, { sha256: stored.sha256, bytes: stored.bytes, filename: file.relative.split('/').at(-1) as string, purpose: 'user_data' });
-    requests.push({ customId: customIdFor(file), sha256: stored.sha256, fileId });
+    const stored = await options.files.create(createReadStream(file.path), { tenant: record.tenant, filename: file.relative.split('/').at(-1) as string, purpose: 'user_data' });
+    // The stored hash, not the scanned one: the file may have changed in between, and the ledger must name what ran.
+    requests.push({ customId: customIdFor(file), sha256: stored.sha256, fileId: stored.id });
   }
   await store.putRunFiles(record.id, run.id, requests);
-  const input = await options.blobs.put(Readable.from(inputLines(record, requests)));
-  const inputFileId = await options.files.create(record.tenant, { sha256: input.sha256, bytes: input.bytes, filename: `${run.id}.jsonl`, purpose: 'batch' });
+  const input = await options.files.create(Readable.from(inputLines(record, requests)), { tenant: record.tenant, filename: `${run.id}.jsonl`, purpose: 'batch' });
   const batch = await options.batches.createBatch(
     record.tenant,
     {
-      input_file_id: inputFileId,
+      input_file_id: input.id,
       endpoint: record.endpoint,
       completion_window: options.completionWindow ?? '24h',
       metadata: { ...record.metadata, schedule_id: record.id, run_id: run.id },
@@ -165,7 +158,7 @@ async function finish(options: ScheduleRunnerOptions, record: ScheduleRecord, ru
   };
   const perInput = (kind: 'output' | 'errors') =>
     async function* () {
-      for await (const line of options.batches.resultLines(record.tenant, batchId, kind)) {
+      for await (const line of jsonLines(options.batches.resultLines(record.tenant, batchId, kind))) {
         const customId = (JSON.parse(line) as { custom_id?: unknown }).custom_id;
         if (typeof customId === 'string') {
           await writeFileAtomic(resultPath(output, customId), line);
@@ -181,6 +174,22 @@ async function finish(options: ScheduleRunnerOptions, record: ScheduleRecord, ru
   const status: RunStatus = batch.status === 'completed' ? 'completed' : (batch.status as RunStatus);
   const error = batch.status === 'failed' ? { code: 'GB_ERR_BAD_REQUEST', message: batch.errors?.data[0]?.message ?? 'the batch failed validation' } : null;
   return { ...run, status, finished_at: Math.floor(Date.now() / 1000), request_counts: batch.request_counts, error };
+}
+
+/** Whole lines (each with its newline) out of chunks of text. */
+async function* jsonLines(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  let rest = '';
+  for await (const chunk of chunks) {
+    rest += chunk;
+    let newline = rest.indexOf('\n');
+    while (newline >= 0) {
+      const line = rest.slice(0, newline + 1);
+      rest = rest.slice(newline + 1);
+      if (line.trim()) yield line;
+      newline = rest.indexOf('\n');
+    }
+  }
+  if (rest.trim()) yield `${rest}\n`;
 }
 
 /** The batch input: one request per file, the template's `{{file_id}}` replaced by the file's id. */

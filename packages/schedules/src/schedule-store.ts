@@ -61,7 +61,7 @@ export class ScheduleStore {
     await this.#redis
       .multi()
       .set(key, JSON.stringify(run), 'EX', RUN_TTL_SECONDS)
-      .zadd(runs, 'NX', run.started_at * 1000, run.id)
+      .zadd(runs, 'NX', Date.now(), run.id)
       .zremrangebyrank(runs, 0, -(MAX_RUNS_KEPT + 1))
       .exec();
   }

@@ -32,7 +32,6 @@ export const WebhookJobData = z.object({
   url: z.string(),
   /** The batch the event is about; its delivery record is keyed by this id. */
   subject_id: z.string(),
-  tenant: z.string(),
 });
 export type WebhookJobData = z.infer<typeof WebhookJobData>;
 

@@ -20,7 +20,6 @@ export interface WebhookProducerOptions {
 export interface WebhookNotice {
   /** The batch the event is about. */
   subjectId: string;
-  tenant: string;
   url: string;
   type: WebhookEventType;
   /** Ids, status and counts (never document content). */
@@ -54,7 +53,7 @@ export class WebhookProducer {
   /** Enqueues the event; resolves with its id once the job is in Redis. */
   async send(notice: WebhookNotice, now = new Date()): Promise<string> {
     const id = webhookEventId(notice.subjectId, notice.type);
-    const data: WebhookJobData = { event: { id, object: 'event', type: notice.type, created_at: Math.floor(now.getTime() / 1000), data: notice.data }, url: notice.url, subject_id: notice.subjectId, tenant: notice.tenant };
+    const data: WebhookJobData = { event: { id, object: 'event', type: notice.type, created_at: Math.floor(now.getTime() / 1000), data: notice.data }, url: notice.url, subject_id: notice.subjectId };
     await this.#deliveries.open(notice.subjectId, notice.url, id, notice.type);
     await this.#queue.add(notice.type, data, {
       jobId: id,

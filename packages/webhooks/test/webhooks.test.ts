@@ -68,9 +68,9 @@ describe('webhook delivery', () => {
     const config = loadWebhookConfig({ GEMBATCH_WEBHOOK_ALLOWED_URLS: receiver.url, GEMBATCH_WEBHOOK_SECRET: SECRET, GEMBATCH_WEBHOOK_BACKOFF_MS: '50', GEMBATCH_WEBHOOK_ATTEMPTS: '3' });
     const { producer, deliveries } = stackFor(redis, config);
 
-    const eventId = await producer.send({ subjectId: 'batch_1', tenant: 'acme', url: receiver.url, type: 'batch.completed', data: { id: 'batch_1', object: 'batch', status: 'completed' } });
+    const eventId = await producer.send({ subjectId: 'batch_1', url: receiver.url, type: 'batch.completed', data: { id: 'batch_1', object: 'batch', status: 'completed' } });
     // Sending the same event again (a retried finalizer) does not deliver twice.
-    expect(await producer.send({ subjectId: 'batch_1', tenant: 'acme', url: receiver.url, type: 'batch.completed', data: { id: 'batch_1' } })).toBe(eventId);
+    expect(await producer.send({ subjectId: 'batch_1', url: receiver.url, type: 'batch.completed', data: { id: 'batch_1' } })).toBe(eventId);
 
     const [first, second] = await receiver.waitFor(2);
     expect(first).toMatchObject({ id: eventId, verified: true, answered: 500 });
@@ -91,7 +91,7 @@ describe('webhook delivery', () => {
     const receiver = closeAfterTest(await startWebhookReceiver({ secret: SECRET, answer: () => 503 }));
     const config = loadWebhookConfig({ GEMBATCH_WEBHOOK_ALLOWED_URLS: receiver.url, GEMBATCH_WEBHOOK_SECRET: SECRET, GEMBATCH_WEBHOOK_BACKOFF_MS: '20', GEMBATCH_WEBHOOK_ATTEMPTS: '3' });
     const { producer, deliveries } = stackFor(redis, config);
-    await producer.send({ subjectId: 'batch_2', tenant: 'acme', url: receiver.url, type: 'batch.failed', data: { id: 'batch_2' } });
+    await producer.send({ subjectId: 'batch_2', url: receiver.url, type: 'batch.failed', data: { id: 'batch_2' } });
     await vi.waitFor(async () => expect((await deliveries.get('batch_2'))?.status).toBe('failed'), { timeout: 15_000, interval: 25 });
     expect((await deliveries.get('batch_2'))?.attempts.map((a) => a.status_code)).toEqual([503, 503, 503]);
     expect(receiver.received.every((r) => r.verified)).toBe(true);
@@ -103,9 +103,9 @@ describe('webhook delivery', () => {
     const closed = `http://127.0.0.1:${await findFreePort()}/x`;
     const config = loadWebhookConfig({ GEMBATCH_WEBHOOK_ALLOWED_URLS: `${receiver.url},${closed}`, GEMBATCH_WEBHOOK_SECRET: SECRET, GEMBATCH_WEBHOOK_BACKOFF_MS: '20', GEMBATCH_WEBHOOK_ATTEMPTS: '2' });
     const { producer, deliveries } = stackFor(redis, config);
-    await producer.send({ subjectId: 'batch_3', tenant: 'acme', url: closed, type: 'batch.expired', data: { id: 'batch_3' } });
+    await producer.send({ subjectId: 'batch_3', url: closed, type: 'batch.expired', data: { id: 'batch_3' } });
     // Enqueued behind the API's check (e.g. the allowlist shrank since): refused on delivery, not sent.
-    await producer.send({ subjectId: 'batch_4', tenant: 'acme', url: 'http://127.0.0.1:9/elsewhere', type: 'batch.completed', data: { id: 'batch_4' } });
+    await producer.send({ subjectId: 'batch_4', url: 'http://127.0.0.1:9/elsewhere', type: 'batch.completed', data: { id: 'batch_4' } });
     await vi.waitFor(async () => expect((await deliveries.get('batch_3'))?.status).toBe('failed'), { timeout: 15_000, interval: 25 });
     await vi.waitFor(async () => expect((await deliveries.get('batch_4'))?.status).toBe('failed'), { timeout: 15_000, interval: 25 });
     expect((await deliveries.get('batch_3'))?.attempts.map((a) => a.error)).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);

@@ -6,6 +6,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
 import { BatchService } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
+import { ScheduleService, type FolderRoot } from '@gembatch/schedules';
+import { loadWebhookConfig, WebhookDeliveries, type WebhookConfig } from '@gembatch/webhooks';
 import { FileStore, type BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
@@ -17,6 +19,7 @@ import { HttpMetrics } from './plugins/http-metrics.ts';
 import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
 import { registerBatchRoutes } from './routes/batch-routes.ts';
+import { registerScheduleRoutes } from './routes/schedule-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
@@ -42,6 +45,10 @@ export interface AppDependencies {
   logger: Logger;
   /** Called when a batch is created or cancelled (the server pokes its batch feeder). */
   onBatchChange?: () => void;
+  /** Webhook allowlist and settings (`loadWebhookConfig`). Defaults to webhooks off. */
+  webhooks?: WebhookConfig;
+  /** The opened `GEMBATCH_SCHEDULE_ROOT`; unset: schedules are refused. */
+  scheduleRoot?: FolderRoot;
 }
 
 /**
@@ -84,6 +91,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   metrics.register(app);
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
+  const webhooks = deps.webhooks ?? loadWebhookConfig({});
+  const schedules = new ScheduleService({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, root: deps.scheduleRoot, allowlist: webhooks.allowlist });
+  app.addHook('onClose', async () => {
+    await schedules.close();
+  });
   const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
   const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, { maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES, retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS });
   await app.register(async (v1) => {
@@ -99,8 +111,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
       ...(env.GEMBATCH_BATCH_FOLDER_ROOT ? { folderRoot: env.GEMBATCH_BATCH_FOLDER_ROOT } : {}),
       ...(deps.onBatchChange ? { onChange: deps.onBatchChange } : {}),
+      assertWebhookUrl: (url, field) => webhooks.allowlist.assertAllowed(url, field),
     });
-    registerBatchRoutes(v1, { batches });
+    registerBatchRoutes(v1, { batches, deliveries: new WebhookDeliveries(deps.redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS) });
+    registerScheduleRoutes(v1, schedules);
   });
 
   if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });

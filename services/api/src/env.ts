@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, envBool, envBytes, envInt, loadEnv } from '@gembatch/config';
+import { loadWebhookConfig, WebhookEnvSchema } from '@gembatch/webhooks';
 import { ApiKeyRing } from './api-key-ring.ts';
 
 /** API configuration: one variable per setting, parsed by `loadApiEnv` in `server.ts`. */
@@ -42,12 +43,20 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_BATCH_MAX_REQUESTS: envInt(1, 10_000_000).default(200_000),
   /** Folder under which `POST /v1/batches {folder}` may read (symlinks resolved; never outside). Unset: folder batches are off. */
   GEMBATCH_BATCH_FOLDER_ROOT: z.string().min(1).optional(),
+  /** Folder that schedules' source and output folders must be in (symlinks resolved; never outside). Unset: schedules are off. */
+  GEMBATCH_SCHEDULE_ROOT: z.string().min(1).optional(),
+  /** Most files one schedule run takes; the rest wait for the next run. */
+  GEMBATCH_SCHEDULE_MAX_FILES: envInt(1, 200_000).default(10_000),
+  /** Schedule runs going at once in this process (each mostly waits on its batch). */
+  GEMBATCH_SCHEDULE_CONCURRENCY: envInt(1, 100).default(4),
   /** Serve the Bull Board operator UI at `/admin/queues`. */
   GEMBATCH_ADMIN_ENABLED: envBool.default(false),
   /** Password for `/admin/queues` (HTTP Basic, any user name, or `Authorization: Bearer`). Unset: no password. Secret. */
   GEMBATCH_ADMIN_TOKEN: z.string().optional(),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Webhooks: GEMBATCH_WEBHOOK_ALLOWED_URLS, _SECRET, _ATTEMPTS, _BACKOFF_MS, _TIMEOUT_MS (see @gembatch/webhooks).
+  ...WebhookEnvSchema.shape,
 });
 export type ApiEnv = z.output<typeof ApiEnvSchema>;
 
@@ -73,6 +82,12 @@ export function loadApiEnv(source: Record<string, string | undefined> = process.
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
+  }
+  try {
+    loadWebhookConfig(source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems.filter((problem) => !problems.includes(problem)));
   }
   const token = source.GEMBATCH_ADMIN_TOKEN;
   if (token !== undefined && token !== '' && (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token))) problems.push(`GEMBATCH_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces`);

@@ -1,7 +1,9 @@
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { BatchFeeder } from '@gembatch/batches';
-import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
+import { BatchFeeder, BatchService, type BatchObject } from '@gembatch/batches';
+import { ConfigError, drainOnSignals, exitOnConfigError } from '@gembatch/config';
+import { FolderRoot, ScheduleStore, startScheduleRunWorker } from '@gembatch/schedules';
+import { loadWebhookConfig, startWebhookWorker, WebhookProducer } from '@gembatch/webhooks';
 import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
 import { FileStore, FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, type Logger } from '@gembatch/telemetry';
@@ -37,27 +39,63 @@ async function main(): Promise<void> {
   redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
   const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
+  const webhookConfig = loadWebhookConfig();
+  let scheduleRoot: FolderRoot | undefined;
+  if (env.GEMBATCH_SCHEDULE_ROOT) {
+    try {
+      scheduleRoot = await FolderRoot.open(env.GEMBATCH_SCHEDULE_ROOT);
+    } catch {
+      exitOnConfigError(new ConfigError(['GEMBATCH_SCHEDULE_ROOT: not an existing directory']), 'gembatch-api');
+    }
+  }
+  const webhookProducer = new WebhookProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: webhookConfig.attempts, backoffMs: webhookConfig.backoffMs, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
+  const files = new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
   const feeder = env.GEMBATCH_BATCH_FEEDER
     ? new BatchFeeder({
         redis,
         prefix: env.GEMBATCH_REDIS_PREFIX,
         producer,
         blobStore,
-        files: new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS }),
+        files,
         logger: log,
         window: env.GEMBATCH_BATCH_WINDOW,
         maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
         retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+        onEnded: async (batch) => {
+          if (batch.webhook_url) await webhookProducer.send({ subjectId: batch.id, url: batch.webhook_url, type: `batch.${batch.status as 'completed' | 'failed' | 'cancelled' | 'expired'}`, data: batchEventData(batch) });
+        },
       })
     : undefined;
-  const app = await buildApp({ env, redis, blobStore, producer, logger: log, ...(feeder ? { onBatchChange: () => feeder.poke() } : {}) });
+  const app = await buildApp({ env, redis, blobStore, producer, logger: log, webhooks: webhookConfig, ...(scheduleRoot ? { scheduleRoot } : {}), ...(feeder ? { onBatchChange: () => feeder.poke() } : {}) });
+
+  // Webhook deliveries and schedule runs run beside the batch feeder: a run creates a batch and waits for it.
+  const workerConnection = feeder ? createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api-control', blocking: true }) : undefined;
+  const webhookWorker = workerConnection ? startWebhookWorker({ connection: workerConnection, redis, prefix: env.GEMBATCH_REDIS_PREFIX, config: webhookConfig, logger: log, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS }) : undefined;
+  const scheduleWorker =
+    workerConnection && scheduleRoot
+      ? startScheduleRunWorker({
+          connection: workerConnection,
+          prefix: env.GEMBATCH_REDIS_PREFIX,
+          logger: log,
+          store: new ScheduleStore(redis, env.GEMBATCH_REDIS_PREFIX),
+          root: scheduleRoot,
+          batches: new BatchService({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobStore, files, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS, maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS, onChange: () => feeder?.poke() }),
+          files,
+          maxFiles: env.GEMBATCH_SCHEDULE_MAX_FILES,
+          concurrency: env.GEMBATCH_SCHEDULE_CONCURRENCY,
+        })
+      : undefined;
 
   drainOnSignals({
     log,
     timeoutMs: DRAIN_TIMEOUT_MS,
     close: async () => {
       await app.close();
+      await scheduleWorker?.close();
       await feeder?.close();
+      await webhookWorker?.close();
+      await webhookProducer.close();
+      if (workerConnection) await closeRedisConnection(workerConnection);
       await producer.close();
       await closeRedisConnection(redis);
     },
@@ -71,10 +109,17 @@ async function main(): Promise<void> {
   } catch (error) {
     log.fatal({ err: error }, 'api failed to start');
     await feeder?.close().catch(() => undefined);
+    await Promise.allSettled([scheduleWorker?.close(), webhookWorker?.close(), webhookProducer.close()]);
+    if (workerConnection) await closeRedisConnection(workerConnection);
     await producer.close().catch(() => undefined);
     await closeRedisConnection(redis);
     process.exit(1);
   }
+}
+
+/** What a batch webhook event carries: ids, status and counts (never content). */
+function batchEventData(batch: BatchObject): Record<string, unknown> {
+  return { id: batch.id, object: 'batch', status: batch.status, request_counts: batch.request_counts, output_file_id: batch.output_file_id, error_file_id: batch.error_file_id, metadata: batch.metadata };
 }
 
 await main();

@@ -383,6 +383,8 @@ export class BatchFeeder {
       transaction.hset(redisKeys.batchOutcomes(prefix, batchId), jobId, encodeOutcome(outcome));
       transaction.hdel(redisKeys.batchInflight(prefix, batchId), ...indexes.map(String));
       transaction.hincrby(redisKeys.batch(prefix, batchId), outcome.ok ? 'completed' : 'failed', indexes.length);
+      // Tokens once per job (identical requests share it): what the engine really did, for tok/s.
+      if (outcome.ok && outcome.usage) transaction.hincrby(redisKeys.batch(prefix, batchId), 'input_tokens', outcome.usage.prompt_tokens).hincrby(redisKeys.batch(prefix, batchId), 'output_tokens', outcome.usage.generated_tokens);
     }
     await transaction.exec();
     this.#byJob.delete(jobId);
@@ -483,7 +485,7 @@ async function completedIn(producer: JobProducer, jobId: string): Promise<Reques
     if ((await producer.queues[queue].getJobState(jobId)) !== 'completed') continue;
     const job = await producer.queues[queue].getJob(jobId);
     const result = GenerateJobResult.safeParse(job?.returnvalue);
-    if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now() };
+    if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now(), usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens } };
   }
   return undefined;
 }

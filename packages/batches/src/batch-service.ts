@@ -144,6 +144,8 @@ export class BatchService {
       cursor_byte: 0,
       cursor_line_number: 1,
       ending: null,
+      input_tokens: 0,
+      output_tokens: 0,
     };
     await this.store.create(record);
     this.#options.onChange?.();

@@ -39,6 +39,7 @@ export const BatchObjectResponse = z.object({
   request_counts: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() }),
   metadata: z.record(z.string(), z.string()).nullable(),
   webhook_url: z.string().nullable(),
+  usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() }),
   webhook: WebhookDelivery,
 });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { decodeFailedReason, GembatchError, GenerateJobResult, QUEUE_NAMES, redisKeys, toGembatchError, type QueueName } from '@gembatch/contracts';
+import { decodeFailedReason, GembatchError, GenerateJobResult, QUEUE_NAMES, redisKeys, toGembatchError, type FileRecord, type QueueName } from '@gembatch/contracts';
 import { cancelJob, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
@@ -415,33 +415,37 @@ export class BatchFeeder {
     const { redis, prefix, blobStore, files } = this.#options;
     const ending = record.ending ?? 'completed';
     const unfinished = ending === 'expired' ? ({ ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request ran', at: started } as const) : ('skip' as const);
-    const output = new PassThrough();
-    const errors = new PassThrough();
-    const storedOutput = files.create(output, { tenant: record.tenant, filename: `${record.id}_output.jsonl`, purpose: 'batch_output' });
-    const storedErrors = files.create(errors, { tenant: record.tenant, filename: `${record.id}_error.jsonl`, purpose: 'batch_output' });
+    // A file is opened at its first line: as OpenAI, a batch with no successes (or no errors) has no such file.
+    const sinks = new Map<'output' | 'error', { stream: PassThrough; stored: Promise<FileRecord> }>();
+    const sink = (kind: 'output' | 'error') => {
+      let open = sinks.get(kind);
+      if (!open) {
+        const stream = new PassThrough();
+        const stored = files.create(stream, { tenant: record.tenant, filename: `${record.id}_${kind}.jsonl`, purpose: 'batch_output' });
+        // Observed here so that a failure never goes unhandled before it is awaited below.
+        stored.catch(() => undefined);
+        open = { stream, stored };
+        sinks.set(kind, open);
+      }
+      return open.stream;
+    };
     let completed = 0;
     let failed = 0;
     try {
       for await (const entry of streamResults({ redis, prefix, blobStore }, record, { unfinished })) {
-        const stream = entry.kind === 'output' ? output : errors;
+        const stream = sink(entry.kind);
         if (entry.kind === 'output') completed += 1;
         else failed += 1;
         if (!stream.write(`${JSON.stringify(entry.line)}\n`)) await new Promise((resolveDrain) => stream.once('drain', resolveDrain));
       }
-      output.end();
-      errors.end();
+      for (const { stream } of sinks.values()) stream.end();
     } catch (error) {
-      output.destroy(error as Error);
-      errors.destroy(error as Error);
-      await Promise.allSettled([storedOutput, storedErrors]);
+      for (const { stream } of sinks.values()) stream.destroy(error as Error);
+      await Promise.allSettled([...sinks.values()].map(async ({ stored }) => files.delete(record.tenant, (await stored).id)));
       throw error;
     }
-    const [out, err] = await Promise.all([storedOutput, storedErrors]);
-    // As OpenAI: no file when there is nothing to put in it.
-    if (completed === 0) await files.delete(record.tenant, out.id);
-    if (failed === 0) await files.delete(record.tenant, err.id);
-    const outputFileId = completed > 0 ? out.id : null;
-    const errorFileId = failed > 0 ? err.id : null;
+    const outputFileId = sinks.has('output') ? (await (sinks.get('output') as { stored: Promise<FileRecord> }).stored).id : null;
+    const errorFileId = sinks.has('error') ? (await (sinks.get('error') as { stored: Promise<FileRecord> }).stored).id : null;
     const now = Date.now();
     const status = ending === 'completed' ? 'completed' : ending;
     const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };

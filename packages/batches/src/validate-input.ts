@@ -106,6 +106,8 @@ export async function validateInput(options: ValidateInputOptions): Promise<Vali
   } finally {
     await redis.del(idsKey);
   }
+  // Duplicates are found a chunk later than other errors: report in line order.
+  fatal.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
   if (total === 0) report({ code: 'GB_ERR_BATCH_INPUT_INVALID', message: 'the input file has no request lines', param: null, line: null });
   if (fatalCount > fatal.length) {
     const last = fatal.at(-1) as BatchValidationError;

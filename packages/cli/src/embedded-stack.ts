@@ -100,6 +100,11 @@ export class EmbeddedStack {
     return { api, exporter: `http://127.0.0.1:${exporterPort}/metrics`, redis: redisUrl, logs };
   }
 
+  /** The process id of a running service (`api`, `worker`, `exporter`, `redis`), e.g. to read its memory. */
+  pid(name: string): number | undefined {
+    return this.#services.find((s) => s.name === name)?.child.pid;
+  }
+
   /** Stops every service (idempotent): SIGTERM in order, SIGKILL after `graceMs`. */
   stop(graceMs = 30_000): Promise<void> {
     this.#stopping ??= (async () => {

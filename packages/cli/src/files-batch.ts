@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ErrorBody, Timings, Usage } from '@gembatch/contracts';
 import type { ApiClient, BatchObject } from './api-client.ts';
 import { BatchProgress } from './batch-progress.ts';
-import { uploadInputs } from './upload-state.ts';
+import { batchGeneration, DEFAULT_UPLOAD_STATE, nextGeneration, uploadInputs } from './upload-state.ts';
 
 /** Batch statuses after which nothing changes. */
 export const FINAL_BATCH_STATUSES = new Set(['completed', 'failed', 'cancelled', 'expired']);
@@ -37,6 +37,15 @@ export interface FilesBatch {
   customIds: string[];
   /** Input index → why the upload was refused (those inputs are not in the batch). */
   uploadErrors: Map<number, ErrorBody>;
+  /** Call once the batch has been seen through: the same command then makes a new batch. */
+  settle(): Promise<void>;
+}
+
+/** A created batch and how to mark it seen through. */
+export interface CreatedBatch {
+  batch: BatchObject;
+  /** Call once the batch has been seen through: the same input then makes a new batch next time. */
+  settle(): Promise<void>;
 }
 
 /**
@@ -63,16 +72,22 @@ export async function createFilesBatch(options: FilesBatchOptions): Promise<File
   });
   const customIds = customIdsFor(options.files);
   const lines = ids.flatMap((fileId, index) => (fileId === null ? [] : [JSON.stringify({ custom_id: customIds[index], method: 'POST', url: '/v1/jobs', body: { ...options.job, file_id: fileId } })]));
-  if (lines.length === 0) return { batch: undefined, customIds, uploadErrors: errors };
-  const batch = await createJsonlBatch(options.client, Buffer.from(`${lines.join('\n')}\n`, 'utf8'), '/v1/jobs', options);
-  return { batch, customIds, uploadErrors: errors };
+  if (lines.length === 0) return { batch: undefined, customIds, uploadErrors: errors, settle: async () => undefined };
+  const created = await createJsonlBatch(options.client, Buffer.from(`${lines.join('\n')}\n`, 'utf8'), '/v1/jobs', options);
+  return { batch: created.batch, customIds, uploadErrors: errors, settle: created.settle };
 }
 
-/** Uploads JSONL bytes as a `batch` file and creates the batch, idempotent on the bytes' hash. */
-export async function createJsonlBatch(client: ApiClient, jsonl: Buffer, endpoint: string, options: { completionWindow?: string; metadata?: Record<string, string>; webhookUrl?: string } = {}): Promise<BatchObject> {
-  const key = `cli-${createHash('sha256').update(endpoint).update('\n').update(jsonl).digest('hex').slice(0, 48)}`;
+/**
+ * Uploads JSONL bytes as a `batch` file and creates the batch. The Idempotency-Key is the input's hash
+ * and its generation in the local state: until `settle()`, the same input gets the same batch back.
+ */
+export async function createJsonlBatch(client: ApiClient, jsonl: Buffer, endpoint: string, options: { server?: string; statePath?: string; completionWindow?: string; metadata?: Record<string, string>; webhookUrl?: string } = {}): Promise<CreatedBatch> {
+  const statePath = options.statePath ?? DEFAULT_UPLOAD_STATE;
+  const server = options.server ?? '';
+  const inputHash = createHash('sha256').update(endpoint).update('\n').update(jsonl).digest('hex').slice(0, 48);
+  const key = `cli-${inputHash}-${await batchGeneration(statePath, server, inputHash)}`;
   const input = await client.uploadBytes(jsonl, 'batch-input.jsonl', 'batch');
-  return client.createBatch(
+  const batch = await client.createBatch(
     {
       input_file_id: input.id,
       endpoint,
@@ -82,6 +97,7 @@ export async function createJsonlBatch(client: ApiClient, jsonl: Buffer, endpoin
     },
     key,
   );
+  return { batch, settle: () => nextGeneration(statePath, server, inputHash) };
 }
 
 /** The path as the user gave it (relative to the working directory when inside it); unique, at most 512 characters. */

@@ -50,7 +50,7 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
  */
 export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[] | undefined> {
   const { client, files } = options;
-  const { batch, customIds, uploadErrors } = await createFilesBatch({
+  const { batch, customIds, uploadErrors, settle } = await createFilesBatch({
     client,
     server: options.server,
     files,
@@ -76,8 +76,13 @@ export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[
     await client.cancelBatch(batch.id);
     final = await waitForBatch(client, batch.id, { pollMs: 250, timeoutMs: 60_000 });
   }
-  if (final.status === 'failed') throw new Error(`batch ${batch.id} failed: ${final.errors?.data.map((e) => `${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('; ') ?? 'validation failed'}`);
+  if (final.status === 'failed') {
+    await settle();
+    throw new Error(`batch ${batch.id} failed: ${final.errors?.data.map((e) => `${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('; ') ?? 'validation failed'}`);
+  }
   const records = await collectRecords(client, batch.id, files, customIds, timedOut ? { code: 'GB_ERR_TIMEOUT', message: 'the job did not finish before the --timeout' } : { code: 'GB_ERR_CANCELLED', message: `the batch ended ${final.status} before this request ran` }, uploadErrors);
   for (const record of records) options.onRecord(record);
+  // Seen through: the same command again is a new batch, not these results again.
+  await settle();
   return records;
 }

@@ -13,6 +13,8 @@ import { ApiError, type ApiClient } from './api-client.ts';
 interface StateFile {
   version: 1;
   servers: Record<string, Record<string, string>>;
+  /** Per server, per batch input hash: how many batches of that input have been seen through. */
+  generations?: Record<string, Record<string, number>>;
 }
 
 /** Default place of the upload state, beside the embedded stack's data. */
@@ -87,6 +89,23 @@ export async function uploadInputs(options: UploadInputsOptions): Promise<Upload
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 4, options.files.length) }, worker));
   await saving;
   return { ids, errors };
+}
+
+/**
+ * Which generation of a batch input this command is on: the same number until a batch of it has been
+ * seen through (`nextGeneration`), so an interrupted command finds its batch again (the number is part of
+ * the Idempotency-Key) and a finished one starts a new batch next time.
+ */
+export async function batchGeneration(statePath: string, server: string, inputHash: string): Promise<number> {
+  return (await readState(statePath)).generations?.[server]?.[inputHash] ?? 0;
+}
+
+/** Marks the current generation of a batch input as seen through. */
+export async function nextGeneration(statePath: string, server: string, inputHash: string): Promise<void> {
+  const state = await readState(statePath);
+  const generations = ((state.generations ??= {})[server] ??= {});
+  generations[inputHash] = (generations[inputHash] ?? 0) + 1;
+  await writeState(statePath, state);
 }
 
 async function readState(path: string): Promise<StateFile> {

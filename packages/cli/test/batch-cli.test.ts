@@ -84,6 +84,12 @@ describe('the CLI on batches and schedules (real stack, tiny GGUF)', () => {
           expect(record.usage?.generated_tokens).toBeGreaterThan(0);
           expect(record.timings?.total_ms).toBeGreaterThan(0);
         }
+        // Seen through: the same command once more is a new batch, not the old results again.
+        const third = sink();
+        await submitFiles({ client, server: api, files, job, statePath, onRecord: () => undefined, progress: third as unknown as NodeJS.WriteStream, pollMs: 50 });
+        const thirdBatch = /batch (batch_[0-9a-f]{32})/.exec(third.text())?.[1];
+        expect(thirdBatch).toMatch(/^batch_/);
+        expect(thirdBatch).not.toBe(batchId);
         const listed = (await client.call<{ data: Array<{ purpose: string }> }>('GET', '/v1/files?purpose=user_data&limit=100')).data;
         expect(listed).toHaveLength(6);
         const finished = await client.getBatch(batchId as string);

@@ -95,13 +95,17 @@ async function create(client: ApiClient, server: string, inputs: string[], value
   if (inputs.length === 1 && only.endsWith('.jsonl') && !values.task && (await stat(only)).isFile()) {
     const jsonl = await readFile(only);
     const endpoint = values.endpoint ?? firstLineUrl(jsonl);
-    batch = await createJsonlBatch(client, jsonl, endpoint, common);
+    const created = await createJsonlBatch(client, jsonl, endpoint, { ...common, server, ...(values.state ? { statePath: values.state } : {}) });
+    // Created and its id printed next: running the command again means another batch.
+    await created.settle();
+    batch = created.batch;
   } else {
     const files = await expandInputs(inputs);
     if (files.length === 0) throw new Error('no files to submit');
     const created = await createFilesBatch({ client, server, files, job: await jobBodyFromFlags(values), status: process.stderr, ...(values.state ? { statePath: values.state } : {}), ...common });
     for (const [index, error] of created.uploadErrors) process.stderr.write(`${files[index]}: not uploaded: ${error.code}: ${error.message}\n`);
     if (!created.batch) return 1;
+    await created.settle();
     batch = created.batch;
   }
   out.write(`${batch.id}\n`);

@@ -75,11 +75,12 @@ export class BatchFeeder {
   /** batch id → requests in flight. */
   #inflightCount = new Map<string, number>();
   #dirty = new Set<string>();
+  /** Batches being wound down because their window passed: their withdrawn requests count as expired, not cancelled. */
+  #expiring = new Set<string>();
   #loaded = false;
   #lastReconcile = 0;
   /** Tenants and batches in the order they get the next free slots (rotated after each turn). */
-  #tenantTurn: string[] = [];
-  #batchTurn = new Map<string, string[]>();
+  readonly #turns: SlotTurns = { tenants: [], batches: new Map() };
   readonly #tasks = new Map<string, Promise<void>>();
   #events: JobEventStream | undefined;
   #loop: Promise<void> | undefined;
@@ -133,7 +134,7 @@ export class BatchFeeder {
       try {
         await this.#tick();
       } catch (error) {
-        this.#log.error({ err: error }, 'batch feeder tick failed');
+        this.#log.error({ err: describeError(error) }, 'batch feeder tick failed');
       }
       if (this.#closing) break;
       await new Promise<void>((resolveWait) => {
@@ -191,7 +192,7 @@ export class BatchFeeder {
     );
     for (const [batchId, slots] of this.#allocate(feedable)) {
       const record = feedable.find((r) => r.id === batchId) as BatchRecord;
-      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: error, batchId }, 'feeding a batch failed'));
+      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: describeError(error), batchId }, 'feeding a batch failed'));
     }
 
     for (const id of ids) {
@@ -210,6 +211,7 @@ export class BatchFeeder {
   async #retire(record: BatchRecord): Promise<void> {
     await this.#store.retire(record.id);
     await this.#options.files.references.release(record.input_sha256, batchReferrer(record.id));
+    this.#expiring.delete(record.id);
   }
 
   /** Rebuilds the in-memory mirror of every batch's in-flight hash (after a start or a lock change) and reconciles it. */
@@ -235,7 +237,7 @@ export class BatchFeeder {
   #runTask(batchId: string, task: () => Promise<void>): void {
     if (this.#tasks.has(batchId) || this.#closing) return;
     const running = task()
-      .catch((error: unknown) => this.#log.error({ err: error, batchId }, 'batch task failed'))
+      .catch((error: unknown) => this.#log.error({ err: describeError(error), batchId }, 'batch task failed'))
       .finally(() => {
         this.#tasks.delete(batchId);
         this.poke();
@@ -266,6 +268,7 @@ export class BatchFeeder {
     if (ending === null && record.status === 'cancelling') ending = 'cancelled';
     if (ending === null && now >= record.expires_at) ending = 'expired';
     if (ending === null) return;
+    if (ending === 'expired') this.#expiring.add(record.id);
     if (record.ending === null) {
       await this.#store.update(record.id, { ending });
       this.#log.info({ batchId: record.id, ending }, 'batch winding down');
@@ -282,33 +285,14 @@ export class BatchFeeder {
     );
   }
 
-  /** Round-robin over tenants, then over each tenant's batches, one slot at a time, until the window is full. */
+  /** Free slots of the window, shared out by `allocateSlots` (whose turn order carries over to the next tick). */
   #allocate(feedable: readonly BatchRecord[]): Map<string, number> {
-    const slots = new Map<string, number>();
-    let free = this.#window - [...this.#inflightCount.values()].reduce((a, b) => a + b, 0);
-    if (free <= 0 || feedable.length === 0) return slots;
-    const byTenant = new Map<string, BatchRecord[]>();
-    for (const record of feedable) byTenant.set(record.tenant, [...(byTenant.get(record.tenant) ?? []), record]);
-    this.#tenantTurn = rotation(this.#tenantTurn, [...byTenant.keys()]);
-    for (const [tenant, records] of byTenant) this.#batchTurn.set(tenant, rotation(this.#batchTurn.get(tenant) ?? [], records.map((r) => r.id)));
-    const wants = new Map(feedable.map((r) => [r.id, Math.min(MAX_CHUNK, r.total - r.cursor_line)]));
-    let progress = true;
-    while (free > 0 && progress) {
-      progress = false;
-      for (const tenant of [...this.#tenantTurn]) {
-        if (free <= 0) break;
-        const turn = this.#batchTurn.get(tenant) ?? [];
-        const batchId = turn.find((id) => (slots.get(id) ?? 0) < (wants.get(id) ?? 0));
-        if (!batchId) continue;
-        slots.set(batchId, (slots.get(batchId) ?? 0) + 1);
-        free -= 1;
-        progress = true;
-        // The batch that just got a slot goes to the back of its tenant's turn, the tenant to the back of the tenants'.
-        this.#batchTurn.set(tenant, [...turn.filter((id) => id !== batchId), batchId]);
-        this.#tenantTurn = [...this.#tenantTurn.filter((t) => t !== tenant), tenant];
-      }
-    }
-    return slots;
+    const free = this.#window - [...this.#inflightCount.values()].reduce((a, b) => a + b, 0);
+    return allocateSlots(
+      free,
+      feedable.map((r) => ({ id: r.id, tenant: r.tenant, wants: Math.min(MAX_CHUNK, r.total - r.cursor_line) })),
+      this.#turns,
+    );
   }
 
   /**
@@ -373,8 +357,10 @@ export class BatchFeeder {
   async #resolve(jobId: string): Promise<void> {
     const requests = this.#byJob.get(jobId);
     if (!requests || requests.length === 0) return;
-    const outcome = await readJobOutcome(this.#options.producer, this.#options.redis, this.#options.prefix, jobId);
-    if (!outcome || !this.#byJob.has(jobId)) return;
+    const read = await readJobOutcome(this.#options.producer, this.#options.redis, this.#options.prefix, jobId);
+    if (!read || !this.#byJob.has(jobId)) return;
+    const expired = read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
+    const outcome: RequestOutcome = expired ? { ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request finished', at: read.at } : read;
     const { redis, prefix } = this.#options;
     const transaction = redis.multi();
     const byBatch = new Map<string, number[]>();
@@ -492,6 +478,55 @@ async function completedIn(producer: JobProducer, jobId: string): Promise<Reques
     if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now(), usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens } };
   }
   return undefined;
+}
+
+/** Whose turn it is: tenants in order, and each tenant's batches in order; `allocateSlots` rotates both. */
+export interface SlotTurns {
+  tenants: string[];
+  batches: Map<string, string[]>;
+}
+
+/**
+ * Shares `free` window slots among batches that want more, one slot at a time: round-robin over
+ * tenants first, then over the tenant's batches, so a tenant with ten batches gets no more than a
+ * tenant with one, and a new small batch is served from its first turn. A batch that got a slot
+ * goes to the back of its tenant's line, the tenant to the back of the tenants'. Pure but for
+ * `turns`, which it updates so the next call continues the rotation.
+ */
+export function allocateSlots(free: number, batches: ReadonlyArray<{ id: string; tenant: string; wants: number }>, turns: SlotTurns): Map<string, number> {
+  const slots = new Map<string, number>();
+  if (free <= 0 || batches.length === 0) return slots;
+  const byTenant = new Map<string, string[]>();
+  for (const batch of batches) byTenant.set(batch.tenant, [...(byTenant.get(batch.tenant) ?? []), batch.id]);
+  turns.tenants = rotation(turns.tenants, [...byTenant.keys()]);
+  for (const [tenant, ids] of byTenant) turns.batches.set(tenant, rotation(turns.batches.get(tenant) ?? [], ids));
+  for (const tenant of [...turns.batches.keys()]) if (!byTenant.has(tenant)) turns.batches.delete(tenant);
+  const wants = new Map(batches.map((b) => [b.id, b.wants]));
+  let progress = true;
+  while (free > 0 && progress) {
+    progress = false;
+    for (const tenant of [...turns.tenants]) {
+      if (free <= 0) break;
+      const turn = turns.batches.get(tenant) ?? [];
+      const batchId = turn.find((id) => (slots.get(id) ?? 0) < (wants.get(id) ?? 0));
+      if (!batchId) continue;
+      slots.set(batchId, (slots.get(batchId) ?? 0) + 1);
+      free -= 1;
+      progress = true;
+      turns.batches.set(tenant, [...turn.filter((id) => id !== batchId), batchId]);
+      turns.tenants = [...turns.tenants.filter((t) => t !== tenant), tenant];
+    }
+  }
+  return slots;
+}
+
+/**
+ * What a log line may say about an error here: its name, code and message, never the whole object
+ * (a Redis error carries its command's arguments, which for `addBulk` are jobs with prompts in them).
+ */
+function describeError(error: unknown): { name: string; code?: string; message: string } {
+  const known = toGembatchError(error);
+  return { name: error instanceof Error ? error.name : typeof error, ...(known.code !== 'GB_ERR_INTERNAL' ? { code: known.code } : {}), message: known.message.slice(0, 500) };
 }
 
 /** Keeps the previous order of what is still present and appends the newcomers. */

@@ -2,8 +2,10 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
 import { BatchFeeder, type BatchObject } from '@gembatch/batches';
-import { FileStore } from '@gembatch/storage';
-import { closeAfterTest, redisTest, tempDir, type RedisTestContext } from '@gembatch/testing';
+import { GembatchError, type GenerateJobData, type GenerateJobResult } from '@gembatch/contracts';
+import { defineWorker } from '@gembatch/queue';
+import { FileStore, putJson } from '@gembatch/storage';
+import { closeAfterTest, openTestRedis, redisTest, tempDir, type RedisTestContext } from '@gembatch/testing';
 import { startApi, upload } from './api-harness.ts';
 
 /** The API with a batch feeder on the same Redis (no worker: these tests stop before anything runs). */
@@ -107,6 +109,65 @@ describe('/v1/batches', () => {
       await root.cleanup();
       await outside.cleanup();
     }
+  });
+
+  redisTest('a batch whose completion window passes expires: every unfinished request is in the error file as GB_ERR_BATCH_EXPIRED', async ({ redis }) => {
+    const { app, post, waitFor } = await startWithFeeder(redis);
+    const input = await upload(app, [line('a'), line('b', { text: 'other', task: 'summarize' }), line('c', { text: 'x', task: 'nope' })].join('\n'), 'input.jsonl');
+    const batch = (await post('/v1/batches', { input_file_id: input.id, endpoint: '/v1/jobs', completion_window: '2s' })).json<BatchObject>();
+    expect(batch.expires_at).toBe(batch.created_at + 2);
+    // No worker: nothing can finish before the window ends.
+    const expired = await waitFor(batch.id, 'expired');
+    expect(expired.request_counts).toEqual({ total: 3, completed: 0, failed: 3 });
+    expect(expired.output_file_id).toBeNull();
+    expect(Number.isInteger(expired.expired_at)).toBe(true);
+    const errors = (await app.inject({ method: 'GET', url: `/v1/files/${expired.error_file_id}/content` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(errors.map((e) => [e.custom_id, e.error.code])).toEqual([
+      ['a', 'GB_ERR_BATCH_EXPIRED'],
+      ['b', 'GB_ERR_BATCH_EXPIRED'],
+      ['c', 'GB_ERR_BAD_REQUEST'],
+    ]);
+  });
+
+  redisTest('a retryable failure is retried with backoff; a request that uses up its attempts lands in the error file with its code', async ({ redis }) => {
+    const { app, post, blobStore } = await startWithFeeder(redis, { GEMBATCH_JOB_ATTEMPTS: '2' });
+    const attempts = new Map<string, number>();
+    // A real BullMQ worker on the generate queue whose model is a rule: "flaky" fails once, "broken" always.
+    const worker = defineWorker<GenerateJobData, GenerateJobResult>({
+      queue: 'generate',
+      prefix: redis.prefix,
+      connection: closeAfterTest(openTestRedis(redis.url, { blocking: true })),
+      concurrency: 2,
+      logger: app.log as never,
+      parse: (data) => data as GenerateJobData,
+      processor: async (data, ctx) => {
+        const text = (await (await blobStore.get(data.input.sha256)).toArray()).join('');
+        attempts.set(text, ctx.attempt);
+        if (text === 'broken' || (text === 'flaky' && ctx.attempt === 1)) throw new GembatchError('GB_ERR_INFERENCE', 'the engine failed');
+        const usage = { prompt_tokens: 3, generated_tokens: 2, media_tokens: 0 };
+        const timings = { queue_wait_ms: 0, extract_ms: 0, time_to_first_token_ms: 1, inter_token_ms: 1, generate_ms: 2, total_ms: 2 };
+        const document = { job_id: data.job_id, task: data.task, output: { text: `ok ${text}` }, usage, timings, finish_reason: 'stop', model: 'rule', node: 'test', chunks: 1 };
+        const { sha256 } = await putJson(blobStore, document);
+        return { result_sha256: sha256, usage, timings, finish_reason: 'stop', node: 'test', model: 'rule', chunks: 1 };
+      },
+    });
+    closeAfterTest({ close: () => worker.close(1_000) });
+    const input = await upload(app, [line('steady', { text: 'steady', task: 'summarize' }), line('flaky', { text: 'flaky', task: 'summarize' }), line('broken', { text: 'broken', task: 'summarize' })].join('\n'), 'input.jsonl');
+    const batch = (await post('/v1/batches', { input_file_id: input.id, endpoint: '/v1/jobs' })).json<BatchObject>();
+    const done = await vi.waitFor(
+      async () => {
+        const current = (await app.inject({ method: 'GET', url: `/v1/batches/${batch.id}` })).json<BatchObject>();
+        if (current.status !== 'completed') throw new Error(current.status);
+        return current;
+      },
+      { timeout: 30_000, interval: 100 },
+    );
+    expect(done.request_counts).toEqual({ total: 3, completed: 2, failed: 1 });
+    expect(Object.fromEntries(attempts)).toEqual({ steady: 1, flaky: 2, broken: 2 });
+    const output = (await app.inject({ method: 'GET', url: `/v1/files/${done.output_file_id}/content` })).body;
+    expect(output.split('\n').filter(Boolean).map((l) => JSON.parse(l).custom_id)).toEqual(['steady', 'flaky']);
+    const errors = (await app.inject({ method: 'GET', url: `/v1/files/${done.error_file_id}/content` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(errors).toMatchObject([{ custom_id: 'broken', response: { status_code: 500 }, error: { code: 'GB_ERR_INFERENCE' } }]);
   });
 
   redisTest('folder batches are refused when no root is configured; OpenAPI documents every batch route', async ({ redis }) => {

@@ -19,6 +19,7 @@ import { HttpMetrics } from './plugins/http-metrics.ts';
 import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
 import { registerBatchRoutes } from './routes/batch-routes.ts';
+import { registerBatchRequestRoutes, registerConsoleAssets, registerFleetRoutes } from './routes/console-routes.ts';
 import { registerScheduleRoutes } from './routes/schedule-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
@@ -115,7 +116,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
     registerBatchRoutes(v1, { batches, deliveries: new WebhookDeliveries(deps.redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS) });
     registerScheduleRoutes(v1, schedules);
+    registerBatchRequestRoutes(v1, { batches, queues: deps.producer, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobStore: deps.blobStore });
   });
+  // The web console: static files, the same API keys (sent by the page as Bearer), the fleet view behind the admin token.
+  await registerConsoleAssets(app);
+  if (env.GEMBATCH_ADMIN_TOKEN) registerFleetRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
 
   if (env.GEMBATCH_ADMIN_ENABLED) await registerAdminBoard(app, { queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
   return app;

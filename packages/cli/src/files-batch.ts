@@ -18,6 +18,11 @@ export interface FilesBatchOptions {
   files: readonly string[];
   /** The `/v1/jobs` body without its input (task, options, max_tokens...). */
   job: Record<string, unknown>;
+  /**
+   * `/v1/chat/completions` instead of `/v1/jobs`: each request is one user message, `chat.prompt` as
+   * text followed by the file as a file part. Defaults to `/v1/jobs` with `job`.
+   */
+  chat?: { prompt: string; model?: string; maxTokens?: number };
   /** Upload state file (see `uploadInputs`). */
   statePath?: string;
   /** Uploads in flight at once. Defaults to `4`. */
@@ -71,10 +76,21 @@ export async function createFilesBatch(options: FilesBatchOptions): Promise<File
     },
   });
   const customIds = customIdsFor(options.files);
-  const lines = ids.flatMap((fileId, index) => (fileId === null ? [] : [JSON.stringify({ custom_id: customIds[index], method: 'POST', url: '/v1/jobs', body: { ...options.job, file_id: fileId } })]));
+  const endpoint = options.chat ? '/v1/chat/completions' : '/v1/jobs';
+  const bodyFor = (fileId: string) => (options.chat ? chatBody(options.chat, fileId) : { ...options.job, file_id: fileId });
+  const lines = ids.flatMap((fileId, index) => (fileId === null ? [] : [JSON.stringify({ custom_id: customIds[index], method: 'POST', url: endpoint, body: bodyFor(fileId) })]));
   if (lines.length === 0) return { batch: undefined, customIds, uploadErrors: errors, settle: async () => undefined };
-  const created = await createJsonlBatch(options.client, Buffer.from(`${lines.join('\n')}\n`, 'utf8'), '/v1/jobs', options);
+  const created = await createJsonlBatch(options.client, Buffer.from(`${lines.join('\n')}\n`, 'utf8'), endpoint, options);
   return { batch: created.batch, customIds, uploadErrors: errors, settle: created.settle };
+}
+
+/** A chat completion request on one uploaded file. */
+function chatBody(chat: NonNullable<FilesBatchOptions['chat']>, fileId: string): Record<string, unknown> {
+  return {
+    ...(chat.model ? { model: chat.model } : {}),
+    ...(chat.maxTokens ? { max_tokens: chat.maxTokens } : {}),
+    messages: [{ role: 'user', content: [{ type: 'text', text: chat.prompt }, { type: 'file', file: { file_id: fileId } }] }],
+  };
 }
 
 /**

@@ -117,6 +117,16 @@ describe('the CLI on batches and schedules (real stack, tiny GGUF)', () => {
         const folderBatch = sink();
         expect(await runBatch(['create', inbox, '--task', 'summarize', '--max-tokens', '8', '--state', statePath, '--wait', '--api', api], folderBatch)).toBe(0);
 
+        // The same files as chat completions: --prompt plus each file as a file part.
+        const chatBatch = sink();
+        expect(await runBatch(['create', inbox, '--endpoint', '/v1/chat/completions', '--prompt', 'Summarize the memo.', '--model', 'tiny-chat', '--max-tokens', '8', '--state', statePath, '--wait', '--api', api], chatBatch)).toBe(0);
+        const chatLines = sink();
+        await runBatch(['output', chatBatch.text().trim(), '--api', api], chatLines);
+        const chats = chatLines.text().trim().split('\n').map((line) => JSON.parse(line) as { custom_id: string; response: { body: { object: string; model: string } } });
+        expect(chats).toHaveLength(6);
+        expect(chats[0]?.custom_id).toMatch(/memo-1\.txt$/);
+        expect(chats[0]?.response.body).toMatchObject({ object: 'chat.completion', model: 'tiny-chat' });
+
         // gembatch schedule add / run --wait / runs / pause / rm.
         const added = sink();
         expect(await runSchedule(['add', '--cron', '0 3 * * *', '--timezone', 'Europe/Paris', '--source', 'inbox', '--output', 'out', '--task', 'summarize', '--option', 'length=short', '--api', api], added)).toBe(0);

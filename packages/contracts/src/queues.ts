@@ -60,6 +60,8 @@ export const redisKeys = {
   tenantSchedules: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:schedules`,
   /** Set of sha256 of every file a schedule has processed (its content-hash ledger). */
   scheduleLedger: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:ledger`,
+  /** Hash: a schedule's source files by path → `<bytes>:<mtime ms>:<sha256>`, so unchanged files are not read again each run. */
+  scheduleHashes: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:hashes`,
   /** Sorted set of a schedule's run ids scored by start time (ms). */
   scheduleRuns: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:runs`,
   /** Hash: one schedule run (status, batch id, counts, times). */

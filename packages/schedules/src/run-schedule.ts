@@ -100,7 +100,8 @@ export function createScheduleRunner(options: ScheduleRunnerOptions): Processor<
 async function submit(options: ScheduleRunnerOptions, record: ScheduleRecord, run: ScheduleRunView, ctx: ProcessorContext): Promise<ScheduleRunView> {
   const { store, root } = options;
   const source = await root.existingFolder(record.source_folder, 'source_folder');
-  const found = await scanFolder(root, source, options.maxFiles ?? 10_000, ctx.signal);
+  const found = await scanFolder(root, source, options.maxFiles ?? 10_000, ctx.signal, await store.knownHashes(record.id));
+  await store.saveHashes(record.id, found);
   const seen = await store.seen(record.id, found.map((f) => f.sha256));
   const fresh: ScannedFile[] = [];
   const inRun = new Set<string>();

@@ -13,13 +13,19 @@ export interface ScannedFile {
   path: string;
   sha256: string;
   bytes: number;
+  /** Modification time (ms), for the hash cache. */
+  mtimeMs: number;
 }
+
+/** Hashes known from earlier scans: the sha256 of `relative` if its size and mtime are unchanged. */
+export type KnownHash = (relative: string, bytes: number, mtimeMs: number) => string | undefined;
 
 /**
  * Lists the regular files under `folder` (recursively, in name order, skipping dot-files and
- * anything a symlink leads outside the root to), hashing each. Stops after `maxFiles` files.
+ * anything a symlink leads outside the root to), hashing each; a file whose size and mtime match
+ * `known` is not read again. Stops after `maxFiles` files.
  */
-export async function scanFolder(root: FolderRoot, folder: string, maxFiles: number, signal?: AbortSignal): Promise<ScannedFile[]> {
+export async function scanFolder(root: FolderRoot, folder: string, maxFiles: number, signal?: AbortSignal, known?: KnownHash): Promise<ScannedFile[]> {
   const found: ScannedFile[] = [];
   const walk = async (dir: string): Promise<void> => {
     const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -34,7 +40,10 @@ export async function scanFolder(root: FolderRoot, folder: string, maxFiles: num
       }
       const info = await stat(path).catch(() => undefined);
       if (info?.isDirectory()) await walk(path);
-      else if (info?.isFile()) found.push({ relative: relative(folder, join(dir, entry.name)).split('\\').join('/'), path, sha256: await sha256File(path), bytes: info.size });
+      else if (info?.isFile()) {
+        const rel = relative(folder, join(dir, entry.name)).split('\\').join('/');
+        found.push({ relative: rel, path, sha256: known?.(rel, info.size, info.mtimeMs) ?? (await sha256File(path)), bytes: info.size, mtimeMs: info.mtimeMs });
+      }
     }
   };
   await walk(folder);

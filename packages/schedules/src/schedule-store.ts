@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { redisKeys } from '@gembatch/contracts';
+import type { KnownHash, ScannedFile } from './scan-folder.ts';
 import type { ScheduleRecord, ScheduleRunView } from './schedule-types.ts';
 
 /** Runs kept per schedule (older ones are dropped from the listing and expire). */
@@ -50,7 +51,7 @@ export class ScheduleStore {
     const multi = this.#redis.multi();
     for (const runId of runIds) multi.del(redisKeys.scheduleRun(this.#prefix, record.id, runId), redisKeys.scheduleRunFiles(this.#prefix, record.id, runId));
     await multi
-      .del(redisKeys.schedule(this.#prefix, record.id), redisKeys.scheduleRuns(this.#prefix, record.id), redisKeys.scheduleLedger(this.#prefix, record.id), redisKeys.scheduleActiveRun(this.#prefix, record.id))
+      .del(redisKeys.schedule(this.#prefix, record.id), redisKeys.scheduleRuns(this.#prefix, record.id), redisKeys.scheduleLedger(this.#prefix, record.id), redisKeys.scheduleActiveRun(this.#prefix, record.id), redisKeys.scheduleHashes(this.#prefix, record.id))
       .zrem(redisKeys.tenantSchedules(this.#prefix, record.tenant), record.id)
       .exec();
   }
@@ -112,6 +113,26 @@ export class ScheduleStore {
   async runFileHashes(scheduleId: string, runId: string, customIds: readonly string[]): Promise<Array<string | null>> {
     if (customIds.length === 0) return [];
     return this.#redis.hmget(redisKeys.scheduleRunFiles(this.#prefix, scheduleId, runId), ...customIds);
+  }
+
+  /** The hash cache of the schedule's source files (see `redisKeys.scheduleHashes`). */
+  async knownHashes(scheduleId: string): Promise<KnownHash> {
+    const entries = await this.#redis.hgetall(redisKeys.scheduleHashes(this.#prefix, scheduleId));
+    return (relative, bytes, mtimeMs) => {
+      const entry = entries[relative];
+      if (!entry) return undefined;
+      const [size, mtime, sha256] = entry.split(':');
+      return size === String(bytes) && mtime === String(mtimeMs) ? sha256 : undefined;
+    };
+  }
+
+  /** Replaces the hash cache with this scan's files (files gone from the folder drop out). */
+  async saveHashes(scheduleId: string, files: ReadonlyArray<Pick<ScannedFile, 'relative' | 'bytes' | 'mtimeMs' | 'sha256'>>): Promise<void> {
+    const key = redisKeys.scheduleHashes(this.#prefix, scheduleId);
+    const multi = this.#redis.multi().del(key);
+    // Why 1,000 per HSET: bounded command size for large folders (one transaction still).
+    for (let start = 0; start < files.length; start += 1_000) multi.hset(key, ...files.slice(start, start + 1_000).flatMap((f) => [f.relative, `${f.bytes}:${f.mtimeMs}:${f.sha256}`]));
+    await multi.exec();
   }
 
   /** Which of `hashes` the schedule's ledger has seen, in order. */

@@ -163,6 +163,24 @@ describe('schedules on a real stack (API with feeder and schedule runner, worker
         expect(new Set(listed.map((r) => r.id))).toEqual(new Set([first.body.id, second.body.id, again.id, sixth.id]));
         expect(listed.filter((r) => r.batch_id !== null).map((r) => r.batch_id).sort()).toEqual([batchId, sixth.batch_id].sort());
 
+        // endpoint + body template: chat completions on each new file ({{file_id}} becomes a file part).
+        const chat = (
+          await call<ScheduleView>('POST', '/v1/schedules', {
+            cron: '0 4 * * *',
+            source_folder: 'inbox',
+            output_folder: 'chat-out',
+            endpoint: '/v1/chat/completions',
+            body: { model: 'gembatch-tiny', max_tokens: 8, messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarize the note.' }, { type: 'file', file: { file_id: '{{file_id}}' } }] }] },
+            paused: true,
+          })
+        ).body;
+        const chatRun = await waitRun(chat.id, (await call<ScheduleRunView>('POST', `/v1/schedules/${chat.id}/run`)).body.id);
+        // Its own ledger: the 6 distinct contents of the inbox, each once.
+        expect(chatRun).toMatchObject({ status: 'completed', files_new: 6, request_counts: { total: 6, completed: 6, failed: 0 } });
+        const completion = JSON.parse(await readFile(join(root, 'chat-out', 'note-1.txt.json'), 'utf8')) as { response: { body: { object: string; model: string; choices: Array<{ message: { content: string } }> } } };
+        expect(completion.response.body).toMatchObject({ object: 'chat.completion', model: 'gembatch-tiny' });
+        expect(completion.response.body.choices[0]?.message.content.length).toBeGreaterThan(0);
+
         // The scheduler itself fires: a 1-second cron over an empty folder runs on its own, never two at a time.
         const ticking = (await call<ScheduleView>('POST', '/v1/schedules', { cron: '* * * * * *', source_folder: 'empty', output_folder: 'empty-out', task: 'summarize' })).body;
         const cronRuns = await vi.waitFor(

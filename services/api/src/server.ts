@@ -91,7 +91,8 @@ async function main(): Promise<void> {
     timeoutMs: DRAIN_TIMEOUT_MS,
     close: async () => {
       await app.close();
-      await scheduleWorker?.close();
+      // Why 1 s: a run mostly waits on its batch; interrupted, it is retried and resumes with the same batch.
+      await scheduleWorker?.close(1_000);
       await feeder?.close();
       await webhookWorker?.close();
       await webhookProducer.close();

@@ -10,8 +10,9 @@ import { jobBodyFromFlags, SUBMIT_OPTIONS } from './submit.ts';
 export const BATCH_USAGE = `gembatch batch <command>   batches in the OpenAI Batch API's shapes (see /v1/batches)
   create <input.jsonl | files... | folders...> [options]
       A .jsonl file is uploaded as the batch input (lines {custom_id, method, url, body});
-      files and folders become one /v1/jobs request each (--task needed; custom_id = the path).
-      --endpoint </v1/jobs|/v1/chat/completions>  endpoint of a .jsonl input (default: its first line's url)
+      files and folders become one request each (custom_id = the path): /v1/jobs with --task, or
+      with --endpoint /v1/chat/completions one user message of --prompt plus the file [--model m].
+      --endpoint </v1/jobs|/v1/chat/completions>  (a .jsonl input: default its first line's url)
       --task, --option k=v, --prompt, --max-tokens, --json-schema, --password   as for gembatch submit
       --completion-window <24h>   --metadata k=v (repeatable)   --webhook <url>
       --wait                      follow it with a live progress bar (done/failed/total, tok/s, ETA)
@@ -28,6 +29,7 @@ const OPTIONS = {
   ...CLIENT_OPTIONS,
   ...SUBMIT_OPTIONS,
   endpoint: { type: 'string' },
+  model: { type: 'string' },
   'completion-window': { type: 'string' },
   metadata: { type: 'string', multiple: true },
   webhook: { type: 'string' },
@@ -83,7 +85,7 @@ export async function runBatch(argv: string[], out: NodeJS.WritableStream = proc
   }
 }
 
-async function create(client: ApiClient, server: string, inputs: string[], values: Record<string, unknown> & { task?: string; endpoint?: string; 'completion-window'?: string; metadata?: string[]; webhook?: string; wait?: boolean; state?: string; timeout?: string }, out: NodeJS.WritableStream): Promise<number> {
+async function create(client: ApiClient, server: string, inputs: string[], values: Record<string, unknown> & { task?: string; prompt?: string; model?: string; 'max-tokens'?: string; endpoint?: string; 'completion-window'?: string; metadata?: string[]; webhook?: string; wait?: boolean; state?: string; timeout?: string }, out: NodeJS.WritableStream): Promise<number> {
   if (inputs.length === 0) throw new Error('gembatch batch create <input.jsonl | files... | folders...>');
   const common = {
     ...(values['completion-window'] ? { completionWindow: values['completion-window'] } : {}),
@@ -102,7 +104,20 @@ async function create(client: ApiClient, server: string, inputs: string[], value
   } else {
     const files = await expandInputs(inputs);
     if (files.length === 0) throw new Error('no files to submit');
-    const created = await createFilesBatch({ client, server, files, job: await jobBodyFromFlags(values), status: process.stderr, ...(values.state ? { statePath: values.state } : {}), ...common });
+    const chat = values.endpoint === '/v1/chat/completions';
+    if (values.endpoint && !chat && values.endpoint !== '/v1/jobs') throw new Error('--endpoint must be /v1/jobs or /v1/chat/completions');
+    if (chat && !values.prompt) throw new Error('--endpoint /v1/chat/completions with files needs --prompt (the instruction sent with each file)');
+    const job = chat ? {} : await jobBodyFromFlags(values);
+    const created = await createFilesBatch({
+      client,
+      server,
+      files,
+      job,
+      ...(chat ? { chat: { prompt: values.prompt as string, ...(values.model ? { model: values.model } : {}), ...(values['max-tokens'] ? { maxTokens: Number(values['max-tokens']) } : {}) } } : {}),
+      status: process.stderr,
+      ...(values.state ? { statePath: values.state } : {}),
+      ...common,
+    });
     for (const [index, error] of created.uploadErrors) process.stderr.write(`${files[index]}: not uploaded: ${error.code}: ${error.message}\n`);
     if (!created.batch) return 1;
     await created.settle();

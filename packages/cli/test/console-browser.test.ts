@@ -36,9 +36,12 @@ async function signIn(page: Page, api: string, key: string, heading: string): Pr
 
 describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, tiny GGUF)', () => {
   redisTest(
-    'log in, create a batch from examples/ plus a broken file, watch it reach 100 %, open the failed request, download the output, tenant isolation, nodes view, axe, no request off the origin',
+    'log in, create a batch from examples/ plus a broken file, watch it reach 100 %, open the failed request, download the output, schedules, tenant isolation, nodes view, axe, no request off the origin',
     async ({ redis }) => {
       const dir = await tempDir('gembatch-console-');
+      const scheduleRoot = join(dir.path, 'schedules');
+      await mkdir(join(scheduleRoot, 'inbox'), { recursive: true });
+      await writeFile(join(scheduleRoot, 'inbox', 'memo.txt'), 'The night shift restocked the pharmacy.\n');
       const apiPort = await findFreePort();
       const stack = new EmbeddedStack({
         redisUrl: redis.url,
@@ -54,6 +57,7 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
           GEMBATCH_CONTEXT_PER_SEQUENCE: '1024',
           GEMBATCH_API_KEYS: `${TENANT_A}:hospital-a,${TENANT_B}:hospital-b`,
           GEMBATCH_ADMIN_TOKEN: ADMIN,
+          GEMBATCH_SCHEDULE_ROOT: scheduleRoot,
         },
         status: { write: () => true } as unknown as NodeJS.WritableStream,
         readyTimeoutMs: 120_000,
@@ -148,6 +152,25 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         const listViolations = await seriousViolations(page);
         expect(pageErrors).toEqual([]);
 
+        // Schedules: made through the API, paused, resumed and run from the console; the run links its batch.
+        const created = await fetch(`${api}/v1/schedules`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_A}`, 'content-type': 'application/json' }, body: JSON.stringify({ cron: '0 2 * * *', source_folder: 'inbox', output_folder: 'out', task: 'summarize', options: {} }) });
+        expect(created.status).toBe(201);
+        const scheduleId = ((await created.json()) as { id: string }).id;
+        await page.getByRole('link', { name: 'Schedules' }).click();
+        const schedule = page.locator('section', { has: page.getByRole('heading', { name: new RegExp(scheduleId) }) });
+        await schedule.getByText('Next run').waitFor();
+        await schedule.getByRole('button', { name: 'Pause' }).click();
+        await schedule.getByRole('button', { name: 'Resume' }).waitFor();
+        await schedule.getByRole('button', { name: 'Resume' }).click();
+        await schedule.getByRole('button', { name: 'Pause' }).waitFor();
+        await schedule.getByRole('button', { name: 'Run now' }).click();
+        const runBatch = schedule.getByRole('link', { name: /^batch_/ });
+        await runBatch.waitFor({ timeout: 60_000 });
+        await schedule.getByText(/^completed$/).waitFor({ timeout: 60_000 });
+        const schedulesShot = join(ARTIFACTS, 'schedules.png');
+        await page.screenshot({ path: schedulesShot, fullPage: true });
+        const schedulesViolations = await seriousViolations(page);
+
         // 6. Tenant B sees nothing of it: not in its list, and its page is a 404.
         const b = await offline();
         const pageB = await b.newPage();
@@ -156,6 +179,10 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         await pageB.keyboard.type(TENANT_B);
         await pageB.keyboard.press('Enter');
         await pageB.getByRole('heading', { level: 1, name: 'Batches' }).waitFor();
+        await pageB.getByText('No batches yet.').waitFor();
+        await pageB.getByRole('link', { name: 'Schedules' }).click();
+        await pageB.getByText('No schedules.', { exact: false }).waitFor();
+        await pageB.getByRole('link', { name: 'Batches' }).click();
         await pageB.getByText('No batches yet.').waitFor();
         expect(await pageB.locator('#batch-rows').textContent()).not.toContain(batchId);
         await pageB.goto(`${api}/console#/batches/${batchId}`);
@@ -183,8 +210,8 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         // A tenant key is not the admin token.
         expect((await fetch(`${api}/admin/fleet`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(401);
 
-        console.log(`console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${nodesShot}\n  ${darkShot}`);
-        expect({ list: listViolations, batch: batchViolations, nodes: nodesViolations }).toEqual({ list: [], batch: [], nodes: [] });
+        console.log(`console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${schedulesShot}\n  ${nodesShot}\n  ${darkShot}`);
+        expect({ list: listViolations, batch: batchViolations, schedules: schedulesViolations, nodes: nodesViolations }).toEqual({ list: [], batch: [], schedules: [], nodes: [] });
         expect(offOrigin).toEqual([]);
         expect(consoleErrors).toEqual([]);
       } finally {

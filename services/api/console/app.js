@@ -30,7 +30,8 @@ function poll(tick) {
       active = await tick();
       setAlert('');
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) return route();
+      // A revoked key: back to the sign-in form (not a loop of failing calls).
+      if (error instanceof ApiError && error.status === 401) return (signOut(), route());
       // Another tenant's id reads exactly like an unknown one: nothing to show, nothing to poll.
       if (error instanceof ApiError && error.status === 404) return setAlert(`Not found: ${error.message}`);
       setAlert(`Could not refresh: ${error.message}`);

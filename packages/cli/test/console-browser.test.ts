@@ -36,7 +36,7 @@ async function signIn(page: Page, api: string, key: string, heading: string): Pr
 
 describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, tiny GGUF)', () => {
   redisTest(
-    'log in, create a batch from examples/ plus a broken file, watch it reach 100 %, open the failed request, download the output, schedules, tenant isolation, nodes view, axe, no request off the origin',
+    'log in, create a batch from examples/ plus a broken file, watch it reach 100 %, open the failed request, download the output, cancel with confirmation, schedules, tenant isolation, nodes view, axe, no request off the origin',
     async ({ redis }) => {
       const dir = await tempDir('gembatch-console-');
       const scheduleRoot = join(dir.path, 'schedules');
@@ -151,6 +151,26 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         await page.screenshot({ path: listShot, fullPage: true });
         const listViolations = await seriousViolations(page);
         expect(pageErrors).toEqual([]);
+
+        // Cancel with confirmation: a long batch made through the API (200 requests of 256 tokens: minutes on any CPU); "Keep running" keeps it, the confirmation cancels it.
+        const longLines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ custom_id: `long-${i}`, method: 'POST', url: '/v1/jobs', body: { text: `Report ${i}: the ward was quiet overnight.`, task: 'summarize', max_tokens: 256 } }));
+        const form = new FormData();
+        form.append('purpose', 'batch');
+        form.append('file', new Blob([longLines.join('\n')], { type: 'application/jsonl' }), 'long.jsonl');
+        const inputFile = (await (await fetch(`${api}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_A}` }, body: form })).json()) as { id: string };
+        const longBatch = (await (await fetch(`${api}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_A}`, 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: inputFile.id, endpoint: '/v1/jobs', completion_window: '1h' }) })).json()) as { id: string };
+        await page.goto(`${api}/console#/batches/${longBatch.id}`);
+        const opener = page.getByRole('button', { name: 'Cancel batch…' });
+        await expect.poll(() => opener.isEnabled(), { timeout: 30_000 }).toBe(true);
+        const dialog = page.getByRole('dialog', { name: 'Cancel this batch?' });
+        await opener.click();
+        await dialog.getByRole('button', { name: 'Keep running' }).click();
+        await dialog.waitFor({ state: 'hidden' });
+        expect(await page.locator('#batch-facts .status').first().textContent()).toMatch(/validating|in progress/);
+        await opener.click();
+        await dialog.getByRole('button', { name: 'Cancel batch', exact: true }).click();
+        await page.locator('#batch-facts .status', { hasText: /^cancel(ling|led)$/ }).waitFor({ timeout: 30_000 });
+        await expect.poll(() => opener.isDisabled()).toBe(true);
 
         // Schedules: made through the API, paused, resumed and run from the console; the run links its batch.
         const created = await fetch(`${api}/v1/schedules`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_A}`, 'content-type': 'application/json' }, body: JSON.stringify({ cron: '0 2 * * *', source_folder: 'inbox', output_folder: 'out', task: 'summarize', options: {} }) });

@@ -142,6 +142,9 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         expect(await page.locator('#job-result').isHidden()).toBe(true);
         await page.getByRole('button', { name: 'Show result' }).click();
         await page.locator('#job-result').waitFor({ state: 'visible' });
+        const jobShot = join(ARTIFACTS, 'job-page.png');
+        await page.screenshot({ path: jobShot, fullPage: true });
+        const jobViolations = await seriousViolations(page);
 
         // The batches list with the finished batch.
         await page.goto(`${api}/console#/batches`);
@@ -230,8 +233,8 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         // A tenant key is not the admin token.
         expect((await fetch(`${api}/admin/fleet`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(401);
 
-        console.log(`console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${schedulesShot}\n  ${nodesShot}\n  ${darkShot}`);
-        expect({ list: listViolations, batch: batchViolations, schedules: schedulesViolations, nodes: nodesViolations }).toEqual({ list: [], batch: [], schedules: [], nodes: [] });
+        console.log(`console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${jobShot}\n  ${schedulesShot}\n  ${nodesShot}\n  ${darkShot}`);
+        expect({ list: listViolations, batch: batchViolations, job: jobViolations, schedules: schedulesViolations, nodes: nodesViolations }).toEqual({ list: [], batch: [], job: [], schedules: [], nodes: [] });
         expect(offOrigin).toEqual([]);
         expect(consoleErrors).toEqual([]);
       } finally {

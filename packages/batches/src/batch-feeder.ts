@@ -45,8 +45,10 @@ export interface BatchFeederOptions {
   /** How long finished batches keep their per-request data (seconds). Defaults to 7 days. */
   retentionSeconds?: number;
   /**
-   * Called once a batch reaches a final status (`completed`, `failed`, `cancelled`, `expired`), after
-   * the status is stored: the server enqueues its webhook here. A throw is logged, never fatal.
+   * Called when a batch reaches a final status (`completed`, `failed`, `cancelled`, `expired`), with
+   * the batch as it is about to be stored, just before the status is written (a finalize re-run after
+   * a crash calls it again): the server enqueues its webhook here, whose delivery waits until the
+   * status is stored. A throw is logged, never fatal.
    */
   onEnded?: (batch: BatchObject) => Promise<void>;
 }
@@ -251,7 +253,8 @@ export class BatchFeeder {
     const result = await validateInput({ redis: this.#options.redis, prefix: this.#options.prefix, batchId: record.id, endpoint: record.endpoint, path, maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS });
     const now = Date.now();
     if (result.fatal.length > 0) {
-      if (await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 })) await this.#ended(record.id);
+      await this.#ended(record.id, { status: 'failed', failed_at: now, errors: result.fatal, total: 0 });
+      await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 });
       await this.#retire(record);
       this.#log.info({ batchId: record.id, errors: result.fatal.length, ms: now - started }, 'batch input invalid');
       return;
@@ -377,12 +380,12 @@ export class BatchFeeder {
     for (const [batchId, indexes] of byBatch) this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
   }
 
-  /** Tells `onEnded` (the webhook) about a batch that just reached its final status. */
-  async #ended(batchId: string): Promise<void> {
+  /** Tells `onEnded` (the webhook) about a batch about to be stored with these final fields. */
+  async #ended(batchId: string, final: Partial<BatchRecord>): Promise<void> {
     if (!this.#options.onEnded) return;
     try {
       const record = await this.#store.read(batchId);
-      if (record) await this.#options.onEnded(toBatchObject(record));
+      if (record) await this.#options.onEnded(toBatchObject({ ...record, ...final }));
     } catch (error) {
       this.#log.error({ err: error, batchId }, 'batch end notification failed');
     }
@@ -437,7 +440,10 @@ export class BatchFeeder {
     const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };
     // Counters are set from what the files hold (absolute, so a re-run finalize cannot count twice).
     await redis.hset(redisKeys.batch(prefix, batchId), { completed: String(completed), failed: String(failed) });
-    if (await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) })) await this.#ended(batchId);
+    const final = { status, ...timestamp, completed, failed, output_file_id: outputFileId, error_file_id: errorFileId } as const;
+    // Announced before the status is stored (a delivery waits for it), so a crash in between cannot lose the event: the re-run finalize announces the same event again.
+    await this.#ended(batchId, final);
+    await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) });
     await this.#retire(record);
     this.#log.info({ batchId, status, completed, failed, total: record.total, ms: now - started }, 'batch finalized');
   }

@@ -27,6 +27,10 @@ describe('BatchProgress', () => {
     expect(written.at(-1)).toBe('\r\x1b[2K[##############################] 4/4 done · 0 failed · completed\n');
   });
 
+  it('says validating until the lines are counted', () => {
+    expect(new BatchProgress(undefined).line({ status: 'validating', request_counts: { total: 0, completed: 0, failed: 0 } })).toBe('validating the input…');
+  });
+
   it('formats durations', () => {
     expect([formatDuration(5), formatDuration(185), formatDuration(7_800)]).toEqual(['5s', '3m 05s', '2h 10m']);
   });

@@ -25,6 +25,8 @@ export class BatchProgress {
   /** The line for this batch state (also what `update` draws). */
   line(batch: Pick<BatchObject, 'status' | 'request_counts' | 'usage'>): string {
     const { total, completed, failed } = batch.request_counts;
+    // Before validation has counted the lines there is nothing to draw a bar of.
+    if (batch.status === 'validating' && total === 0) return 'validating the input…';
     const finished = completed + failed;
     const now = this.#now();
     const tokens = batch.usage?.output_tokens ?? undefined;

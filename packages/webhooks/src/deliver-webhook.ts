@@ -3,7 +3,7 @@ import { GembatchError } from '@gembatch/contracts';
 import type { Processor } from '@gembatch/queue';
 import type { WebhookAllowlist } from './webhook-allowlist.ts';
 import type { WebhookDeliveries } from './webhook-deliveries.ts';
-import type { WebhookJobData } from './webhook-event.ts';
+import type { WebhookEvent, WebhookJobData } from './webhook-event.ts';
 
 export interface WebhookDelivererOptions {
   allowlist: WebhookAllowlist;
@@ -14,11 +14,18 @@ export interface WebhookDelivererOptions {
   timeoutMs: number;
   /** Defaults to the global `fetch`. */
   fetch?: typeof fetch;
+  /**
+   * Whether the event may go out: `ready` (send), `wait` (its subject has not reached the state yet:
+   * retried with backoff, no attempt recorded), `superseded` (the subject ended otherwise: dropped
+   * unsent). Events are enqueued just before their batch's final status is stored, so a crash in
+   * between cannot lose them. Defaults to always `ready`.
+   */
+  ready?: (subjectId: string, event: WebhookEvent) => Promise<'ready' | 'wait' | 'superseded'>;
 }
 
-/** What a successful delivery returns (kept as the job's return value). */
+/** What a delivery job returns (kept as the job's return value): the receiver's status, or null when superseded. */
 export interface WebhookDeliveryResult {
-  status_code: number;
+  status_code: number | null;
 }
 
 /**
@@ -37,6 +44,12 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Proces
       await options.deliveries.record(payload.subject_id, { attempt: ctx.attempt, at: Math.floor(Date.now() / 1000), error: 'not on the webhook allowlist', duration_ms: 0 }, 'failed');
       throw new GembatchError('GB_ERR_WEBHOOK_NOT_ALLOWED', 'the webhook URL is no longer on the allowlist', { retryable: false });
     }
+    const readiness = (await options.ready?.(payload.subject_id, payload.event)) ?? 'ready';
+    if (readiness === 'superseded') {
+      ctx.log.info({ subjectId: payload.subject_id, eventId: payload.event.id, type: payload.event.type }, 'webhook event superseded; not sent');
+      return { status_code: null };
+    }
+    if (readiness === 'wait') throw new GembatchError('GB_ERR_WEBHOOK_DELIVERY', 'the batch has not stored its final status yet');
     const body = JSON.stringify(payload.event);
     const sentAt = new Date();
     const started = performance.now();

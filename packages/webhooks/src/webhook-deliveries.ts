@@ -42,11 +42,16 @@ export class WebhookDeliveries {
     this.#ttlSeconds = retentionSeconds;
   }
 
-  /** Records a new pending delivery (no-op when one exists for this subject). */
+  /** Records a pending delivery of this event (no-op when it is recorded already; another event of the subject replaces it). */
   async open(subjectId: string, url: string, eventId: string, event: string): Promise<void> {
     const key = redisKeys.webhookDelivery(this.#prefix, subjectId);
-    const created = await this.#redis.hsetnx(key, 'event_id', eventId);
-    if (created === 1) await this.#redis.multi().hset(key, { url, event, status: 'pending' }).expire(key, this.#ttlSeconds).exec();
+    if ((await this.#redis.hget(key, 'event_id')) === eventId) return;
+    await this.#redis
+      .multi()
+      .hset(key, { event_id: eventId, url, event, status: 'pending' })
+      .expire(key, this.#ttlSeconds)
+      .del(redisKeys.webhookAttempts(this.#prefix, subjectId))
+      .exec();
   }
 
   /** Appends an attempt and sets the status it leads to. */

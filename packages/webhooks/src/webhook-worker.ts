@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { CONTROL_QUEUE_NAMES } from '@gembatch/contracts';
 import { defineWorker, type GembatchWorker } from '@gembatch/queue';
 import type { Logger } from '@gembatch/telemetry';
-import { createWebhookDeliverer } from './deliver-webhook.ts';
+import { createWebhookDeliverer, type WebhookDelivererOptions } from './deliver-webhook.ts';
 import { WebhookDeliveries } from './webhook-deliveries.ts';
 import type { WebhookConfig } from './webhook-env.ts';
 import { WebhookJobData } from './webhook-event.ts';
@@ -19,6 +19,8 @@ export interface WebhookWorkerOptions {
   retentionSeconds: number;
   /** Deliveries in flight at once. Defaults to `8`. */
   concurrency?: number;
+  /** See `WebhookDelivererOptions.ready`. */
+  ready?: WebhookDelivererOptions['ready'];
 }
 
 /**
@@ -37,6 +39,6 @@ export function startWebhookWorker(options: WebhookWorkerOptions): GembatchWorke
     concurrency: options.concurrency ?? 8,
     logger: options.logger.child({ component: 'webhooks' }),
     parse: (data) => WebhookJobData.parse(data),
-    processor: createWebhookDeliverer({ allowlist: config.allowlist, secret: config.secret, deliveries, timeoutMs: config.timeoutMs }),
+    processor: createWebhookDeliverer({ allowlist: config.allowlist, secret: config.secret, deliveries, timeoutMs: config.timeoutMs, ...(options.ready ? { ready: options.ready } : {}) }),
   });
 }

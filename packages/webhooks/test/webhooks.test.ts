@@ -4,17 +4,17 @@ import { ConfigError } from '@gembatch/config';
 import type { GembatchError } from '@gembatch/contracts';
 import { closeAfterTest, findFreePort, openTestRedis, redisTest, startWebhookReceiver, type RedisTestContext } from '@gembatch/testing';
 import { createLogger } from '@gembatch/telemetry';
-import { loadWebhookConfig, startWebhookWorker, WebhookAllowlist, WebhookDeliveries, WebhookProducer, type WebhookConfig } from '../src/index.ts';
+import { loadWebhookConfig, startWebhookWorker, WebhookAllowlist, WebhookDeliveries, WebhookProducer, type WebhookConfig, type WebhookDelivererOptions } from '../src/index.ts';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 const RETENTION_SECONDS = 3_600;
 const silent = createLogger({ service: 'test', level: 'silent' });
 
 /** Producer, delivery worker and record reader on the test's Redis, all closed after the test. */
-function stackFor(redis: RedisTestContext, config: WebhookConfig) {
+function stackFor(redis: RedisTestContext, config: WebhookConfig, ready?: WebhookDelivererOptions['ready']) {
   const connection = closeAfterTest(openTestRedis(redis.url));
   const producer = closeAfterTest(new WebhookProducer({ connection, prefix: redis.prefix, attempts: config.attempts, backoffMs: config.backoffMs, retentionSeconds: RETENTION_SECONDS }));
-  const worker = startWebhookWorker({ connection: closeAfterTest(openTestRedis(redis.url, { blocking: true })), redis: connection, prefix: redis.prefix, config, logger: silent, retentionSeconds: RETENTION_SECONDS });
+  const worker = startWebhookWorker({ connection: closeAfterTest(openTestRedis(redis.url, { blocking: true })), redis: connection, prefix: redis.prefix, config, logger: silent, retentionSeconds: RETENTION_SECONDS, ...(ready ? { ready } : {}) });
   if (worker) closeAfterTest(worker);
   return { producer, worker, deliveries: new WebhookDeliveries(connection, redis.prefix, RETENTION_SECONDS) };
 }
@@ -111,6 +111,32 @@ describe('webhook delivery', () => {
     expect((await deliveries.get('batch_3'))?.attempts.map((a) => a.error)).toEqual(['ECONNREFUSED', 'ECONNREFUSED']);
     expect((await deliveries.get('batch_4'))?.attempts).toEqual([expect.objectContaining({ attempt: 1, error: 'not on the webhook allowlist' })]);
     expect(receiver.received).toHaveLength(0);
+  });
+
+  redisTest('an event enqueued before its batch stored the final status waits for it (no attempt), and one whose batch ended otherwise is dropped unsent', async ({ redis }) => {
+    const receiver = closeAfterTest(await startWebhookReceiver({ secret: SECRET }));
+    const config = loadWebhookConfig({ GEMBATCH_WEBHOOK_ALLOWED_URLS: receiver.url, GEMBATCH_WEBHOOK_SECRET: SECRET, GEMBATCH_WEBHOOK_BACKOFF_MS: '20', GEMBATCH_WEBHOOK_ATTEMPTS: '20' });
+    const statuses = new Map<string, string>([
+      ['batch_5', 'finalizing'],
+      ['batch_6', 'cancelled'],
+    ]);
+    let asked = 0;
+    const { producer, deliveries } = stackFor(redis, config, async (subjectId, event) => {
+      asked += 1;
+      const status = statuses.get(subjectId);
+      if (status === event.data.status) return 'ready';
+      return status === 'finalizing' ? 'wait' : 'superseded';
+    });
+    await producer.send({ subjectId: 'batch_6', url: receiver.url, type: 'batch.failed', data: { id: 'batch_6', status: 'failed' } });
+    await producer.send({ subjectId: 'batch_5', url: receiver.url, type: 'batch.completed', data: { id: 'batch_5', status: 'completed' } });
+    await vi.waitFor(() => expect(asked).toBeGreaterThanOrEqual(3), { timeout: 15_000, interval: 10 });
+    statuses.set('batch_5', 'completed');
+    const [event] = await receiver.waitFor(1);
+    expect(event).toMatchObject({ verified: true, body: { type: 'batch.completed', data: { id: 'batch_5' } } });
+    await vi.waitFor(async () => expect((await deliveries.get('batch_5'))?.status).toBe('delivered'), { timeout: 15_000, interval: 25 });
+    expect((await deliveries.get('batch_5'))?.attempts.map((a) => [a.attempt > 1, a.status_code])).toEqual([[true, 200]]);
+    expect((await deliveries.get('batch_6'))?.attempts).toEqual([]);
+    expect(receiver.received).toHaveLength(1);
   });
 
   redisTest('with webhooks off no worker starts', ({ redis }) => {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
-import { BatchFeeder, BatchService, type BatchObject } from '@gembatch/batches';
+import { BatchFeeder, BatchService, BatchStore, FINAL_BATCH_STATUSES, type BatchObject } from '@gembatch/batches';
 import { ConfigError, drainOnSignals, exitOnConfigError } from '@gembatch/config';
 import { FolderRoot, ScheduleStore, startScheduleRunWorker } from '@gembatch/schedules';
 import { loadWebhookConfig, startWebhookWorker, WebhookProducer } from '@gembatch/webhooks';
@@ -70,7 +70,23 @@ async function main(): Promise<void> {
 
   // Webhook deliveries and schedule runs run beside the batch feeder: a run creates a batch and waits for it.
   const workerConnection = feeder ? createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api-control', blocking: true }) : undefined;
-  const webhookWorker = workerConnection ? startWebhookWorker({ connection: workerConnection, redis, prefix: env.GEMBATCH_REDIS_PREFIX, config: webhookConfig, logger: log, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS }) : undefined;
+  const batchStore = new BatchStore(redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS);
+  const webhookWorker = workerConnection
+    ? startWebhookWorker({
+        connection: workerConnection,
+        redis,
+        prefix: env.GEMBATCH_REDIS_PREFIX,
+        config: webhookConfig,
+        logger: log,
+        retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+        // The event is enqueued just before its batch's final status is stored: send once it is.
+        ready: async (batchId, event) => {
+          const status = (await batchStore.read(batchId))?.status;
+          if (status === event.data.status) return 'ready';
+          return status === undefined || FINAL_BATCH_STATUSES.includes(status) ? 'superseded' : 'wait';
+        },
+      })
+    : undefined;
   const scheduleWorker =
     workerConnection && scheduleRoot
       ? startScheduleRunWorker({

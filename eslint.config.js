@@ -14,4 +14,6 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  // The web console's browser modules (services/api/console): browser globals, no Node.
+  { files: ['services/api/console/**/*.js'], languageOptions: { globals: Object.fromEntries(['document', 'window', 'location', 'sessionStorage', 'fetch', 'FormData', 'Blob', 'URL', 'Node', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly'])) } },
 );

@@ -39,6 +39,18 @@ if [ "${#missing_apt[@]}" -gt 0 ]; then
   fi
 fi
 
+# Debian's chromium for the web console's browser test (packages/cli/test/console-browser.test.ts);
+# never a downloaded browser build. Optional elsewhere: the test skips, saying so, without it.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing: chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "note: no chromium; the console browser test will be skipped (sudo apt-get install chromium, or set CHROMIUM_PATH)" >&2
+  fi
+fi
+
 if ! command -v pnpm >/dev/null 2>&1; then
   echo "installing pnpm 12.4.2"
   npm install -g pnpm@12.4.2 >/dev/null

@@ -25,6 +25,7 @@ import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
 import { registerAdminKeyRoutes } from './routes/admin-key-routes.ts';
 import { registerBatchRoutes } from './routes/batch-routes.ts';
+import { registerBatchRequestRoutes, registerConsoleAssets, registerFleetRoutes } from './routes/console-routes.ts';
 import { registerScheduleRoutes } from './routes/schedule-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
@@ -137,7 +138,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     });
     registerBatchRoutes(v1, { batches, deliveries: new WebhookDeliveries(deps.redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS) });
     registerScheduleRoutes(v1, schedules);
+    registerBatchRequestRoutes(v1, { batches, queues: deps.producer, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobStore: deps.blobStore });
   });
+  // The web console: static files, the same API keys (sent by the page as Bearer), the fleet view behind the admin token.
+  await registerConsoleAssets(app);
+  if (env.GEMBATCH_ADMIN_TOKEN) registerFleetRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
 
   // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.
   const purger = new TenantPurger({ queues: deps.producer, files, cleaner, keys: keyStore, others: deps.tenantPurgers ?? [] });

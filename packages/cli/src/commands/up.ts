@@ -87,7 +87,7 @@ export async function runUp(argv: string[]): Promise<number> {
   });
   try {
     const urls = await stack.start();
-    process.stderr.write(`ready\n  API       ${urls.api}   (docs ${urls.api}/docs)\n  metrics   ${urls.exporter}\n  redis     ${urls.redis}\n  logs      ${urls.logs}\nCtrl-C to stop.\n`);
+    process.stderr.write(`ready\n  API       ${urls.api}   (docs ${urls.api}/docs)\n  console   ${urls.api}/console\n  metrics   ${urls.exporter}\n  redis     ${urls.redis}\n  logs      ${urls.logs}\nCtrl-C to stop.\n`);
   } catch (error) {
     process.stderr.write(`gembatch up failed: ${error instanceof Error ? error.message : String(error)}\n`);
     await stack.stop();

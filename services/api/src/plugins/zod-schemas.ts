@@ -38,8 +38,8 @@ function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string,
 
 /** `@fastify/swagger` transform: zod schemas in a route become JSON Schema in the document. */
 export function zodSchemasToOpenApi({ schema, url }: { schema: FastifySchema; url: string }): { schema: FastifySchema; url: string } {
-  // The operator board's internal routes are not part of the public API.
-  if (url.startsWith('/admin/')) return { schema: { ...schema, hide: true }, url };
+  // The operator board's internal routes are not part of the public API; admin JSON routes tagged `admin` are.
+  if (url.startsWith('/admin/') && !schema?.tags?.includes('admin')) return { schema: { ...schema, hide: true }, url };
   if (!schema) return { schema, url };
   const converted: Record<string, unknown> = { ...schema };
   for (const part of ['body', 'querystring', 'params', 'headers'] as const) {

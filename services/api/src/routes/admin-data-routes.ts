@@ -61,7 +61,7 @@ export function registerAdminDataRoutes(admin: FastifyInstance, deps: AdminDataR
     return payload;
   });
 
-  admin.post('/tenants/:tenant/purge', { schema: { params: TenantParams, response: { 200: PurgeReport } } }, async (request) => {
+  admin.post('/tenants/:tenant/purge', { schema: { tags: ['admin'], summary: 'Delete everything a tenant owns (operator).', params: TenantParams, response: { 200: PurgeReport } } }, async (request) => {
     const { tenant } = request.params as z.infer<typeof TenantParams>;
     const report = await deps.purger.purge(tenant);
     request.log.info({ ...report }, 'tenant purged');
@@ -69,7 +69,7 @@ export function registerAdminDataRoutes(admin: FastifyInstance, deps: AdminDataR
     return report;
   });
 
-  admin.get('/audit', { schema: { querystring: AuditQueryString, response: { 200: z.object({ object: z.literal('list'), data: z.array(AuditEntry), has_more: z.boolean() }) } } }, async (request) => {
+  admin.get('/audit', { schema: { tags: ['admin'], summary: 'The audit stream, newest first (operator).', querystring: AuditQueryString, response: { 200: z.object({ object: z.literal('list'), data: z.array(AuditEntry), has_more: z.boolean() }) } } }, async (request) => {
     const query = request.query as z.infer<typeof AuditQueryString>;
     const since = toMs(query.since);
     const until = toMs(query.until);

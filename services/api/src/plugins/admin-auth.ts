@@ -43,8 +43,8 @@ export function adminAuth(token: string): onRequestAsyncHookHandler {
 }
 
 /**
- * Mounts operator routes under `/admin`, every one behind `adminAuth(token)` and hidden from the
- * public OpenAPI document. With no token nothing is registered at all (the routes answer 404), so
+ * Mounts operator routes under `/admin`, every one behind `adminAuth(token)`; only those tagged
+ * `admin` (the operator JSON API) appear in the OpenAPI document. With no token nothing is registered at all (the routes answer 404), so
  * a deployment without `GEMBATCH_ADMIN_TOKEN` has no operator surface. Returns whether it mounted.
  */
 export async function registerAdminRoutes(app: FastifyInstance, token: string | undefined, routes: readonly AdminRoutes[]): Promise<boolean> {
@@ -52,9 +52,9 @@ export async function registerAdminRoutes(app: FastifyInstance, token: string | 
   await app.register(
     async (admin) => {
       admin.addHook('onRequest', adminAuth(token));
-      // Operator routes are not part of the tenant API contract published at /docs.
+      // Untagged operator routes (Bull Board's internals) are not part of the contract published at /docs.
       admin.addHook('onRoute', (route) => {
-        route.schema = { ...route.schema, hide: true };
+        if (!route.schema?.tags?.includes('admin')) route.schema = { ...route.schema, hide: true };
       });
       // Unknown admin paths answer 404 only after the token check (the hook above runs first), so a
       // scan without the token cannot tell which operator routes exist.

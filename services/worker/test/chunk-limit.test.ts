@@ -16,3 +16,13 @@ describe('chunks per job (issue 9)', () => {
     expect((await worker.producer.queues.generate.getJobs(['completed', 'failed', 'waiting', 'active', 'delayed'])).filter((job) => job.id?.includes('-chunk-')).length).toBe(0);
   }, 90_000);
 });
+
+describe('blank chunks (issue 9)', () => {
+  redisTest("'a' + 60,000 spaces + 'x' completes: its all-blank chunks are skipped (as children they failed GB_ERR_EMPTY_INPUT and the parent waited forever)", async ({ redis }) => {
+    const worker = await startWorker(redis, { GEMBATCH_MODEL: await ensureTestModel('tiny'), GEMBATCH_SEQUENCES: '4', GEMBATCH_CONTEXT_PER_SEQUENCE: '4096', GEMBATCH_CHUNK_OVERLAP_TOKENS: '0' });
+    const jobId = await worker.submitText(`a${' '.repeat(60_000)}x`, 'summarize', { max_tokens: 16 });
+    const view = await worker.settle(jobId, 60_000);
+    expect(view.error).toBeNull();
+    expect(view.status).toBe('completed');
+  }, 90_000);
+});

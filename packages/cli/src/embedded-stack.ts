@@ -21,6 +21,11 @@ export interface EmbeddedStackOptions {
   model?: string;
   /** `GEMBATCH_SEQUENCES` for the worker. */
   sequences?: number;
+  /**
+   * Worker processes, named `worker`, `worker-2`, ...; beyond the first each gets its own
+   * `GEMBATCH_NODE_ID` (`<name>-<pid of this process>`) and no `/metrics` port unless `env` sets one. Defaults to `1`.
+   */
+  workers?: number;
   /** Use this Redis instead of starting one. Defaults to `$REDIS_URL`, else a `redis-server` child. */
   redisUrl?: string;
   /** Extra environment for every service. */
@@ -84,7 +89,12 @@ export class EmbeddedStack {
     const apiPort = o.apiPort ?? 8080;
     const exporterPort = o.exporterPort ?? 9464;
     const common: Record<string, string> = { REDIS_URL: redisUrl, GEMBATCH_DATA_DIR: dataDir, ...o.env };
-    this.#spawnTs('worker', 'services/worker/src/main.ts', { ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) }, logs, o, (line) => this.#workerProgress(line, status));
+    const workerEnv = { ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
+    this.#spawnTs('worker', 'services/worker/src/main.ts', workerEnv, logs, o, (line) => this.#workerProgress(line, status));
+    for (let index = 2; index <= (o.workers ?? 1); index++) {
+      // Two workers on one host would publish stats under the same default node id and fight for one metrics port.
+      this.#spawnTs(`worker-${index}`, 'services/worker/src/main.ts', { GEMBATCH_NODE_ID: `worker-${index}-${process.pid}`, GEMBATCH_METRICS_PORT: '0', ...workerEnv }, logs, o);
+    }
     this.#spawnTs('api', 'services/api/src/server.ts', { ...common, GEMBATCH_API_PORT: String(apiPort) }, logs, o);
     this.#spawnTs('exporter', 'services/exporter/src/main.ts', { ...common, GEMBATCH_EXPORTER_PORT: String(exporterPort) }, logs, o);
 
@@ -95,10 +105,16 @@ export class EmbeddedStack {
     return { api, exporter: `http://127.0.0.1:${exporterPort}/metrics`, redis: redisUrl, logs };
   }
 
+  /** The process id of a running service (`api`, `worker`, `exporter`, `redis`), e.g. to read its memory. */
+  pid(name: string): number | undefined {
+    return this.#services.find((s) => s.name === name)?.child.pid;
+  }
+
   /** Stops every service (idempotent): SIGTERM in order, SIGKILL after `graceMs`. */
   stop(graceMs = 30_000): Promise<void> {
     this.#stopping ??= (async () => {
-      for (const name of ['api', 'worker', 'exporter', 'redis']) {
+      const order = ['api', ...this.#services.filter((s) => s.name.startsWith('worker')).map((s) => s.name), 'exporter', 'redis'];
+      for (const name of order) {
         const service = this.#services.find((s) => s.name === name);
         if (!service) continue;
         if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill('SIGTERM');
@@ -109,6 +125,18 @@ export class EmbeddedStack {
       }
     })();
     return this.#stopping;
+  }
+
+  /**
+   * Sends `signal` to one service (`api`, `worker`, `worker-2`..., `exporter`, `redis`), e.g. to
+   * test a crash (`SIGKILL`) or a drain (`SIGTERM`); resolves with its exit code (null when killed
+   * by a signal) once it has exited.
+   */
+  async kill(name: string, signal: NodeJS.Signals): Promise<number | null> {
+    const service = this.#services.find((s) => s.name === name);
+    if (!service) throw new Error(`no service named ${name} in this stack`);
+    if (service.child.exitCode === null && service.child.signalCode === null) service.child.kill(signal);
+    return service.exited;
   }
 
   #workerProgress(line: string, status: NodeJS.WritableStream): void {

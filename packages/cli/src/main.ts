@@ -1,3 +1,4 @@
+import { AUDIT_USAGE, runAudit, runTenant, TENANT_USAGE } from './commands/data-admin.ts';
 import { KEYS_USAGE, runKeys } from './commands/keys.ts';
 import { runRun, RUN_USAGE } from './commands/run.ts';
 import { runSubmit, SUBMIT_USAGE } from './commands/submit.ts';
@@ -12,6 +13,8 @@ Commands:
   models list|pull   the Gemma 4 12B quantizations, what fits here, and downloading them
   top                a live terminal view of the fleet
   keys               create, list and revoke API keys (admin token)
+  tenant purge       delete everything of a tenant (admin token)
+  audit              who submitted, read and deleted what (admin token)
 
 ${UP_USAGE}
 
@@ -20,6 +23,10 @@ ${SUBMIT_USAGE}
 ${RUN_USAGE}
 
 ${KEYS_USAGE}
+
+${TENANT_USAGE}
+
+${AUDIT_USAGE}
 `;
 
 /** Dispatches `gembatch <command> ...`; resolves to the exit code. */
@@ -42,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'keys':
       return runKeys(rest);
+    case 'tenant':
+      return runTenant(rest);
+    case 'audit':
+      return runAudit(rest);
     case 'top': {
       const { runTop } = await import('./commands/top.ts');
       return runTop(rest, process.stdout);

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   GB_ERR_NOT_FOUND: { retryable: false, httpStatus: 404, description: 'No such resource for this tenant.' },
   GB_ERR_CONFLICT: { retryable: false, httpStatus: 409, description: 'The resource is not in a state that allows this.' },
   GB_ERR_PAYLOAD_TOO_LARGE: { retryable: false, httpStatus: 413, description: 'Upload larger than the configured limit.' },
+  GB_ERR_QUOTA_EXCEEDED: { retryable: false, httpStatus: 429, description: "The tenant's quota (queued requests or stored bytes) is used up; retry after Retry-After seconds or free some." },
   GB_ERR_SERVICE_UNAVAILABLE: { retryable: true, httpStatus: 503, description: 'A dependency (Redis, model) is not ready.' },
   GB_ERR_FILE_NOT_FOUND: { retryable: false, httpStatus: 400, description: 'The referenced file does not exist.' },
   GB_ERR_EMPTY_INPUT: { retryable: false, httpStatus: 422, description: 'The input has no content (zero bytes or no text).' },
@@ -41,6 +42,8 @@ export const ERROR_CODES = {
   GB_ERR_TIMEOUT: { retryable: true, httpStatus: 504, description: 'The job ran past its time limit.' },
   GB_ERR_CONFIG: { retryable: false, httpStatus: 500, description: 'The configuration is invalid.' },
   GB_ERR_INTERNAL: { retryable: true, httpStatus: 500, description: 'An unexpected error.' },
+  GB_ERR_BATCH_EXPIRED: { retryable: false, httpStatus: 408, description: 'The batch reached the end of its completion window before this request ran.' },
+  GB_ERR_BATCH_INPUT_INVALID: { retryable: false, httpStatus: 400, description: 'A batch input line is not a valid request line (see the batch errors for line numbers).' },
 } as const satisfies Record<string, { retryable: boolean; httpStatus: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

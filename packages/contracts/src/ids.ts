@@ -19,3 +19,10 @@ export const API_KEY_ID_PATTERN = /^key_[0-9a-f]{16}$/;
 export const JOB_ID_PATTERN = /^job_[0-9a-f]{32}$/;
 export const FILE_ID_PATTERN = /^file_[0-9a-f]{32}$/;
 export const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
+/** `batch_` + 32 hex chars. */
+export function newBatchId(): string {
+  return `batch_${randomUUID().replaceAll('-', '')}`;
+}
+
+export const BATCH_ID_PATTERN = /^batch_[0-9a-f]{32}$/;

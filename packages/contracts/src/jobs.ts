@@ -52,16 +52,35 @@ export function parseTaskOptions(task: TaskName, request: Pick<CreateJobRequest,
   return TASKS[task].options.safeParse(raw);
 }
 
+/**
+ * What a file is for, with OpenAI's Files API values (so its SDKs send theirs unchanged). gembatch
+ * treats them alike except `batch` (a JSONL batch input) and `batch_output` (written by gembatch).
+ */
+export const FILE_PURPOSES = ['assistants', 'assistants_output', 'batch', 'batch_output', 'fine-tune', 'fine-tune-results', 'vision', 'user_data', 'evals'] as const;
+export type FilePurpose = (typeof FILE_PURPOSES)[number];
+/** Purpose of an upload that names none (gembatch's own CLI before the Files API). */
+export const DEFAULT_FILE_PURPOSE: FilePurpose = 'user_data';
+
+/** Unix seconds; records written before the Files API held ISO 8601 strings, read back as seconds. */
+const UnixSeconds = z.preprocess((value) => {
+  if (typeof value === 'string' && !/^\d+$/.test(value)) return Math.floor(Date.parse(value) / 1000);
+  return typeof value === 'string' ? Number(value) : value;
+}, z.number().int().nonnegative());
+
 /** A file as uploaded (per tenant); its bytes live in the blob store under `sha256`. */
 export const FileRecord = z.object({
   id: z.string().regex(FILE_ID_PATTERN),
   tenant: TenantId,
   sha256: z.string().regex(SHA256_PATTERN),
-  bytes: z.number().int().nonnegative(),
+  bytes: z.coerce.number().int().nonnegative(),
   filename: z.string().max(1024),
   /** What the client claimed; never trusted for processing (content is sniffed). */
   declared_type: z.string().max(255).optional(),
-  created_at: z.string(),
+  purpose: z.enum(FILE_PURPOSES).default(DEFAULT_FILE_PURPOSE),
+  /** Unix seconds (OpenAI's `created_at`). */
+  created_at: UnixSeconds,
+  /** Unix seconds after which the record and (once unreferenced) its blob are deleted. Unset: kept until deleted. */
+  expires_at: UnixSeconds.optional(),
 });
 export type FileRecord = z.infer<typeof FileRecord>;
 
@@ -73,6 +92,8 @@ export const JobSpec = z.object({
   /** Parsed task options. */
   options: z.record(z.string(), z.unknown()),
   max_tokens: z.number().int().positive(),
+  /** Sampling temperature (batch chat requests). Unset: the engine's default, greedy. */
+  temperature: z.number().min(0).max(2).optional(),
   json_schema: z.record(z.string(), z.unknown()).optional(),
   metadata: z.record(z.string(), z.string()).optional(),
   /** ms since epoch when the API accepted the job. */

@@ -41,8 +41,46 @@ export const redisKeys = {
   cancelled: (prefix: string, jobId: string) => `${prefix}:cancelled:${jobId}`,
   /** Sorted set of a tenant's job ids scored by submission time (ms), trimmed to the retention window. */
   tenantJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
+  /** Sorted set of a tenant's file ids scored by creation time (ms), for `GET /v1/files`. */
+  tenantFiles: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:files`,
+  /** The same, for one purpose (`GET /v1/files?purpose=`). */
+  tenantFilesByPurpose: (prefix: string, tenant: string, purpose: string) => `${prefix}:tenant:${tenant}:files:${purpose}`,
+  /** Sorted set of every file id scored by its expiry (ms): what the retention sweeper deletes. */
+  fileExpiry: (prefix: string) => `${prefix}:files:expiry`,
+  /** Set of what references a blob (`file:<id>`, `job:<id>`); the blob is deleted when the last one goes. */
+  blobRefs: (prefix: string, sha256: string) => `${prefix}:blob:${sha256}:refs`,
+  /** String with a short TTL: a blob is being deleted; a writer of the same content waits for it to go. */
+  blobGcLock: (prefix: string, sha256: string) => `${prefix}:blob:${sha256}:gc`,
+  /** Sorted set of `<job id>:<sha256>` (a job's reference to its inline text) scored by when to check whether the job is gone (ms). */
+  jobBlobRefs: (prefix: string) => `${prefix}:blobrefs:jobs`,
+  /** Hash: job id → sha256 of its inline text, so a job whose records are gone (cancelled while waiting) can still release it. */
+  jobTexts: (prefix: string) => `${prefix}:blobrefs:job-texts`,
+  /** Stream: the append-only audit log (who did what to which id; never content). */
+  audit: (prefix: string) => `${prefix}:audit`,
+  /** Sorted set of a tenant's jobs not known to be finished, scored by submission (ms): the queued-jobs quota counts it. */
+  tenantOpenJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:open`,
+  /** Hash per tenant: stored bytes (files) for the storage quota. */
+  tenantUsage: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:usage`,
   /** Hash: one API key created with `gembatch keys create`, found by the sha256 of the key (id, tenant, created_at); the key itself is never stored. */
   apiKey: (prefix: string, keySha256: string) => `${prefix}:apikey:${keySha256}`,
   /** Hash: key id → JSON `{id, tenant, created_at, sha256}` of every stored API key (listing and revocation). */
   apiKeys: (prefix: string) => `${prefix}:apikeys`,
+  /** Hash: one batch record (status, counts, timestamps, cursor into its input file). */
+  batch: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}`,
+  /** Hash: a batch's requests by input line index → job id, or an inline error for a request that never became a job. */
+  batchRequests: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:requests`,
+  /** Hash: a batch's finished jobs by job id → outcome (result address and usage, or error); shared by identical requests. */
+  batchOutcomes: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:outcomes`,
+  /** Hash: a batch's requests in the queues now, line index → job id (bounded by the feeder window). */
+  batchInflight: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:inflight`,
+  /** Set: custom_ids seen while validating a batch's input (deleted once it is validated). */
+  batchCustomIds: (prefix: string, batchId: string) => `${prefix}:batch:${batchId}:custom-ids`,
+  /** Sorted set of a tenant's batch ids scored by creation time (ms). */
+  tenantBatches: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:batches`,
+  /** Sorted set of batches the feeder still has to drive (validating … finalizing), scored by creation time (ms). */
+  activeBatches: (prefix: string) => `${prefix}:batches:active`,
+  /** String with a TTL: the one API process that runs the batch feeder right now. */
+  batchFeederLock: (prefix: string) => `${prefix}:batches:feeder-lock`,
+  /** String with a TTL: the resource an `Idempotency-Key` created (`scope` is e.g. `batches` or `jobs`). */
+  idempotency: (prefix: string, tenant: string, scope: string, key: string) => `${prefix}:idempotency:${tenant}:${scope}:${key}`,
 } as const;

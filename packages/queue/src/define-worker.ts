@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, WaitingChildrenError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type QueueName } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
@@ -18,9 +18,33 @@ export interface DefineWorkerOptions<Payload, Result> {
   parse(data: unknown): Payload;
   /** Called after each job settles (metrics, stats). */
   onSettled?(event: SettledEvent<Result>): void;
-  /** ms a job's lock lasts without renewal (BullMQ renews it at half). Defaults to `30000`. */
+  /**
+   * ms a job's lock lasts without renewal (BullMQ renews it every half of it). A crashed node's jobs
+   * are taken up again at most `lockDurationMs + stalledIntervalMs` after the crash. Defaults to `10000`.
+   */
   lockDurationMs?: number;
+  /**
+   * Payload fields that are secrets (a PDF `password`): removed from the stored job whenever it
+   * fails for good (any error, cancellation, a stall past its limit), since no retry will need them.
+   * A processor removes them itself once they served (`ctx.forget`). Defaults to none.
+   */
+  secretFields?: readonly string[];
+  /** ms between checks for jobs whose lock expired (their node died); they go back to waiting. Defaults to `5000`. */
+  stalledIntervalMs?: number;
+  /** Times a job may be taken back from a dead node before it fails with a stall error. Defaults to `2`. */
+  maxStalledCount?: number;
 }
+
+/**
+ * Why 10 s: BullMQ renews a lock every half of its duration from a timer, so a lock is lost only
+ * if the event loop stalls for 5 s (decoding runs on native threads and keeps it free); and with a
+ * 5 s stall check, jobs of a kill -9'd node are back in `waiting` within 15 s.
+ */
+export const DEFAULT_LOCK_DURATION_MS = 10_000;
+/** Why 5 s: half the lock, so recovery stays under 20 s; the check is one Lua script per queue. */
+export const DEFAULT_STALLED_INTERVAL_MS = 5_000;
+/** Why 2: a job may meet two crashed nodes (a deploy, then a bad node) before a stall fails it. */
+export const DEFAULT_MAX_STALLED_COUNT = 2;
 
 export interface SettledEvent<Result> {
   jobId: string;
@@ -34,6 +58,9 @@ export interface SettledEvent<Result> {
 /** Progress writes are at most this often per job (ms), so a hot decode loop does not flood Redis. */
 const PROGRESS_INTERVAL_MS = 500;
 
+/** Abort reason of jobs still running when the grace period ends: they are handed back, not failed. */
+const HAND_BACK_REASON = 'worker shutting down: job handed back';
+
 class Suspended extends Error {
   constructor() {
     super('waiting for children');
@@ -45,7 +72,10 @@ export interface GembatchWorker {
   readonly queue: QueueName;
   /** Aborts a running job's signal (cancellation). Returns false if it is not running here. */
   cancel(jobId: string, reason?: string): boolean;
-  /** Stops taking jobs and waits for active ones (up to `timeoutMs`, then aborts them). Idempotent. */
+  /**
+   * Stops taking jobs and waits for active ones up to `timeoutMs`; those still running then are
+   * aborted and moved back to `waiting` with their attempt count intact, for another node. Idempotent.
+   */
   close(timeoutMs?: number): Promise<void>;
   /** Resolves once the worker is connected and polling. */
   waitUntilReady(): Promise<void>;
@@ -62,6 +92,8 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     let queue = childQueues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: options.connection, prefix: options.prefix });
+      // Without a listener BullMQ prints each error of the shared connection; the worker's own listener reports outages.
+      queue.on('error', () => undefined);
       childQueues.set(name, queue);
     }
     return queue;
@@ -72,6 +104,9 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     const rootId = typeof (job.data as { job_id?: unknown })?.job_id === 'string' ? (job.data as { job_id: string }).job_id : (job.id as string);
     if ((await options.connection.exists(redisKeys.cancelled(options.prefix, rootId))) === 1) throw new GembatchError('GB_ERR_CANCELLED', 'the job was cancelled');
   };
+
+  /** Set when the grace period of `close()` ends: jobs that stop from then on are handed back. */
+  let handingBack = false;
 
   const processJob = async (job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<Result> => {
     const startedAt = Date.now();
@@ -142,6 +177,12 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'completed', result, ctx: settledCtx });
       return result;
     } catch (thrown) {
+      if (handingBack && token && !(thrown instanceof Suspended)) {
+        // Whatever the processor threw after the grace period ended (GB_ERR_CANCELLED, most
+        // likely) was caused by the abort: the job goes back to waiting, not to failed or delayed.
+        await handBack(job, token, log);
+        throw new WaitingError();
+      }
       if (thrown instanceof Suspended) {
         log.debug('waiting for children');
         options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'suspended', ctx: settledCtx });
@@ -152,6 +193,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       const logFields = { code: error.code, retryable: error.retryable, final, ms: Date.now() - startedAt, ...(error.details ? { details: error.details } : {}) };
       if (error.code === 'GB_ERR_INTERNAL') log.error({ ...logFields, err: thrown }, 'job failed');
       else log.warn(logFields, 'job failed');
+      if (final) await forgetSecrets(job, options.secretFields, log);
       options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable, final }, ctx: settledCtx });
       const reason = encodeFailedReason(error);
       if (!error.retryable) throw new UnrecoverableError(reason);
@@ -163,10 +205,39 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
-    lockDuration: options.lockDurationMs ?? 30_000,
+    lockDuration: options.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS,
+    stalledInterval: options.stalledIntervalMs ?? DEFAULT_STALLED_INTERVAL_MS,
+    maxStalledCount: options.maxStalledCount ?? DEFAULT_MAX_STALLED_COUNT,
     autorun: true,
   });
-  worker.on('error', (error) => options.logger.error({ err: error, queue: options.queue }, 'worker error'));
+  // BullMQ reports each failed reconnect of its own connections here; an outage is one line when it
+  // starts and one when the shared connection is back, other errors one line each.
+  let connectionLostAt: number | undefined;
+  worker.on('error', (error: Error & { code?: string }) => {
+    if (!isConnectionError(error)) {
+      options.logger.error({ err: error, queue: options.queue }, 'worker error');
+      return;
+    }
+    if (connectionLostAt !== undefined) return;
+    connectionLostAt = Date.now();
+    options.logger.warn({ queue: options.queue, code: error.code, err: error.message }, 'queue connection lost; reconnecting');
+  });
+  const onConnectionReady = () => {
+    if (connectionLostAt === undefined) return;
+    options.logger.info({ queue: options.queue, downMs: Date.now() - connectionLostAt }, 'queue connection restored');
+    connectionLostAt = undefined;
+  };
+  options.connection.on('ready', onConnectionReady);
+  // A job failed without its processor's catch (stalled past its limit): its secrets go too.
+  if (options.secretFields?.length) {
+    worker.on('failed', (job) => {
+      if (!job || !hasSecrets(job.data, options.secretFields)) return;
+      void job
+        .getState()
+        .then((state) => (state === 'failed' ? forgetSecrets(job, options.secretFields, options.logger) : undefined))
+        .catch(() => undefined);
+    });
+  }
 
   let closing: Promise<void> | undefined;
   return {
@@ -177,17 +248,42 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     },
     close(timeoutMs = 30_000) {
       closing ??= (async () => {
-        const timer = setTimeout(() => worker.cancelAllJobs('worker shutting down'), timeoutMs);
+        const timer = setTimeout(() => {
+          handingBack = true;
+          worker.cancelAllJobs(HAND_BACK_REASON);
+        }, timeoutMs);
         try {
           await worker.close();
         } finally {
           clearTimeout(timer);
+          options.connection.off('ready', onConnectionReady);
           await Promise.all([...childQueues.values()].map((queue) => queue.close()));
         }
       })();
       return closing;
     },
   };
+}
+
+/** Socket-level failures that ioredis retries by itself (Redis down, restarting, unreachable). */
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+
+function isConnectionError(error: Error & { code?: string }): boolean {
+  return (error.code !== undefined && CONNECTION_ERROR_CODES.has(error.code)) || error.message === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError';
+}
+
+/**
+ * Moves an active job back to `waiting` (its lock released, `attemptsMade` untouched), so another
+ * node starts it at once. If that fails (the lock was lost), the job stays active and the stall
+ * check hands it back when its lock expires.
+ */
+async function handBack(job: Job, token: string, log: Logger): Promise<void> {
+  try {
+    await job.moveToWait(token);
+    log.info({ attemptsMade: job.attemptsMade }, 'job handed back');
+  } catch (error) {
+    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'job could not be handed back; the stall check will');
+  }
 }
 
 function parsePayload<Payload>(parse: (data: unknown) => Payload, data: unknown): Payload {
@@ -197,6 +293,18 @@ function parsePayload<Payload>(parse: (data: unknown) => Payload, data: unknown)
     // A payload that does not parse will not parse on a retry either.
     throw new GembatchError('GB_ERR_BAD_REQUEST', `invalid job payload: ${error instanceof Error ? error.message.slice(0, 500) : String(error)}`, { cause: error, retryable: false });
   }
+}
+
+function hasSecrets(data: unknown, fields: readonly string[] | undefined): boolean {
+  return !!fields && typeof data === 'object' && data !== null && fields.some((field) => Object.hasOwn(data, field));
+}
+
+/** Removes secret fields from a job's stored payload; a failure to do so is logged, never thrown. */
+async function forgetSecrets(job: Job, fields: readonly string[] | undefined, log: Logger): Promise<void> {
+  if (!hasSecrets(job.data, fields)) return;
+  const data = { ...(job.data as Record<string, unknown>) };
+  for (const field of fields ?? []) delete data[field];
+  await job.updateData(data).catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error), jobId: job.id }, 'could not remove secret fields from a failed job'));
 }
 
 /** Children and next stages keep the job's retry policy and retention. */

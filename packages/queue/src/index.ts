@@ -5,3 +5,5 @@ export * from './define-worker.ts';
 export * from './node-stats-reporter.ts';
 export * from './job-producer.ts';
 export * from './job-queries.ts';
+export * from './job-deletion.ts';
+export * from './job-events.ts';

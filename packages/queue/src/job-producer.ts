@@ -36,6 +36,13 @@ export interface JobProducerOptions {
   backoffMs?: number;
 }
 
+/** One job of `JobProducer.submitBulk`. */
+export interface BulkSubmission {
+  data: ExtractJobData | GenerateJobData;
+  queue: QueueName;
+  priority?: number;
+}
+
 export interface SubmitOptions {
   /** 1 (highest) .. 1000 (lowest). Defaults to none: before every prioritized job, FIFO. */
   priority?: number;
@@ -62,6 +69,9 @@ export class JobProducer implements JobQueues {
     this.#attempts = options.attempts ?? DEFAULT_JOB_ATTEMPTS;
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
     this.queues = Object.fromEntries(ALL_QUEUES.map((name) => [name, new Queue(name, { connection: options.connection, prefix: options.prefix })])) as Record<QueueName, Queue>;
+    // Without a listener BullMQ prints every error of the shared connection (a stack per reconnect
+    // attempt during an outage); the connection's owner reports outages (`createRedisConnection({logger})`).
+    for (const queue of Object.values(this.queues)) queue.on('error', () => undefined);
   }
 
   /**
@@ -81,15 +91,36 @@ export class JobProducer implements JobQueues {
       .zremrangebyscore(index, '-inf', Date.now() - retentionMs)
       .expire(index, this.retentionSeconds)
       .exec();
-    const jobOptions: JobsOptions = {
-      jobId: data.job_id,
+    const jobOptions: JobsOptions = { jobId: data.job_id, ...this.#jobOptions(options.priority) };
+    await this.queues[queue].add(data.task, data, jobOptions);
+  }
+
+  /**
+   * Adds many jobs in one round trip per queue (`addBulk`), with the same retry and retention
+   * policy as `submit`. They are not written to the tenant's job index: their owner (a batch)
+   * indexes them, and 100,000 batch requests would bury a tenant's own jobs in `GET /v1/jobs`.
+   * Ids that exist already are kept as they are (a re-fed request does not run twice).
+   */
+  async submitBulk(items: readonly BulkSubmission[]): Promise<void> {
+    if (this.#closing) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the job producer is closed');
+    const byQueue = new Map<QueueName, Parameters<Queue['addBulk']>[0]>();
+    for (const { data, queue, priority } of items) {
+      if ((queue === QUEUE_NAMES.extract) !== ('file' in data)) throw new GembatchError('GB_ERR_INTERNAL', `a ${'file' in data ? 'file' : 'text'} job cannot start in the ${queue} queue`);
+      const list = byQueue.get(queue) ?? [];
+      list.push({ name: data.task, data, opts: { ...this.#jobOptions(priority), jobId: data.job_id } });
+      byQueue.set(queue, list);
+    }
+    await Promise.all([...byQueue].map(([queue, jobs]) => this.queues[queue].addBulk(jobs)));
+  }
+
+  #jobOptions(priority: number | undefined): JobsOptions {
+    return {
       attempts: this.#attempts,
       backoff: { type: 'exponential', delay: this.#backoffMs },
       removeOnComplete: { age: this.retentionSeconds },
       removeOnFail: { age: this.retentionSeconds },
-      ...(options.priority !== undefined ? { priority: options.priority } : {}),
+      ...(priority !== undefined ? { priority } : {}),
     };
-    await this.queues[queue].add(data.task, data, jobOptions);
   }
 
   /** Closes the queues (not the connection). Idempotent. */

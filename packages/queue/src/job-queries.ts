@@ -231,6 +231,14 @@ function percent(progress: unknown): number {
   return typeof progress === 'number' && Number.isFinite(progress) ? Math.max(0, Math.min(100, Math.round(progress))) : 0;
 }
 
+/**
+ * A job's stages as BullMQ holds them (live ones, in queue order) and its cancel marker, for its
+ * tenant only (`GB_ERR_NOT_FOUND` otherwise). For code that acts on the records themselves (deletion).
+ */
+export async function readJobRecord(store: JobQueues, jobId: string, tenant: string): Promise<{ stages: Array<{ job: Job; snapshot: JobStageSnapshot }>; marker: CancelMarker | undefined }> {
+  return readJob(store, jobId, tenant);
+}
+
 async function readJob(store: JobQueues, jobId: string, tenant: string): Promise<JobRecord> {
   if (!JOB_ID_PATTERN.test(jobId)) throw notFound(jobId);
   // State before the job hash: a job read first and then seen 'completed' could lack its return value.

@@ -11,6 +11,18 @@ export interface RedisConnectionOptions {
    * (the API), which should fail fast when Redis is down. Defaults to `false`.
    */
   blocking?: boolean;
+  /**
+   * Where the connection reports an outage: one warn line when Redis is lost, one info line when it
+   * is back (with how long it was down), never a line per reconnect attempt. Defaults to none (the
+   * outage is not logged; the connection still has its error listener, so ioredis prints no dumps).
+   */
+  logger?: RedisConnectionLogger;
+}
+
+/** The logger calls a connection makes (pino's shape, kept structural). */
+export interface RedisConnectionLogger {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
 }
 
 /**
@@ -25,7 +37,27 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis {
     retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
     lazyConnect: false,
   };
-  return new Redis(options.url, config);
+  const redis = new Redis(options.url, config);
+  reportOutages(redis, options.name, options.logger);
+  return redis;
+}
+
+/**
+ * Gives `redis` its error listener (without one, ioredis prints a multi-line `Unhandled error
+ * event` dump per failed reconnect, every 2 s of an outage) and logs each outage as two lines.
+ */
+export function reportOutages(redis: Redis, name: string, logger?: RedisConnectionLogger): void {
+  let downSince: number | undefined;
+  redis.on('error', (error: Error & { code?: string }) => {
+    if (downSince !== undefined) return;
+    downSince = Date.now();
+    logger?.warn({ connection: name, code: error.code, err: error.message }, 'redis connection lost; reconnecting');
+  });
+  redis.on('ready', () => {
+    if (downSince === undefined) return;
+    logger?.info({ connection: name, downMs: Date.now() - downSince }, 'redis connection restored');
+    downSince = undefined;
+  });
 }
 
 /** Closes a connection politely, falling back to disconnect if Redis does not answer in time. Idempotent. */

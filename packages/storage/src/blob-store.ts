@@ -6,6 +6,13 @@ export interface BlobPutOptions {
   maxBytes?: number;
   /** Aborts the write (`GB_ERR_CANCELLED`); nothing is kept. Defaults to none. */
   signal?: AbortSignal;
+  /**
+   * Called with the content address once the bytes are hashed and on disk, before the blob becomes
+   * visible: a caller registers its reference here (`BlobReferences.acquire`), so a concurrent
+   * delete of the same content cannot remove the blob under it. A throw fails the put and keeps
+   * nothing. Defaults to none.
+   */
+  beforeCommit?: (sha256: string, bytes: number) => Promise<void>;
 }
 
 /** What `BlobStore.put` stored: the content address and the size. */
@@ -34,4 +41,16 @@ export interface BlobStore {
   bytes(sha256: string): Promise<number>;
   /** Removes the blob; resolves `false` when it was not there. */
   delete(sha256: string): Promise<boolean>;
+  /** Every stored blob with its size and last write time (ms), for the retention sweep. */
+  list(): AsyncIterable<BlobEntry>;
+  /** Deletes partial writes (`.part` files of killed uploads) untouched for `olderThanMs`; resolves how many. */
+  removeStalePartials(olderThanMs: number): Promise<number>;
+}
+
+/** One stored blob as `BlobStore.list` reports it. */
+export interface BlobEntry {
+  sha256: string;
+  bytes: number;
+  /** ms since epoch of the last write (a put of the same content renews it). */
+  modifiedMs: number;
 }

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GembatchError, SHA256_PATTERN } from '@gembatch/contracts';
-import type { BlobPutOptions, BlobPutResult, BlobStore } from './blob-store.ts';
+import type { BlobEntry, BlobPutOptions, BlobPutResult, BlobStore } from './blob-store.ts';
 import { HashingSizeLimiter } from './hashing-size-limiter.ts';
 
 export interface FileSystemBlobStoreOptions {
@@ -40,6 +40,7 @@ export class FileSystemBlobStore implements BlobStore {
     try {
       await pipeline(input, limiter, createWriteStream(tmp, { flush: true }), options.signal ? { signal: options.signal } : {});
       const sha256 = limiter.digest();
+      await options.beforeCommit?.(sha256, limiter.bytes);
       const target = this.#blobPath(sha256);
       await mkdir(join(this.root, sha256.slice(0, 2)), { recursive: true });
       await rename(tmp, target);
@@ -90,6 +91,31 @@ export class FileSystemBlobStore implements BlobStore {
     }
   }
 
+  async *list(): AsyncIterable<BlobEntry> {
+    for (const dir of await readdirOrEmpty(this.root)) {
+      if (!/^[0-9a-f]{2}$/.test(dir)) continue;
+      for (const name of await readdirOrEmpty(join(this.root, dir))) {
+        if (!SHA256_PATTERN.test(name) || !name.startsWith(dir)) continue;
+        const info = await stat(join(this.root, dir, name)).catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));
+        if (info) yield { sha256: name, bytes: info.size, modifiedMs: info.mtimeMs };
+      }
+    }
+  }
+
+  async removeStalePartials(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    for (const name of await readdirOrEmpty(this.#tmpDir)) {
+      if (!name.endsWith('.part')) continue;
+      const path = join(this.#tmpDir, name);
+      const info = await stat(path).catch(() => undefined);
+      // A write in progress touches its file with every chunk, so only dead ones are this old.
+      if (!info || info.mtimeMs > cutoff) continue;
+      if (await unlink(path).then(() => true, () => false)) removed += 1;
+    }
+    return removed;
+  }
+
   #blobPath(sha256: string): string {
     return join(this.root, sha256.slice(0, 2), sha256);
   }
@@ -98,6 +124,15 @@ export class FileSystemBlobStore implements BlobStore {
   #existingPath(sha256: string): string {
     if (!SHA256_PATTERN.test(sha256)) throw notFound(sha256);
     return this.#blobPath(sha256);
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if (isMissing(error)) return [];
+    throw error;
   }
 }
 

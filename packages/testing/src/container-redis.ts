@@ -1,3 +1,4 @@
+import { GembatchError } from '@gembatch/contracts';
 import { RedisContainer, type StartedRedisContainer } from '@testcontainers/redis';
 import { findFreePort } from './free-port.ts';
 import type { RestartOptions } from './spawned-redis.ts';
@@ -37,6 +38,7 @@ export async function startContainerRedis(options: ContainerRedisOptions = {}): 
   return {
     url,
     async restart(restartOptions: RestartOptions = {}) {
+      if (restartOptions.downMs) throw new GembatchError('GB_ERR_CONFIG', 'restart({downMs}) needs a spawned redis-server (startRedis({mode: "spawn"}))');
       await container.restart({ timeout: restartOptions.hard ? 0 : STOP_GRACE_MS });
     },
     close() {

@@ -4,6 +4,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { GembatchError } from '@gembatch/contracts';
 import { findFreePort } from './free-port.ts';
 import { waitForRedisPing } from './redis-ping.ts';
@@ -29,6 +30,8 @@ export interface SpawnedRedisOptions {
 export interface RestartOptions {
   /** SIGKILL instead of SIGTERM: a crash. With AOF, writes of the last second may be lost. Defaults to `false`. */
   hard?: boolean;
+  /** Stay down this long (ms) before starting again: an outage clients must ride out. Spawned servers only. Defaults to `0`. */
+  downMs?: number;
 }
 
 /** A `redis-server` child process on a free port with its own temporary data directory. */
@@ -119,6 +122,7 @@ class SpawnedRedisServer implements SpawnedRedis {
     if (this.closing) throw new GembatchError('GB_ERR_CONFLICT', 'this Redis server is closed; start a new one');
     if (this.child) await stop(this.child, restartOptions.hard ? 'SIGKILL' : 'SIGTERM');
     this.child = undefined;
+    if (restartOptions.downMs) await delay(restartOptions.downMs);
     this.child = await launch(this.binary, this.port, this.dataDir, this.options);
   }
 

@@ -63,6 +63,18 @@ describe('startRedis', () => {
     expect(await redis.ping()).toBe('PONG');
   });
 
+  test('a restart with downMs stays down that long, then comes back on the same URL with its data', async () => {
+    const handle = await started({ mode: 'spawn', appendOnly: true });
+    const redis = await connected(handle.url);
+    await redis.set('kept', 'yes');
+    const before = Date.now();
+    await handle.restart({ hard: true, downMs: 1_000 });
+    // A lower bound the code guarantees (it waits downMs between the kill and the start), not a speed.
+    expect(Date.now() - before).toBeGreaterThanOrEqual(1_000);
+    const after = await connected(handle.url);
+    expect(await after.get('kept')).toBe('yes');
+  });
+
   test('close is idempotent, stops the server and removes its data dir', async () => {
     const handle = await startRedis({ mode: 'spawn', appendOnly: true });
     const redis = await connected(handle.url);

@@ -4,23 +4,29 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
+import { BatchService } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
-import type { BlobStore } from '@gembatch/storage';
+import { FileStore, JobBlobCleaner, type BlobStore } from '@gembatch/storage';
 import { startEventLoopWatchdog, type Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
 import { ApiKeyStore } from './api-key-store.ts';
+import { AuditLog } from './audit-log.ts';
 import { apiAuthEnabled, type ApiEnv } from './env.ts';
-import { FileRecordStore } from './file-record-store.ts';
 import { adminAuth, registerAdminRoutes, type AdminRoutes } from './plugins/admin-auth.ts';
+import { QueuedJobQuota } from './queued-job-quota.ts';
+import { RetentionSweeper } from './retention-sweeper.ts';
+import { TenantPurger, type TenantDataPurger } from './tenant-purger.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
 import { registerErrorHandler } from './plugins/error-handler.ts';
 import { HttpMetrics } from './plugins/http-metrics.ts';
 import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
 import { registerAdminKeyRoutes } from './routes/admin-key-routes.ts';
+import { registerBatchRoutes } from './routes/batch-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
+import { registerAdminDataRoutes } from './routes/admin-data-routes.ts';
 
 /**
  * JSON bodies up to 8 MiB: inline `text` may be 1,000,000 characters, up to 4 bytes each in UTF-8,
@@ -43,6 +49,10 @@ export interface AppDependencies {
   logger: Logger;
   /** The API's metrics registry, to serve it elsewhere too (the metrics port). Defaults to a new one. */
   metrics?: HttpMetrics;
+  /** Deleters of tenant data kept outside jobs and files (batches, schedules), run by a tenant purge. Defaults to none. */
+  tenantPurgers?: readonly TenantDataPurger[];
+  /** Called when a batch is created or cancelled (the server pokes its batch feeder). */
+  onBatchChange?: () => void;
 }
 
 /**
@@ -93,17 +103,36 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onClose', () => watchdog.close());
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
-  const files = new FileRecordStore(deps.redis, env.GEMBATCH_REDIS_PREFIX);
+  const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
+  const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, { maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES, retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS });
+  const cleaner = new JobBlobCleaner(deps.blobStore, files.references);
+  const quota = new QueuedJobQuota(deps.producer, env.GEMBATCH_TENANT_MAX_QUEUED_JOBS);
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
-    registerFileRoutes(v1, { blobStore: deps.blobStore, files, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES });
     const limits = { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, limits });
+    registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, limits });
+    const batches = new BatchService({
+      redis: deps.redis,
+      prefix: env.GEMBATCH_REDIS_PREFIX,
+      blobStore: deps.blobStore,
+      files,
+      retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+      maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
+      ...(env.GEMBATCH_BATCH_FOLDER_ROOT ? { folderRoot: env.GEMBATCH_BATCH_FOLDER_ROOT } : {}),
+      ...(deps.onBatchChange ? { onChange: deps.onBatchChange } : {}),
+    });
+    registerBatchRoutes(v1, { batches });
   });
 
   // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.
-  const adminRoutes: AdminRoutes[] = [(admin) => registerAdminKeyRoutes(admin, { store: keyStore })];
+  const purger = new TenantPurger({ queues: deps.producer, files, cleaner, keys: keyStore, others: deps.tenantPurgers ?? [] });
+  const adminRoutes: AdminRoutes[] = [(admin) => registerAdminKeyRoutes(admin, { store: keyStore }), (admin) => registerAdminDataRoutes(admin, { purger, audit })];
   if (env.GEMBATCH_ADMIN_ENABLED) adminRoutes.push((admin) => registerAdminBoard(admin, { queues: deps.producer }));
   await registerAdminRoutes(app, env.GEMBATCH_ADMIN_TOKEN, adminRoutes);
+
+  const sweeper = new RetentionSweeper({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, files, blobs: deps.blobStore, queues: deps.producer, audit, log: deps.logger, jobRetentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
+  app.addHook('onReady', async () => sweeper.start(env.GEMBATCH_SWEEP_INTERVAL_SECONDS));
+  app.addHook('onClose', async () => sweeper.stop());
   return app;
 }

@@ -35,6 +35,26 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_JOB_ATTEMPTS: envInt(1, 100).default(3),
   /** How long finished and cancelled jobs stay readable (seconds). Defaults to 7 days. */
   GEMBATCH_JOB_RETENTION_SECONDS: envInt(60).default(7 * 24 * 60 * 60),
+  /** How long an uploaded file is kept (seconds), then the record and, once unreferenced, its bytes are deleted. `0`: until deleted. Defaults to 7 days, like jobs. */
+  GEMBATCH_FILE_RETENTION_SECONDS: envInt(0).default(7 * 24 * 60 * 60),
+  /** Jobs a tenant may have queued or running at once; more get 429 `GB_ERR_QUOTA_EXCEEDED`. `0`: no limit. */
+  GEMBATCH_TENANT_MAX_QUEUED_JOBS: envInt(0).default(10_000),
+  /** Bytes a tenant's files may hold in all (e.g. `100GiB`); an upload past it gets 429. `0`: no limit. */
+  GEMBATCH_TENANT_MAX_STORED_BYTES: envBytes.pipe(z.number().int().nonnegative()).default(100 * 1024 ** 3),
+  /** How long audit entries are kept (seconds). Defaults to 90 days. */
+  GEMBATCH_AUDIT_RETENTION_SECONDS: envInt(60).default(90 * 24 * 60 * 60),
+  /** Most audit entries kept (the oldest go first). */
+  GEMBATCH_AUDIT_MAX_ENTRIES: envInt(1000).default(1_000_000),
+  /** How often the API deletes expired files, unreferenced blobs, dead upload leftovers and old audit entries (seconds). `0`: never. */
+  GEMBATCH_SWEEP_INTERVAL_SECONDS: envInt(0).default(300),
+  /** Run the batch feeder in this process (one API process holds it at a time; others stand by). */
+  GEMBATCH_BATCH_FEEDER: envBool.default(true),
+  /** Requests of all batches in the job queues at once; the feeder shares it round-robin by tenant, then batch. */
+  GEMBATCH_BATCH_WINDOW: envInt(1, 100_000).default(256),
+  /** Most request lines in one batch. */
+  GEMBATCH_BATCH_MAX_REQUESTS: envInt(1, 10_000_000).default(200_000),
+  /** Folder under which `POST /v1/batches {folder}` may read (symlinks resolved; never outside). Unset: folder batches are off. */
+  GEMBATCH_BATCH_FOLDER_ROOT: z.string().min(1).optional(),
   /** Serve the read-only Bull Board operator UI at `/admin/queues` (needs GEMBATCH_ADMIN_TOKEN). */
   GEMBATCH_ADMIN_ENABLED: envBool.default(false),
   /** Token of every `/admin/*` route (`Authorization: Bearer`, or HTTP Basic with it as password); at least 16 characters. Unset: no admin routes at all. Secret. */

@@ -12,14 +12,16 @@ import {
   type JobView,
 } from '@gembatch/contracts';
 import type { JobProducer } from '@gembatch/queue';
-import type { BlobStore } from '@gembatch/storage';
-import type { FileRecordStore } from './file-record-store.ts';
+import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
+import type { QueuedJobQuota } from './queued-job-quota.ts';
 import { checkRequestLimits, type RequestLimits } from './request-limits.ts';
 
 export interface JobSubmissionDeps {
   blobStore: BlobStore;
-  files: FileRecordStore;
-  producer: Pick<JobProducer, 'submit'>;
+  files: FileStore;
+  producer: Pick<JobProducer, 'submit' | 'retentionSeconds'>;
+  /** The tenant's queued-jobs limit; unset: none. */
+  quota?: QueuedJobQuota;
   /** Caps on metadata, schemas and inline text. */
   limits: RequestLimits;
 }
@@ -28,9 +30,10 @@ export interface JobSubmissionDeps {
  * Turns a validated `POST /v1/jobs` body into a queued job: checks the task options and the file,
  * stores inline text in the blob store, and adds the job to its first queue (`extract` for a file,
  * `generate` for text). Returns the new job's view. Bad options or a missing file →
- * `GB_ERR_BAD_REQUEST` / `GB_ERR_FILE_NOT_FOUND` naming the field.
+ * `GB_ERR_BAD_REQUEST` / `GB_ERR_FILE_NOT_FOUND` naming the field. `jobId` is fixed by the caller
+ * when an idempotency key has claimed it.
  */
-export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: CreateJobRequest): Promise<JobView> {
+export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: CreateJobRequest, jobId: string = newJobId()): Promise<JobView> {
   const task = TASKS[body.task];
   const options = parseTaskOptions(body.task, body);
   if (!options.success) {
@@ -57,7 +60,7 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
   }
 
   const spec: JobSpec = {
-    job_id: newJobId(),
+    job_id: jobId,
     tenant,
     task: body.task,
     options: options.data as Record<string, unknown>,
@@ -67,13 +70,12 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
     submitted_at: Date.now(),
   };
   const priority = body.priority !== undefined ? { priority: body.priority } : {};
-  if (file) {
-    const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(body.password ? { password: body.password } : {}), ...priority };
-    await deps.producer.submit(data, QUEUE_NAMES.extract, priority);
-  } else {
-    const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'));
-    const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
-    await deps.producer.submit(data, QUEUE_NAMES.generate, priority);
+  await deps.quota?.admit(tenant, [spec.job_id]);
+  try {
+    await enqueue(deps, spec, file, body, priority);
+  } catch (error) {
+    await deps.quota?.release(tenant, [spec.job_id]).catch(() => undefined);
+    throw error;
   }
   return {
     id: spec.job_id,
@@ -91,4 +93,19 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
     input: file ? { file_id: file.id } : {},
     ...(spec.metadata ? { metadata: spec.metadata } : {}),
   };
+}
+
+/** Adds the job to its first queue: `extract` for a file, `generate` for inline text (stored and referenced first). */
+async function enqueue(deps: JobSubmissionDeps, spec: JobSpec, file: FileRecord | undefined, body: CreateJobRequest, priority: { priority?: number }): Promise<void> {
+  if (file) {
+    const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(body.password ? { password: body.password } : {}), ...priority };
+    await deps.producer.submit(data, QUEUE_NAMES.extract, priority);
+  } else {
+    // The job references its text, so deleting another job with the same text keeps it.
+    const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'), { beforeCommit: (hash) => deps.files.references.acquire(hash, jobReferrer(spec.job_id)) });
+    // Looked at again once the job may have expired: the reference goes when the job has.
+    await deps.files.references.trackJob(spec.job_id, sha256, spec.submitted_at + deps.producer.retentionSeconds * 1000);
+    const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
+    await deps.producer.submit(data, QUEUE_NAMES.generate, priority);
+  }
 }

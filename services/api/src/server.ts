@@ -1,7 +1,8 @@
 import { join, resolve } from 'node:path';
+import { BatchFeeder } from '@gembatch/batches';
 import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
 import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
-import { FileSystemBlobStore } from '@gembatch/storage';
+import { FileStore, FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import { buildApp } from './app.ts';
 import { apiAuthEnabled, isLoopback, loadApiEnv, type ApiEnv } from './env.ts';
@@ -25,12 +26,25 @@ async function main(): Promise<void> {
     exitOnConfigError(error, 'gembatch-api');
   }
   const log = createLogger({ service: 'api', level: env.LOG_LEVEL });
-  const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api' });
-  redis.on('error', (error: Error) => log.warn({ err: error.message }, 'redis connection error'));
+  // One line when Redis is lost and one when it is back, not one per reconnect attempt.
+  const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api', logger: log });
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
   const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
+  const feeder = env.GEMBATCH_BATCH_FEEDER
+    ? new BatchFeeder({
+        redis,
+        prefix: env.GEMBATCH_REDIS_PREFIX,
+        producer,
+        blobStore,
+        files: new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS }),
+        logger: log,
+        window: env.GEMBATCH_BATCH_WINDOW,
+        maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
+        retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+      })
+    : undefined;
   const metrics = new HttpMetrics();
-  const app = await buildApp({ env, redis, blobStore, producer, logger: log, metrics });
+  const app = await buildApp({ env, redis, blobStore, producer, logger: log, metrics, ...(feeder ? { onBatchChange: () => feeder.poke() } : {}) });
   let metricsServer: MetricsServer | undefined;
 
   drainOnSignals({
@@ -39,6 +53,7 @@ async function main(): Promise<void> {
     close: async () => {
       await metricsServer?.close();
       await app.close();
+      await feeder?.close();
       await producer.close();
       await closeRedisConnection(redis);
     },
@@ -49,9 +64,11 @@ async function main(): Promise<void> {
     if (env.GEMBATCH_API_METRICS_PORT > 0) metricsServer = await startMetricsServer({ port: env.GEMBATCH_API_METRICS_PORT, host: env.GEMBATCH_API_METRICS_HOST, registry: metrics.registry, logger: log });
     const address = await app.listen({ port: env.GEMBATCH_API_PORT, host: env.GEMBATCH_API_HOST });
     log.info({ address, auth: apiAuthEnabled(env) ? 'api-keys' : 'off', admin: Boolean(env.GEMBATCH_ADMIN_TOKEN), board: env.GEMBATCH_ADMIN_ENABLED, metrics: metricsServer?.url ?? null, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES }, 'api listening');
+    await feeder?.start();
   } catch (error) {
     log.fatal({ err: error }, 'api failed to start');
     await metricsServer?.close();
+    await feeder?.close().catch(() => undefined);
     await producer.close().catch(() => undefined);
     await closeRedisConnection(redis);
     process.exit(1);

@@ -26,7 +26,7 @@ export async function startApi(redis: RedisTestContext, env: Record<string, stri
   const dir = await tempDir('gembatch-api-');
   onTestFinished(() => dir.cleanup());
   const connection = overrides.redis ?? closeAfterTest(openTestRedis(redis.url, { name: `${redis.prefix}:api` }));
-  const apiEnv = loadApiEnv({ REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, LOG_LEVEL: 'debug', ...env });
+  const apiEnv = loadApiEnv({ REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, LOG_LEVEL: 'debug', GEMBATCH_SWEEP_INTERVAL_SECONDS: '0', ...env });
   const producer = closeAfterTest(new JobProducer({ connection, prefix: redis.prefix, attempts: apiEnv.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: apiEnv.GEMBATCH_JOB_RETENTION_SECONDS }));
   const blobStore = new FileSystemBlobStore({ root: join(dir.path, 'blobs') });
   const logs: string[] = [];

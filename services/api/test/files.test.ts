@@ -20,7 +20,20 @@ describe('POST /v1/files and GET /v1/files/:id', () => {
     const response = await app.inject({ method: 'POST', url: '/v1/files', payload: body.payload, headers: body.headers });
     expect(response.statusCode).toBe(201);
     const file = response.json();
-    expect(file).toEqual({ id: expect.stringMatching(/^file_[0-9a-f]{32}$/), object: 'file', bytes: Buffer.byteLength(content), filename: 'summary.txt', sha256: sha256Of(content), created_at: expect.any(String) });
+    expect(file).toEqual({
+      id: expect.stringMatching(/^file_[0-9a-f]{32}$/),
+      object: 'file',
+      bytes: Buffer.byteLength(content),
+      filename: 'summary.txt',
+      purpose: 'user_data',
+      status: 'processed',
+      sha256: sha256Of(content),
+      created_at: expect.any(Number),
+      expires_at: expect.any(Number),
+    });
+    // Unix seconds, as OpenAI's SDKs expect.
+    expect(Math.abs(file.created_at - Date.now() / 1000)).toBeLessThan(600);
+    expect(file.expires_at - file.created_at).toBe(7 * 24 * 60 * 60);
     expect((await readFile(await blobStore.path(file.sha256), 'utf8')) === content).toBe(true);
     expect(await connection.hgetall(redisKeys.file(redis.prefix, file.id))).toMatchObject({ tenant: 'default', sha256: file.sha256, bytes: String(file.bytes), declared_type: 'text/plain' });
 

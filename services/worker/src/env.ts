@@ -67,6 +67,12 @@ export const WorkerEnv = z.object({
   GEMBATCH_SCHEMA_REPAIRS: envInt(0, 10).default(2),
   /** Seconds active jobs get to finish on SIGTERM before they are handed back. */
   GEMBATCH_SHUTDOWN_GRACE_SECONDS: envInt(0, 3600).default(30),
+  /** ms a job's lock lasts unless renewed (renewed every half of it); a crashed node's jobs come back within this plus the stall check. */
+  GEMBATCH_JOB_LOCK_MS: envInt(1_000, 600_000).default(10_000),
+  /** ms between checks for jobs of dead nodes (expired locks); such jobs go back to waiting. */
+  GEMBATCH_STALLED_CHECK_MS: envInt(100, 600_000).default(5_000),
+  /** Times a job may be taken back from a dead node before it fails with a stall error. */
+  GEMBATCH_MAX_STALLED_COUNT: envInt(0, 100).default(2),
   /** Process extraction jobs on this node. */
   GEMBATCH_EXTRACT_ENABLED: envBool.default(true),
   /** pino level. */

@@ -17,6 +17,8 @@ export interface WorkerHarness {
   node: WorkerNode;
   producer: JobProducer;
   blobs: FileSystemBlobStore;
+  /** `GEMBATCH_DATA_DIR` of the node: pass it to a second node that must read the same blobs. */
+  dataDir: string;
   /** Every log line the node wrote (JSON), for privacy checks. */
   logLines: string[];
   submitText(text: string, task?: TaskName, extra?: Partial<GenerateJobData>): Promise<string>;
@@ -41,7 +43,7 @@ export async function startWorker(redis: RedisTestContext, env: Record<string, s
   closeAfterTest({ close: () => dir.cleanup() });
   await node.start();
   const producer = closeAfterTest(new JobProducer({ connection: closeAfterTest(openTestRedis(redis.url)), prefix: redis.prefix, attempts: 1 }));
-  const blobs = new FileSystemBlobStore({ root: join(dir.path, 'blobs') });
+  const blobs = new FileSystemBlobStore({ root: join(config.GEMBATCH_DATA_DIR, 'blobs') });
 
   // Options are parsed as the API parses them, so defaults apply.
   const spec = (task: TaskName, options: Record<string, unknown> = {}) => ({ job_id: newJobId(), tenant: TENANT, task, options: TASKS[task].options.parse(options) as Record<string, unknown>, max_tokens: 24, submitted_at: Date.now() });
@@ -49,6 +51,7 @@ export async function startWorker(redis: RedisTestContext, env: Record<string, s
     node,
     producer,
     blobs,
+    dataDir: config.GEMBATCH_DATA_DIR,
     logLines,
     async submitText(text, task = 'summarize', extra = {}) {
       const { sha256 } = await blobs.put(Buffer.from(text, 'utf8'));

@@ -66,7 +66,17 @@ export function registerErrorHandler(app: FastifyInstance): void {
     const answer = toHttpErrorReply(error, request.id);
     if (answer.status >= 500) request.log.error({ err: error, code: answer.code }, 'request failed');
     else request.log.info({ code: answer.code, status: answer.status }, 'request refused');
+    if (answer.status === 429) reply.header('retry-after', String(retryAfterSeconds(error)));
     return reply.code(answer.status).send({ error: { code: answer.code, message: answer.message } });
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => reply.code(404).send({ error: { code: 'GB_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}` } }));
+}
+
+/** Why 60 s: a quota frees up as jobs finish or files are deleted, which takes minutes, not milliseconds. */
+const DEFAULT_RETRY_AFTER_SECONDS = 60;
+
+/** `Retry-After` of a 429: the error's `details.retryAfterSeconds`, else 60. */
+function retryAfterSeconds(error: unknown): number {
+  const value = error instanceof GembatchError ? error.details?.retryAfterSeconds : undefined;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.ceil(value) : DEFAULT_RETRY_AFTER_SECONDS;
 }

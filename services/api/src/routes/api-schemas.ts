@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CODES, JOB_STATUSES, TASK_NAMES, Timings, Usage, type ErrorCode, type JobView, type TaskName } from '@gembatch/contracts';
+import { ERROR_CODES, FILE_PURPOSES, JOB_STATUSES, TASK_NAMES, Timings, Usage, type ErrorCode, type JobView, type TaskName } from '@gembatch/contracts';
 
 /**
  * Zod schemas of the API's responses and path/query parameters. Responses are documented
@@ -12,15 +12,33 @@ export const ErrorResponse = z.object({
 
 export const IdParams = z.object({ id: z.string().min(1).max(200) });
 
+/** OpenAI's `FileObject` (the SDKs parse it), plus `sha256`. */
 export const FileObject = z.object({
   id: z.string(),
   object: z.literal('file'),
   bytes: z.number().int().nonnegative(),
+  created_at: z.number().int().describe('Unix seconds'),
   filename: z.string(),
+  purpose: z.enum(FILE_PURPOSES),
+  status: z.literal('processed'),
+  expires_at: z.number().int().optional().describe('Unix seconds; the file is deleted then (GEMBATCH_FILE_RETENTION_SECONDS)'),
   sha256: z.string(),
-  created_at: z.string().describe('ISO 8601'),
 });
 export type FileObject = z.infer<typeof FileObject>;
+
+export const FileListQuery = z.strictObject({
+  /** A file id: list the files after it (in `order`). */
+  after: z.string().max(200).optional(),
+  /** Files per page (1..10000). Defaults to 10000. */
+  limit: z.coerce.number().int().min(1).max(10_000).optional(),
+  /** By creation time. Defaults to `desc`. */
+  order: z.enum(['asc', 'desc']).optional(),
+  purpose: z.enum(FILE_PURPOSES).optional(),
+});
+
+export const FileList = z.object({ object: z.literal('list'), data: z.array(FileObject), has_more: z.boolean(), first_id: z.string().nullable(), last_id: z.string().nullable() });
+
+export const FileDeleted = z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) });
 
 export const JobViewResponse = z.object({
   id: z.string(),
@@ -38,6 +56,8 @@ export const JobViewResponse = z.object({
   input: z.object({ file_id: z.string().optional(), media_type: z.string().optional() }),
   metadata: z.record(z.string(), z.string()).optional(),
 }) satisfies z.ZodType<JobView>;
+
+export const JobDeleted = z.object({ id: z.string(), object: z.literal('job'), deleted: z.literal(true) });
 
 export const JobListQuery = z.strictObject({
   /** Only jobs in this status. */

@@ -17,6 +17,8 @@ export class QueueCollector {
   constructor(redis: Redis, prefix: string, names: readonly string[]) {
     // skipMetasUpdate: a read-only observer must not rewrite the queues' meta keys.
     this.queues = names.map((name) => new Queue(name, { connection: redis, prefix, skipMetasUpdate: true }));
+    // Without a listener BullMQ prints each error of the shared connection; scrapes report outages (redis_up 0).
+    for (const queue of this.queues) queue.on('error', () => undefined);
   }
 
   /** One sample per queue and state. */

@@ -55,8 +55,8 @@ export class WorkerNode {
       stallThresholdMs: env.GEMBATCH_LIVEZ_STALL_SECONDS * 1000,
       logger: this.#log,
     });
-    this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker' });
-    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true });
+    this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker', logger: this.#log });
+    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true, logger: this.#log });
 
     const engine = await this.#loadEngine(path.join(dataDir, 'models'));
     this.#engine = engine;
@@ -88,6 +88,7 @@ export class WorkerNode {
     }
 
     const reporter = this.#reporter;
+    const lease = { lockDurationMs: env.GEMBATCH_JOB_LOCK_MS, stalledIntervalMs: env.GEMBATCH_STALLED_CHECK_MS, maxStalledCount: env.GEMBATCH_MAX_STALLED_COUNT };
     const runner = new TaskRunner({ engine, schemaRepairs: env.GEMBATCH_SCHEMA_REPAIRS });
     const generate = createGenerateProcessor({
       engine,
@@ -128,6 +129,7 @@ export class WorkerNode {
           parse: (raw) => GenerateJobData.parse(raw),
           logger: log,
           onSettled: onGenerateSettled,
+          ...lease,
         }),
       );
     }
@@ -164,7 +166,10 @@ export class WorkerNode {
           concurrency: extractConcurrency,
           processor: extract,
           parse: (raw) => ExtractJobData.parse(raw),
+          // A failed extraction must not keep the PDF password for the retention period.
+          secretFields: ['password'],
           logger: log,
+          ...lease,
           onSettled: (event) => {
             if (event.outcome === 'failed' && event.error?.final) {
               reporter.recordJob({ task: (event.payload as ExtractJobData).task, outcome: 'failed', errorCode: event.error.code, queueWaitMs: Math.max(0, event.ctx.firstStartedAt - event.ctx.enqueuedAt), durationMs: Date.now() - event.ctx.firstStartedAt, timeToFirstTokenMs: null, interTokenMs: null });
@@ -174,7 +179,7 @@ export class WorkerNode {
       );
     }
 
-    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true });
+    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true, logger: log });
     await this.#subscriber.subscribe(redisKeys.cancelChannel(prefix));
     this.#subscriber.on('message', (_channel, jobId: string) => {
       for (const worker of this.#workers) if (worker.cancel(jobId, 'cancelled by request')) log.info({ jobId }, 'job cancelled');
@@ -237,9 +242,9 @@ export class WorkerNode {
   }
 
   /**
-   * Drains: stops taking jobs, gives active ones `graceMs` to finish (then aborts them so BullMQ
-   * hands them to another node), removes the node from the registry, disposes the model, closes
-   * connections. Idempotent.
+   * Drains: stops taking jobs, gives active ones `graceMs` to finish (then aborts them and moves
+   * them back to waiting, attempt count intact, for another node), removes the node from the
+   * registry, disposes the model, closes connections. Idempotent.
    */
   close(graceMs = this.#env.GEMBATCH_SHUTDOWN_GRACE_SECONDS * 1000): Promise<void> {
     this.#closing ??= (async () => {

@@ -61,6 +61,7 @@ export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<Ex
       task: data.task,
       options: data.options,
       max_tokens: data.max_tokens,
+      ...(data.temperature !== undefined ? { temperature: data.temperature } : {}),
       ...(data.json_schema ? { json_schema: data.json_schema } : {}),
       ...(data.metadata ? { metadata: data.metadata } : {}),
       submitted_at: data.submitted_at,

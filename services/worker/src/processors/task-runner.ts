@@ -58,6 +58,7 @@ export class TaskRunner {
       media: input.media.map(({ kind, path }) => ({ kind, path })),
       maxTokens: spec.max_tokens,
       thinking: task.thinking,
+      ...(spec.temperature !== undefined ? { temperature: spec.temperature } : {}),
       ...(signal ? { signal } : {}),
     };
   }

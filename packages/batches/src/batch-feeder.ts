@@ -1,0 +1,531 @@
+import { randomUUID } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { Redis } from 'ioredis';
+import { decodeFailedReason, GembatchError, GenerateJobResult, QUEUE_NAMES, redisKeys, toGembatchError, type FileRecord, type QueueName } from '@gembatch/contracts';
+import { cancelJob, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
+import type { BlobStore } from '@gembatch/storage';
+import type { Logger } from '@gembatch/telemetry';
+import { BatchStore, type BatchRecord } from './batch-store.ts';
+import { readInputLines } from './input-lines.ts';
+import { decodeOutcome, encodeInlineError, encodeOutcome, type RequestOutcome } from './request-outcomes.ts';
+import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob } from './request-mapping.ts';
+import { streamResults } from './result-stream.ts';
+import { validateInput } from './validate-input.ts';
+import { batchReferrer, DEFAULT_MAX_BATCH_REQUESTS } from './batch-service.ts';
+
+/** Why 256: several times the sequences of a large GPU node (64), so the queue never runs dry between ticks, yet small enough that a new batch's requests wait behind at most this many. */
+export const DEFAULT_BATCH_WINDOW = 256;
+/** Seven days, as jobs: how long finished batches keep their per-request data. */
+const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
+/** How often the feeder looks at every active batch even without events (expiry, missed events). */
+const TICK_MS = 1_000;
+/** How often every in-flight job's state is read again (events are hints; this is the ledger). */
+const RECONCILE_MS = 5_000;
+/** Why 15 s: several ticks; a feeder that stalls longer than this is replaced by another API process. */
+const LOCK_TTL_MS = 15_000;
+/** Most requests fed to one batch per tick, so one batch's chunk cannot hold up the rest for long. */
+const MAX_CHUNK = 500;
+/** Job states read at once while reconciling. */
+const RECONCILE_CONCURRENCY = 64;
+
+export interface BatchFeederOptions {
+  /** Request/response connection; the event stream opens its own. The caller closes it. */
+  redis: Redis;
+  prefix: string;
+  /** Adds jobs (`submitBulk`) and owns the queues whose states are read. */
+  producer: JobProducer;
+  blobStore: BlobStore;
+  files: BatchFiles;
+  logger: Logger;
+  /** Requests of all batches together in the queues at once. Defaults to `256`. */
+  window?: number;
+  /** Most requests per batch. Defaults to `200000`. */
+  maxRequests?: number;
+  /** How long finished batches keep their per-request data (seconds). Defaults to 7 days. */
+  retentionSeconds?: number;
+}
+
+/** Where one request of one batch is: the job it runs as. */
+interface InflightRequest {
+  batchId: string;
+  index: number;
+}
+
+/**
+ * Drives every active batch: validates new ones, feeds their requests into the ordinary job
+ * queues through a bounded window shared round-robin by tenants and then by each tenant's
+ * batches, records each request's outcome as its job ends, and finalizes (output and error files
+ * in input order). One API process holds the feeder lock at a time; all state is in Redis, so a
+ * restarted or replacing process continues where the last one stopped.
+ */
+export class BatchFeeder {
+  readonly #options: BatchFeederOptions;
+  readonly #store: BatchStore;
+  readonly #log: Logger;
+  readonly #window: number;
+  readonly #token = randomUUID();
+  /** job id → the requests it serves (identical requests share a job). Mirrors the in-flight hashes. */
+  #byJob = new Map<string, InflightRequest[]>();
+  /** batch id → requests in flight. */
+  #inflightCount = new Map<string, number>();
+  #dirty = new Set<string>();
+  /** Batches being wound down because their window passed: their withdrawn requests count as expired, not cancelled. */
+  #expiring = new Set<string>();
+  #loaded = false;
+  #lastReconcile = 0;
+  /** Tenants and batches in the order they get the next free slots (rotated after each turn). */
+  readonly #turns: SlotTurns = { tenants: [], batches: new Map() };
+  readonly #tasks = new Map<string, Promise<void>>();
+  #events: JobEventStream | undefined;
+  #loop: Promise<void> | undefined;
+  #wake: (() => void) | undefined;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: BatchFeederOptions) {
+    this.#options = options;
+    this.#store = new BatchStore(options.redis, options.prefix, options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS);
+    this.#log = options.logger.child({ component: 'batch-feeder' });
+    this.#window = options.window ?? DEFAULT_BATCH_WINDOW;
+  }
+
+  /** Starts the loop (and the event stream). Resolves once events are being read. */
+  async start(): Promise<void> {
+    if (this.#loop) return;
+    this.#events = new JobEventStream({
+      connection: this.#options.redis,
+      prefix: this.#options.prefix,
+      onEvent: ({ jobId }) => {
+        if (!this.#byJob.has(jobId)) return;
+        this.#dirty.add(jobId);
+        this.poke();
+      },
+    });
+    await this.#events.waitUntilReady();
+    this.#loop = this.#run();
+  }
+
+  /** Asks for a tick now (a batch was created or cancelled, a job ended). */
+  poke(): void {
+    this.#wake?.();
+  }
+
+  /** Stops after the current tick and the running validations/finalizations; releases the lock. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#closing = true;
+      this.poke();
+      await this.#loop;
+      await Promise.allSettled([...this.#tasks.values()]);
+      await this.#events?.close();
+      await this.#releaseLock().catch(() => undefined);
+    })();
+    return this.#closed;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closing) {
+      try {
+        await this.#tick();
+      } catch (error) {
+        this.#log.error({ err: describeError(error) }, 'batch feeder tick failed');
+      }
+      if (this.#closing) break;
+      await new Promise<void>((resolveWait) => {
+        const timer = setTimeout(done, TICK_MS);
+        function done() {
+          clearTimeout(timer);
+          resolveWait();
+        }
+        this.#wake = done;
+        // Work that arrived during the tick must not wait for the timer.
+        if (this.#dirty.size > 0) done();
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  async #holdLock(): Promise<boolean> {
+    const key = redisKeys.batchFeederLock(this.#options.prefix);
+    const result = (await this.#options.redis.eval(LOCK_SCRIPT, 1, key, this.#token, String(LOCK_TTL_MS))) as number;
+    return result === 1;
+  }
+
+  async #releaseLock(): Promise<void> {
+    await this.#options.redis.eval(UNLOCK_SCRIPT, 1, redisKeys.batchFeederLock(this.#options.prefix), this.#token);
+  }
+
+  async #tick(): Promise<void> {
+    if (!(await this.#holdLock())) {
+      // Another process feeds; forget what this one knew, it will be reloaded if the lock comes back.
+      this.#loaded = false;
+      this.#byJob.clear();
+      this.#inflightCount.clear();
+      return;
+    }
+    const ids = await this.#store.activeIds();
+    const records = (await Promise.all(ids.map((id) => this.#store.read(id)))).filter((r): r is BatchRecord => r !== undefined);
+    if (!this.#loaded) await this.#load(records);
+
+    const now = Date.now();
+    if (now - this.#lastReconcile >= RECONCILE_MS) {
+      this.#lastReconcile = now;
+      for (const jobId of this.#byJob.keys()) this.#dirty.add(jobId);
+    }
+    await this.#resolveDirty();
+
+    for (const record of records) {
+      if (record.status === 'validating') this.#runTask(record.id, () => this.#validate(record));
+      else if (record.status === 'in_progress' || record.status === 'cancelling') await this.#windDownIfEnding(record, now);
+      else if (record.status === 'finalizing') this.#runTask(record.id, () => this.#finalize(record.id));
+      else await this.#retire(record);
+    }
+
+    const feedable = (await Promise.all(records.filter((r) => r.status === 'in_progress').map((r) => this.#store.read(r.id)))).filter(
+      (r): r is BatchRecord => r !== undefined && r.status === 'in_progress' && r.ending === null && r.cursor_line < r.total,
+    );
+    for (const [batchId, slots] of this.#allocate(feedable)) {
+      const record = feedable.find((r) => r.id === batchId) as BatchRecord;
+      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: describeError(error), batchId }, 'feeding a batch failed'));
+    }
+
+    for (const id of ids) {
+      const record = await this.#store.read(id);
+      if (!record || (record.status !== 'in_progress' && record.status !== 'cancelling')) continue;
+      const done = record.ending !== null || record.status === 'cancelling' || record.cursor_line >= record.total;
+      if (done && (this.#inflightCount.get(id) ?? 0) === 0) {
+        if (await this.#store.transition(id, ['in_progress', 'cancelling'], 'finalizing', { finalizing_at: Date.now(), ending: record.status === 'cancelling' ? 'cancelled' : record.ending })) {
+          this.#runTask(id, () => this.#finalize(id));
+        }
+      }
+    }
+  }
+
+  /** Ends the feeder's work on a batch: off the active set, and its hold on the input's bytes released. */
+  async #retire(record: BatchRecord): Promise<void> {
+    await this.#store.retire(record.id);
+    await this.#options.files.references.release(record.input_sha256, batchReferrer(record.id));
+    this.#expiring.delete(record.id);
+  }
+
+  /** Rebuilds the in-memory mirror of every batch's in-flight hash (after a start or a lock change) and reconciles it. */
+  async #load(records: readonly BatchRecord[]): Promise<void> {
+    this.#byJob.clear();
+    this.#inflightCount.clear();
+    for (const record of records) {
+      const inflight = await this.#options.redis.hgetall(redisKeys.batchInflight(this.#options.prefix, record.id));
+      for (const [index, jobId] of Object.entries(inflight)) this.#track(jobId, { batchId: record.id, index: Number(index) });
+    }
+    for (const jobId of this.#byJob.keys()) this.#dirty.add(jobId);
+    this.#loaded = true;
+    this.#log.info({ batches: records.length, inflight: this.#byJob.size }, 'batch feeder took over');
+  }
+
+  #track(jobId: string, request: InflightRequest): void {
+    const list = this.#byJob.get(jobId) ?? [];
+    list.push(request);
+    this.#byJob.set(jobId, list);
+    this.#inflightCount.set(request.batchId, (this.#inflightCount.get(request.batchId) ?? 0) + 1);
+  }
+
+  #runTask(batchId: string, task: () => Promise<void>): void {
+    if (this.#tasks.has(batchId) || this.#closing) return;
+    const running = task()
+      .catch((error: unknown) => this.#log.error({ err: describeError(error), batchId }, 'batch task failed'))
+      .finally(() => {
+        this.#tasks.delete(batchId);
+        this.poke();
+      });
+    this.#tasks.set(batchId, running);
+  }
+
+  async #validate(record: BatchRecord): Promise<void> {
+    const started = Date.now();
+    const path = await this.#options.blobStore.path(record.input_sha256);
+    const result = await validateInput({ redis: this.#options.redis, prefix: this.#options.prefix, batchId: record.id, endpoint: record.endpoint, path, maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS });
+    const now = Date.now();
+    if (result.fatal.length > 0) {
+      await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 });
+      await this.#retire(record);
+      this.#log.info({ batchId: record.id, errors: result.fatal.length, ms: now - started }, 'batch input invalid');
+      return;
+    }
+    const moved = await this.#store.transition(record.id, ['validating'], 'in_progress', { in_progress_at: now, total: result.total, failed: result.requestErrors, completed: 0 });
+    // Cancelled while validating: it still needs its counts to finalize.
+    if (!moved) await this.#store.update(record.id, { total: result.total, failed: result.requestErrors });
+    this.#log.info({ batchId: record.id, requests: result.total, badRequests: result.requestErrors, ms: now - started }, 'batch validated');
+  }
+
+  /** A cancelled or expired batch: mark why, then cancel whatever it has in the queues. */
+  async #windDownIfEnding(record: BatchRecord, now: number): Promise<void> {
+    let ending = record.ending;
+    if (ending === null && record.status === 'cancelling') ending = 'cancelled';
+    if (ending === null && now >= record.expires_at) ending = 'expired';
+    if (ending === null) return;
+    if (ending === 'expired') this.#expiring.add(record.id);
+    if (record.ending === null) {
+      await this.#store.update(record.id, { ending });
+      this.#log.info({ batchId: record.id, ending }, 'batch winding down');
+    }
+    const jobs = [...this.#byJob].filter(([, requests]) => requests.some((r) => r.batchId === record.id)).map(([jobId]) => jobId);
+    await Promise.all(
+      jobs.map(async (jobId) => {
+        await cancelJob(this.#options.producer, jobId, record.tenant).catch((error: unknown) => {
+          // Finished a moment ago (conflict) or already gone: its outcome is read below either way.
+          if (!(error instanceof GembatchError) || (error.code !== 'GB_ERR_CONFLICT' && error.code !== 'GB_ERR_NOT_FOUND')) throw error;
+        });
+        this.#dirty.add(jobId);
+      }),
+    );
+  }
+
+  /** Free slots of the window, shared out by `allocateSlots` (whose turn order carries over to the next tick). */
+  #allocate(feedable: readonly BatchRecord[]): Map<string, number> {
+    const free = this.#window - [...this.#inflightCount.values()].reduce((a, b) => a + b, 0);
+    return allocateSlots(
+      free,
+      feedable.map((r) => ({ id: r.id, tenant: r.tenant, wants: Math.min(MAX_CHUNK, r.total - r.cursor_line) })),
+      this.#turns,
+    );
+  }
+
+  /**
+   * Hands up to `slots` requests of a batch to the queues, from its cursor: each line becomes a job
+   * (identical requests share one; a request whose job already ended takes that outcome at once; a
+   * request that cannot become a job is recorded as an error). Jobs are added with `addBulk`
+   * before the cursor moves, and their ids are stable, so a crash in between re-adds nothing twice.
+   */
+  async #feed(record: BatchRecord, slots: number): Promise<void> {
+    const { redis, prefix, blobStore, files } = this.#options;
+    const path = await blobStore.path(record.input_sha256);
+    const context = { tenant: record.tenant, batchId: record.id, blobStore, files, retentionSeconds: this.#options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS };
+    const jobs: Array<{ index: number; prepared: PreparedJob }> = [];
+    const inlineErrors: Array<[string, string]> = [];
+    let cursor = { line: record.cursor_line, byte: record.cursor_byte, lineNumber: record.cursor_line_number };
+    const requestsKey = redisKeys.batchRequests(prefix, record.id);
+    for await (const line of readInputLines(path, { startByte: record.cursor_byte, startIndex: record.cursor_line, startLineNumber: record.cursor_line_number })) {
+      if (jobs.length >= slots || line.index >= record.total) break;
+      cursor = { line: line.index + 1, byte: line.nextByte, lineNumber: line.lineNumber + 1 };
+      // Recorded at validation (a bad body): already counted as failed.
+      if ((await redis.hexists(requestsKey, String(line.index))) === 1) continue;
+      try {
+        const request = parseInputLine(line.text);
+        jobs.push({ index: line.index, prepared: await prepareJob(context, planRequest(record.endpoint, request.body)) });
+      } catch (error) {
+        const problem = toGembatchError(error);
+        inlineErrors.push([String(line.index), encodeInlineError(problem.code, `line ${line.lineNumber}: ${problem.message}`)]);
+      }
+    }
+    // Identical requests whose job already ended (earlier in this batch) take its outcome now.
+    const known = jobs.length > 0 ? await redis.hmget(redisKeys.batchOutcomes(prefix, record.id), ...jobs.map((j) => j.prepared.data.job_id)) : [];
+    const fresh = jobs.filter((_, i) => known[i] === null);
+    const reused = jobs.filter((_, i) => known[i] !== null);
+    for (const job of fresh) this.#track(job.prepared.data.job_id, { batchId: record.id, index: job.index });
+    const bulk: BulkSubmission[] = fresh.map(({ prepared }) => ({ data: prepared.data, queue: prepared.queue, ...(prepared.priority !== undefined ? { priority: prepared.priority } : {}) }));
+    // Duplicates within this chunk share one job: add it once.
+    const seen = new Set<string>();
+    await this.#options.producer.submitBulk(bulk.filter((b) => !seen.has(b.data.job_id) && seen.add(b.data.job_id) !== undefined));
+
+    const transaction = redis.multi();
+    if (jobs.length > 0) transaction.hset(requestsKey, Object.fromEntries(jobs.map((j) => [String(j.index), j.prepared.data.job_id])));
+    if (fresh.length > 0) transaction.hset(redisKeys.batchInflight(prefix, record.id), Object.fromEntries(fresh.map((j) => [String(j.index), j.prepared.data.job_id])));
+    if (inlineErrors.length > 0) transaction.hset(requestsKey, Object.fromEntries(inlineErrors));
+    const reusedOk = known.filter((raw) => raw !== null && decodeOutcome(raw).ok).length;
+    const failedNow = inlineErrors.length + (reused.length - reusedOk);
+    if (reusedOk > 0) transaction.hincrby(redisKeys.batch(prefix, record.id), 'completed', reusedOk);
+    if (failedNow > 0) transaction.hincrby(redisKeys.batch(prefix, record.id), 'failed', failedNow);
+    transaction.hset(redisKeys.batch(prefix, record.id), { cursor_line: String(cursor.line), cursor_byte: String(cursor.byte), cursor_line_number: String(cursor.lineNumber) });
+    await transaction.exec();
+    this.#log.debug({ batchId: record.id, fed: fresh.length, reused: reused.length, errors: inlineErrors.length, cursor: cursor.line }, 'batch fed');
+  }
+
+  /** Reads the outcome of every job marked dirty and records the finished ones for all their requests. */
+  async #resolveDirty(): Promise<void> {
+    const jobIds = [...this.#dirty].filter((id) => this.#byJob.has(id));
+    this.#dirty.clear();
+    for (let i = 0; i < jobIds.length; i += RECONCILE_CONCURRENCY) {
+      await Promise.all(jobIds.slice(i, i + RECONCILE_CONCURRENCY).map((jobId) => this.#resolve(jobId)));
+    }
+  }
+
+  async #resolve(jobId: string): Promise<void> {
+    const requests = this.#byJob.get(jobId);
+    if (!requests || requests.length === 0) return;
+    const read = await readJobOutcome(this.#options.producer, this.#options.redis, this.#options.prefix, jobId);
+    if (!read || !this.#byJob.has(jobId)) return;
+    const expired = read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
+    const outcome: RequestOutcome = expired ? { ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request finished', at: read.at } : read;
+    const { redis, prefix } = this.#options;
+    const transaction = redis.multi();
+    const byBatch = new Map<string, number[]>();
+    for (const request of requests) byBatch.set(request.batchId, [...(byBatch.get(request.batchId) ?? []), request.index]);
+    for (const [batchId, indexes] of byBatch) {
+      transaction.hset(redisKeys.batchOutcomes(prefix, batchId), jobId, encodeOutcome(outcome));
+      transaction.hdel(redisKeys.batchInflight(prefix, batchId), ...indexes.map(String));
+      transaction.hincrby(redisKeys.batch(prefix, batchId), outcome.ok ? 'completed' : 'failed', indexes.length);
+    }
+    await transaction.exec();
+    this.#byJob.delete(jobId);
+    for (const [batchId, indexes] of byBatch) this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
+  }
+
+  /**
+   * Writes the output and error files by streaming the input once (results in input order), then
+   * ends the batch: `completed`, `cancelled` (unrun requests are left out) or `expired` (unrun
+   * requests go to the error file as `GB_ERR_BATCH_EXPIRED`). Counts are recounted from the files,
+   * so they always match them. Safe to run again after a crash (it starts over).
+   */
+  async #finalize(batchId: string): Promise<void> {
+    const record = await this.#store.read(batchId);
+    if (!record || record.status !== 'finalizing') return;
+    const started = Date.now();
+    const { redis, prefix, blobStore, files } = this.#options;
+    const ending = record.ending ?? 'completed';
+    const unfinished = ending === 'expired' ? ({ ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request ran', at: started } as const) : ('skip' as const);
+    // A file is opened at its first line: as OpenAI, a batch with no successes (or no errors) has no such file.
+    const sinks = new Map<'output' | 'error', { stream: PassThrough; stored: Promise<FileRecord> }>();
+    const sink = (kind: 'output' | 'error') => {
+      let open = sinks.get(kind);
+      if (!open) {
+        const stream = new PassThrough();
+        const stored = files.create(stream, { tenant: record.tenant, filename: `${record.id}_${kind}.jsonl`, purpose: 'batch_output' });
+        // Observed here so that a failure never goes unhandled before it is awaited below.
+        stored.catch(() => undefined);
+        open = { stream, stored };
+        sinks.set(kind, open);
+      }
+      return open.stream;
+    };
+    let completed = 0;
+    let failed = 0;
+    try {
+      for await (const entry of streamResults({ redis, prefix, blobStore }, record, { unfinished })) {
+        const stream = sink(entry.kind);
+        if (entry.kind === 'output') completed += 1;
+        else failed += 1;
+        if (!stream.write(`${JSON.stringify(entry.line)}\n`)) await new Promise((resolveDrain) => stream.once('drain', resolveDrain));
+      }
+      for (const { stream } of sinks.values()) stream.end();
+    } catch (error) {
+      for (const { stream } of sinks.values()) stream.destroy(error as Error);
+      await Promise.allSettled([...sinks.values()].map(async ({ stored }) => files.delete(record.tenant, (await stored).id)));
+      throw error;
+    }
+    const outputFileId = sinks.has('output') ? (await (sinks.get('output') as { stored: Promise<FileRecord> }).stored).id : null;
+    const errorFileId = sinks.has('error') ? (await (sinks.get('error') as { stored: Promise<FileRecord> }).stored).id : null;
+    const now = Date.now();
+    const status = ending === 'completed' ? 'completed' : ending;
+    const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };
+    // Counters are set from what the files hold (absolute, so a re-run finalize cannot count twice).
+    await redis.hset(redisKeys.batch(prefix, batchId), { completed: String(completed), failed: String(failed) });
+    await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) });
+    await this.#retire(record);
+    this.#log.info({ batchId, status, completed, failed, total: record.total, ms: now - started }, 'batch finalized');
+  }
+}
+
+/**
+ * How a job ended, read from BullMQ's records: completed in a generate queue (its result
+ * address), failed in any stage (its code), or cancelled (marker). `undefined` while it runs or
+ * waits. A job that has vanished without a marker is reported as an internal error.
+ */
+export async function readJobOutcome(producer: JobProducer, redis: Redis, prefix: string, jobId: string): Promise<RequestOutcome | undefined> {
+  const at = Date.now();
+  const cancelled = (await redis.exists(redisKeys.cancelled(prefix, jobId))) === 1;
+  const cancelledOutcome: RequestOutcome = { ok: false, code: 'GB_ERR_CANCELLED', message: 'the request was cancelled', at };
+  for (const queue of [QUEUE_NAMES.generateMedia, QUEUE_NAMES.generate, QUEUE_NAMES.extract] as QueueName[]) {
+    const state = await producer.queues[queue].getJobState(jobId);
+    if (state === 'unknown') continue;
+    // A cancelled job counts as ended only once no worker holds it (the abort reaches it in milliseconds).
+    if (cancelled && state !== 'completed' && state !== 'failed') return state === 'active' ? undefined : cancelledOutcome;
+    if (state === 'failed') {
+      const job = await producer.queues[queue].getJob(jobId);
+      const error = decodeFailedReason(job?.failedReason);
+      return { ok: false, code: error.code, message: error.message, at: job?.finishedOn ?? at };
+    }
+    if (state === 'completed' && queue !== QUEUE_NAMES.extract) return completedIn(producer, jobId);
+    // Running or waiting in this stage (an extract that completed is handing over to a generate queue).
+    if (state === 'completed' && cancelled) return cancelledOutcome;
+    return undefined;
+  }
+  return cancelled ? cancelledOutcome : { ok: false, code: 'GB_ERR_INTERNAL', message: 'the job of this request is no longer in the queues', at };
+}
+
+async function completedIn(producer: JobProducer, jobId: string): Promise<RequestOutcome | undefined> {
+  for (const queue of [QUEUE_NAMES.generateMedia, QUEUE_NAMES.generate] as QueueName[]) {
+    if ((await producer.queues[queue].getJobState(jobId)) !== 'completed') continue;
+    const job = await producer.queues[queue].getJob(jobId);
+    const result = GenerateJobResult.safeParse(job?.returnvalue);
+    if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now() };
+  }
+  return undefined;
+}
+
+/** Whose turn it is: tenants in order, and each tenant's batches in order; `allocateSlots` rotates both. */
+export interface SlotTurns {
+  tenants: string[];
+  batches: Map<string, string[]>;
+}
+
+/**
+ * Shares `free` window slots among batches that want more, one slot at a time: round-robin over
+ * tenants first, then over the tenant's batches, so a tenant with ten batches gets no more than a
+ * tenant with one, and a new small batch is served from its first turn. A batch that got a slot
+ * goes to the back of its tenant's line, the tenant to the back of the tenants'. Pure but for
+ * `turns`, which it updates so the next call continues the rotation.
+ */
+export function allocateSlots(free: number, batches: ReadonlyArray<{ id: string; tenant: string; wants: number }>, turns: SlotTurns): Map<string, number> {
+  const slots = new Map<string, number>();
+  if (free <= 0 || batches.length === 0) return slots;
+  const byTenant = new Map<string, string[]>();
+  for (const batch of batches) byTenant.set(batch.tenant, [...(byTenant.get(batch.tenant) ?? []), batch.id]);
+  turns.tenants = rotation(turns.tenants, [...byTenant.keys()]);
+  for (const [tenant, ids] of byTenant) turns.batches.set(tenant, rotation(turns.batches.get(tenant) ?? [], ids));
+  for (const tenant of [...turns.batches.keys()]) if (!byTenant.has(tenant)) turns.batches.delete(tenant);
+  const wants = new Map(batches.map((b) => [b.id, b.wants]));
+  let progress = true;
+  while (free > 0 && progress) {
+    progress = false;
+    for (const tenant of [...turns.tenants]) {
+      if (free <= 0) break;
+      const turn = turns.batches.get(tenant) ?? [];
+      const batchId = turn.find((id) => (slots.get(id) ?? 0) < (wants.get(id) ?? 0));
+      if (!batchId) continue;
+      slots.set(batchId, (slots.get(batchId) ?? 0) + 1);
+      free -= 1;
+      progress = true;
+      turns.batches.set(tenant, [...turn.filter((id) => id !== batchId), batchId]);
+      turns.tenants = [...turns.tenants.filter((t) => t !== tenant), tenant];
+    }
+  }
+  return slots;
+}
+
+/**
+ * What a log line may say about an error here: its name, code and message, never the whole object
+ * (a Redis error carries its command's arguments, which for `addBulk` are jobs with prompts in them).
+ */
+function describeError(error: unknown): { name: string; code?: string; message: string } {
+  const known = toGembatchError(error);
+  return { name: error instanceof Error ? error.name : typeof error, ...(known.code !== 'GB_ERR_INTERNAL' ? { code: known.code } : {}), message: known.message.slice(0, 500) };
+}
+
+/** Keeps the previous order of what is still present and appends the newcomers. */
+function rotation(previous: readonly string[], present: readonly string[]): string[] {
+  const set = new Set(present);
+  const kept = previous.filter((id) => set.has(id));
+  return [...kept, ...present.filter((id) => !kept.includes(id))];
+}
+
+/** KEYS[1] lock; ARGV[1] token; ARGV[2] ttl ms. Takes a free lock or extends our own. */
+const LOCK_SCRIPT = `
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`;
+
+const UNLOCK_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;

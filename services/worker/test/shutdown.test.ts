@@ -1,0 +1,50 @@
+import { describe, expect, vi } from 'vitest';
+import { ensureTestModel, makeLongText, redisTest } from '@gembatch/testing';
+import { startWorker } from './worker-harness.ts';
+
+/** Tokens each job asks for: far more than the grace period lets the tiny model decode. */
+const LONG_GENERATION_TOKENS = 500;
+/** Context per sequence: room for the prompt plus `LONG_GENERATION_TOKENS`. */
+const CONTEXT = '4096';
+
+describe('worker shutdown', () => {
+  redisTest(
+    'past the grace period active jobs go back to waiting with their attempt count intact, and another node completes them',
+    async ({ redis }) => {
+      const model = await ensureTestModel('tiny');
+      const first = await startWorker(redis, { GEMBATCH_MODEL: model, GEMBATCH_SEQUENCES: '4', GEMBATCH_CONTEXT_PER_SEQUENCE: CONTEXT, GEMBATCH_NODE_ID: 'node-a' });
+      const queue = first.producer.queues.generate;
+      // ignore_eos is not reachable through the API; the tiny model's random weights rarely emit EOS,
+      // and the assertion below only needs the jobs to be active when the grace period ends.
+      const ids = await Promise.all(Array.from({ length: 4 }, (_, i) => first.submitText(`Shutdown document ${i}. ${makeLongText(40, i)}`, 'summarize', { max_tokens: LONG_GENERATION_TOKENS })));
+
+      // All four decoding (progress written) before the drain starts.
+      await vi.waitFor(
+        async () => {
+          const jobs = await Promise.all(ids.map((id) => queue.getJob(id)));
+          const decoding = jobs.filter((job) => typeof job?.progress === 'number' && job.progress > 0);
+          if (decoding.length < ids.length) throw new Error(`${decoding.length}/${ids.length} decoding`);
+        },
+        { timeout: 30_000, interval: 25 },
+      );
+      await first.node.close(100);
+
+      for (const id of ids) {
+        const job = await queue.getJob(id);
+        expect(await job?.getState(), `job ${id} after the drain`).toBe('waiting');
+        // Handed back, not failed: no attempt was used up, and no failure reason was written.
+        expect(job?.attemptsMade).toBe(0);
+        expect(job?.failedReason ?? '').toBe('');
+      }
+
+      const second = await startWorker(redis, { GEMBATCH_MODEL: model, GEMBATCH_SEQUENCES: '4', GEMBATCH_CONTEXT_PER_SEQUENCE: CONTEXT, GEMBATCH_NODE_ID: 'node-b', GEMBATCH_DATA_DIR: first.dataDir });
+      const views = await Promise.all(ids.map((id) => second.settle(id, 120_000)));
+      for (const view of views) {
+        expect(view.error).toBeNull();
+        expect(view.status).toBe('completed');
+      }
+      for (const id of ids) expect((await queue.getJob(id))?.attemptsMade).toBe(1);
+    },
+    180_000,
+  );
+});

@@ -89,7 +89,8 @@ export class EmbeddedStack {
     const apiPort = o.apiPort ?? 8080;
     const exporterPort = o.exporterPort ?? 9464;
     const common: Record<string, string> = { REDIS_URL: redisUrl, GEMBATCH_DATA_DIR: dataDir, ...o.env };
-    const workerEnv = { ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
+    // No /livez on a local stack unless asked for: nothing probes it, and stacks side by side (tests) would fight for its port.
+    const workerEnv = { GEMBATCH_LIVEZ_PORT: '0', ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
     this.#spawnTs('worker', 'services/worker/src/main.ts', workerEnv, logs, o, (line) => this.#workerProgress(line, status));
     for (let index = 2; index <= (o.workers ?? 1); index++) {
       // Two workers on one host would publish stats under the same default node id and fight for one metrics port.

@@ -38,7 +38,7 @@ export const WorkerEnv = z.object({
   /** Interface the node's `/metrics` listens on. */
   GEMBATCH_METRICS_HOST: z.string().default('127.0.0.1'),
   /** Port of `/livez` (served by a watchdog thread on GEMBATCH_METRICS_HOST; fails while the event loop is blocked). 0 disables it. */
-  GEMBATCH_LIVEZ_PORT: envInt(0, 65535).default(9466),
+  GEMBATCH_LIVEZ_PORT: envInt(0, 65535).default(9467),
   /** Seconds the event loop may go without a tick before `/livez` answers 503. */
   GEMBATCH_LIVEZ_STALL_SECONDS: envInt(1, 600).default(5),
   /** Extraction processes on this node (jobs at once: PDF parsing, OCR, audio decoding). Unset: cores − 1, at least 1. */

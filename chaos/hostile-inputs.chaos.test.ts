@@ -251,7 +251,8 @@ describe('hostile inputs (issue 9)', () => {
         // Regex bombs of the issue, now linear: they complete.
         { name: "text file 'a' + 60,000 spaces + 'x'", expected: ['completed'], submit: () => fileJob(Buffer.from(`a${' '.repeat(60_000)}x`), 'spaces.txt') },
         { name: "text file 'a' + 1 MB of spaces + 'x'", expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'], submit: () => fileJob(Buffer.from(`a${' '.repeat(MB)}x`), 'spaces-1mb.txt') },
-        { name: "inline 'MRN' + 40,000 spaces, redact", expected: ['completed', 'GB_ERR_EMPTY_INPUT', 'GB_ERR_SCHEMA_VALIDATION'], submit: () => postJson({ text: `MRN${' '.repeat(40_000)}A1234567`, task: 'redact', max_tokens: 16 }) },
+        // Deterministic detectors only (no name finder): the tiny model's random JSON must not decide the outcome.
+        { name: "inline 'MRN' + 40,000 spaces, redact", expected: ['completed'], submit: () => postJson({ text: `MRN${' '.repeat(40_000)}A1234567`, task: 'redact', options: { types: ['mrn', 'email', 'phone', 'ssn', 'date'] }, max_tokens: 16 }) },
         { name: 'inline 1 MB-class a.a.a… without an @ end, redact', expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'], submit: () => postJson({ text: `x@${'a.'.repeat(400_000)}`, task: 'redact', max_tokens: 16 }) },
         { name: "HTML of 100,000 '<'", expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'], submit: () => fileJob(Buffer.from(`<html><body>${'<'.repeat(100_000)}</body></html>`), 'lt.html', {}) },
         { name: 'HTML of 100,000 spaces', expected: ['GB_ERR_EMPTY_INPUT'], submit: () => fileJob(Buffer.from(`<html><body>${' '.repeat(100_000)}</body></html>`), 'blank.html') },

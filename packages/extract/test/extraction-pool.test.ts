@@ -1,18 +1,15 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { writeFile } from 'node:fs/promises';
 import { ExtractedDocument } from '@gembatch/contracts';
-import { tempDir, writeImageBombPdf, writePagedTextPdf, writeSampleImage, writeTextPdf, type TempDir } from '@gembatch/testing';
+import { tempDir, writePagedTextPdf, writeSampleImage, writeTextPdf, type TempDir } from '@gembatch/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, type ExtractionPoolOptions, type ExtractOptions } from '../src/index.ts';
+import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, extractFile, type ExtractionPoolOptions, type ExtractOptions } from '../src/index.ts';
 import { procfsAvailable } from '../src/pool/process-tree-memory.ts';
 import { expectErrorCode } from './expect-error-code.ts';
 import { MemoryBlobSink } from './memory-blob-sink.ts';
 
 let dir: TempDir;
 const file = (name: string) => `${dir.path}/${name}`;
-const MIB = 1024 * 1024;
 
 function options(path: string, overrides: Partial<ExtractOptions> = {}): ExtractOptions {
   return { path, limits: DEFAULT_EXTRACT_LIMITS, scannedPages: 'ocr', visionAvailable: false, putBlob: new MemoryBlobSink().put, ...overrides };
@@ -38,8 +35,6 @@ beforeAll(async () => {
   await writeTextPdf(file('letter.pdf'), ['Dear Dr. Rivera,\nthe MRI of 4 May shows no fracture.', 'Second page.']);
   // pdf.js alone on 60 pages keeps a process busy long enough to be killed mid-job.
   await writePagedTextPdf(file('sixty.pdf'), { pages: 60, linesPerPage: 30 });
-  // 0.5 MB on disk; read in-process it drove the caller to 2.7 GB resident (measured before the pool).
-  await writeImageBombPdf(file('image-bomb.pdf'), { images: 2 });
 });
 
 afterAll(async () => {
@@ -81,22 +76,15 @@ describe('ExtractionPool', () => {
     expect(extraction.processIds()).toEqual([pid]);
   });
 
-  it.skipIf(!procfsAvailable())('stops an image-bomb PDF at the memory limit (GB_ERR_EXTRACT_MEMORY, not retried) while the caller stays small, then goes on', async () => {
-    const extraction = pool({ size: 1, memoryLimitBytes: 512 * MIB });
-    const before = process.memoryUsage.rss();
-    let peak = before;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage.rss());
-    }, 20);
-    onTestFinished(() => clearInterval(sampler));
-    const error = await expectErrorCode(extraction.extract(options(file('image-bomb.pdf'))), 'GB_ERR_EXTRACT_MEMORY');
-    clearInterval(sampler);
-    expect(error.retryable).toBe(false);
-    expect(error.message).toContain('512 MiB');
-    // In-process this file took the caller from ~200 MB to 2.7 GB; now the decode buffers live and die in the child.
-    expect(peak - before).toBeLessThan(200 * MIB);
-    expect(extraction.stats()).toMatchObject({ memoryKills: 1, processes: 0 });
-    expect((await extraction.extract(options(file('letter.pdf')))).pages).toHaveLength(2);
+  it('returns a text larger than one IPC slice whole and in order', async () => {
+    const extraction = pool({ size: 1 });
+    // ~9.5 Mi characters: three 4 Mi slices, each line numbered so a lost or reordered slice shows.
+    const lines = Array.from({ length: 300_000 }, (_, i) => `line ${String(i).padStart(6, '0')} of the long record`);
+    await writeFile(file('long.txt'), `${lines.join('\n')}\n`);
+    const [inPool, inProcess] = await Promise.all([extraction.extract(options(file('long.txt'))), extractFile(options(file('long.txt')))]);
+    expect(inPool.text.length).toBeGreaterThan(8 * 1024 * 1024);
+    expect(inPool.text === inProcess.text).toBe(true);
+    expect(inPool).toEqual({ ...inProcess, text: inPool.text });
   });
 
   it('fails a job past its deadline with GB_ERR_EXTRACT_TIMEOUT (not retried) and replaces the process', async () => {
@@ -142,26 +130,14 @@ describe('ExtractionPool', () => {
     const extraction = new ExtractionPool({ size: 1 });
     const running = extraction.extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' }));
     const queued = extraction.extract(options(file('letter.pdf')));
+    await vi.waitFor(() => expect(extraction.busyProcessIds()).toHaveLength(1), { timeout: 60_000, interval: 20 });
     await extraction.close();
     await extraction.close();
     expect((await expectErrorCode(queued, 'GB_ERR_SERVICE_UNAVAILABLE')).retryable).toBe(true);
-    await running.catch(() => undefined);
+    // A job running at close is handed back too, not failed for good.
+    expect((await running.catch((error: unknown) => error)) as object).toMatchObject({ code: 'GB_ERR_SERVICE_UNAVAILABLE', retryable: true });
     await expectErrorCode(extraction.extract(options(file('letter.pdf'))), 'GB_ERR_SERVICE_UNAVAILABLE');
     expect(extraction.processIds()).toEqual([]);
   });
 
-  it.skipIf(!procfsAvailable())('leaves no extraction process behind when the worker itself is killed with SIGKILL', async () => {
-    // The image bomb keeps an unsupervised process busy for ~20 s (and growing to 2.7 GB): only a kill explains a prompt exit.
-    const parent = spawn(process.execPath, ['--import', 'tsx', new URL('./pool-parent-process.ts', import.meta.url).pathname, file('image-bomb.pdf')], { stdio: ['ignore', 'pipe', 'ignore'] });
-    onTestFinished(() => {
-      if (parent.exitCode === null && parent.signalCode === null) parent.kill('SIGKILL');
-    });
-    const lines = createInterface({ input: parent.stdout });
-    const [line] = (await once(lines, 'line')) as [string];
-    const { pid } = JSON.parse(line) as { pid: number };
-    expect(processAlive(pid)).toBe(true);
-    parent.kill('SIGKILL');
-    // The child sees its IPC channel close and kills its own process group.
-    await vi.waitFor(() => expect(processAlive(pid)).toBe(false), { timeout: 10_000, interval: 50 });
-  });
 });

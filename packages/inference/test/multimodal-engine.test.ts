@@ -385,6 +385,23 @@ describe('multimodal engine: lifecycle and faults', () => {
     expect((await engine.generate(request({ maxTokens: 2 }))).generatedTokens).toBeGreaterThan(0);
   });
 
+  it.skipIf(process.platform !== 'linux')('starts the engine host with a minimal environment: a secret in the parent never reaches it', async () => {
+    const secrets = { REDIS_URL: 'redis://:host-secret@redis:6379', HF_TOKEN: 'hf_host_secret', GGML_SCHED_MAX_COPIES: '4' };
+    const saved = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, secrets);
+    onTestFinished(() => {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    });
+    const engine = await startEngine({ sequences: 1, contextPerSequence: 256 });
+    const environ = (await readFile(`/proc/${engine.hostPid}/environ`, 'utf8')).split('\0');
+    expect(environ).toContain('GGML_SCHED_MAX_COPIES=4');
+    expect(environ.some((entry) => entry.startsWith('PATH='))).toBe(true);
+    expect(environ.some((entry) => /^(REDIS_URL|HF_TOKEN)=/.test(entry) || entry.includes('host-secret'))).toBe(false);
+  });
+
   it('refuses files that are not a model and its projector', async () => {
     expect(await codeOf(createLlamaNodeEngine(baseOptions({ modelPath: models.mmprojPath })))).toBe('GB_ERR_MODEL_LOAD');
     expect(await codeOf(createLlamaNodeEngine(baseOptions({ mmprojPath: models.modelPath })))).toBe('GB_ERR_MODEL_LOAD');

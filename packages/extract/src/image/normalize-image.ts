@@ -1,4 +1,5 @@
-import sharp, { type SharpOptions } from 'sharp';
+import type { SharpOptions } from 'sharp';
+import { loadSharp } from './load-sharp.ts';
 import { GembatchError } from '@gembatch/contracts';
 
 /** An image ready for the model: upright, metadata-free, within the size limit, JPEG or PNG. */
@@ -43,6 +44,7 @@ export async function normalizeImage(input: string | Buffer, options: NormalizeI
     ...(options.raw ? { raw: options.raw } : {}),
   };
   if (!options.raw) await checkHeader(input, options.maxPixels, options.page ?? 0);
+  const sharp = await loadSharp();
   try {
     const pipeline = sharp(input, sourceOptions)
       .rotate()
@@ -71,6 +73,7 @@ export interface ImageHeader {
 
 /** Reads an image header (format, size, pages, orientation) without decoding pixels; corrupt headers fail with `GB_ERR_IMAGE_INVALID`. */
 export async function readImageHeader(input: string | Buffer): Promise<ImageHeader> {
+  const sharp = await loadSharp();
   try {
     const meta = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
     const width = meta.width;

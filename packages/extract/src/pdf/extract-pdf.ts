@@ -1,5 +1,5 @@
-import sharp from 'sharp';
 import { GembatchError, type ExtractedDocument, type MediaPart } from '@gembatch/contracts';
+import { loadSharp } from '../image/load-sharp.ts';
 import { normalizeImage } from '../image/normalize-image.ts';
 import { ocrImage, tesseractAvailable } from '../ocr/tesseract.ts';
 import { throwIfAborted } from '../util/abort.ts';
@@ -335,6 +335,7 @@ class PdfPageReader {
       record.source = 'error';
       return;
     }
+    const sharp = await loadSharp();
     const png = await sharp(Buffer.from(rendered.rgba.buffer, rendered.rgba.byteOffset, rendered.rgba.byteLength), { raw: { width: rendered.width, height: rendered.height, channels: 4 } })
       .greyscale()
       // Level 1: the PNG only travels to tesseract's stdin; speed matters more than size.

@@ -1,8 +1,8 @@
-import { availableParallelism } from 'node:os';
 import { GembatchError, type ExtractedDocument } from '@gembatch/contracts';
 import type { ExtractOptions } from '../extract-file.ts';
 import { cancelledError } from '../util/abort.ts';
 import { ExtractionProcess } from './extraction-process.ts';
+import { usableCores } from './usable-cores.ts';
 
 /** Options of `ExtractionPool`. */
 export interface ExtractionPoolOptions {
@@ -51,9 +51,12 @@ const DEFAULT_MAX_JOBS_PER_PROCESS = 100;
 // Why 60 s: a cold start loads sharp, pdf.js and the TypeScript loader; seconds normally, more under contention.
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
-/** The default pool size on a node: every core but one (the engine and the event loop keep one), at least 1. */
+/**
+ * The default pool size on a node: every usable core but one (the engine and the event loop keep
+ * one), at least 1. Usable cores respect a container's CPU quota, not only the host's core count.
+ */
 export function defaultExtractionConcurrency(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return Math.max(1, usableCores() - 1);
 }
 
 interface QueuedJob {
@@ -144,19 +147,21 @@ export class ExtractionPool {
     return { processes: this.#all.size, busy, queued: this.#queue.length, ...this.#stats };
   }
 
-  /** Kills every process; queued and running jobs fail with a retryable `GB_ERR_SERVICE_UNAVAILABLE`. Idempotent. */
+  /**
+   * Kills every process; queued and running jobs fail with a retryable
+   * `GB_ERR_SERVICE_UNAVAILABLE` (another node can take them). Idempotent.
+   */
   async close(): Promise<void> {
-    if (this.#closed) {
-      await Promise.all([...this.#all].map((p) => p.kill()));
-      return;
-    }
-    this.#closed = true;
     const closed = new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the extraction pool was closed');
+    this.#closed = true;
     for (const job of this.#queue.splice(0)) {
       if (job.onAbort) job.options.signal?.removeEventListener('abort', job.onAbort);
       job.reject(closed);
     }
-    await Promise.all([...this.#all].map((p) => p.kill()));
+    const processes = [...this.#all];
+    this.#all.clear();
+    this.#idle.length = 0;
+    await Promise.all(processes.map((p) => p.kill(closed)));
   }
 
   #pump(): void {

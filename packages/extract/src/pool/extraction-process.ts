@@ -39,6 +39,8 @@ interface RunningJob {
   resolve(document: ExtractedDocument): void;
   reject(error: Error): void;
   putBlob: ExtractOptions['putBlob'];
+  /** Slices of the result's text received so far. */
+  textChunks: string[];
   /** Why the process was killed, when this side killed it. */
   killedFor?: GembatchError;
 }
@@ -81,7 +83,8 @@ export class ExtractionProcess {
   /** Forks a process and resolves once it is ready to take a job. */
   static async start(options: ExtractionProcessOptions): Promise<ExtractionProcess> {
     const child = fork(entry, [], {
-      execArgv: [...(tsxLoader ? ['--import', tsxLoader] : []), `--max-old-space-size=${options.maxHeapMb}`],
+      // --expose-gc: the child collects before sending a large result (see extraction-child.ts).
+      execArgv: [...(tsxLoader ? ['--import', tsxLoader] : []), `--max-old-space-size=${options.maxHeapMb}`, '--expose-gc'],
       env: childProcessEnv(),
       // Its own process group: one kill reaches the tools it started.
       detached: true,
@@ -173,6 +176,7 @@ export class ExtractionProcess {
       this.#job = {
         id,
         putBlob: options.putBlob,
+        textChunks: [],
         resolve: (document) => {
           settle();
           this.#jobsRun++;
@@ -188,8 +192,12 @@ export class ExtractionProcess {
     });
   }
 
-  /** Kills the process group at once; resolves when the process has exited. Safe to call more than once. */
-  async kill(): Promise<void> {
+  /**
+   * Kills the process group at once; resolves when the process has exited. A running job fails
+   * with `reason` (default: `GB_ERR_EXTRACT_CRASHED`). Safe to call more than once.
+   */
+  async kill(reason?: GembatchError): Promise<void> {
+    if (reason && this.#job && !this.#job.killedFor) this.#job.killedFor = reason;
     const pid = this.#child.pid;
     if (!this.#exited && pid !== undefined) {
       try {
@@ -217,8 +225,11 @@ export class ExtractionProcess {
           (error: unknown) => this.#send({ type: 'put-failed', job: message.job, seq: message.seq, error: serializeError(error) }),
         );
         return;
+      case 'text':
+        job.textChunks.push(message.chunk);
+        return;
       case 'done':
-        job.resolve(message.document);
+        job.resolve({ ...message.document, text: job.textChunks.join('') });
         return;
       case 'failed':
         job.reject(deserializeError(message.error));

@@ -25,5 +25,7 @@ export type ParentToChild =
 export type ChildToParent =
   | { type: 'ready' }
   | { type: 'put'; job: number; seq: number; bytes: Uint8Array; mime: string }
+  /** A slice of the result's text, sent before `done` (whose document then has `text: ''`). */
+  | { type: 'text'; job: number; chunk: string }
   | { type: 'done'; job: number; document: ExtractedDocument }
   | { type: 'failed'; job: number; error: SerializedError };

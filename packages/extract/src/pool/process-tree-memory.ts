@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 // Why 64: a process tree deeper or wider than this is not one extraction; stop walking rather than spin.
 const MAX_PROCESSES = 64;
@@ -43,21 +43,19 @@ function readRssBytes(pid: number): number | undefined {
   return match ? Number(match[1]) * 1024 : 0;
 }
 
-/** Direct children of a process: the `children` file of each of its threads (a thread may have forked). */
+/**
+ * Direct children of a process, from its main thread's `children` file: Node starts child
+ * processes from the main thread (libuv's spawn runs there), and so do the tools we run, so one
+ * read per process keeps each 50 ms sample to a few small reads.
+ */
 function childrenOf(pid: number): number[] {
-  let tasks: string[];
   try {
-    tasks = readdirSync(`/proc/${pid}/task`);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1')
+      .split(' ')
+      .filter((id) => id.trim() !== '')
+      .map(Number);
   } catch {
+    // The process ended between two reads.
     return [];
   }
-  const children: number[] = [];
-  for (const task of tasks) {
-    try {
-      for (const id of readFileSync(`/proc/${pid}/task/${task}/children`, 'latin1').split(' ')) if (id.trim() !== '') children.push(Number(id));
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return children;
 }

@@ -5,7 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { EmbeddedStack, type StackUrls } from '@gembatch/cli';
 import type { JobView } from '@gembatch/contracts';
 import { JobProducer } from '@gembatch/queue';
-import { ensureTestModel, findFreePort, openTestRedis, startRedis, tempDir, type RedisHandle } from '@gembatch/testing';
+import { GEMMA4_12B_CATALOG } from '@gembatch/inference';
+import { ensureTestModel, findFreePort, openTestRedis, startRedis, tempDir, writeStandInModels, type RedisHandle } from '@gembatch/testing';
 
 /**
  * Bound on starting the stack (API, workers and exporter under tsx, the model loaded): tens of
@@ -23,6 +24,12 @@ export interface ChaosStackOptions {
   sequences?: number;
   /** Extra environment for every service. */
   env?: Record<string, string>;
+  /**
+   * Accelerator memory per worker (`['12GiB', '16GiB', '32GiB']`): each worker plans with it and picks
+   * its catalog quantization, loading a tiny stand-in written under that quant's file name in
+   * `<dataDir>/models`. Defaults to none (every worker runs the tiny test model as `GEMBATCH_MODEL`).
+   */
+  simulateVram?: readonly string[];
 }
 
 /**
@@ -53,13 +60,14 @@ export async function startChaosStack(options: ChaosStackOptions = {}): Promise<
   const redis = await startRedis({ mode: 'spawn', appendOnly: true });
   const prefix = `chaos-${randomBytes(4).toString('hex')}`;
   const dataDir = join(dir.path, 'data');
-  const workers = options.workers ?? 1;
+  const workers = options.workers ?? options.simulateVram?.length ?? 1;
+  if (options.simulateVram) await writeStandInModels(join(dataDir, 'models'), GEMMA4_12B_CATALOG.entries.map((e) => e.file));
   const stack = new EmbeddedStack({
     redisUrl: redis.url,
     apiPort: await findFreePort(),
     exporterPort: await findFreePort(),
     dataDir,
-    model: await ensureTestModel('tiny'),
+    ...(options.simulateVram ? { simulateVram: options.simulateVram } : { model: await ensureTestModel('tiny') }),
     sequences: options.sequences ?? 4,
     workers,
     env: { GEMBATCH_REDIS_PREFIX: prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug', ...options.env },

@@ -23,9 +23,17 @@ export interface EmbeddedStackOptions {
   sequences?: number;
   /**
    * Worker processes, named `worker`, `worker-2`, ...; beyond the first each gets its own
-   * `GEMBATCH_NODE_ID` (`<name>-<pid of this process>`) and no `/metrics` port unless `env` sets one. Defaults to `1`.
+   * `GEMBATCH_NODE_ID` (`<name>-<pid of this process>`). Defaults to `1`, or the length of `simulateVram`.
    */
   workers?: number;
+  /**
+   * Accelerator memory each worker plans with (`GEMBATCH_VRAM_BYTES`, e.g. `['12GiB', '16GiB', '32GiB']`),
+   * one per worker in order, so each picks its own catalog quantization; the last repeats when there are
+   * more workers. Defaults to none (each probes its hardware).
+   */
+  simulateVram?: readonly string[];
+  /** Extra environment per worker, by index (`[{GEMBATCH_DATA_DIR: 'a'}, {...}]`), applied last. Defaults to none. */
+  workerEnv?: readonly Record<string, string>[];
   /** Use this Redis instead of starting one. Defaults to `$REDIS_URL`, else a `redis-server` child. */
   redisUrl?: string;
   /** Extra environment for every service. */
@@ -89,12 +97,18 @@ export class EmbeddedStack {
     const apiPort = o.apiPort ?? 8080;
     const exporterPort = o.exporterPort ?? 9464;
     const common: Record<string, string> = { REDIS_URL: redisUrl, GEMBATCH_DATA_DIR: dataDir, ...o.env };
-    // No /livez on a local stack unless asked for: nothing probes it, and stacks side by side (tests) would fight for its port.
-    const workerEnv = { GEMBATCH_LIVEZ_PORT: '0', ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
-    this.#spawnTs('worker', 'services/worker/src/main.ts', workerEnv, logs, o, (line) => this.#workerProgress(line, status));
-    for (let index = 2; index <= (o.workers ?? 1); index++) {
-      // Two workers on one host would publish stats under the same default node id and fight for one metrics port.
-      this.#spawnTs(`worker-${index}`, 'services/worker/src/main.ts', { GEMBATCH_NODE_ID: `worker-${index}-${process.pid}`, GEMBATCH_METRICS_PORT: '0', ...workerEnv }, logs, o);
+    // Embedded workers serve no /metrics of their own (the exporter serves every node's from Redis),
+    // so two stacks, or several workers, on one host never fight over the worker ports 9465 and 9466
+    // (`/livez` is for an orchestrator; `gembatch up` watches its children itself).
+    const workerEnv: Record<string, string> = { GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
+    const vram = o.simulateVram ?? [];
+    const workers = o.workers ?? Math.max(1, vram.length);
+    for (let index = 1; index <= workers; index++) {
+      const name = index === 1 ? 'worker' : `worker-${index}`;
+      const memory = vram[Math.min(index, vram.length) - 1];
+      // Two workers on one host would publish stats under the same default node id.
+      const nodeId: Record<string, string> = workers > 1 && !o.env?.GEMBATCH_NODE_ID ? { GEMBATCH_NODE_ID: `${name}-${process.pid}${memory ? `-${memory.toLowerCase()}` : ''}` } : {};
+      this.#spawnTs(name, 'services/worker/src/main.ts', { ...workerEnv, ...nodeId, ...(memory ? { GEMBATCH_VRAM_BYTES: memory } : {}), ...o.workerEnv?.[index - 1] }, logs, o, (line) => this.#workerProgress(line, status, workers > 1 ? name : undefined));
     }
     this.#spawnTs('api', 'services/api/src/server.ts', { ...common, GEMBATCH_API_PORT: String(apiPort) }, logs, o);
     this.#spawnTs('exporter', 'services/exporter/src/main.ts', { ...common, GEMBATCH_EXPORTER_PORT: String(exporterPort) }, logs, o);
@@ -103,6 +117,10 @@ export class EmbeddedStack {
     const client = new ApiClient({ baseUrl: api });
     status.write('waiting for the worker to load its model...\n');
     await waitFor(() => client.ready(), o.readyTimeoutMs ?? 30 * 60_000, `the stack did not become ready; see the logs in ${logs}`, () => this.#firstExit());
+    if (workers > 1) {
+      status.write(`waiting for all ${workers} workers...\n`);
+      await waitFor(async () => (await liveWorkers(api)) >= workers, o.readyTimeoutMs ?? 30 * 60_000, `not all ${workers} workers became ready; see the logs in ${logs}`, () => this.#firstExit());
+    }
     return { api, exporter: `http://127.0.0.1:${exporterPort}/metrics`, redis: redisUrl, logs };
   }
 
@@ -140,12 +158,13 @@ export class EmbeddedStack {
     return service.exited;
   }
 
-  #workerProgress(line: string, status: NodeJS.WritableStream): void {
+  #workerProgress(line: string, status: NodeJS.WritableStream, worker?: string): void {
+    const tag = worker ? `${worker}: ` : '';
     try {
       const entry = JSON.parse(line) as { msg?: string; percent?: number; quant?: string; model?: string; why?: string; level?: string; code?: string; err?: { message?: string } };
-      if (entry.msg === 'downloading model') status.write(`downloading model: ${entry.percent}%\n`);
-      else if (entry.msg === 'model decision') status.write(`model      ${entry.model} (${entry.quant}): ${entry.why}\n`);
-      else if (entry.level === 'fatal' || entry.level === 'error') status.write(`worker     ${entry.msg}${entry.code ? ` (${entry.code})` : ''}${entry.err?.message ? `: ${entry.err.message}` : ''}\n`);
+      if (entry.msg === 'downloading model') status.write(`${tag}downloading model: ${entry.percent}%\n`);
+      else if (entry.msg === 'model decision') status.write(`model      ${tag}${entry.model} (${entry.quant}): ${entry.why}\n`);
+      else if (entry.level === 'fatal' || entry.level === 'error') status.write(`worker     ${tag}${entry.msg}${entry.code ? ` (${entry.code})` : ''}${entry.err?.message ? `: ${entry.err.message}` : ''}\n`);
     } catch {
       // Not a JSON log line (native library output): it is in the log file.
     }
@@ -185,6 +204,17 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, message
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(message);
+}
+
+/** Live workers as `/readyz` counts them (0 when it does not answer). */
+async function liveWorkers(api: string): Promise<number> {
+  try {
+    const response = await fetch(`${api}/readyz`, { signal: AbortSignal.timeout(2_000) });
+    const body = (await response.json()) as { checks?: { workers?: number | null } };
+    return body.checks?.workers ?? 0;
+  } catch {
+    return 0;
+  }
 }
 
 async function freePort(): Promise<number> {

@@ -1,7 +1,12 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { parseRedisUrl } from './redis-url.ts';
 
 export interface RedisConnectionOptions {
-  /** `redis://[user:pass@]host:port[/db]` (or `rediss://` for TLS). */
+  /**
+   * `redis://[user:pass@]host:port[/db]` (or `rediss://` for TLS), a Cluster
+   * (`redis+cluster://h1:p1,h2:p2` or a comma-separated list of `redis://` URLs) or Sentinel
+   * (`redis+sentinel://s1:p1,s2:p2/mastername`); see {@link parseRedisUrl}.
+   */
   url: string;
   /** Name shown in `CLIENT LIST`, e.g. `gembatch-api`. */
   name: string;
@@ -25,19 +30,59 @@ export interface RedisConnectionLogger {
   info(fields: object, message: string): void;
 }
 
+/** Back off up to 2 s between reconnects; never stop trying (Redis restarts must not kill services). */
+const retryStrategy = (attempt: number) => Math.min(attempt * 100, 2_000);
+
 /**
- * Opens an ioredis connection configured the way BullMQ needs it. The caller owns it and must
- * `quit()` it; BullMQ classes given this connection do not close it.
+ * Opens an ioredis connection configured the way BullMQ needs it: a `Redis` for one server or a
+ * Sentinel-managed master (which follows a failover by asking the sentinels again), an ioredis
+ * `Cluster` for a Redis Cluster. The caller owns it and must `quit()` it; BullMQ classes given
+ * this connection do not close it.
+ *
+ * A `Cluster` is returned typed as `Redis`: gembatch uses only commands both have (keyed commands,
+ * MULTI, pub/sub, `duplicate`), every key under one hash-tagged prefix ({@link redisKeyPrefix}),
+ * and BullMQ recognises a cluster connection itself (`isCluster`). The Cluster test in
+ * `packages/cli/test/redis-cluster.test.ts` runs the whole stack on one.
  */
 export function createRedisConnection(options: RedisConnectionOptions): Redis {
+  const target = parseRedisUrl(options.url);
   const config: RedisOptions = {
     connectionName: options.name,
     maxRetriesPerRequest: options.blocking ? null : 2,
-    // Back off up to 2 s between reconnects; never stop trying (Redis restarts must not kill services).
-    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+    retryStrategy,
     lazyConnect: false,
   };
-  const redis = new Redis(options.url, config);
+  let redis: Redis;
+  if (target.kind === 'single') {
+    redis = new Redis(target.url, config);
+  } else if (target.kind === 'sentinel') {
+    redis = new Redis({
+      ...config,
+      sentinels: target.sentinels,
+      name: target.masterName,
+      db: target.db,
+      ...(target.username ? { username: target.username } : {}),
+      ...(target.password ? { password: target.password } : {}),
+      ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
+      // Sentinels answer within a reconnect period; keep asking through a failover.
+      sentinelRetryStrategy: retryStrategy,
+      // After a failover the old master turns replica and refuses writes (READONLY): reconnect to the new one.
+      reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+    });
+  } else {
+    const cluster = new Cluster(target.nodes, {
+      redisOptions: {
+        connectionName: options.name,
+        ...(target.username ? { username: target.username } : {}),
+        ...(target.password ? { password: target.password } : {}),
+        ...(target.tls ? { tls: {} } : {}),
+        maxRetriesPerRequest: options.blocking ? null : 2,
+      },
+      clusterRetryStrategy: retryStrategy,
+      lazyConnect: false,
+    });
+    redis = cluster as unknown as Redis;
+  }
   reportOutages(redis, options.name, options.logger);
   return redis;
 }

@@ -23,7 +23,24 @@ export interface EventLoopWatchdogOptions {
   stallThresholdMs?: number;
   /** Logs when `/livez` cannot start. Defaults to none. */
   logger?: Logger;
+  /**
+   * A stuck engine with a live loop: `/livez` also fails once `sample()` has reported active work
+   * (`active > 0`) with an unchanged `progress` counter for `stallThresholdMs` (a hung GPU, a decode
+   * that never returns). Defaults to none (only the loop is watched).
+   */
+  progress?: ProgressWatch;
 }
+
+/** What the watchdog samples to tell a working engine from a stuck one. */
+export interface ProgressWatch {
+  /** Work in hand (e.g. active sequences) and a counter that grows while it advances (e.g. decode calls). Must be cheap. */
+  sample: () => { active: number; progress: number };
+  /** How long active work may go without progress before `/livez` fails. */
+  stallThresholdMs: number;
+}
+
+/** Why every 25th tick (500 ms): progress is judged in seconds; sampling the engine 50 times a second would only cost. */
+const PROGRESS_EVERY_TICKS = 25;
 
 /**
  * The liveness thread. It reads the heartbeat the main thread writes into shared memory, so it
@@ -40,10 +57,19 @@ const server = createServer((request, response) => {
     response.writeHead(404, { 'content-type': 'text/plain' }).end('not found; liveness is at /livez\\n');
     return;
   }
-  const stalledMs = Math.max(0, Date.now() - Number(Atomics.load(heartbeat, 0)));
-  const ok = stalledMs < workerData.stallThresholdMs;
+  const now = Date.now();
+  const stalledMs = Math.max(0, now - Number(Atomics.load(heartbeat, 0)));
+  const loopOk = stalledMs < workerData.stallThresholdMs;
+  // Slot 1: when the engine last was idle or advanced (written by the main loop; checked only when watched).
+  // Slot 2: the engine threshold (0 while no engine is watched).
+  const engineThresholdMs = Number(Atomics.load(heartbeat, 2));
+  const engineStalledMs = engineThresholdMs > 0 ? Math.max(0, now - Number(Atomics.load(heartbeat, 1))) : 0;
+  const engineOk = engineThresholdMs === 0 || engineStalledMs < engineThresholdMs;
+  const ok = loopOk && engineOk;
   response.writeHead(ok ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-  response.end(JSON.stringify({ status: ok ? 'ok' : 'stalled', event_loop_stalled_ms: stalledMs, threshold_ms: workerData.stallThresholdMs }) + '\\n');
+  const body = { status: ok ? 'ok' : loopOk ? 'engine_stalled' : 'stalled', event_loop_stalled_ms: stalledMs, threshold_ms: workerData.stallThresholdMs };
+  if (engineThresholdMs > 0) Object.assign(body, { engine_stalled_ms: engineStalledMs, engine_threshold_ms: engineThresholdMs });
+  response.end(JSON.stringify(body) + '\\n');
 });
 server.keepAliveTimeout = 5000;
 server.on('error', (error) => parentPort.postMessage({ error: error.code || error.message }));
@@ -62,21 +88,33 @@ parentPort.on('message', (message) => {
  */
 export class EventLoopWatchdog {
   readonly #histogram: Histogram;
-  readonly #heartbeat = new BigInt64Array(new SharedArrayBuffer(8));
+  /** Slot 0: the loop's last tick; slot 1: when the watched engine was last idle or advancing (epoch ms); slot 2: its threshold (ms, 0 = none). */
+  readonly #heartbeat = new BigInt64Array(new SharedArrayBuffer(24));
+  #progress: ProgressWatch | undefined;
   readonly #timer: NodeJS.Timeout;
   #thread: Worker | undefined;
   #livezUrl: string | undefined;
   #closing: Promise<void> | undefined;
 
-  private constructor(registry: Registry | undefined) {
+  private constructor(registry: Registry | undefined, progress: ProgressWatch | undefined) {
     this.#histogram = new Histogram({ name: PROCESS_FAMILIES.eventLoopLag.name, help: PROCESS_FAMILIES.eventLoopLag.help, buckets: [...PROCESS_FAMILIES.eventLoopLag.buckets], registers: registry ? [registry] : [] });
     Atomics.store(this.#heartbeat, 0, BigInt(Date.now()));
+    if (progress) this.watchProgress(progress);
     let last = performance.now();
+    let ticks = 0;
+    let lastProgress: number | undefined;
     this.#timer = setInterval(() => {
       const now = performance.now();
       this.#histogram.observe(Math.max(0, now - last - SAMPLE_INTERVAL_MS) / 1000);
       last = now;
       Atomics.store(this.#heartbeat, 0, BigInt(Date.now()));
+      const watched = this.#progress;
+      if (watched && ++ticks % PROGRESS_EVERY_TICKS === 0) {
+        const { active, progress: counter } = watched.sample();
+        // Idle, or advanced since the last sample: the engine is fine now.
+        if (active === 0 || counter !== lastProgress) Atomics.store(this.#heartbeat, 1, BigInt(Date.now()));
+        lastProgress = counter;
+      }
     }, SAMPLE_INTERVAL_MS);
     // The watchdog never keeps a process alive on its own.
     this.#timer.unref();
@@ -84,7 +122,7 @@ export class EventLoopWatchdog {
 
   /** Starts sampling, and the `/livez` thread when `livezPort` is given (rejects with `GB_ERR_CONFIG` if it cannot listen). */
   static async start(options: EventLoopWatchdogOptions = {}): Promise<EventLoopWatchdog> {
-    const watchdog = new EventLoopWatchdog(options.registry);
+    const watchdog = new EventLoopWatchdog(options.registry, options.progress);
     if (options.livezPort !== undefined) {
       try {
         await watchdog.#startLivez(options.livezPort, options.livezHost ?? '127.0.0.1', options.stallThresholdMs ?? DEFAULT_STALL_THRESHOLD_MS);
@@ -95,6 +133,16 @@ export class EventLoopWatchdog {
       }
     }
     return watchdog;
+  }
+
+  /**
+   * Starts watching an engine's progress (see {@link EventLoopWatchdogOptions.progress}); for
+   * engines that exist only after the watchdog started (a worker loads its model after `/livez` is up).
+   */
+  watchProgress(progress: ProgressWatch): void {
+    Atomics.store(this.#heartbeat, 1, BigInt(Date.now()));
+    this.#progress = progress;
+    Atomics.store(this.#heartbeat, 2, BigInt(Math.max(1, Math.round(progress.stallThresholdMs))));
   }
 
   /** Adds the lag histogram to another registry (e.g. one created after the watchdog started). */

@@ -85,4 +85,42 @@ describe('EventLoopWatchdog', () => {
     const port = Number(new URL(first.livezUrl as string).port);
     await expect(startEventLoopWatchdog({ livezPort: port })).rejects.toMatchObject({ code: 'GB_ERR_CONFIG' });
   });
+
+  it('fails /livez when active work makes no progress for the engine threshold while the loop ticks, and recovers when it advances or goes idle', async () => {
+    const watchdog = await startEventLoopWatchdog({ livezPort: 0, stallThresholdMs: 5_000 });
+    onTestFinished(() => watchdog.close());
+    const url = watchdog.livezUrl as string;
+    const engine = { active: 0, decodeCalls: 0 };
+    watchdog.watchProgress({ sample: () => ({ active: engine.active, progress: engine.decodeCalls }), stallThresholdMs: 1_500 });
+    const livez = async () => {
+      const response = await fetch(url);
+      return { status: response.status, body: (await response.json()) as { status: string; engine_stalled_ms?: number; engine_threshold_ms?: number } };
+    };
+    expect(await livez()).toMatchObject({ status: 200, body: { status: 'ok', engine_threshold_ms: 1_500 } });
+
+    // Two sequences in hand, no decode step: stuck.
+    engine.active = 2;
+    const stuck = await vi.waitFor(
+      async () => {
+        const answer = await livez();
+        expect(answer.status).toBe(503);
+        return answer;
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    expect(stuck.body.status).toBe('engine_stalled');
+    expect(stuck.body.engine_stalled_ms).toBeGreaterThanOrEqual(1_500);
+
+    // Decoding again: healthy within a sample.
+    const ticking = setInterval(() => engine.decodeCalls++, 50);
+    onTestFinished(() => clearInterval(ticking));
+    await vi.waitFor(async () => expect((await livez()).status).toBe(200), { timeout: 5_000, interval: 100 });
+    clearInterval(ticking);
+
+    // Idle with no progress is not stuck: the engine clock is reset on every idle sample.
+    engine.active = 0;
+    const idle = await livez();
+    expect(idle.status).toBe(200);
+    expect(idle.body.engine_stalled_ms).toBeLessThan(1_500);
+  });
 });

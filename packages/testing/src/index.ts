@@ -20,3 +20,5 @@ export * from './prometheus-text.ts';
 export * from './media-samples.ts';
 export * from './decompression-bombs.ts';
 export * from './raw-pdf.ts';
+export * from './gguf/stand-in-models.ts';
+export * from './redis-topology.ts';

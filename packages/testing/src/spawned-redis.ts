@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { once } from 'node:events';
@@ -24,6 +24,10 @@ export interface SpawnedRedisOptions {
   startTimeoutMs?: number;
   /** Environment whose `PATH` is searched for `redis-server`. Defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** More `redis-server` arguments (`['--cluster-enabled', 'yes']`, `['--replicaof', host, port]`). Defaults to none. */
+  extraArgs?: (port: number, dataDir: string) => string[];
+  /** A config file name (in the data dir) written with this text and given first, as Sentinel needs one. Defaults to none. */
+  configFile?: { name: string; text: (port: number) => string };
 }
 
 /** How a restart stops the server. */
@@ -137,7 +141,14 @@ class SpawnedRedisServer implements SpawnedRedis {
 }
 
 async function launch(binary: string, port: number, dataDir: string, options: SpawnedRedisOptions): Promise<ChildProcess> {
-  const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no', '--dir', dataDir, '--daemonize', 'no'];
+  const config: string[] = [];
+  if (options.configFile) {
+    const path = join(dataDir, options.configFile.name);
+    // Sentinel rewrites its config file; a restart keeps what it learned.
+    await access(path).catch(() => writeFile(path, options.configFile?.text(port) ?? ''));
+    config.push(path);
+  }
+  const args = [...config, '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no', '--dir', dataDir, '--daemonize', 'no', ...(options.extraArgs?.(port, dataDir) ?? [])];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
   let log = '';

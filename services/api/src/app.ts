@@ -109,9 +109,9 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const quota = new QueuedJobQuota(deps.producer, env.GEMBATCH_TENANT_MAX_QUEUED_JOBS);
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
-    const limits = { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
     registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, limits });
+    const limits = { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, limits, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
     const batches = new BatchService({
       redis: deps.redis,
       prefix: env.GEMBATCH_REDIS_PREFIX,

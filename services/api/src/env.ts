@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, envBool, envBytes, envInt, loadEnv } from '@gembatch/config';
 import { ApiKeyRing } from './api-key-ring.ts';
+import { isRedisUrl } from '@gembatch/queue';
 
 /** API configuration: one variable per setting, parsed by `loadApiEnv` in `server.ts`. */
 export const ApiEnvSchema = z.object({
@@ -10,11 +11,13 @@ export const ApiEnvSchema = z.object({
   /** Interface to bind. Anything but loopback needs API keys (GEMBATCH_API_KEYS or GEMBATCH_ADMIN_TOKEN), or GEMBATCH_ALLOW_NO_AUTH=true. */
   GEMBATCH_API_HOST: z.string().min(1).default('127.0.0.1'),
   /** Redis the queues and records live in. */
-  REDIS_URL: z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://, rediss://, redis+cluster://h1:p1,h2:p2, redis+sentinel://host:26379/master or a list of redis:// URLs').default('redis://127.0.0.1:6379'),
   /** Key prefix of every queue and record (separate stacks can share one Redis); workers must use the same. */
   GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('gembatch'),
   /** Data directory; blobs go to `<dir>/blobs`, shared with the workers. */
   GEMBATCH_DATA_DIR: z.string().min(1).default('.gembatch'),
+  /** Blob store root (uploads, extracted text, results), shared by the API and every worker (NFS / ReadWriteMany across hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`. */
+  GEMBATCH_BLOBS_DIR: z.string().min(1).optional(),
   /** Largest upload accepted by `POST /v1/files` (e.g. `512MiB`); bigger ones get 413. */
   GEMBATCH_MAX_UPLOAD_BYTES: envBytes.pipe(z.number().int().nonnegative()).default(512 * 1024 ** 2),
   /** Most keys in a job's `metadata`; more → 400 naming this variable. */

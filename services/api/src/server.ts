@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { BatchFeeder } from '@gembatch/batches';
 import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
-import { closeRedisConnection, createRedisConnection, JobProducer } from '@gembatch/queue';
+import { closeRedisConnection, createRedisConnection, JobProducer, redisKeyPrefix } from '@gembatch/queue';
 import { FileStore, FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import { buildApp } from './app.ts';
@@ -21,7 +21,9 @@ function warnAboutExposure(env: ApiEnv, log: Logger): void {
 async function main(): Promise<void> {
   let env: ApiEnv;
   try {
-    env = loadApiEnv();
+    const loaded = loadApiEnv();
+    // On a Redis Cluster the prefix carries a hash tag, so every key stays in one slot.
+    env = { ...loaded, GEMBATCH_REDIS_PREFIX: redisKeyPrefix(loaded.GEMBATCH_REDIS_PREFIX, loaded.REDIS_URL) };
   } catch (error) {
     exitOnConfigError(error, 'gembatch-api');
   }
@@ -29,7 +31,7 @@ async function main(): Promise<void> {
   // One line when Redis is lost and one when it is back, not one per reconnect attempt.
   const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api', logger: log });
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
-  const blobStore = new FileSystemBlobStore({ root: join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
+  const blobStore = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? resolve(env.GEMBATCH_BLOBS_DIR) : join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
   const feeder = env.GEMBATCH_BATCH_FEEDER
     ? new BatchFeeder({
         redis,

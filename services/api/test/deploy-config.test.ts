@@ -1,8 +1,15 @@
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
+import { Ajv } from 'ajv';
+import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, Namespace, PersistentVolumeClaim, Service } from 'kubernetes-models/v1';
 
 /**
  * The deployment files are closed by default, and these checks keep them so (no Docker engine or
@@ -85,6 +92,17 @@ describe('docker-compose.yml', () => {
 });
 
 describe('infra/docker/Dockerfile', () => {
+  it('builds a CPU and a CUDA variant from BASE, has a HEALTHCHECK per service, and bakes no model in', () => {
+    const dockerfile = read('infra/docker/Dockerfile');
+    expect(dockerfile).toMatch(/^ARG BASE=node:\d+-bookworm-slim$/m);
+    expect(dockerfile).toMatch(/--build-arg BASE=nvidia\/cuda:/);
+    const healthcheck = /^HEALTHCHECK .*$/m.exec(dockerfile)?.[0] ?? '';
+    for (const probe of ['/healthz', '/livez', '/metrics']) expect(healthcheck).toContain(probe);
+    // Models come from the mounted data volume: no GGUF copied, no download at build time.
+    expect(dockerfile).not.toMatch(/\.gguf|models pull|hf:/i);
+    expect(dockerfile).toMatch(/^VOLUME \/data$/m);
+  });
+
   it('runs as a numeric non-root user', () => {
     const users = read('infra/docker/Dockerfile')
       .split('\n')
@@ -180,5 +198,98 @@ describe('infra/k8s', () => {
     expect(selectingRedis.map((p) => p.metadata.name)).toEqual(['redis-from-gembatch']);
     const metrics = policies.find((p) => p.metadata.name === 'metrics-from-monitoring');
     expect(metrics?.spec.ingress?.[0]?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+  });
+});
+
+describe('infra/k8s workers: stuck and draining nodes', () => {
+  interface ProbedContainer extends Container {
+    livenessProbe?: { httpGet?: { path: string; port: string } };
+    readinessProbe?: { httpGet?: { path: string; port: string } };
+    ports?: Array<{ name: string; containerPort: number }>;
+  }
+  const worker = workloads.find((w) => w.kind === 'Deployment' && w.metadata.name === 'gembatch-worker');
+  const podSpec = worker?.spec.template.spec as { terminationGracePeriodSeconds?: number } | undefined;
+  const container = worker?.spec.template.spec.containers.find((c) => c.name === 'worker') as ProbedContainer | undefined;
+
+  it('liveness is /livez on the watchdog port, readiness the metrics listener that starts once the model is loaded', () => {
+    expect(container?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'livez' });
+    expect(container?.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    expect(container?.ports).toEqual(expect.arrayContaining([{ name: 'livez', containerPort: 9466 }, { name: 'metrics', containerPort: 9465 }]));
+  });
+
+  it('the pod grace period is above the drain grace, and a PodDisruptionBudget drains one worker at a time', () => {
+    const drain = Number(container && envOf(container, 'GEMBATCH_SHUTDOWN_GRACE_SECONDS')?.value);
+    expect(drain).toBeGreaterThan(0);
+    expect(podSpec?.terminationGracePeriodSeconds).toBeGreaterThan(drain);
+    const budget = k8s.find((doc) => doc.kind === 'PodDisruptionBudget') as { spec: { maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } } | undefined;
+    expect(budget?.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { app: 'gembatch-worker' } } });
+  });
+});
+
+/** `apiVersion/kind` → the model whose `validate()` checks a manifest against its OpenAPI schema (Kubernetes 1.27, KEDA). */
+const K8S_MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
+  'apps/v1/Deployment': Deployment,
+  'apps/v1/StatefulSet': StatefulSet,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+};
+const KUBECTL = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
+if (!KUBECTL) console.warn('kubectl not found: skipping the kustomize-rendered Kubernetes schema check (apt-get install kubernetes-client)');
+
+/** Renders `dir` with `kubectl kustomize` and returns every schema problem, one line each (`Kind/name: path message`). */
+function kubernetesSchemaProblems(dir: string): string[] {
+  const rendered = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+  if (rendered.status !== 0) return [`kubectl kustomize ${dir}: ${rendered.stderr.trim()}`];
+  const problems: string[] = [];
+  for (const doc of parseAllDocuments(rendered.stdout)) {
+    const manifest = doc.toJS() as { apiVersion: string; kind: string; metadata?: { name?: string } };
+    const where = `${manifest.kind}/${manifest.metadata?.name ?? '?'}`;
+    const Model = K8S_MODELS[`${manifest.apiVersion}/${manifest.kind}`];
+    if (!Model) {
+      problems.push(`${where}: no schema for ${manifest.apiVersion} ${manifest.kind}; add its model to K8S_MODELS`);
+      continue;
+    }
+    try {
+      new Model(manifest as never).validate();
+    } catch (error) {
+      problems.push(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return problems;
+}
+
+/** Validates a compose document against the vendored Compose Specification schema (infra/schemas/README.md). */
+function composeSchemaProblems(document: unknown): string[] {
+  // The schema names draft-07 by its https URI, which ajv does not know: its meta-schema check is skipped (the schema is vendored, not user input); formats (durations) are not checked.
+  const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: false, validateFormats: false });
+  const validate = ajv.compile(JSON.parse(read('infra/schemas/compose-spec.json')) as object);
+  if (validate(document)) return [];
+  return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
+}
+
+describe('deployment files against their schemas', () => {
+  it('docker-compose.yml (interpolated, as docker compose config) and the ops override follow the Compose Specification', () => {
+    expect(composeSchemaProblems(composeConfig(REQUIRED))).toEqual([]);
+    expect(composeSchemaProblems(parse(read('docker-compose.ops.yml')))).toEqual([]);
+  });
+
+  it('a broken compose file fails the check', () => {
+    const problems = composeSchemaProblems(parse(read('services/api/test/fixtures/broken-compose.yml')));
+    expect(problems.join('\n')).toMatch(/\/services\/api\/ports must be array/);
+  });
+
+  it.skipIf(!KUBECTL)('every manifest kustomize renders from infra/k8s follows the Kubernetes (and KEDA) schema of its API version', () => {
+    expect(kubernetesSchemaProblems(join(ROOT, K8S_DIR))).toEqual([]);
+  });
+
+  it.skipIf(!KUBECTL)('a broken manifest fails the check', () => {
+    const problems = kubernetesSchemaProblems(join(ROOT, 'services/api/test/fixtures/broken-k8s'));
+    expect(problems.join('\n')).toMatch(/Deployment\/gembatch-worker: .*replicas must be integer/);
+    expect(problems.join('\n')).toMatch(/required property 'selector'|required property selector/);
   });
 });

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { envInt } from '@gembatch/config';
+import { isRedisUrl } from '@gembatch/queue';
 
 /** Exporter configuration: one variable per setting, parsed in `main.ts` with `loadEnv`. */
 export const ExporterEnv = z.object({
   /** Redis the queues and node stats live in. */
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://, rediss://, redis+cluster://h1:p1,h2:p2, redis+sentinel://host:26379/master or a list of redis:// URLs').default('redis://127.0.0.1:6379'),
   /** Key prefix of every queue and record (the same as the API's and workers'). */
   GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gembatch'),
   /** Port of the fleet `/metrics` (Prometheus scrapes it). */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { closeRedisConnection, createRedisConnection } from '@gembatch/queue';
+import { closeRedisConnection, createRedisConnection, redisKeyPrefix } from '@gembatch/queue';
 import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import { FleetMetrics } from './fleet-metrics.ts';
 
@@ -37,7 +37,8 @@ export class Exporter {
     const redis = createRedisConnection({ url: options.redisUrl, name: 'gembatch-exporter' });
     // Scrapes report Redis outages as gembatch_exporter_redis_up 0; connection errors need no other handling.
     redis.on('error', () => undefined);
-    const metrics = new FleetMetrics({ redis, prefix: options.prefix, ...(options.readTimeoutMs ? { readTimeoutMs: options.readTimeoutMs } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+    // On a Redis Cluster the prefix carries a hash tag, as the API and workers write it.
+    const metrics = new FleetMetrics({ redis, prefix: redisKeyPrefix(options.prefix, options.redisUrl), ...(options.readTimeoutMs ? { readTimeoutMs: options.readTimeoutMs } : {}), ...(options.logger ? { logger: options.logger } : {}) });
     try {
       const server = await startMetricsServer({ registry: metrics.registry, port: options.port ?? DEFAULT_EXPORTER_PORT, host: options.host ?? '127.0.0.1', ...(options.logger ? { logger: options.logger } : {}) });
       // The exporter's own event-loop lag, beside the fleet's families.

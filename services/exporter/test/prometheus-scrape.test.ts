@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
+import { Queue } from 'bullmq';
+import { QUEUE_NAMES } from '@gembatch/contracts';
 import { NodeStatsReporter, type NodeEngineStats, type NodeIdentity } from '@gembatch/queue';
 import { closeAfterTest, openTestRedis, redisTest } from '@gembatch/testing';
 import { Exporter } from '../src/index.ts';
@@ -49,6 +51,21 @@ describe.skipIf(!PROMETHEUS)('a real Prometheus scraping the exporter', () => {
         { timeout: 30_000, interval: 250 },
       );
       expect(rates.map((s) => s.metric.node).sort()).toEqual(['node-a', 'node-b']);
+
+      // KEDA scales workers on this query (infra/k8s/worker-autoscaling.yaml): it must return the backlog as a number.
+      const scaledObject = await readFile(join(REPO_ROOT, 'infra/k8s/worker-autoscaling.yaml'), 'utf8');
+      const kedaQuery = /^\s*query:\s*(.+)$/m.exec(scaledObject)?.[1]?.trim() ?? '';
+      expect(kedaQuery).toContain('gembatch_queue_jobs');
+      const backlog = closeAfterTest(new Queue(QUEUE_NAMES.generate, { connection, prefix: redis.prefix }));
+      await backlog.addBulk([1, 2, 3].map((i) => ({ name: `backlog-${i}`, data: {} })));
+      await vi.waitFor(
+        async () => {
+          const series = await prometheus.query(kedaQuery);
+          expect(series).toHaveLength(1);
+          expect(series[0]?.value).toBe(3);
+        },
+        { timeout: 30_000, interval: 250 },
+      );
 
       const dashboard = JSON.parse(await readFile(join(REPO_ROOT, 'infra/grafana/dashboards/gembatch-fleet.json'), 'utf8')) as unknown;
       const failures: string[] = [];

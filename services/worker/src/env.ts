@@ -1,14 +1,17 @@
 import { z } from 'zod';
 import { envBool, envBytes, envInt } from '@gembatch/config';
+import { isRedisUrl } from '@gembatch/queue';
 
 /** Worker configuration: one variable per setting, parsed in `main.ts` with `loadEnv`. */
 export const WorkerEnv = z.object({
   /** Redis the queues live in. */
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://, rediss://, redis+cluster://h1:p1,h2:p2, redis+sentinel://host:26379/master or a list of redis:// URLs').default('redis://127.0.0.1:6379'),
   /** Key prefix of every queue and record (separate stacks can share one Redis). */
   GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gembatch'),
   /** Blob store root and model cache (`<dir>/blobs`, `<dir>/models`). */
   GEMBATCH_DATA_DIR: z.string().default('.gembatch'),
+  /** Blob store root, shared by the API and every worker (NFS / ReadWriteMany across hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`. */
+  GEMBATCH_BLOBS_DIR: z.string().min(1).optional(),
   /** A GGUF path or an `hf:` URI. Unset: the Gemma 4 12B quantization that fits this node, downloaded on first start. */
   GEMBATCH_MODEL: z.string().optional(),
   /** Force a catalog quantization (e.g. `Q4_K_M`) instead of the automatic choice. */
@@ -38,9 +41,11 @@ export const WorkerEnv = z.object({
   /** Interface the node's `/metrics` listens on. */
   GEMBATCH_METRICS_HOST: z.string().default('127.0.0.1'),
   /** Port of `/livez` (served by a watchdog thread on GEMBATCH_METRICS_HOST; fails while the event loop is blocked). 0 disables it. */
-  GEMBATCH_LIVEZ_PORT: envInt(0, 65535).default(9467),
+  GEMBATCH_LIVEZ_PORT: envInt(0, 65535).default(9466),
   /** Seconds the event loop may go without a tick before `/livez` answers 503. */
   GEMBATCH_LIVEZ_STALL_SECONDS: envInt(1, 600).default(5),
+  /** Seconds the engine may hold active sequences without a decode step before `/livez` answers 503 (a hung GPU or decode). 0 disables it. */
+  GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS: envInt(0, 3600).default(120),
   /** Extraction processes on this node (jobs at once: PDF parsing, OCR, audio decoding). Unset: cores − 1, at least 1. */
   GEMBATCH_EXTRACT_CONCURRENCY: envInt(1, 256).optional(),
   /** Deadline of one extraction in seconds; past it the process is killed and the job fails with `GB_ERR_EXTRACT_TIMEOUT`. */

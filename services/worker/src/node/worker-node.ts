@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
 import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, defaultExtractionConcurrency } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
-import { closeRedisConnection, createRedisConnection, defineWorker, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
+import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import type { Redis } from 'ioredis';
@@ -46,9 +46,10 @@ export class WorkerNode {
 
   async start(): Promise<void> {
     const env = this.#env;
-    const prefix = env.GEMBATCH_REDIS_PREFIX;
+    // On a Redis Cluster the prefix carries a hash tag, so every key stays in one slot.
+    const prefix = redisKeyPrefix(env.GEMBATCH_REDIS_PREFIX, env.REDIS_URL);
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
-    const blobs = new FileSystemBlobStore({ root: path.join(dataDir, 'blobs') });
+    const blobs = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? path.resolve(env.GEMBATCH_BLOBS_DIR) : path.join(dataDir, 'blobs') });
     // First: /livez answers while the model downloads and loads (alive, not yet ready).
     this.#watchdog = await startEventLoopWatchdog({
       ...(env.GEMBATCH_LIVEZ_PORT > 0 ? { livezPort: env.GEMBATCH_LIVEZ_PORT, livezHost: env.GEMBATCH_METRICS_HOST } : {}),
@@ -60,6 +61,16 @@ export class WorkerNode {
 
     const engine = await this.#loadEngine(path.join(dataDir, 'models'));
     this.#engine = engine;
+    if (env.GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS > 0) {
+      // Decode calls are the engine's pulse: active sequences and none for this long means it is stuck.
+      this.#watchdog.watchProgress({
+        sample: () => {
+          const stats = engine.stats();
+          return { active: stats.activeSequences, progress: stats.decodeCallsTotal };
+        },
+        stallThresholdMs: env.GEMBATCH_LIVEZ_ENGINE_STALL_SECONDS * 1000,
+      });
+    }
     const node = env.GEMBATCH_NODE_ID ?? defaultNodeId(engine.info.accelerator === 'cpu' ? undefined : 0);
     const log = this.#log.child({ node });
 
@@ -232,6 +243,8 @@ export class WorkerNode {
     }
     return createLlamaCppEngine({
       modelPath: resolved.path,
+      // The catalog's label (`Q4_0_QAT`, not the file type `Q4_0`), so metrics show which entry this node chose.
+      quant: resolved.quant,
       sequences,
       contextPerSequence,
       ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),

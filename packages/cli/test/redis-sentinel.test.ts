@@ -1,0 +1,36 @@
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startRedisSentinel, type SpawnedRedisSentinel } from '@gembatch/testing';
+import { startTopologyStack, submitJobs, waitForJobs, type TopologyStack } from './redis-topologies.ts';
+
+const JOBS = 40;
+
+describe('REDIS_URL=redis+sentinel://.../master (a master, a replica and a Sentinel on loopback)', () => {
+  let sentinel: SpawnedRedisSentinel;
+  let stack: TopologyStack;
+  beforeAll(async () => {
+    sentinel = await startRedisSentinel();
+    stack = await startTopologyStack(sentinel.url);
+  }, 150_000);
+  afterAll(async () => {
+    await stack?.close();
+    await sentinel?.close();
+  });
+
+  test('the master fails over mid-run and every job still completes, on the promoted replica', async () => {
+    const ids = await submitJobs(stack.client, JOBS, 128);
+    // Fail over once some jobs are done and the rest are queued or running.
+    await waitForJobs(stack.client, ids.slice(0, 4), 60_000);
+    const unfinished = (await Promise.all(ids.map((id) => stack.client.getJob(id)))).filter((v) => v.status !== 'completed' && v.status !== 'failed').length;
+    const before = await sentinel.currentMasterPort();
+    const after = await sentinel.failover();
+    expect(before).toBe(sentinel.master.port);
+    expect(after).toBe(sentinel.replica.port);
+    expect(unfinished).toBeGreaterThan(0);
+    // New work after the failover lands on the new master too.
+    ids.push(...(await submitJobs(stack.client, 8, 16)));
+
+    const views = await waitForJobs(stack.client, ids, 120_000);
+    expect(views.filter((v) => v.status !== 'completed').map((v) => v.error)).toEqual([]);
+    expect(await stack.client.ready()).toBe(true);
+  });
+});

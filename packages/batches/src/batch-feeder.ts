@@ -5,7 +5,8 @@ import { decodeFailedReason, GembatchError, GenerateJobResult, QUEUE_NAMES, redi
 import { cancelJob, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
-import { BatchStore, type BatchRecord } from './batch-store.ts';
+import type { BatchObject } from './batch-schemas.ts';
+import { BatchStore, toBatchObject, type BatchRecord } from './batch-store.ts';
 import { readInputLines } from './input-lines.ts';
 import { decodeOutcome, encodeInlineError, encodeOutcome, type RequestOutcome } from './request-outcomes.ts';
 import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob } from './request-mapping.ts';
@@ -43,6 +44,13 @@ export interface BatchFeederOptions {
   maxRequests?: number;
   /** How long finished batches keep their per-request data (seconds). Defaults to 7 days. */
   retentionSeconds?: number;
+  /**
+   * Called when a batch reaches a final status (`completed`, `failed`, `cancelled`, `expired`), with
+   * the batch as it is about to be stored, just before the status is written (a finalize re-run after
+   * a crash calls it again): the server enqueues its webhook here, whose delivery waits until the
+   * status is stored. A throw is logged, never fatal.
+   */
+  onEnded?: (batch: BatchObject) => Promise<void>;
 }
 
 /** Where one request of one batch is: the job it runs as. */
@@ -245,6 +253,7 @@ export class BatchFeeder {
     const result = await validateInput({ redis: this.#options.redis, prefix: this.#options.prefix, batchId: record.id, endpoint: record.endpoint, path, maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS });
     const now = Date.now();
     if (result.fatal.length > 0) {
+      await this.#ended(record.id, { status: 'failed', failed_at: now, errors: result.fatal, total: 0 });
       await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 });
       await this.#retire(record);
       this.#log.info({ batchId: record.id, errors: result.fatal.length, ms: now - started }, 'batch input invalid');
@@ -363,10 +372,23 @@ export class BatchFeeder {
       transaction.hset(redisKeys.batchOutcomes(prefix, batchId), jobId, encodeOutcome(outcome));
       transaction.hdel(redisKeys.batchInflight(prefix, batchId), ...indexes.map(String));
       transaction.hincrby(redisKeys.batch(prefix, batchId), outcome.ok ? 'completed' : 'failed', indexes.length);
+      // Tokens once per job (identical requests share it): what the engine really did, for tok/s.
+      if (outcome.ok && outcome.usage) transaction.hincrby(redisKeys.batch(prefix, batchId), 'input_tokens', outcome.usage.prompt_tokens).hincrby(redisKeys.batch(prefix, batchId), 'output_tokens', outcome.usage.generated_tokens);
     }
     await transaction.exec();
     this.#byJob.delete(jobId);
     for (const [batchId, indexes] of byBatch) this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
+  }
+
+  /** Tells `onEnded` (the webhook) about a batch about to be stored with these final fields. */
+  async #ended(batchId: string, final: Partial<BatchRecord>): Promise<void> {
+    if (!this.#options.onEnded) return;
+    try {
+      const record = await this.#store.read(batchId);
+      if (record) await this.#options.onEnded(toBatchObject({ ...record, ...final }));
+    } catch (error) {
+      this.#log.error({ err: error, batchId }, 'batch end notification failed');
+    }
   }
 
   /**
@@ -418,6 +440,9 @@ export class BatchFeeder {
     const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };
     // Counters are set from what the files hold (absolute, so a re-run finalize cannot count twice).
     await redis.hset(redisKeys.batch(prefix, batchId), { completed: String(completed), failed: String(failed) });
+    const final = { status, ...timestamp, completed, failed, output_file_id: outputFileId, error_file_id: errorFileId } as const;
+    // Announced before the status is stored (a delivery waits for it), so a crash in between cannot lose the event: the re-run finalize announces the same event again.
+    await this.#ended(batchId, final);
     await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) });
     await this.#retire(record);
     this.#log.info({ batchId, status, completed, failed, total: record.total, ms: now - started }, 'batch finalized');
@@ -456,7 +481,7 @@ async function completedIn(producer: JobProducer, jobId: string): Promise<Reques
     if ((await producer.queues[queue].getJobState(jobId)) !== 'completed') continue;
     const job = await producer.queues[queue].getJob(jobId);
     const result = GenerateJobResult.safeParse(job?.returnvalue);
-    if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now() };
+    if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now(), usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens } };
   }
   return undefined;
 }

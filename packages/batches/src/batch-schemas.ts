@@ -182,4 +182,6 @@ export interface BatchObject {
   metadata: Record<string, string> | null;
   /** gembatch extension: where the batch's end is announced (null: nowhere). */
   webhook_url: string | null;
+  /** Tokens of the finished requests so far (OpenAI's batch `usage`); identical requests that shared a job count once. */
+  usage: { input_tokens: number; output_tokens: number; total_tokens: number };
 }

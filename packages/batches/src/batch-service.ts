@@ -34,6 +34,8 @@ export interface BatchServiceOptions {
   maxRequests?: number;
   /** Called when a batch is created or cancelled, so a feeder in this process acts at once. */
   onChange?: () => void;
+  /** Refuses a `webhook_url` the operator has not allowed (throws a 400 `GembatchError`). Unset: any URL passes. */
+  assertWebhookUrl?: (url: string, field: string) => void;
 }
 
 export interface BatchList {
@@ -68,6 +70,7 @@ export class BatchService {
    * Unknown input file → `GB_ERR_FILE_NOT_FOUND`; folder outside the allowed root → `GB_ERR_BAD_REQUEST`.
    */
   async createBatch(tenant: string, request: CreateBatchRequest, options: { idempotencyKey?: string } = {}): Promise<BatchObject> {
+    if (request.webhook_url !== undefined) this.#options.assertWebhookUrl?.(request.webhook_url, 'webhook_url');
     const id = newBatchId();
     const key = options.idempotencyKey;
     if (key !== undefined) {
@@ -141,6 +144,8 @@ export class BatchService {
       cursor_byte: 0,
       cursor_line_number: 1,
       ending: null,
+      input_tokens: 0,
+      output_tokens: 0,
     };
     await this.store.create(record);
     this.#options.onChange?.();

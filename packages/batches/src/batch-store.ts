@@ -41,9 +41,12 @@ export interface BatchRecord {
   cursor_line_number: number;
   /** Once the status is `cancelling` or the window has passed: why the batch is being wound down. */
   ending: 'cancelled' | 'expired' | null;
+  /** Prompt and generated tokens of the batch's finished jobs (HINCRBY by the feeder). */
+  input_tokens: number;
+  output_tokens: number;
 }
 
-const NUMERIC = ['created_at', 'in_progress_at', 'expires_at', 'finalizing_at', 'completed_at', 'failed_at', 'expired_at', 'cancelling_at', 'cancelled_at', 'total', 'completed', 'failed', 'cursor_line', 'cursor_byte', 'cursor_line_number'] as const;
+const NUMERIC = ['created_at', 'in_progress_at', 'expires_at', 'finalizing_at', 'completed_at', 'failed_at', 'expired_at', 'cancelling_at', 'cancelled_at', 'total', 'completed', 'failed', 'cursor_line', 'cursor_byte', 'cursor_line_number', 'input_tokens', 'output_tokens'] as const;
 const JSON_FIELDS = ['metadata', 'errors'] as const;
 
 /** Fields as Redis strings; `null` is stored as an absent field. */
@@ -61,7 +64,7 @@ export function decodeBatchRecord(hash: Record<string, string>): BatchRecord | u
   if (!hash.id) return undefined;
   const record: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(hash)) record[name] = value;
-  for (const name of NUMERIC) record[name] = hash[name] === undefined ? (name === 'cursor_line_number' ? 1 : ['total', 'completed', 'failed', 'cursor_line', 'cursor_byte'].includes(name) ? 0 : null) : Number(hash[name]);
+  for (const name of NUMERIC) record[name] = hash[name] === undefined ? (name === 'cursor_line_number' ? 1 : ['total', 'completed', 'failed', 'cursor_line', 'cursor_byte', 'input_tokens', 'output_tokens'].includes(name) ? 0 : null) : Number(hash[name]);
   for (const name of JSON_FIELDS) record[name] = hash[name] === undefined ? null : JSON.parse(hash[name]);
   for (const name of ['output_file_id', 'error_file_id', 'webhook_url', 'ending'] as const) record[name] = hash[name] ?? null;
   return record as unknown as BatchRecord;
@@ -93,6 +96,7 @@ export function toBatchObject(record: BatchRecord): BatchObject {
     request_counts: { total: record.total, completed: record.completed, failed: record.failed },
     metadata: record.metadata,
     webhook_url: record.webhook_url,
+    usage: { input_tokens: record.input_tokens, output_tokens: record.output_tokens, total_tokens: record.input_tokens + record.output_tokens },
   };
 }
 

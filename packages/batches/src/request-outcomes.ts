@@ -6,7 +6,7 @@ import { ERROR_CODES, isErrorCode, type ErrorBody } from '@gembatch/contracts';
  * never became a job (a bad body, a missing file) stores its error inline in the request hash.
  */
 export type RequestOutcome =
-  | { ok: true; /** Blob address of the job's result document. */ sha: string; /** Unix ms the job finished. */ at: number }
+  | { ok: true; /** Blob address of the job's result document. */ sha: string; /** Unix ms the job finished. */ at: number; /** Tokens the job read and generated (counted once per job into the batch's `usage`). */ usage?: { prompt_tokens: number; generated_tokens: number } }
   | { ok: false; code: ErrorBody['code']; message: string; at: number };
 
 /** Request-hash values that are inline errors start with this (job ids start with `job_`). */

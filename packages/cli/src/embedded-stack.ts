@@ -74,10 +74,15 @@ export class EmbeddedStack {
     this.#options = options;
   }
 
+  /** The data directory, resolved. */
+  get dataDir(): string {
+    return resolve(this.#options.dataDir ?? '.gembatch');
+  }
+
   async start(): Promise<StackUrls> {
     const o = this.#options;
     const status = o.status ?? process.stderr;
-    const dataDir = resolve(o.dataDir ?? '.gembatch');
+    const dataDir = this.dataDir;
     const logs = join(dataDir, 'logs');
     await mkdir(logs, { recursive: true });
 

@@ -1,6 +1,8 @@
 import { AUDIT_USAGE, runAudit, runTenant, TENANT_USAGE } from './commands/data-admin.ts';
 import { KEYS_USAGE, runKeys } from './commands/keys.ts';
+import { BATCH_USAGE, runBatch } from './commands/batch.ts';
 import { runRun, RUN_USAGE } from './commands/run.ts';
+import { runSchedule, SCHEDULE_USAGE } from './commands/schedule.ts';
 import { runSubmit, SUBMIT_USAGE } from './commands/submit.ts';
 import { runUp, UP_USAGE } from './commands/up.ts';
 
@@ -8,8 +10,10 @@ const USAGE = `gembatch — batch LLM processing of documents, images and audio 
 
 Commands:
   up                 start the whole stack on this machine
-  submit             upload files and wait for their results
+  submit             upload files, run them as one batch, write results.jsonl
   run                up + submit + report + stop, in one command
+  batch              create, follow, read and cancel batches (OpenAI Batch API shapes)
+  schedule           run a task over a folder on a cron schedule, each file once
   models list|pull   the Gemma 4 12B quantizations, what fits here, and downloading them
   top                a live terminal view of the fleet
   keys               create, list and revoke API keys (admin token)
@@ -27,6 +31,10 @@ ${KEYS_USAGE}
 ${TENANT_USAGE}
 
 ${AUDIT_USAGE}
+
+${BATCH_USAGE}
+
+${SCHEDULE_USAGE}
 `;
 
 /** Dispatches `gembatch <command> ...`; resolves to the exit code. */
@@ -39,6 +47,10 @@ export async function main(argv: string[]): Promise<number> {
       return runSubmit(rest);
     case 'run':
       return runRun(rest);
+    case 'batch':
+      return runBatch(rest);
+    case 'schedule':
+      return runSchedule(rest);
     case 'models': {
       const { runModelsList, runModelsPull } = await import('@gembatch/inference');
       const [sub, ...args] = rest;

@@ -1,21 +1,14 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ErrorBody, Timings, Usage } from '@gembatch/contracts';
-import { ApiError, type ApiClient } from './api-client.ts';
+import type { ApiClient } from './api-client.ts';
+import { collectRecords, createFilesBatch, waitForBatch, type SubmitRecord } from './files-batch.ts';
 
-/** One line of `results.jsonl`. */
-export interface SubmitRecord {
-  input: string;
-  job_id: string | null;
-  status: 'completed' | 'failed' | 'cancelled';
-  result?: unknown;
-  error?: ErrorBody;
-  usage?: Usage;
-  timings?: Timings;
-}
+export type { SubmitRecord } from './files-batch.ts';
 
 export interface SubmitOptions {
   client: ApiClient;
+  /** The API base URL (the upload state is kept per server). */
+  server: string;
   /** Files, in the order results are written. */
   files: string[];
   /** The job body without the input (task, options, max_tokens...). */
@@ -26,10 +19,13 @@ export interface SubmitOptions {
   progress?: NodeJS.WriteStream;
   /** Uploads in flight at once. Defaults to `4`. */
   uploadConcurrency?: number;
-  /** Polling period (ms). Defaults to `500`. */
+  /** Upload state file (resume after Ctrl-C). Defaults to `.gembatch/cli-uploads.json`. */
+  statePath?: string;
+  /** Polling period (ms). Defaults to `1000`. */
   pollMs?: number;
-  /** Give up after this long (ms); unfinished jobs are reported failed with GB_ERR_TIMEOUT. Defaults to no limit. */
+  /** Give up after this long (ms): the batch is cancelled and unfinished inputs are reported failed with GB_ERR_TIMEOUT. Defaults to no limit. */
   timeoutMs?: number;
+  /** Ctrl-C: stop uploading or waiting; the batch keeps running and the same command resumes it. */
   signal?: AbortSignal;
 }
 
@@ -48,112 +44,45 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
 }
 
 /**
- * Uploads each file, creates a job for it, waits for every job with a progress line, and emits
- * one record per input in input order (as soon as every earlier input has one).
+ * Runs the files as one batch: uploads them (bounded, resumable), creates the batch (the same
+ * command run again finds the same batch), waits with a progress bar, and emits one record per
+ * input in input order. Resolves to undefined when `signal` interrupts it before the batch ended.
  */
-export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[]> {
+export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[] | undefined> {
   const { client, files } = options;
-  // Array.from, not new Array(n): `some`/`filter` skip the holes of a sparse array.
-  const records: Array<SubmitRecord | undefined> = Array.from({ length: files.length }, () => undefined);
-  const jobIds: Array<string | null> = Array.from({ length: files.length }, () => null);
-  let emitted = 0;
-  const emit = () => {
-    while (emitted < files.length && records[emitted]) options.onRecord(records[emitted++] as SubmitRecord);
-  };
-  const bar = new ProgressLine(options.progress, files.length);
-
-  let next = 0;
-  const uploadOne = async () => {
-    while (next < files.length && !options.signal?.aborted) {
-      const index = next++;
-      const input = files[index] as string;
-      try {
-        const file = await client.uploadFile(input);
-        const job = await client.createJob({ ...options.job, file_id: file.id });
-        jobIds[index] = job.id;
-      } catch (error) {
-        records[index] = { input, job_id: null, status: 'failed', error: toErrorBody(error) };
-        bar.update({ failed: 1 });
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(options.uploadConcurrency ?? 4, files.length) }, uploadOne));
-  emit();
-
-  const deadline = options.timeoutMs ? Date.now() + options.timeoutMs : Infinity;
-  while (records.some((r) => r === undefined) && !options.signal?.aborted) {
-    const pending = jobIds.map((id, index) => ({ id, index })).filter(({ index }) => records[index] === undefined);
-    let running = 0;
-    await Promise.all(
-      pending.map(async ({ id, index }) => {
-        const input = files[index] as string;
-        const view = await client.getJob(id as string).catch((error: unknown) => error as Error);
-        if (view instanceof Error) return;
-        if (view.status === 'completed') {
-          const result = await client.getResult(view.id);
-          records[index] = { input, job_id: view.id, status: 'completed', result: result.output, usage: result.usage, timings: result.timings };
-          bar.update({ done: 1 });
-        } else if (view.status === 'failed' || view.status === 'cancelled') {
-          records[index] = { input, job_id: view.id, status: view.status, ...(view.error ? { error: view.error } : {}) };
-          bar.update({ failed: 1 });
-        } else if (view.status === 'running' || view.status === 'extracting') running += 1;
-      }),
-    );
-    bar.update({ running });
-    emit();
-    if (Date.now() > deadline) {
-      for (const { index } of pending) {
-        if (records[index] === undefined) records[index] = { input: files[index] as string, job_id: jobIds[index] ?? null, status: 'failed', error: { code: 'GB_ERR_TIMEOUT', message: 'the job did not finish before the --timeout' } };
-      }
-      emit();
-      break;
-    }
-    if (records.some((r) => r === undefined)) await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+  const { batch, customIds, uploadErrors, settle } = await createFilesBatch({
+    client,
+    server: options.server,
+    files,
+    job: options.job,
+    ...(options.statePath ? { statePath: options.statePath } : {}),
+    ...(options.uploadConcurrency ? { uploadConcurrency: options.uploadConcurrency } : {}),
+    ...(options.progress ? { status: options.progress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (!batch) {
+    const records = await collectRecords(client, undefined, files, customIds, { code: 'GB_ERR_INTERNAL', message: 'not uploaded' }, uploadErrors);
+    for (const record of records) options.onRecord(record);
+    return records;
   }
-  bar.finish();
-  return records.filter((r): r is SubmitRecord => r !== undefined);
+  options.progress?.write(`batch ${batch.id}: ${files.length - uploadErrors.size} requests\n`);
+  let final = await waitForBatch(client, batch.id, { ...(options.progress ? { progress: options.progress } : {}), ...(options.pollMs ? { pollMs: options.pollMs } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+  if (options.signal?.aborted) {
+    options.progress?.write(`interrupted; batch ${batch.id} keeps running. Run the same command again to resume waiting for it.\n`);
+    return undefined;
+  }
+  const timedOut = !['completed', 'failed', 'cancelled', 'expired'].includes(final.status);
+  if (timedOut) {
+    await client.cancelBatch(batch.id);
+    final = await waitForBatch(client, batch.id, { pollMs: 250, timeoutMs: 60_000 });
+  }
+  if (final.status === 'failed') {
+    await settle();
+    throw new Error(`batch ${batch.id} failed: ${final.errors?.data.map((e) => `${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('; ') ?? 'validation failed'}`);
+  }
+  const records = await collectRecords(client, batch.id, files, customIds, timedOut ? { code: 'GB_ERR_TIMEOUT', message: 'the job did not finish before the --timeout' } : { code: 'GB_ERR_CANCELLED', message: `the batch ended ${final.status} before this request ran` }, uploadErrors);
+  for (const record of records) options.onRecord(record);
+  // Seen through: the same command again is a new batch, not these results again.
+  await settle();
+  return records;
 }
-
-function toErrorBody(error: unknown): ErrorBody {
-  if (error instanceof ApiError) return { code: error.code as ErrorBody['code'], message: error.message };
-  return { code: 'GB_ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) };
-}
-
-/** `[#####-----] 5/10 done · 1 failed · 3 running`, redrawn in place on a TTY, a line per change otherwise. */
-class ProgressLine {
-  readonly #out: NodeJS.WriteStream | undefined;
-  readonly #total: number;
-  #done = 0;
-  #failed = 0;
-  #running = 0;
-  #last = '';
-
-  constructor(out: NodeJS.WriteStream | undefined, total: number) {
-    this.#out = out;
-    this.#total = total;
-  }
-
-  update(change: { done?: number; failed?: number; running?: number }): void {
-    this.#done += change.done ?? 0;
-    this.#failed += change.failed ?? 0;
-    if (change.running !== undefined) this.#running = change.running;
-    this.#draw();
-  }
-
-  finish(): void {
-    if (this.#out?.isTTY) this.#out.write('\n');
-  }
-
-  #draw(): void {
-    if (!this.#out) return;
-    const finished = this.#done + this.#failed;
-    const width = 30;
-    const filled = this.#total === 0 ? width : Math.round((finished / this.#total) * width);
-    const line = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${finished}/${this.#total} finished · ${this.#done} completed · ${this.#failed} failed · ${this.#running} running`;
-    if (line === this.#last) return;
-    this.#last = line;
-    if (this.#out.isTTY) this.#out.write(`\r${line}`);
-    else this.#out.write(`${line}\n`);
-  }
-}
-

@@ -42,6 +42,9 @@ export const ERROR_CODES = {
   GB_ERR_TIMEOUT: { retryable: true, httpStatus: 504, description: 'The job ran past its time limit.' },
   GB_ERR_CONFIG: { retryable: false, httpStatus: 500, description: 'The configuration is invalid.' },
   GB_ERR_INTERNAL: { retryable: true, httpStatus: 500, description: 'An unexpected error.' },
+  GB_ERR_WEBHOOK_NOT_ALLOWED: { retryable: false, httpStatus: 400, description: 'The webhook URL is not on the operator allowlist (GEMBATCH_WEBHOOK_ALLOWED_URLS).' },
+  GB_ERR_WEBHOOK_DELIVERY: { retryable: true, httpStatus: 502, description: 'The webhook receiver did not answer 2xx in time.' },
+  GB_ERR_FOLDER_NOT_ALLOWED: { retryable: false, httpStatus: 400, description: 'The folder is missing or resolves outside the operator-configured root.' },
   GB_ERR_BATCH_EXPIRED: { retryable: false, httpStatus: 408, description: 'The batch reached the end of its completion window before this request ran.' },
   GB_ERR_BATCH_INPUT_INVALID: { retryable: false, httpStatus: 400, description: 'A batch input line is not a valid request line (see the batch errors for line numbers).' },
 } as const satisfies Record<string, { retryable: boolean; httpStatus: number; description: string }>;

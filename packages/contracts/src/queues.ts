@@ -14,6 +14,15 @@ export const QUEUE_NAMES = {
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export const ALL_QUEUES: readonly QueueName[] = Object.values(QUEUE_NAMES);
 
+/** Queues of control work (no model, no document content): webhook deliveries and schedule runs. */
+export const CONTROL_QUEUE_NAMES = {
+  /** One job per webhook event, retried with backoff until the receiver answers 2xx. */
+  webhooks: 'webhooks',
+  /** One job per schedule run (cron ticks from BullMQ job schedulers, and "run now"). */
+  scheduleRuns: 'schedule-runs',
+} as const;
+export type ControlQueueName = (typeof CONTROL_QUEUE_NAMES)[keyof typeof CONTROL_QUEUE_NAMES];
+
 /** Default BullMQ/Redis key prefix; tests give each test its own. */
 export const DEFAULT_REDIS_PREFIX = 'gembatch';
 
@@ -41,6 +50,26 @@ export const redisKeys = {
   cancelled: (prefix: string, jobId: string) => `${prefix}:cancelled:${jobId}`,
   /** Sorted set of a tenant's job ids scored by submission time (ms), trimmed to the retention window. */
   tenantJobs: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
+  /** Hash: a webhook delivery's state for one subject (a batch id): url, event, status, attempt count. */
+  webhookDelivery: (prefix: string, subjectId: string) => `${prefix}:webhook:${subjectId}`,
+  /** List of JSON attempts (time, HTTP status or error, ms) of a subject's webhook delivery, oldest first. */
+  webhookAttempts: (prefix: string, subjectId: string) => `${prefix}:webhook:${subjectId}:attempts`,
+  /** Hash: one schedule's definition (JSON fields) and state. */
+  schedule: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}`,
+  /** Sorted set of a tenant's schedule ids scored by creation time (ms). */
+  tenantSchedules: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:schedules`,
+  /** Set of sha256 of every file a schedule has processed (its content-hash ledger). */
+  scheduleLedger: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:ledger`,
+  /** Hash: a schedule's source files by path → `<bytes>:<mtime ms>:<sha256>`, so unchanged files are not read again each run. */
+  scheduleHashes: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:hashes`,
+  /** Sorted set of a schedule's run ids scored by start time (ms). */
+  scheduleRuns: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:runs`,
+  /** Hash: one schedule run (status, batch id, counts, times). */
+  scheduleRun: (prefix: string, scheduleId: string, runId: string) => `${prefix}:schedule:${scheduleId}:run:${runId}`,
+  /** Hash with a TTL: a schedule run's requests, custom_id → sha256 of the input file (marked seen once its result is written). */
+  scheduleRunFiles: (prefix: string, scheduleId: string, runId: string) => `${prefix}:schedule:${scheduleId}:run:${runId}:files`,
+  /** String: the id of the run a schedule is executing now; a due run that finds it set is skipped. */
+  scheduleActiveRun: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:active`,
   /** Sorted set of a tenant's file ids scored by creation time (ms), for `GET /v1/files`. */
   tenantFiles: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:files`,
   /** The same, for one purpose (`GET /v1/files?purpose=`). */

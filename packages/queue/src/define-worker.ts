@@ -1,11 +1,11 @@
 import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type QueueName } from '@gembatch/contracts';
+import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
 
 export interface DefineWorkerOptions<Payload, Result> {
-  queue: QueueName;
+  queue: QueueName | ControlQueueName;
   /** BullMQ key prefix. */
   prefix: string;
   /** A blocking connection (`createRedisConnection({blocking: true})`); BullMQ duplicates it as needed. The caller closes it. */
@@ -69,7 +69,7 @@ class Suspended extends Error {
 
 /** A BullMQ worker whose processor is a plain `(payload, ctx)` function. */
 export interface GembatchWorker {
-  readonly queue: QueueName;
+  readonly queue: QueueName | ControlQueueName;
   /** Aborts a running job's signal (cancellation). Returns false if it is not running here. */
   cancel(jobId: string, reason?: string): boolean;
   /**
@@ -87,8 +87,8 @@ export interface GembatchWorker {
  * `UnrecoverableError` so BullMQ does not retry them.
  */
 export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Payload, Result>): GembatchWorker {
-  const childQueues = new Map<QueueName, Queue>();
-  const queueFor = (name: QueueName): Queue => {
+  const childQueues = new Map<QueueName | ControlQueueName, Queue>();
+  const queueFor = (name: QueueName | ControlQueueName): Queue => {
     let queue = childQueues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: options.connection, prefix: options.prefix });

@@ -1,5 +1,5 @@
 import type { Logger } from '@gembatch/telemetry';
-import type { QueueName } from '@gembatch/contracts';
+import type { ControlQueueName, QueueName } from '@gembatch/contracts';
 
 /**
  * What a processor sees of the queue: ids, a logger, cancellation, progress and fan-out. Processors
@@ -7,7 +7,7 @@ import type { QueueName } from '@gembatch/contracts';
  */
 export interface ProcessorContext {
   jobId: string;
-  queue: QueueName;
+  queue: QueueName | ControlQueueName;
   /** 1 on the first try. */
   attempt: number;
   /** Attempts the job has in all. */
@@ -37,7 +37,7 @@ export interface ProcessorContext {
 }
 
 export interface ChildJob {
-  queue: QueueName;
+  queue: QueueName | ControlQueueName;
   /** Stable id, so a retried parent does not add children twice. */
   id: string;
   data: unknown;

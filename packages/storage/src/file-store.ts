@@ -27,8 +27,12 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', tenantKey .. ':files', ARGV[2])
 if record[4] then redis.call('ZREM', tenantKey .. ':files:' .. record[4], ARGV[2]) end
-local left = redis.call('HINCRBY', tenantKey .. ':usage', '${FILE_BYTES_FIELD}', -tonumber(record[3] or '0'))
-if left <= 0 then redis.call('HDEL', tenantKey .. ':usage', '${FILE_BYTES_FIELD}') end
+local bytes = tonumber(record[3] or '0')
+-- A zero-byte file charges nothing; HINCRBY would also refuse Lua's "-0".
+if bytes > 0 then
+  local left = redis.call('HINCRBY', tenantKey .. ':usage', '${FILE_BYTES_FIELD}', -bytes)
+  if left <= 0 then redis.call('HDEL', tenantKey .. ':usage', '${FILE_BYTES_FIELD}') end
+end
 return record
 `;
 

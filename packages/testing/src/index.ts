@@ -22,3 +22,4 @@ export * from './decompression-bombs.ts';
 export * from './raw-pdf.ts';
 export * from './gguf/stand-in-models.ts';
 export * from './redis-topology.ts';
+export * from './webhook-receiver.ts';

@@ -6,6 +6,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
 import { BatchService } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
+import { ScheduleService, type FolderRoot } from '@gembatch/schedules';
+import { loadWebhookConfig, WebhookDeliveries, type WebhookConfig } from '@gembatch/webhooks';
 import { FileStore, JobBlobCleaner, type BlobStore } from '@gembatch/storage';
 import { startEventLoopWatchdog, type Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
@@ -23,6 +25,7 @@ import { tenantAuth } from './plugins/tenant-auth.ts';
 import { jsonSerializerCompiler, zodSchemasToOpenApi, zodValidatorCompiler } from './plugins/zod-schemas.ts';
 import { registerAdminKeyRoutes } from './routes/admin-key-routes.ts';
 import { registerBatchRoutes } from './routes/batch-routes.ts';
+import { registerScheduleRoutes } from './routes/schedule-routes.ts';
 import { registerFileRoutes } from './routes/file-routes.ts';
 import { registerHealthRoutes } from './routes/health-routes.ts';
 import { registerJobRoutes } from './routes/job-routes.ts';
@@ -53,6 +56,10 @@ export interface AppDependencies {
   tenantPurgers?: readonly TenantDataPurger[];
   /** Called when a batch is created or cancelled (the server pokes its batch feeder). */
   onBatchChange?: () => void;
+  /** Webhook allowlist and settings (`loadWebhookConfig`). Defaults to webhooks off. */
+  webhooks?: WebhookConfig;
+  /** The opened `GEMBATCH_SCHEDULE_ROOT`; unset: schedules are refused. */
+  scheduleRoot?: FolderRoot;
 }
 
 /**
@@ -103,6 +110,11 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onClose', () => watchdog.close());
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
+  const webhooks = deps.webhooks ?? loadWebhookConfig({});
+  const schedules = new ScheduleService({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, root: deps.scheduleRoot, allowlist: webhooks.allowlist });
+  app.addHook('onClose', async () => {
+    await schedules.close();
+  });
   const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
   const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, { maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES, retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS });
   const cleaner = new JobBlobCleaner(deps.blobStore, files.references);
@@ -121,8 +133,10 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
       ...(env.GEMBATCH_BATCH_FOLDER_ROOT ? { folderRoot: env.GEMBATCH_BATCH_FOLDER_ROOT } : {}),
       ...(deps.onBatchChange ? { onChange: deps.onBatchChange } : {}),
+      assertWebhookUrl: (url, field) => webhooks.allowlist.assertAllowed(url, field),
     });
-    registerBatchRoutes(v1, { batches });
+    registerBatchRoutes(v1, { batches, deliveries: new WebhookDeliveries(deps.redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS) });
+    registerScheduleRoutes(v1, schedules);
   });
 
   // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.

@@ -38,6 +38,12 @@ describe('loadApiEnv', () => {
       GEMBATCH_MAX_SCHEMA_BYTES: 65_536,
       GEMBATCH_MAX_SCHEMA_DEPTH: 64,
       GEMBATCH_MAX_INLINE_TEXT_BYTES: 1_048_576,
+      GEMBATCH_SCHEDULE_MAX_FILES: 10_000,
+      GEMBATCH_SCHEDULE_CONCURRENCY: 4,
+      GEMBATCH_WEBHOOK_ALLOWED_URLS: [],
+      GEMBATCH_WEBHOOK_ATTEMPTS: 8,
+      GEMBATCH_WEBHOOK_BACKOFF_MS: 2_000,
+      GEMBATCH_WEBHOOK_TIMEOUT_MS: 10_000,
       GEMBATCH_ADMIN_ENABLED: false,
       GEMBATCH_ALLOW_NO_AUTH: false,
       GEMBATCH_API_METRICS_PORT: 0,
@@ -84,6 +90,16 @@ describe('loadApiEnv', () => {
     expect(text).toContain('GEMBATCH_ADMIN_TOKEN');
     expect(text).toContain('GEMBATCH_API_PORT');
     expect(text).not.toMatch(/shh|short:|another-long|tiny/);
+  });
+});
+
+describe('webhook variables', () => {
+  it('are checked at start-up: every allowlist entry a plain http(s) URL, and a whsec_ secret when any is set', () => {
+    expect(problemsOf({ GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/a,ftp://files.example.com/' })).toEqual(['GEMBATCH_WEBHOOK_ALLOWED_URLS: entry 2 must be an http:// or https:// URL', 'GEMBATCH_WEBHOOK_SECRET: required when GEMBATCH_WEBHOOK_ALLOWED_URLS is set (deliveries are signed)']);
+    const problems = problemsOf({ GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/', GEMBATCH_WEBHOOK_SECRET: 'whsec_c2hvcnQ=' });
+    expect(problems).toEqual(['GEMBATCH_WEBHOOK_SECRET: must decode to at least 24 bytes']);
+    expect(problems.join('\n')).not.toContain('c2hvcnQ');
+    expect(loadApiEnv({ GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/', GEMBATCH_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}` }).GEMBATCH_WEBHOOK_ALLOWED_URLS).toEqual(['https://hooks.example.com/']);
   });
 });
 

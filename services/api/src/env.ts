@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ConfigError, envBool, envBytes, envInt, loadEnv } from '@gembatch/config';
+import { loadWebhookConfig, WebhookEnvSchema } from '@gembatch/webhooks';
 import { ApiKeyRing } from './api-key-ring.ts';
 import { isRedisUrl } from '@gembatch/queue';
 
@@ -58,6 +59,12 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_BATCH_MAX_REQUESTS: envInt(1, 10_000_000).default(200_000),
   /** Folder under which `POST /v1/batches {folder}` may read (symlinks resolved; never outside). Unset: folder batches are off. */
   GEMBATCH_BATCH_FOLDER_ROOT: z.string().min(1).optional(),
+  /** Folder that schedules' source and output folders must be in (symlinks resolved; never outside). Unset: schedules are off. */
+  GEMBATCH_SCHEDULE_ROOT: z.string().min(1).optional(),
+  /** Most files one schedule run takes; the rest wait for the next run. */
+  GEMBATCH_SCHEDULE_MAX_FILES: envInt(1, 200_000).default(10_000),
+  /** Schedule runs going at once in this process (each mostly waits on its batch). */
+  GEMBATCH_SCHEDULE_CONCURRENCY: envInt(1, 100).default(4),
   /** Serve the read-only Bull Board operator UI at `/admin/queues` (needs GEMBATCH_ADMIN_TOKEN). */
   GEMBATCH_ADMIN_ENABLED: envBool.default(false),
   /** Token of every `/admin/*` route (`Authorization: Bearer`, or HTTP Basic with it as password); at least 16 characters. Unset: no admin routes at all. Secret. */
@@ -68,6 +75,8 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_API_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Webhooks: GEMBATCH_WEBHOOK_ALLOWED_URLS, _SECRET, _ATTEMPTS, _BACKOFF_MS, _TIMEOUT_MS (see @gembatch/webhooks).
+  ...WebhookEnvSchema.shape,
 });
 export type ApiEnv = z.output<typeof ApiEnvSchema>;
 
@@ -109,6 +118,12 @@ export function loadApiEnv(source: Record<string, string | undefined> = process.
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(...error.problems);
+  }
+  try {
+    loadWebhookConfig(source);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems.filter((problem) => !problems.includes(problem)));
   }
   const token = source.GEMBATCH_ADMIN_TOKEN;
   if (token !== undefined && token !== '' && (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token))) problems.push(`GEMBATCH_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces`);

@@ -1,6 +1,8 @@
 import { join, resolve } from 'node:path';
-import { BatchFeeder } from '@gembatch/batches';
-import { drainOnSignals, exitOnConfigError } from '@gembatch/config';
+import { BatchFeeder, BatchService, BatchStore, FINAL_BATCH_STATUSES, type BatchObject } from '@gembatch/batches';
+import { ConfigError, drainOnSignals, exitOnConfigError } from '@gembatch/config';
+import { FolderRoot, ScheduleStore, startScheduleRunWorker } from '@gembatch/schedules';
+import { loadWebhookConfig, startWebhookWorker, WebhookProducer } from '@gembatch/webhooks';
 import { closeRedisConnection, createRedisConnection, JobProducer, redisKeyPrefix } from '@gembatch/queue';
 import { FileStore, FileSystemBlobStore } from '@gembatch/storage';
 import { createLogger, startMetricsServer, type Logger, type MetricsServer } from '@gembatch/telemetry';
@@ -32,21 +34,69 @@ async function main(): Promise<void> {
   const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api', logger: log });
   const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
   const blobStore = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? resolve(env.GEMBATCH_BLOBS_DIR) : join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
+  const webhookConfig = loadWebhookConfig();
+  let scheduleRoot: FolderRoot | undefined;
+  if (env.GEMBATCH_SCHEDULE_ROOT) {
+    try {
+      scheduleRoot = await FolderRoot.open(env.GEMBATCH_SCHEDULE_ROOT);
+    } catch {
+      exitOnConfigError(new ConfigError(['GEMBATCH_SCHEDULE_ROOT: not an existing directory']), 'gembatch-api');
+    }
+  }
+  const webhookProducer = new WebhookProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: webhookConfig.attempts, backoffMs: webhookConfig.backoffMs, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
+  const files = new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
   const feeder = env.GEMBATCH_BATCH_FEEDER
     ? new BatchFeeder({
         redis,
         prefix: env.GEMBATCH_REDIS_PREFIX,
         producer,
         blobStore,
-        files: new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS }),
+        files,
         logger: log,
         window: env.GEMBATCH_BATCH_WINDOW,
         maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
         retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+        onEnded: async (batch) => {
+          if (batch.webhook_url) await webhookProducer.send({ subjectId: batch.id, url: batch.webhook_url, type: `batch.${batch.status as 'completed' | 'failed' | 'cancelled' | 'expired'}`, data: batchEventData(batch) });
+        },
       })
     : undefined;
   const metrics = new HttpMetrics();
-  const app = await buildApp({ env, redis, blobStore, producer, logger: log, metrics, ...(feeder ? { onBatchChange: () => feeder.poke() } : {}) });
+  const app = await buildApp({ env, redis, blobStore, producer, logger: log, metrics, webhooks: webhookConfig, ...(scheduleRoot ? { scheduleRoot } : {}), ...(feeder ? { onBatchChange: () => feeder.poke() } : {}) });
+
+  // Webhook deliveries and schedule runs run beside the batch feeder: a run creates a batch and waits for it.
+  const workerConnection = feeder ? createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api-control', blocking: true, logger: log }) : undefined;
+  const batchStore = new BatchStore(redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS);
+  const webhookWorker = workerConnection
+    ? startWebhookWorker({
+        connection: workerConnection,
+        redis,
+        prefix: env.GEMBATCH_REDIS_PREFIX,
+        config: webhookConfig,
+        logger: log,
+        retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+        // The event is enqueued just before its batch's final status is stored: send once it is.
+        ready: async (batchId, event) => {
+          const status = (await batchStore.read(batchId))?.status;
+          if (status === event.data.status) return 'ready';
+          return status === undefined || FINAL_BATCH_STATUSES.includes(status) ? 'superseded' : 'wait';
+        },
+      })
+    : undefined;
+  const scheduleWorker =
+    workerConnection && scheduleRoot
+      ? startScheduleRunWorker({
+          connection: workerConnection,
+          prefix: env.GEMBATCH_REDIS_PREFIX,
+          logger: log,
+          store: new ScheduleStore(redis, env.GEMBATCH_REDIS_PREFIX),
+          root: scheduleRoot,
+          batches: new BatchService({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobStore, files, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS, maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS, onChange: () => feeder?.poke() }),
+          files,
+          maxFiles: env.GEMBATCH_SCHEDULE_MAX_FILES,
+          concurrency: env.GEMBATCH_SCHEDULE_CONCURRENCY,
+        })
+      : undefined;
   let metricsServer: MetricsServer | undefined;
 
   drainOnSignals({
@@ -55,7 +105,12 @@ async function main(): Promise<void> {
     close: async () => {
       await metricsServer?.close();
       await app.close();
+      // Why 1 s: a run mostly waits on its batch; interrupted, it is retried and resumes with the same batch.
+      await scheduleWorker?.close(1_000);
       await feeder?.close();
+      await webhookWorker?.close();
+      await webhookProducer.close();
+      if (workerConnection) await closeRedisConnection(workerConnection);
       await producer.close();
       await closeRedisConnection(redis);
     },
@@ -71,10 +126,17 @@ async function main(): Promise<void> {
     log.fatal({ err: error }, 'api failed to start');
     await metricsServer?.close();
     await feeder?.close().catch(() => undefined);
+    await Promise.allSettled([scheduleWorker?.close(), webhookWorker?.close(), webhookProducer.close()]);
+    if (workerConnection) await closeRedisConnection(workerConnection);
     await producer.close().catch(() => undefined);
     await closeRedisConnection(redis);
     process.exit(1);
   }
+}
+
+/** What a batch webhook event carries: ids, status and counts (never content). */
+function batchEventData(batch: BatchObject): Record<string, unknown> {
+  return { id: batch.id, object: 'batch', status: batch.status, request_counts: batch.request_counts, output_file_id: batch.output_file_id, error_file_id: batch.error_file_id, metadata: batch.metadata };
 }
 
 await main();

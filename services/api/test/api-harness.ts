@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { onTestFinished } from 'vitest';
 import { JobProducer } from '@gembatch/queue';
+import { FolderRoot } from '@gembatch/schedules';
+import { loadWebhookConfig } from '@gembatch/webhooks';
 import { FileSystemBlobStore, type BlobStore } from '@gembatch/storage';
 import { createLogger } from '@gembatch/telemetry';
 import { closeAfterTest, openTestRedis, tempDir, type RedisTestContext } from '@gembatch/testing';
@@ -26,7 +28,11 @@ export async function startApi(redis: RedisTestContext, env: Record<string, stri
   const dir = await tempDir('gembatch-api-');
   onTestFinished(() => dir.cleanup());
   const connection = overrides.redis ?? closeAfterTest(openTestRedis(redis.url, { name: `${redis.prefix}:api` }));
-  const apiEnv = loadApiEnv({ REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, LOG_LEVEL: 'debug', GEMBATCH_SWEEP_INTERVAL_SECONDS: '0', ...env });
+  const source = { REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, LOG_LEVEL: 'debug', GEMBATCH_SWEEP_INTERVAL_SECONDS: '0', ...env };
+  const apiEnv = loadApiEnv(source);
+  // As server.ts does: the webhook allowlist and the schedule root come from the same variables.
+  const webhooks = loadWebhookConfig(source);
+  const scheduleRoot = apiEnv.GEMBATCH_SCHEDULE_ROOT ? await FolderRoot.open(apiEnv.GEMBATCH_SCHEDULE_ROOT) : undefined;
   const producer = closeAfterTest(new JobProducer({ connection, prefix: redis.prefix, attempts: apiEnv.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: apiEnv.GEMBATCH_JOB_RETENTION_SECONDS }));
   const blobStore = new FileSystemBlobStore({ root: join(dir.path, 'blobs') });
   const logs: string[] = [];
@@ -37,7 +43,7 @@ export async function startApi(redis: RedisTestContext, env: Record<string, stri
     },
   });
   const logger = createLogger({ service: 'api', level: 'debug', destination });
-  const app = await buildApp({ env: apiEnv, redis: connection, blobStore: overrides.blobStore ?? blobStore, producer, logger });
+  const app = await buildApp({ env: apiEnv, redis: connection, blobStore: overrides.blobStore ?? blobStore, producer, logger, webhooks, ...(scheduleRoot ? { scheduleRoot } : {}) });
   closeAfterTest(app);
   return { app, redis: connection, producer, blobStore, logs };
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parsePrometheusText, selectSamples } from '@gembatch/telemetry';
 import { ApiClient } from '../api-client.ts';
@@ -25,7 +26,10 @@ export async function runRun(argv: string[]): Promise<number> {
     const urls = await stack.start();
     process.stderr.write(`stack ready (API ${urls.api}, metrics ${urls.exporter}, logs ${urls.logs})\n`);
     const started = Date.now();
-    const records = await runSubmitWith(new ApiClient({ baseUrl: urls.api }), positionals, job, values.out, values.timeout, controller.signal);
+    const statePath = values.state ?? join(stack.dataDir, 'cli-uploads.json');
+    const records = await runSubmitWith(new ApiClient({ baseUrl: urls.api }), urls.api, positionals, job, values.out, values.timeout, controller.signal, statePath);
+    // 130: the shell's code for a command ended by Ctrl-C; the batch is in Redis (AOF) and resumes next time.
+    if (!records) return 130;
     const seconds = (Date.now() - started) / 1000;
     const completed = records.filter((r) => r.status === 'completed');
     const generated = completed.reduce((sum, r) => sum + (r.usage?.generated_tokens ?? 0), 0);

@@ -13,7 +13,11 @@ export const SUBMIT_USAGE = `gembatch submit <files or folders...> --task <${TAS
   --password <pw>       password for encrypted PDFs
   --api <url>           API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
   --api-key <key>       API key (default: $GEMBATCH_API_KEY)
-  --timeout <seconds>   give up waiting after this long`;
+  --timeout <seconds>   give up waiting after this long (the batch is cancelled)
+  --state <file>        upload state, so Ctrl-C and the same command again resumes (default .gembatch/cli-uploads.json)
+
+  The inputs run as one batch (see gembatch batch). Ctrl-C leaves the batch running; the same
+  command again uploads only what is missing and waits for the same batch.`;
 
 export const SUBMIT_OPTIONS = {
   task: { type: 'string' },
@@ -24,6 +28,7 @@ export const SUBMIT_OPTIONS = {
   'json-schema': { type: 'string' },
   password: { type: 'string' },
   timeout: { type: 'string' },
+  state: { type: 'string' },
 } as const;
 
 /** Builds the job body (everything but the input) from parsed flags. */
@@ -51,20 +56,28 @@ export async function jobBodyFromFlags(values: { task?: string; prompt?: string;
   };
 }
 
-/** Uploads files and writes one result line per input, in order. */
-export async function runSubmitWith(client: ApiClient, inputs: string[], job: Record<string, unknown>, out: string | undefined, timeoutSeconds: string | undefined, signal?: AbortSignal): Promise<SubmitRecord[]> {
+/**
+ * Runs the inputs as one batch and writes one result line per input, in order. Resolves to
+ * undefined when `signal` interrupted it (the batch keeps running; the same command resumes it).
+ */
+export async function runSubmitWith(client: ApiClient, server: string, inputs: string[], job: Record<string, unknown>, out: string | undefined, timeoutSeconds: string | undefined, signal?: AbortSignal, statePath?: string): Promise<SubmitRecord[] | undefined> {
   const files = await expandInputs(inputs);
   if (files.length === 0) throw new Error('no files to submit');
-  const sink = out ? createWriteStream(out) : process.stdout;
   const records = await submitFiles({
     client,
+    server,
     files,
     job,
-    onRecord: (record) => sink.write(`${JSON.stringify(record)}\n`),
+    onRecord: () => undefined,
     progress: process.stderr,
     ...(timeoutSeconds ? { timeoutMs: Number(timeoutSeconds) * 1000 } : {}),
     ...(signal ? { signal } : {}),
+    ...(statePath ? { statePath } : {}),
   });
+  if (!records) return undefined;
+  // Opened only now: an interrupted run leaves an earlier results file as it was.
+  const sink = out ? createWriteStream(out) : process.stdout;
+  for (const record of records) sink.write(`${JSON.stringify(record)}\n`);
   if (out) await new Promise<void>((r) => (sink as NodeJS.WritableStream).end(r));
   return records;
 }
@@ -75,8 +88,19 @@ export async function runSubmit(argv: string[]): Promise<number> {
     process.stderr.write(`${SUBMIT_USAGE}\n`);
     return values.help ? 0 : 2;
   }
-  const client = new ApiClient({ baseUrl: values.api ?? process.env.GEMBATCH_API_URL ?? 'http://127.0.0.1:8080', ...(values['api-key'] ?? process.env.GEMBATCH_API_KEY ? { apiKey: values['api-key'] ?? process.env.GEMBATCH_API_KEY } : {}) });
-  const records = await runSubmitWith(client, positionals, await jobBodyFromFlags(values), values.out, values.timeout);
+  const server = values.api ?? process.env.GEMBATCH_API_URL ?? 'http://127.0.0.1:8080';
+  const client = new ApiClient({ baseUrl: server, ...(values['api-key'] ?? process.env.GEMBATCH_API_KEY ? { apiKey: values['api-key'] ?? process.env.GEMBATCH_API_KEY } : {}) });
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once('SIGINT', interrupt);
+  let records: SubmitRecord[] | undefined;
+  try {
+    records = await runSubmitWith(client, server, positionals, await jobBodyFromFlags(values), values.out, values.timeout, controller.signal, values.state);
+  } finally {
+    process.off('SIGINT', interrupt);
+  }
+  // 130: the shell's code for a command ended by Ctrl-C.
+  if (!records) return 130;
   const failed = records.filter((r) => r.status !== 'completed').length;
   process.stderr.write(`${records.length - failed} completed, ${failed} failed${values.out ? ` → ${values.out}` : ''}\n`);
   return failed > 0 ? 1 : 0;

@@ -2,11 +2,18 @@ import type { FastifyInstance } from 'fastify';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { BATCH_ENDPOINTS, BATCH_STATUSES, CreateBatchRequest, parseCreateBatchRequest, type BatchService } from '@gembatch/batches';
+import type { WebhookDeliveries, WebhookDeliveryView } from '@gembatch/webhooks';
 import { ErrorResponse, IdParams } from './api-schemas.ts';
 
 export interface BatchRouteDeps {
   batches: BatchService;
+  /** Webhook delivery records, shown on each batch as `webhook`. */
+  deliveries: WebhookDeliveries;
 }
+
+const WebhookAttempt = z.object({ attempt: z.number().int(), at: z.number().int(), status_code: z.number().int().optional(), error: z.string().optional(), duration_ms: z.number().int() });
+/** gembatch extension: the batch's webhook delivery (null: no webhook, or not sent yet). */
+const WebhookDelivery = z.object({ url: z.string(), event_id: z.string(), event: z.string(), status: z.enum(['pending', 'delivered', 'failed']), attempts: z.array(WebhookAttempt) }).nullable();
 
 const Timestamp = z.number().int().nullable();
 /** The OpenAI batch object (timestamps in unix seconds). */
@@ -32,6 +39,8 @@ export const BatchObjectResponse = z.object({
   request_counts: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() }),
   metadata: z.record(z.string(), z.string()).nullable(),
   webhook_url: z.string().nullable(),
+  usage: z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), total_tokens: z.number().int() }),
+  webhook: WebhookDelivery,
 });
 
 const BatchListQuery = z.strictObject({
@@ -47,6 +56,9 @@ const { $schema: _drop, ...createBody } = z.toJSONSchema(CreateBatchRequest, { t
 
 /** `/v1/batches`: the OpenAI Batch API (create, retrieve, list, cancel) plus results so far. Logic lives in `@gembatch/batches`. */
 export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps): void {
+  /** The batch with its webhook delivery (attempts, status) attached. */
+  const withWebhook = async <T extends { id: string; webhook_url: string | null }>(batch: T): Promise<T & { webhook: WebhookDeliveryView | null }> => ({ ...batch, webhook: batch.webhook_url ? ((await deps.deliveries.get(batch.id)) ?? null) : null });
+
   app.post(
     '/v1/batches',
     {
@@ -64,18 +76,19 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
       const key = request.headers['idempotency-key'];
       const batch = await deps.batches.createBatch(request.tenant, body, typeof key === 'string' ? { idempotencyKey: key } : {});
       request.log.info({ batchId: batch.id, endpoint: batch.endpoint }, 'batch created');
-      return batch;
+      return withWebhook(batch);
     },
   );
 
   app.get('/v1/batches', { schema: { tags: ['batches'], summary: "This tenant's batches, newest first (`after`, `limit`).", querystring: BatchListQuery, response: { 200: BatchList, 400: ErrorResponse } } }, async (request) => {
     const query = request.query as z.output<typeof BatchListQuery>;
-    return deps.batches.listBatches(request.tenant, query);
+    const page = await deps.batches.listBatches(request.tenant, query);
+    return { ...page, data: await Promise.all(page.data.map(withWebhook)) };
   });
 
   app.get('/v1/batches/:id', { schema: { tags: ['batches'], summary: 'A batch: status, request counts, timestamps, output and error file ids.', params: IdParams, response: { 200: BatchObjectResponse, 404: ErrorResponse } } }, async (request) => {
     const { id } = request.params as z.output<typeof IdParams>;
-    return deps.batches.getBatch(request.tenant, id);
+    return withWebhook(await deps.batches.getBatch(request.tenant, id));
   });
 
   app.post(
@@ -85,7 +98,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: BatchRouteDeps):
       const { id } = request.params as z.output<typeof IdParams>;
       const batch = await deps.batches.cancelBatch(request.tenant, id);
       request.log.info({ batchId: id }, 'batch cancel requested');
-      return batch;
+      return withWebhook(batch);
     },
   );
 

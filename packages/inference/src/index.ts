@@ -6,7 +6,7 @@ export { GEMMA4_12B_CATALOG, findCatalogEntry, type CatalogEntry, type ModelCata
 export { architectureFromGguf, kvCacheBytes, type ModelArchitecture } from './model-architecture.ts';
 export { selectQuantization, assessQuantizations, type SelectQuantizationInput, type QuantizationChoice, type QuantizationAssessment, type MemoryKind } from './select-quantization.ts';
 export { PromptFormat, type PromptMode, type PromptPlan, type ThoughtMarkers } from './prompt-format.ts';
-export { planChunks, type PlanChunksOptions, type TokenChunk, type TextChunk, type ChunkTokenizer } from './plan-chunks.ts';
+export { planChunks, sliceText, tokenizeInTurns, TOKENIZE_SLICE_CHARS, type PlanChunksOptions, type TokenChunk, type TextChunk, type ChunkTokenizer } from './plan-chunks.ts';
 export { compileJsonSchema, cachedValidatorCount, VALIDATOR_CACHE_SIZE, type JsonSchemaValidator } from './json-schema-validator.ts';
 export { generateStructured, parseJsonAnswer, type GenerateStructuredOptions, type StructuredResult } from './structured-output.ts';
 export { resolveModel, DEFAULT_MAX_SEQUENCES, DEFAULT_CONTEXT_PER_SEQUENCE, type ResolveModelOptions, type ResolvedModel } from './resolve-model.ts';

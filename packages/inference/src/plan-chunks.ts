@@ -111,6 +111,51 @@ function cutScore(piece: string): number {
   return /[.!?;:]["')\]]?\s*$/.test(piece) ? 1 : 0;
 }
 
+/**
+ * Why 16 Ki characters: tokenizing is synchronous native work at ~1 µs a character, so one slice
+ * holds the event loop ~16 ms (a few times that on a busy machine); a whole megabyte in one call
+ * held it for a second.
+ */
+export const TOKENIZE_SLICE_CHARS = 16 * 1024;
+
+/**
+ * `text` cut into pieces of at most `sliceChars` characters, each ending after a space or line
+ * break where one lies in its second half (never inside a surrogate pair), so that tokenizing the
+ * pieces one by one gives (nearly) the tokens of the whole.
+ */
+export function sliceText(text: string, sliceChars = TOKENIZE_SLICE_CHARS): string[] {
+  const slices: string[] = [];
+  let start = 0;
+  while (text.length - start > sliceChars) {
+    let end = start + sliceChars;
+    // Searched in the second half only: a text without blanks must not be rescanned from its start.
+    const half = start + Math.floor(sliceChars / 2);
+    const tail = text.slice(half, end);
+    const blank = Math.max(tail.lastIndexOf(' '), tail.lastIndexOf('\n'));
+    if (blank >= 0) end = half + blank + 1;
+    else if (/[\uD800-\uDBFF]/.test(text[end - 1] ?? '')) end--;
+    slices.push(text.slice(start, end));
+    start = end;
+  }
+  slices.push(text.slice(start));
+  return slices;
+}
+
+/** Tokens of `text`, tokenized slice by slice with a turn of the event loop between slices. */
+export async function tokenizeInTurns(engine: Required<Pick<ChunkTokenizer, 'tokenize'>>, text: string): Promise<number[]> {
+  const slices = sliceText(text);
+  if (slices.length === 1) return engine.tokenize(text);
+  const tokens: number[] = [];
+  for (const slice of slices) {
+    for (const token of await engine.tokenize(slice)) tokens.push(token);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return tokens;
+}
+
+/** Why 4096: detokenizing one token costs ~5 µs, so the loop waits ~20 ms at most between turns. */
+const YIELD_EVERY_TOKENS = 4096;
+
 /** Tokens kept free in each text chunk for edge effects of re-tokenization. */
 const EDGE_SLACK_TOKENS = 2;
 
@@ -121,12 +166,15 @@ async function planTextChunks(text: string, options: PlanChunksOptions & { engin
   const { engine } = options;
   if (!engine?.tokenize || !engine.detokenize) throw new GembatchError('GB_ERR_INTERNAL', 'this engine cannot tokenize text, so it cannot plan chunks');
   const { max, overlap } = validate(options);
-  const tokens = await engine.tokenize(text);
+  const tokens = await tokenizeInTurns({ tokenize: (piece) => engine.tokenize?.(piece) ?? Promise.resolve([]) }, text);
   if (tokens.length <= max) return [{ index: 0, count: 1, start: 0, end: tokens.length, text, tokenCount: tokens.length }];
   const scores: number[] = [];
   for (const token of tokens) {
     const piece = await engine.detokenize([token]);
     scores.push(piece.includes(PARTIAL_CHARACTER) ? -1 : cutScore(piece));
+    // The engine answers from memory, so these awaits never reach the event loop: give it a turn
+    // every few thousand tokens (~20 ms here), or a 1 MB input would hold the loop for seconds.
+    if (scores.length % YIELD_EVERY_TOKENS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
   }
   // Re-tokenizing a slice can merge differently at its edges; plan a little under the limit and,
   // should a chunk still come out too long, plan again smaller (never dropping tokens).
@@ -136,6 +184,8 @@ async function planTextChunks(text: string, options: PlanChunksOptions & { engin
     const chunks: TextChunk[] = [];
     let excess = 0;
     for (const [index, [start, end]] of ranges.entries()) {
+      // One chunk's detokenize and tokenize at a time, then the event loop's turn (see YIELD_EVERY_TOKENS).
+      await new Promise<void>((resolve) => setImmediate(resolve));
       const chunkText = await engine.detokenize(tokens.slice(start, end));
       const tokenCount = (await engine.tokenize(chunkText)).length;
       excess = Math.max(excess, tokenCount - max);

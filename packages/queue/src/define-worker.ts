@@ -146,6 +146,10 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
         await assertNotCancelled(job);
         const parent = { id: job.id as string, queue: job.queueQualifiedName };
         for (const child of children) {
+          // On re-entry the children exist already. Adding one again would put a failed child back
+          // among the parent's pending dependencies (BullMQ re-links an existing job to its parent),
+          // and the parent would wait for it forever.
+          if (await queueFor(child.queue).getJob(child.id)) continue;
           await queueFor(child.queue).add(child.queue, child.data, {
             ...inheritedOptions(job),
             jobId: child.id,

@@ -42,6 +42,8 @@ describe('fleet exporter', () => {
     expect(valuesBy(first, 'gembatch_node_sequences', 'node')).toEqual(new Map([['gpu-a', 8], ['gpu-b', 8]]));
     expect(selectSamples(first.parsed, 'gembatch_live_nodes')[0]?.value).toBe(2);
     expect(selectSamples(first.parsed, 'gembatch_exporter_redis_up')[0]?.value).toBe(1);
+    // The exporter's own event-loop lag beside the fleet's families.
+    expect(selectSamples(first.parsed, 'gembatch_event_loop_lag_seconds_count')[0]?.value).toBeGreaterThanOrEqual(0);
     expect(selectSamples(first.parsed, 'gembatch_generation_tokens_total', { node: 'gpu-b' })[0]?.labels).toEqual({ node: 'gpu-b', model: 'gemma-4-12b', quant: 'Q8_0' });
     expect(selectSamples(first.parsed, 'gembatch_node_info', { node: 'gpu-a' })[0]?.labels).toEqual({ node: 'gpu-a', gpu: 'NVIDIA RTX 4090', accelerator: 'cuda', model: 'gemma-4-12b', quant: 'Q4_K_M', engine: 'node-llama-cpp', capabilities: 'text,image' });
     expect(selectSamples(first.parsed, 'gembatch_node_memory_bytes', { node: 'gpu-a', kind: 'vram_used' })[0]?.value).toBe(9e9);

@@ -1,9 +1,17 @@
 import { decodeFailedReason, GembatchError, TASKS, type GenerateJobData, type GenerateJobResult, type JobResultDocument } from '@gembatch/contracts';
-import type { Engine } from '@gembatch/inference';
+import { sliceText, TOKENIZE_SLICE_CHARS, type Engine } from '@gembatch/inference';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
 import { loadInput, type LoadedInput } from './load-input.ts';
 import type { RunStats, TaskOutcome, TaskRunner } from './task-runner.ts';
+
+/**
+ * Gives the event loop a turn. Tokenizing is synchronous native work (~1 s per MB of text) behind
+ * promises that resolve at once, so back-to-back counts of one long input held the loop for
+ * seconds (the hostile-input chaos scenario saw a 5-10 s stall and a failing /livez); between
+ * them, other jobs' decode steps, lock renewals and heartbeats run.
+ */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Tokens kept free beyond prompt + max_tokens, so template edge tokens never overflow. */
 const CONTEXT_SAFETY_TOKENS = 16;
@@ -45,17 +53,51 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
   const fits = (promptTokens: number, data: GenerateJobData) => promptTokens + data.max_tokens + CONTEXT_SAFETY_TOKENS <= context();
   const overflow = (message: string, details: Record<string, unknown>) => new GembatchError('GB_ERR_CONTEXT_OVERFLOW', message, { details: { ...details, context: context() } });
 
+  /** Tokens of `text`, a slice at a time with the event loop's turn between slices. */
+  const countTokensInTurns = async (text: string): Promise<number> => {
+    let tokens = 0;
+    for (const slice of sliceText(text)) {
+      await nextTurn();
+      tokens += await engine.countTokens(slice);
+    }
+    return tokens;
+  };
+
+  /**
+   * The prompt's tokens. A long text is counted apart from the template, in slices (off by a token
+   * at most where the two meet; CONTEXT_SAFETY_TOKENS covers it), so no count holds the loop long.
+   */
+  const countPromptTokens = async (data: GenerateJobData, input: Pick<LoadedInput, 'text' | 'media'>): Promise<number> => {
+    await nextTurn();
+    if (input.text.length <= TOKENIZE_SLICE_CHARS) return engine.countPromptTokens(runner.request(data, input));
+    return (await engine.countPromptTokens(runner.request(data, { ...input, text: '' }))) + (await countTokensInTurns(input.text));
+  };
+
+  const tooManyChunks = (chunks: number): void => {
+    const maxChunks = deps.maxChunks ?? DEFAULT_MAX_CHUNKS_PER_JOB;
+    if (chunks > maxChunks) {
+      throw new GembatchError('GB_ERR_INPUT_TOO_LARGE', `the input needs ${chunks} chunks of the ${context()}-token context; the limit is ${maxChunks} chunks per job (GEMBATCH_MAX_CHUNKS_PER_JOB)`, { details: { chunks, limit: maxChunks } });
+    }
+  };
+
   /** The text as token-sized pieces (none when there is no text); one piece when it fits. */
   const planTextChunks = async (data: GenerateJobData, text: string): Promise<Array<{ text: string }>> => {
     if (text.trim().length === 0) return [];
-    const promptTokens = await engine.countPromptTokens(runner.request(data, { text, media: [] }));
+    const promptTokens = await countPromptTokens(data, { text, media: [] });
     if (fits(promptTokens, data)) return [{ text }];
-    const maxChunkTokens = context() - (promptTokens - (await engine.countTokens(text))) - data.max_tokens - CONTEXT_SAFETY_TOKENS;
+    const textTokens = await countTokensInTurns(text);
+    const maxChunkTokens = context() - (promptTokens - textTokens) - data.max_tokens - CONTEXT_SAFETY_TOKENS;
     // A chunk must carry real content beyond the overlap, or the split never ends.
     if (maxChunkTokens <= deps.overlapTokens + 32) throw overflow(`max_tokens ${data.max_tokens} leaves no room for input in the ${context()}-token context`, { promptTokens });
     // Concatenated outputs (transcripts, redacted text) would repeat an overlap; only model reduces use one.
     const overlap = TASKS[data.task].reduce === 'concat' ? 0 : deps.overlapTokens;
-    return (await deps.chunkText(text, maxChunkTokens, overlap)).map((piece) => ({ text: piece }));
+    // Refused before planning: planning reads every token (a megabyte of text costs seconds), and no fewer chunks than this can hold the text.
+    tooManyChunks(Math.ceil((textTokens - overlap) / (maxChunkTokens - overlap)));
+    // A chunk of blanks only (a run of spaces cut into pieces) adds nothing to a summary; as a child it
+    // would fail GB_ERR_EMPTY_INPUT. Concatenated outputs keep every chunk, so their text stays whole.
+    await nextTurn();
+    const pieces = await deps.chunkText(text, maxChunkTokens, overlap);
+    return (TASKS[data.task].reduce === 'model' ? pieces.filter((piece) => piece.trim().length > 0) : pieces).map((piece) => ({ text: piece }));
   };
 
   /**
@@ -94,17 +136,14 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       return { chunk: data.chunk.index, outcome } satisfies ChunkResult;
     }
 
-    const promptTokens = await engine.countPromptTokens(runner.request(data, input));
+    const promptTokens = await countPromptTokens(data, input);
     let outcome: TaskOutcome;
     let chunks = 1;
     if (fits(promptTokens, data)) {
       outcome = await runner.run(data, input, run);
     } else {
       const pieces = [...(await planTextChunks(data, input.text)), ...(await planMediaChunks(data, input.media))];
-      const maxChunks = deps.maxChunks ?? DEFAULT_MAX_CHUNKS_PER_JOB;
-      if (pieces.length > maxChunks) {
-        throw new GembatchError('GB_ERR_INPUT_TOO_LARGE', `the input needs ${pieces.length} chunks of the ${context()}-token context; the limit is ${maxChunks} chunks per job (GEMBATCH_MAX_CHUNKS_PER_JOB)`, { details: { chunks: pieces.length, limit: maxChunks } });
-      }
+      tooManyChunks(pieces.length);
       chunks = pieces.length;
       const children = await Promise.all(
         pieces.map(async (piece, index) => {

@@ -10,7 +10,8 @@ export interface LoadedInput extends TaskInput {
 
 /** Reads a generate job's input from the blob store: inline text, or an extracted document with its media. */
 export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promise<LoadedInput> {
-  if (data.chunk?.text_sha256) return { text: await readText(blobs, data.chunk.text_sha256), media: [] };
+  // A chunk may be blank (a run of spaces cut out of a long text): only a whole input must have text.
+  if (data.chunk?.text_sha256) return { text: await readText(blobs, data.chunk.text_sha256, true), media: [] };
   if (data.input.type === 'text') return { text: await readText(blobs, data.input.sha256), media: [] };
   const document = await getJson(blobs, data.input.sha256, ExtractedDocument);
   // A media chunk carries only its own parts (a run of pages or audio segments), no text.
@@ -36,8 +37,8 @@ export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promis
   };
 }
 
-async function readText(blobs: BlobStore, sha256: string): Promise<string> {
+async function readText(blobs: BlobStore, sha256: string, allowBlank = false): Promise<string> {
   const text = await streamText(await blobs.get(sha256));
-  if (text.trim().length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the input text is empty');
+  if (!allowBlank && text.trim().length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the input text is empty');
   return text;
 }

@@ -155,6 +155,8 @@ export class TaskRunner {
       const transcript = stats.add(await this.#engine.generate({ ...base, prompt: TASKS.transcribe.prompt({}), maxTokens: base.maxTokens }));
       text = transcript.text.trim();
     }
+    // A blank chunk of a long text has nothing to mask: it passes through, so the joined output keeps every character.
+    if (text.trim().length === 0) return { output: { text, spans: [] }, text, stats: stats.snapshot() };
     const spans: Span[] = detectIdentifiers(text, types);
     if (wants('name') || wants('address')) {
       const found = (await this.#structured({ ...base, input: text, media: [] }, REDACT_ENTITIES_SCHEMA, stats)) as { names: string[]; addresses: string[] };

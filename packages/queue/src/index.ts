@@ -7,3 +7,4 @@ export * from './job-producer.ts';
 export * from './job-queries.ts';
 export * from './job-deletion.ts';
 export * from './job-events.ts';
+export * from './close-queue.ts';

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { closeSharedQueue } from '@gembatch/queue';
 import { QUEUE_STATES, type ScalarSample } from '@gembatch/telemetry';
 
 /**
@@ -29,6 +30,6 @@ export class QueueCollector {
 
   /** Closes the queue handles (not the shared connection). Idempotent. */
   async close(): Promise<void> {
-    await Promise.all(this.queues.map((queue) => queue.close()));
+    await Promise.all(this.queues.map((queue) => closeSharedQueue(queue)));
   }
 }

@@ -254,7 +254,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
         } finally {
           clearTimeout(timer);
           options.connection.off('ready', onConnectionReady);
-          await Promise.all([...childQueues.values()].map((queue) => closeSharedQueue(queue)));
+          await Promise.all([...childQueues.values()].map((queue) => closeSharedQueue(queue, options.connection)));
         }
       })();
       return closing;

@@ -129,7 +129,7 @@ export class JobProducer implements JobQueues {
    * the caller may quit the connection next with no command in flight. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(Object.values(this.queues).map((queue) => closeSharedQueue(queue))).then(() => undefined);
+    this.#closing ??= Promise.all(Object.values(this.queues).map((queue) => closeSharedQueue(queue, this.redis))).then(() => undefined);
     return this.#closing;
   }
 }

@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, 
 import type { Redis } from 'ioredis';
 import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
+import { closeSharedQueue } from './close-queue.ts';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
 
 export interface DefineWorkerOptions<Payload, Result> {
@@ -257,7 +258,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
         } finally {
           clearTimeout(timer);
           options.connection.off('ready', onConnectionReady);
-          await Promise.all([...childQueues.values()].map((queue) => queue.close()));
+          await Promise.all([...childQueues.values()].map((queue) => closeSharedQueue(queue, options.connection)));
         }
       })();
       return closing;

@@ -8,3 +8,4 @@ export * from './job-queries.ts';
 export * from './job-deletion.ts';
 export * from './job-events.ts';
 export * from './redis-url.ts';
+export * from './close-queue.ts';

@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ALL_QUEUES, GembatchError, QUEUE_NAMES, redisKeys, type ExtractJobData, type GenerateJobData, type QueueName } from '@gembatch/contracts';
+import { closeSharedQueue } from './close-queue.ts';
 
 /** Seven days: how long finished jobs, cancel markers and index entries stay readable. */
 export const DEFAULT_JOB_RETENTION_SECONDS = 7 * 24 * 60 * 60;
@@ -123,9 +124,12 @@ export class JobProducer implements JobQueues {
     };
   }
 
-  /** Closes the queues (not the connection). Idempotent. */
+  /**
+   * Closes the queues (not the connection), after their start-up on the connection has settled, so
+   * the caller may quit the connection next with no command in flight. Idempotent.
+   */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(Object.values(this.queues).map((queue) => queue.close())).then(() => undefined);
+    this.#closing ??= Promise.all(Object.values(this.queues).map((queue) => closeSharedQueue(queue, this.redis))).then(() => undefined);
     return this.#closing;
   }
 }

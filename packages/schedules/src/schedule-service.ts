@@ -3,6 +3,7 @@ import cronParser from 'cron-parser';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import { CONTROL_QUEUE_NAMES, GembatchError, parseTaskOptions, type TaskName } from '@gembatch/contracts';
+import { closeSharedQueue } from '@gembatch/queue';
 import type { WebhookAllowlist } from '@gembatch/webhooks';
 import type { FolderRoot } from './folder-root.ts';
 import { newRunId, newScheduleId } from './schedule-ids.ts';
@@ -165,7 +166,8 @@ export class ScheduleService {
 
   /** Closes the queue (not the connection). Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#queue.close();
+    // The queue shares the caller's connection: let its start-up finish before the caller quits it.
+    this.#closing ??= closeSharedQueue(this.#queue, this.#options.redis);
     return this.#closing;
   }
 

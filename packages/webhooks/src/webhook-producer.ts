@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CONTROL_QUEUE_NAMES } from '@gembatch/contracts';
+import { closeSharedQueue } from '@gembatch/queue';
 import { WebhookDeliveries } from './webhook-deliveries.ts';
 import { webhookEventId, type WebhookEventType, type WebhookJobData } from './webhook-event.ts';
 
@@ -36,6 +37,7 @@ const DEFAULT_RETENTION_SECONDS = 7 * 24 * 60 * 60;
  */
 export class WebhookProducer {
   readonly #queue: Queue;
+  readonly #connection: Redis;
   readonly #deliveries: WebhookDeliveries;
   readonly #attempts: number;
   readonly #backoffMs: number;
@@ -43,6 +45,7 @@ export class WebhookProducer {
   #closing: Promise<void> | undefined;
 
   constructor(options: WebhookProducerOptions) {
+    this.#connection = options.connection;
     this.#queue = new Queue(CONTROL_QUEUE_NAMES.webhooks, { connection: options.connection, prefix: options.prefix });
     this.#retentionSeconds = options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
     this.#deliveries = new WebhookDeliveries(options.connection, options.prefix, this.#retentionSeconds);
@@ -67,7 +70,8 @@ export class WebhookProducer {
 
   /** Closes the queue (not the connection). Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#queue.close();
+    // The queue shares the caller's connection: let its start-up finish before the caller quits it.
+    this.#closing ??= closeSharedQueue(this.#queue, this.#connection);
     return this.#closing;
   }
 }

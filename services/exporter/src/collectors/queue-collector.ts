@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { closeSharedQueue } from '@gembatch/queue';
 import { QUEUE_STATES, type ScalarSample } from '@gembatch/telemetry';
 
 /**
@@ -8,6 +9,7 @@ import { QUEUE_STATES, type ScalarSample } from '@gembatch/telemetry';
  */
 export class QueueCollector {
   private readonly queues: Queue[];
+  private readonly redis: Redis;
 
   /**
    * @param redis Connection shared by the queue handles (not closed by `close()`).
@@ -15,6 +17,7 @@ export class QueueCollector {
    * @param names Queues to count.
    */
   constructor(redis: Redis, prefix: string, names: readonly string[]) {
+    this.redis = redis;
     // skipMetasUpdate: a read-only observer must not rewrite the queues' meta keys.
     this.queues = names.map((name) => new Queue(name, { connection: redis, prefix, skipMetasUpdate: true }));
     // Without a listener BullMQ prints each error of the shared connection; scrapes report outages (redis_up 0).
@@ -29,6 +32,6 @@ export class QueueCollector {
 
   /** Closes the queue handles (not the shared connection). Idempotent. */
   async close(): Promise<void> {
-    await Promise.all(this.queues.map((queue) => queue.close()));
+    await Promise.all(this.queues.map((queue) => closeSharedQueue(queue, this.redis)));
   }
 }

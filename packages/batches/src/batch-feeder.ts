@@ -9,7 +9,7 @@ import type { BatchObject } from './batch-schemas.ts';
 import { BatchStore, toBatchObject, type BatchRecord } from './batch-store.ts';
 import { readInputLines } from './input-lines.ts';
 import { decodeOutcome, encodeInlineError, encodeOutcome, type RequestOutcome } from './request-outcomes.ts';
-import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob } from './request-mapping.ts';
+import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob, type RequestCheck } from './request-mapping.ts';
 import { streamResults } from './result-stream.ts';
 import { validateInput } from './validate-input.ts';
 import { batchReferrer, DEFAULT_MAX_BATCH_REQUESTS } from './batch-service.ts';
@@ -51,6 +51,8 @@ export interface BatchFeederOptions {
    * status is stored. A throw is logged, never fatal.
    */
   onEnded?: (batch: BatchObject) => Promise<void>;
+  /** The API's per-request caps, applied to every line as `POST /v1/jobs` applies them. Defaults to none. */
+  checkRequest?: RequestCheck;
 }
 
 /** Where one request of one batch is: the job it runs as. */
@@ -250,7 +252,7 @@ export class BatchFeeder {
   async #validate(record: BatchRecord): Promise<void> {
     const started = Date.now();
     const path = await this.#options.blobStore.path(record.input_sha256);
-    const result = await validateInput({ redis: this.#options.redis, prefix: this.#options.prefix, batchId: record.id, endpoint: record.endpoint, path, maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS });
+    const result = await validateInput({ redis: this.#options.redis, prefix: this.#options.prefix, batchId: record.id, endpoint: record.endpoint, path, maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS, ...(this.#options.checkRequest ? { checkRequest: this.#options.checkRequest } : {}) });
     const now = Date.now();
     if (result.fatal.length > 0) {
       await this.#ended(record.id, { status: 'failed', failed_at: now, errors: result.fatal, total: 0 });
@@ -319,7 +321,7 @@ export class BatchFeeder {
       if ((await redis.hexists(requestsKey, String(line.index))) === 1) continue;
       try {
         const request = parseInputLine(line.text);
-        jobs.push({ index: line.index, prepared: await prepareJob(context, planRequest(record.endpoint, request.body)) });
+        jobs.push({ index: line.index, prepared: await prepareJob(context, planRequest(record.endpoint, request.body, this.#options.checkRequest)) });
       } catch (error) {
         const problem = toGembatchError(error);
         inlineErrors.push([String(line.index), encodeInlineError(problem.code, `line ${line.lineNumber}: ${problem.message}`)]);

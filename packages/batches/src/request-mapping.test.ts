@@ -14,6 +14,23 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 describe('planRequest', () => {
+  it('checks base64 in linear time: newlines and trailing whitespace are allowed, anything else is refused', () => {
+    const audio = (data: string) => ({ messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data, format: 'wav' } }] }] });
+    expect(planRequest('/v1/chat/completions', audio(`${png.slice(0, 4)}\r\n${png.slice(4)}\n`)).input).toMatchObject({ type: 'media' });
+    const started = Date.now();
+    expect(codeOf(() => planRequest('/v1/chat/completions', audio(`${'\n'.repeat(100_000)}!`)))).toMatch(/^GB_ERR_BAD_REQUEST: .*not valid base64/);
+    // Quadratic backtracking took about a minute here; linear is milliseconds.
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it('runs the operator check on the plan, so a batch line meets the same caps as POST /v1/jobs', () => {
+    const check = (plan: { metadata?: Record<string, string> }) => {
+      if (Object.keys(plan.metadata ?? {}).length > 1) throw new GembatchError('GB_ERR_BAD_REQUEST', 'metadata: too many keys');
+    };
+    expect(codeOf(() => planRequest('/v1/jobs', { text: 'x', task: 'summarize', metadata: { a: '1', b: '2' } }, check))).toBe('GB_ERR_BAD_REQUEST: metadata: too many keys');
+    expect(planRequest('/v1/jobs', { text: 'x', task: 'summarize', metadata: { a: '1' } }, check).metadata).toEqual({ a: '1' });
+  });
+
   it('maps a text chat onto a prompt job: system text is the instruction, the user turn the input, limits and schema carried', () => {
     const plan = planRequest('/v1/chat/completions', {
       model: 'gpt-4o-mini',

@@ -47,7 +47,9 @@ const IMAGE_TYPES: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 
 /** Audio formats `input_audio.format` may name. */
 const AUDIO_FORMATS = new Set(['wav', 'mp3', 'flac', 'ogg', 'opus', 'm4a', 'aac', 'webm']);
 const DATA_URL = /^data:([a-z0-9.+/-]+)?((?:;[a-z0-9-]+=[^;,]*)*)(;base64)?,/i;
-const BASE64 = /^[A-Za-z0-9+/\r\n]*={0,2}\s*$/;
+/** Base64 once whitespace is taken out (two classes that cannot overlap: linear, whatever the input). */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const WHITESPACE = /\s+/g;
 /** The instruction of a chat request that has media but no words. */
 const DEFAULT_MEDIA_INSTRUCTION = 'Respond to the attached input.';
 /** The instruction of a text chat without a system message: answer the last user turn. */
@@ -78,11 +80,20 @@ export function parseInputLine(text: string): BatchInputLine {
 }
 
 /**
- * Plans a request (its body checked as `POST /v1/jobs` or a chat completion would be). A bad body
- * throws `GB_ERR_BAD_REQUEST`: that request goes to the error file, the rest of the batch runs.
+ * The operator's per-request caps (metadata, schema size and depth, inline text), applied to every
+ * planned request as `POST /v1/jobs` applies them; throws `GB_ERR_BAD_REQUEST` naming the limit.
  */
-export function planRequest(endpoint: BatchEndpoint, body: Record<string, unknown>): RequestPlan {
-  return endpoint === '/v1/jobs' ? planJobsRequest(body) : planChatRequest(body);
+export type RequestCheck = (plan: RequestPlan) => void;
+
+/**
+ * Plans a request (its body checked as `POST /v1/jobs` or a chat completion would be, then by
+ * `check`). A bad body throws `GB_ERR_BAD_REQUEST`: that request goes to the error file, the rest of
+ * the batch runs.
+ */
+export function planRequest(endpoint: BatchEndpoint, body: Record<string, unknown>, check?: RequestCheck): RequestPlan {
+  const plan = endpoint === '/v1/jobs' ? planJobsRequest(body) : planChatRequest(body);
+  check?.(plan);
+  return plan;
 }
 
 function planJobsRequest(raw: Record<string, unknown>): RequestPlan {
@@ -144,7 +155,8 @@ function mediaInput(part: Exclude<ChatContentPart, { type: 'text' }>, index: num
 }
 
 function checkedBase64(value: string, where: string): string {
-  if (value.length === 0 || !BASE64.test(value)) throw badRequest(`${where}: media data is not valid base64`);
+  // Why strip first: `[…\r\n]*={0,2}\s*$` matched newlines two ways and took seconds on 20,000 of them.
+  if (value.length === 0 || !BASE64.test(value.replace(WHITESPACE, ''))) throw badRequest(`${where}: media data is not valid base64`);
   return value;
 }
 

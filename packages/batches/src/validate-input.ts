@@ -3,7 +3,7 @@ import { redisKeys, toGembatchError } from '@gembatch/contracts';
 import type { BatchEndpoint, BatchValidationError } from './batch-schemas.ts';
 import { readInputLines } from './input-lines.ts';
 import { encodeInlineError } from './request-outcomes.ts';
-import { parseInputLine, planRequest } from './request-mapping.ts';
+import { parseInputLine, planRequest, type RequestCheck } from './request-mapping.ts';
 
 /** Validation errors kept on the batch (the count of the rest is reported in the last one). */
 const MAX_REPORTED_ERRORS = 100;
@@ -28,6 +28,8 @@ export interface ValidateInputOptions {
   path: string;
   /** Most request lines a batch may have. */
   maxRequests: number;
+  /** The operator's per-request caps; a request over one goes to the error file. Defaults to none. */
+  checkRequest?: RequestCheck;
 }
 
 /**
@@ -89,7 +91,7 @@ export async function validateInput(options: ValidateInputOptions): Promise<Vali
       }
       ids.push({ id: request.custom_id, line: line.lineNumber });
       try {
-        planRequest(options.endpoint, request.body);
+        planRequest(options.endpoint, request.body, options.checkRequest);
       } catch (error) {
         const problem = toGembatchError(error);
         requestErrors += 1;

@@ -16,6 +16,7 @@ import { AuditLog } from './audit-log.ts';
 import { apiAuthEnabled, type ApiEnv } from './env.ts';
 import { adminAuth, registerAdminRoutes, type AdminRoutes } from './plugins/admin-auth.ts';
 import { QueuedJobQuota } from './queued-job-quota.ts';
+import { requestLimitsFromEnv } from './request-limits.ts';
 import { RetentionSweeper } from './retention-sweeper.ts';
 import { TenantPurger, type TenantDataPurger } from './tenant-purger.ts';
 import { registerAdminBoard } from './plugins/admin-board.ts';
@@ -123,7 +124,7 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
     registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
-    const limits = { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
+    const limits = requestLimitsFromEnv(env);
     registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, limits, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
     const batches = new BatchService({
       redis: deps.redis,

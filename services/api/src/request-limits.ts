@@ -1,3 +1,4 @@
+import type { RequestCheck } from '@gembatch/batches';
 import { GembatchError, type CreateJobRequest } from '@gembatch/contracts';
 import { compileJsonSchema } from '@gembatch/inference/json-schema';
 
@@ -15,6 +16,29 @@ export interface RequestLimits {
   maxInlineTextBytes: number;
 }
 
+/** The parts of a job request the caps look at. */
+export type LimitedRequest = Pick<CreateJobRequest, 'task' | 'text' | 'metadata' | 'json_schema' | 'options'>;
+
+/** The caps from the API's environment (`GEMBATCH_MAX_*`). */
+export function requestLimitsFromEnv(env: { GEMBATCH_MAX_METADATA_KEYS: number; GEMBATCH_MAX_METADATA_BYTES: number; GEMBATCH_MAX_SCHEMA_BYTES: number; GEMBATCH_MAX_SCHEMA_DEPTH: number; GEMBATCH_MAX_INLINE_TEXT_BYTES: number }): RequestLimits {
+  return { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
+}
+
+/** The same caps for every request line of a batch (`/v1/jobs` and chat lines alike), as the batch feeder's check. */
+export function batchRequestCheck(limits: RequestLimits): RequestCheck {
+  return (plan) =>
+    checkRequestLimits(
+      {
+        task: plan.task,
+        options: plan.options,
+        ...(plan.input.type === 'text' ? { text: plan.input.text } : {}),
+        ...(plan.metadata ? { metadata: plan.metadata } : {}),
+        ...(plan.jsonSchema ? { json_schema: plan.jsonSchema } : {}),
+      },
+      limits,
+    );
+}
+
 /**
  * Refuses a job request over any cap with a 400 that names the field, the size and the variable
  * that sets the limit; then compiles each JSON Schema (`json_schema`, the `extract` task's
@@ -23,7 +47,7 @@ export interface RequestLimits {
  * Metadata is stored with the job for its retention, and schemas are compiled and turned into
  * grammars on the workers: unbounded, one request could hold megabytes or exhaust a stack.
  */
-export function checkRequestLimits(body: CreateJobRequest, limits: RequestLimits): void {
+export function checkRequestLimits(body: LimitedRequest, limits: RequestLimits): void {
   if (body.metadata) {
     const keys = Object.keys(body.metadata);
     if (keys.length > limits.maxMetadataKeys) tooLarge('metadata', `${keys.length} keys`, `${limits.maxMetadataKeys} keys`, 'GEMBATCH_MAX_METADATA_KEYS');

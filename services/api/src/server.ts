@@ -9,6 +9,7 @@ import { createLogger, startMetricsServer, type Logger, type MetricsServer } fro
 import { buildApp } from './app.ts';
 import { apiAuthEnabled, isLoopback, loadApiEnv, type ApiEnv } from './env.ts';
 import { HttpMetrics } from './plugins/http-metrics.ts';
+import { batchRequestCheck, requestLimitsFromEnv } from './request-limits.ts';
 
 /** After a drain signal, give in-flight requests this long before exiting anyway. */
 const DRAIN_TIMEOUT_MS = 30_000;
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
         window: env.GEMBATCH_BATCH_WINDOW,
         maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
         retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+        checkRequest: batchRequestCheck(requestLimitsFromEnv(env)),
         onEnded: async (batch) => {
           if (batch.webhook_url) await webhookProducer.send({ subjectId: batch.id, url: batch.webhook_url, type: `batch.${batch.status as 'completed' | 'failed' | 'cancelled' | 'expired'}`, data: batchEventData(batch) });
         },

@@ -6,12 +6,16 @@ import { GembatchError, type GenerateJobData, type GenerateJobResult } from '@ge
 import { defineWorker } from '@gembatch/queue';
 import { FileStore, putJson } from '@gembatch/storage';
 import { closeAfterTest, openTestRedis, redisTest, tempDir, type RedisTestContext } from '@gembatch/testing';
+import { loadApiEnv } from '../src/index.ts';
+import { batchRequestCheck, requestLimitsFromEnv } from '../src/request-limits.ts';
 import { startApi, upload } from './api-harness.ts';
 
 /** The API with a batch feeder on the same Redis (no worker: these tests stop before anything runs). */
 async function startWithFeeder(redis: RedisTestContext, env: Record<string, string> = {}) {
   const harness = await startApi(redis, env);
-  const feeder = new BatchFeeder({ redis: harness.redis, prefix: redis.prefix, producer: harness.producer, blobStore: harness.blobStore, files: new FileStore({ redis: harness.redis, prefix: redis.prefix, blobs: harness.blobStore }), logger: harness.app.log as never });
+  // As server.ts does: the API's per-request caps apply to every batch line.
+  const checkRequest = batchRequestCheck(requestLimitsFromEnv(loadApiEnv({ REDIS_URL: redis.url, ...env })));
+  const feeder = new BatchFeeder({ redis: harness.redis, prefix: redis.prefix, producer: harness.producer, blobStore: harness.blobStore, files: new FileStore({ redis: harness.redis, prefix: redis.prefix, blobs: harness.blobStore }), logger: harness.app.log as never, checkRequest });
   closeAfterTest(feeder);
   await feeder.start();
   const post = async (url: string, payload: unknown, headers: Record<string, string> = {}) => harness.app.inject({ method: 'POST', url, payload: payload as Record<string, unknown>, headers });
@@ -67,6 +71,30 @@ describe('/v1/batches', () => {
     const errors = await app.inject({ method: 'GET', url: `/v1/batches/${batch.id}/errors` });
     expect(errors.headers['content-type']).toMatch(/^application\/jsonl/);
     expect(JSON.parse(errors.body)).toMatchObject({ custom_id: 'bad-task', response: { status_code: 400 }, error: { code: 'GB_ERR_BAD_REQUEST', message: expect.stringMatching(/^line 2: body.task/) } });
+  });
+
+  redisTest('batch lines meet the same caps as POST /v1/jobs (metadata, schemas, inline text), and hostile base64 is refused in linear time', async ({ redis }) => {
+    const { app, post, waitFor } = await startWithFeeder(redis, { GEMBATCH_MAX_METADATA_KEYS: '2', GEMBATCH_MAX_INLINE_TEXT_BYTES: '1000' });
+    const chat = (data: string) => JSON.stringify({ custom_id: 'audio', method: 'POST', url: '/v1/chat/completions', body: { messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data, format: 'wav' } }] }] } });
+    const lines = [
+      line('ok'),
+      line('metadata', { text: 'x', task: 'summarize', metadata: { a: '1', b: '2', c: '3' } }),
+      line('text', { text: 'x'.repeat(1001), task: 'summarize' }),
+      line('lookahead', { text: 'x', task: 'prompt', prompt: 'p', json_schema: { type: 'string', pattern: '^(?=a)a$' } }),
+    ];
+    const jobs = (await post('/v1/batches', { input_file_id: (await upload(app, lines.join('\n'), 'caps.jsonl')).id, endpoint: '/v1/jobs' })).json<BatchObject>();
+    expect((await waitFor(jobs.id, 'in_progress')).request_counts).toEqual({ total: 4, completed: 0, failed: 3 });
+    const errors = (await app.inject({ method: 'GET', url: `/v1/batches/${jobs.id}/errors` })).body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { custom_id: string; error: { code: string; message: string } });
+    expect(errors.map((e) => [e.custom_id, e.error.code])).toEqual([['metadata', 'GB_ERR_BAD_REQUEST'], ['text', 'GB_ERR_BAD_REQUEST'], ['lookahead', 'GB_ERR_SCHEMA_UNSUPPORTED']]);
+    expect(errors[0]?.error.message).toMatch(/GEMBATCH_MAX_METADATA_KEYS/);
+    expect(errors[1]?.error.message).toMatch(/GEMBATCH_MAX_INLINE_TEXT_BYTES/);
+
+    // 200,000 newlines then a bad character: quadratic backtracking took seconds at 20,000.
+    const started = Date.now();
+    const hostile = (await post('/v1/batches', { input_file_id: (await upload(app, chat(`${'\n'.repeat(200_000)}!`), 'hostile.jsonl')).id, endpoint: '/v1/chat/completions' })).json<BatchObject>();
+    // Its only request failed, so the batch ends at once.
+    expect((await waitFor(hostile.id, 'completed')).request_counts).toEqual({ total: 1, completed: 0, failed: 1 });
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   redisTest('native shortcuts: file_ids, and a folder under the allowed root only (symlinks out of it are skipped)', async ({ redis }) => {

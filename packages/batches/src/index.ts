@@ -9,3 +9,4 @@ export * from './result-lines.ts';
 export * from './result-stream.ts';
 export * from './validate-input.ts';
 export * from './idempotency.ts';
+export * from './batch-purge.ts';

@@ -353,7 +353,11 @@ export class BatchFeeder {
     if (reusedOk > 0) writes.push(['HINCRBY', batchKey, 'completed', String(reusedOk)]);
     if (failedNow > 0) writes.push(['HINCRBY', batchKey, 'failed', String(failedNow)]);
     writes.push(['HSET', batchKey, 'cursor_line', String(cursor.line), 'cursor_byte', String(cursor.byte), 'cursor_line_number', String(cursor.lineNumber)]);
-    await writeIfBatchExists(redis, prefix, record.id, writes);
+    if (!(await writeIfBatchExists(redis, prefix, record.id, writes))) {
+      // Purged between the check above and now: take back what was just added (a job a worker already holds runs out).
+      await Promise.allSettled(fresh.map(({ prepared }) => this.#options.producer.queues[prepared.queue].remove(prepared.data.job_id)));
+      return;
+    }
     this.#log.debug({ batchId: record.id, fed: fresh.length, reused: reused.length, errors: inlineErrors.length, cursor: cursor.line }, 'batch fed');
   }
 

@@ -55,7 +55,8 @@ export async function purgeTenantBatches(deps: BatchPurgeDeps, tenant: string): 
     await deps.onPurged?.(id);
   }
   await redis.del(index);
-  // `<prefix>:idempotency:<tenant>:` + any scope and key (the two trailing empty parts and their separator cut off).
+  // `<prefix>:idempotency:<tenant>:` + any scope and key (the two trailing empty parts and their separator cut off);
+  // tenant ids hold no `:` (`TenantId`), so no other tenant's keys match.
   await deleteMatching(redis, `${escapeGlob(redisKeys.idempotency(prefix, tenant, '', '').slice(0, -1))}*`);
   return { batches };
 }

@@ -6,7 +6,8 @@ import { cancelJob, JobEventStream, type BulkSubmission, type JobProducer } from
 import type { BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
 import type { BatchObject } from './batch-schemas.ts';
-import { BatchStore, toBatchObject, type BatchRecord } from './batch-store.ts';
+import { BatchStore, toBatchObject, writeIfBatchExists, type BatchRecord, type BatchWrite } from './batch-store.ts';
+import { deleteBatchKeys } from './batch-purge.ts';
 import { readInputLines } from './input-lines.ts';
 import { decodeOutcome, encodeInlineError, encodeOutcome, type RequestOutcome } from './request-outcomes.ts';
 import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob, type RequestCheck } from './request-mapping.ts';
@@ -261,6 +262,11 @@ export class BatchFeeder {
       this.#log.info({ batchId: record.id, errors: result.fatal.length, ms: now - started }, 'batch input invalid');
       return;
     }
+    if (!(await writeIfBatchExists(this.#options.redis, this.#options.prefix, record.id, []))) {
+      // Purged while validating: what the validation wrote goes too.
+      await deleteBatchKeys(this.#options.redis, this.#options.prefix, record.id);
+      return;
+    }
     const moved = await this.#store.transition(record.id, ['validating'], 'in_progress', { in_progress_at: now, total: result.total, failed: result.requestErrors, completed: 0 });
     // Cancelled while validating: it still needs its counts to finalize.
     if (!moved) await this.#store.update(record.id, { total: result.total, failed: result.requestErrors });
@@ -331,22 +337,29 @@ export class BatchFeeder {
     const known = jobs.length > 0 ? await redis.hmget(redisKeys.batchOutcomes(prefix, record.id), ...jobs.map((j) => j.prepared.data.job_id)) : [];
     const fresh = jobs.filter((_, i) => known[i] === null);
     const reused = jobs.filter((_, i) => known[i] !== null);
+    // Purged while this chunk was read: add no job for it.
+    if (!(await writeIfBatchExists(redis, prefix, record.id, []))) return;
     for (const job of fresh) this.#track(job.prepared.data.job_id, { batchId: record.id, index: job.index });
     const bulk: BulkSubmission[] = fresh.map(({ prepared }) => ({ data: prepared.data, queue: prepared.queue, ...(prepared.priority !== undefined ? { priority: prepared.priority } : {}) }));
     // Duplicates within this chunk share one job: add it once.
     const seen = new Set<string>();
     await this.#options.producer.submitBulk(bulk.filter((b) => !seen.has(b.data.job_id) && seen.add(b.data.job_id) !== undefined));
 
-    const transaction = redis.multi();
-    if (jobs.length > 0) transaction.hset(requestsKey, Object.fromEntries(jobs.map((j) => [String(j.index), j.prepared.data.job_id])));
-    if (fresh.length > 0) transaction.hset(redisKeys.batchInflight(prefix, record.id), Object.fromEntries(fresh.map((j) => [String(j.index), j.prepared.data.job_id])));
-    if (inlineErrors.length > 0) transaction.hset(requestsKey, Object.fromEntries(inlineErrors));
+    const batchKey = redisKeys.batch(prefix, record.id);
+    const writes: BatchWrite[] = [];
+    if (jobs.length > 0) writes.push(['HSET', requestsKey, ...jobs.flatMap((j) => [String(j.index), j.prepared.data.job_id])]);
+    if (fresh.length > 0) writes.push(['HSET', redisKeys.batchInflight(prefix, record.id), ...fresh.flatMap((j) => [String(j.index), j.prepared.data.job_id])]);
+    if (inlineErrors.length > 0) writes.push(['HSET', requestsKey, ...inlineErrors.flat()]);
     const reusedOk = known.filter((raw) => raw !== null && decodeOutcome(raw).ok).length;
     const failedNow = inlineErrors.length + (reused.length - reusedOk);
-    if (reusedOk > 0) transaction.hincrby(redisKeys.batch(prefix, record.id), 'completed', reusedOk);
-    if (failedNow > 0) transaction.hincrby(redisKeys.batch(prefix, record.id), 'failed', failedNow);
-    transaction.hset(redisKeys.batch(prefix, record.id), { cursor_line: String(cursor.line), cursor_byte: String(cursor.byte), cursor_line_number: String(cursor.lineNumber) });
-    await transaction.exec();
+    if (reusedOk > 0) writes.push(['HINCRBY', batchKey, 'completed', String(reusedOk)]);
+    if (failedNow > 0) writes.push(['HINCRBY', batchKey, 'failed', String(failedNow)]);
+    writes.push(['HSET', batchKey, 'cursor_line', String(cursor.line), 'cursor_byte', String(cursor.byte), 'cursor_line_number', String(cursor.lineNumber)]);
+    if (!(await writeIfBatchExists(redis, prefix, record.id, writes))) {
+      // Purged between the check above and now: take back what was just added (a job a worker already holds runs out).
+      await Promise.allSettled(fresh.map(({ prepared }) => this.#options.producer.queues[prepared.queue].remove(prepared.data.job_id)));
+      return;
+    }
     this.#log.debug({ batchId: record.id, fed: fresh.length, reused: reused.length, errors: inlineErrors.length, cursor: cursor.line }, 'batch fed');
   }
 
@@ -367,17 +380,20 @@ export class BatchFeeder {
     const expired = read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
     const outcome: RequestOutcome = expired ? { ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request finished', at: read.at } : read;
     const { redis, prefix } = this.#options;
-    const transaction = redis.multi();
     const byBatch = new Map<string, number[]>();
     for (const request of requests) byBatch.set(request.batchId, [...(byBatch.get(request.batchId) ?? []), request.index]);
     for (const [batchId, indexes] of byBatch) {
-      transaction.hset(redisKeys.batchOutcomes(prefix, batchId), jobId, encodeOutcome(outcome));
-      transaction.hdel(redisKeys.batchInflight(prefix, batchId), ...indexes.map(String));
-      transaction.hincrby(redisKeys.batch(prefix, batchId), outcome.ok ? 'completed' : 'failed', indexes.length);
+      const batchKey = redisKeys.batch(prefix, batchId);
+      const writes: BatchWrite[] = [
+        ['HSET', redisKeys.batchOutcomes(prefix, batchId), jobId, encodeOutcome(outcome)],
+        ['HDEL', redisKeys.batchInflight(prefix, batchId), ...indexes.map(String)],
+        ['HINCRBY', batchKey, outcome.ok ? 'completed' : 'failed', String(indexes.length)],
+      ];
       // Tokens once per job (identical requests share it): what the engine really did, for tok/s.
-      if (outcome.ok && outcome.usage) transaction.hincrby(redisKeys.batch(prefix, batchId), 'input_tokens', outcome.usage.prompt_tokens).hincrby(redisKeys.batch(prefix, batchId), 'output_tokens', outcome.usage.generated_tokens);
+      if (outcome.ok && outcome.usage) writes.push(['HINCRBY', batchKey, 'input_tokens', String(outcome.usage.prompt_tokens)], ['HINCRBY', batchKey, 'output_tokens', String(outcome.usage.generated_tokens)]);
+      // A purged batch: nothing is written, the request is simply forgotten.
+      await writeIfBatchExists(redis, prefix, batchId, writes);
     }
-    await transaction.exec();
     this.#byJob.delete(jobId);
     for (const [batchId, indexes] of byBatch) this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
   }
@@ -441,7 +457,11 @@ export class BatchFeeder {
     const status = ending === 'completed' ? 'completed' : ending;
     const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };
     // Counters are set from what the files hold (absolute, so a re-run finalize cannot count twice).
-    await redis.hset(redisKeys.batch(prefix, batchId), { completed: String(completed), failed: String(failed) });
+    if (!(await writeIfBatchExists(redis, prefix, batchId, [['HSET', redisKeys.batch(prefix, batchId), 'completed', String(completed), 'failed', String(failed)]]))) {
+      // Purged while its files were written: they go too.
+      for (const id of [outputFileId, errorFileId]) if (id) await files.delete(record.tenant, id).catch(() => undefined);
+      return;
+    }
     const final = { status, ...timestamp, completed, failed, output_file_id: outputFileId, error_file_id: errorFileId } as const;
     // Announced before the status is stored (a delivery waits for it), so a crash in between cannot lose the event: the re-run finalize announces the same event again.
     await this.#ended(batchId, final);

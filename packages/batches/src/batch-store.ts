@@ -136,10 +136,10 @@ export class BatchStore {
     return record;
   }
 
-  /** Sets fields (never the counters, which only HINCRBY touches). */
+  /** Sets fields (never the counters, which only HINCRBY touches); a no-op once the batch is deleted. */
   async update(batchId: string, fields: Partial<BatchRecord>): Promise<void> {
-    const encoded = encodeBatchFields(fields);
-    if (Object.keys(encoded).length > 0) await this.redis.hset(redisKeys.batch(this.prefix, batchId), encoded);
+    const encoded = Object.entries(encodeBatchFields(fields)).flat();
+    if (encoded.length > 0) await writeIfBatchExists(this.redis, this.prefix, batchId, [['HSET', redisKeys.batch(this.prefix, batchId), ...encoded]]);
   }
 
   /**
@@ -186,6 +186,31 @@ export class BatchStore {
       .exec();
   }
 }
+
+/** One Redis write of `writeIfBatchExists`: command, key, arguments. */
+export type BatchWrite = [command: 'HSET' | 'HDEL' | 'HINCRBY' | 'SADD', key: string, ...args: string[]];
+
+/**
+ * Runs `writes` atomically only while the batch's record exists (a Lua check-and-write), so a
+ * feeder that is still busy with a batch the tenant purge just deleted cannot bring its keys back.
+ * Resolves false when the batch is gone (nothing was written).
+ */
+export async function writeIfBatchExists(redis: Redis, prefix: string, batchId: string, writes: readonly BatchWrite[]): Promise<boolean> {
+  if (writes.length === 0) return (await redis.hexists(redisKeys.batch(prefix, batchId), 'id')) === 1;
+  const keys = [redisKeys.batch(prefix, batchId), ...new Set(writes.map(([, key]) => key))];
+  const ops = writes.map(([command, key, ...args]) => [command, keys.indexOf(key) + 1, ...args]);
+  return ((await redis.eval(GUARDED_WRITE_SCRIPT, keys.length, ...keys, JSON.stringify(ops))) as number) === 1;
+}
+
+/** KEYS[1] batch hash, KEYS[2..] written keys; ARGV[1] JSON list of [command, key index, args...]. */
+const GUARDED_WRITE_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], 'id') == 0 then return 0 end
+for _, op in ipairs(cjson.decode(ARGV[1])) do
+  local args = {}
+  for i = 3, #op do args[#args + 1] = tostring(op[i]) end
+  redis.call(op[1], KEYS[op[2]], unpack(args))
+end
+return 1`;
 
 /** KEYS[1] batch hash; ARGV[1] JSON list of allowed current statuses; ARGV[2..] field/value pairs. */
 const TRANSITION_SCRIPT = `

@@ -10,3 +10,4 @@ export * from './result-stream.ts';
 export * from './validate-input.ts';
 export * from './idempotency.ts';
 export * from './request-list.ts';
+export * from './batch-purge.ts';

@@ -75,7 +75,7 @@ describe('gembatch tenant purge and gembatch audit', () => {
 
     expect((await cli(runTenant, ['purge', 'acme'], env)).code).toBe(2);
     const purged = await cli(runTenant, ['purge', 'acme', '--yes'], env);
-    expect(purged).toMatchObject({ code: 0, out: 'purged acme: 1 jobs, 1 files, 1 keys\n' });
+    expect(purged).toMatchObject({ code: 0, out: 'purged acme: 1 jobs, 1 files, 1 keys, 0 schedules, 0 batches\n' });
     expect((await fetch(`${api}/v1/files`, { headers: auth })).status).toBe(401);
     expect(JSON.parse((await cli(runAudit, ['--action', 'tenant.purge', '--json'], env)).out)).toMatchObject([{ tenant: 'acme', actor: 'admin' }]);
 

@@ -2,7 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import cronParser from 'cron-parser';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { CONTROL_QUEUE_NAMES, GembatchError, parseTaskOptions, type TaskName } from '@gembatch/contracts';
+import { CONTROL_QUEUE_NAMES, GembatchError, parseTaskOptions, redisKeys, type TaskName } from '@gembatch/contracts';
 import { closeSharedQueue } from '@gembatch/queue';
 import type { WebhookAllowlist } from '@gembatch/webhooks';
 import type { FolderRoot } from './folder-root.ts';
@@ -139,6 +139,39 @@ export class ScheduleService {
     const record = await this.get(tenant, id);
     await this.#queue.removeJobScheduler(record.id);
     await this.store.delete(record);
+  }
+
+  /**
+   * Deletes every schedule of a tenant (the tenant purge): its BullMQ job scheduler (no more cron
+   * runs), its queued and finished run jobs, its record, runs, ledger, hash cache and marker, and
+   * the tenant's schedule index. Batches its runs created are the batch purge's. Idempotent.
+   * Resolves `{schedules}`: how many schedule records were deleted.
+   */
+  async purgeTenant(tenant: string): Promise<{ schedules: number }> {
+    const { redis, prefix } = this.#options;
+    const index = redisKeys.tenantSchedules(prefix, tenant);
+    let schedules = 0;
+    for (const id of await redis.zrange(index, 0, -1)) {
+      await this.#queue.removeJobScheduler(id);
+      const runIds = await redis.zrange(redisKeys.scheduleRuns(prefix, id), 0, -1);
+      // Cron run jobs are named `repeat:<scheduler id>:<millis>` by BullMQ; "run now" jobs by their run id.
+      const jobIds = new Set(runIds);
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:${CONTROL_QUEUE_NAMES.scheduleRuns}:repeat:${id}:*`, 'COUNT', 500);
+        cursor = next;
+        for (const key of keys) jobIds.add(key.slice(`${prefix}:${CONTROL_QUEUE_NAMES.scheduleRuns}:`.length).split(':').slice(0, 3).join(':'));
+      } while (cursor !== '0');
+      // A run job a worker holds right now cannot be removed; its lock expires and the run finds no schedule.
+      for (const jobId of jobIds) await this.#queue.remove(jobId).catch(() => 0);
+      const record = await this.store.get(tenant, id);
+      if (record) {
+        await this.store.delete(record);
+        schedules += 1;
+      }
+    }
+    await redis.del(index);
+    return { schedules };
   }
 
   async view(record: ScheduleRecord): Promise<ScheduleView> {

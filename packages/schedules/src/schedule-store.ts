@@ -8,6 +8,16 @@ const MAX_RUNS_KEPT = 500;
 /** Run records live this long (s): 30 days, longer than a monthly schedule's interval. */
 const RUN_TTL_SECONDS = 30 * 24 * 60 * 60;
 
+/** KEYS[1] schedule hash, KEYS[2..] written keys; ARGV[1] JSON list of [command, key index, args...]. */
+const GUARDED_WRITE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for _, op in ipairs(cjson.decode(ARGV[1])) do
+  local args = {}
+  for i = 3, #op do args[#args + 1] = op[i] end
+  redis.call(op[1], KEYS[op[2]], unpack(args))
+end
+return 1`;
+
 /** Releases a schedule's active-run marker only if this run holds it (compare and delete). */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
@@ -56,15 +66,22 @@ export class ScheduleStore {
       .exec();
   }
 
+  /** Stores a run; a no-op once the schedule is deleted (a run that was going on when its tenant was purged). */
   async putRun(run: ScheduleRunView): Promise<void> {
     const runs = redisKeys.scheduleRuns(this.#prefix, run.schedule_id);
     const key = redisKeys.scheduleRun(this.#prefix, run.schedule_id, run.id);
-    await this.#redis
-      .multi()
-      .set(key, JSON.stringify(run), 'EX', RUN_TTL_SECONDS)
-      .zadd(runs, 'NX', Date.now(), run.id)
-      .zremrangebyrank(runs, 0, -(MAX_RUNS_KEPT + 1))
-      .exec();
+    await this.#ifExists(run.schedule_id, [
+      ['SET', key, JSON.stringify(run), 'EX', String(RUN_TTL_SECONDS)],
+      ['ZADD', runs, 'NX', String(Date.now()), run.id],
+      ['ZREMRANGEBYRANK', runs, '0', String(-(MAX_RUNS_KEPT + 1))],
+    ]);
+  }
+
+  /** Runs `writes` atomically only while the schedule's record exists, so a deleted schedule's keys never come back. */
+  async #ifExists(scheduleId: string, writes: ReadonlyArray<[command: string, key: string, ...args: string[]]>): Promise<boolean> {
+    const keys = [redisKeys.schedule(this.#prefix, scheduleId), ...new Set(writes.map(([, key]) => key))];
+    const ops = writes.map(([command, key, ...args]) => [command, keys.indexOf(key) + 1, ...args]);
+    return ((await this.#redis.eval(GUARDED_WRITE_SCRIPT, keys.length, ...keys, JSON.stringify(ops))) as number) === 1;
   }
 
   async getRun(scheduleId: string, runId: string): Promise<ScheduleRunView | undefined> {
@@ -86,7 +103,8 @@ export class ScheduleStore {
    */
   async acquire(scheduleId: string, runId: string): Promise<boolean> {
     const key = redisKeys.scheduleActiveRun(this.#prefix, scheduleId);
-    if ((await this.#redis.set(key, runId, 'NX')) === 'OK') return true;
+    // Deleted meanwhile: the marker is not taken (returns false: the run is not started).
+    if (!(await this.#ifExists(scheduleId, [['SET', key, runId, 'NX']]))) return false;
     return (await this.#redis.get(key)) === runId;
   }
 
@@ -105,7 +123,7 @@ export class ScheduleStore {
     // Why 1,000 per HSET: bounded command size for runs of many files.
     for (let start = 0; start < files.length; start += 1_000) {
       const slice = files.slice(start, start + 1_000).flatMap((f) => [f.customId, f.sha256]);
-      await this.#redis.multi().hset(key, ...slice).expire(key, RUN_TTL_SECONDS).exec();
+      await this.#ifExists(scheduleId, [['HSET', key, ...slice], ['EXPIRE', key, String(RUN_TTL_SECONDS)]]);
     }
   }
 
@@ -129,10 +147,10 @@ export class ScheduleStore {
   /** Replaces the hash cache with this scan's files (files gone from the folder drop out). */
   async saveHashes(scheduleId: string, files: ReadonlyArray<Pick<ScannedFile, 'relative' | 'bytes' | 'mtimeMs' | 'sha256'>>): Promise<void> {
     const key = redisKeys.scheduleHashes(this.#prefix, scheduleId);
-    const multi = this.#redis.multi().del(key);
-    // Why 1,000 per HSET: bounded command size for large folders (one transaction still).
-    for (let start = 0; start < files.length; start += 1_000) multi.hset(key, ...files.slice(start, start + 1_000).flatMap((f) => [f.relative, `${f.bytes}:${f.mtimeMs}:${f.sha256}`]));
-    await multi.exec();
+    const writes: Array<[string, string, ...string[]]> = [['DEL', key]];
+    // Why 1,000 per HSET: bounded command size for large folders (one script still).
+    for (let start = 0; start < files.length; start += 1_000) writes.push(['HSET', key, ...files.slice(start, start + 1_000).flatMap((f) => [f.relative, `${f.bytes}:${f.mtimeMs}:${f.sha256}`])]);
+    await this.#ifExists(scheduleId, writes);
   }
 
   /** Which of `hashes` the schedule's ledger has seen, in order. */
@@ -144,7 +162,7 @@ export class ScheduleStore {
 
   /** Marks contents as processed. */
   async remember(scheduleId: string, hashes: readonly string[]): Promise<void> {
-    if (hashes.length > 0) await this.#redis.sadd(redisKeys.scheduleLedger(this.#prefix, scheduleId), ...hashes);
+    if (hashes.length > 0) await this.#ifExists(scheduleId, [['SADD', redisKeys.scheduleLedger(this.#prefix, scheduleId), ...hashes]]);
   }
 
   async ledgerSize(scheduleId: string): Promise<number> {

@@ -68,6 +68,11 @@ export class WebhookDeliveries {
       .exec();
   }
 
+  /** Deletes the subject's delivery record and attempts (the tenant purge). */
+  async delete(subjectId: string): Promise<void> {
+    await this.#redis.del(redisKeys.webhookDelivery(this.#prefix, subjectId), redisKeys.webhookAttempts(this.#prefix, subjectId));
+  }
+
   /** The delivery for `subjectId`, or undefined when the subject has no webhook. */
   async get(subjectId: string): Promise<WebhookDeliveryView | undefined> {
     const [hash, attempts] = await Promise.all([this.#redis.hgetall(redisKeys.webhookDelivery(this.#prefix, subjectId)), this.#redis.lrange(redisKeys.webhookAttempts(this.#prefix, subjectId), 0, -1)]);

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { CONTROL_QUEUE_NAMES } from '@gembatch/contracts';
 import { closeSharedQueue } from '@gembatch/queue';
 import { WebhookDeliveries } from './webhook-deliveries.ts';
-import { webhookEventId, type WebhookEventType, type WebhookJobData } from './webhook-event.ts';
+import { WEBHOOK_EVENT_TYPES, webhookEventId, type WebhookEventType, type WebhookJobData } from './webhook-event.ts';
 
 export interface WebhookProducerOptions {
   /** Request/response connection; the caller owns and closes it. */
@@ -66,6 +66,15 @@ export class WebhookProducer {
       removeOnFail: { age: this.#retentionSeconds },
     });
     return id;
+  }
+
+  /**
+   * Forgets a subject's webhooks (the tenant purge): its event jobs, whichever type, and its
+   * delivery record. A delivery being sent right now cannot be removed; it finishes or fails.
+   */
+  async forget(subjectId: string): Promise<void> {
+    for (const type of WEBHOOK_EVENT_TYPES) await this.#queue.remove(webhookEventId(subjectId, type)).catch(() => 0);
+    await this.#deliveries.delete(subjectId);
   }
 
   /** Closes the queue (not the connection). Idempotent. */

@@ -4,10 +4,10 @@ import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
-import { BatchService } from '@gembatch/batches';
+import { BatchService, purgeTenantBatches } from '@gembatch/batches';
 import type { JobProducer } from '@gembatch/queue';
 import { ScheduleService, type FolderRoot } from '@gembatch/schedules';
-import { loadWebhookConfig, WebhookDeliveries, type WebhookConfig } from '@gembatch/webhooks';
+import { loadWebhookConfig, WebhookDeliveries, WebhookProducer, type WebhookConfig } from '@gembatch/webhooks';
 import { FileStore, JobBlobCleaner, type BlobStore } from '@gembatch/storage';
 import { startEventLoopWatchdog, type Logger } from '@gembatch/telemetry';
 import { ApiKeyRing } from './api-key-ring.ts';
@@ -54,7 +54,7 @@ export interface AppDependencies {
   logger: Logger;
   /** The API's metrics registry, to serve it elsewhere too (the metrics port). Defaults to a new one. */
   metrics?: HttpMetrics;
-  /** Deleters of tenant data kept outside jobs and files (batches, schedules), run by a tenant purge. Defaults to none. */
+  /** Extra deleters of tenant data kept outside jobs and files, run by a tenant purge after the schedules' and batches' own. Defaults to none. */
   tenantPurgers?: readonly TenantDataPurger[];
   /** Called when a batch is created or cancelled (the server pokes its batch feeder). */
   onBatchChange?: () => void;
@@ -146,7 +146,14 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   if (env.GEMBATCH_ADMIN_TOKEN) registerFleetRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
 
   // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.
-  const purger = new TenantPurger({ queues: deps.producer, files, cleaner, keys: keyStore, others: deps.tenantPurgers ?? [] });
+  // Its queue only removes the webhook jobs of purged batches; nothing is sent through it.
+  const webhookRecords = new WebhookProducer({ connection: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
+  app.addHook('onClose', async () => {
+    await webhookRecords.close();
+  });
+  const batchPurge = { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, queues: deps.producer, cleaner, files, onPurged: (batchId: string) => webhookRecords.forget(batchId) };
+  const others: TenantDataPurger[] = [(tenant) => schedules.purgeTenant(tenant), (tenant) => purgeTenantBatches(batchPurge, tenant), ...(deps.tenantPurgers ?? [])];
+  const purger = new TenantPurger({ queues: deps.producer, files, cleaner, keys: keyStore, others });
   const adminRoutes: AdminRoutes[] = [(admin) => registerAdminKeyRoutes(admin, { store: keyStore }), (admin) => registerAdminDataRoutes(admin, { purger, audit })];
   if (env.GEMBATCH_ADMIN_ENABLED) adminRoutes.push((admin) => registerAdminBoard(admin, { queues: deps.producer }));
   await registerAdminRoutes(app, env.GEMBATCH_ADMIN_TOKEN, adminRoutes);

@@ -28,7 +28,10 @@ export interface TenantPurgerDeps {
   files: FileStore;
   cleaner: JobBlobCleaner;
   keys: ApiKeyStore;
-  /** Purgers of data kept elsewhere (registered by batches, schedules). */
+  /**
+   * Purgers of data kept elsewhere (schedules, batches), run in order after the keys are revoked
+   * and before jobs and files are deleted, so that what creates jobs and files has stopped first.
+   */
   others?: readonly TenantDataPurger[];
 }
 
@@ -36,7 +39,7 @@ export interface TenantPurgerDeps {
  * `gembatch tenant purge`: deletes every job of a tenant (cancelling running ones; with their chunk
  * data, results and inline texts), every file (bytes by reference: content another tenant also
  * uploaded stays for that tenant), every stored API key, and the tenant's indexes, quota and usage
- * counters; then whatever the registered purgers keep. Keys from `GEMBATCH_API_KEYS` live in the
+ * counters; and, first, whatever the registered purgers keep (schedules, batches). Keys from `GEMBATCH_API_KEYS` live in the
  * configuration and must be removed there. Idempotent: a second purge finds nothing.
  */
 export class TenantPurger {
@@ -52,6 +55,8 @@ export class TenantPurger {
 
     // Keys first, so the tenant cannot add data while it is being deleted.
     for (const key of await keys.list(tenant)) if (await keys.revoke(key.id)) report.keys += 1;
+    // Schedules create batches, batches create jobs and files: stopped and deleted in that order.
+    for (const other of this.#deps.others ?? []) Object.assign(report, await other(tenant));
 
     const index = redisKeys.tenantJobs(queues.prefix, tenant);
     for (;;) {
@@ -69,7 +74,6 @@ export class TenantPurger {
 
     report.files = await files.deleteAll(tenant);
     await queues.redis.del(redisKeys.tenantOpenJobs(queues.prefix, tenant), redisKeys.tenantUsage(queues.prefix, tenant), index, redisKeys.tenantFiles(queues.prefix, tenant));
-    for (const other of this.#deps.others ?? []) Object.assign(report, await other(tenant));
     return report;
   }
 }

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
-import { describe, expect } from 'vitest';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, onTestFinished, vi } from 'vitest';
+import { BatchFeeder } from '@gembatch/batches';
 import { redisKeys } from '@gembatch/contracts';
-import { redisTest } from '@gembatch/testing';
+import { FileStore } from '@gembatch/storage';
+import { closeAfterTest, redisTest, tempDir } from '@gembatch/testing';
+import { WebhookProducer } from '@gembatch/webhooks';
 import { startApi, upload } from './api-harness.ts';
 
 const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -59,7 +64,7 @@ describe('tenant purge and the audit stream', () => {
 
     const purged = await app.inject({ method: 'POST', url: '/admin/tenants/acme/purge', headers: admin });
     expect(purged.statusCode).toBe(200);
-    expect(purged.json()).toEqual({ tenant: 'acme', jobs: 2, files: 2, keys: 1 });
+    expect(purged.json()).toEqual({ tenant: 'acme', jobs: 2, files: 2, keys: 1, batches: 0, schedules: 0 });
 
     // Nothing of acme is left: jobs, files, their bytes, the stored key, its indexes and counters.
     for (const id of [textJob.id, fileJob.id]) expect((await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: acme })).statusCode).toBe(404);
@@ -80,6 +85,85 @@ describe('tenant purge and the audit stream', () => {
     expect((await app.inject({ method: 'GET', url: '/admin/audit?action=key.revoke', headers: admin })).json().data).toEqual([]);
     expect(JSON.stringify(await connection.xrange(redisKeys.audit(redis.prefix), '-', '+'))).not.toContain(stored.key);
     expect((await app.inject({ method: 'GET', url: '/admin/audit?action=tenant.purge', headers: admin })).json().data).toMatchObject([{ tenant: 'acme', actor: 'admin', resource: 'acme' }]);
-    expect((await app.inject({ method: 'POST', url: '/admin/tenants/acme/purge', headers: admin })).json()).toEqual({ tenant: 'acme', jobs: 0, files: 0, keys: 0 });
+    expect((await app.inject({ method: 'POST', url: '/admin/tenants/acme/purge', headers: admin })).json()).toEqual({ tenant: 'acme', jobs: 0, files: 0, keys: 0, batches: 0, schedules: 0 });
+  });
+
+  redisTest("purge deletes a running batch (its jobs, per-request data, webhook record, idempotency key) and a schedule (its job scheduler, runs, run jobs): no Redis key names the tenant or any of its ids, the other tenant's are intact, and the feeder brings nothing back", async ({ redis }) => {
+    const dir = await tempDir();
+    onTestFinished(() => dir.cleanup());
+    await mkdir(join(dir.path, 'inbox'), { recursive: true });
+    const harness = await startApi(redis, { GEMBATCH_API_KEYS: KEYS, GEMBATCH_ADMIN_TOKEN: ADMIN_TOKEN, GEMBATCH_SCHEDULE_ROOT: dir.path, GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/', GEMBATCH_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}` });
+    const { app, redis: connection } = harness;
+    // No worker: the batch stays in progress with its requests waiting in the queues.
+    const feeder = closeAfterTest(new BatchFeeder({ redis: connection, prefix: redis.prefix, producer: harness.producer, blobStore: harness.blobStore, files: new FileStore({ redis: connection, prefix: redis.prefix, blobs: harness.blobStore }), logger: app.log as never }));
+    await feeder.start();
+    const webhooks = closeAfterTest(new WebhookProducer({ connection, prefix: redis.prefix }));
+    const post = (url: string, headers: Record<string, string>, payload?: object, extra: Record<string, string> = {}) => app.inject({ method: 'POST', url, headers: { ...headers, ...extra }, ...(payload ? { payload } : {}) });
+    const line = (id: string) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/jobs', body: { text: `confidential memo ${id}`, task: 'summarize' } });
+    const startBatch = async (headers: Record<string, string>) => {
+      const input = await upload(app, `${line('a')}\n${line('b')}\n${line('c')}\n`, 'input.jsonl', headers);
+      const batch = (await post('/v1/batches', headers, { input_file_id: input.id, endpoint: '/v1/jobs', completion_window: '24h', webhook_url: 'https://hooks.example.com/done' }, { 'idempotency-key': 'nightly' })).json<{ id: string }>();
+      const jobIds = await vi.waitFor(
+        async () => {
+          const ids = Object.values(await connection.hgetall(redisKeys.batchInflight(redis.prefix, batch.id)));
+          if (ids.length < 3) throw new Error('not fed yet');
+          return ids;
+        },
+        { timeout: 20_000, interval: 50 },
+      );
+      return { input, batch, jobIds };
+    };
+    const startSchedule = async (headers: Record<string, string>) => {
+      const schedule = (await post('/v1/schedules', headers, { cron: '*/5 * * * *', source_folder: 'inbox', output_folder: 'out', task: 'summarize' })).json<{ id: string }>();
+      const run = (await post(`/v1/schedules/${schedule.id}/run`, headers)).json<{ id: string }>();
+      return { schedule, run };
+    };
+    const ours = await startBatch(acme);
+    const theirs = await startBatch(globex);
+    const ourSchedule = await startSchedule(acme);
+    const theirSchedule = await startSchedule(globex);
+    // A webhook event of each batch, waiting in the webhooks queue (no worker sends it).
+    const ourEvent = await webhooks.send({ subjectId: ours.batch.id, url: 'https://hooks.example.com/done', type: 'batch.cancelled', data: { id: ours.batch.id } });
+    const theirEvent = await webhooks.send({ subjectId: theirs.batch.id, url: 'https://hooks.example.com/done', type: 'batch.cancelled', data: { id: theirs.batch.id } });
+
+    const allKeys = async () => {
+      const keys: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, found] = await connection.scan(cursor, 'MATCH', `${redis.prefix}:*`, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...found);
+      } while (cursor !== '0');
+      return keys;
+    };
+    const ourIds = ['acme', ourEvent, ours.batch.id, ours.input.id, ...ours.jobIds, ourSchedule.schedule.id, ourSchedule.run.id];
+    const theirIds = [theirEvent, theirs.batch.id, theirs.input.id, ...theirs.jobIds, theirSchedule.schedule.id, theirSchedule.run.id];
+    const naming = (keys: string[], ids: string[]) => keys.filter((key) => ids.some((id) => key.includes(id)));
+    const before = await allKeys();
+    for (const id of ourIds) expect(naming(before, [id]), id).not.toEqual([]);
+    const theirsBefore = naming(before, theirIds).sort();
+
+    const purged = await post('/admin/tenants/acme/purge', admin);
+    expect(purged.statusCode).toBe(200);
+    expect(purged.json()).toEqual({ tenant: 'acme', jobs: 0, files: 1, keys: 0, batches: 1, schedules: 1 });
+    expect(naming(await allKeys(), ourIds)).toEqual([]);
+
+    // The feeder keeps running: a new batch of globex is validated and fed, and a reconcile of
+    // every job it knew (every 5 s) passes; nothing of acme comes back.
+    const purgedAt = Date.now();
+    const later = await startBatch(globex);
+    await vi.waitFor(
+      () => {
+        if (Date.now() - purgedAt < 6_000) throw new Error('waiting for a reconcile');
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    expect(naming(await allKeys(), ourIds)).toEqual([]);
+    expect(naming(await allKeys(), theirIds).sort()).toEqual(theirsBefore);
+    expect((await app.inject({ method: 'GET', url: `/v1/batches/${theirs.batch.id}`, headers: globex })).json()).toMatchObject({ status: 'in_progress' });
+    expect((await app.inject({ method: 'GET', url: `/v1/schedules/${theirSchedule.schedule.id}`, headers: globex })).json()).toMatchObject({ status: 'active' });
+    expect(later.jobIds).toHaveLength(3);
+    expect((await app.inject({ method: 'GET', url: `/v1/batches/${ours.batch.id}`, headers: acme })).statusCode).toBe(404);
+    expect((await post('/admin/tenants/acme/purge', admin)).json()).toEqual({ tenant: 'acme', jobs: 0, files: 0, keys: 0, batches: 0, schedules: 0 });
   });
 });

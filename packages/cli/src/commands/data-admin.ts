@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { AdminClient } from '../admin-client.ts';
 import { ApiError } from '../api-client.ts';
 
-export const TENANT_USAGE = `gembatch tenant purge <tenant> --yes   delete every job, file, blob (by reference) and stored API key of a tenant
+export const TENANT_USAGE = `gembatch tenant purge <tenant> --yes   delete every schedule, batch, job, file, blob (by reference) and stored API key of a tenant
   --api <url>            API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
   --admin-token <token>  the API's GEMBATCH_ADMIN_TOKEN (default: $GEMBATCH_ADMIN_TOKEN)
   --json                 print JSON instead of text`;
@@ -65,7 +65,7 @@ export async function runTenant(argv: string[], options: RunAdminOptions = {}): 
     return values.help ? 0 : 2;
   }
   if (!values.yes) {
-    err.write(`gembatch tenant purge: this deletes all of ${tenant}'s jobs, files and keys for good; add --yes to do it\n`);
+    err.write(`gembatch tenant purge: this deletes all of ${tenant}'s schedules, batches, jobs, files and keys for good; add --yes to do it\n`);
     return 2;
   }
   const client = clientFor(values, env, err, 'tenant purge');

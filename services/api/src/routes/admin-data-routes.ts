@@ -5,7 +5,7 @@ import { AUDIT_ACTIONS, type AuditLog } from '../audit-log.ts';
 import type { TenantPurger } from '../tenant-purger.ts';
 
 const TenantParams = z.object({ tenant: TenantId });
-const PurgeReport = z.object({ tenant: z.string(), jobs: z.number().int(), files: z.number().int(), keys: z.number().int() }).catchall(z.union([z.number(), z.string()]));
+const PurgeReport = z.object({ tenant: z.string(), jobs: z.number().int(), files: z.number().int(), keys: z.number().int(), batches: z.number().int(), schedules: z.number().int() }).catchall(z.union([z.number(), z.string()]));
 const AuditQueryString = z.strictObject({
   tenant: TenantId.optional(),
   action: z.enum(AUDIT_ACTIONS).optional(),

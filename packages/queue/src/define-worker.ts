@@ -105,6 +105,20 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     if ((await options.connection.exists(redisKeys.cancelled(options.prefix, rootId))) === 1) throw new GembatchError('GB_ERR_CANCELLED', 'the job was cancelled');
   };
 
+  /**
+   * Calls `onSettled` isolated from the job (graphile-worker style): a listener that throws is
+   * logged, and cannot turn a completed job into a failed one nor be called again for the same
+   * settlement by the job's own catch.
+   */
+  const notifySettled = (event: SettledEvent<Result>, log: Logger): void => {
+    if (!options.onSettled) return;
+    try {
+      options.onSettled(event);
+    } catch (error) {
+      log.error({ err: error, outcome: event.outcome }, 'onSettled listener threw; the job outcome stands');
+    }
+  };
+
   /** Set when the grace period of `close()` ends: jobs that stop from then on are handed back. */
   let handingBack = false;
 
@@ -170,7 +184,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       await assertNotCancelled(job);
       const payload = parsePayload(options.parse, job.data);
       const result = await options.processor(payload, ctx);
-      options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'completed', result, ctx: settledCtx });
+      notifySettled({ jobId: ctx.jobId, payload: job.data, outcome: 'completed', result, ctx: settledCtx }, log);
       return result;
     } catch (thrown) {
       if (handingBack && token && !(thrown instanceof Suspended)) {
@@ -181,7 +195,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       }
       if (thrown instanceof Suspended) {
         log.debug('waiting for children');
-        options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'suspended', ctx: settledCtx });
+        notifySettled({ jobId: ctx.jobId, payload: job.data, outcome: 'suspended', ctx: settledCtx }, log);
         throw new WaitingChildrenError();
       }
       const error = toGembatchError(thrown);
@@ -190,7 +204,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       if (error.code === 'GB_ERR_INTERNAL') log.error({ ...logFields, err: thrown }, 'job failed');
       else log.warn(logFields, 'job failed');
       if (final) await forgetSecrets(job, options.secretFields, log);
-      options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable, final }, ctx: settledCtx });
+      notifySettled({ jobId: ctx.jobId, payload: job.data, outcome: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable, final }, ctx: settledCtx }, log);
       const reason = encodeFailedReason(error);
       if (!error.retryable) throw new UnrecoverableError(reason);
       throw new Error(reason);

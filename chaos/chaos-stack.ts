@@ -9,7 +9,7 @@ import { ensureTestModel, findFreePort, openTestRedis, startRedis, tempDir, type
 
 /**
  * Bound on starting the stack (API, workers and exporter under tsx, the model loaded): tens of
- * seconds on a busy 2-core machine; Vitest's hook timeout of the chaos config is shorter.
+ * seconds on a machine with few, busy cores; Vitest's hook timeout of the chaos config is shorter.
  */
 export const STACK_START_TIMEOUT_MS = 200_000;
 

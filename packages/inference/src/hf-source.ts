@@ -10,9 +10,9 @@ export interface HfFile {
 
 /** Where Hugging Face is reached and with which token (gated repositories). */
 export interface HfAccess {
-  /** Base URL. Defaults to `$HF_ENDPOINT` or `https://huggingface.co` (a mirror or a test server can stand in). */
+  /** Base URL (the caller's `HF_ENDPOINT`). Defaults to `https://huggingface.co` (a mirror or a test server can stand in). */
   endpoint?: string;
-  /** Access token for gated or private repositories. Defaults to `$HF_TOKEN`. Never logged. */
+  /** Access token for gated or private repositories (the caller's `HF_TOKEN`). Never logged. */
   token?: string;
 }
 
@@ -31,11 +31,11 @@ export function parseHfUri(uri: string): { repo: string; revision: string } & ({
 }
 
 export function hfEndpoint(access: HfAccess = {}): string {
-  return (access.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
+  return (access.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
 }
 
 export function hfHeaders(access: HfAccess = {}): Record<string, string> {
-  const token = access.token ?? process.env.HF_TOKEN;
+  const token = access.token;
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 

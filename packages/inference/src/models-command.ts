@@ -177,7 +177,8 @@ export async function runModelsPull(argv: string[], out: NodeJS.WritableStream, 
       out.write(USAGE);
       return 0;
     }
-    const access = { ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) };
+    const endpoint = settings.endpoint ?? env.HF_ENDPOINT;
+    const access = { ...(endpoint ? { endpoint } : {}), ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}) };
     const [target] = settings.positionals;
     let source: string;
     let entry: Omit<CatalogEntry, 'qualityRank'> | undefined;

@@ -24,7 +24,7 @@ if (!PROMETHEUS) console.warn('prometheus not found: skipping the fleet acceptan
 const WAVE = 4;
 /** Waves before giving up on BullMQ handing both workers a job. */
 const MAX_WAVES = 8;
-/** Starting a worker = tsx compiling it + loading the model; on a busy 2-core machine this can take a minute. */
+/** Starting a worker = tsx compiling it + loading the model; with few, busy cores this can take a minute. */
 const WORKER_START_MS = 180_000;
 /** A wave of tiny-model jobs takes well under a second of compute; the rest is scheduling on a loaded machine. */
 const WAVE_MS = 60_000;

@@ -451,7 +451,7 @@ function grammarStopTriggers(grammar: LlamaGrammar): string[] {
   return grammar.stopGenerationTriggers
     .map((trigger) => {
       if (typeof trigger === 'string') return trigger;
-      const values: readonly unknown[] = isLlamaText(trigger) ? trigger.values : (trigger as readonly unknown[]);
+      const values: readonly unknown[] = isLlamaText(trigger) ? trigger.values : trigger;
       return values.every((v) => typeof v === 'string') ? values.join('') : '';
     })
     .filter((t) => t !== '');

@@ -15,7 +15,7 @@ export interface DefineWorkerOptions<Payload, Result> {
   processor: Processor<Payload, Result>;
   logger: Logger;
   /** Parses the raw job data; a parse failure fails the job without retries. */
-  parse(data: unknown): Payload;
+  parse: (data: unknown) => Payload;
   /** Called after each job settles (metrics, stats). */
   onSettled?(event: SettledEvent<Result>): void;
   /**

@@ -116,7 +116,7 @@ export async function runAudit(argv: string[], options: RunAdminOptions = {}): P
     if (value !== undefined) query.set(name, value);
   }
   try {
-    const page = await client.request<{ data: AuditEntry[]; has_more: boolean }>('GET', `/admin/audit${query.size > 0 ? `?${query}` : ''}`);
+    const page = await client.request<{ data: AuditEntry[]; has_more: boolean }>('GET', `/admin/audit${query.size > 0 ? `?${query.toString()}` : ''}`);
     if (values.json) out.write(`${JSON.stringify(page.data)}\n`);
     else {
       out.write(`${'AT'.padEnd(24)} ${'ACTION'.padEnd(12)} ${'TENANT'.padEnd(16)} ${'ACTOR'.padEnd(28)} RESOURCE\n`);

@@ -49,5 +49,5 @@ export function zodSchemasToOpenApi({ schema, url }: { schema: FastifySchema; ur
   if (schema.response && typeof schema.response === 'object') {
     converted.response = Object.fromEntries(Object.entries(schema.response as Record<string, unknown>).map(([status, value]) => [status, isZodSchema(value) ? toJsonSchema(value, 'output') : value]));
   }
-  return { schema: converted as FastifySchema, url };
+  return { schema: converted, url };
 }

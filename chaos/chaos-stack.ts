@@ -14,7 +14,7 @@ import { ensureTestModel, findFreePort, openTestRedis, startRedis, tempDir, type
 export const STACK_START_TIMEOUT_MS = 200_000;
 
 /** How often the scenarios poll Redis or the API while they wait (ms). */
-export const POLL_MS = 200;
+const POLL_MS = 200;
 
 export interface ChaosStackOptions {
   /** Worker processes. Defaults to `1`. */

@@ -30,7 +30,7 @@ export function parseHfUri(uri: string): { repo: string; revision: string } & ({
   return file !== undefined ? { ...base, file } : { ...base, quant: quant as string };
 }
 
-export function hfEndpoint(access: HfAccess = {}): string {
+function hfEndpoint(access: HfAccess = {}): string {
   return (access.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
 }
 

@@ -13,7 +13,7 @@ const READY_POLL_MS = 100;
 const STOP_GRACE_MS = 10_000;
 
 /** One series of an instant query's result. */
-export interface InstantSeries {
+interface InstantSeries {
   metric: Record<string, string>;
   value: number;
 }

@@ -15,11 +15,9 @@ import { findSystemTool } from '../util/system-tools.ts';
 
 /** Decoded audio format: what Gemma's audio projector takes. */
 export const PCM_SAMPLE_RATE = 16_000;
-/** Bytes per sample of the signed 16-bit little-endian PCM that `decodeAudio` yields. */
-export const PCM_BYTES_PER_SAMPLE = 2;
 
 /** One audio stream as ffprobe describes it. */
-export interface ProbedAudioStream {
+interface ProbedAudioStream {
   codec: string;
   sampleRate: number | undefined;
   channels: number | undefined;

@@ -13,7 +13,7 @@ function isZodSchema(value: unknown): value is z.ZodType {
 }
 
 /** `path.to.field: message; other: message`, the form every 400 uses. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): string {
+function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): string {
   return issues.map((issue) => `${[...base, ...issue.path].map(String).join('.') || 'body'}: ${issue.message}`).join('; ');
 }
 

@@ -10,7 +10,7 @@ export interface BatchRouteDeps {
 
 const Timestamp = z.number().int().nullable();
 /** The OpenAI batch object (timestamps in unix seconds). */
-export const BatchObjectResponse = z.object({
+const BatchObjectResponse = z.object({
   id: z.string(),
   object: z.literal('batch'),
   endpoint: z.enum(BATCH_ENDPOINTS),

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ErrorBody, Timings, Usage } from '@gembatch/contracts';
 import { ApiError, type ApiClient } from './api-client.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 /** One line of `results.jsonl`. */
 export interface SubmitRecord {
@@ -116,7 +117,7 @@ export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[
 
 function toErrorBody(error: unknown): ErrorBody {
   if (error instanceof ApiError) return { code: error.code as ErrorBody['code'], message: error.message };
-  return { code: 'GB_ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) };
+  return { code: 'GB_ERR_INTERNAL', message: errorMessage(error) };
 }
 
 /** `[#####-----] 5/10 done · 1 failed · 3 running`, redrawn in place on a TTY, a line per change otherwise. */

@@ -1,4 +1,4 @@
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import { fetchFollowingRedirects } from './fetch-following-redirects.ts';
 
 /** A file in a Hugging Face model repository. */
@@ -55,7 +55,7 @@ export async function resolveHfQuant(repo: string, quant: string, revision: stri
   try {
     response = await fetchFollowingRedirects(url, { headers: hfHeaders(access), ...(signal ? { signal } : {}) });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, retryable: true });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: ${errorMessage(error)}`, { cause: error, retryable: true });
   }
   if (!response.ok) throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: HTTP ${response.status}${response.status === 401 || response.status === 403 ? ' (gated or private: set HF_TOKEN)' : ''}`);
   const listing = (await response.json()) as Array<{ type?: string; path?: string }>;

@@ -1,5 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import type { Engine, GenerateRequest, GenerateResult } from './engine.ts';
 
 export interface GenerateStructuredOptions {
@@ -34,7 +34,7 @@ function validatorFor(schema: Record<string, unknown>): ValidateFunction {
     try {
       validate = ajv.compile(schema);
     } catch (error) {
-      throw new GembatchError('GB_ERR_BAD_REQUEST', `the JSON Schema is invalid: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new GembatchError('GB_ERR_BAD_REQUEST', `the JSON Schema is invalid: ${errorMessage(error)}`, { cause: error });
     }
     if (validators.size >= VALIDATOR_CACHE_SIZE) validators.delete(validators.keys().next().value as string);
     validators.set(key, validate);

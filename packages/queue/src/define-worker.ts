@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type QueueName } from '@gembatch/contracts';
+import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type QueueName, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
 
@@ -292,7 +292,7 @@ async function handBack(job: Job, token: string, log: Logger): Promise<void> {
     await job.moveToWait(token);
     log.info({ attemptsMade: job.attemptsMade }, 'job handed back');
   } catch (error) {
-    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'job could not be handed back; the stall check will');
+    log.warn({ err: errorMessage(error) }, 'job could not be handed back; the stall check will');
   }
 }
 
@@ -314,7 +314,7 @@ async function forgetSecrets(job: Job, fields: readonly string[] | undefined, lo
   if (!hasSecrets(job.data, fields)) return;
   const data = { ...(job.data as Record<string, unknown>) };
   for (const field of fields ?? []) delete data[field];
-  await job.updateData(data).catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error), jobId: job.id }, 'could not remove secret fields from a failed job'));
+  await job.updateData(data).catch((error: unknown) => log.warn({ err: errorMessage(error), jobId: job.id }, 'could not remove secret fields from a failed job'));
 }
 
 /** Children and next stages keep the job's retry policy and retention. */

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished } from 'vitest';
-import { DEFAULT_TENANT, GenerateJobResult, NODE_STATS_TTL_SECONDS, QUEUE_NAMES, newJobId, type GenerateJobData } from '@gembatch/contracts';
+import { DEFAULT_TENANT, GenerateJobResult, NODE_STATS_TTL_SECONDS, QUEUE_NAMES, newJobId, type GenerateJobData, errorMessage } from '@gembatch/contracts';
 import { JobProducer, listLiveNodes } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { closeAfterTest, ensureTestModel, openTestRedis, redisTest, tempDir } from '@gembatch/testing';
@@ -73,7 +73,7 @@ async function waitUntil<T>(what: string, timeoutMs: number, workers: WorkerProc
     try {
       return await check();
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${error instanceof Error ? error.message : String(error)}\n${workers.map((w) => `--- ${w.node}\n${w.log()}`).join('\n')}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${errorMessage(error)}\n${workers.map((w) => `--- ${w.node}\n${w.log()}`).join('\n')}`);
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

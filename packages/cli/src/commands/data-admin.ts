@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AdminClient } from '../admin-client.ts';
 import { ApiError } from '../api-client.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 export const TENANT_USAGE = `gembatch tenant purge <tenant> --yes   delete every job, file, blob (by reference) and stored API key of a tenant
   --api <url>            API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
@@ -43,7 +44,7 @@ function clientFor(values: { api?: string | undefined; 'admin-token'?: string | 
 }
 
 function describeError(error: unknown): string {
-  return error instanceof ApiError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  return error instanceof ApiError ? `${error.code}: ${error.message}` : errorMessage(error);
 }
 
 /** `gembatch tenant purge <tenant> --yes`: a thin client of `POST /admin/tenants/:tenant/purge`. Resolves to the exit code. */

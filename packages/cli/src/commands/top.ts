@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import { QUEUE_STATES, parsePrometheusText, selectSamples, type ParsedMetrics } from '@gembatch/telemetry';
 
 const TOP_USAGE = `gembatch top [options]   a live terminal view of the fleet (from the exporter's /metrics)
@@ -161,7 +161,7 @@ async function scrapeView(url: string, signal: AbortSignal | undefined): Promise
     response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
   } catch (error) {
     if (signal?.aborted) throw error;
-    throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `cannot reach the exporter at ${url} (${error instanceof Error ? error.message : String(error)}); is \`gembatch up\` running?`, { cause: error });
+    throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `cannot reach the exporter at ${url} (${errorMessage(error)}); is \`gembatch up\` running?`, { cause: error });
   }
   if (!response.ok) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `the exporter at ${url} answered HTTP ${response.status}`);
   return buildFleetView(parsePrometheusText(await response.text()));
@@ -178,7 +178,7 @@ export async function runTop(argv: string[], out: NodeJS.WritableStream, options
   try {
     ({ values } = parseArgs({ args: argv, options: { url: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (error) {
-    err.write(`${error instanceof Error ? error.message : String(error)}\n${TOP_USAGE}\n`);
+    err.write(`${errorMessage(error)}\n${TOP_USAGE}\n`);
     return 2;
   }
   if (values.help) {
@@ -204,7 +204,7 @@ export async function runTop(argv: string[], out: NodeJS.WritableStream, options
       out.write(renderFleetView(await scrapeView(url, options.signal), url, new Date()));
       return 0;
     } catch (error) {
-      err.write(`gembatch top: ${error instanceof Error ? error.message : String(error)}\n`);
+      err.write(`gembatch top: ${errorMessage(error)}\n`);
       return 1;
     }
   }
@@ -217,7 +217,7 @@ export async function runTop(argv: string[], out: NodeJS.WritableStream, options
       frame = renderFleetView(await scrapeView(url, signal), url, new Date());
     } catch (error) {
       if (signal?.aborted) break;
-      frame = `gembatch top — ${url} — ${new Date().toISOString().slice(11, 19)} UTC\n${error instanceof Error ? error.message : String(error)}\nretrying every ${interval} s\n`;
+      frame = `gembatch top — ${url} — ${new Date().toISOString().slice(11, 19)} UTC\n${errorMessage(error)}\nretrying every ${interval} s\n`;
     }
     out.write(`${clear}${frame}`);
     try {

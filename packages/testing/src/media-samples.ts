@@ -7,28 +7,20 @@
  * `systemToolAvailable` so a test can skip with a reason when one is missing.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { PDFArray, PDFDocument, PDFName, PDFNumber, PDFString, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
+import { findOnPath } from './find-on-path.ts';
 import { writeTextPdf } from './samples.ts';
 
 const run = promisify(execFile);
 
 /** Whether an executable is on PATH (qpdf, ffmpeg, espeak-ng, tesseract, pdftotext). */
 export function systemToolAvailable(name: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
-    if (dir === '') return false;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return findOnPath(name) !== null;
 }
 
 // US Letter in PDF points (1/72 inch).

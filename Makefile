@@ -6,11 +6,11 @@ SHELL := /bin/bash
 GEMBATCH_MODEL ?=
 export GEMBATCH_MODEL
 
-.PHONY: help deps system-deps demo test chaos typecheck lint clean
+.PHONY: help deps system-deps demo test chaos typecheck lint knip clean
 
 help:
 	@echo "make demo   process examples/ end to end (GEMBATCH_MODEL=path/to.gguf to choose the model)"
-	@echo "make test   typecheck, lint and run every test"
+	@echo "make test   typecheck, lint, knip (dead files, exports, dependencies) and run every test"
 	@echo "make chaos  fault-injection scenarios (kill -9, Redis restart, SIGTERM, hostile inputs), one line of figures each"
 
 system-deps:
@@ -32,7 +32,10 @@ typecheck: deps
 lint: deps
 	pnpm --silent lint
 
-test: typecheck lint
+knip: deps
+	pnpm --silent knip
+
+test: typecheck lint knip
 	pnpm --silent test
 
 # Scenarios append their figures to the report; it is printed whole at the end.

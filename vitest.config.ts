@@ -5,11 +5,10 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'services/*/src/**/*.test.ts', 'services/*/test/**/*.test.ts'],
     // Native addons (llama.cpp, sharp) are safest in child processes, not worker threads.
     pool: 'forks',
-    // Two cores here: more files at once only thrash the CPU that model tests need.
+    // Sized for a 2-core machine: more files at once only thrash the CPU that model tests need.
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
-    globalSetup: ['packages/testing/src/global-setup.ts'],
   },
 });

@@ -16,7 +16,7 @@ import { ensureTestModel } from '@gembatch/testing/models';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, sequences: { type: 'string', default: '4' }, model: { type: 'string', default: 'tiny' } } });
 const N = Number(values.requests);
-const model = values.model === 'tiny' || values.model === 'bench' ? await ensureTestModel(values.model) : (values.model as string);
+const model = values.model === 'tiny' || values.model === 'bench' ? await ensureTestModel(values.model) : values.model;
 /** Plain submissions in flight at once: enough to keep the queue full, as a client script would. */
 const SUBMIT_CONCURRENCY = 32;
 /** Why 8 tokens: short answers make per-job overhead (queues, feeder, files) as visible as it gets. */

@@ -10,12 +10,12 @@ import { ensureTestModel, findFreePort, openTestRedis, startRedis, tempDir, writ
 
 /**
  * Bound on starting the stack (API, workers and exporter under tsx, the model loaded): tens of
- * seconds on a busy 2-core machine; Vitest's hook timeout of the chaos config is shorter.
+ * seconds on a machine with few, busy cores; Vitest's hook timeout of the chaos config is shorter.
  */
 export const STACK_START_TIMEOUT_MS = 200_000;
 
 /** How often the scenarios poll Redis or the API while they wait (ms). */
-export const POLL_MS = 200;
+const POLL_MS = 200;
 
 export interface ChaosStackOptions {
   /** Worker processes. Defaults to `1`. */

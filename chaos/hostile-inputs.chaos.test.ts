@@ -51,7 +51,7 @@ const SETTLE_TIMEOUT_MS = 150_000;
 type Expected = ErrorCode | 'completed';
 
 /** What one hostile input turned into: an HTTP refusal with its code, or a job to wait for. */
-type Submitted = { code: ErrorCode | string; status: number } | { jobId: string };
+type Submitted = { code: string; status: number } | { jobId: string };
 
 interface HostileCase {
   name: string;

@@ -42,7 +42,7 @@ describe('kill -9 of the API mid-upload', () => {
   });
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await Promise.all(children.map((child) => (child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined)));
+    await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => once(child, 'exit')));
     await redis?.close();
     await dataDir?.cleanup();
   });
@@ -75,7 +75,7 @@ describe('kill -9 of the API mid-upload', () => {
         controller.enqueue(new Uint8Array(CHUNK));
       },
     });
-    const upload = fetch(`${first.url}/v1/files`, { method: 'POST', body: multipart, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, duplex: 'half' } as RequestInit).catch((error: unknown) => error);
+    const upload = fetch(`${first.url}/v1/files`, { method: 'POST', body: multipart, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, duplex: 'half' }).catch((error: unknown) => error);
 
     const part = await waitFor('a .part file of the upload', async () => (sent >= BYTES_BEFORE_KILL ? (await readdir(tmp)).find((name) => name.endsWith('.part')) : undefined));
     const partBytes = (await stat(join(tmp, part))).size;

@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
  * it after, so the figures stand together at the end of the output instead of inside Vitest's.
  * Defaults to `.gembatch/chaos-report.txt` at the repository root.
  */
-export const CHAOS_REPORT_PATH = resolve(process.env.GEMBATCH_CHAOS_REPORT ?? '.gembatch/chaos-report.txt');
+const CHAOS_REPORT_PATH = resolve(process.env.GEMBATCH_CHAOS_REPORT ?? '.gembatch/chaos-report.txt');
 
 /**
  * Records one scenario's outcome as a line, e.g.

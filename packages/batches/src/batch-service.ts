@@ -249,7 +249,7 @@ export class BatchService {
       // Finalized: the files hold every line (and the input may be gone).
       const fileId = kind === 'output' ? record.output_file_id : record.error_file_id;
       const file = fileId ? await this.#options.files.find(tenant, fileId) : undefined;
-      if (file) for await (const chunk of await this.#options.files.open(file)) yield chunk.toString('utf8');
+      if (file) for await (const chunk of await this.#options.files.open(file)) yield (chunk as Buffer).toString('utf8');
       return;
     }
     const unfinished = record.status === 'expired' ? ({ ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch expired before this request ran', at: record.expired_at ?? Date.now() } as const) : ('skip' as const);

@@ -54,7 +54,7 @@ export function encodeBatchFields(fields: Partial<BatchRecord>): Record<string, 
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(fields)) {
     if (value === null || value === undefined) continue;
-    out[name] = (JSON_FIELDS as readonly string[]).includes(name) ? JSON.stringify(value) : String(value);
+    out[name] = (JSON_FIELDS as readonly string[]).includes(name) || typeof value === 'object' ? JSON.stringify(value) : String(value);
   }
   return out;
 }

@@ -107,7 +107,7 @@ function planJobsRequest(raw: Record<string, unknown>): RequestPlan {
   return {
     input: body.file_id !== undefined ? { type: 'file', fileId: body.file_id } : { type: 'text', text: body.text ?? '' },
     task: body.task,
-    options: options.data as Record<string, unknown>,
+    options: options.data,
     maxTokens: body.max_tokens ?? task.defaultMaxTokens,
     ...(body.json_schema ? { jsonSchema: body.json_schema } : {}),
     ...(body.password ? { password: body.password } : {}),
@@ -203,7 +203,7 @@ function planChatRequest(raw: Record<string, unknown>): RequestPlan {
   return {
     input,
     task: 'prompt',
-    options: options.data as Record<string, unknown>,
+    options: options.data,
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? TASKS.prompt.defaultMaxTokens,
     ...(body.temperature !== undefined && body.temperature !== null ? { temperature: body.temperature } : {}),
     ...(jsonSchema ? { jsonSchema } : {}),

@@ -1,7 +1,7 @@
 import { toFile } from 'openai';
 import { describe, expect } from 'vitest';
 import { ensureTestModel, redisTest } from '@gembatch/testing';
-import type { BatchObject, BatchOutputLine } from '../src/index.ts';
+import type { BatchOutputLine } from '../src/index.ts';
 import { jsonl, parseJsonl, startBatchStack } from './batch-stack.ts';
 
 describe('batches of /v1/jobs requests on a real stack', () => {
@@ -15,7 +15,7 @@ describe('batches of /v1/jobs requests on a real stack', () => {
         const file = await s.openai.files.create({ file: await toFile(Buffer.from(jsonl(lines)), 'jobs.jsonl'), purpose: 'batch' });
         const created = await s.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/jobs' as '/v1/chat/completions', completion_window: '24h' });
         expect(created.status).toBe('validating');
-        const done = (await s.waitFor(created.id, ['completed', 'failed'], 240_000)) as BatchObject;
+        const done = await s.waitFor(created.id, ['completed', 'failed'], 240_000);
         console.log(`batch of ${N}: ${(done.completed_at ?? 0) - (done.in_progress_at ?? 0)} s from in_progress to completed`);
         expect(done.status).toBe("completed");
         expect(done.request_counts).toEqual({ total: N, completed: N, failed: 0 });

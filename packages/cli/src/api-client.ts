@@ -91,7 +91,7 @@ export class ApiClient {
     const params = new URLSearchParams();
     if (query.after) params.set('after', query.after);
     if (query.limit) params.set('limit', String(query.limit));
-    return this.#request('GET', `/v1/batches${params.size > 0 ? `?${params}` : ''}`);
+    return this.#request('GET', `/v1/batches${params.size > 0 ? `?${params.toString()}` : ''}`);
   }
 
   async cancelBatch(id: string): Promise<BatchObject> {

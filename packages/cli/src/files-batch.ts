@@ -43,14 +43,14 @@ export interface FilesBatch {
   /** Input index → why the upload was refused (those inputs are not in the batch). */
   uploadErrors: Map<number, ErrorBody>;
   /** Call once the batch has been seen through: the same command then makes a new batch. */
-  settle(): Promise<void>;
+  settle: () => Promise<void>;
 }
 
 /** A created batch and how to mark it seen through. */
 export interface CreatedBatch {
   batch: BatchObject;
   /** Call once the batch has been seen through: the same input then makes a new batch next time. */
-  settle(): Promise<void>;
+  settle: () => Promise<void>;
 }
 
 /**
@@ -117,7 +117,7 @@ export async function createJsonlBatch(client: ApiClient, jsonl: Buffer, endpoin
 }
 
 /** The path as the user gave it (relative to the working directory when inside it); unique, at most 512 characters. */
-export function customIdsFor(files: readonly string[]): string[] {
+function customIdsFor(files: readonly string[]): string[] {
   const used = new Set<string>();
   return files.map((file, index) => {
     const rel = relative(process.cwd(), file);

@@ -126,7 +126,7 @@ async function writeState(path: string, state: StateFile): Promise<void> {
 }
 
 /** sha256 of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
+async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path), hash);
   return hash.digest('hex');

@@ -130,7 +130,7 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
 
         // 5. The output file: one line per successful request.
         const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download output (JSONL)' }).click()]);
-        const output = await readFile((await download.path()) as string, 'utf8');
+        const output = await readFile(await download.path(), 'utf8');
         const lines = output.split('\n').filter((line) => line.trim() !== '');
         expect(lines).toHaveLength(examples.length);
         expect(lines.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(examples.map((path) => basename(path)));

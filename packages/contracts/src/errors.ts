@@ -81,10 +81,15 @@ export interface ErrorBody {
   message: string;
 }
 
+/** The message of whatever was thrown: an Error's `message`, anything else as a string. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** Whatever was thrown, as a GembatchError (unknown errors become `GB_ERR_INTERNAL`). */
 export function toGembatchError(error: unknown): GembatchError {
   if (error instanceof GembatchError) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return new GembatchError('GB_ERR_INTERNAL', message, { cause: error });
 }
 

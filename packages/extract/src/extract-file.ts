@@ -36,7 +36,7 @@ export interface ExtractOptions {
   /** Whether a node with a vision projector will process the result. */
   visionAvailable: boolean;
   /** Stores derived media (normalised images, WAV segments) and returns its sha256: the worker passes the blob store's put. */
-  putBlob(bytes: Buffer, mime: string): Promise<string>;
+  putBlob: (bytes: Buffer, mime: string) => Promise<string>;
   /** Cancels the extraction (`GB_ERR_CANCELLED`): child processes and the PDF worker are killed. Defaults to none. */
   signal?: AbortSignal;
   /** PDF text engine: `auto` uses poppler's pdftotext for large unencrypted files when installed; `pdfjs` never does (benchmarks, tests). Defaults to `auto`. */

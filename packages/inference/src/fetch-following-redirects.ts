@@ -16,7 +16,7 @@ export interface RedirectSafeInit {
 }
 
 /** `headers` without credentials (Authorization, Proxy-Authorization, Cookie), whatever their case. */
-export function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase())));
 }
 

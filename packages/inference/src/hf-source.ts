@@ -1,4 +1,4 @@
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import { fetchFollowingRedirects } from './fetch-following-redirects.ts';
 
 /** A file in a Hugging Face model repository. */
@@ -10,9 +10,9 @@ export interface HfFile {
 
 /** Where Hugging Face is reached and with which token (gated repositories). */
 export interface HfAccess {
-  /** Base URL. Defaults to `$HF_ENDPOINT` or `https://huggingface.co` (a mirror or a test server can stand in). */
+  /** Base URL (the caller's `HF_ENDPOINT`). Defaults to `https://huggingface.co` (a mirror or a test server can stand in). */
   endpoint?: string;
-  /** Access token for gated or private repositories. Defaults to `$HF_TOKEN`. Never logged. */
+  /** Access token for gated or private repositories (the caller's `HF_TOKEN`). Never logged. */
   token?: string;
 }
 
@@ -30,12 +30,12 @@ export function parseHfUri(uri: string): { repo: string; revision: string } & ({
   return file !== undefined ? { ...base, file } : { ...base, quant: quant as string };
 }
 
-export function hfEndpoint(access: HfAccess = {}): string {
-  return (access.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
+function hfEndpoint(access: HfAccess = {}): string {
+  return (access.endpoint ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
 }
 
 export function hfHeaders(access: HfAccess = {}): Record<string, string> {
-  const token = access.token ?? process.env.HF_TOKEN;
+  const token = access.token;
   return token ? { authorization: `Bearer ${token}` } : {};
 }
 
@@ -55,7 +55,7 @@ export async function resolveHfQuant(repo: string, quant: string, revision: stri
   try {
     response = await fetchFollowingRedirects(url, { headers: hfHeaders(access), ...(signal ? { signal } : {}) });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: ${error instanceof Error ? error.message : String(error)}`, { cause: error, retryable: true });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: ${errorMessage(error)}`, { cause: error, retryable: true });
   }
   if (!response.ok) throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: HTTP ${response.status}${response.status === 401 || response.status === 403 ? ' (gated or private: set HF_TOKEN)' : ''}`);
   const listing = (await response.json()) as Array<{ type?: string; path?: string }>;

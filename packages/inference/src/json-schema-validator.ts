@@ -22,7 +22,7 @@ import { GembatchError } from '@gembatch/contracts';
 export interface JsonSchemaValidator {
   validate: ValidateFunction;
   /** The errors of the last `validate` call as one line (`output/code must match pattern "…"`). */
-  errorsText(errors: ErrorObject[] | null | undefined): string;
+  errorsText: (errors: ErrorObject[] | null | undefined) => string;
 }
 
 /**

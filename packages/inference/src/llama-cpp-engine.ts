@@ -16,7 +16,7 @@ import {
   type LlamaModel,
   type Token,
 } from 'node-llama-cpp';
-import { GembatchError, toGembatchError } from '@gembatch/contracts';
+import { GembatchError, toGembatchError, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { DecodeCounters } from './decode-counters.ts';
 import type { Engine, EngineInfo, EngineStats, FinishReason, GenerateRequest, GenerateResult } from './engine.ts';
@@ -219,7 +219,7 @@ export class LlamaCppEngine implements Engine {
     } catch (error) {
       await llama.dispose().catch(() => undefined);
       if (error instanceof GembatchError) throw error;
-      throw new GembatchError('GB_ERR_MODEL_LOAD', `the model could not be loaded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new GembatchError('GB_ERR_MODEL_LOAD', `the model could not be loaded: ${errorMessage(error)}`, { cause: error });
     }
   }
 
@@ -354,7 +354,7 @@ export class LlamaCppEngine implements Engine {
   #generationError(error: unknown): GembatchError {
     if (error instanceof GembatchError) return error;
     if (error instanceof DisposedError || this.#closeController.signal.aborted) return new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine closed during generation', { cause: error });
-    return new GembatchError('GB_ERR_INFERENCE', `generation failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    return new GembatchError('GB_ERR_INFERENCE', `generation failed: ${errorMessage(error)}`, { cause: error });
   }
 
   /** A token bias that forbids end-of-generation tokens (benchmarks generate exactly `maxTokens`). */
@@ -375,7 +375,7 @@ export class LlamaCppEngine implements Engine {
       grammar = this.#llama.createGrammarForJsonSchema(schema as never).then(
         (g) => g as LlamaGrammar,
         (error: unknown) => {
-          this.#log?.warn({ err: error instanceof Error ? error.message : String(error) }, 'JSON Schema has no grammar; generating unconstrained and validating');
+          this.#log?.warn({ err: errorMessage(error) }, 'JSON Schema has no grammar; generating unconstrained and validating');
           return undefined;
         },
       );
@@ -451,7 +451,7 @@ function grammarStopTriggers(grammar: LlamaGrammar): string[] {
   return grammar.stopGenerationTriggers
     .map((trigger) => {
       if (typeof trigger === 'string') return trigger;
-      const values: readonly unknown[] = isLlamaText(trigger) ? trigger.values : (trigger as readonly unknown[]);
+      const values: readonly unknown[] = isLlamaText(trigger) ? trigger.values : trigger;
       return values.every((v) => typeof v === 'string') ? values.join('') : '';
     })
     .filter((t) => t !== '');
@@ -468,7 +468,7 @@ async function inspectModelFile(modelPath: string): Promise<string> {
   try {
     info = await readGgufFileInfo(modelPath, { readTensorInfo: false });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} is not a readable GGUF file: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} is not a readable GGUF file: ${errorMessage(error)}`, { cause: error });
   }
   const architecture = info.metadata.general?.architecture;
   if (String(architecture) === 'clip') throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} is a multimodal projector (mmproj), not a language model`);
@@ -481,7 +481,7 @@ async function loadModel(llama: Llama, modelPath: string, gpuLayers: number | 'a
   try {
     return await llama.loadModel({ modelPath, gpuLayers });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} could not be loaded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} could not be loaded: ${errorMessage(error)}`, { cause: error });
   }
 }
 
@@ -515,7 +515,7 @@ async function createContextWithBackoff(plan: ContextPlan): Promise<{ context: L
       });
       return { context, sequences, contextPerSequence: context.contextSize };
     } catch (error) {
-      const reason = error instanceof InsufficientMemoryError ? 'insufficient memory' : error instanceof Error ? error.message : String(error);
+      const reason = error instanceof InsufficientMemoryError ? 'insufficient memory' : errorMessage(error);
       if (sequences > 1) {
         const next = Math.floor(sequences / 2);
         plan.log?.warn({ sequences, next, contextPerSequence, reason }, 'context does not fit; halving sequences');

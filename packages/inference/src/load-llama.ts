@@ -1,5 +1,5 @@
 import { getLlama, LlamaLogLevel, NoBinaryFoundError, type Llama } from 'node-llama-cpp';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 
 /** Which llama.cpp backend to load: `auto` tries CUDA, Metal, Vulkan, then CPU. */
@@ -40,7 +40,7 @@ export async function loadLlama(options: LoadLlamaOptions = {}): Promise<Llama> 
     if (error instanceof NoBinaryFoundError) {
       throw new GembatchError('GB_ERR_MODEL_LOAD', `no prebuilt llama.cpp binary for gpu=${String(gpu)} on ${process.platform}-${process.arch}: install the GPU runtime it needs (CUDA 12/13 with cuBLAS, or Vulkan) or run with the CPU backend (GEMBATCH_GPU=cpu)`, { cause: error });
     }
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `llama.cpp could not be loaded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `llama.cpp could not be loaded: ${errorMessage(error)}`, { cause: error });
   }
 }
 

@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import { fetchFollowingRedirects, isRedirect, redirectTarget } from './fetch-following-redirects.ts';
 
 /** Bytes downloaded so far of a file's total (0 when the server does not say). */
@@ -183,7 +183,7 @@ async function streamTo(file: string, flags: 'a' | 'w', response: Response, opti
 
 function networkError(options: DownloadFileOptions, error: unknown): GembatchError {
   if (options.signal?.aborted) return new GembatchError('GB_ERR_CANCELLED', `download of ${path.basename(options.destination)} was stopped; run it again to resume`, { cause: error });
-  return new GembatchError('GB_ERR_MODEL_LOAD', `download of ${path.basename(options.destination)} was interrupted (${error instanceof Error ? error.message : String(error)}); run it again to resume`, { cause: error, retryable: true });
+  return new GembatchError('GB_ERR_MODEL_LOAD', `download of ${path.basename(options.destination)} was interrupted (${errorMessage(error)}); run it again to resume`, { cause: error, retryable: true });
 }
 
 function httpError(options: DownloadFileOptions, status: number): GembatchError {

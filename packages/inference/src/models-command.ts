@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { envBytes, envInt } from '@gembatch/config';
-import { GembatchError, toGembatchError } from '@gembatch/contracts';
+import { GembatchError, toGembatchError, errorMessage } from '@gembatch/contracts';
 import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant } from './hf-source.ts';
 import { findCatalogEntry, GEMMA4_12B_CATALOG, type CatalogEntry } from './model-catalog.ts';
 import { downloadFile, type DownloadProgress } from './model-download.ts';
@@ -53,7 +53,7 @@ function settingsFrom(argv: string[], env: NodeJS.ProcessEnv): CommandSettings {
   try {
     ({ values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }));
   } catch (error) {
-    throw new GembatchError('GB_ERR_CONFIG', error instanceof Error ? error.message : String(error));
+    throw new GembatchError('GB_ERR_CONFIG', errorMessage(error));
   }
   const gpu = values.gpu ?? env.GEMBATCH_GPU ?? 'auto';
   if (!['auto', 'cuda', 'metal', 'vulkan', 'cpu'].includes(gpu)) throw new GembatchError('GB_ERR_CONFIG', `--gpu: expected auto, cuda, metal, vulkan or cpu, got ${JSON.stringify(gpu)}`);
@@ -177,7 +177,8 @@ export async function runModelsPull(argv: string[], out: NodeJS.WritableStream, 
       out.write(USAGE);
       return 0;
     }
-    const access = { ...(settings.endpoint ? { endpoint: settings.endpoint } : {}) };
+    const endpoint = settings.endpoint ?? env.HF_ENDPOINT;
+    const access = { ...(endpoint ? { endpoint } : {}), ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}) };
     const [target] = settings.positionals;
     let source: string;
     let entry: Omit<CatalogEntry, 'qualityRank'> | undefined;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readGgufFileInfo, GgufFileType } from 'node-llama-cpp';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant, type HfAccess, type HfFile } from './hf-source.ts';
 import { architectureFromGguf } from './model-architecture.ts';
 import { GEMMA4_12B_CATALOG, type CatalogEntry, type ModelCatalog } from './model-catalog.ts';
@@ -112,7 +112,7 @@ async function describeFile(file: string, source: string, options: ResolveModelO
   try {
     info = await readGgufFileInfo(file, { readTensorInfo: false });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(file)} is not a readable GGUF file: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(file)} is not a readable GGUF file: ${errorMessage(error)}`, { cause: error });
   }
   const architecture = String(info.metadata.general?.architecture ?? 'unknown');
   const fileType = info.metadata.general?.file_type;

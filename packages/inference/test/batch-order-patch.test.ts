@@ -1,5 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { getLlama, type LlamaContext } from 'node-llama-cpp';
+import { getLlama } from 'node-llama-cpp';
 import { ensureTestModel } from '@gembatch/testing';
 
 /**
@@ -28,7 +28,7 @@ describe('node-llama-cpp batch order patch', () => {
         if (property === 'addToBatch') return (sequenceId: number, ...rest: unknown[]) => (batch.push(sequenceId), (value as (...a: unknown[]) => unknown).apply(target, [sequenceId, ...rest]));
         return (value as (...a: unknown[]) => unknown).bind(target);
       },
-    }) as LlamaContext['_ctx' & keyof LlamaContext];
+    });
 
     // Queue in reverse sequence order within one tick: arrival order 3, 2, 1, 0.
     const tokens = model.tokenize('the model is', false);

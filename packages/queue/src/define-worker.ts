@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { encodeFailedReason, GembatchError, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
+import { encodeFailedReason, errorMessage, GembatchError, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { closeSharedQueue } from './close-queue.ts';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
@@ -16,7 +16,7 @@ export interface DefineWorkerOptions<Payload, Result> {
   processor: Processor<Payload, Result>;
   logger: Logger;
   /** Parses the raw job data; a parse failure fails the job without retries. */
-  parse(data: unknown): Payload;
+  parse: (data: unknown) => Payload;
   /** Called after each job settles (metrics, stats). */
   onSettled?(event: SettledEvent<Result>): void;
   /**
@@ -106,6 +106,20 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     if ((await options.connection.exists(redisKeys.cancelled(options.prefix, rootId))) === 1) throw new GembatchError('GB_ERR_CANCELLED', 'the job was cancelled');
   };
 
+  /**
+   * Calls `onSettled` isolated from the job (graphile-worker style): a listener that throws is
+   * logged, and cannot turn a completed job into a failed one nor be called again for the same
+   * settlement by the job's own catch.
+   */
+  const notifySettled = (event: SettledEvent<Result>, log: Logger): void => {
+    if (!options.onSettled) return;
+    try {
+      options.onSettled(event);
+    } catch (error) {
+      log.error({ err: error, outcome: event.outcome }, 'onSettled listener threw; the job outcome stands');
+    }
+  };
+
   /** Set when the grace period of `close()` ends: jobs that stop from then on are handed back. */
   let handingBack = false;
 
@@ -175,7 +189,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       await assertNotCancelled(job);
       const payload = parsePayload(options.parse, job.data);
       const result = await options.processor(payload, ctx);
-      options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'completed', result, ctx: settledCtx });
+      notifySettled({ jobId: ctx.jobId, payload: job.data, outcome: 'completed', result, ctx: settledCtx }, log);
       return result;
     } catch (thrown) {
       if (handingBack && token && !(thrown instanceof Suspended)) {
@@ -186,7 +200,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       }
       if (thrown instanceof Suspended) {
         log.debug('waiting for children');
-        options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'suspended', ctx: settledCtx });
+        notifySettled({ jobId: ctx.jobId, payload: job.data, outcome: 'suspended', ctx: settledCtx }, log);
         throw new WaitingChildrenError();
       }
       const error = toGembatchError(thrown);
@@ -195,7 +209,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       if (error.code === 'GB_ERR_INTERNAL') log.error({ ...logFields, err: thrown }, 'job failed');
       else log.warn(logFields, 'job failed');
       if (final) await forgetSecrets(job, options.secretFields, log);
-      options.onSettled?.({ jobId: ctx.jobId, payload: job.data, outcome: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable, final }, ctx: settledCtx });
+      notifySettled({ jobId: ctx.jobId, payload: job.data, outcome: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable, final }, ctx: settledCtx }, log);
       const reason = encodeFailedReason(error);
       if (!error.retryable) throw new UnrecoverableError(reason);
       throw new Error(reason);
@@ -283,7 +297,7 @@ async function handBack(job: Job, token: string, log: Logger): Promise<void> {
     await job.moveToWait(token);
     log.info({ attemptsMade: job.attemptsMade }, 'job handed back');
   } catch (error) {
-    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'job could not be handed back; the stall check will');
+    log.warn({ err: errorMessage(error) }, 'job could not be handed back; the stall check will');
   }
 }
 
@@ -305,7 +319,7 @@ async function forgetSecrets(job: Job, fields: readonly string[] | undefined, lo
   if (!hasSecrets(job.data, fields)) return;
   const data = { ...(job.data as Record<string, unknown>) };
   for (const field of fields ?? []) delete data[field];
-  await job.updateData(data).catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error), jobId: job.id }, 'could not remove secret fields from a failed job'));
+  await job.updateData(data).catch((error: unknown) => log.warn({ err: errorMessage(error), jobId: job.id }, 'could not remove secret fields from a failed job'));
 }
 
 /** Children and next stages keep the job's retry policy and retention. */

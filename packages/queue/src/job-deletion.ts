@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from 'bullmq';
-import { GembatchError, QUEUE_NAMES, redisKeys, SHA256_PATTERN, type QueueName } from '@gembatch/contracts';
+import { GembatchError, QUEUE_NAMES, redisKeys, SHA256_PATTERN, type QueueName, errorMessage } from '@gembatch/contracts';
 import type { JobQueues } from './job-producer.ts';
 import { cancelJob, readJobRecord, toJobView } from './job-queries.ts';
 
@@ -85,7 +85,7 @@ export async function deleteJob(store: JobQueues, jobId: string, tenant: string,
   // Children first: a parent with children cannot be removed while they exist.
   for (const job of [...jobs].reverse()) {
     await job.remove({ removeChildren: true }).catch((error: unknown) => {
-      if (!/could not be removed because it is locked|Missing key/i.test(error instanceof Error ? error.message : String(error))) throw error;
+      if (!/could not be removed because it is locked|Missing key/i.test(errorMessage(error))) throw error;
     });
   }
   await store.redis.multi().del(redisKeys.cancelled(store.prefix, jobId)).zrem(redisKeys.tenantJobs(store.prefix, tenant), jobId).exec();

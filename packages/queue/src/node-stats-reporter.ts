@@ -1,7 +1,7 @@
 import { hostname, totalmem } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { GembatchError, NODE_CAPABILITIES, NODE_HEARTBEAT_MS, isErrorCode, isTaskName, redisKeys, type NodeCapability, type NodeStats } from '@gembatch/contracts';
+import { GembatchError, NODE_CAPABILITIES, NODE_HEARTBEAT_MS, isErrorCode, isTaskName, redisKeys, type NodeCapability, type NodeStats, errorMessage } from '@gembatch/contracts';
 import {
   JOB_COUNTERS,
   JOB_HISTOGRAMS,
@@ -178,7 +178,7 @@ export class NodeStatsReporter {
         await this.warnIfNodeIdTaken();
         await this.heartbeat();
       } catch (error) {
-        throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `could not publish node stats to Redis: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+        throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `could not publish node stats to Redis: ${errorMessage(error)}`, { cause: error });
       }
       if (!this.closing) this.schedule();
     })();

@@ -2,7 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import cronParser from 'cron-parser';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { CONTROL_QUEUE_NAMES, GembatchError, parseTaskOptions, redisKeys, type TaskName } from '@gembatch/contracts';
+import { CONTROL_QUEUE_NAMES, GembatchError, parseTaskOptions, redisKeys } from '@gembatch/contracts';
 import { closeSharedQueue } from '@gembatch/queue';
 import type { WebhookAllowlist } from '@gembatch/webhooks';
 import type { FolderRoot } from './folder-root.ts';
@@ -58,7 +58,7 @@ export class ScheduleService {
     assertTimezone(request.timezone);
     assertCron(request.cron, request.timezone);
     if (request.task !== undefined) {
-      const parsed = parseTaskOptions(request.task as TaskName, { options: request.options });
+      const parsed = parseTaskOptions(request.task, { options: request.options });
       if (!parsed.success) throw new GembatchError('GB_ERR_BAD_REQUEST', `options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
     }
     if (request.webhook) this.#options.allowlist.assertAllowed(request.webhook.url);

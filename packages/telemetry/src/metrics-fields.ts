@@ -68,7 +68,7 @@ export function decodeMetricFields(fields: Iterable<[string, string | number]>):
     const value = Number(raw);
     if (!Number.isFinite(value)) continue;
     let series = families.get(key);
-    if (!series) families.set(key, (series = new Map()));
+    if (!series) families.set(key, (series = new Map<string, StoredSeries>()));
     let entry = series.get(joined);
     if (!entry) series.set(joined, (entry = { labelValues: joined === '' ? [] : joined.split(','), buckets: new Map(), sum: 0, count: 0 }));
     if (part === 'sum') entry.sum += value;

@@ -7,28 +7,20 @@
  * `systemToolAvailable` so a test can skip with a reason when one is missing.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { PDFArray, PDFDocument, PDFName, PDFNumber, PDFString, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
+import { findOnPath } from './find-on-path.ts';
 import { writeTextPdf } from './samples.ts';
 
 const run = promisify(execFile);
 
 /** Whether an executable is on PATH (qpdf, ffmpeg, espeak-ng, tesseract, pdftotext). */
 export function systemToolAvailable(name: string): boolean {
-  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
-    if (dir === '') return false;
-    try {
-      accessSync(join(dir, name), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return findOnPath(name) !== null;
 }
 
 // US Letter in PDF points (1/72 inch).
@@ -408,13 +400,9 @@ export interface DocxOptions {
   bodyPadding?: number;
 }
 
-function escapeXmlText(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 /** Writes a minimal valid Word document (DOCX): the content types, package relationships and a body with paragraphs and a table. */
 export async function writeDocx(path: string, options: DocxOptions): Promise<string> {
-  const paragraph = (text: string) => `<w:p><w:r><w:t xml:space="preserve">${escapeXmlText(text)}</w:t></w:r></w:p>`;
+  const paragraph = (text: string) => `<w:p><w:r><w:t xml:space="preserve">${escapeXml(text)}</w:t></w:r></w:p>`;
   const table = options.table ? `<w:tbl>${options.table.map((row) => `<w:tr>${row.map((cell) => `<w:tc>${paragraph(cell)}</w:tc>`).join('')}</w:tr>`).join('')}</w:tbl>` : '';
   const body = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${options.paragraphs.map(paragraph).join('')}${table}${' '.repeat(options.bodyPadding ?? 0)}</w:body></w:document>`;
   return writeZipFile(path, {

@@ -1,5 +1,5 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 
 /** One counter, gauge or untyped sample. */
 export interface PrometheusSample {
@@ -63,7 +63,7 @@ export function parsePrometheusText(text: string): PrometheusFamily[] {
     // The library drops the last sample when the text does not end with a newline.
     raw = parsePrometheusTextFormat(`${lines.join('\n')}\n`);
   } catch (error) {
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `not Prometheus text format: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_BAD_REQUEST', `not Prometheus text format: ${errorMessage(error)}`, { cause: error });
   }
   // A histogram's `_bucket`/`_sum`/`_count` series alternate per label set, so the same name can
   // come back as several runs: merge them, keeping the order of first appearance.

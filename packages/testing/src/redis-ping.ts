@@ -8,7 +8,7 @@ const RETRY_INTERVAL_MS = 25;
 const ATTEMPT_TIMEOUT_MS = 1_000;
 
 export interface WaitForRedisPingOptions {
-  /** Give up after this many milliseconds. Defaults to `15000` (a loaded 2-core machine can be slow to fork). */
+  /** Give up after this many milliseconds. Defaults to `15000` (a machine with few, busy cores can be slow to fork). */
   timeoutMs?: number;
   /** Stops waiting early, e.g. when the server process exits. Defaults to none. */
   signal?: AbortSignal;

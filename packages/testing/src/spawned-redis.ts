@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GembatchError } from '@gembatch/contracts';
+import { findOnPath } from './find-on-path.ts';
 import { findFreePort } from './free-port.ts';
 import { waitForRedisPing } from './redis-ping.ts';
 
@@ -65,16 +65,8 @@ function killLiveChildrenOnExit(): void {
  * @param env Environment whose `PATH` is searched. Defaults to `process.env`.
  */
 export async function findRedisServerBinary(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, 'redis-server');
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not in this directory; keep looking.
-    }
-  }
+  const found = findOnPath('redis-server', env);
+  if (found) return found;
   throw new GembatchError(
     'GB_ERR_CONFIG',
     'redis-server is not on PATH and no REDIS_URL or Docker engine is available: install it (Debian/Ubuntu: `apt-get install redis-server`, macOS: `brew install redis`) or set REDIS_URL',

@@ -20,8 +20,8 @@ interface LlamaNodeContext {
   releaseMultimodal(): Promise<void>;
 }
 const { loadModel, toggleNativeLog } = createRequire(import.meta.url)('@fugood/llama.node') as {
-  loadModel(options: Record<string, unknown>): Promise<LlamaNodeContext>;
-  toggleNativeLog(enabled: boolean): Promise<void>;
+  loadModel: (options: Record<string, unknown>) => Promise<LlamaNodeContext>;
+  toggleNativeLog: (enabled: boolean) => Promise<void>;
 };
 
 const corpusDir = resolve(findRepoRoot(), process.env.GEMBATCH_CORPUS_DIR ?? '../shared/corpus');

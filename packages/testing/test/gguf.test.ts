@@ -32,7 +32,7 @@ function banEos(model: LlamaModel): TokenBias {
 
 /** Generates exactly `count` tokens greedily with EOS banned; returns how many came out. */
 async function generate(model: LlamaModel, prompt: string, count: number): Promise<number> {
-  // Always one thread on this 2-core machine: the default is 100× slower.
+  // One thread: tests may run on as few as two busy cores, where the default is 100× slower.
   const context = await model.createContext({ contextSize: 256, threads: 1 });
   onTestFinished(() => context.dispose());
   const completion = new LlamaCompletion({ contextSequence: context.getSequence() });

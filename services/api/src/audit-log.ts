@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import { redisKeys } from '@gembatch/contracts';
+import { redisKeys, errorMessage } from '@gembatch/contracts';
 
 /** What an audit entry records: every action on a tenant's data, by whom. */
 export const AUDIT_ACTIONS = [
@@ -91,7 +91,7 @@ export class AuditLog {
   async record(request: FastifyRequest, action: AuditAction, resource: string, tenant = request.tenant): Promise<void> {
     const keyId = await this.#keyId(request).catch(() => undefined);
     await this.append({ action, tenant, actor: 'tenant', resource, request_id: request.id, ...(keyId ? { key_id: keyId } : {}) }).catch((error: unknown) => {
-      request.log.warn({ err: error instanceof Error ? error.message : String(error), action }, 'audit append failed');
+      request.log.warn({ err: errorMessage(error), action }, 'audit append failed');
     });
   }
 

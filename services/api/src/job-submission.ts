@@ -63,7 +63,7 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
     job_id: jobId,
     tenant,
     task: body.task,
-    options: options.data as Record<string, unknown>,
+    options: options.data,
     max_tokens: body.max_tokens ?? task.defaultMaxTokens,
     ...(body.json_schema ? { json_schema: body.json_schema } : {}),
     ...(body.metadata ? { metadata: body.metadata } : {}),

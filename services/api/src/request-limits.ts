@@ -79,7 +79,7 @@ function tooLarge(field: string, actual: string, limit: string, variable: string
  * recursion and given up once past `stopAfter`, so a 100,000-deep document costs no stack and
  * little time.
  */
-export function jsonDepth(value: unknown, stopAfter: number): number {
+function jsonDepth(value: unknown, stopAfter: number): number {
   let deepest = 0;
   const stack: Array<[unknown, number]> = [[value, 0]];
   while (stack.length > 0) {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { JOB_ID_PATTERN, redisKeys } from '@gembatch/contracts';
+import { JOB_ID_PATTERN, redisKeys, errorMessage } from '@gembatch/contracts';
 import type { JobQueues } from '@gembatch/queue';
 import type { BlobStore, FileStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
@@ -64,7 +64,7 @@ export class RetentionSweeper {
     if (intervalSeconds <= 0 || this.#timer) return;
     const tick = () => {
       this.#running ??= this.sweepLocked()
-        .catch((error: unknown) => this.#deps.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'retention sweep failed'))
+        .catch((error: unknown) => this.#deps.log.warn({ err: errorMessage(error) }, 'retention sweep failed'))
         .finally(() => {
           this.#running = undefined;
         });

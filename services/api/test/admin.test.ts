@@ -53,9 +53,9 @@ describe('API keys (/admin/keys)', () => {
     expect((await app.inject({ method: 'POST', url: '/admin/keys', payload: { tenant: 'acme' } })).statusCode).toBe(401);
     const created = await app.inject({ method: 'POST', url: '/admin/keys', headers: bearer, payload: { tenant: 'acme' } });
     expect(created.statusCode).toBe(201);
-    const key = created.json() as { id: string; tenant: string; key: string; created_at: string };
+    const key = created.json<{ id: string; tenant: string; key: string; created_at: string }>();
     expect(key).toMatchObject({ id: expect.stringMatching(/^key_[0-9a-f]{16}$/), tenant: 'acme', key: expect.stringMatching(/^gb_[A-Za-z0-9_-]{43}$/) });
-    const other = (await app.inject({ method: 'POST', url: '/admin/keys', headers: bearer, payload: { tenant: 'initech' } })).json() as { id: string; key: string };
+    const other = (await app.inject({ method: 'POST', url: '/admin/keys', headers: bearer, payload: { tenant: 'initech' } })).json<{ id: string; key: string }>();
     expect((await app.inject({ method: 'POST', url: '/admin/keys', headers: bearer, payload: { tenant: 'Not A Tenant' } })).statusCode).toBe(400);
 
     // The key works as the tenant's key; config keys keep working beside it.

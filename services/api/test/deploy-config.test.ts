@@ -209,7 +209,7 @@ describe('infra/k8s workers: stuck and draining nodes', () => {
   }
   const worker = workloads.find((w) => w.kind === 'Deployment' && w.metadata.name === 'gembatch-worker');
   const podSpec = worker?.spec.template.spec as { terminationGracePeriodSeconds?: number } | undefined;
-  const container = worker?.spec.template.spec.containers.find((c) => c.name === 'worker') as ProbedContainer | undefined;
+  const container = worker?.spec.template.spec.containers.find((c): c is ProbedContainer => c.name === 'worker');
 
   it('liveness is /livez on the watchdog port, readiness the metrics listener that starts once the model is loaded', () => {
     expect(container?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'livez' });

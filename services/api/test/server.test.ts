@@ -70,7 +70,7 @@ describe('server.ts', () => {
     const listening = await server.logged('api listening');
     const address = (listening.address as string).replace('0.0.0.0', '127.0.0.1');
     expect(server.lines.some((line) => line.includes('"level":"warn"') && line.includes('GEMBATCH_ALLOW_NO_AUTH=true'))).toBe(true);
-    expect((await (await fetch(`${address}/healthz`)).json()) as unknown).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${address}/healthz`)).json()).toEqual({ status: 'ok' });
     expect((await fetch(`${address}/readyz`)).status).toBe(503);
     expect(listening.metrics).toBe(`http://127.0.0.1:${metricsPort}/metrics`);
     expect(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).toContain('gembatch_api_http_requests_total{method="GET",route="/healthz",status="200"} 1');

@@ -61,7 +61,7 @@ describe('health, readiness, auth, metrics, docs, admin', () => {
     const { app, logs } = await startApi(redis, {}, { redis: gone, blobStore: failingStore });
     const internal = await app.inject({ method: 'POST', url: '/v1/jobs', payload: { text: 'x', task: 'summarize' } });
     expect(internal.statusCode).toBe(500);
-    const requestId = internal.headers['x-request-id'];
+    const requestId = String(internal.headers['x-request-id']);
     expect(internal.json()).toEqual({ error: { code: 'GB_ERR_INTERNAL', message: `internal error (request ${requestId})` } });
     expect(logs.join('')).toContain('/srv/secret/path');
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { ALL_QUEUES } from '@gembatch/contracts';
+import { ALL_QUEUES, errorMessage } from '@gembatch/contracts';
 import { FLEET_FAMILIES, MetricFamily, ScrapeSnapshot, registerJobFamilies, registerNodeFamilies, type Logger, type NodeMetricsInput, type ScalarSample, type StoredFamilies } from '@gembatch/telemetry';
 import { collectJobMetrics } from './collectors/job-collector.ts';
 import { collectNodes } from './collectors/node-collector.ts';
@@ -79,7 +79,7 @@ export class FleetMetrics {
       return { redisUp: true, nodes, jobs, queues, readSeconds: (performance.now() - started) / 1000 };
     } catch (error) {
       // Once per outage: Prometheus scrapes every few seconds.
-      if (!this.redisWasDown) this.logger?.warn({ code: 'GB_ERR_SERVICE_UNAVAILABLE', err: error instanceof Error ? error.message : String(error) }, 'cannot read fleet stats from Redis; serving gembatch_exporter_redis_up 0');
+      if (!this.redisWasDown) this.logger?.warn({ code: 'GB_ERR_SERVICE_UNAVAILABLE', err: errorMessage(error) }, 'cannot read fleet stats from Redis; serving gembatch_exporter_redis_up 0');
       this.redisWasDown = true;
       return { redisUp: false, nodes: [], jobs: new Map(), queues: [], readSeconds: (performance.now() - started) / 1000 };
     } finally {

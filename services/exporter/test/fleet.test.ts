@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished } from 'vitest';
-import { DEFAULT_TENANT, GenerateJobResult, NODE_STATS_TTL_SECONDS, QUEUE_NAMES, newJobId, type GenerateJobData } from '@gembatch/contracts';
+import { DEFAULT_TENANT, GenerateJobResult, NODE_STATS_TTL_SECONDS, QUEUE_NAMES, newJobId, type GenerateJobData, errorMessage } from '@gembatch/contracts';
 import { JobProducer, listLiveNodes } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { closeAfterTest, ensureTestModel, openTestRedis, redisTest, tempDir } from '@gembatch/testing';
@@ -24,7 +24,7 @@ if (!PROMETHEUS) console.warn('prometheus not found: skipping the fleet acceptan
 const WAVE = 4;
 /** Waves before giving up on BullMQ handing both workers a job. */
 const MAX_WAVES = 8;
-/** Starting a worker = tsx compiling it + loading the model; on a busy 2-core machine this can take a minute. */
+/** Starting a worker = tsx compiling it + loading the model; with few, busy cores this can take a minute. */
 const WORKER_START_MS = 180_000;
 /** A wave of tiny-model jobs takes well under a second of compute; the rest is scheduling on a loaded machine. */
 const WAVE_MS = 60_000;
@@ -73,7 +73,7 @@ async function waitUntil<T>(what: string, timeoutMs: number, workers: WorkerProc
     try {
       return await check();
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${error instanceof Error ? error.message : String(error)}\n${workers.map((w) => `--- ${w.node}\n${w.log()}`).join('\n')}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${errorMessage(error)}\n${workers.map((w) => `--- ${w.node}\n${w.log()}`).join('\n')}`);
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findFreePort } from '@gembatch/testing';
 
-/** Startup bound for a real Prometheus on a busy 2-core machine (it usually takes 1-3 s). */
+/** Startup bound for a real Prometheus on a machine with few, busy cores (it usually takes 1-3 s). */
 const READY_TIMEOUT_MS = 60_000;
 /** Poll period while waiting for `/-/ready`. */
 const READY_POLL_MS = 100;
@@ -13,7 +13,7 @@ const READY_POLL_MS = 100;
 const STOP_GRACE_MS = 10_000;
 
 /** One series of an instant query's result. */
-export interface InstantSeries {
+interface InstantSeries {
   metric: Record<string, string>;
   value: number;
 }

@@ -30,6 +30,10 @@ export const WorkerEnv = z.object({
   GEMBATCH_GPU: z.enum(['auto', 'cuda', 'metal', 'vulkan', 'cpu']).default('auto'),
   /** Pretend this node has this much accelerator memory (operators and tests), e.g. `24GB`. */
   GEMBATCH_VRAM_BYTES: envBytes.optional(),
+  /** Hugging Face base URL for `hf:` downloads (a mirror or a test server). Unset: `https://huggingface.co`. */
+  HF_ENDPOINT: z.string().url().optional(),
+  /** Hugging Face token for gated or private repositories; sent to the endpoint's origin only, never logged. */
+  HF_TOKEN: z.string().optional(),
   /** Draft model for speculative decoding (off when unset). */
   GEMBATCH_DRAFT_MODEL: z.string().optional(),
   /** Image token budget per image on multimodal nodes. */

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AdminClient } from '../admin-client.ts';
 import { ApiError } from '../api-client.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 export const TENANT_USAGE = `gembatch tenant purge <tenant> --yes   delete every schedule, batch, job, file, blob (by reference) and stored API key of a tenant
   --api <url>            API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
@@ -43,7 +44,7 @@ function clientFor(values: { api?: string | undefined; 'admin-token'?: string | 
 }
 
 function describeError(error: unknown): string {
-  return error instanceof ApiError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+  return error instanceof ApiError ? `${error.code}: ${error.message}` : errorMessage(error);
 }
 
 /** `gembatch tenant purge <tenant> --yes`: a thin client of `POST /admin/tenants/:tenant/purge`. Resolves to the exit code. */
@@ -116,7 +117,7 @@ export async function runAudit(argv: string[], options: RunAdminOptions = {}): P
     if (value !== undefined) query.set(name, value);
   }
   try {
-    const page = await client.request<{ data: AuditEntry[]; has_more: boolean }>('GET', `/admin/audit${query.size > 0 ? `?${query}` : ''}`);
+    const page = await client.request<{ data: AuditEntry[]; has_more: boolean }>('GET', `/admin/audit${query.size > 0 ? `?${query.toString()}` : ''}`);
     if (values.json) out.write(`${JSON.stringify(page.data)}\n`);
     else {
       out.write(`${'AT'.padEnd(24)} ${'ACTION'.padEnd(12)} ${'TENANT'.padEnd(16)} ${'ACTOR'.padEnd(28)} RESOURCE\n`);

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AdminClient } from '../admin-client.ts';
 import { ApiError } from '../api-client.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 export const KEYS_USAGE = `gembatch keys create <tenant> | list [--tenant <t>] | revoke <id>   manage API keys (stored hashed in Redis)
   --api <url>            API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
@@ -61,7 +62,7 @@ export async function runKeys(argv: string[], options: RunKeysOptions = {}): Pro
     }
     return 0;
   } catch (error) {
-    const detail = error instanceof ApiError ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+    const detail = error instanceof ApiError ? `${error.code}: ${error.message}` : errorMessage(error);
     err.write(`gembatch keys ${sub}: ${detail}\n`);
     return 1;
   }

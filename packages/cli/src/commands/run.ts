@@ -5,6 +5,7 @@ import { ApiClient } from '../api-client.ts';
 import { EmbeddedStack } from '../embedded-stack.ts';
 import { jobBodyFromFlags, runSubmitWith, SUBMIT_OPTIONS } from './submit.ts';
 import { stackOptionsFromFlags, UP_OPTIONS } from './up.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 export const RUN_USAGE = `gembatch run <files or folders...> --task <task> [submit options] [up options]
   Starts the embedded stack, processes the inputs end to end, writes the results, prints the
@@ -42,7 +43,7 @@ export async function runRun(argv: string[]): Promise<number> {
     );
     return completed.length === records.length ? 0 : 1;
   } catch (error) {
-    process.stderr.write(`gembatch run failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`gembatch run failed: ${errorMessage(error)}\n`);
     return 1;
   } finally {
     process.off('SIGINT', interrupt);

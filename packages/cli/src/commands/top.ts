@@ -1,15 +1,15 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as delay } from 'node:timers/promises';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import { QUEUE_STATES, parsePrometheusText, selectSamples, type ParsedMetrics } from '@gembatch/telemetry';
 
-export const TOP_USAGE = `gembatch top [options]   a live terminal view of the fleet (from the exporter's /metrics)
+const TOP_USAGE = `gembatch top [options]   a live terminal view of the fleet (from the exporter's /metrics)
   --url <url>            exporter metrics URL (default $GEMBATCH_EXPORTER_URL or http://127.0.0.1:9464/metrics)
   --interval <seconds>   refresh period (default 2)
   --once                 print one view and exit (scripts, tests)`;
 
 /** Where `gembatch up` serves the fleet metrics. */
-export const DEFAULT_TOP_URL = 'http://127.0.0.1:9464/metrics';
+const DEFAULT_TOP_URL = 'http://127.0.0.1:9464/metrics';
 /** Refresh period: the nodes publish every 2 s, so faster shows nothing new. */
 const DEFAULT_INTERVAL_S = 2;
 /** Bound on one scrape: the exporter itself answers within 5 s even when Redis hangs. */
@@ -25,7 +25,7 @@ export interface RunTopOptions {
 }
 
 /** One node's row. */
-export interface NodeRow {
+interface NodeRow {
   node: string;
   model: string;
   quant: string;
@@ -41,7 +41,7 @@ export interface NodeRow {
 }
 
 /** What `top` shows, read from one scrape. */
-export interface FleetView {
+interface FleetView {
   redisUp: boolean;
   nodes: NodeRow[];
   /** Queue → state → jobs. */
@@ -53,7 +53,7 @@ export interface FleetView {
 }
 
 /** Builds the view from a parsed exposition of the exporter. */
-export function buildFleetView(metrics: ParsedMetrics): FleetView {
+function buildFleetView(metrics: ParsedMetrics): FleetView {
   const byNode = (name: string, labels: Record<string, string> = {}): Map<string, number> => new Map(selectSamples(metrics, name, labels).map((s) => [s.labels.node ?? '', s.value]));
   const gen = byNode('gembatch_node_generation_tokens_per_second');
   const prompt = byNode('gembatch_node_prompt_tokens_per_second');
@@ -116,7 +116,7 @@ function table(header: string[], rows: string[][], rightAligned: ReadonlySet<num
 }
 
 /** Renders the view as plain text (no colours, so it reads the same in a pipe). */
-export function renderFleetView(view: FleetView, source: string, at: Date): string {
+function renderFleetView(view: FleetView, source: string, at: Date): string {
   const lines: string[] = [];
   const fleetGen = view.nodes.reduce((sum, n) => sum + n.generationTokensPerSecond, 0);
   const fleetPrompt = view.nodes.reduce((sum, n) => sum + n.promptTokensPerSecond, 0);
@@ -161,7 +161,7 @@ async function scrapeView(url: string, signal: AbortSignal | undefined): Promise
     response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
   } catch (error) {
     if (signal?.aborted) throw error;
-    throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `cannot reach the exporter at ${url} (${error instanceof Error ? error.message : String(error)}); is \`gembatch up\` running?`, { cause: error });
+    throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `cannot reach the exporter at ${url} (${errorMessage(error)}); is \`gembatch up\` running?`, { cause: error });
   }
   if (!response.ok) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `the exporter at ${url} answered HTTP ${response.status}`);
   return buildFleetView(parsePrometheusText(await response.text()));
@@ -178,7 +178,7 @@ export async function runTop(argv: string[], out: NodeJS.WritableStream, options
   try {
     ({ values } = parseArgs({ args: argv, options: { url: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
   } catch (error) {
-    err.write(`${error instanceof Error ? error.message : String(error)}\n${TOP_USAGE}\n`);
+    err.write(`${errorMessage(error)}\n${TOP_USAGE}\n`);
     return 2;
   }
   if (values.help) {
@@ -204,7 +204,7 @@ export async function runTop(argv: string[], out: NodeJS.WritableStream, options
       out.write(renderFleetView(await scrapeView(url, options.signal), url, new Date()));
       return 0;
     } catch (error) {
-      err.write(`gembatch top: ${error instanceof Error ? error.message : String(error)}\n`);
+      err.write(`gembatch top: ${errorMessage(error)}\n`);
       return 1;
     }
   }
@@ -217,7 +217,7 @@ export async function runTop(argv: string[], out: NodeJS.WritableStream, options
       frame = renderFleetView(await scrapeView(url, signal), url, new Date());
     } catch (error) {
       if (signal?.aborted) break;
-      frame = `gembatch top — ${url} — ${new Date().toISOString().slice(11, 19)} UTC\n${error instanceof Error ? error.message : String(error)}\nretrying every ${interval} s\n`;
+      frame = `gembatch top — ${url} — ${new Date().toISOString().slice(11, 19)} UTC\n${errorMessage(error)}\nretrying every ${interval} s\n`;
     }
     out.write(`${clear}${frame}`);
     try {

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { envBytes } from '@gembatch/config';
 import { EmbeddedStack, type EmbeddedStackOptions } from '../embedded-stack.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 export const UP_USAGE = `gembatch up [options]   start Redis, the API, the workers and the exporter; Ctrl-C stops them
   --port <n>             API port (default 8080)
@@ -89,7 +90,7 @@ export async function runUp(argv: string[]): Promise<number> {
     const urls = await stack.start();
     process.stderr.write(`ready\n  API       ${urls.api}   (docs ${urls.api}/docs)\n  console   ${urls.api}/console\n  metrics   ${urls.exporter}\n  redis     ${urls.redis}\n  logs      ${urls.logs}\nCtrl-C to stop.\n`);
   } catch (error) {
-    process.stderr.write(`gembatch up failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`gembatch up failed: ${errorMessage(error)}\n`);
     await stack.stop();
     return 1;
   }

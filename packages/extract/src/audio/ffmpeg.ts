@@ -58,7 +58,7 @@ const DEMUXER_BY_MIME: Readonly<Record<string, string>> = {
 };
 
 /** ffmpeg's demuxer for a sniffed MIME type; other types fail with `GB_ERR_UNSUPPORTED_MEDIA`. */
-export function demuxerFor(mime: string): string {
+function demuxerFor(mime: string): string {
   const demuxer = DEMUXER_BY_MIME[mime];
   if (!demuxer) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `unsupported audio/video container: ${mime}`, { details: { mime } });
   return demuxer;
@@ -72,11 +72,9 @@ function guardedInput(path: string, mime: string): string[] {
 
 /** Decoded audio format: what Gemma's audio projector takes. */
 export const PCM_SAMPLE_RATE = 16_000;
-/** Bytes per sample of the signed 16-bit little-endian PCM that `decodeAudio` yields. */
-export const PCM_BYTES_PER_SAMPLE = 2;
 
 /** One audio stream as ffprobe describes it. */
-export interface ProbedAudioStream {
+interface ProbedAudioStream {
   codec: string;
   sampleRate: number | undefined;
   channels: number | undefined;

@@ -1,6 +1,6 @@
 import type { SharpOptions } from 'sharp';
 import { loadSharp } from './load-sharp.ts';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 
 /** An image ready for the model: upright, metadata-free, within the size limit, JPEG or PNG. */
 export interface NormalizedImage {
@@ -98,7 +98,7 @@ async function checkHeader(input: string | Buffer, maxPixels: number, page: numb
 
 function classifySharpError(error: unknown): GembatchError {
   if (error instanceof GembatchError) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/pixel limit/i.test(message)) return new GembatchError('GB_ERR_IMAGE_TOO_LARGE', 'the image exceeds the pixel limit', { cause: error });
   // sharp's messages name the decoder problem (premature end, bad header) and never carry pixel data.
   return new GembatchError('GB_ERR_IMAGE_INVALID', `the image could not be decoded: ${message.split('\n')[0]}`, { cause: error });

@@ -1,4 +1,4 @@
-import { GembatchError, type ExtractedDocument, type MediaPart } from '@gembatch/contracts';
+import { GembatchError, type ExtractedDocument, type MediaPart, errorMessage } from '@gembatch/contracts';
 import { loadSharp } from '../image/load-sharp.ts';
 import { normalizeImage } from '../image/normalize-image.ts';
 import { ocrImage, tesseractAvailable } from '../ocr/tesseract.ts';
@@ -222,7 +222,7 @@ class PdfPageReader {
       (error: unknown) => {
         if (error instanceof GembatchError && error.code === 'GB_ERR_CANCELLED') throw error;
         this.#warnings.push('pdf.js could not open the PDF, so scanned pages and form fields were not examined');
-        throw new PdfJsError({ name: 'OpenFailed', message: error instanceof Error ? error.message : String(error) });
+        throw new PdfJsError({ name: 'OpenFailed', message: errorMessage(error) });
       },
     );
     return this.#client;

@@ -11,7 +11,7 @@ export interface OpenRequest {
 }
 
 /** Extracts one page's text layer; measures image coverage too when the layer is thin. */
-export interface PageTextRequest {
+interface PageTextRequest {
   op: 'pageText';
   /** Page index from 0. */
   page: number;
@@ -20,13 +20,13 @@ export interface PageTextRequest {
 }
 
 /** Measures how much of a page painted images cover (0..1). */
-export interface PageCoverageRequest {
+interface PageCoverageRequest {
   op: 'pageCoverage';
   page: number;
 }
 
 /** Renders a page to RGBA pixels. */
-export interface RenderRequest {
+interface RenderRequest {
   op: 'render';
   page: number;
   /** Scale so the longer side is this many pixels (vision). Exclusive with `dpi`. */
@@ -38,7 +38,7 @@ export interface RenderRequest {
 }
 
 /** Reads filled-in AcroForm field values. */
-export interface FormFieldsRequest {
+interface FormFieldsRequest {
   op: 'formFields';
 }
 
@@ -55,7 +55,7 @@ export interface PdfOpenResult {
   hasXfa: boolean;
 }
 
-export interface PageTextResult {
+interface PageTextResult {
   text: string;
   /** Share of the page covered by images, or `null` when not measured (enough text). */
   imageCoverage: number | null;

@@ -142,6 +142,7 @@ interface FieldObject {
 
 async function formFields(): Promise<FormFieldValue[]> {
   const document = requireDoc();
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- pdf.js declares the widgets loosely; this names the fields read below.
   const objects = (await document.getFieldObjects()) as Record<string, FieldObject[]> | null;
   if (!objects) return [];
   const filled: Array<{ page: number; name: string; value: string }> = [];

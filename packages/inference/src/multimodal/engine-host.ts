@@ -8,6 +8,7 @@ import { countMediaChunkTokens } from './media-token-count.ts';
 import { PromptCountCache } from './prompt-count-cache.ts';
 import { MEDIA_MARKER, type PlannedMedia, type PromptPlan } from './prompt-plan.ts';
 import { SerialQueue } from './serial-queue.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 /**
  * The engine host: a child process that owns @fugood/llama.node. It lives in its own process
@@ -72,7 +73,7 @@ class EngineHost {
         const available = await llama.isLibVariantAvailable(variant);
         return { available, devices: available ? await llama.getBackendDevicesInfo(variant) : [] };
       }).catch((error: unknown) => {
-        throw new HostFailureError({ code: 'GB_ERR_MODEL_LOAD', message: error instanceof Error ? error.message : String(error) });
+        throw new HostFailureError({ code: 'GB_ERR_MODEL_LOAD', message: errorMessage(error) });
       });
       const onGpu = chosen.device !== undefined;
       const gpuLayers = onGpu ? (options.gpuLayers ?? ALL_LAYERS) : 0;
@@ -349,7 +350,7 @@ class EngineHost {
     try {
       this.requireContext().ctx.getFormattedChat([{ role: 'user', content: 'x' }], SCHEMA_CHECK_TEMPLATE, { jinja: true, response_format: responseFormat });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       const reason = /JSON schema conversion failed:\s*\n?(.*)/i.exec(message)?.[1] ?? message.split('\n')[0] ?? '';
       throw new HostFailureError({ code: 'GB_ERR_BAD_REQUEST', message: `the JSON Schema cannot be turned into a grammar: ${reason.slice(0, 200)}` });
     }
@@ -372,7 +373,7 @@ function toFailure(error: unknown, what: string): HostFailure {
 }
 
 function firstLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return (message.split('\n')[0] ?? '').slice(0, 300);
 }
 

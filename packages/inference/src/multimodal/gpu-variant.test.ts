@@ -40,7 +40,7 @@ describe('chooseLibVariant', () => {
     await expect(chooseLibVariant('cuda', probe)).rejects.toThrow(/cannot be loaded.*libcudart/);
   });
 
-  it('refuses a named GPU build that loads but sees only the CPU (the situation on this machine for vulkan)', async () => {
+  it('refuses a named GPU build that loads but sees only the CPU (a Vulkan build on a host with no Vulkan GPU)', async () => {
     const { probe } = probes({ vulkan: { available: true, devices: [cpu] } });
     await expect(chooseLibVariant('vulkan', probe)).rejects.toThrow(/loads but sees no GPU device/);
   });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { inferenceFailure, mediaLoadFailure } from './host-failure.ts';
 
 describe('mediaLoadFailure', () => {
-  it('maps the binding messages measured on this machine to stable codes', () => {
+  it('maps the binding messages seen in real runs to stable codes', () => {
     expect(mediaLoadFailure(new Error('File does not exist or cannot be opened'), { kind: 'image', index: 0 }).code).toBe('GB_ERR_FILE_NOT_FOUND');
     expect(mediaLoadFailure(new Error('Failed to load media'), { kind: 'image', index: 1 })).toEqual({
       code: 'GB_ERR_IMAGE_INVALID',

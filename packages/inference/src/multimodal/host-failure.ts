@@ -1,4 +1,5 @@
 import type { HostFailure } from './host-protocol.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 /**
  * Turns an error the binding raised while loading media into a failure with a stable code.
@@ -6,7 +7,7 @@ import type { HostFailure } from './host-protocol.ts';
  * media`) name no content, but they are replaced by our own wording anyway.
  */
 export function mediaLoadFailure(error: unknown, media: { kind: 'image' | 'audio'; index: number } | undefined): HostFailure {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const label = media ? `media ${media.index + 1} (${media.kind})` : 'a media file';
   const details = media ? { index: media.index, kind: media.kind } : {};
   if (/does not exist|cannot be opened/i.test(message)) return { code: 'GB_ERR_FILE_NOT_FOUND', message: `${label}: the file cannot be opened`, details };
@@ -20,7 +21,7 @@ export function mediaLoadFailure(error: unknown, media: { kind: 'image' | 'audio
 
 /** Any other error from the binding, as an inference failure carrying only its first line. */
 export function inferenceFailure(what: string, error: unknown): HostFailure {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return { code: 'GB_ERR_INFERENCE', message: `${what}: ${firstLine(message)}` };
 }
 

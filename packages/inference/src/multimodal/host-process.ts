@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { childProcessEnv } from '@gembatch/config';
-import { GembatchError } from '@gembatch/contracts';
+import { GembatchError, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import type { HostFailure, HostInitOptions, HostMessage, HostReadyInfo, ParentMessage } from './host-protocol.ts';
 import { NativeOutputSink } from './native-output.ts';
@@ -166,7 +166,7 @@ export class HostProcess {
     try {
       this.child.send(message);
     } catch (error) {
-      this.logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not message the llama.node engine host');
+      this.logger.warn({ err: errorMessage(error) }, 'could not message the llama.node engine host');
     }
   }
 

@@ -61,7 +61,7 @@ export interface PromptCount {
   mediaTokens: number;
 }
 
-export interface GenerationOutcome {
+interface GenerationOutcome {
   text: string;
   /** The thinking, when asked for and the model thought. */
   thoughts: string | undefined;

@@ -18,7 +18,7 @@ export interface BackendDeviceInfo {
   maxMemorySize: number;
 }
 
-export interface ModelLoadOptions {
+interface ModelLoadOptions {
   model: string;
   n_ctx: number;
   n_batch: number;
@@ -45,7 +45,7 @@ export interface ResponseFormat {
   json_schema: { strict: boolean; schema: Record<string, unknown> };
 }
 
-export interface FormattedChat {
+interface FormattedChat {
   type: 'jinja' | 'llama-chat';
   prompt: string;
   media_paths?: string[];
@@ -57,7 +57,7 @@ export interface FormattedChat {
   additional_stops?: string[];
 }
 
-export interface FormatChatParams {
+interface FormatChatParams {
   jinja: boolean;
   enable_thinking?: boolean;
   reasoning_format?: 'none' | 'auto';
@@ -65,19 +65,19 @@ export interface FormatChatParams {
   response_format?: ResponseFormat;
 }
 
-export interface TokenizeResult {
+interface TokenizeResult {
   tokens: Int32Array;
   has_media: boolean;
   chunk_pos?: number[];
   chunk_pos_media?: number[];
 }
 
-export interface ModelInfo {
+interface ModelInfo {
   desc: string;
   chatTemplates: { llamaChat: boolean; jinja: { default: boolean } };
 }
 
-export interface ParallelCompletionOptions {
+interface ParallelCompletionOptions {
   prompt: string;
   media_paths?: string[];
   n_predict: number;
@@ -97,7 +97,7 @@ export interface ParallelCompletionOptions {
   thinking_end_tag?: string;
 }
 
-export interface ParallelCompletionResult {
+interface ParallelCompletionResult {
   text: string;
   content?: string;
   reasoning_content?: string;
@@ -116,7 +116,7 @@ export interface ParallelCompletionHandle {
 }
 
 /** The native context object (used directly where the JS wrapper would take an unsafe path). */
-export interface NativeLlamaContext {
+interface NativeLlamaContext {
   getFormattedChat(messages: ChatMessage[], chatTemplate: string, params: FormatChatParams): FormattedChat;
 }
 

@@ -15,7 +15,7 @@ function captureLogger() {
   return { logger: createLogger({ service: 'test', level: 'debug', destination }), lines };
 }
 
-// Lines as the tiny Gemma 4 run printed them on this machine (the add_text block is mtmd echoing the prompt).
+// Lines as a CPU run of the tiny Gemma 4 printed them (the add_text block is mtmd echoing the prompt).
 const SAMPLE = [
   'llama_context: n_ctx         = 2048',
   '[INFO] loadModel:473 Using n_parallel: 4 (enables up to 4 parallel slots)',

@@ -227,10 +227,10 @@ class HeaderBuilder {
         b.writeFloatLE(Number(value));
         break;
       case 'u64':
-        b.writeBigUInt64LE(BigInt(value as number | bigint));
+        b.writeBigUInt64LE(BigInt(value));
         break;
       case 'i64':
-        b.writeBigInt64LE(BigInt(value as number | bigint));
+        b.writeBigInt64LE(BigInt(value));
         break;
       case 'f64':
         b.writeDoubleLE(Number(value));

@@ -14,7 +14,7 @@ const digest = (value: string): Buffer => createHash('sha256').update(value, 'ut
  * The token a request presents: `Authorization: Bearer <token>`, or HTTP Basic with the token as
  * the password and any user name (browsers prompt for that on the Bull Board page).
  */
-export function presentedAdminToken(request: FastifyRequest): string | undefined {
+function presentedAdminToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization ?? '';
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (bearer) return bearer[1];

@@ -8,9 +8,9 @@ import type { JobQueues } from '@gembatch/queue';
 import { ADMIN_PREFIX } from './admin-auth.ts';
 
 /** Where the operator UI lives, below the admin prefix. */
-export const ADMIN_BOARD_PATH = '/queues';
+const ADMIN_BOARD_PATH = '/queues';
 /** The board's full URL path (its links are absolute). */
-export const ADMIN_BASE_PATH = `${ADMIN_PREFIX}${ADMIN_BOARD_PATH}`;
+const ADMIN_BASE_PATH = `${ADMIN_PREFIX}${ADMIN_BOARD_PATH}`;
 
 /** The only HTTP methods the board answers: every write action of Bull Board is a PUT, POST or PATCH. */
 const READ_METHODS = new Set(['GET', 'HEAD']);
@@ -19,7 +19,7 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
  * What the board may show of a job's payload: ids, sizes, task, timestamps. Options, prompts,
  * schemas, metadata, file names and PDF passwords never leave Redis through the board.
  */
-export function redactJobData(data: unknown): Record<string, unknown> {
+function redactJobData(data: unknown): Record<string, unknown> {
   const value = (data ?? {}) as Record<string, unknown>;
   const file = value.file as { id?: unknown; sha256?: unknown; bytes?: unknown } | undefined;
   const input = value.input as { type?: unknown; sha256?: unknown; file_id?: unknown; media_type?: unknown } | undefined;
@@ -38,7 +38,7 @@ export function redactJobData(data: unknown): Record<string, unknown> {
 }
 
 /** A job's return value is model output or extracted text: the board shows only whether there is one and its size. */
-export function redactReturnValue(value: unknown): Record<string, unknown> | null {
+function redactReturnValue(value: unknown): Record<string, unknown> | null {
   if (value === undefined || value === null) return null;
   const ok = typeof value === 'object' && typeof (value as { ok?: unknown }).ok === 'boolean' ? (value as { ok: boolean }).ok : undefined;
   return { ...(ok === undefined ? {} : { ok }), bytes: Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8'), redacted: 'results are read through GET /v1/jobs/:id/result' };
@@ -48,7 +48,7 @@ export function redactReturnValue(value: unknown): Record<string, unknown> | nul
  * A failure reason keeps its stable `GB_ERR_*` code and loses its message: messages can quote
  * document-derived text (a schema violation, a parser's complaint about a line).
  */
-export function redactFailedReason(reason: string | null | undefined): string | undefined {
+function redactFailedReason(reason: string | null | undefined): string | undefined {
   if (!reason) return undefined;
   return `${decodeFailedReason(reason).code}: (message redacted)`;
 }

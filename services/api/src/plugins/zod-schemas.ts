@@ -13,7 +13,7 @@ function isZodSchema(value: unknown): value is z.ZodType {
 }
 
 /** `path.to.field: message; other: message`, the form every 400 uses. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): string {
+function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): string {
   return issues.map((issue) => `${[...base, ...issue.path].map(String).join('.') || 'body'}: ${issue.message}`).join('; ');
 }
 
@@ -49,5 +49,5 @@ export function zodSchemasToOpenApi({ schema, url }: { schema: FastifySchema; ur
   if (schema.response && typeof schema.response === 'object') {
     converted.response = Object.fromEntries(Object.entries(schema.response as Record<string, unknown>).map(([status, value]) => [status, isZodSchema(value) ? toJsonSchema(value, 'output') : value]));
   }
-  return { schema: converted as FastifySchema, url };
+  return { schema: converted, url };
 }

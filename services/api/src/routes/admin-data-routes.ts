@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { TenantId } from '@gembatch/contracts';
+import { TenantId, errorMessage } from '@gembatch/contracts';
 import { AUDIT_ACTIONS, type AuditLog } from '../audit-log.ts';
 import type { TenantPurger } from '../tenant-purger.ts';
 
@@ -55,7 +55,7 @@ export function registerAdminDataRoutes(admin: FastifyInstance, deps: AdminDataR
     if (action && typeof payload === 'string') {
       const { id, tenant } = JSON.parse(payload) as { id?: unknown; tenant?: unknown };
       if (typeof id === 'string' && typeof tenant === 'string') {
-        await deps.audit.append({ action, tenant, actor: 'admin', resource: id, request_id: request.id }).catch((error: unknown) => request.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'audit append failed'));
+        await deps.audit.append({ action, tenant, actor: 'admin', resource: id, request_id: request.id }).catch((error: unknown) => request.log.warn({ err: errorMessage(error) }, 'audit append failed'));
       }
     }
     return payload;
@@ -65,7 +65,7 @@ export function registerAdminDataRoutes(admin: FastifyInstance, deps: AdminDataR
     const { tenant } = request.params as z.infer<typeof TenantParams>;
     const report = await deps.purger.purge(tenant);
     request.log.info({ ...report }, 'tenant purged');
-    await deps.audit.append({ action: 'tenant.purge', tenant, actor: 'admin', resource: tenant, request_id: request.id }).catch((error: unknown) => request.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'audit append failed'));
+    await deps.audit.append({ action: 'tenant.purge', tenant, actor: 'admin', resource: tenant, request_id: request.id }).catch((error: unknown) => request.log.warn({ err: errorMessage(error) }, 'audit append failed'));
     return report;
   });
 

@@ -17,7 +17,7 @@ const WebhookDelivery = z.object({ url: z.string(), event_id: z.string(), event:
 
 const Timestamp = z.number().int().nullable();
 /** The OpenAI batch object (timestamps in unix seconds). */
-export const BatchObjectResponse = z.object({
+const BatchObjectResponse = z.object({
   id: z.string(),
   object: z.literal('batch'),
   endpoint: z.enum(BATCH_ENDPOINTS),

@@ -22,7 +22,7 @@ export interface FileRouteDeps {
 }
 
 /** The public shape of a file record, OpenAI's `FileObject` plus our `sha256` (tenant and declared type stay internal). */
-export function toFileObject(record: FileRecord): FileObject {
+function toFileObject(record: FileRecord): FileObject {
   return {
     id: record.id,
     object: 'file',

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { listLiveNodes } from '@gembatch/queue';
 import { HealthResponse, ReadinessResponse } from './api-schemas.ts';
+import { errorMessage } from '@gembatch/contracts';
 
 /** A readiness probe must answer within its own timeout (Kubernetes defaults to 1 s). */
 const REDIS_CHECK_TIMEOUT_MS = 900;
@@ -32,7 +33,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthRouteDeps
         await withTimeout(deps.redis.ping(), REDIS_CHECK_TIMEOUT_MS);
         workers = (await withTimeout(listLiveNodes(deps.redis, deps.prefix), REDIS_CHECK_TIMEOUT_MS)).length;
       } catch (error) {
-        request.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'readiness: redis check failed');
+        request.log.warn({ err: errorMessage(error) }, 'readiness: redis check failed');
         return reply.code(503).send({ status: 'unavailable', checks: { redis: 'failed', workers }, error: { code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'redis: not reachable' } });
       }
       if (workers === 0) return reply.code(503).send({ status: 'unavailable', checks: { redis: 'ok', workers }, error: { code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'workers: no worker has loaded its model yet' } });

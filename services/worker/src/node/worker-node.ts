@@ -207,11 +207,13 @@ export class WorkerNode {
     const gpu = env.GEMBATCH_GPU === 'cpu' ? false : env.GEMBATCH_GPU;
     const hardware = await probeHardware({ gpu, ...(env.GEMBATCH_VRAM_BYTES ? { vramOverrideBytes: env.GEMBATCH_VRAM_BYTES } : {}) });
     let lastPercent = -10;
+    const hfAccess = { ...(env.HF_ENDPOINT ? { endpoint: env.HF_ENDPOINT } : {}), ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}) };
     const resolved = await resolveModel({
       ...(env.GEMBATCH_MODEL ? { model: env.GEMBATCH_MODEL } : {}),
       ...(env.GEMBATCH_QUANT ? { quant: env.GEMBATCH_QUANT } : {}),
       modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir,
       hardware,
+      ...hfAccess,
       // The projector's memory is planned in when this node will load one.
       withProjector: env.GEMBATCH_MMPROJ !== undefined,
       onProgress: ({ downloadedBytes, totalBytes }) => {
@@ -229,7 +231,7 @@ export class WorkerNode {
       'model decision',
     );
     if (env.GEMBATCH_MMPROJ) {
-      const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, hardware });
+      const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, hardware, ...hfAccess });
       return createLlamaNodeEngine({
         modelPath: resolved.path,
         mmprojPath: mmproj.path,

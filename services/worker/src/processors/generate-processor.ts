@@ -32,7 +32,7 @@ export interface GenerateProcessorDeps {
  * Why 1,000: at a 4k-token context that is ~4M tokens (a 3,000-page book), far beyond one job's
  * sensible size; one 1 MB inline text on a small context fanned out into ~7,500 chunk jobs (issue 9).
  */
-export const DEFAULT_MAX_CHUNKS_PER_JOB = 1_000;
+const DEFAULT_MAX_CHUNKS_PER_JOB = 1_000;
 
 /** What a chunk child returns to its parent (kept in Redis until the parent reduces). */
 export interface ChunkResult {

@@ -67,7 +67,7 @@ export class TaskRunner {
   async run(spec: JobSpec, input: TaskInput, options: { signal?: AbortSignal; onToken?: (n: number) => void } = {}): Promise<TaskOutcome> {
     const stats = new StatsAccumulator();
     const base = { ...this.request(spec, input, options.signal), ...(options.onToken ? { onToken: options.onToken } : {}) };
-    switch (spec.task as TaskName) {
+    switch (spec.task) {
       case 'extract': {
         const schema = (spec.options as { schema: Record<string, unknown> }).schema;
         const data = await this.#structured(base, schema, stats);

@@ -13,6 +13,7 @@ tools=(
   "tesseract tesseract-ocr tesseract"
   "espeak-ng espeak-ng espeak-ng"
   "promtool prometheus prometheus"
+  "kubectl kubernetes-client kubernetes-cli"
 )
 missing_apt=()
 missing_brew=()

@@ -208,6 +208,8 @@ export class WorkerNode {
       ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
       gpu,
       ...(env.GEMBATCH_DRAFT_MODEL ? { draftModelPath: env.GEMBATCH_DRAFT_MODEL } : {}),
+      prefixReuse: env.GEMBATCH_PREFIX_REUSE,
+      ...(env.GEMBATCH_PREFILL_CHUNK_TOKENS !== undefined ? { prefillChunkTokens: env.GEMBATCH_PREFILL_CHUNK_TOKENS } : {}),
       logger: this.#log,
     });
   }

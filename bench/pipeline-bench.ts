@@ -110,6 +110,9 @@ interface Row {
   prompt_tokens_evaluated: number | null;
   prompt_tokens_reused: number | null;
   stages_ms: Stages;
+  /** Inter-token gaps of the engine's jobs while others keep arriving: median and p99 (ms). */
+  itl_p50_ms?: number;
+  itl_p99_ms?: number;
   vs_llama_server?: { tok_s: number; jobs_s: number };
   vs_engine?: { tok_s: number; jobs_s: number };
 }
@@ -211,9 +214,22 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
   const requests = workload(name, phase.requests);
   const before = engine.stats();
   const started = performance.now();
-  const results = await pool(requests, engine.info.sequences, (request) => engine.generate(engineRequest(request, phase.maxTokens)));
+  const gaps: number[] = [];
+  const results = await pool(requests, engine.info.sequences, (request, index) => {
+    let last = 0;
+    // Only jobs after the first wave: they join sequences that are already generating (the first
+    // wave starts together, with nothing decoding to protect).
+    const onToken = () => {
+      const now = performance.now();
+      if (last > 0 && index >= engine.info.sequences) gaps.push(now - last);
+      last = now;
+    };
+    return engine.generate({ ...engineRequest(request, phase.maxTokens), onToken });
+  });
   const wall = (performance.now() - started) / 1000;
   const after = engine.stats();
+  gaps.sort((a, b) => a - b);
+  const percentile = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? 0;
   const generated = results.reduce((sum, r) => sum + r.generatedTokens, 0);
   return {
     ...rowBase('engine', name, phase, wall, generated, mean(results.map((r) => r.promptTokens))),
@@ -223,6 +239,7 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
       prefill: round(mean(results.map((r) => r.timeToFirstTokenMs ?? r.totalMs))),
       decode: round(mean(results.map((r) => r.totalMs - (r.timeToFirstTokenMs ?? r.totalMs)))),
     },
+    ...(gaps.length > 0 ? { itl_p50_ms: round(percentile(0.5)), itl_p99_ms: round(percentile(0.99)) } : {}),
   };
 }
 
@@ -504,6 +521,7 @@ if (values.json) {
     String(r.prompt_tokens_reused ?? '?'),
   ]);
   table(header, lines);
+  for (const r of rows) if (r.itl_p50_ms !== undefined && r.itl_p99_ms !== undefined) log(`${r.target} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving`);
   log('');
   const stageNames = ['http', 'queue_wait', 'extract', 'prefill', 'decode', 'handoff', 'result_store', 'read'] as const;
   table(

@@ -304,8 +304,8 @@ interface StackJob {
 /** HTTP requests the client keeps in flight while submitting (a batch script's usual fan-out). */
 const SUBMIT_CONCURRENCY = 16;
 /**
- * How often the client looks for the next completed job. Why 100 ms: faster polling makes the API
- * process take CPU from the worker on a small machine (measured at 10 ms), and a phase's wall time
+ * How often the client looks for the next completed job. Why 100 ms: faster polling would make the API
+ * process take CPU from the worker on a small machine, and a phase's wall time
  * grows by at most one period.
  */
 const POLL_MS = 100;

@@ -65,7 +65,8 @@ export interface LlamaCppEngineOptions {
   /**
    * Keep each sequence's tokens after a job and evaluate only what the next job's prompt does not
    * share with them (prefix reuse: a shared system prompt, instruction and schema are evaluated
-   * once per sequence, not once per job). Defaults to `true`.
+   * once per sequence, not once per job). Defaults to `true` (`false` with a draft model, whose
+   * predictions interleave with the kept tokens in ways not tested here).
    */
   prefixReuse?: boolean;
   /**
@@ -240,7 +241,7 @@ export class LlamaCppEngine implements Engine {
         log,
         closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
         prompt: options.prompt ?? 'auto',
-        prefixReuse: options.prefixReuse ?? true,
+        prefixReuse: options.prefixReuse ?? draft === undefined,
         prefillChunkTokens: options.prefillChunkTokens ?? defaultPrefillChunkTokens(accelerator, sequences),
       });
       info.chat = engine.#format.chat;

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/.gembatch/**', 'infra/grafana/**', '**/*.d.ts'] },
+  { ignores: ['**/node_modules/**', '**/.gembatch/**', '.cache/**', 'infra/grafana/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

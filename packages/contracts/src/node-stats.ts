@@ -32,6 +32,10 @@ export const NodeStats = z.object({
   prompt_tokens_per_second: z.coerce.number(),
   generation_tokens_total: z.coerce.number().int(),
   prompt_tokens_total: z.coerce.number().int(),
+  /** Prompt tokens kept in a sequence from an earlier job (prefix reuse), not evaluated; absent from older nodes. */
+  prompt_tokens_reused_total: z.coerce.number().int().optional(),
+  /** Prompt tokens evaluated (the rest of prompt_tokens_total); absent from older nodes. */
+  prompt_tokens_evaluated_total: z.coerce.number().int().optional(),
   decode_calls_total: z.coerce.number().int(),
   vram_total_bytes: z.coerce.number(),
   vram_used_bytes: z.coerce.number(),

@@ -42,6 +42,8 @@ export interface GenerateResult {
   text: string;
   finishReason: FinishReason;
   promptTokens: number;
+  /** Prompt tokens the sequence already held from an earlier job (prefix reuse), not evaluated again; part of `promptTokens`. Absent where the engine does not reuse. */
+  reusedPromptTokens?: number;
   generatedTokens: number;
   /** Tokens spent on media (included in `promptTokens`). */
   mediaTokens: number;
@@ -77,6 +79,10 @@ export interface EngineInfo {
 export interface EngineStats {
   activeSequences: number;
   promptTokensTotal: number;
+  /** Prompt tokens kept from an earlier job in the same sequence (prefix reuse) instead of being evaluated. Absent: the engine does not reuse (0). */
+  promptTokensReusedTotal?: number;
+  /** Prompt tokens evaluated (promptTokensTotal = reused + evaluated). Absent: all of promptTokensTotal. */
+  promptTokensEvaluatedTotal?: number;
   generationTokensTotal: number;
   /** Number of decode (forward-pass dispatch) calls. */
   decodeCallsTotal: number;

@@ -62,6 +62,29 @@ export interface LlamaCppEngineOptions {
   quant?: string;
   /** `info.model`. Defaults to the file name without `.gguf`. */
   modelName?: string;
+  /**
+   * Keep each sequence's tokens after a job and evaluate only what the next job's prompt does not
+   * share with them (prefix reuse: a shared system prompt, instruction and schema are evaluated
+   * once per sequence, not once per job). Defaults to `true` (`false` with a draft model, whose
+   * predictions interleave with the kept tokens in ways not tested here).
+   */
+  prefixReuse?: boolean;
+  /**
+   * Most prompt tokens a joining job adds to one decode step while other sequences are generating
+   * (chunked prefill: a long prompt does not stall the running sequences for its whole length);
+   * `0` evaluates every prompt at once. Defaults to {@link defaultPrefillChunkTokens}.
+   */
+  prefillChunkTokens?: number;
+}
+
+/**
+ * Default prompt tokens per decode step while other sequences generate. Why: on a CPU a step's
+ * cost grows with its tokens, so up to 2 × S tokens per step (S generating plus at most S
+ * prompt tokens) keep a step within about twice a decode-only one; a GPU step costs about the
+ * same up to a few hundred tokens, so 256 there (half llama.cpp's default 512-token batch).
+ */
+function defaultPrefillChunkTokens(accelerator: EngineInfo['accelerator'], sequences: number): number {
+  return accelerator === 'cpu' ? Math.max(16, sequences) : 256;
 }
 
 /** Distinct JSON Schemas whose grammars are kept compiled. */
@@ -114,8 +137,14 @@ export class LlamaCppEngine implements Engine {
   readonly #grammars = new Map<string, Promise<LlamaGrammar | undefined>>();
   readonly #active = new Set<Promise<unknown>>();
   readonly #closeController = new AbortController();
-  readonly #stats = { promptTokens: 0, generationTokens: 0, vramTotal: 0, vramUsed: 0 };
+  readonly #stats = { promptTokens: 0, promptTokensReused: 0, promptTokensEvaluated: 0, generationTokens: 0, vramTotal: 0, vramUsed: 0 };
   readonly #generating: { count: number };
+  readonly #prefixReuse: boolean;
+  readonly #prefillChunkTokens: number;
+  /** Jobs past their prompt (generating tokens): a joining prompt is chunked only while there are some. */
+  #decoding = 0;
+  /** Prompt tokens still allowed in the decode step `step` (shared by the jobs prefilling in it). */
+  readonly #prefillBudget = { step: -1, left: 0 };
   #noEogBias: TokenBias | undefined;
   #closing: Promise<void> | undefined;
 
@@ -132,6 +161,8 @@ export class LlamaCppEngine implements Engine {
     log: Logger | undefined;
     closeTimeoutMs: number;
     prompt: PromptMode;
+    prefixReuse: boolean;
+    prefillChunkTokens: number;
   }) {
     this.info = parts.info;
     this.#llama = parts.llama;
@@ -145,6 +176,8 @@ export class LlamaCppEngine implements Engine {
     this.#lockstep = parts.lockstep;
     this.#log = parts.log;
     this.#closeTimeoutMs = parts.closeTimeoutMs;
+    this.#prefixReuse = parts.prefixReuse;
+    this.#prefillChunkTokens = parts.prefillChunkTokens;
   }
 
   /** See {@link createLlamaCppEngine}. */
@@ -208,11 +241,13 @@ export class LlamaCppEngine implements Engine {
         log,
         closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
         prompt: options.prompt ?? 'auto',
+        prefixReuse: options.prefixReuse ?? draft === undefined,
+        prefillChunkTokens: options.prefillChunkTokens ?? defaultPrefillChunkTokens(accelerator, sequences),
       });
       info.chat = engine.#format.chat;
       await engine.#refreshVram();
       log?.info(
-        { model: info.model, quant: info.quant, accelerator, gpu: info.gpu, sequences, contextPerSequence, threads, batchSize: context.batchSize, prompt: engine.#format.name, lockstep: engine.#lockstep, draft: draft !== undefined, ms: Math.round(performance.now() - started) },
+        { model: info.model, quant: info.quant, accelerator, gpu: info.gpu, sequences, contextPerSequence, threads, batchSize: context.batchSize, prompt: engine.#format.name, lockstep: engine.#lockstep, prefixReuse: engine.#prefixReuse, prefillChunkTokens: engine.#prefillChunkTokens, draft: draft !== undefined, ms: Math.round(performance.now() - started) },
         'engine ready',
       );
       return engine;
@@ -243,6 +278,8 @@ export class LlamaCppEngine implements Engine {
     return {
       activeSequences: this.#pool.inUse,
       promptTokensTotal: this.#stats.promptTokens,
+      promptTokensReusedTotal: this.#stats.promptTokensReused,
+      promptTokensEvaluatedTotal: this.#stats.promptTokensEvaluated,
       generationTokensTotal: this.#stats.generationTokens,
       decodeCallsTotal: this.#counters.calls,
       decodeTokensTotal: this.#counters.tokens,
@@ -276,35 +313,125 @@ export class LlamaCppEngine implements Engine {
     }
     const signal = request.signal ? AbortSignal.any([request.signal, this.#closeController.signal]) : this.#closeController.signal;
     const pooled = await this.#pool.acquire(signal);
+    let clean = false;
     try {
-      return await this.#decode(pooled, plan, grammar, request, signal, started);
+      const prefix = await this.#keepSharedPrefix(pooled, plan.tokens);
+      const result = await this.#decode(pooled, plan, prefix, grammar, request, signal, started);
+      clean = true;
+      return result;
     } finally {
-      await pooled.sequence.clearHistory().catch((error: unknown) => this.#log?.warn({ err: toGembatchError(error).message, sequence: pooled.sequenceId }, 'sequence could not be cleared'));
+      // Without reuse, or after a failure (the sequence's state is whatever was decoded before it),
+      // the next job starts from an empty sequence.
+      if (!this.#prefixReuse || !clean) await pooled.sequence.clearHistory().catch((error: unknown) => this.#log?.warn({ err: toGembatchError(error).message, sequence: pooled.sequenceId }, 'sequence could not be cleared'));
       this.#pool.release(pooled);
       void this.#refreshVram();
     }
   }
 
-  async #decode(pooled: PooledSequence, plan: ReturnType<PromptFormat['build']>, grammar: LlamaGrammar | undefined, request: GenerateRequest, signal: AbortSignal, started: number): Promise<GenerateResult> {
+  /**
+   * Prefix reuse: keeps the tokens the sequence already holds that `tokens` starts with (a previous
+   * job's system prompt, instruction, schema) and erases the rest; returns how many are kept, so
+   * only `tokens.slice(kept)` is evaluated. At least the last prompt token is always evaluated (its
+   * logits give the first generated token). When llama.cpp cannot cut the KV cache there (a
+   * sliding-window cache that dropped the start), node-llama-cpp evaluates the kept tokens again;
+   * the token meter shows it, and such tokens are counted as evaluated, not reused (`reused`).
+   */
+  async #keepSharedPrefix(pooled: PooledSequence, tokens: readonly Token[]): Promise<{ kept: number; reused: number }> {
+    const sequence = pooled.sequence;
+    if (!this.#prefixReuse) return this.#countPrompt(tokens.length, 0, 0);
+    const held = sequence.contextTokens;
+    const limit = Math.min(held.length, tokens.length - 1);
+    let kept = 0;
+    while (kept < limit && held[kept] === tokens[kept]) kept++;
+    const meter = sequence.tokenMeter;
+    const before = meter.usedInputTokens + meter.usedOutputTokens;
+    if (kept < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
+    const reevaluated = meter.usedInputTokens + meter.usedOutputTokens - before;
+    return this.#countPrompt(tokens.length, kept, reevaluated);
+  }
+
+  /** Adds a prompt to the reused / evaluated counters. */
+  #countPrompt(promptTokens: number, kept: number, reevaluated: number): { kept: number; reused: number } {
+    const reused = Math.max(0, kept - reevaluated);
+    this.#stats.promptTokensReused += reused;
+    this.#stats.promptTokensEvaluated += promptTokens - reused;
+    return { kept, reused };
+  }
+
+  /**
+   * Chunked prefill: while other sequences are generating, feeds `tokens` (all but the last
+   * chunk) in lock-step with them, at most `prefillChunkTokens` prompt tokens per decode step
+   * shared by every job prefilling in that step, so a long prompt never stalls the running
+   * sequences for its whole length. Returns what is left for `evaluate()` (at most one chunk,
+   * evaluated in the step that yields the first token). Holding a place at the barrier meanwhile
+   * is what puts each chunk into the same decode as the running sequences' next tokens.
+   */
+  async #prefillInSteps(pooled: PooledSequence, tokens: Token[], signal: AbortSignal): Promise<Token[]> {
+    const cap = this.#prefillChunkTokens;
+    if (!this.#lockstep || cap <= 0) return tokens;
+    let rest = tokens;
+    const key = pooled.sequenceId;
+    while (rest.length > cap && this.#decoding > 0) {
+      await this.#barrier.arrive(key);
+      throwIfAborted(signal, this.#closeController.signal);
+      if (this.#decoding === 0) break;
+      const take = this.#takePrefillBudget(Math.min(cap, rest.length - 1));
+      if (take === 0) continue;
+      await pooled.sequence.evaluateWithoutGeneratingNewTokens(rest.slice(0, take));
+      rest = rest.slice(take);
+    }
+    if (this.#barrier.has(key) && this.#decoding > 0) {
+      // The last chunk goes in with the running sequences' next step too.
+      await this.#barrier.arrive(key);
+      throwIfAborted(signal, this.#closeController.signal);
+    }
+    return rest;
+  }
+
+  /** Takes up to `wanted` prompt tokens from the budget of the decode step being released now. */
+  #takePrefillBudget(wanted: number): number {
+    const step = this.#barrier.releases;
+    if (this.#prefillBudget.step !== step) {
+      this.#prefillBudget.step = step;
+      this.#prefillBudget.left = this.#prefillChunkTokens;
+    }
+    const take = Math.min(wanted, this.#prefillBudget.left);
+    this.#prefillBudget.left -= take;
+    return take;
+  }
+
+  async #decode(pooled: PooledSequence, plan: ReturnType<PromptFormat['build']>, prefix: { kept: number; reused: number }, grammar: LlamaGrammar | undefined, request: GenerateRequest, signal: AbortSignal, started: number): Promise<GenerateResult> {
     const model = this.#model;
     const tracker = new OutputTracker(plan, (token, previous) => model.detokenize([token as Token], true, previous as readonly Token[]));
     const grammarState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
-    const iterator = pooled.sequence.evaluate(plan.tokens, {
+    const key = pooled.sequenceId;
+    this.#generating.count++;
+    let tail: Token[];
+    try {
+      throwIfAborted(signal, this.#closeController.signal);
+      tail = await this.#prefillInSteps(pooled, plan.tokens.slice(prefix.kept), signal);
+    } catch (error) {
+      this.#generating.count--;
+      this.#barrier.leave(key);
+      throw this.#generationError(error);
+    }
+    const iterator = pooled.sequence.evaluate(tail, {
       temperature: request.temperature ?? 0,
       yieldEogToken: true,
       ...(grammarState ? { grammarEvaluationState: () => (tracker.inThought ? undefined : grammarState) } : {}),
       ...(request.ignoreEos ? { tokenBias: this.#eogBanned() } : {}),
     });
-    const key = pooled.sequenceId;
     let generated = 0;
     let firstTokenAt: number | undefined;
     let lastTokenAt = 0;
     let finishReason: FinishReason = 'length';
-    this.#generating.count++;
+    let decoding = false;
     try {
       throwIfAborted(signal, this.#closeController.signal);
       let step = await iterator.next();
       this.#stats.promptTokens += plan.tokens.length;
+      this.#decoding++;
+      decoding = true;
       while (!step.done) {
         const token = step.value;
         const now = performance.now();
@@ -332,6 +459,7 @@ export class LlamaCppEngine implements Engine {
     } catch (error) {
       throw this.#generationError(error);
     } finally {
+      if (decoding) this.#decoding--;
       this.#generating.count--;
       this.#barrier.leave(key);
       await iterator.return().catch(() => undefined);
@@ -342,6 +470,7 @@ export class LlamaCppEngine implements Engine {
       text,
       finishReason,
       promptTokens: plan.tokens.length,
+      reusedPromptTokens: prefix.reused,
       generatedTokens: generated,
       mediaTokens: 0,
       timeToFirstTokenMs: firstTokenAt === undefined ? null : firstTokenAt - started,

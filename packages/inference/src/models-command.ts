@@ -7,7 +7,7 @@ import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant } from './hf-source
 import { findCatalogEntry, GEMMA4_12B_CATALOG, type CatalogEntry } from './model-catalog.ts';
 import { downloadFile, type DownloadProgress } from './model-download.ts';
 import { probeHardware, type HardwareInfo } from './probe-hardware.ts';
-import { DEFAULT_CONTEXT_PER_SEQUENCE, DEFAULT_MAX_SEQUENCES, pinnedRevision, resolveModel } from './resolve-model.ts';
+import { DEFAULT_CONTEXT_PER_SEQUENCE, defaultMaxSequences, pinnedRevision, resolveModel } from './resolve-model.ts';
 import { assessQuantizations, selectQuantization, type QuantizationChoice } from './select-quantization.ts';
 import type { GpuOption } from './load-llama.ts';
 
@@ -31,7 +31,8 @@ GEMBATCH_CONTEXT_PER_SEQUENCE, HF_ENDPOINT, HF_TOKEN.
 interface CommandSettings {
   modelsDir: string;
   vramOverride: number | undefined;
-  sequences: number;
+  /** Unset: the default for the node's memory kind. */
+  sequences: number | undefined;
   contextPerSequence: number;
   gpu: GpuOption;
   endpoint: string | undefined;
@@ -60,7 +61,7 @@ function settingsFrom(argv: string[], env: NodeJS.ProcessEnv): CommandSettings {
   return {
     modelsDir: values['models-dir'] ?? env.GEMBATCH_MODELS_DIR ?? path.join(env.GEMBATCH_DATA_DIR ?? '.gembatch', 'models'),
     vramOverride: parse(values.vram ?? env.GEMBATCH_VRAM_BYTES, envBytes, '--vram / GEMBATCH_VRAM_BYTES') as number | undefined,
-    sequences: (parse(values.sequences ?? env.GEMBATCH_SEQUENCES, envInt(1, 256), '--sequences / GEMBATCH_SEQUENCES') as number | undefined) ?? DEFAULT_MAX_SEQUENCES,
+    sequences: (parse(values.sequences ?? env.GEMBATCH_SEQUENCES, envInt(1, 256), '--sequences / GEMBATCH_SEQUENCES') as number | undefined),
     contextPerSequence: (parse(values.context ?? env.GEMBATCH_CONTEXT_PER_SEQUENCE, envInt(256, 262_144), '--context / GEMBATCH_CONTEXT_PER_SEQUENCE') as number | undefined) ?? DEFAULT_CONTEXT_PER_SEQUENCE,
     gpu: gpu === 'cpu' ? false : (gpu as GpuOption),
     endpoint: values.endpoint,
@@ -99,7 +100,7 @@ export async function runModelsList(argv: string[], out: NodeJS.WritableStream, 
       memoryBytes: hardware.memoryBytes,
       memoryKind: hardware.memoryKind,
       ...(hardware.memoryKind === 'vram' ? { ramBytes: hardware.ramTotalBytes } : {}),
-      sequences: settings.sequences,
+      sequences: settings.sequences ?? defaultMaxSequences(hardware.memoryKind),
       contextPerSequence: settings.contextPerSequence,
       withProjector: false,
       catalog: GEMMA4_12B_CATALOG,
@@ -184,7 +185,7 @@ export async function runModelsPull(argv: string[], out: NodeJS.WritableStream, 
     let entry: Omit<CatalogEntry, 'qualityRank'> | undefined;
     if (target === undefined) {
       const hardware = await probeHardware({ gpu: settings.gpu, ...(settings.vramOverride ? { vramOverrideBytes: settings.vramOverride } : {}) });
-      const resolved = await resolveModel({ ...access, modelsDir: settings.modelsDir, hardware, sequences: settings.sequences, contextPerSequence: settings.contextPerSequence, onProgress: progressPrinter(out, 'model') });
+      const resolved = await resolveModel({ ...access, modelsDir: settings.modelsDir, hardware, ...(settings.sequences !== undefined ? { sequences: settings.sequences } : {}), contextPerSequence: settings.contextPerSequence, onProgress: progressPrinter(out, 'model') });
       out.write(`\n${resolved.path} (${resolved.quant}) ready${resolved.choice ? `: ${resolved.choice.reason}` : ''}\n`);
       return 0;
     } else if (target.toLowerCase() === 'mmproj') {

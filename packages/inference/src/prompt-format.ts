@@ -68,6 +68,11 @@ export class PromptFormat {
     return this.#wrapper?.wrapperName ?? 'completion';
   }
 
+  /**
+   * The request's prompt tokens. The order is system, instruction, then the input (the only
+   * per-document part), then the fixed completion cue, so jobs of one task share every token
+   * up to the input and the engine's prefix reuse evaluates that part once per sequence.
+   */
   build(request: Omit<GenerateRequest, 'maxTokens'>, extraStopTriggers: readonly string[] = []): PromptPlan {
     const { prompt, input } = request;
     if (!this.#wrapper) {

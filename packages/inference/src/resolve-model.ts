@@ -10,8 +10,23 @@ import { downloadFile, type DownloadProgress } from './model-download.ts';
 import type { HardwareInfo } from './probe-hardware.ts';
 import { selectQuantization, type QuantizationChoice } from './select-quantization.ts';
 
-/** Most sequences a node runs unless configured otherwise. */
+/**
+ * Most sequences a CPU or unified-memory node runs unless configured otherwise. Why 16: on a CPU a
+ * step's cost grows with its tokens, so aggregate tok/s flattens past 16 while every job slows.
+ */
 export const DEFAULT_MAX_SEQUENCES = 16;
+/**
+ * Most sequences a node with its own GPU memory runs unless configured otherwise (memory still
+ * decides: a 24 GB card plans about 10). Why 128: a GPU decode step costs about the same up to
+ * a few hundred tokens, so an 80-141 GB card fills with sequences that each add throughput;
+ * llama.cpp allows 256 per context.
+ */
+export const DEFAULT_MAX_GPU_SEQUENCES = 128;
+
+/** The sequence cap for a node's memory kind when none is configured. */
+export function defaultMaxSequences(memoryKind: HardwareInfo['memoryKind']): number {
+  return memoryKind === 'vram' ? DEFAULT_MAX_GPU_SEQUENCES : DEFAULT_MAX_SEQUENCES;
+}
 /** Context per sequence unless configured otherwise: a few pages of a document plus the answer. */
 export const DEFAULT_CONTEXT_PER_SEQUENCE = 8192;
 
@@ -23,7 +38,7 @@ export interface ResolveModelOptions extends HfAccess {
   /** Where downloaded models are kept. */
   modelsDir: string;
   hardware: HardwareInfo;
-  /** Cap on sequences. Defaults to `16`. */
+  /** Cap on sequences. Defaults to {@link defaultMaxSequences} (`128` with GPU memory, `16` otherwise). */
   sequences?: number;
   /** Context per sequence wanted. Defaults to `8192`. */
   contextPerSequence?: number;
@@ -83,7 +98,7 @@ function planInput(options: ResolveModelOptions, catalog: ModelCatalog) {
     memoryBytes: hardware.memoryBytes,
     memoryKind: hardware.memoryKind,
     ...(hardware.memoryKind === 'vram' ? { ramBytes: hardware.ramTotalBytes } : {}),
-    sequences: options.sequences ?? DEFAULT_MAX_SEQUENCES,
+    sequences: options.sequences ?? defaultMaxSequences(hardware.memoryKind),
     contextPerSequence: options.contextPerSequence ?? DEFAULT_CONTEXT_PER_SEQUENCE,
     withProjector: options.withProjector ?? false,
     catalog,

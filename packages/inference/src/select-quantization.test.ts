@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GembatchError } from '@gembatch/contracts';
 import { GEMMA4_12B_CATALOG } from './model-catalog.ts';
+import { defaultMaxSequences } from './resolve-model.ts';
 import { assessQuantizations, selectQuantization, type SelectQuantizationInput } from './select-quantization.ts';
 
 const GiB = 1024 ** 3;
@@ -83,6 +84,16 @@ describe('selectQuantization on other hardware', () => {
       expect((error as GembatchError).code).toBe('GB_ERR_MODEL_LOAD');
       expect((error as GembatchError).message).toMatch(/no quantization .* fits/);
     }
+  });
+
+  it('with the GPU default cap (128), an 80 GB card plans past 50 sequences and a 141 GB H200 past 100', () => {
+    const gpu = { ...base, sequences: defaultMaxSequences('vram'), memoryKind: 'vram' as const };
+    expect(defaultMaxSequences('ram')).toBe(16);
+    expect(selectQuantization({ ...gpu, memoryBytes: 80 * GiB }).sequences).toBeGreaterThan(50);
+    const h200 = selectQuantization({ ...gpu, memoryBytes: 141 * GiB });
+    expect(h200.quant).toBe('BF16');
+    expect(h200.sequences).toBeGreaterThan(100);
+    expect(h200.sequences).toBeLessThanOrEqual(128);
   });
 
   it('sequences never exceed the configured cap', () => {

@@ -46,6 +46,10 @@ export interface NodeIdentity {
 export interface NodeEngineStats {
   activeSequences: number;
   promptTokensTotal: number;
+  /** Prompt tokens reused from an earlier job in the same sequence (engines without reuse leave it out). */
+  promptTokensReusedTotal?: number;
+  /** Prompt tokens evaluated. */
+  promptTokensEvaluatedTotal?: number;
   generationTokensTotal: number;
   decodeCallsTotal: number;
   /** Tokens across all decode calls (the decode histogram's sum). */
@@ -319,6 +323,8 @@ export class NodeStatsReporter {
       prompt_tokens_per_second: round(promptRate),
       generation_tokens_total: engine.generationTokensTotal,
       prompt_tokens_total: engine.promptTokensTotal,
+      prompt_tokens_reused_total: engine.promptTokensReusedTotal ?? 0,
+      prompt_tokens_evaluated_total: engine.promptTokensEvaluatedTotal ?? engine.promptTokensTotal,
       decode_calls_total: engine.decodeCallsTotal,
       vram_total_bytes: engine.vramTotalBytes,
       vram_used_bytes: engine.vramUsedBytes,

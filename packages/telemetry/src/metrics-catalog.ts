@@ -65,6 +65,18 @@ export const NODE_FAMILIES = {
     type: 'counter',
     labelNames: ['node', 'model', 'quant'],
   }),
+  promptTokensReusedTotal: family({
+    name: 'gembatch_prompt_tokens_reused_total',
+    help: 'Prompt tokens a sequence already held from an earlier job (shared prefix) and did not evaluate again.',
+    type: 'counter',
+    labelNames: ['node', 'model', 'quant'],
+  }),
+  promptTokensEvaluatedTotal: family({
+    name: 'gembatch_prompt_tokens_evaluated_total',
+    help: 'Prompt tokens the node evaluated (prompt tokens minus those reused from an earlier job).',
+    type: 'counter',
+    labelNames: ['node', 'model', 'quant'],
+  }),
   activeSequences: family({
     name: 'gembatch_node_active_sequences',
     help: 'Sequences generating right now on the node.',

@@ -26,6 +26,8 @@ export interface NodeStatsFields {
   prompt_tokens_per_second: number;
   generation_tokens_total: number;
   prompt_tokens_total: number;
+  prompt_tokens_reused_total?: number | undefined;
+  prompt_tokens_evaluated_total?: number | undefined;
   decode_calls_total: number;
   vram_total_bytes: number;
   vram_used_bytes: number;
@@ -72,6 +74,8 @@ export function nodeFamilySamples(nodes: readonly NodeMetricsInput[]): Map<Famil
     [NODE_FAMILIES.promptTokensPerSecond, scalar(nodes, (s) => s.prompt_tokens_per_second)],
     [NODE_FAMILIES.generationTokensTotal, tokens((s) => s.generation_tokens_total)],
     [NODE_FAMILIES.promptTokensTotal, tokens((s) => s.prompt_tokens_total)],
+    [NODE_FAMILIES.promptTokensReusedTotal, tokens((s) => s.prompt_tokens_reused_total ?? 0)],
+    [NODE_FAMILIES.promptTokensEvaluatedTotal, tokens((s) => s.prompt_tokens_evaluated_total ?? s.prompt_tokens_total)],
     [NODE_FAMILIES.activeSequences, scalar(nodes, (s) => s.active_sequences)],
     [NODE_FAMILIES.sequences, scalar(nodes, (s) => s.sequences)],
     [NODE_FAMILIES.contextTokens, scalar(nodes, (s) => s.context_per_sequence)],

@@ -36,6 +36,10 @@ export const WorkerEnv = z.object({
   HF_TOKEN: z.string().optional(),
   /** Draft model for speculative decoding (off when unset). */
   GEMBATCH_DRAFT_MODEL: z.string().optional(),
+  /** Keep a sequence's tokens between jobs and evaluate only the part of the next prompt that differs (shared instruction evaluated once per sequence). */
+  GEMBATCH_PREFIX_REUSE: envBool.default(true),
+  /** Prompt tokens a joining job adds per decode step while others generate (chunked prefill); 0 = whole prompt at once. Unset: the engine's default (max(16, sequences) on CPU, 256 on a GPU). */
+  GEMBATCH_PREFILL_CHUNK_TOKENS: envInt(0, 65_536).optional(),
   /** Image token budget per image on multimodal nodes. */
   GEMBATCH_IMAGE_MAX_TOKENS: envInt(40, 4096).default(280),
   /** Stable node id in metrics. Defaults to `<hostname>-gpu<index>` or `<hostname>-cpu`. */

@@ -316,6 +316,9 @@ export class LlamaNodeEngine implements Engine {
     return {
       activeSequences: this.activeSequences(),
       promptTokensTotal: this.promptTokensTotal,
+      // llama.node clears its slots between jobs: every prompt token is evaluated.
+      promptTokensReusedTotal: 0,
+      promptTokensEvaluatedTotal: this.promptTokensTotal,
       generationTokensTotal: this.generationTokensTotal,
       // The binding decodes in its own thread and exposes no per-decode counters.
       decodeCallsTotal: 0,

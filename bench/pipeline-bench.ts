@@ -1,0 +1,543 @@
+/**
+ * Pipeline benchmark: identical requests through the bare engine, the whole stack and llama-server.
+ *
+ *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
+ *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
+ *                       [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]
+ *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--verbose]
+ *
+ * Targets:
+ * - `engine`: `createLlamaCppEngine` in this process, S jobs in flight (the worker's concurrency);
+ * - `stack`: the embedded stack (redis-server, API, worker, exporter as child processes), driven by
+ *   `POST /v1/jobs` (task `prompt`, inline text); a job counts once its result has been read back
+ *   (`GET /v1/jobs/:id/result`);
+ * - `llama-server` (with `--llama-server <binary>`): llama.cpp's server on the same model, threads
+ *   and slot count (`-np S`), driven by S concurrent `/completion` calls with `cache_prompt` on.
+ *
+ * Every target gets the same prompt text: the `prompt` task's system message and the instruction,
+ * then the input, as the engine's completion format joins them (models without a chat template).
+ * Greedy decoding everywhere; end-of-generation is not banned (the API cannot ask for that), so
+ * tok/s counts the tokens each target really generated.
+ *
+ * Workloads: `distinct` (each request its own short instruction and input) and `shared` (one
+ * instruction of at least 500 tokens, a short document per request). Each runs two phases:
+ * `--requests` × `--tokens` generated tokens, then `--one-token-requests` × 1 token.
+ *
+ * Per-stage breakdown (mean ms per job): http (POST answer), queue_wait (enqueued → a worker took
+ * it), extract, prefill (start of generation → first token), decode (first → last token),
+ * handoff (worker time outside generation: loading the input, counting tokens), result_store
+ * (generation end → job completed in Redis, including storing the result) and read (client sees
+ * completion → result read). Prompt token counts come from the engine's reuse counters (engine,
+ * and the stack's node through its exporter) and llama-server's `tokens_evaluated` / `tokens_cached`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { EmbeddedStack } from '@gembatch/cli';
+import { TASKS, type JobView, type TaskPrompt, type Timings } from '@gembatch/contracts';
+import { createLlamaCppEngine, type GenerateRequest, type LlamaCppEngine } from '@gembatch/inference';
+import { ensureTestModel } from '@gembatch/testing/models';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    sequences: { type: 'string', default: '16' },
+    threads: { type: 'string', default: '1' },
+    requests: { type: 'string', default: '192' },
+    tokens: { type: 'string', default: '64' },
+    'one-token-requests': { type: 'string', default: '384' },
+    workloads: { type: 'string', default: 'distinct,shared' },
+    targets: { type: 'string', default: 'engine,stack' },
+    context: { type: 'string', default: '1024' },
+    'shared-tokens': { type: 'string', default: '520' },
+    'llama-server': { type: 'string' },
+    'no-reuse': { type: 'boolean', default: false },
+    'prefill-chunk': { type: 'string' },
+    json: { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+if (!values.model) {
+  process.stderr.write('usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]\n');
+  process.exit(2);
+}
+const model = values.model === 'bench' || values.model === 'tiny' ? await ensureTestModel(values.model) : values.model;
+const sequences = Number(values.sequences);
+const threads = Number(values.threads);
+const context = Number(values.context);
+const reuse = !values['no-reuse'];
+const prefillChunk = values['prefill-chunk'] === undefined ? undefined : Number(values['prefill-chunk']);
+const workloadNames = values.workloads.split(',').map((w) => w.trim()) as WorkloadName[];
+const targets = values.targets.split(',').map((t) => t.trim());
+if (values['llama-server'] && !targets.includes('llama-server')) targets.push('llama-server');
+const phases: Phase[] = [
+  { name: 'generate' as const, requests: Number(values.requests), maxTokens: Number(values.tokens) },
+  { name: 'one-token' as const, requests: Number(values['one-token-requests']), maxTokens: 1 },
+].filter((p) => p.requests > 0);
+const log = (line: string) => void (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+
+type WorkloadName = 'distinct' | 'shared';
+interface Phase {
+  name: 'generate' | 'one-token';
+  requests: number;
+  maxTokens: number;
+}
+/** One request: the `prompt` task's instruction and the inline input. */
+interface BenchRequest {
+  instruction: string;
+  input: string;
+}
+/** Mean ms per job in each stage; absent stages do not apply to the target. */
+type Stages = Partial<Record<'http' | 'queue_wait' | 'extract' | 'prefill' | 'decode' | 'handoff' | 'result_store' | 'read', number>>;
+interface Row {
+  target: string;
+  workload: WorkloadName;
+  phase: Phase['name'];
+  requests: number;
+  max_tokens: number;
+  sequences: number;
+  wall_s: number;
+  jobs_s: number;
+  tok_s: number;
+  generated_tokens: number;
+  prompt_tokens_per_job: number;
+  prompt_tokens_evaluated: number | null;
+  prompt_tokens_reused: number | null;
+  stages_ms: Stages;
+  /** Inter-token gaps of the engine's jobs while others keep arriving: median and p99 (ms). */
+  itl_p50_ms?: number;
+  itl_p99_ms?: number;
+  vs_llama_server?: { tok_s: number; jobs_s: number };
+  vs_engine?: { tok_s: number; jobs_s: number };
+}
+
+/** Sentences of the shared instruction: plain English, repeated until the prompt is long enough. */
+const SHARED_SENTENCES = [
+  'You are given one short document from a large collection of customer letters, notes and forms.',
+  'Read it carefully and write a short continuation in the same voice, as if you were its author.',
+  'Keep the names, dates, numbers and places exactly as written in the document, and never invent new ones.',
+  'Do not repeat the document, do not explain what you are doing, and do not address the reader directly.',
+  'If the document is a form, continue with the next field that would naturally follow the last one.',
+  'If the document is a letter, continue the letter with the next sentence the writer would write.',
+  'If the document is a note, continue the note in the same short style, with the same abbreviations.',
+  'Write plain text only: no lists, no headings, no quotation marks around the answer, no markup of any kind.',
+];
+/** Prompt tokens the shared workload's prompts reach at least (the issue asks for ≥ 500). */
+const SHARED_PROMPT_TOKENS = Number(values['shared-tokens']);
+
+/** The shared instruction: sentences added until a whole prompt takes `SHARED_PROMPT_TOKENS` in this model. */
+async function sharedInstruction(): Promise<string> {
+  const counter = await createLlamaCppEngine({ modelPath: model, sequences: 1, contextPerSequence: 256, threads, gpu: false });
+  try {
+    const sentences: string[] = [];
+    for (let i = 0; ; i++) {
+      sentences.push(SHARED_SENTENCES[i % SHARED_SENTENCES.length] as string);
+      const instruction = sentences.join(' ');
+      const tokens = await counter.countPromptTokens(engineRequest({ instruction, input: workload('distinct', 1, '')[0]?.input ?? '' }, 1));
+      if (tokens >= SHARED_PROMPT_TOKENS) return instruction;
+    }
+  } finally {
+    await counter.close();
+  }
+}
+
+function workload(name: WorkloadName, count: number, instruction = SHARED): BenchRequest[] {
+  return Array.from({ length: count }, (_, i) =>
+    name === 'shared'
+      ? { instruction, input: `Note ${i}: the parcel ${i * 7 + 3} left the depot in Leeds on Monday and` }
+      : { instruction: `Story ${i}: write what happens next.`, input: `Once upon a time, girl number ${i} found a box that` },
+  );
+}
+
+/** The request the worker builds for task `prompt` (services/worker task-runner). */
+function engineRequest(request: BenchRequest, maxTokens: number): GenerateRequest {
+  return { prompt: TASKS.prompt.prompt({ instruction: request.instruction }), input: request.input, maxTokens, thinking: TASKS.prompt.thinking };
+}
+
+/** The completion-mode prompt text the engine builds for a model without a chat template. */
+function promptText(request: BenchRequest): string {
+  const prompt: TaskPrompt = TASKS.prompt.prompt({ instruction: request.instruction });
+  return [prompt.system, prompt.instruction, request.input].filter((part) => part.trim() !== '').join('\n\n') + prompt.completionCue;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight, in order. */
+async function pool<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await work(items[index] as T, index);
+      }
+    }),
+  );
+  return results;
+}
+
+/** A TCP port that was free a moment ago (the testing package's helper needs vitest). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+// ---------------------------------------------------------------- engine
+
+async function runEngine(): Promise<Row[]> {
+  const engine = await createLlamaCppEngine({ modelPath: model, sequences, contextPerSequence: context, threads, gpu: false, prefixReuse: reuse, ...(prefillChunk !== undefined ? { prefillChunkTokens: prefillChunk } : {}) });
+  try {
+    await engine.generate({ ...engineRequest({ instruction: 'warm up', input: 'warm up' }, 4) });
+    const rows: Row[] = [];
+    for (const name of workloadNames) for (const phase of phases) rows.push(await enginePhase(engine, name, phase));
+    return rows;
+  } finally {
+    await engine.close();
+  }
+}
+
+async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Phase): Promise<Row> {
+  const requests = workload(name, phase.requests);
+  const before = engine.stats();
+  const started = performance.now();
+  const gaps: number[] = [];
+  const results = await pool(requests, engine.info.sequences, (request, index) => {
+    let last = 0;
+    // Only jobs after the first wave: they join sequences that are already generating (the first
+    // wave starts together, with nothing decoding to protect).
+    const onToken = () => {
+      const now = performance.now();
+      if (last > 0 && index >= engine.info.sequences) gaps.push(now - last);
+      last = now;
+    };
+    return engine.generate({ ...engineRequest(request, phase.maxTokens), onToken });
+  });
+  const wall = (performance.now() - started) / 1000;
+  const after = engine.stats();
+  gaps.sort((a, b) => a - b);
+  const percentile = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? 0;
+  const generated = results.reduce((sum, r) => sum + r.generatedTokens, 0);
+  return {
+    ...rowBase('engine', name, phase, wall, generated, mean(results.map((r) => r.promptTokens))),
+    prompt_tokens_evaluated: (after.promptTokensEvaluatedTotal ?? 0) - (before.promptTokensEvaluatedTotal ?? 0),
+    prompt_tokens_reused: (after.promptTokensReusedTotal ?? 0) - (before.promptTokensReusedTotal ?? 0),
+    stages_ms: {
+      prefill: round(mean(results.map((r) => r.timeToFirstTokenMs ?? r.totalMs))),
+      decode: round(mean(results.map((r) => r.totalMs - (r.timeToFirstTokenMs ?? r.totalMs)))),
+    },
+    ...(gaps.length > 0 ? { itl_p50_ms: round(percentile(0.5)), itl_p99_ms: round(percentile(0.99)) } : {}),
+  };
+}
+
+function rowBase(target: string, workloadName: WorkloadName, phase: Phase, wall: number, generated: number, promptPerJob: number): Omit<Row, 'prompt_tokens_evaluated' | 'prompt_tokens_reused' | 'stages_ms'> {
+  return {
+    target,
+    workload: workloadName,
+    phase: phase.name,
+    requests: phase.requests,
+    max_tokens: phase.maxTokens,
+    sequences,
+    wall_s: round(wall),
+    jobs_s: round(phase.requests / wall),
+    tok_s: round(generated / wall),
+    generated_tokens: generated,
+    prompt_tokens_per_job: round(promptPerJob, 1),
+  };
+}
+
+// ---------------------------------------------------------------- stack
+
+async function runStack(): Promise<Row[]> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gembatch-bench-'));
+  const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
+  const stack = new EmbeddedStack({
+    apiPort: await freePort(),
+    exporterPort: await freePort(),
+    dataDir,
+    model,
+    sequences,
+    status: values.verbose ? process.stderr : silent,
+    verbose: values.verbose,
+    env: {
+      GEMBATCH_THREADS: String(threads),
+      GEMBATCH_GPU: 'cpu',
+      GEMBATCH_CONTEXT_PER_SEQUENCE: String(context),
+      GEMBATCH_PREFIX_REUSE: String(reuse),
+      ...(prefillChunk !== undefined ? { GEMBATCH_PREFILL_CHUNK_TOKENS: String(prefillChunk) } : {}),
+      LOG_LEVEL: 'warn',
+    },
+  });
+  try {
+    const urls = await stack.start();
+    const rows: Row[] = [];
+    await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }); // warm-up
+    for (const name of workloadNames) for (const phase of phases) rows.push(await stackPhase(urls, name, phase));
+    return rows;
+  } finally {
+    await stack.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+interface StackJob {
+  id: string;
+  postMs: number;
+  seenDoneAt: number;
+  readMs: number;
+  view: JobView;
+}
+
+/** HTTP requests the client keeps in flight while submitting (a batch script's usual fan-out). */
+const SUBMIT_CONCURRENCY = 16;
+/**
+ * How often the client looks for the next completed job. Why 100 ms: faster polling would make the API
+ * process take CPU from the worker on a small machine, and a phase's wall time
+ * grows by at most one period.
+ */
+const POLL_MS = 100;
+
+async function stackPhase(urls: { api: string; exporter: string }, name: WorkloadName, phase: Phase): Promise<Row> {
+  const requests = workload(name, phase.requests);
+  const before = await promptCounters(urls.exporter);
+  const started = performance.now();
+  const submitted: Array<{ id: string; postMs: number }> = await pool(requests, SUBMIT_CONCURRENCY, async (request) => {
+    const t0 = performance.now();
+    const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', { task: 'prompt', prompt: request.instruction || ' ', text: request.input, max_tokens: phase.maxTokens });
+    return { id: view.id, postMs: performance.now() - t0 };
+  });
+  // Jobs finish roughly in submission order: wait for each in turn, then read its result.
+  const jobs: StackJob[] = [];
+  for (const { id, postMs } of submitted) {
+    let view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
+    while (view.status !== 'completed') {
+      if (view.status === 'failed' || view.status === 'cancelled') throw new Error(`job ${id} ${view.status}: ${view.error?.code ?? ''} ${view.error?.message ?? ''}`);
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
+    }
+    const seenDoneAt = Date.now();
+    const t0 = performance.now();
+    await api(urls.api, 'GET', `/v1/jobs/${id}/result`);
+    jobs.push({ id, postMs, seenDoneAt, readMs: performance.now() - t0, view });
+  }
+  const wall = (performance.now() - started) / 1000;
+  const after = await promptCounters(urls.exporter, before, jobs.reduce((sum, j) => sum + (j.view.usage?.prompt_tokens ?? 0), 0));
+  const timings = jobs.map((j) => j.view.timings as Timings);
+  const generated = jobs.reduce((sum, j) => sum + (j.view.usage?.generated_tokens ?? 0), 0);
+  const perJob = jobs.map((j, i) => {
+    const t = timings[i] as Timings;
+    const created = Date.parse(j.view.created_at);
+    const finished = j.view.finished_at ? Date.parse(j.view.finished_at) : created + t.total_ms;
+    const ttft = t.time_to_first_token_ms ?? t.generate_ms;
+    return {
+      prefill: ttft,
+      decode: t.generate_ms - ttft,
+      handoff: Math.max(0, t.total_ms - t.queue_wait_ms - t.extract_ms - t.generate_ms),
+      resultStore: Math.max(0, finished - (created + t.total_ms)),
+    };
+  });
+  return {
+    ...rowBase('stack', name, phase, wall, generated, mean(jobs.map((j) => j.view.usage?.prompt_tokens ?? 0))),
+    prompt_tokens_evaluated: after ? after.evaluated - (before?.evaluated ?? 0) : null,
+    prompt_tokens_reused: after ? after.reused - (before?.reused ?? 0) : null,
+    stages_ms: {
+      http: round(mean(jobs.map((j) => j.postMs))),
+      queue_wait: round(mean(timings.map((t) => t.queue_wait_ms))),
+      extract: round(mean(timings.map((t) => t.extract_ms))),
+      prefill: round(mean(perJob.map((p) => p.prefill))),
+      decode: round(mean(perJob.map((p) => p.decode))),
+      handoff: round(mean(perJob.map((p) => p.handoff))),
+      result_store: round(mean(perJob.map((p) => p.resultStore))),
+      read: round(mean(jobs.map((j) => j.readMs))),
+    },
+  };
+}
+
+async function api<T = unknown>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    signal: AbortSignal.timeout(60_000),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+/**
+ * The node's prompt-token counters from the exporter. With `expectedTotalDelta`, waits (≤ 15 s) for
+ * a heartbeat that includes this phase's prompt tokens; `null` when the exporter has none.
+ */
+async function promptCounters(exporter: string, before?: { total: number } | null, expectedTotalDelta?: number): Promise<{ total: number; reused: number; evaluated: number } | null> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const text = await fetch(exporter, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text()).catch(() => '');
+    const read = (family: string) => {
+      let sum: number | undefined;
+      for (const match of text.matchAll(new RegExp(`^${family}\\{[^}]*\\} ([0-9.e+]+)$`, 'gm'))) sum = (sum ?? 0) + Number(match[1]);
+      return sum;
+    };
+    const total = read('gembatch_prompt_tokens_total');
+    const reused = read('gembatch_prompt_tokens_reused_total');
+    const evaluated = read('gembatch_prompt_tokens_evaluated_total');
+    const counters = total === undefined || reused === undefined || evaluated === undefined ? null : { total, reused, evaluated };
+    if (expectedTotalDelta === undefined) return counters;
+    if (counters && counters.total - (before?.total ?? 0) >= expectedTotalDelta) return counters;
+    if (Date.now() > deadline) return counters;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+// ---------------------------------------------------------------- llama-server
+
+async function runLlamaServer(binary: string): Promise<Row[]> {
+  const port = await freePort();
+  // -c is the whole context: `context` tokens for each of the S slots, as our sequences have.
+  const args = ['-m', model, '-np', String(sequences), '-c', String(context * sequences), '-t', String(threads), '-tb', String(threads), '--host', '127.0.0.1', '--port', String(port), '--no-webui'];
+  const server: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-20_000));
+  server.stdout?.on('data', keep);
+  server.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (server.exitCode !== null) throw new Error(`llama-server exited (${server.exitCode}):\n${output.slice(-3000)}`);
+      const ok = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok).catch(() => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`llama-server did not become ready:\n${output.slice(-3000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await completion(base, { instruction: 'warm up', input: 'warm up' }, 4);
+    const rows: Row[] = [];
+    for (const name of workloadNames) {
+      for (const phase of phases) {
+        const requests = workload(name, phase.requests);
+        const started = performance.now();
+        const results = await pool(requests, sequences, (request) => completion(base, request, phase.maxTokens));
+        const wall = (performance.now() - started) / 1000;
+        const generated = results.reduce((sum, r) => sum + r.generated, 0);
+        rows.push({
+          ...rowBase('llama-server', name, phase, wall, generated, mean(results.map((r) => r.promptTokens))),
+          prompt_tokens_evaluated: results.reduce((sum, r) => sum + r.evaluated, 0),
+          prompt_tokens_reused: results.reduce((sum, r) => sum + r.cached, 0),
+          stages_ms: { http: round(mean(results.map((r) => r.overheadMs))), prefill: round(mean(results.map((r) => r.prefillMs))), decode: round(mean(results.map((r) => r.decodeMs))) },
+        });
+      }
+    }
+    return rows;
+  } finally {
+    server.kill('SIGTERM');
+    await exited;
+  }
+}
+
+interface CompletionResult {
+  generated: number;
+  promptTokens: number;
+  evaluated: number;
+  cached: number;
+  prefillMs: number;
+  decodeMs: number;
+  overheadMs: number;
+}
+
+async function completion(base: string, request: BenchRequest, maxTokens: number): Promise<CompletionResult> {
+  const t0 = performance.now();
+  const body = { prompt: promptText(request), n_predict: maxTokens, temperature: 0, cache_prompt: true, stream: false };
+  const response = await fetch(`${base}/completion`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(600_000) });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`llama-server /completion: HTTP ${response.status} ${text.slice(0, 300)}`);
+  const result = JSON.parse(text) as { tokens_predicted: number; tokens_evaluated: number; tokens_cached?: number; timings?: { prompt_n: number; prompt_ms: number; predicted_ms: number; cache_n?: number } };
+  const elapsed = performance.now() - t0;
+  const prefillMs = result.timings?.prompt_ms ?? 0;
+  const decodeMs = result.timings?.predicted_ms ?? 0;
+  const cached = result.timings?.cache_n ?? 0;
+  return {
+    generated: result.tokens_predicted,
+    promptTokens: result.tokens_evaluated,
+    evaluated: result.timings?.prompt_n ?? result.tokens_evaluated,
+    cached,
+    prefillMs,
+    decodeMs,
+    overheadMs: Math.max(0, elapsed - prefillMs - decodeMs),
+  };
+}
+
+// ---------------------------------------------------------------- main
+
+const SHARED = workloadNames.includes('shared') ? await sharedInstruction() : '';
+
+const rows: Row[] = [];
+for (const target of targets) {
+  log(`running ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'})...`);
+  try {
+    if (target === 'engine') rows.push(...(await runEngine()));
+    else if (target === 'stack') rows.push(...(await runStack()));
+    else if (target === 'llama-server') {
+      if (!values['llama-server']) throw new Error('--llama-server <binary> is needed for that target');
+      rows.push(...(await runLlamaServer(values['llama-server'])));
+    } else throw new Error(`unknown target ${target}`);
+  } catch (error) {
+    process.stderr.write(`${target} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+}
+
+const find = (target: string, row: Row) => rows.find((r) => r.target === target && r.workload === row.workload && r.phase === row.phase);
+for (const row of rows) {
+  const server = row.target === 'llama-server' ? undefined : find('llama-server', row);
+  if (server) row.vs_llama_server = { tok_s: round(row.tok_s / server.tok_s), jobs_s: round(row.jobs_s / server.jobs_s) };
+  const engine = row.target === 'stack' ? find('engine', row) : undefined;
+  if (engine) row.vs_engine = { tok_s: round(row.tok_s / engine.tok_s), jobs_s: round(row.jobs_s / engine.jobs_s) };
+}
+if (rows.some((r) => r.workload === 'shared' && r.prompt_tokens_per_job < 500)) log('note: the shared instruction came out under 500 prompt tokens with this tokenizer');
+
+if (values.json) {
+  for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
+} else {
+  const header = ['target', 'workload', 'phase', 'jobs', 'tok/s', 'jobs/s', 'vs llama-server (tok, jobs)', 'stack/engine (tok, jobs)', 'prompt/job', 'evaluated', 'reused'];
+  const lines = rows.map((r) => [
+    r.target,
+    r.workload,
+    `${r.phase} (${r.max_tokens})`,
+    String(r.requests),
+    String(r.tok_s),
+    String(r.jobs_s),
+    r.vs_llama_server ? `${r.vs_llama_server.tok_s} / ${r.vs_llama_server.jobs_s}` : '',
+    r.vs_engine ? `${r.vs_engine.tok_s} / ${r.vs_engine.jobs_s}` : '',
+    String(r.prompt_tokens_per_job),
+    String(r.prompt_tokens_evaluated ?? '?'),
+    String(r.prompt_tokens_reused ?? '?'),
+  ]);
+  table(header, lines);
+  for (const r of rows) if (r.itl_p50_ms !== undefined && r.itl_p99_ms !== undefined) log(`${r.target} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving`);
+  log('');
+  const stageNames = ['http', 'queue_wait', 'extract', 'prefill', 'decode', 'handoff', 'result_store', 'read'] as const;
+  table(
+    ['target', 'workload', 'phase', ...stageNames.map((s) => `${s} ms`)],
+    rows.map((r) => [r.target, r.workload, r.phase, ...stageNames.map((s) => (r.stages_ms[s] === undefined ? '' : String(r.stages_ms[s])))]),
+  );
+}
+
+function table(header: string[], lines: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  const fmt = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  log(fmt(header));
+  log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const line of lines) log(fmt(line));
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import type { GenerateResult, LlamaCppEngine } from '../src/index.ts';
+import { COMPLETION, corpusFile, openEngine } from './engine-fixture.ts';
+
+/** A trained model: its greedy argmax does not flip with float rounding (see prefix-reuse.test.ts). */
+const STORIES = corpusFile('models/stories260K.gguf');
+
+const LONG_PROMPT = 'Once upon a time there was a little girl named Lily who loved to play in the park with her dog. '.repeat(5);
+
+/** Job A generates; when it has 5 tokens, job B arrives with a long prompt and joins it. */
+async function arrivingWhileDecoding(engine: LlamaCppEngine): Promise<{ a: GenerateResult; b: GenerateResult }> {
+  let b: Promise<GenerateResult> | undefined;
+  const a = await engine.generate({
+    prompt: COMPLETION,
+    input: 'Once upon a time',
+    maxTokens: 60,
+    ignoreEos: true,
+    onToken: (n) => {
+      if (n === 5) b = engine.generate({ prompt: COMPLETION, input: LONG_PROMPT, maxTokens: 20, ignoreEos: true });
+    },
+  });
+  if (!b) throw new Error('job B never started');
+  return { a, b: await b };
+}
+
+/** Tokens in the largest decode, from the histogram's upper bounds. */
+function largestDecode(engine: LlamaCppEngine): number {
+  let largest = 0;
+  for (const [bound, count] of engine.stats().decodeBatchTokens) if (count > 0) largest = Math.max(largest, bound);
+  return largest;
+}
+
+describe('chunked prefill (real model, CPU)', () => {
+  it('a long prompt joining running sequences goes in chunks of at most the cap per step, with the same results', async (context) => {
+    if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
+    const whole = await openEngine({ modelPath: STORIES, sequences: 2, contextPerSequence: 512, prefillChunkTokens: 0 });
+    const chunked = await openEngine({ modelPath: STORIES, sequences: 2, contextPerSequence: 512, prefillChunkTokens: 8 });
+
+    const expected = await arrivingWhileDecoding(whole);
+    const actual = await arrivingWhileDecoding(chunked);
+    expect(actual.b.promptTokens).toBeGreaterThan(100);
+    expect(actual.a.text).toBe(expected.a.text);
+    expect(actual.b.text).toBe(expected.b.text);
+    expect(actual.a.generatedTokens).toBe(60);
+    expect(actual.b.generatedTokens).toBe(20);
+
+    // Whole: B's prompt went into one decode (> 64 tokens). Chunked: no decode carried more than
+    // A's token plus 8 prompt tokens (histogram bucket 16).
+    expect(largestDecode(whole)).toBeGreaterThan(64);
+    expect(largestDecode(chunked)).toBeLessThanOrEqual(16);
+  });
+
+  it('jobs that start together are not chunked (nothing is decoding yet) and all complete', async (context) => {
+    if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
+    const engine = await openEngine({ modelPath: STORIES, sequences: 3, contextPerSequence: 512, prefillChunkTokens: 8 });
+    const results = await Promise.all([0, 1, 2].map((i) => engine.generate({ prompt: COMPLETION, input: `${i} ${LONG_PROMPT}`, maxTokens: 10, ignoreEos: true })));
+    expect(results.map((r) => r.generatedTokens)).toEqual([10, 10, 10]);
+    expect(largestDecode(engine)).toBeGreaterThan(64);
+  });
+});

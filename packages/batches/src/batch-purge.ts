@@ -76,6 +76,6 @@ async function deleteMatching(redis: Redis, pattern: string): Promise<void> {
 }
 
 /** A literal for a SCAN MATCH pattern (tenant names may hold `*`, `?`, `[` or `\`). */
-function escapeGlob(text: string): string {
+export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }

@@ -11,3 +11,4 @@ export * from './validate-input.ts';
 export * from './idempotency.ts';
 export * from './request-list.ts';
 export * from './batch-purge.ts';
+export * from './all-batches.ts';

@@ -232,8 +232,26 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         nodesViolations.push(...(await seriousViolations(pageAdmin)));
         // A tenant key is not the admin token.
         expect((await fetch(`${api}/admin/fleet`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(401);
+        expect((await fetch(`${api}/admin/batches`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(401);
 
-        console.log(`console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${jobShot}\n  ${schedulesShot}\n  ${nodesShot}\n  ${darkShot}`);
+        // The admin's all-tenants view lists both tenants' batches (tenant B gets one through the API).
+        const formB = new FormData();
+        formB.append('purpose', 'batch');
+        formB.append('file', new Blob([JSON.stringify({ custom_id: 'b-1', method: 'POST', url: '/v1/jobs', body: { text: 'Ward B was quiet.', task: 'summarize', max_tokens: 8 } })], { type: 'application/jsonl' }), 'b.jsonl');
+        const inputB = (await (await fetch(`${api}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_B}` }, body: formB })).json()) as { id: string };
+        const batchB = (await (await fetch(`${api}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_B}`, 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: inputB.id, endpoint: '/v1/jobs' }) })).json()) as { id: string };
+        await pageAdmin.emulateMedia({ colorScheme: 'light' });
+        await pageAdmin.getByRole('link', { name: 'All tenants' }).click();
+        await pageAdmin.getByRole('heading', { level: 1, name: 'All tenants' }).waitFor();
+        await pageAdmin.locator('#tenant-batch-rows tr', { hasText: batchB.id }).getByText('hospital-b').waitFor();
+        await pageAdmin.locator('#tenant-batch-rows tr', { hasText: batchId }).getByText('hospital-a').waitFor();
+        // Fewer batches than a page: no "Older batches" button.
+        expect(await pageAdmin.getByRole('button', { name: 'Older batches' }).isVisible()).toBe(false);
+        const tenantsShot = join(ARTIFACTS, 'all-tenants.png');
+        await pageAdmin.screenshot({ path: tenantsShot, fullPage: true });
+        nodesViolations.push(...(await seriousViolations(pageAdmin)));
+
+        console.log(`console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${jobShot}\n  ${schedulesShot}\n  ${nodesShot}\n  ${darkShot}\n  ${tenantsShot}`);
         expect({ list: listViolations, batch: batchViolations, job: jobViolations, schedules: schedulesViolations, nodes: nodesViolations }).toEqual({ list: [], batch: [], job: [], schedules: [], nodes: [] });
         expect(offOrigin).toEqual([]);
         expect(consoleErrors).toEqual([]);

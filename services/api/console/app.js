@@ -519,6 +519,68 @@ function nodesView() {
   });
 }
 
+// ---------------------------------------------------------------- all tenants (admin)
+
+/** Batches shown per page of the all-tenants view. */
+const TENANT_PAGE = 50;
+
+function tenantsView() {
+  const tbody = h('tbody', { id: 'tenant-batch-rows' });
+  const more = h('button', { type: 'button', id: 'tenants-more', hidden: true }, 'Older batches');
+  const table = h(
+    'table',
+    { 'aria-describedby': 'tenants-caption' },
+    h('caption', { id: 'tenants-caption', class: 'visually-hidden' }, 'Batches of every tenant, newest first'),
+    h('thead', {}, h('tr', {}, ...['Tenant', 'Batch', 'Status', 'Progress', 'Completed / failed / total', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+    tbody,
+  );
+  page('All tenants', h('p', { class: 'hint' }, 'Ids, statuses and counts only; open a batch with its tenant\'s key.'), table, h('div', { class: 'actions' }, more));
+  // Pages past the first are kept as loaded; the first page is refreshed by the poll.
+  let pages = 1;
+  let last = '';
+  const load = async () => {
+    const rows = [];
+    let after;
+    let hasMore = false;
+    for (let i = 0; i < pages; i++) {
+      const list = await api.get(`/admin/batches?limit=${TENANT_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+      rows.push(...list.data);
+      hasMore = list.has_more;
+      after = list.last_id;
+      if (!hasMore || !after) break;
+    }
+    const json = JSON.stringify([rows, hasMore]);
+    if (json !== last) {
+      last = json;
+      more.hidden = !hasMore;
+      replace(
+        tbody,
+        ...(rows.length
+          ? rows.map((b) => {
+              const { total, completed, failed } = b.request_counts;
+              return h(
+                'tr',
+                {},
+                h('td', {}, b.tenant),
+                h('td', {}, h('code', {}, b.id)),
+                h('td', {}, statusBadge(b.status)),
+                h('td', {}, bar(completed + failed, total, `Progress of ${b.id}`)),
+                h('td', { class: 'num' }, `${completed} / ${failed} / ${total}`),
+                h('td', {}, fmtTime(b.created_at)),
+              );
+            })
+          : [h('tr', {}, h('td', { colspan: '6' }, 'No batches yet.'))]),
+      );
+    }
+    return rows.some((b) => !FINAL.has(b.status));
+  };
+  more.addEventListener('click', () => {
+    pages += 1;
+    load().catch((error) => setAlert(`Could not load: ${error.message}`));
+  });
+  stopView = poll(load);
+}
+
 // ---------------------------------------------------------------- routing
 
 function route() {
@@ -529,6 +591,7 @@ function route() {
   const nav = document.getElementById('nav');
   nav.hidden = false;
   document.getElementById('nav-nodes').hidden = !roles.admin;
+  document.getElementById('nav-tenants').hidden = !roles.admin;
   for (const link of nav.querySelectorAll('[data-section="batches"], [data-section="schedules"]')) link.hidden = !roles.tenant;
   const [, section = roles.tenant ? 'batches' : 'nodes', id] = location.hash.replace(/^#/, '').split('/');
   for (const link of nav.querySelectorAll('a[data-section]')) {
@@ -536,6 +599,7 @@ function route() {
     else link.removeAttribute('aria-current');
   }
   if (section === 'nodes' && roles.admin) nodesView();
+  else if (section === 'tenants' && roles.admin) tenantsView();
   else if (!roles.tenant) return (location.hash = '#/nodes');
   else if (section === 'batches' && id) batchView(decodeURIComponent(id));
   else if (section === 'jobs' && id) jobView(decodeURIComponent(id));

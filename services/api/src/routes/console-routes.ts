@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { listBatchRequests, MAX_REQUEST_PAGE, type BatchService } from '@gembatch/batches';
+import { BATCH_STATUSES, listAllBatches, listBatchRequests, MAX_REQUEST_PAGE, type BatchService } from '@gembatch/batches';
 import { Timings, Usage } from '@gembatch/contracts';
 import { getJobView, listLiveNodes, type JobQueues } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
@@ -128,6 +128,22 @@ const NodeCard = z.object({
 const QueueDepth = z.object({ name: z.string(), waiting: z.number().int(), active: z.number().int(), delayed: z.number().int(), prioritized: z.number().int(), failed: z.number().int() });
 const Fleet = z.object({ object: z.literal('fleet'), at: z.number().int().describe('Unix ms'), nodes: z.array(NodeCard), queues: z.array(QueueDepth) });
 
+const AdminBatchQuery = z.strictObject({
+  /** Id of the last batch of the previous page. */
+  after: z.string().max(200).optional(),
+  /** Batches per page (1..100). Defaults to 20. */
+  limit: z.coerce.number().int().min(1).max(100).optional(),
+});
+const AdminBatchRow = z.object({
+  id: z.string(),
+  object: z.literal('batch'),
+  tenant: z.string(),
+  status: z.enum(BATCH_STATUSES),
+  request_counts: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() }),
+  created_at: z.number().int().describe('Unix seconds'),
+});
+const AdminBatchList = z.object({ object: z.literal('list'), data: z.array(AdminBatchRow), first_id: z.string().nullable(), last_id: z.string().nullable(), has_more: z.boolean() });
+
 export interface FleetRouteDeps {
   redis: Redis;
   prefix: string;
@@ -140,18 +156,23 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 
 /**
  * `GET /admin/fleet`: live nodes (from their heartbeat hashes, as the exporter reads them) and the
- * job queues' depths, for the console's nodes view. Needs `Authorization: Bearer <GEMBATCH_ADMIN_TOKEN>`.
+ * job queues' depths, for the console's nodes view; `GET /admin/batches`: every tenant's batches (ids,
+ * statuses and counts only), for its all-tenants view. Both need `Authorization: Bearer <GEMBATCH_ADMIN_TOKEN>`.
  */
 export function registerFleetRoutes(app: FastifyInstance, deps: FleetRouteDeps): void {
   const expected = digest(deps.token);
+  /** Answers 401 and resolves false unless the request carries the admin token. */
+  const admitted = (request: FastifyRequest, reply: FastifyReply, view: string): boolean => {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
+    if (bearer !== undefined && timingSafeEqual(digest(bearer), expected)) return true;
+    void reply.code(401).header('www-authenticate', 'Bearer realm="gembatch admin"').send({ error: { code: 'GB_ERR_UNAUTHORIZED', message: `authorization: the ${view} view needs the admin token` } });
+    return false;
+  };
   app.get(
     '/admin/fleet',
     { schema: { tags: ['admin'], summary: 'Live nodes (model, quant, sequences, memory, tok/s) and queue depths. Admin token only.', response: { 200: Fleet, 401: ErrorResponse } } },
     async (request, reply) => {
-      const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
-      if (bearer === undefined || !timingSafeEqual(digest(bearer), expected)) {
-        return reply.code(401).header('www-authenticate', 'Bearer realm="gembatch admin"').send({ error: { code: 'GB_ERR_UNAUTHORIZED', message: 'authorization: the fleet view needs the admin token' } });
-      }
+      if (!admitted(request, reply, 'fleet')) return reply;
       const nodes = (await listLiveNodes(deps.redis, deps.prefix)).sort((a, b) => a.node.localeCompare(b.node));
       const queues = await Promise.all(
         Object.values(deps.queues.queues).map(async (queue) => {
@@ -184,6 +205,24 @@ export function registerFleetRoutes(app: FastifyInstance, deps: FleetRouteDeps):
         })),
         queues,
       };
+    },
+  );
+  app.get(
+    '/admin/batches',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Batches of every tenant, newest first (`after`, `limit`): id, tenant, status, request counts, created_at; never metadata or content. Admin token only.',
+        querystring: AdminBatchQuery,
+        response: { 200: AdminBatchList, 400: ErrorResponse, 401: ErrorResponse },
+      },
+    },
+    async (request, reply) => {
+      if (!admitted(request, reply, 'all-tenants')) return reply;
+      const query = request.query as z.output<typeof AdminBatchQuery>;
+      const { records, hasMore } = await listAllBatches(deps.redis, deps.prefix, query);
+      const data = records.map((r) => ({ id: r.id, object: 'batch' as const, tenant: r.tenant, status: r.status, request_counts: { total: r.total, completed: r.completed, failed: r.failed }, created_at: Math.floor(r.created_at / 1000) }));
+      return { object: 'list' as const, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore };
     },
   );
 }

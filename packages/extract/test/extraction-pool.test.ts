@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ExtractedDocument } from '@gembatch/contracts';
-import { tempDir, writePagedTextPdf, writeSampleImage, writeTextPdf, type TempDir } from '@gembatch/testing';
+import { tempDir, writeLargeTextPdf, writePagedTextPdf, writeSampleImage, writeTextPdf, type TempDir } from '@gembatch/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, extractFile, type ExtractionPoolOptions, type ExtractOptions } from '../src/index.ts';
 import { procfsAvailable } from '../src/pool/process-tree-memory.ts';
@@ -35,6 +35,9 @@ beforeAll(async () => {
   await writeTextPdf(file('letter.pdf'), ['Dear Dr. Rivera,\nthe MRI of 4 May shows no fracture.', 'Second page.']);
   // pdf.js alone on 60 pages keeps a process busy long enough to be killed mid-job.
   await writePagedTextPdf(file('sixty.pdf'), { pages: 60, linesPerPage: 30 });
+  // Long enough that neither job of the crash test can finish before both are seen busy, on any machine.
+  await writeLargeTextPdf(file('long.pdf'), { pages: 1900 });
+  await writeLargeTextPdf(file('beside.pdf'), { pages: 600 });
 });
 
 afterAll(async () => {
@@ -96,17 +99,17 @@ describe('ExtractionPool', () => {
 
   it('survives a crashing extraction: only that job fails (GB_ERR_EXTRACT_CRASHED), the job beside it completes, a new process takes the next', async () => {
     const extraction = pool({ size: 2 });
-    const crashing = extraction.extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' }));
+    const crashing = extraction.extract(options(file('long.pdf'), { pdfTextEngine: 'pdfjs' }));
     await vi.waitFor(() => expect(extraction.busyProcessIds()).toHaveLength(1), { timeout: 60_000, interval: 20 });
     const [victim] = extraction.busyProcessIds();
-    const beside = extraction.extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' }));
+    const beside = extraction.extract(options(file('beside.pdf'), { pdfTextEngine: 'pdfjs' }));
     await vi.waitFor(() => expect(extraction.busyProcessIds()).toHaveLength(2), { timeout: 60_000, interval: 20 });
     // What a segfault in a native decoder (libvips, pdf.js's wasm, a codec) looks like from outside.
     process.kill(victim!, 'SIGSEGV');
     const error = await expectErrorCode(crashing, 'GB_ERR_EXTRACT_CRASHED');
     expect(error.retryable).toBe(false);
     expect(error.message).toContain('SIGSEGV');
-    expect((await beside).pages).toHaveLength(60);
+    expect((await beside).pages).toHaveLength(600);
     // Two at once: the surviving process takes one, a new process replaces the crashed one for the other.
     const next = await Promise.all([extraction.extract(options(file('letter.pdf'))), extraction.extract(options(file('letter.pdf')))]);
     expect(next.map((doc) => doc.pages.length)).toEqual([2, 2]);

@@ -41,7 +41,7 @@ describe('admin routes', () => {
     expect((await app.inject({ method: 'GET', url: '/admin/nothing-here' })).statusCode).toBe(401);
     const docs = (await app.inject({ method: 'GET', url: '/docs/json' })).json();
     // Operator JSON routes are documented (behind the token); the board's internal routes are not.
-    expect(Object.keys(docs.paths).filter((path) => path.startsWith('/admin')).sort()).toEqual(['/admin/audit', '/admin/fleet', '/admin/keys', '/admin/keys/{id}', '/admin/tenants/{tenant}/purge']);
+    expect(Object.keys(docs.paths).filter((path) => path.startsWith('/admin')).sort()).toEqual(['/admin/audit', '/admin/batches', '/admin/fleet', '/admin/keys', '/admin/keys/{id}', '/admin/tenants/{tenant}/purge']);
   });
 });
 

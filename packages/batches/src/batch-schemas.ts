@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CreateJobRequest, FILE_ID_PATTERN, GembatchError, JsonSchemaObject, MAX_TOKENS_LIMIT, TASK_NAMES, type TaskName } from '@gembatch/contracts';
+import { CreateJobRequest, FILE_ID_PATTERN, GembatchError, JsonSchemaObject, MAX_TOKENS_LIMIT, TASK_NAMES } from '@gembatch/contracts';
 
 /**
  * The shapes of the OpenAI Batch API as gembatch speaks them: what `POST /v1/batches` takes, what a
@@ -49,7 +49,7 @@ export const CreateOpenAiBatchRequest = z.strictObject({
 export type CreateOpenAiBatchRequest = z.output<typeof CreateOpenAiBatchRequest>;
 
 const NativeCommon = {
-  task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]),
+  task: z.enum(TASK_NAMES),
   options: z.record(z.string(), z.unknown()).optional(),
   prompt: z.string().min(1).max(20_000).optional(),
   max_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import {
+  checkTaskRequest,
   FILE_ID_PATTERN,
   GembatchError,
-  parseTaskOptions,
   QUEUE_NAMES,
-  TASKS,
   type CreateJobRequest,
   type ExtractJobData,
   type GenerateJobData,
@@ -100,15 +99,13 @@ function planJobsRequest(raw: Record<string, unknown>): RequestPlan {
   const parsed = JobsLineBody.safeParse(raw);
   if (!parsed.success) throw badRequest(zodMessage(parsed.error.issues, 'body'));
   const body: CreateJobRequest = parsed.data;
-  const options = parseTaskOptions(body.task, body);
-  if (!options.success) throw badRequest(zodMessage(options.error.issues, 'body.options'));
-  const task = TASKS[body.task];
-  if (body.text !== undefined && !task.accepts.includes('text')) throw badRequest(`body.task: the ${body.task} task takes ${task.accepts.join(' or ')} input, not text`);
+  const checked = checkTaskRequest(body);
+  if (!checked.success) throw badRequest(zodMessage(checked.issues, 'body'));
   return {
     input: body.file_id !== undefined ? { type: 'file', fileId: body.file_id } : { type: 'text', text: body.text ?? '' },
     task: body.task,
-    options: options.data,
-    maxTokens: body.max_tokens ?? task.defaultMaxTokens,
+    options: checked.options,
+    maxTokens: checked.maxTokens,
     ...(body.json_schema ? { jsonSchema: body.json_schema } : {}),
     ...(body.password ? { password: body.password } : {}),
     ...(body.priority !== undefined ? { priority: body.priority } : {}),
@@ -196,15 +193,16 @@ function planChatRequest(raw: Record<string, unknown>): RequestPlan {
     input = { type: 'text', text: conversation };
     instruction = systemText || DEFAULT_CHAT_INSTRUCTION;
   }
-  const options = TASKS.prompt.options.safeParse({ instruction: instruction.slice(0, 20_000) });
-  if (!options.success) throw badRequest(zodMessage(options.error.issues, 'body.messages'));
+  // A chat request is the `prompt` task, checked as a `POST /v1/jobs` body with that instruction would be.
+  const checked = checkTaskRequest({ task: 'prompt', options: { instruction: instruction.slice(0, 20_000) }, max_tokens: body.max_completion_tokens ?? body.max_tokens ?? undefined });
+  if (!checked.success) throw badRequest(zodMessage(checked.issues, 'body.messages'));
   const format = body.response_format;
   const jsonSchema = format?.type === 'json_schema' ? format.json_schema.schema : format?.type === 'json_object' ? { type: 'object' } : undefined;
   return {
     input,
     task: 'prompt',
-    options: options.data,
-    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? TASKS.prompt.defaultMaxTokens,
+    options: checked.options,
+    maxTokens: checked.maxTokens,
     ...(body.temperature !== undefined && body.temperature !== null ? { temperature: body.temperature } : {}),
     ...(jsonSchema ? { jsonSchema } : {}),
   };

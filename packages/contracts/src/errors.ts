@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   GB_ERR_CONTEXT_OVERFLOW: { retryable: false, httpStatus: 422, description: 'The input cannot fit the model context even alone.' },
   GB_ERR_SCHEMA_UNSUPPORTED: { retryable: false, httpStatus: 400, description: 'The JSON Schema uses what gembatch refuses to run (a pattern without a linear-time engine, or too deep).' },
   GB_ERR_SCHEMA_VALIDATION: { retryable: false, httpStatus: 422, description: 'The output did not satisfy the JSON Schema after repairs.' },
+  GB_ERR_OUTPUT_INVALID: { retryable: false, httpStatus: 500, description: "A task's output does not match the task's output schema (a task definition's fault, or a chunk result that does not parse)." },
   GB_ERR_INFERENCE: { retryable: true, httpStatus: 500, description: 'The engine failed while generating.' },
   GB_ERR_MODEL_LOAD: { retryable: false, httpStatus: 500, description: 'The model could not be loaded.' },
   GB_ERR_MODEL_CHECKSUM: { retryable: false, httpStatus: 500, description: 'A downloaded model file does not have its pinned sha256; it was deleted.' },

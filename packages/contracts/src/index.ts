@@ -1,6 +1,6 @@
 export * from './errors.ts';
 export * from './queues.ts';
 export * from './ids.ts';
-export * from './tasks.ts';
+export * from './tasks/index.ts';
 export * from './jobs.ts';
 export * from './node-stats.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TASKS, TASK_NAMES, type TaskName, JsonSchemaObject, INPUT_KINDS } from './tasks.ts';
+import { INPUT_KINDS, JsonSchemaObject, TASKS, TASK_NAMES, type TaskName } from './tasks/index.ts';
 import { FILE_ID_PATTERN, SHA256_PATTERN } from './ids.ts';
 import type { ErrorBody } from './errors.ts';
 
@@ -17,10 +17,10 @@ export const CreateJobRequest = z
   .strictObject({
     file_id: z.string().regex(FILE_ID_PATTERN, 'must be a file id returned by POST /v1/files').optional(),
     text: z.string().min(1, 'must not be empty').max(MAX_INLINE_TEXT_CHARS).optional(),
-    task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]),
+    task: z.enum(TASK_NAMES),
     /** Task options (see each task's schema). */
     options: z.record(z.string(), z.unknown()).optional(),
-    /** Shorthand for `options.instruction` of the `prompt` task. */
+    /** Shorthand for the task's `promptOption` (`options.instruction` of the `prompt` task). */
     prompt: z.string().min(1).max(20_000).optional(),
     /** Generated-token cap. Defaults to the task's default. */
     max_tokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),
@@ -37,19 +37,53 @@ export const CreateJobRequest = z
     if ((body.file_id === undefined) === (body.text === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['file_id'], message: 'give exactly one of file_id or text' });
     }
-    if (body.task === 'prompt' && body.prompt === undefined && body.options?.instruction === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['prompt'], message: 'the prompt task needs a prompt' });
+    const promptOption = TASKS[body.task].promptOption;
+    if (promptOption !== undefined && body.prompt === undefined && body.options?.[promptOption] === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['prompt'], message: `the ${body.task} task needs a prompt` });
     }
   });
 export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
 
 /**
- * Parses the task options of a request (merging the `prompt` shorthand), so invalid options fail
- * at submission. Returns the zod error's issues with paths under `options`.
+ * Parses the task options of a request (merging the `prompt` shorthand into the task's
+ * `promptOption`), so invalid options fail at submission. Issue paths are relative to `options`.
  */
 export function parseTaskOptions(task: TaskName, request: Pick<CreateJobRequest, 'options' | 'prompt'>) {
-  const raw = task === 'prompt' && request.prompt !== undefined ? { ...request.options, instruction: request.prompt } : (request.options ?? {});
+  const promptOption = TASKS[task].promptOption;
+  const raw = promptOption !== undefined && request.prompt !== undefined ? { ...request.options, [promptOption]: request.prompt } : (request.options ?? {});
   return TASKS[task].options.safeParse(raw);
+}
+
+/** A problem with a request's task part, its path relative to the request body. */
+export interface TaskRequestIssue {
+  path: PropertyKey[];
+  message: string;
+}
+
+/** A request's task part as its definition reads it: parsed options and the `max_tokens` to run with. */
+export type TaskRequestCheck = { success: true; options: Record<string, unknown>; maxTokens: number } | { success: false; issues: TaskRequestIssue[] };
+
+/**
+ * Checks the task part of a `POST /v1/jobs` body (or a batch line or chat request mapped to one)
+ * against its task's definition: the options (with the `prompt` shorthand; a bad instruction given
+ * that way is the body's `prompt`), whether the task takes text when the input is inline text, and
+ * the task's default `max_tokens`. The one check the API and batches share.
+ */
+export function checkTaskRequest(body: Pick<CreateJobRequest, 'task' | 'options' | 'prompt' | 'text' | 'max_tokens'>): TaskRequestCheck {
+  const task = TASKS[body.task];
+  const parsed = parseTaskOptions(body.task, body);
+  if (!parsed.success) {
+    const viaPrompt = task.promptOption !== undefined && body.prompt !== undefined;
+    const issues = parsed.error.issues.map(({ path, message }) => {
+      const [head, ...rest] = path;
+      return { path: viaPrompt && head === task.promptOption ? ['prompt', ...rest] : ['options', ...path], message };
+    });
+    return { success: false, issues };
+  }
+  if (body.text !== undefined && !task.accepts.includes('text')) {
+    return { success: false, issues: [{ path: ['task'], message: `the ${body.task} task takes ${task.accepts.join(' or ')} input, not text; upload a file and pass its file_id` }] };
+  }
+  return { success: true, options: parsed.data, maxTokens: body.max_tokens ?? task.defaultMaxTokens };
 }
 
 /**
@@ -88,7 +122,7 @@ export type FileRecord = z.infer<typeof FileRecord>;
 export const JobSpec = z.object({
   job_id: z.string(),
   tenant: TenantId,
-  task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]),
+  task: z.enum(TASK_NAMES),
   /** Parsed task options. */
   options: z.record(z.string(), z.unknown()),
   max_tokens: z.number().int().positive(),

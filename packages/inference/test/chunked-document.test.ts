@@ -45,7 +45,9 @@ describe('a document three times the context', () => {
 
     // Reduce: the partial outputs in chunk order.
     const ordered = [...partials].sort((a, b) => a.index - b.index).map((p) => p.result.text);
-    const reduce = await engine.generate({ prompt: TASKS.summarize.reducePrompt({ length: 'short' }), input: ordered.join('\n\n'), maxTokens: MAP_TOKENS, ignoreEos: true });
+    const summarizeReduce = TASKS.summarize.bind({ length: 'short' }).reduce;
+    if (summarizeReduce.strategy !== 'model') throw new Error('summarize reduces with the model');
+    const reduce = await engine.generate({ prompt: summarizeReduce.prompt, input: ordered.join('\n\n'), maxTokens: MAP_TOKENS, ignoreEos: true });
     expect(reduce.generatedTokens).toBe(MAP_TOKENS);
     expect(engine.stats().generationTokensTotal).toBe((chunks.length + 1) * MAP_TOKENS);
   });

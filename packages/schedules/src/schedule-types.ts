@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TASK_NAMES, type TaskName } from '@gembatch/contracts';
+import { TASK_NAMES } from '@gembatch/contracts';
 import { WebhookSpec } from '@gembatch/webhooks';
 
 /** The batch endpoints a schedule's requests can target (those `/v1/batches` accepts). */
@@ -21,7 +21,7 @@ export const CreateScheduleRequest = z
     /** Where results go (created when missing), under the same root. */
     output_folder: z.string().min(1).max(4096),
     /** A gembatch task run on each new file (`/v1/jobs` lines). */
-    task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]).optional(),
+    task: z.enum(TASK_NAMES).optional(),
     /** The task's options. */
     options: z.record(z.string(), z.unknown()).optional(),
     /** Batch endpoint of each request, with `body`. */

@@ -1,9 +1,8 @@
 import {
+  checkTaskRequest,
   GembatchError,
   newJobId,
-  parseTaskOptions,
   QUEUE_NAMES,
-  TASKS,
   type CreateJobRequest,
   type ExtractJobData,
   type FileRecord,
@@ -34,24 +33,9 @@ export interface JobSubmissionDeps {
  * when an idempotency key has claimed it.
  */
 export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: CreateJobRequest, jobId: string = newJobId()): Promise<JobView> {
-  const task = TASKS[body.task];
-  const options = parseTaskOptions(body.task, body);
-  if (!options.success) {
-    // With the `prompt` shorthand, a bad instruction is the caller's `prompt` field.
-    const viaPrompt = body.task === 'prompt' && body.prompt !== undefined;
-    const message = options.error.issues
-      .map((issue) => {
-        const [head, ...rest] = issue.path;
-        const path = viaPrompt && head === 'instruction' ? ['prompt', ...rest] : ['options', ...issue.path];
-        return `${path.map(String).join('.')}: ${issue.message}`;
-      })
-      .join('; ');
-    throw new GembatchError('GB_ERR_BAD_REQUEST', message);
-  }
+  const checked = checkTaskRequest(body);
+  if (!checked.success) throw new GembatchError('GB_ERR_BAD_REQUEST', checked.issues.map((issue) => `${issue.path.map(String).join('.')}: ${issue.message}`).join('; '));
   checkRequestLimits(body, deps.limits);
-  if (body.text !== undefined && !task.accepts.includes('text')) {
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `task: the ${body.task} task takes ${task.accepts.join(' or ')} input, not text; upload a file and pass its file_id`);
-  }
 
   let file: FileRecord | undefined;
   if (body.file_id !== undefined) {
@@ -63,8 +47,8 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
     job_id: jobId,
     tenant,
     task: body.task,
-    options: options.data,
-    max_tokens: body.max_tokens ?? task.defaultMaxTokens,
+    options: checked.options,
+    max_tokens: checked.maxTokens,
     ...(body.json_schema ? { json_schema: body.json_schema } : {}),
     ...(body.metadata ? { metadata: body.metadata } : {}),
     submitted_at: Date.now(),

@@ -1,5 +1,5 @@
 import type { RequestCheck } from '@gembatch/batches';
-import { GembatchError, type CreateJobRequest } from '@gembatch/contracts';
+import { GembatchError, TASKS, type CreateJobRequest } from '@gembatch/contracts';
 import { compileJsonSchema } from '@gembatch/inference/json-schema';
 
 /** Per-request caps of `POST /v1/jobs` (from the API's environment; see `env.ts`). */
@@ -59,7 +59,8 @@ export function checkRequestLimits(body: LimitedRequest, limits: RequestLimits):
     if (bytes > limits.maxInlineTextBytes) tooLarge('text', `${bytes} bytes`, `${limits.maxInlineTextBytes} bytes; upload larger documents with POST /v1/files`, 'GEMBATCH_MAX_INLINE_TEXT_BYTES');
   }
   const schemas: Array<[string, unknown]> = [['json_schema', body.json_schema]];
-  if (body.task === 'extract') schemas.push(['options.schema', body.options?.schema]);
+  const schemaOption = TASKS[body.task].schemaOption;
+  if (schemaOption !== undefined) schemas.push([`options.${schemaOption}`, body.options?.[schemaOption]]);
   for (const [field, schema] of schemas) {
     if (schema === undefined || schema === null || typeof schema !== 'object') continue;
     const depth = jsonDepth(schema, limits.maxSchemaDepth);

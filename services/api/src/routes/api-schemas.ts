@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ERROR_CODES, FILE_PURPOSES, JOB_STATUSES, TASK_NAMES, Timings, Usage, type ErrorCode, type JobView, type TaskName } from '@gembatch/contracts';
+import { ERROR_CODES, FILE_PURPOSES, JOB_STATUSES, TASK_NAMES, Timings, Usage, type ErrorCode, type JobView } from '@gembatch/contracts';
 
 /**
  * Zod schemas of the API's responses and path/query parameters. Responses are documented
@@ -43,7 +43,7 @@ export const FileDeleted = z.object({ id: z.string(), object: z.literal('file'),
 export const JobViewResponse = z.object({
   id: z.string(),
   object: z.literal('job'),
-  task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]),
+  task: z.enum(TASK_NAMES),
   status: z.enum(JOB_STATUSES),
   progress: z.number().min(0).max(100),
   created_at: z.string(),
@@ -71,7 +71,7 @@ export const JobList = z.object({ object: z.literal('list'), data: z.array(JobVi
 export const JobResultResponse = z
   .object({
     job_id: z.string(),
-    task: z.enum(TASK_NAMES as [TaskName, ...TaskName[]]),
+    task: z.enum(TASK_NAMES),
     output: z.unknown(),
     usage: Usage,
     timings: Timings,

@@ -1,4 +1,4 @@
-import { decodeFailedReason, GembatchError, TASKS, type GenerateJobData, type GenerateJobResult, type JobResultDocument } from '@gembatch/contracts';
+import { decodeFailedReason, GembatchError, type GenerateJobData, type GenerateJobResult, type JobResultDocument } from '@gembatch/contracts';
 import { sliceText, TOKENIZE_SLICE_CHARS, type Engine } from '@gembatch/inference';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
@@ -89,15 +89,16 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
     const maxChunkTokens = context() - (promptTokens - textTokens) - data.max_tokens - CONTEXT_SAFETY_TOKENS;
     // A chunk must carry real content beyond the overlap, or the split never ends.
     if (maxChunkTokens <= deps.overlapTokens + 32) throw overflow(`max_tokens ${data.max_tokens} leaves no room for input in the ${context()}-token context`, { promptTokens });
-    // Concatenated outputs (transcripts, redacted text) would repeat an overlap; only model reduces use one.
-    const overlap = TASKS[data.task].reduce === 'concat' ? 0 : deps.overlapTokens;
+    // The task's definition says whether its chunks overlap (concatenated outputs would repeat one) and keep blank chunks.
+    const chunking = runner.chunking(data);
+    const overlap = chunking.overlap ? deps.overlapTokens : 0;
     // Refused before planning: planning reads every token (a megabyte of text costs seconds), and no fewer chunks than this can hold the text.
     tooManyChunks(Math.ceil((textTokens - overlap) / (maxChunkTokens - overlap)));
     // A chunk of blanks only (a run of spaces cut into pieces) adds nothing to a summary; as a child it
     // would fail GB_ERR_EMPTY_INPUT. Concatenated outputs keep every chunk, so their text stays whole.
     await nextTurn();
     const pieces = await deps.chunkText(text, maxChunkTokens, overlap);
-    return (TASKS[data.task].reduce === 'model' ? pieces.filter((piece) => piece.trim().length > 0) : pieces).map((piece) => ({ text: piece }));
+    return (chunking.dropBlankChunks ? pieces.filter((piece) => piece.trim().length > 0) : pieces).map((piece) => ({ text: piece }));
   };
 
   /**

@@ -4,7 +4,9 @@
  * Spans are offsets into the original text; values never leave this module except masked.
  */
 
-export type IdentifierType = 'email' | 'phone' | 'ssn' | 'mrn' | 'date' | 'address' | 'name';
+/** Kinds of identifiers the `redact` task masks (its `types` option). */
+export const IDENTIFIER_TYPES = ['email', 'phone', 'ssn', 'mrn', 'date', 'address', 'name'] as const;
+export type IdentifierType = (typeof IDENTIFIER_TYPES)[number];
 
 export interface Span {
   start: number;

@@ -46,7 +46,7 @@ export async function startWorker(redis: RedisTestContext, env: Record<string, s
   const blobs = new FileSystemBlobStore({ root: join(config.GEMBATCH_DATA_DIR, 'blobs') });
 
   // Options are parsed as the API parses them, so defaults apply.
-  const spec = (task: TaskName, options: Record<string, unknown> = {}) => ({ job_id: newJobId(), tenant: TENANT, task, options: TASKS[task].options.parse(options) as Record<string, unknown>, max_tokens: 24, submitted_at: Date.now() });
+  const spec = (task: TaskName, options: Record<string, unknown> = {}) => ({ job_id: newJobId(), tenant: TENANT, task, options: TASKS[task].options.parse(options), max_tokens: 24, submitted_at: Date.now() });
   return {
     node,
     producer,

@@ -1,17 +1,17 @@
-import { access, constants } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { GembatchError, type NodeCapability } from '@gembatch/contracts';
 import { createLogger, type Logger } from '@gembatch/telemetry';
+import { CLOSE_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, settleWithin } from '../engine-close.ts';
 import type { Engine, EngineInfo, EngineStats, GenerateRequest, GenerateResult } from '../engine.ts';
-import { readGgufKind } from './gguf-architecture.ts';
+import { inspectModelFile, modelNameFor } from '../model-file.ts';
+import { guardTokenListener } from '../token-listener.ts';
 import type { GpuPreference } from './gpu-variant.ts';
 import type { GenerateParams, HostInitOptions, HostMessage, HostReadyInfo, PromptCount } from './host-protocol.ts';
 import { gembatchErrorFrom, HostProcess, type RequestMessage } from './host-process.ts';
 import type { LibVariant } from './llama-node-binding.ts';
 import { checkMediaFiles } from './media-file-check.ts';
 import { neutralizeControlText, planPrompt, type PromptPlan } from './prompt-plan.ts';
-import { modelNameFor, quantLabelFor } from './quant-label.ts';
+import { quantLabelFor } from './quant-label.ts';
 
 export interface LlamaNodeEngineOptions {
   /** Text GGUF (`gemma4` architecture, or any model llama.cpp loads). */
@@ -50,8 +50,12 @@ export interface LlamaNodeEngineOptions {
    * Defaults to `false` (llama.cpp's output is dropped; it never reaches this process's stdout).
    */
   nativeLog?: boolean;
-  /** How long `close()` waits for active generations before cancelling them. Defaults to `30_000` ms. */
-  drainTimeoutMs?: number;
+  /** How long `close()` waits for active generations before cancelling them. Defaults to {@link DEFAULT_CLOSE_TIMEOUT_MS} (30 000 ms). */
+  closeTimeoutMs?: number;
+  /** `info.quant`. Defaults to the quantization in the file name, else the one llama.cpp describes (e.g. `Q4_K_M`). */
+  quant?: string;
+  /** `info.model`. Defaults to the file name without `.gguf`. */
+  modelName?: string;
   /** How long loading the model may take. Defaults to `600_000` ms. */
   startTimeoutMs?: number;
 }
@@ -64,14 +68,8 @@ const MIN_BATCH_SIZE = 768;
 const MAX_SEQUENCES = 256;
 /** Below this not even a chat template and a short answer fit. */
 const MIN_CONTEXT_PER_SEQUENCE = 64;
-/** After the drain timeout, how long cancelled generations get to stop. */
-const CANCEL_GRACE_MS = 5_000;
 /** How long the host gets to free the model and exit before it is killed. */
 const EXIT_TIMEOUT_MS = 15_000;
-/** Room for a long answer to finish: ~1000 tokens at a slow 30 tok/s. */
-const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
-/** `general.architecture` of every mmproj GGUF. */
-const PROJECTOR_ARCHITECTURE = 'clip';
 
 interface ActiveGeneration {
   id: number;
@@ -87,15 +85,16 @@ interface ActiveGeneration {
 export async function createLlamaNodeEngine(options: LlamaNodeEngineOptions): Promise<LlamaNodeEngine> {
   const init = resolveHostOptions(options);
   const logger = options.logger ?? createLogger({ service: 'inference', level: 'silent' });
-  await requireGguf(init.modelPath, 'modelPath', 'text');
-  await requireGguf(init.mmprojPath, 'mmprojPath', 'projector');
+  await inspectModelFile(init.modelPath, { role: 'text', option: 'modelPath' });
+  await inspectModelFile(init.mmprojPath, { role: 'projector', option: 'mmprojPath' });
   const startedAt = performance.now();
   const { host, info } = await HostProcess.start(init, {
     logger,
     ...(options.nativeLog === undefined ? {} : { nativeLog: options.nativeLog }),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
   });
-  const engine = new LlamaNodeEngine(host, info, init, logger, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+  const names = { model: options.modelName ?? modelNameFor(init.modelPath), quant: options.quant ?? quantLabelFor(init.modelPath, info.modelDescription) };
+  const engine = new LlamaNodeEngine(host, info, init, names, logger, options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
   logger.info(
     {
       engine: 'llama.node',
@@ -145,16 +144,17 @@ export class LlamaNodeEngine implements Engine {
     private readonly host: HostProcess,
     private readonly ready: HostReadyInfo,
     private readonly options: HostInitOptions,
+    names: Pick<EngineInfo, 'model' | 'quant'>,
     private readonly logger: Logger,
-    private readonly drainTimeoutMs: number,
+    private readonly closeTimeoutMs: number,
   ) {
     const capabilities: NodeCapability[] = ['text'];
     if (ready.vision) capabilities.push('image');
     if (ready.audio) capabilities.push('audio');
     this.info = Object.freeze({
       engine: 'llama.node',
-      model: modelNameFor(options.modelPath),
-      quant: quantLabelFor(options.modelPath, ready.modelDescription),
+      model: names.model,
+      quant: names.quant,
       accelerator: ready.accelerator,
       gpu: ready.gpu,
       capabilities,
@@ -201,6 +201,7 @@ export class LlamaNodeEngine implements Engine {
       jsonSchema: request.jsonSchema,
     };
     const startedAt = performance.now();
+    const onToken = guardTokenListener(request.onToken, this.logger);
     let count: PromptCount | undefined;
     let generated = 0;
     let firstTokenAt: number | undefined;
@@ -224,7 +225,7 @@ export class LlamaNodeEngine implements Engine {
             lastTokenAt = now;
             this.generationTokensTotal += message.generated - generated;
             generated = message.generated;
-            safeProgress(request.onToken, generated);
+            onToken(generated);
             break;
           }
           case 'generated': {
@@ -340,11 +341,11 @@ export class LlamaNodeEngine implements Engine {
     const wasFailed = this.state === 'failed';
     this.state = 'closing';
     const startedAt = performance.now();
-    const drained = await settlesWithin([...this.admitted], this.drainTimeoutMs);
+    const drained = await settleWithin([...this.admitted], this.closeTimeoutMs);
     if (!drained) {
-      this.logger.warn({ active: this.active.size, drainTimeoutMs: this.drainTimeoutMs }, 'cancelling generations still running at close');
+      this.logger.warn({ active: this.active.size, closeTimeoutMs: this.closeTimeoutMs }, 'cancelling generations still running at close');
       for (const generation of this.active.values()) this.host.send({ type: 'cancel', id: generation.id });
-      await settlesWithin([...this.admitted], CANCEL_GRACE_MS);
+      await settleWithin([...this.admitted], CLOSE_ABORT_GRACE_MS);
     }
     await this.host.close(EXIT_TIMEOUT_MS);
     this.state = 'closed';
@@ -398,48 +399,6 @@ export class LlamaNodeEngine implements Engine {
 function effectiveThinking(request: Omit<GenerateRequest, 'maxTokens'>): boolean {
   // A grammar would constrain the thoughts too, so constrained output never thinks.
   return (request.thinking ?? false) && request.jsonSchema === undefined;
-}
-
-function safeProgress(onToken: ((generatedTokens: number) => void) | undefined, generated: number): void {
-  try {
-    onToken?.(generated);
-  } catch {
-    // A progress callback must not break the generation.
-  }
-}
-
-async function settlesWithin(promises: Array<Promise<unknown>>, timeoutMs: number): Promise<boolean> {
-  if (promises.length === 0) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  const settled = Promise.allSettled(promises).then(() => true);
-  const result = await Promise.race([settled, timeout]);
-  clearTimeout(timer);
-  return result;
-}
-
-/**
- * Checks a model file before the host loads it: llama.cpp segfaults when handed a projector as
- * the main model, so a `clip` file is refused as `modelPath` and anything else as `mmprojPath`.
- */
-async function requireGguf(file: string, option: string, role: 'text' | 'projector'): Promise<void> {
-  const name = path.basename(file);
-  try {
-    await access(file, constants.R_OK);
-  } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} cannot be read (${name})`, { cause: error });
-  }
-  const kind = await readGgufKind(file);
-  if (!kind.gguf) throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} is not a GGUF file (${name})`);
-  if (kind.architecture === undefined) return;
-  if (role === 'text' && kind.architecture === PROJECTOR_ARCHITECTURE) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} is a multimodal projector (architecture clip), not a text model (${name})`);
-  }
-  if (role === 'projector' && kind.architecture !== PROJECTOR_ARCHITECTURE) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} is a ${kind.architecture} model, not a multimodal projector (architecture clip) (${name})`);
-  }
 }
 
 function resolveHostOptions(options: LlamaNodeEngineOptions): HostInitOptions {

@@ -12,6 +12,15 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-imports': ['error', { patterns: [{ group: ['@gembatch/*/src/*'], message: 'Import package names and their declared exports only.' }, { group: ['**/services/*'], message: 'Services never import each other.' }] }],
+      // One kind of private member in the repo: ES `#private` (enforced at run time, not only by tsc).
+      // `private constructor` stays allowed: ES has no private constructors.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: ':matches(PropertyDefinition, MethodDefinition[kind!="constructor"], AccessorProperty, TSParameterProperty)[accessibility="private"]',
+          message: 'Use an ES private member (`#name`) instead of TypeScript `private`; a constructor parameter becomes a `#field` assigned in the constructor.',
+        },
+      ],
     },
   },
   {

@@ -1,13 +1,10 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   DisposedError,
   DraftSequenceTokenPredictor,
-  GgufFileType,
   InsufficientMemoryError,
   isLlamaText,
   LlamaGrammarEvaluationState,
-  readGgufFileInfo,
   TokenBias,
   type Llama,
   type LlamaContext,
@@ -19,12 +16,15 @@ import {
 import { GembatchError, toGembatchError, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { DecodeCounters } from './decode-counters.ts';
+import { CLOSE_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, settleWithin } from './engine-close.ts';
 import type { Engine, EngineInfo, EngineStats, FinishReason, GenerateRequest, GenerateResult } from './engine.ts';
 import { acceleratorOf, defaultThreads, loadLlama, type GpuOption } from './load-llama.ts';
 import { LockstepBarrier } from './lockstep-barrier.ts';
+import { inspectModelFile, modelNameFor } from './model-file.ts';
 import { OutputTracker } from './output-tracker.ts';
 import { PromptFormat, type PromptMode } from './prompt-format.ts';
 import { SequencePool } from './sequence-pool.ts';
+import { guardTokenListener } from './token-listener.ts';
 
 export interface LlamaCppEngineOptions {
   /** Local GGUF file. */
@@ -54,7 +54,7 @@ export interface LlamaCppEngineOptions {
   lockstep?: boolean;
   /** Shortest context per sequence to fall back to when one sequence does not fit. Defaults to `512`. */
   minContextPerSequence?: number;
-  /** How long `close()` waits for active generations before aborting them. Defaults to `30000` ms. */
+  /** How long `close()` waits for active generations before aborting them. Defaults to {@link DEFAULT_CLOSE_TIMEOUT_MS} (30 000 ms). */
   closeTimeoutMs?: number;
   /** Prompt building: `auto` uses the GGUF's chat template (completion mode without one), `gemma4` forces Gemma 4's, `completion` forces plain text. Defaults to `auto`. */
   prompt?: PromptMode;
@@ -91,9 +91,6 @@ function defaultPrefillChunkTokens(accelerator: EngineInfo['accelerator'], seque
 const GRAMMAR_CACHE_SIZE = 64;
 /** Fallback floor for the context when one sequence does not fit. */
 const DEFAULT_MIN_CONTEXT = 512;
-const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
-/** After aborting on close, how long to wait for generations to unwind before disposing anyway. */
-const ABORT_UNWIND_MS = 5_000;
 
 interface DraftParts {
   model: LlamaModel;
@@ -186,7 +183,7 @@ export class LlamaCppEngine implements Engine {
     const log = options.logger?.child({ component: 'llama-cpp-engine' });
     if (!Number.isInteger(options.sequences) || options.sequences < 1) throw new GembatchError('GB_ERR_CONFIG', `sequences must be a positive integer, got ${options.sequences}`);
     if (!Number.isInteger(options.contextPerSequence) || options.contextPerSequence < 16) throw new GembatchError('GB_ERR_CONFIG', `contextPerSequence must be an integer of at least 16, got ${options.contextPerSequence}`);
-    const quantLabel = await inspectModelFile(options.modelPath);
+    const { quant: quantLabel } = await inspectModelFile(options.modelPath, { option: 'modelPath' });
 
     const llama = await loadLlama({ gpu: options.gpu ?? 'auto', ...(log ? { logger: log } : {}) });
     const accelerator = acceleratorOf(llama);
@@ -219,7 +216,7 @@ export class LlamaCppEngine implements Engine {
       const [gpuName] = await llama.getGpuDeviceNames();
       const info: EngineInfo = {
         engine: 'node-llama-cpp',
-        model: options.modelName ?? path.basename(options.modelPath).replace(/\.gguf$/i, ''),
+        model: options.modelName ?? modelNameFor(options.modelPath),
         quant: options.quant ?? quantLabel,
         accelerator,
         gpu: gpuName ?? 'cpu',
@@ -405,6 +402,7 @@ export class LlamaCppEngine implements Engine {
     const tracker = new OutputTracker(plan, (token, previous) => model.detokenize([token as Token], true, previous as readonly Token[]));
     const grammarState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
     const key = pooled.sequenceId;
+    const onToken = guardTokenListener(request.onToken, this.#log);
     this.#generating.count++;
     let tail: Token[];
     try {
@@ -444,7 +442,7 @@ export class LlamaCppEngine implements Engine {
         generated++;
         this.#stats.generationTokens++;
         const stopped = tracker.push(token);
-        request.onToken?.(generated);
+        onToken(generated);
         if (stopped) {
           finishReason = 'stop';
           break;
@@ -536,7 +534,7 @@ export class LlamaCppEngine implements Engine {
       if (!(await settleWithin([...this.#active], this.#closeTimeoutMs))) {
         this.#log?.warn({ active: this.#active.size }, 'generations still running at close; aborting them');
         this.#closeController.abort(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine is closing'));
-        await settleWithin([...this.#active], ABORT_UNWIND_MS);
+        await settleWithin([...this.#active], CLOSE_ABORT_GRACE_MS);
       }
       for (const predictor of this.#draft?.predictors ?? []) predictor.dispose();
       await this.#context.dispose();
@@ -556,20 +554,6 @@ function throwIfAborted(signal: AbortSignal, closeSignal: AbortSignal): void {
   throw new GembatchError('GB_ERR_CANCELLED', 'generation was cancelled', { cause: signal.reason });
 }
 
-/** Resolves `true` when every promise settled within `ms`, `false` on timeout. */
-async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<boolean> {
-  if (promises.length === 0) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([Promise.allSettled(promises).then(() => true as const), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Context shift would silently drop the start of a document: refuse it. */
 function refuseContextShift(): never {
   throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', 'the sequence ran out of context');
@@ -584,26 +568,6 @@ function grammarStopTriggers(grammar: LlamaGrammar): string[] {
       return values.every((v) => typeof v === 'string') ? values.join('') : '';
     })
     .filter((t) => t !== '');
-}
-
-/** Checks the file before llama.cpp sees it; returns its quantization label. */
-async function inspectModelFile(modelPath: string): Promise<string> {
-  try {
-    await stat(modelPath);
-  } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `model file not found: ${modelPath}`, { cause: error });
-  }
-  let info;
-  try {
-    info = await readGgufFileInfo(modelPath, { readTensorInfo: false });
-  } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} is not a readable GGUF file: ${errorMessage(error)}`, { cause: error });
-  }
-  const architecture = info.metadata.general?.architecture;
-  if (String(architecture) === 'clip') throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} is a multimodal projector (mmproj), not a language model`);
-  const fileType = info.metadata.general?.file_type;
-  const name = fileType === undefined ? undefined : GgufFileType[fileType];
-  return name ? name.replace(/^(MOSTLY|ALL)_/, '') : 'unknown';
 }
 
 async function loadModel(llama: Llama, modelPath: string, gpuLayers: number | 'auto' | 'max'): Promise<LlamaModel> {
@@ -661,7 +625,7 @@ async function createContextWithBackoff(plan: ContextPlan): Promise<{ context: L
 }
 
 async function createDraft(llama: Llama, draftPath: string, sequences: number, contextPerSequence: number, threads: number, log: Logger | undefined) {
-  await inspectModelFile(draftPath);
+  await inspectModelFile(draftPath, { option: 'draftModelPath' });
   const model = await loadModel(llama, draftPath, 'auto');
   const context = await model.createContext({ sequences, contextSize: contextPerSequence, threads, failedCreationRemedy: false });
   const predictors = Array.from({ length: sequences }, () => new DraftSequenceTokenPredictor(context.getSequence(), { evaluateOptions: { tokenBias: new TokenBias(model.tokenizer) } }));

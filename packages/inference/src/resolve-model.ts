@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { readGgufFileInfo, GgufFileType } from 'node-llama-cpp';
-import { GembatchError, errorMessage } from '@gembatch/contracts';
+import { GembatchError } from '@gembatch/contracts';
 import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant, type HfAccess, type HfFile } from './hf-source.ts';
 import { architectureFromGguf } from './model-architecture.ts';
+import { inspectModelFile, PROJECTOR_ARCHITECTURE } from './model-file.ts';
 import { GEMMA4_12B_CATALOG, type CatalogEntry, type ModelCatalog } from './model-catalog.ts';
 import { downloadFile, type DownloadProgress } from './model-download.ts';
 import type { HardwareInfo } from './probe-hardware.ts';
@@ -123,17 +123,9 @@ async function hfFileOf(uri: string, options: ResolveModelOptions): Promise<HfFi
 
 /** Reads a local GGUF and plans sequences for it with its real size and architecture. */
 async function describeFile(file: string, source: string, options: ResolveModelOptions, catalog: ModelCatalog): Promise<ResolvedModel> {
-  let info;
-  try {
-    info = await readGgufFileInfo(file, { readTensorInfo: false });
-  } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(file)} is not a readable GGUF file: ${errorMessage(error)}`, { cause: error });
-  }
-  const architecture = String(info.metadata.general?.architecture ?? 'unknown');
-  const fileType = info.metadata.general?.file_type;
-  const typeName = fileType === undefined ? undefined : GgufFileType[fileType];
-  const quant = options.quant ?? (typeName ? typeName.replace(/^(MOSTLY|ALL)_/, '') : 'unknown');
-  if (architecture === 'clip') return { path: file, quant, source };
+  const { architecture, quant: fileQuant, info } = await inspectModelFile(file, { role: 'any' });
+  const quant = options.quant ?? fileQuant;
+  if (architecture === PROJECTOR_ARCHITECTURE) return { path: file, quant, source };
   const entry: CatalogEntry = { quant, file: path.basename(file), source, bytes: (await stat(file)).size, qualityRank: 0, note: 'local file' };
   try {
     const planned = selectQuantization({ ...planInput({ ...options, quant }, catalog), catalog: { ...catalog, entries: [entry] }, modelArchitecture: architectureFromGguf(info) });

@@ -32,6 +32,28 @@ describe('engine failures are GembatchErrors, never crashes', () => {
     expect((await engine.generate({ prompt: COMPLETION, input: 'next', maxTokens: 3, ignoreEos: true })).generatedTokens).toBe(3);
   });
 
+  it('a throwing onToken listener does not break decoding: every token is still generated and counted', async () => {
+    const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 2, contextPerSequence: 256 });
+    const seen: number[] = [];
+    const throwing = engine.generate({
+      prompt: COMPLETION,
+      input: 'a story',
+      maxTokens: 20,
+      ignoreEos: true,
+      onToken: (n) => {
+        seen.push(n);
+        throw new Error('progress sink broke');
+      },
+    });
+    // A neighbour decoding in the same batches is not disturbed either.
+    const neighbour = engine.generate({ prompt: COMPLETION, input: 'another story', maxTokens: 20, ignoreEos: true });
+    const [result, other] = await Promise.all([throwing, neighbour]);
+    expect(result.generatedTokens).toBe(20);
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(other.generatedTokens).toBe(20);
+    expect(engine.stats().activeSequences).toBe(0);
+  });
+
   it('media on a text engine is GB_ERR_UNSUPPORTED_MEDIA; bad maxTokens is GB_ERR_BAD_REQUEST', async () => {
     const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 1, contextPerSequence: 128 });
     expect(await codeOf(engine.generate({ prompt: COMPLETION, input: '', media: [{ kind: 'image', path: '/x.png' }], maxTokens: 4 }))).toBe('GB_ERR_UNSUPPORTED_MEDIA');

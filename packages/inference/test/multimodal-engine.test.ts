@@ -240,6 +240,24 @@ describe('multimodal engine (@fugood/llama.node, tiny Gemma 4)', () => {
     expect(result.finishReason).toBe(result.generatedTokens === 24 ? 'length' : 'stop');
   });
 
+  it('keeps decoding when the onToken listener throws, and logs it once without the error text', async () => {
+    const seen: number[] = [];
+    const result = await engine.generate(
+      request({
+        maxTokens: 12,
+        ignoreEos: true,
+        onToken: (n) => {
+          seen.push(n);
+          throw new Error(`progress sink broke on ${SECRET}`);
+        },
+      }),
+    );
+    expect(result.generatedTokens).toBeGreaterThan(1);
+    expect(seen.length).toBeGreaterThan(1);
+    expect(seen.at(-1)).toBeLessThanOrEqual(result.generatedTokens);
+    expect(log.lines.filter((line) => line.includes('onToken listener threw'))).toHaveLength(1);
+  });
+
   it('tokenizes and detokenizes text for chunk planning, counting what countTokens counts', async () => {
     const text = 'The patient was seen today.';
     const tokens = await engine.tokenize(text);

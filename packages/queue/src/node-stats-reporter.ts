@@ -135,39 +135,39 @@ function seconds(ms: number | null | undefined): number | undefined {
 export class NodeStatsReporter {
   /** prom-client registry with this node's own series (same names and labels as the exporter's). */
   readonly registry: Registry;
-  private readonly redis: Redis;
-  private readonly prefix: string;
-  private readonly identity: NodeIdentity;
-  private readonly engineStats: () => NodeEngineStats;
-  private readonly intervalMs: number;
-  private readonly logger: Logger | undefined;
-  private readonly startedAt = Date.now();
-  private readonly rates = new RateWindow();
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #identity: NodeIdentity;
+  readonly #engineStats: () => NodeEngineStats;
+  readonly #intervalMs: number;
+  readonly #logger: Logger | undefined;
+  readonly #startedAt = Date.now();
+  readonly #rates = new RateWindow();
   /** This node's job metric fields since start (for `registry`). */
-  private readonly jobTotals = new Map<string, number>();
+  readonly #jobTotals = new Map<string, number>();
   /** Job metric increments not yet added to Redis. */
-  private pending = new Map<string, number>();
-  private lastEngineStats: NodeEngineStats | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private beating: Promise<void> | undefined;
-  private flushing: Promise<void> | undefined;
-  private starting: Promise<void> | undefined;
-  private closing: Promise<void> | undefined;
-  private failing = false;
+  #pending = new Map<string, number>();
+  #lastEngineStats: NodeEngineStats | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #beating: Promise<void> | undefined;
+  #flushing: Promise<void> | undefined;
+  #starting: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+  #failing = false;
 
   constructor(options: NodeStatsReporterOptions) {
     validateIdentity(options.identity);
-    this.redis = options.redis;
-    this.prefix = options.prefix;
-    this.identity = { ...options.identity, capabilities: [...options.identity.capabilities] };
-    this.engineStats = options.engineStats;
+    this.#redis = options.redis;
+    this.#prefix = options.prefix;
+    this.#identity = { ...options.identity, capabilities: [...options.identity.capabilities] };
+    this.#engineStats = options.engineStats;
     // Floor of 100 ms: a smaller period would only load Redis; the TTL (15 s) needs a beat well within it.
-    this.intervalMs = Math.max(100, options.intervalMs ?? NODE_HEARTBEAT_MS);
-    this.logger = options.logger;
+    this.#intervalMs = Math.max(100, options.intervalMs ?? NODE_HEARTBEAT_MS);
+    this.#logger = options.logger;
     this.registry = new Registry();
-    const snapshot = new ScrapeSnapshot(async () => [this.nodeInput(this.snapshot(Date.now()))]);
+    const snapshot = new ScrapeSnapshot(async () => [this.#nodeInput(this.#snapshot(Date.now()))]);
     registerNodeFamilies(this.registry, () => snapshot.get());
-    registerJobFamilies(this.registry, () => decodeMetricFields(this.jobTotals));
+    registerJobFamilies(this.registry, () => decodeMetricFields(this.#jobTotals));
   }
 
   /**
@@ -176,17 +176,17 @@ export class NodeStatsReporter {
    * does not take it. Calling it again returns the same promise.
    */
   start(): Promise<void> {
-    if (this.closing) return Promise.reject(new GembatchError('GB_ERR_CONFLICT', 'the node stats reporter is closed'));
-    this.starting ??= (async () => {
+    if (this.#closing) return Promise.reject(new GembatchError('GB_ERR_CONFLICT', 'the node stats reporter is closed'));
+    this.#starting ??= (async () => {
       try {
-        await this.warnIfNodeIdTaken();
-        await this.heartbeat();
+        await this.#warnIfNodeIdTaken();
+        await this.#heartbeat();
       } catch (error) {
         throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `could not publish node stats to Redis: ${errorMessage(error)}`, { cause: error });
       }
-      if (!this.closing) this.schedule();
+      if (!this.#closing) this.#schedule();
     })();
-    return this.starting;
+    return this.#starting;
   }
 
   /** Counts a finished job in the histograms and counters; sent to Redis right away (and retried with the next heartbeat). Never throws. */
@@ -203,9 +203,9 @@ export class NodeStatsReporter {
     const itl = seconds(observation.interTokenMs);
     if (itl !== undefined) increments.push(...histogramIncrements(JOB_HISTOGRAMS.interTokenLatency, [task], itl));
     if (outcome === 'failed') increments.push(counterIncrement(JOB_COUNTERS.errors, [isErrorCode(observation.errorCode) ? observation.errorCode : 'GB_ERR_INTERNAL']));
-    addIncrements(this.jobTotals, increments);
-    addIncrements(this.pending, increments);
-    void this.flush();
+    addIncrements(this.#jobTotals, increments);
+    addIncrements(this.#pending, increments);
+    void this.#flush();
   }
 
   /**
@@ -213,19 +213,19 @@ export class NodeStatsReporter {
    * (its series vanish from the exporter without waiting for the TTL). Idempotent; never throws.
    */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-      await this.starting?.catch(() => undefined);
-      await this.beating;
-      await this.flush();
+    this.#closing ??= (async () => {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      await this.#starting?.catch(() => undefined);
+      await this.#beating;
+      await this.#flush();
       try {
-        await removeNode(this.redis, this.prefix, this.identity.node);
+        await removeNode(this.#redis, this.#prefix, this.#identity.node);
       } catch (error) {
-        this.logger?.warn({ node: this.identity.node, err: describe(error) }, 'could not remove node stats from Redis; they expire with their TTL');
+        this.#logger?.warn({ node: this.#identity.node, err: describe(error) }, 'could not remove node stats from Redis; they expire with their TTL');
       }
     })();
-    return this.closing;
+    return this.#closing;
   }
 
   /**
@@ -233,78 +233,78 @@ export class NodeStatsReporter {
    * see resets). A hash of another process (different start time) that heartbeated within two
    * periods means that is happening; a crashed predecessor's hash is older and is simply replaced.
    */
-  private async warnIfNodeIdTaken(): Promise<void> {
-    const [startedAt, heartbeatAt, host] = await this.redis.hmget(redisKeys.node(this.prefix, this.identity.node), 'started_at', 'heartbeat_at', 'host');
-    if (startedAt === null || heartbeatAt === null || Number(startedAt) === this.startedAt) return;
-    if (Date.now() - Number(heartbeatAt) < 2 * this.intervalMs) {
-      this.logger?.warn({ node: this.identity.node, otherHost: host, code: 'GB_ERR_CONFIG' }, 'another live process publishes stats under this node id; give each worker its own GEMBATCH_NODE_ID');
+  async #warnIfNodeIdTaken(): Promise<void> {
+    const [startedAt, heartbeatAt, host] = await this.#redis.hmget(redisKeys.node(this.#prefix, this.#identity.node), 'started_at', 'heartbeat_at', 'host');
+    if (startedAt === null || heartbeatAt === null || Number(startedAt) === this.#startedAt) return;
+    if (Date.now() - Number(heartbeatAt) < 2 * this.#intervalMs) {
+      this.#logger?.warn({ node: this.#identity.node, otherHost: host, code: 'GB_ERR_CONFIG' }, 'another live process publishes stats under this node id; give each worker its own GEMBATCH_NODE_ID');
     }
   }
 
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.beating = this.heartbeat()
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      this.#beating = this.#heartbeat()
         .then(() => {
-          if (this.failing) this.logger?.info({ node: this.identity.node }, 'node stats heartbeat recovered');
-          this.failing = false;
+          if (this.#failing) this.#logger?.info({ node: this.#identity.node }, 'node stats heartbeat recovered');
+          this.#failing = false;
         })
         .catch((error: unknown) => {
           // Log the first failure of a streak only: Redis being down is already reported elsewhere.
-          if (!this.failing) this.logger?.warn({ node: this.identity.node, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'node stats heartbeat failed; retrying');
-          this.failing = true;
+          if (!this.#failing) this.#logger?.warn({ node: this.#identity.node, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'node stats heartbeat failed; retrying');
+          this.#failing = true;
         })
         .finally(() => {
-          this.beating = undefined;
-          if (!this.closing) this.schedule();
+          this.#beating = undefined;
+          if (!this.#closing) this.#schedule();
         });
-      void this.flush();
-    }, this.intervalMs);
+      void this.#flush();
+    }, this.#intervalMs);
     // The worker's queues keep the process alive; the reporter alone must not.
-    this.timer.unref();
+    this.#timer.unref();
   }
 
-  private async heartbeat(): Promise<void> {
+  async #heartbeat(): Promise<void> {
     const now = Date.now();
-    const snapshot = this.snapshot(now);
-    this.rates.add(now, [snapshot.engine.generationTokensTotal, snapshot.engine.promptTokensTotal]);
-    await writeNodeHeartbeat(this.redis, this.prefix, snapshot.stats, snapshot.decodeFields);
+    const snapshot = this.#snapshot(now);
+    this.#rates.add(now, [snapshot.engine.generationTokensTotal, snapshot.engine.promptTokensTotal]);
+    await writeNodeHeartbeat(this.#redis, this.#prefix, snapshot.stats, snapshot.decodeFields);
   }
 
   /** Sends pending job increments; on failure keeps them for the next try. One send at a time. */
-  private flush(): Promise<void> {
-    if (this.flushing) return this.flushing.then(() => (this.pending.size > 0 ? this.flush() : undefined));
-    if (this.pending.size === 0) return Promise.resolve();
-    const batch = this.pending;
-    this.pending = new Map();
-    this.flushing = incrementFleetJobMetrics(this.redis, this.prefix, batch)
+  #flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing.then(() => (this.#pending.size > 0 ? this.#flush() : undefined));
+    if (this.#pending.size === 0) return Promise.resolve();
+    const batch = this.#pending;
+    this.#pending = new Map();
+    this.#flushing = incrementFleetJobMetrics(this.#redis, this.#prefix, batch)
       .then((refused) => {
-        if (refused.length > 0) this.logger?.warn({ node: this.identity.node, fields: refused.slice(0, 5), refused: refused.length, code: 'GB_ERR_INTERNAL' }, 'Redis refused some job metric fields (not numbers?); those counts are lost');
+        if (refused.length > 0) this.#logger?.warn({ node: this.#identity.node, fields: refused.slice(0, 5), refused: refused.length, code: 'GB_ERR_INTERNAL' }, 'Redis refused some job metric fields (not numbers?); those counts are lost');
       })
       .catch((error: unknown) => {
         // The transaction did not run: put them back for the next heartbeat (a reply lost after a
         // successful write would count twice; rare, and only when the connection drops).
-        addIncrements(this.pending, batch);
-        this.logger?.warn({ node: this.identity.node, fields: batch.size, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'could not send job metrics to Redis; will retry');
+        addIncrements(this.#pending, batch);
+        this.#logger?.warn({ node: this.#identity.node, fields: batch.size, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'could not send job metrics to Redis; will retry');
       })
       .finally(() => {
-        this.flushing = undefined;
+        this.#flushing = undefined;
       });
-    return this.flushing;
+    return this.#flushing;
   }
 
   /** The node's stats at `now`: engine counters, rates over the window, memory. */
-  private snapshot(now: number): { engine: NodeEngineStats; stats: NodeStats; decodeFields: Map<string, number> } {
+  #snapshot(now: number): { engine: NodeEngineStats; stats: NodeStats; decodeFields: Map<string, number> } {
     let engine: NodeEngineStats;
     try {
-      engine = this.engineStats();
-      this.lastEngineStats = engine;
+      engine = this.#engineStats();
+      this.#lastEngineStats = engine;
     } catch (error) {
       // A closing engine may refuse; publish the last numbers rather than nothing.
-      engine = this.lastEngineStats ?? { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
-      this.logger?.debug({ node: this.identity.node, err: describe(error) }, 'engine stats unavailable; using the last ones');
+      engine = this.#lastEngineStats ?? { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
+      this.#logger?.debug({ node: this.#identity.node, err: describe(error) }, 'engine stats unavailable; using the last ones');
     }
-    const [generationRate = 0, promptRate = 0] = this.rates.rates(now, [engine.generationTokensTotal, engine.promptTokensTotal]);
-    const identity = this.identity;
+    const [generationRate = 0, promptRate = 0] = this.#rates.rates(now, [engine.generationTokensTotal, engine.promptTokensTotal]);
+    const identity = this.#identity;
     const stats: NodeStats = {
       node: identity.node,
       host: identity.host,
@@ -314,7 +314,7 @@ export class NodeStatsReporter {
       model: identity.model,
       quant: identity.quant,
       capabilities: identity.capabilities.join(','),
-      started_at: this.startedAt,
+      started_at: this.#startedAt,
       heartbeat_at: now,
       sequences: identity.sequences,
       active_sequences: engine.activeSequences,
@@ -334,7 +334,7 @@ export class NodeStatsReporter {
     return { engine, stats, decodeFields: decodeBatchFields(engine) };
   }
 
-  private nodeInput(snapshot: { stats: NodeStats; decodeFields: Map<string, number> }): NodeMetricsInput {
+  #nodeInput(snapshot: { stats: NodeStats; decodeFields: Map<string, number> }): NodeMetricsInput {
     const [decodeBatchTokens] = histogramSamples(NODE_FAMILIES.decodeBatchTokens, decodeMetricFields(snapshot.decodeFields), { node: snapshot.stats.node });
     return { stats: snapshot.stats, decodeBatchTokens };
   }

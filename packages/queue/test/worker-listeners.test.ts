@@ -59,4 +59,21 @@ describe('defineWorker listeners', () => {
     expect((await producer.queues.generate.getJob(job.job_id))?.failedReason).toMatch(/^GB_ERR_BAD_REQUEST: not this input/);
     expect(events.map((event) => event.outcome)).toEqual(['failed']);
   });
+
+  redisTest('a throwing onSettled lets a parent suspend for its child and complete, each settlement reported once', async ({ redis }) => {
+    const producer = producerFor(redis);
+    const job = textJob();
+    await producer.submit(job, QUEUE_NAMES.generate);
+    const events = workerWithThrowingListener(redis, async (data, ctx) => {
+      if (data.chunk) return { done: true };
+      const [outcome] = await ctx.awaitChildren([{ queue: QUEUE_NAMES.generate, id: `${ctx.jobId}-chunk-0`, data: { ...data, chunk: { index: 0, count: 1, text_sha256: 'b'.repeat(64) } } }]);
+      if (!outcome?.ok) throw new GembatchError('GB_ERR_INTERNAL', 'the child failed');
+      return { done: true };
+    });
+    await vi.waitFor(async () => expect(await producer.queues.generate.getJobState(job.job_id)).toBe('completed'), WAIT);
+    expect((await producer.queues.generate.getJob(job.job_id))?.returnvalue).toEqual({ done: true });
+    const parentOutcomes = events.filter((event) => event.jobId === job.job_id).map((event) => event.outcome);
+    expect(parentOutcomes).toEqual(['suspended', 'completed']);
+    expect(events.filter((event) => event.jobId !== job.job_id).map((event) => event.outcome)).toEqual(['completed']);
+  });
 });

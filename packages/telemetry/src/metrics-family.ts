@@ -27,13 +27,13 @@ export class MetricFamily {
   readonly type: FamilyType;
   /** How prom-client's cluster registry would merge workers' values. */
   readonly aggregator = 'sum' as const;
-  private readonly source: FamilySource;
+  readonly #source: FamilySource;
 
   constructor(spec: FamilySpec, source: FamilySource) {
     this.name = spec.name;
     this.help = spec.help;
     this.type = spec.type;
-    this.source = source;
+    this.#source = source;
   }
 
   /** Creates a family and registers it in `registry`. */
@@ -46,10 +46,10 @@ export class MetricFamily {
 
   /** prom-client's scrape hook: the family's series right now. */
   async get(): Promise<{ name: string; help: string; type: FamilyType; aggregator: 'sum'; values: PromValue[] }> {
-    const samples = await this.source();
+    const samples = await this.#source();
     const values: PromValue[] = [];
     for (const sample of samples) {
-      if (isHistogramSample(sample)) values.push(...this.histogramValues(sample));
+      if (isHistogramSample(sample)) values.push(...this.#histogramValues(sample));
       else values.push({ value: sample.value, labels: { ...sample.labels } });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
@@ -58,7 +58,7 @@ export class MetricFamily {
   /** Series are derived from the source, so there is nothing to reset (prom-client calls this on `resetMetrics`). */
   reset(): void {}
 
-  private histogramValues(sample: HistogramSample): PromValue[] {
+  #histogramValues(sample: HistogramSample): PromValue[] {
     const values: PromValue[] = sample.buckets.map((bucket) => ({ metricName: `${this.name}_bucket`, labels: { ...sample.labels, le: String(bucket.le) }, value: bucket.count }));
     values.push({ metricName: `${this.name}_bucket`, labels: { ...sample.labels, le: '+Inf' }, value: sample.count });
     values.push({ metricName: `${this.name}_sum`, labels: { ...sample.labels }, value: sample.sum });

@@ -12,16 +12,20 @@ interface CounterSample {
  * the window. Before a full window has passed, it averages over the time since the first sample.
  */
 export class RateWindow {
-  private readonly samples: CounterSample[] = [];
+  readonly #samples: CounterSample[] = [];
+
+  readonly #windowMs: number;
 
   /** @param windowMs Length of the window. Defaults to `DEFAULT_RATE_WINDOW_MS` (60 s). */
-  constructor(private readonly windowMs: number = DEFAULT_RATE_WINDOW_MS) {}
+  constructor(windowMs: number = DEFAULT_RATE_WINDOW_MS) {
+    this.#windowMs = windowMs;
+  }
 
   /** Records the counters' values at `at` (ms). Samples must come in time order. */
   add(at: number, values: readonly number[]): void {
-    this.samples.push({ at, values: [...values] });
+    this.#samples.push({ at, values: [...values] });
     // Keep one sample at or before the window start as the baseline; drop older ones.
-    while (this.samples.length > 2 && (this.samples[1] as CounterSample).at <= at - this.windowMs) this.samples.shift();
+    while (this.#samples.length > 2 && (this.#samples[1] as CounterSample).at <= at - this.#windowMs) this.#samples.shift();
   }
 
   /**
@@ -29,7 +33,7 @@ export class RateWindow {
    * been added). Zero without an earlier sample, and for a counter that went backwards (a reset).
    */
   rates(at: number, values: readonly number[]): number[] {
-    const base = this.baseline(at);
+    const base = this.#baseline(at);
     const elapsedS = base ? (at - base.at) / 1000 : 0;
     return values.map((value, index) => {
       if (!base || elapsedS <= 0) return 0;
@@ -39,11 +43,11 @@ export class RateWindow {
   }
 
   /** The newest sample at or before the window start, else the oldest sample before `at`. */
-  private baseline(at: number): CounterSample | undefined {
+  #baseline(at: number): CounterSample | undefined {
     let base: CounterSample | undefined;
-    for (const sample of this.samples) {
+    for (const sample of this.#samples) {
       if (sample.at >= at) break;
-      if (base === undefined || sample.at <= at - this.windowMs) base = sample;
+      if (base === undefined || sample.at <= at - this.#windowMs) base = sample;
     }
     return base;
   }

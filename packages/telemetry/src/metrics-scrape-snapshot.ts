@@ -4,18 +4,22 @@
  * A read in flight is shared; the next scrape starts a new one.
  */
 export class ScrapeSnapshot<T> {
-  private inFlight: Promise<T> | undefined;
+  #inFlight: Promise<T> | undefined;
+
+  readonly #read: () => Promise<T>;
 
   /** @param read Loads a fresh snapshot. */
-  constructor(private readonly read: () => Promise<T>) {}
+  constructor(read: () => Promise<T>) {
+    this.#read = read;
+  }
 
   /** The snapshot being read now, or a new read. */
   get(): Promise<T> {
-    if (this.inFlight) return this.inFlight;
-    const pending = this.read();
-    this.inFlight = pending;
+    if (this.#inFlight) return this.#inFlight;
+    const pending = this.#read();
+    this.#inFlight = pending;
     const clear = (): void => {
-      if (this.inFlight === pending) this.inFlight = undefined;
+      if (this.#inFlight === pending) this.#inFlight = undefined;
     };
     pending.then(clear, clear);
     return pending;

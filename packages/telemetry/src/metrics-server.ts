@@ -22,15 +22,19 @@ export interface MetricsServerOptions {
  * `GET /healthz` answers `ok`, everything else 404/405. Used by worker nodes and the exporter.
  */
 export class MetricsServer {
-  private closing: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  readonly #server: Server;
 
   private constructor(
-    private readonly server: Server,
+    server: Server,
     /** The port it listens on (the real one when 0 was asked). */
     readonly port: number,
     /** Full URL of the metrics endpoint. */
     readonly url: string,
-  ) {}
+  ) {
+    this.#server = server;
+  }
 
   /** Starts listening; rejects with `GB_ERR_CONFIG` when the port is taken or the host is wrong. */
   static async start(options: MetricsServerOptions): Promise<MetricsServer> {
@@ -58,11 +62,11 @@ export class MetricsServer {
 
   /** Stops listening and drops open connections. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
+    this.#closing ??= new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
     });
-    return this.closing;
+    return this.#closing;
   }
 }
 

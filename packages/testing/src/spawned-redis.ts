@@ -100,35 +100,40 @@ class AddressInUseError extends Error {}
 
 class SpawnedRedisServer implements SpawnedRedis {
   readonly url: string;
-  private child: ChildProcess | undefined;
-  private closing: Promise<void> | undefined;
+  #child: ChildProcess | undefined;
+  #closing: Promise<void> | undefined;
+
+  readonly #binary: string;
+  readonly #options: SpawnedRedisOptions;
 
   constructor(
-    private readonly binary: string,
+    binary: string,
     readonly port: number,
     readonly dataDir: string,
-    private readonly options: SpawnedRedisOptions,
+    options: SpawnedRedisOptions,
     child: ChildProcess,
   ) {
+    this.#binary = binary;
+    this.#options = options;
     this.url = `redis://${HOST}:${port}`;
-    this.child = child;
+    this.#child = child;
   }
 
   async restart(restartOptions: RestartOptions = {}): Promise<void> {
-    if (this.closing) throw new GembatchError('GB_ERR_CONFLICT', 'this Redis server is closed; start a new one');
-    if (this.child) await stop(this.child, restartOptions.hard ? 'SIGKILL' : 'SIGTERM');
-    this.child = undefined;
+    if (this.#closing) throw new GembatchError('GB_ERR_CONFLICT', 'this Redis server is closed; start a new one');
+    if (this.#child) await stop(this.#child, restartOptions.hard ? 'SIGKILL' : 'SIGTERM');
+    this.#child = undefined;
     if (restartOptions.downMs) await delay(restartOptions.downMs);
-    this.child = await launch(this.binary, this.port, this.dataDir, this.options);
+    this.#child = await launch(this.#binary, this.port, this.dataDir, this.#options);
   }
 
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      if (this.child) await stop(this.child, 'SIGTERM');
-      this.child = undefined;
+    this.#closing ??= (async () => {
+      if (this.#child) await stop(this.#child, 'SIGTERM');
+      this.#child = undefined;
       await rm(this.dataDir, { recursive: true, force: true });
     })();
-    return this.closing;
+    return this.#closing;
   }
 }
 

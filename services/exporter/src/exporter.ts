@@ -23,14 +23,24 @@ export interface ExporterOptions {
 
 /** The fleet exporter: one Redis connection, the fleet registry, and the HTTP server that serves it. */
 export class Exporter {
-  private closing: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  readonly #redis: Redis;
+  readonly #metrics: FleetMetrics;
+  readonly #server: MetricsServer;
+  readonly #watchdog: EventLoopWatchdog;
 
   private constructor(
-    private readonly redis: Redis,
-    private readonly metrics: FleetMetrics,
-    private readonly server: MetricsServer,
-    private readonly watchdog: EventLoopWatchdog,
-  ) {}
+    redis: Redis,
+    metrics: FleetMetrics,
+    server: MetricsServer,
+    watchdog: EventLoopWatchdog,
+  ) {
+    this.#redis = redis;
+    this.#metrics = metrics;
+    this.#server = server;
+    this.#watchdog = watchdog;
+  }
 
   /** Opens Redis and starts serving `/metrics`; rejects with `GB_ERR_CONFIG` if the port is taken. */
   static async start(options: ExporterOptions): Promise<Exporter> {
@@ -53,22 +63,22 @@ export class Exporter {
 
   /** URL of the fleet `/metrics`. */
   get url(): string {
-    return this.server.url;
+    return this.#server.url;
   }
 
   /** The port it listens on. */
   get port(): number {
-    return this.server.port;
+    return this.#server.port;
   }
 
   /** Stops serving, releases the queue handles and closes Redis. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      await this.server.close();
-      await this.watchdog.close();
-      await this.metrics.close();
-      await closeRedisConnection(this.redis);
+    this.#closing ??= (async () => {
+      await this.#server.close();
+      await this.#watchdog.close();
+      await this.#metrics.close();
+      await closeRedisConnection(this.#redis);
     })();
-    return this.closing;
+    return this.#closing;
   }
 }

@@ -39,20 +39,20 @@ export interface FleetSnapshot {
  */
 export class FleetMetrics {
   readonly registry = new Registry();
-  private readonly redis: Redis;
-  private readonly prefix: string;
-  private readonly readTimeoutMs: number;
-  private readonly logger: Logger | undefined;
-  private readonly queueCollector: QueueCollector;
-  private redisWasDown = false;
-  private closing: Promise<void> | undefined;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #readTimeoutMs: number;
+  readonly #logger: Logger | undefined;
+  readonly #queueCollector: QueueCollector;
+  #redisWasDown = false;
+  #closing: Promise<void> | undefined;
 
   constructor(options: FleetMetricsOptions) {
-    this.redis = options.redis;
-    this.prefix = options.prefix;
-    this.readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
-    this.logger = options.logger;
-    this.queueCollector = new QueueCollector(options.redis, options.prefix, options.queues ?? ALL_QUEUES);
+    this.#redis = options.redis;
+    this.#prefix = options.prefix;
+    this.#readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    this.#logger = options.logger;
+    this.#queueCollector = new QueueCollector(options.redis, options.prefix, options.queues ?? ALL_QUEUES);
     const snapshot = new ScrapeSnapshot(() => this.read());
     registerNodeFamilies(this.registry, async () => (await snapshot.get()).nodes);
     registerJobFamilies(this.registry, async () => (await snapshot.get()).jobs);
@@ -70,17 +70,17 @@ export class FleetMetrics {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.readTimeoutMs} ms`)), this.readTimeoutMs);
+      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.#readTimeoutMs} ms`)), this.#readTimeoutMs);
     });
     try {
-      const [nodes, jobs, queues] = await Promise.race([Promise.all([collectNodes(this.redis, this.prefix), collectJobMetrics(this.redis, this.prefix), this.queueCollector.collect()]), timeout]);
-      if (this.redisWasDown) this.logger?.info('Redis readable again');
-      this.redisWasDown = false;
+      const [nodes, jobs, queues] = await Promise.race([Promise.all([collectNodes(this.#redis, this.#prefix), collectJobMetrics(this.#redis, this.#prefix), this.#queueCollector.collect()]), timeout]);
+      if (this.#redisWasDown) this.#logger?.info('Redis readable again');
+      this.#redisWasDown = false;
       return { redisUp: true, nodes, jobs, queues, readSeconds: (performance.now() - started) / 1000 };
     } catch (error) {
       // Once per outage: Prometheus scrapes every few seconds.
-      if (!this.redisWasDown) this.logger?.warn({ code: 'GB_ERR_SERVICE_UNAVAILABLE', err: errorMessage(error) }, 'cannot read fleet stats from Redis; serving gembatch_exporter_redis_up 0');
-      this.redisWasDown = true;
+      if (!this.#redisWasDown) this.#logger?.warn({ code: 'GB_ERR_SERVICE_UNAVAILABLE', err: errorMessage(error) }, 'cannot read fleet stats from Redis; serving gembatch_exporter_redis_up 0');
+      this.#redisWasDown = true;
       return { redisUp: false, nodes: [], jobs: new Map(), queues: [], readSeconds: (performance.now() - started) / 1000 };
     } finally {
       clearTimeout(timer);
@@ -89,7 +89,7 @@ export class FleetMetrics {
 
   /** Releases the BullMQ queue handles (not the Redis connection). Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.queueCollector.close();
-    return this.closing;
+    this.#closing ??= this.#queueCollector.close();
+    return this.#closing;
   }
 }

@@ -57,16 +57,16 @@ function send(message: HostMessage, then?: () => void): void {
 }
 
 class EngineHost {
-  private context: LlamaNodeContext | undefined;
-  private options: HostInitOptions | undefined;
+  #context: LlamaNodeContext | undefined;
+  #options: HostInitOptions | undefined;
   /** Tokenizing (which decodes media) and queueing run one at a time: the binding shares one mtmd context. */
-  private readonly queue = new SerialQueue();
-  private readonly active = new Map<number, ActiveRequest>();
-  private readonly counts = new PromptCountCache();
-  private closing = false;
+  readonly #queue = new SerialQueue();
+  readonly #active = new Map<number, ActiveRequest>();
+  readonly #counts = new PromptCountCache();
+  #closing = false;
 
   async init(options: HostInitOptions): Promise<void> {
-    this.options = options;
+    this.#options = options;
     try {
       const llama = loadLlamaNodeModule();
       const chosen = await chooseLibVariant(options.gpu, async (variant) => {
@@ -92,7 +92,7 @@ class EngineHost {
         .catch((error: unknown) => {
           throw new HostFailureError({ code: 'GB_ERR_MODEL_LOAD', message: `the model file could not be loaded by llama.cpp (${firstLine(error)}); is it a text GGUF and not a projector?` });
         });
-      this.context = context;
+      this.#context = context;
       const usedDevices = context.getUsedDevices();
       if (onGpu && gpuLayers > 0 && !usedDevices.some((device) => !/^cpu/i.test(device))) {
         throw new HostFailureError({ code: 'GB_ERR_MODEL_LOAD', message: `gpu '${chosen.variant}' was selected but llama.cpp placed no layer on it (used devices: ${usedDevices.join(', ') || 'none'}); refusing a silent CPU fallback` });
@@ -127,15 +127,15 @@ class EngineHost {
       });
     } catch (error) {
       const failure = error instanceof HostFailureError ? error.failure : { code: 'GB_ERR_MODEL_LOAD' as const, message: `engine start failed: ${firstLine(error)}` };
-      await this.context?.release().catch(() => undefined);
-      this.context = undefined;
+      await this.#context?.release().catch(() => undefined);
+      this.#context = undefined;
       send({ type: 'init-failed', failure }, () => process.exit(1));
     }
   }
 
   async count(id: number, plan: PromptPlan, thinking: boolean): Promise<void> {
     try {
-      const count = await this.queue.run(async () => this.countPrepared(this.prepare(plan, thinking), plan.media));
+      const count = await this.#queue.run(async () => this.#countPrepared(this.#prepare(plan, thinking), plan.media));
       send({ type: 'counted', id, count: { promptTokens: count.promptTokens, mediaTokens: count.mediaTokens } });
     } catch (error) {
       send({ type: 'failed', id, failure: toFailure(error, 'counting prompt tokens failed') });
@@ -144,7 +144,7 @@ class EngineHost {
 
   async tokenize(id: number, text: string, reply: 'counted-text' | 'tokenized'): Promise<void> {
     try {
-      const result = await this.queue.run(async () => this.requireContext().tokenize(text));
+      const result = await this.#queue.run(async () => this.#requireContext().tokenize(text));
       send(reply === 'tokenized' ? { type: 'tokenized', id, tokens: Array.from(result.tokens) } : { type: 'counted-text', id, tokens: result.tokens.length });
     } catch (error) {
       send({ type: 'failed', id, failure: toFailure(error, 'tokenizing failed') });
@@ -153,7 +153,7 @@ class EngineHost {
 
   async detokenize(id: number, tokens: number[]): Promise<void> {
     try {
-      const text = await this.queue.run(async () => this.requireContext().detokenize(tokens));
+      const text = await this.#queue.run(async () => this.#requireContext().detokenize(tokens));
       send({ type: 'detokenized', id, text });
     } catch (error) {
       send({ type: 'failed', id, failure: toFailure(error, 'detokenizing failed') });
@@ -162,9 +162,9 @@ class EngineHost {
 
   async generate(id: number, plan: PromptPlan, params: GenerateParams): Promise<void> {
     const state: ActiveRequest = { cancelled: false, stop: undefined };
-    this.active.set(id, state);
+    this.#active.set(id, state);
     try {
-      const { handle, nPredict } = await this.queue.run(async () => this.enqueue(id, plan, params, state));
+      const { handle, nPredict } = await this.#queue.run(async () => this.#enqueue(id, plan, params, state));
       const result = await handle.promise;
       const libraryPromptTokens = result.timings.cache_n + result.timings.prompt_n;
       if (libraryPromptTokens === 0 && result.tokens_predicted === 0) {
@@ -181,33 +181,33 @@ class EngineHost {
     } catch (error) {
       send({ type: 'failed', id, failure: state.cancelled ? CANCELLED : toFailure(error, 'generation failed') });
     } finally {
-      this.active.delete(id);
+      this.#active.delete(id);
     }
   }
 
   cancel(id: number): void {
-    const state = this.active.get(id);
+    const state = this.#active.get(id);
     if (!state) return;
     state.cancelled = true;
     state.stop?.();
   }
 
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    for (const id of this.active.keys()) this.cancel(id);
-    await this.queue.run(async () => undefined);
-    await this.context?.release().catch(() => undefined);
-    this.context = undefined;
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const id of this.#active.keys()) this.cancel(id);
+    await this.#queue.run(async () => undefined);
+    await this.#context?.release().catch(() => undefined);
+    this.#context = undefined;
     send({ type: 'closed' }, () => process.exit(0));
   }
 
   /** Tokenizes, checks the fit and queues the request on a parallel slot (inside the serial queue). */
-  private async enqueue(id: number, plan: PromptPlan, params: GenerateParams, state: ActiveRequest): Promise<{ handle: ParallelCompletionHandle; nPredict: number }> {
+  async #enqueue(id: number, plan: PromptPlan, params: GenerateParams, state: ActiveRequest): Promise<{ handle: ParallelCompletionHandle; nPredict: number }> {
     if (state.cancelled) throw new HostFailureError(CANCELLED);
-    const options = this.requireOptions();
-    const prepared = this.prepare(plan, params.thinking);
-    const count = await this.countPrepared(prepared, plan.media);
+    const options = this.#requireOptions();
+    const prepared = this.#prepare(plan, params.thinking);
+    const count = await this.#countPrepared(prepared, plan.media);
     if (count.promptTokens >= options.contextPerSequence) {
       throw new HostFailureError({
         code: 'GB_ERR_CONTEXT_OVERFLOW',
@@ -215,11 +215,11 @@ class EngineHost {
         details: { promptTokens: count.promptTokens, mediaTokens: count.mediaTokens, contextPerSequence: options.contextPerSequence },
       });
     }
-    const responseFormat = params.jsonSchema === undefined ? undefined : this.checkedResponseFormat(params.jsonSchema);
+    const responseFormat = params.jsonSchema === undefined ? undefined : this.#checkedResponseFormat(params.jsonSchema);
     if (state.cancelled) throw new HostFailureError(CANCELLED);
     const nPredict = Math.min(params.maxTokens, options.contextPerSequence - count.promptTokens);
     let generated = 0;
-    const handle = await this.requireContext().parallel.completion(
+    const handle = await this.#requireContext().parallel.completion(
       {
         prompt: prepared.prompt,
         ...(prepared.mediaPaths.length > 0 ? { media_paths: prepared.mediaPaths } : {}),
@@ -257,12 +257,12 @@ class EngineHost {
   }
 
   /** The exact prompt string and media list that both counting and generation use. */
-  private prepare(plan: PromptPlan, thinking: boolean): PreparedPrompt {
+  #prepare(plan: PromptPlan, thinking: boolean): PreparedPrompt {
     const bare = { stops: [], chatFormat: undefined, chatParser: undefined, generationPrompt: undefined, thinkingStartTag: undefined, thinkingEndTag: undefined };
     if (plan.mode === 'completion') return { ...bare, prompt: plan.prompt, mediaPaths: plan.media.map((media) => media.path) };
     let formatted;
     try {
-      formatted = this.requireContext().getFormattedChat(plan.messages, undefined, { jinja: true, enable_thinking: thinking, reasoning_format: thinking ? 'auto' : 'none', add_generation_prompt: true });
+      formatted = this.#requireContext().getFormattedChat(plan.messages, undefined, { jinja: true, enable_thinking: thinking, reasoning_format: thinking ? 'auto' : 'none', add_generation_prompt: true });
     } catch (error) {
       throw new HostFailureError(inferenceFailure('the chat template failed', error));
     }
@@ -283,7 +283,7 @@ class EngineHost {
    * counted before (a request is usually counted, then generated). Every media file is checked
    * to exist first: llama.cpp aborts the process when a queued request names a missing file.
    */
-  private async countPrepared(prepared: PreparedPrompt, media: readonly PlannedMedia[]): Promise<PromptCount> {
+  async #countPrepared(prepared: PreparedPrompt, media: readonly PlannedMedia[]): Promise<PromptCount> {
     for (const [index, item] of media.entries()) {
       try {
         await access(item.path, constants.R_OK);
@@ -291,23 +291,23 @@ class EngineHost {
         throw new HostFailureError(mediaLoadFailure(new Error(`File does not exist or cannot be opened: ${String(error)}`), { kind: item.kind, index }));
       }
     }
-    const key = await this.counts.keyFor(prepared.prompt, prepared.mediaPaths).catch(() => undefined);
-    const cached = key === undefined ? undefined : this.counts.get(key);
+    const key = await this.#counts.keyFor(prepared.prompt, prepared.mediaPaths).catch(() => undefined);
+    const cached = key === undefined ? undefined : this.#counts.get(key);
     if (cached) return cached;
-    const count = await this.measure(prepared, media);
-    if (key !== undefined) this.counts.set(key, count);
+    const count = await this.#measure(prepared, media);
+    if (key !== undefined) this.#counts.set(key, count);
     return count;
   }
 
   /** Tokenizes with media, exactly as the slot will, and checks every media chunk came out whole. */
-  private async measure(prepared: PreparedPrompt, media: readonly PlannedMedia[]): Promise<PromptCount> {
-    const context = this.requireContext();
-    const batchSize = this.requireOptions().batchSize;
+  async #measure(prepared: PreparedPrompt, media: readonly PlannedMedia[]): Promise<PromptCount> {
+    const context = this.#requireContext();
+    const batchSize = this.#requireOptions().batchSize;
     let result;
     try {
       result = await context.tokenize(prepared.prompt, { media_paths: prepared.mediaPaths });
     } catch (error) {
-      throw new HostFailureError(await this.explainTokenizeFailure(error, media));
+      throw new HostFailureError(await this.#explainTokenizeFailure(error, media));
     }
     const chunks = media.length === 0 ? [] : countMediaChunkTokens(result.tokens.length, result.chunk_pos ?? [], result.chunk_pos_media ?? []);
     if (chunks.length !== media.length) {
@@ -331,12 +331,12 @@ class EngineHost {
   }
 
   /** Finds which media file made tokenizing fail, by trying each alone. */
-  private async explainTokenizeFailure(error: unknown, media: readonly PlannedMedia[]): Promise<HostFailure> {
+  async #explainTokenizeFailure(error: unknown, media: readonly PlannedMedia[]): Promise<HostFailure> {
     if (media.length === 0) return inferenceFailure('tokenizing the prompt failed', error);
     if (media.length === 1) return mediaLoadFailure(error, { kind: media[0]?.kind ?? 'image', index: 0 });
     for (const [index, item] of media.entries()) {
       try {
-        await this.requireContext().tokenize(MEDIA_MARKER, { media_paths: [item.path] });
+        await this.#requireContext().tokenize(MEDIA_MARKER, { media_paths: [item.path] });
       } catch (single) {
         return mediaLoadFailure(single, { kind: item.kind, index });
       }
@@ -345,10 +345,10 @@ class EngineHost {
   }
 
   /** Asks llama.cpp to build the grammar first, where its errors are catchable (when queueing they abort). */
-  private checkedResponseFormat(schema: Record<string, unknown>): ResponseFormat {
+  #checkedResponseFormat(schema: Record<string, unknown>): ResponseFormat {
     const responseFormat: ResponseFormat = { type: 'json_schema', json_schema: { strict: true, schema } };
     try {
-      this.requireContext().ctx.getFormattedChat([{ role: 'user', content: 'x' }], SCHEMA_CHECK_TEMPLATE, { jinja: true, response_format: responseFormat });
+      this.#requireContext().ctx.getFormattedChat([{ role: 'user', content: 'x' }], SCHEMA_CHECK_TEMPLATE, { jinja: true, response_format: responseFormat });
     } catch (error) {
       const message = errorMessage(error);
       const reason = /JSON schema conversion failed:\s*\n?(.*)/i.exec(message)?.[1] ?? message.split('\n')[0] ?? '';
@@ -357,14 +357,14 @@ class EngineHost {
     return responseFormat;
   }
 
-  private requireContext(): LlamaNodeContext {
-    if (!this.context) throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the model is not loaded' });
-    return this.context;
+  #requireContext(): LlamaNodeContext {
+    if (!this.#context) throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the model is not loaded' });
+    return this.#context;
   }
 
-  private requireOptions(): HostInitOptions {
-    if (!this.options) throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the engine host is not initialised' });
-    return this.options;
+  #requireOptions(): HostInitOptions {
+    if (!this.#options) throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the engine host is not initialised' });
+    return this.#options;
   }
 }
 

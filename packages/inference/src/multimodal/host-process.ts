@@ -52,28 +52,35 @@ export function gembatchErrorFrom(failure: HostFailure): GembatchError {
  * child dies unexpectedly every open request fails with a retryable `GB_ERR_INFERENCE`.
  */
 export class HostProcess {
-  private nextId = 1;
-  private readonly open = new Map<number, OpenRequest>();
+  #nextId = 1;
+  readonly #open = new Map<number, OpenRequest>();
   /** Set once an exit is expected (close asked for, or the start failed). */
-  private closeRequested = false;
-  private exitError: GembatchError | undefined;
-  private readonly exited: Promise<void>;
-  private unexpectedExitListener: ((error: GembatchError) => void) | undefined;
+  #closeRequested = false;
+  #exitError: GembatchError | undefined;
+  readonly #exited: Promise<void>;
+  #unexpectedExitListener: ((error: GembatchError) => void) | undefined;
+
+  readonly #child: ChildProcess;
+  readonly #sink: NativeOutputSink;
+  readonly #logger: Logger;
 
   private constructor(
-    private readonly child: ChildProcess,
-    private readonly sink: NativeOutputSink,
-    private readonly logger: Logger,
+    child: ChildProcess,
+    sink: NativeOutputSink,
+    logger: Logger,
   ) {
-    this.exited = new Promise((resolve) => {
+    this.#child = child;
+    this.#sink = sink;
+    this.#logger = logger;
+    this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
-        this.onExit(code, signal);
+        this.#onExit(code, signal);
         resolve();
       });
     });
-    child.on('message', (message: HostMessage) => this.route(message));
+    child.on('message', (message: HostMessage) => this.#route(message));
     // Sending to a child that just died raises 'error' on the child object; the exit handler reports it.
-    child.on('error', (error) => this.logger.warn({ err: error.message }, 'llama.node engine host process error'));
+    child.on('error', (error) => this.#logger.warn({ err: error.message }, 'llama.node engine host process error'));
   }
 
   /** Starts the host, loads the model and projector, and resolves once they are ready. */
@@ -100,7 +107,7 @@ export class HostProcess {
       const onMessage = (message: HostMessage) => {
         if (message.type === 'ready') resolve(message.info);
         else if (message.type === 'init-failed') {
-          host.closeRequested = true;
+          host.#closeRequested = true;
           reject(gembatchErrorFrom(message.failure));
         }
       };
@@ -126,17 +133,17 @@ export class HostProcess {
 
   /** Process id of the host (its memory is the model's memory). */
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.#child.pid;
   }
 
   /** Whether the host is gone (closed or crashed). */
   get isExited(): boolean {
-    return this.child.exitCode !== null || this.child.signalCode !== null;
+    return this.#child.exitCode !== null || this.#child.signalCode !== null;
   }
 
   /** Called once if the host dies without being asked to. */
   onUnexpectedExit(listener: (error: GembatchError) => void): void {
-    this.unexpectedExitListener = listener;
+    this.#unexpectedExitListener = listener;
   }
 
   /**
@@ -144,68 +151,68 @@ export class HostProcess {
    * `release(id)`. If the host dies first, `onExit` gets the error instead. Returns the id.
    */
   request(build: (id: number) => RequestMessage, onMessage: (message: HostMessage) => void, onExit: (error: GembatchError) => void): number {
-    const id = this.nextId;
-    this.nextId += 1;
-    if (this.exitError || this.isExited) {
-      queueMicrotask(() => onExit(this.exitError ?? new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the llama.node engine host is not running')));
+    const id = this.#nextId;
+    this.#nextId += 1;
+    if (this.#exitError || this.isExited) {
+      queueMicrotask(() => onExit(this.#exitError ?? new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the llama.node engine host is not running')));
       return id;
     }
-    this.open.set(id, { onMessage, onExit });
+    this.#open.set(id, { onMessage, onExit });
     this.send(build(id));
     return id;
   }
 
   /** Stops routing replies for `id`. */
   release(id: number): void {
-    this.open.delete(id);
+    this.#open.delete(id);
   }
 
   /** Sends a message that expects no reply (e.g. `cancel`). Ignored once the host is gone. */
   send(message: ParentMessage): void {
-    if (!this.child.connected) return;
+    if (!this.#child.connected) return;
     try {
-      this.child.send(message);
+      this.#child.send(message);
     } catch (error) {
-      this.logger.warn({ err: errorMessage(error) }, 'could not message the llama.node engine host');
+      this.#logger.warn({ err: errorMessage(error) }, 'could not message the llama.node engine host');
     }
   }
 
   /** Asks the host to release the model and exit; kills it after `timeoutMs`. Idempotent. */
   async close(timeoutMs: number): Promise<void> {
-    this.closeRequested = true;
+    this.#closeRequested = true;
     if (this.isExited) return;
     this.send({ type: 'close' });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), timeoutMs);
     });
-    const outcome = await Promise.race([this.exited.then(() => 'exited' as const), timedOut]);
+    const outcome = await Promise.race([this.#exited.then(() => 'exited' as const), timedOut]);
     clearTimeout(timer);
     if (outcome === 'timeout' && !this.isExited) {
-      this.logger.warn({ timeoutMs }, 'llama.node engine host did not exit in time; killing it');
-      this.child.kill('SIGKILL');
-      await once(this.child, 'exit').catch(() => undefined);
+      this.#logger.warn({ timeoutMs }, 'llama.node engine host did not exit in time; killing it');
+      this.#child.kill('SIGKILL');
+      await once(this.#child, 'exit').catch(() => undefined);
     }
   }
 
-  private route(message: HostMessage): void {
+  #route(message: HostMessage): void {
     if (!('id' in message)) return;
-    this.open.get(message.id)?.onMessage(message);
+    this.#open.get(message.id)?.onMessage(message);
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    const expected = this.closeRequested && (code === 0 || signal === 'SIGKILL');
+  #onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const expected = this.#closeRequested && (code === 0 || signal === 'SIGKILL');
     const error = new GembatchError('GB_ERR_INFERENCE', `the llama.node engine process exited (${signal ?? `code ${code}`})${expected ? '' : ' unexpectedly'}`, {
       retryable: true,
       details: { code, signal },
     });
-    this.exitError = error;
-    if (!expected && !this.closeRequested) {
-      this.logger.error({ code, signal, crash: this.sink.crashLines(), openRequests: this.open.size }, 'llama.node engine host exited unexpectedly');
-      this.unexpectedExitListener?.(error);
+    this.#exitError = error;
+    if (!expected && !this.#closeRequested) {
+      this.#logger.error({ code, signal, crash: this.#sink.crashLines(), openRequests: this.#open.size }, 'llama.node engine host exited unexpectedly');
+      this.#unexpectedExitListener?.(error);
     }
-    const pending = [...this.open.values()];
-    this.open.clear();
+    const pending = [...this.#open.values()];
+    this.#open.clear();
     for (const request of pending) request.onExit(error);
   }
 }

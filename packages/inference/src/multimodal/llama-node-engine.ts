@@ -1,17 +1,17 @@
-import { access, constants } from 'node:fs/promises';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { GembatchError, type NodeCapability } from '@gembatch/contracts';
 import { createLogger, type Logger } from '@gembatch/telemetry';
+import { CLOSE_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, settleWithin } from '../engine-close.ts';
 import type { Engine, EngineInfo, EngineStats, GenerateRequest, GenerateResult } from '../engine.ts';
-import { readGgufKind } from './gguf-architecture.ts';
+import { inspectModelFile, modelNameFor } from '../model-file.ts';
+import { guardTokenListener } from '../token-listener.ts';
 import type { GpuPreference } from './gpu-variant.ts';
 import type { GenerateParams, HostInitOptions, HostMessage, HostReadyInfo, PromptCount } from './host-protocol.ts';
 import { gembatchErrorFrom, HostProcess, type RequestMessage } from './host-process.ts';
 import type { LibVariant } from './llama-node-binding.ts';
 import { checkMediaFiles } from './media-file-check.ts';
 import { neutralizeControlText, planPrompt, type PromptPlan } from './prompt-plan.ts';
-import { modelNameFor, quantLabelFor } from './quant-label.ts';
+import { quantLabelFor } from './quant-label.ts';
 
 export interface LlamaNodeEngineOptions {
   /** Text GGUF (`gemma4` architecture, or any model llama.cpp loads). */
@@ -50,8 +50,12 @@ export interface LlamaNodeEngineOptions {
    * Defaults to `false` (llama.cpp's output is dropped; it never reaches this process's stdout).
    */
   nativeLog?: boolean;
-  /** How long `close()` waits for active generations before cancelling them. Defaults to `30_000` ms. */
-  drainTimeoutMs?: number;
+  /** How long `close()` waits for active generations before cancelling them. Defaults to {@link DEFAULT_CLOSE_TIMEOUT_MS} (30 000 ms). */
+  closeTimeoutMs?: number;
+  /** `info.quant`. Defaults to the quantization in the file name, else the one llama.cpp describes (e.g. `Q4_K_M`). */
+  quant?: string;
+  /** `info.model`. Defaults to the file name without `.gguf`. */
+  modelName?: string;
   /** How long loading the model may take. Defaults to `600_000` ms. */
   startTimeoutMs?: number;
 }
@@ -64,14 +68,8 @@ const MIN_BATCH_SIZE = 768;
 const MAX_SEQUENCES = 256;
 /** Below this not even a chat template and a short answer fit. */
 const MIN_CONTEXT_PER_SEQUENCE = 64;
-/** After the drain timeout, how long cancelled generations get to stop. */
-const CANCEL_GRACE_MS = 5_000;
 /** How long the host gets to free the model and exit before it is killed. */
 const EXIT_TIMEOUT_MS = 15_000;
-/** Room for a long answer to finish: ~1000 tokens at a slow 30 tok/s. */
-const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
-/** `general.architecture` of every mmproj GGUF. */
-const PROJECTOR_ARCHITECTURE = 'clip';
 
 interface ActiveGeneration {
   id: number;
@@ -87,15 +85,16 @@ interface ActiveGeneration {
 export async function createLlamaNodeEngine(options: LlamaNodeEngineOptions): Promise<LlamaNodeEngine> {
   const init = resolveHostOptions(options);
   const logger = options.logger ?? createLogger({ service: 'inference', level: 'silent' });
-  await requireGguf(init.modelPath, 'modelPath', 'text');
-  await requireGguf(init.mmprojPath, 'mmprojPath', 'projector');
+  await inspectModelFile(init.modelPath, { role: 'text', option: 'modelPath' });
+  await inspectModelFile(init.mmprojPath, { role: 'projector', option: 'mmprojPath' });
   const startedAt = performance.now();
   const { host, info } = await HostProcess.start(init, {
     logger,
     ...(options.nativeLog === undefined ? {} : { nativeLog: options.nativeLog }),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
   });
-  const engine = new LlamaNodeEngine(host, info, init, logger, options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+  const names = { model: options.modelName ?? modelNameFor(init.modelPath), quant: options.quant ?? quantLabelFor(init.modelPath, info.modelDescription) };
+  const engine = new LlamaNodeEngine(host, info, init, names, logger, options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
   logger.info(
     {
       engine: 'llama.node',
@@ -131,30 +130,42 @@ export class LlamaNodeEngine implements Engine {
   /** llama.cpp build bundled in the addon (e.g. `b10257`). */
   readonly llamaBuild: string;
 
-  private state: 'open' | 'closing' | 'closed' | 'failed' = 'open';
-  private closing: Promise<void> | undefined;
-  private readonly active = new Map<number, ActiveGeneration>();
+  #state: 'open' | 'closing' | 'closed' | 'failed' = 'open';
+  #closing: Promise<void> | undefined;
+  readonly #active = new Map<number, ActiveGeneration>();
   /** Every accepted call until it settles (close() drains these). */
-  private readonly admitted = new Set<Promise<void>>();
-  private promptTokensTotal = 0;
-  private generationTokensTotal = 0;
-  private peakActive = 0;
+  readonly #admitted = new Set<Promise<void>>();
+  #promptTokensTotal = 0;
+  #generationTokensTotal = 0;
+  #peakActive = 0;
+
+  readonly #host: HostProcess;
+  readonly #ready: HostReadyInfo;
+  readonly #options: HostInitOptions;
+  readonly #logger: Logger;
+  readonly #closeTimeoutMs: number;
 
   /** Use `createLlamaNodeEngine`. */
   constructor(
-    private readonly host: HostProcess,
-    private readonly ready: HostReadyInfo,
-    private readonly options: HostInitOptions,
-    private readonly logger: Logger,
-    private readonly drainTimeoutMs: number,
+    host: HostProcess,
+    ready: HostReadyInfo,
+    options: HostInitOptions,
+    names: Pick<EngineInfo, 'model' | 'quant'>,
+    logger: Logger,
+    closeTimeoutMs: number,
   ) {
+    this.#host = host;
+    this.#ready = ready;
+    this.#options = options;
+    this.#logger = logger;
+    this.#closeTimeoutMs = closeTimeoutMs;
     const capabilities: NodeCapability[] = ['text'];
     if (ready.vision) capabilities.push('image');
     if (ready.audio) capabilities.push('audio');
     this.info = Object.freeze({
       engine: 'llama.node',
-      model: modelNameFor(options.modelPath),
-      quant: quantLabelFor(options.modelPath, ready.modelDescription),
+      model: names.model,
+      quant: names.quant,
       accelerator: ready.accelerator,
       gpu: ready.gpu,
       capabilities,
@@ -167,31 +178,31 @@ export class LlamaNodeEngine implements Engine {
     this.libVariant = ready.libVariant;
     this.llamaBuild = ready.llamaBuild;
     host.onUnexpectedExit(() => {
-      this.state = 'failed';
+      this.#state = 'failed';
     });
   }
 
   /** Process id of the engine host, whose memory holds the model (for RAM gauges). */
   get hostPid(): number | undefined {
-    return this.host.pid;
+    return this.#host.pid;
   }
 
   /** Most generations seen on slots at once since start. */
   get peakActiveSequences(): number {
-    return this.peakActive;
+    return this.#peakActive;
   }
 
   generate(request: GenerateRequest): Promise<GenerateResult> {
-    return this.admit(() => this.runGeneration(request));
+    return this.#admit(() => this.#runGeneration(request));
   }
 
-  private async runGeneration(request: GenerateRequest): Promise<GenerateResult> {
+  async #runGeneration(request: GenerateRequest): Promise<GenerateResult> {
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
       throw new GembatchError('GB_ERR_BAD_REQUEST', `maxTokens must be a positive integer (got ${String(request.maxTokens)})`);
     }
     if (request.signal?.aborted) throw new GembatchError('GB_ERR_CANCELLED', 'generation was cancelled before it started');
-    const plan = await this.plan(request);
-    if (this.state === 'failed') this.requireOpen();
+    const plan = await this.#plan(request);
+    if (this.#state === 'failed') this.#requireOpen();
     const params: GenerateParams = {
       maxTokens: request.maxTokens,
       temperature: request.temperature ?? 0,
@@ -201,39 +212,40 @@ export class LlamaNodeEngine implements Engine {
       jsonSchema: request.jsonSchema,
     };
     const startedAt = performance.now();
+    const onToken = guardTokenListener(request.onToken, this.#logger);
     let count: PromptCount | undefined;
     let generated = 0;
     let firstTokenAt: number | undefined;
     let lastTokenAt: number | undefined;
     return new Promise<GenerateResult>((resolve, reject) => {
-      const onAbort = () => this.host.send({ type: 'cancel', id });
+      const onAbort = () => this.#host.send({ type: 'cancel', id });
       const finish = () => {
-        this.host.release(id);
-        this.active.delete(id);
+        this.#host.release(id);
+        this.#active.delete(id);
         request.signal?.removeEventListener('abort', onAbort);
       };
       const onMessage = (message: HostMessage) => {
         switch (message.type) {
           case 'started':
             count = message.count;
-            this.markStarted(id);
+            this.#markStarted(id);
             break;
           case 'token': {
             const now = performance.now();
             firstTokenAt ??= now;
             lastTokenAt = now;
-            this.generationTokensTotal += message.generated - generated;
+            this.#generationTokensTotal += message.generated - generated;
             generated = message.generated;
-            safeProgress(request.onToken, generated);
+            onToken(generated);
             break;
           }
           case 'generated': {
             finish();
             const outcome = message.outcome;
-            this.promptTokensTotal += outcome.evaluatedPromptTokens;
-            this.generationTokensTotal += Math.max(0, outcome.generatedTokens - generated);
+            this.#promptTokensTotal += outcome.evaluatedPromptTokens;
+            this.#generationTokensTotal += Math.max(0, outcome.generatedTokens - generated);
             if (count && outcome.libraryPromptTokens !== count.promptTokens) {
-              this.logger.warn({ counted: count.promptTokens, evaluated: outcome.libraryPromptTokens }, 'prompt token count differs from what llama.node evaluated');
+              this.#logger.warn({ counted: count.promptTokens, evaluated: outcome.libraryPromptTokens }, 'prompt token count differs from what llama.node evaluated');
             }
             resolve({
               text: outcome.text,
@@ -256,11 +268,11 @@ export class LlamaNodeEngine implements Engine {
             break;
         }
       };
-      const id = this.host.request((requestId) => ({ type: 'generate', id: requestId, plan, params }), onMessage, (error) => {
+      const id = this.#host.request((requestId) => ({ type: 'generate', id: requestId, plan, params }), onMessage, (error) => {
         finish();
         reject(error);
       });
-      this.active.set(id, { id, started: false });
+      this.#active.set(id, { id, started: false });
       request.signal?.addEventListener('abort', onAbort, { once: true });
       if (request.signal?.aborted) onAbort();
     });
@@ -269,26 +281,26 @@ export class LlamaNodeEngine implements Engine {
   /** Tokens the text takes in a prompt (control-token look-alikes defused, as `generate` does; no BOS). */
   countTokens(text: string): Promise<number> {
     const safe = neutralizeControlText(text);
-    return this.admit(() => this.ask((id) => ({ type: 'count-text', id, text: safe }), (message) => (message.type === 'counted-text' ? message.tokens : undefined)));
+    return this.#admit(() => this.#ask((id) => ({ type: 'count-text', id, text: safe }), (message) => (message.type === 'counted-text' ? message.tokens : undefined)));
   }
 
   /** Token ids of the text as it would enter a prompt (no BOS), for chunk planning. */
   tokenize(text: string): Promise<number[]> {
     const safe = neutralizeControlText(text);
-    return this.admit(() => this.ask((id) => ({ type: 'tokenize', id, text: safe }), (message) => (message.type === 'tokenized' ? message.tokens : undefined)));
+    return this.#admit(() => this.#ask((id) => ({ type: 'tokenize', id, text: safe }), (message) => (message.type === 'tokenized' ? message.tokens : undefined)));
   }
 
   /** Text of token ids. */
   detokenize(tokens: readonly number[]): Promise<string> {
     const ids = [...tokens];
-    return this.admit(() => this.ask((id) => ({ type: 'detokenize', id, tokens: ids }), (message) => (message.type === 'detokenized' ? message.text : undefined)));
+    return this.#admit(() => this.#ask((id) => ({ type: 'detokenize', id, tokens: ids }), (message) => (message.type === 'detokenized' ? message.text : undefined)));
   }
 
   countPromptTokens(request: Omit<GenerateRequest, 'maxTokens'>): Promise<number> {
-    return this.admit(async () => {
-      const plan = await this.plan(request);
+    return this.#admit(async () => {
+      const plan = await this.#plan(request);
       const thinking = effectiveThinking(request);
-      return this.ask((id) => ({ type: 'count', id, plan, thinking }), (message) => (message.type === 'counted' ? message.count.promptTokens : undefined));
+      return this.#ask((id) => ({ type: 'count', id, plan, thinking }), (message) => (message.type === 'counted' ? message.count.promptTokens : undefined));
     });
   }
 
@@ -296,9 +308,9 @@ export class LlamaNodeEngine implements Engine {
    * Runs a call accepted while the engine is open; `close()` waits for every such call, including
    * those still checking their media, before it releases the model.
    */
-  private admit<T>(work: () => Promise<T>): Promise<T> {
+  #admit<T>(work: () => Promise<T>): Promise<T> {
     try {
-      this.requireOpen();
+      this.#requireOpen();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -307,68 +319,68 @@ export class LlamaNodeEngine implements Engine {
       () => undefined,
       () => undefined,
     );
-    this.admitted.add(settled);
-    void settled.then(() => this.admitted.delete(settled));
+    this.#admitted.add(settled);
+    void settled.then(() => this.#admitted.delete(settled));
     return result;
   }
 
   stats(): EngineStats {
     return {
-      activeSequences: this.activeSequences(),
-      promptTokensTotal: this.promptTokensTotal,
+      activeSequences: this.#activeSequences(),
+      promptTokensTotal: this.#promptTokensTotal,
       // llama.node clears its slots between jobs: every prompt token is evaluated.
       promptTokensReusedTotal: 0,
-      promptTokensEvaluatedTotal: this.promptTokensTotal,
-      generationTokensTotal: this.generationTokensTotal,
+      promptTokensEvaluatedTotal: this.#promptTokensTotal,
+      generationTokensTotal: this.#generationTokensTotal,
       // The binding decodes in its own thread and exposes no per-decode counters.
       decodeCallsTotal: 0,
       decodeTokensTotal: 0,
       fullDecodeCallsTotal: 0,
       decodeBatchTokens: new Map(),
-      vramTotalBytes: this.ready.vramTotalBytes,
+      vramTotalBytes: this.#ready.vramTotalBytes,
       // Not exposed by the binding (no free-memory query per device).
       vramUsedBytes: 0,
     };
   }
 
   close(): Promise<void> {
-    this.closing ??= this.shutdown();
-    return this.closing;
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
   }
 
-  private async shutdown(): Promise<void> {
-    const wasFailed = this.state === 'failed';
-    this.state = 'closing';
+  async #shutdown(): Promise<void> {
+    const wasFailed = this.#state === 'failed';
+    this.#state = 'closing';
     const startedAt = performance.now();
-    const drained = await settlesWithin([...this.admitted], this.drainTimeoutMs);
+    const drained = await settleWithin([...this.#admitted], this.#closeTimeoutMs);
     if (!drained) {
-      this.logger.warn({ active: this.active.size, drainTimeoutMs: this.drainTimeoutMs }, 'cancelling generations still running at close');
-      for (const generation of this.active.values()) this.host.send({ type: 'cancel', id: generation.id });
-      await settlesWithin([...this.admitted], CANCEL_GRACE_MS);
+      this.#logger.warn({ active: this.#active.size, closeTimeoutMs: this.#closeTimeoutMs }, 'cancelling generations still running at close');
+      for (const generation of this.#active.values()) this.#host.send({ type: 'cancel', id: generation.id });
+      await settleWithin([...this.#admitted], CLOSE_ABORT_GRACE_MS);
     }
-    await this.host.close(EXIT_TIMEOUT_MS);
-    this.state = 'closed';
-    this.logger.info({ engine: 'llama.node', ms: Math.round(performance.now() - startedAt), afterFailure: wasFailed }, 'multimodal engine closed');
+    await this.#host.close(EXIT_TIMEOUT_MS);
+    this.#state = 'closed';
+    this.#logger.info({ engine: 'llama.node', ms: Math.round(performance.now() - startedAt), afterFailure: wasFailed }, 'multimodal engine closed');
   }
 
-  private async plan(request: Omit<GenerateRequest, 'maxTokens'>): Promise<PromptPlan> {
-    const media = await checkMediaFiles(request.media ?? [], { image: this.ready.vision, audio: this.ready.audio });
-    return planPrompt(request, media, this.ready.chat);
+  async #plan(request: Omit<GenerateRequest, 'maxTokens'>): Promise<PromptPlan> {
+    const media = await checkMediaFiles(request.media ?? [], { image: this.#ready.vision, audio: this.#ready.audio });
+    return planPrompt(request, media, this.#ready.chat);
   }
 
-  private ask<T>(build: (id: number) => RequestMessage, pick: (message: HostMessage) => T | undefined): Promise<T> {
+  #ask<T>(build: (id: number) => RequestMessage, pick: (message: HostMessage) => T | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const id = this.host.request(
+      const id = this.#host.request(
         build,
         (message) => {
           if (message.type === 'failed') {
-            this.host.release(id);
+            this.#host.release(id);
             reject(gembatchErrorFrom(message.failure));
             return;
           }
           const value = pick(message);
           if (value === undefined) return;
-          this.host.release(id);
+          this.#host.release(id);
           resolve(value);
         },
         reject,
@@ -376,21 +388,21 @@ export class LlamaNodeEngine implements Engine {
     });
   }
 
-  private markStarted(id: number): void {
-    const generation = this.active.get(id);
+  #markStarted(id: number): void {
+    const generation = this.#active.get(id);
     if (generation) generation.started = true;
-    this.peakActive = Math.max(this.peakActive, this.activeSequences());
+    this.#peakActive = Math.max(this.#peakActive, this.#activeSequences());
   }
 
-  private activeSequences(): number {
+  #activeSequences(): number {
     let started = 0;
-    for (const generation of this.active.values()) if (generation.started) started += 1;
-    return Math.min(started, this.options.sequences);
+    for (const generation of this.#active.values()) if (generation.started) started += 1;
+    return Math.min(started, this.#options.sequences);
   }
 
-  private requireOpen(): void {
-    if (this.state === 'open') return;
-    if (this.state === 'failed') throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the multimodal engine process has exited; the worker must restart it');
+  #requireOpen(): void {
+    if (this.#state === 'open') return;
+    if (this.#state === 'failed') throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the multimodal engine process has exited; the worker must restart it');
     throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the multimodal engine is closed');
   }
 }
@@ -398,48 +410,6 @@ export class LlamaNodeEngine implements Engine {
 function effectiveThinking(request: Omit<GenerateRequest, 'maxTokens'>): boolean {
   // A grammar would constrain the thoughts too, so constrained output never thinks.
   return (request.thinking ?? false) && request.jsonSchema === undefined;
-}
-
-function safeProgress(onToken: ((generatedTokens: number) => void) | undefined, generated: number): void {
-  try {
-    onToken?.(generated);
-  } catch {
-    // A progress callback must not break the generation.
-  }
-}
-
-async function settlesWithin(promises: Array<Promise<unknown>>, timeoutMs: number): Promise<boolean> {
-  if (promises.length === 0) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
-  const settled = Promise.allSettled(promises).then(() => true);
-  const result = await Promise.race([settled, timeout]);
-  clearTimeout(timer);
-  return result;
-}
-
-/**
- * Checks a model file before the host loads it: llama.cpp segfaults when handed a projector as
- * the main model, so a `clip` file is refused as `modelPath` and anything else as `mmprojPath`.
- */
-async function requireGguf(file: string, option: string, role: 'text' | 'projector'): Promise<void> {
-  const name = path.basename(file);
-  try {
-    await access(file, constants.R_OK);
-  } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} cannot be read (${name})`, { cause: error });
-  }
-  const kind = await readGgufKind(file);
-  if (!kind.gguf) throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} is not a GGUF file (${name})`);
-  if (kind.architecture === undefined) return;
-  if (role === 'text' && kind.architecture === PROJECTOR_ARCHITECTURE) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} is a multimodal projector (architecture clip), not a text model (${name})`);
-  }
-  if (role === 'projector' && kind.architecture !== PROJECTOR_ARCHITECTURE) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} is a ${kind.architecture} model, not a multimodal projector (architecture clip) (${name})`);
-  }
 }
 
 function resolveHostOptions(options: LlamaNodeEngineOptions): HostInitOptions {

@@ -28,16 +28,22 @@ const MAX_PENDING_CHARS = 65_536;
  * Crash-related lines are always kept in memory so an unexpected exit can be explained.
  */
 export class NativeOutputSink {
-  private readonly crashes: string[] = [];
+  readonly #crashes: string[] = [];
+
+  readonly #logger: Logger;
+  readonly #forward: boolean;
 
   /**
    * @param logger Receives forwarded lines at debug level, as `{ source, line }`.
    * @param forward Forward structural lines. Defaults to `false` (everything dropped).
    */
   constructor(
-    private readonly logger: Logger,
-    private readonly forward = false,
-  ) {}
+    logger: Logger,
+    forward = false,
+  ) {
+    this.#logger = logger;
+    this.#forward = forward;
+  }
 
   /** Reads a stream line by line until it ends. */
   attach(stream: Readable, source: 'stdout' | 'stderr'): void {
@@ -65,16 +71,16 @@ export class NativeOutputSink {
   push(rawLine: string, source: 'stdout' | 'stderr'): void {
     const line = rawLine.replace(/\r$/, '').slice(0, MAX_LINE_CHARS);
     if (CRASH_LINE.test(line)) {
-      this.crashes.push(line);
-      if (this.crashes.length > CRASH_LINES_KEPT) this.crashes.shift();
+      this.#crashes.push(line);
+      if (this.#crashes.length > CRASH_LINES_KEPT) this.#crashes.shift();
     }
-    if (this.forward && (STRUCTURAL_LINE.test(line) || CRASH_LINE.test(line)) && !CONTENT_LINE.test(line) && this.logger.isLevelEnabled('debug')) {
-      this.logger.debug({ source, line }, 'llama.cpp');
+    if (this.#forward && (STRUCTURAL_LINE.test(line) || CRASH_LINE.test(line)) && !CONTENT_LINE.test(line) && this.#logger.isLevelEnabled('debug')) {
+      this.#logger.debug({ source, line }, 'llama.cpp');
     }
   }
 
   /** The last assertion/exception lines seen (for the log line of an unexpected exit). */
   crashLines(): string[] {
-    return [...this.crashes];
+    return [...this.#crashes];
   }
 }

@@ -13,10 +13,14 @@ const DEFAULT_CAPACITY = 256;
  * replaced under the same name is counted afresh.
  */
 export class PromptCountCache {
-  private readonly counts = new Map<string, PromptCount>();
+  readonly #counts = new Map<string, PromptCount>();
+
+  readonly #capacity: number;
 
   /** @param capacity Entries kept, least recently used dropped first. Defaults to `256`. */
-  constructor(private readonly capacity = DEFAULT_CAPACITY) {}
+  constructor(capacity = DEFAULT_CAPACITY) {
+    this.#capacity = capacity;
+  }
 
   /**
    * The cache key of a prompt and its media files. Rejects (from `fs.stat`) when a media file is
@@ -32,21 +36,21 @@ export class PromptCountCache {
   }
 
   get(key: string): PromptCount | undefined {
-    const count = this.counts.get(key);
+    const count = this.#counts.get(key);
     if (count) {
-      this.counts.delete(key);
-      this.counts.set(key, count);
+      this.#counts.delete(key);
+      this.#counts.set(key, count);
     }
     return count;
   }
 
   set(key: string, count: PromptCount): void {
-    this.counts.delete(key);
-    this.counts.set(key, count);
-    while (this.counts.size > this.capacity) {
-      const oldest = this.counts.keys().next().value;
+    this.#counts.delete(key);
+    this.#counts.set(key, count);
+    while (this.#counts.size > this.#capacity) {
+      const oldest = this.#counts.keys().next().value;
       if (oldest === undefined) break;
-      this.counts.delete(oldest);
+      this.#counts.delete(oldest);
     }
   }
 }

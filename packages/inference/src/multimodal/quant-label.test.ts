@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelNameFor, quantLabelFor } from './quant-label.ts';
+import { quantLabelFor } from './quant-label.ts';
 
 describe('quantLabelFor', () => {
   it.each([
@@ -24,11 +24,5 @@ describe('quantLabelFor', () => {
 
   it('says unknown when nothing names a quantization', () => {
     expect(quantLabelFor('/models/model.gguf', 'custom thing')).toBe('unknown');
-  });
-});
-
-describe('modelNameFor', () => {
-  it('drops the folder and the .gguf extension', () => {
-    expect(modelNameFor('/srv/models/gemma-4-12b-it-Q4_K_M.gguf')).toBe('gemma-4-12b-it-Q4_K_M');
   });
 });

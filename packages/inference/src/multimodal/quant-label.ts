@@ -1,4 +1,4 @@
-import path from 'node:path';
+import { modelNameFor } from '../model-file.ts';
 
 /** Quantization names as they appear in GGUF file names (`gemma-4-12b-it-Q4_K_M.gguf`). */
 const FILE_NAME_QUANT = /(?:^|[-_.])((?:T?I?Q\d(?:_[A-Z0-9]+)*)|BF16|F16|F32|MXFP4(?:_[A-Z0-9]+)*)(?=[-_.]|$)/i;
@@ -13,7 +13,7 @@ const SIZE_SUFFIX: Record<string, string> = { Small: 'S', Medium: 'M', Large: 'L
  * carries one, else from llama.cpp's model description, else `unknown`.
  */
 export function quantLabelFor(modelPath: string, modelDescription: string): string {
-  const fileName = path.basename(modelPath).replace(/\.gguf$/i, '');
+  const fileName = modelNameFor(modelPath);
   const fromName = FILE_NAME_QUANT.exec(fileName)?.[1];
   if (fromName) return fromName.toUpperCase();
   const fromDescription = DESCRIPTION_QUANT.exec(modelDescription);
@@ -22,9 +22,4 @@ export function quantLabelFor(modelPath: string, modelDescription: string): stri
     return size ? `${fromDescription[1]}_${size}` : fromDescription[1];
   }
   return 'unknown';
-}
-
-/** The model name shown in metrics: the file name without `.gguf`. */
-export function modelNameFor(modelPath: string): string {
-  return path.basename(modelPath).replace(/\.gguf$/i, '');
 }

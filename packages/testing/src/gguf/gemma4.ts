@@ -208,13 +208,19 @@ export async function writeTinyGemma4Projector(path: string, options: TinyGemma4
 class TensorList {
   readonly list: GgufTensorSpec[] = [];
 
+  readonly #seed: number;
+  readonly #streamBase: number;
+
   constructor(
-    private readonly seed: number,
-    private readonly streamBase = 0,
-  ) {}
+    seed: number,
+    streamBase = 0,
+  ) {
+    this.#seed = seed;
+    this.#streamBase = streamBase;
+  }
 
   random(name: string, dims: number[]): void {
-    this.list.push({ name, dims, type: 'f32', source: normalSource(deriveSeed(this.seed, this.streamBase + this.list.length), WEIGHT_STD) });
+    this.list.push({ name, dims, type: 'f32', source: normalSource(deriveSeed(this.#seed, this.#streamBase + this.list.length), WEIGHT_STD) });
   }
 
   constant(name: string, dims: number[], value: number): void {

@@ -161,12 +161,12 @@ export function quantizeQ8_0(values: Float32Array): Buffer {
 
 /** Accumulates the header in small buffers (the vocabulary makes it tens of kB, never more). */
 class HeaderBuilder {
-  private readonly parts: Buffer[] = [];
-  private length = 0;
+  readonly #parts: Buffer[] = [];
+  #length = 0;
 
   raw(buffer: Buffer): void {
-    this.parts.push(buffer);
-    this.length += buffer.length;
+    this.#parts.push(buffer);
+    this.#length += buffer.length;
   }
 
   u32(value: number): void {
@@ -191,15 +191,15 @@ class HeaderBuilder {
     this.string(entry.key);
     this.u32(GGUF_VALUE_TYPE[entry.type]);
     if (entry.type !== 'array') {
-      this.scalar(entry.type, entry.value);
+      this.#scalar(entry.type, entry.value);
       return;
     }
     this.u32(GGUF_VALUE_TYPE[entry.itemType]);
     this.u64(BigInt(entry.value.length));
-    for (let i = 0; i < entry.value.length; i++) this.scalar(entry.itemType, entry.value[i] as number | string | boolean);
+    for (let i = 0; i < entry.value.length; i++) this.#scalar(entry.itemType, entry.value[i] as number | string | boolean);
   }
 
-  private scalar(type: ScalarType, value: number | bigint | string | boolean): void {
+  #scalar(type: ScalarType, value: number | bigint | string | boolean): void {
     if (type === 'string') return this.string(String(value));
     if (type === 'bool') return this.raw(Buffer.from([value ? 1 : 0]));
     const sizes: Record<Exclude<ScalarType, 'string' | 'bool'>, number> = { u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8 };
@@ -240,11 +240,11 @@ class HeaderBuilder {
   }
 
   padTo(alignment: number): void {
-    const pad = alignUp(this.length, alignment) - this.length;
+    const pad = alignUp(this.#length, alignment) - this.#length;
     if (pad > 0) this.raw(Buffer.alloc(pad));
   }
 
   toBuffer(): Buffer {
-    return Buffer.concat(this.parts, this.length);
+    return Buffer.concat(this.#parts, this.#length);
   }
 }

@@ -8,8 +8,8 @@ import { QUEUE_STATES, type ScalarSample } from '@gembatch/telemetry';
  * waiting-children, completed, failed), through BullMQ's own `getJobCounts`.
  */
 export class QueueCollector {
-  private readonly queues: Queue[];
-  private readonly redis: Redis;
+  readonly #queues: Queue[];
+  readonly #redis: Redis;
 
   /**
    * @param redis Connection shared by the queue handles (not closed by `close()`).
@@ -17,21 +17,21 @@ export class QueueCollector {
    * @param names Queues to count.
    */
   constructor(redis: Redis, prefix: string, names: readonly string[]) {
-    this.redis = redis;
+    this.#redis = redis;
     // skipMetasUpdate: a read-only observer must not rewrite the queues' meta keys.
-    this.queues = names.map((name) => new Queue(name, { connection: redis, prefix, skipMetasUpdate: true }));
+    this.#queues = names.map((name) => new Queue(name, { connection: redis, prefix, skipMetasUpdate: true }));
     // Without a listener BullMQ prints each error of the shared connection; scrapes report outages (redis_up 0).
-    for (const queue of this.queues) queue.on('error', () => undefined);
+    for (const queue of this.#queues) queue.on('error', () => undefined);
   }
 
   /** One sample per queue and state. */
   async collect(): Promise<ScalarSample[]> {
-    const counts = await Promise.all(this.queues.map((queue) => queue.getJobCounts(...QUEUE_STATES)));
-    return this.queues.flatMap((queue, index) => QUEUE_STATES.map((state) => ({ labels: { queue: queue.name, state }, value: counts[index]?.[state] ?? 0 })));
+    const counts = await Promise.all(this.#queues.map((queue) => queue.getJobCounts(...QUEUE_STATES)));
+    return this.#queues.flatMap((queue, index) => QUEUE_STATES.map((state) => ({ labels: { queue: queue.name, state }, value: counts[index]?.[state] ?? 0 })));
   }
 
   /** Closes the queue handles (not the shared connection). Idempotent. */
   async close(): Promise<void> {
-    await Promise.all(this.queues.map((queue) => closeSharedQueue(queue, this.redis)));
+    await Promise.all(this.#queues.map((queue) => closeSharedQueue(queue, this.#redis)));
   }
 }

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { PDFArray, PDFDocument, PDFName, PDFNumber, PDFString, StandardFonts } from 'pdf-lib';
 import sharp from 'sharp';
-import { findOnPath } from './find-on-path.ts';
+import { findOnPath } from '@gembatch/config';
 import { writeTextPdf } from './samples.ts';
 
 const run = promisify(execFile);

@@ -46,7 +46,7 @@ const KINDS: readonly Kind[] = ['counter', 'gauge', 'untyped', 'histogram', 'sum
  * label sets of a histogram into one and drops their sums and counts. Malformed text throws
  * `GB_ERR_BAD_REQUEST`.
  */
-export function parsePrometheusText(text: string): PrometheusFamily[] {
+export function parsePrometheusFamilies(text: string): PrometheusFamily[] {
   const declared = new Map<string, Kind>();
   const lines = text.split('\n').map((line) => {
     const match = /^#\s+TYPE\s+(\S+)\s+(\S+)\s*$/.exec(line.trim());

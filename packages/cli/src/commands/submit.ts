@@ -4,6 +4,7 @@ import { TASK_NAMES } from '@gembatch/contracts';
 import { ApiClient } from '../api-client.ts';
 import { expandInputs, submitFiles, type SubmitRecord } from '../submit-files.ts';
 import { optionFlags } from './client-flags.ts';
+import { showUsage } from './usage.ts';
 
 export const SUBMIT_USAGE = `gembatch submit <files or folders...> --task <${TASK_NAMES.join('|')}> [options]
   --out <file>          write results as JSON lines (default: stdout)
@@ -75,10 +76,7 @@ export async function runSubmitWith(client: ApiClient, server: string, inputs: s
 
 export async function runSubmit(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...SUBMIT_OPTIONS, api: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' } } });
-  if (values.help || positionals.length === 0) {
-    process.stderr.write(`${SUBMIT_USAGE}\n`);
-    return values.help ? 0 : 2;
-  }
+  if (values.help || positionals.length === 0) return showUsage(SUBMIT_USAGE, values.help);
   const server = values.api ?? process.env.GEMBATCH_API_URL ?? 'http://127.0.0.1:8080';
   const client = new ApiClient({ baseUrl: server, ...(values['api-key'] ?? process.env.GEMBATCH_API_KEY ? { apiKey: values['api-key'] ?? process.env.GEMBATCH_API_KEY } : {}) });
   const controller = new AbortController();

@@ -15,7 +15,6 @@
  *   node_modules/.bin/tsx bench/extract-bench.ts [--sections 2000,scan,20k] [--runs 3] [--pdf file.pdf]
  *     [--scan-docs 8] [--scan-pages 2] [--processes 1,2,4] [--pages 20000]
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +25,7 @@ import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, extractFile, type ExtractOption
 // The media-samples entry, not the package root: the root also loads vitest fixtures, which only run inside vitest.
 import { systemToolAvailable, writePagedTextPdf, writeScannedPdf } from '@gembatch/testing/media-samples';
 import { writeLargeTextPdf } from '@gembatch/testing/raw-pdf';
+import { runCommand } from './run-command.ts';
 
 interface Measurement {
   ms: number;
@@ -58,20 +58,8 @@ async function measureOnce(engine: 'auto' | 'pdfjs', path: string): Promise<void
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-function runChild(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out + err) : reject(new Error(`${command} exited with ${code}: ${err.slice(-500)}`))));
-  });
-}
-
 async function measureExtract(engine: 'auto' | 'pdfjs', path: string): Promise<Measurement> {
-  const out = await runChild(process.execPath, [...process.execArgv, self, '--measure', engine, path]);
+  const out = await runCommand(process.execPath, [...process.execArgv, self, '--measure', engine, path]);
   const line = out.split('\n').find((candidate) => candidate.startsWith('{'));
   if (!line) throw new Error(`no measurement in: ${out.slice(-500)}`);
   return JSON.parse(line) as Measurement;
@@ -80,7 +68,7 @@ async function measureExtract(engine: 'auto' | 'pdfjs', path: string): Promise<M
 async function measurePdftotext(path: string): Promise<Measurement> {
   const gnuTime = existsSync('/usr/bin/time');
   const started = performance.now();
-  const out = gnuTime ? await runChild('/usr/bin/time', ['-f', 'maxrss_kb=%M', 'pdftotext', '-q', path, '/dev/null']) : await runChild('pdftotext', ['-q', path, '/dev/null']);
+  const out = gnuTime ? await runCommand('/usr/bin/time', ['-f', 'maxrss_kb=%M', 'pdftotext', '-q', path, '/dev/null']) : await runCommand('pdftotext', ['-q', path, '/dev/null']);
   const ms = performance.now() - started;
   const kb = /maxrss_kb=(\d+)/.exec(out)?.[1];
   return { ms, peakRssMb: kb === undefined ? null : Number(kb) / 1024 };

@@ -12,6 +12,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient, EmbeddedStack } from '@gembatch/cli';
+import { findFreePort } from '@gembatch/config';
 import { ensureTestModel } from '@gembatch/testing/models';
 
 const { values } = parseArgs({
@@ -36,8 +37,8 @@ for (const workers of counts) {
   const dataDir = join(tmpdir(), `gembatch-fleet-bench-${process.pid}-${workers}`);
   const stack = new EmbeddedStack({
     dataDir,
-    apiPort: await freePort(),
-    exporterPort: await freePort(),
+    apiPort: await findFreePort(),
+    exporterPort: await findFreePort(),
     model,
     sequences: Number(values.sequences),
     workers,
@@ -79,15 +80,3 @@ for (const workers of counts) {
   }
 }
 process.stdout.write(`model ${values.model}, ${values.sequences} sequences and ${values.threads} thread(s) per worker, ${values['max-tokens']} max tokens\nworkers  jobs  seconds  jobs/s  gen tok/s  load avg 1/5/15 min (before → after)\n${rows.join('\n')}\n`);
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}

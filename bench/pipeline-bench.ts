@@ -32,12 +32,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { EmbeddedStack } from '@gembatch/cli';
+import { findFreePort } from '@gembatch/config';
 import { TASKS, type JobView, type TaskPrompt, type Timings } from '@gembatch/contracts';
 import { createLlamaCppEngine, type GenerateRequest, type LlamaCppEngine } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
@@ -181,18 +181,6 @@ async function pool<T, R>(items: readonly T[], limit: number, work: (item: T, in
   return results;
 }
 
-/** A TCP port that was free a moment ago (the testing package's helper needs vitest). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length);
 
@@ -265,8 +253,8 @@ async function runStack(): Promise<Row[]> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gembatch-bench-'));
   const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
   const stack = new EmbeddedStack({
-    apiPort: await freePort(),
-    exporterPort: await freePort(),
+    apiPort: await findFreePort(),
+    exporterPort: await findFreePort(),
     dataDir,
     model,
     sequences,
@@ -404,7 +392,7 @@ async function promptCounters(exporter: string, before?: { total: number } | nul
 // ---------------------------------------------------------------- llama-server
 
 async function runLlamaServer(binary: string): Promise<Row[]> {
-  const port = await freePort();
+  const port = await findFreePort();
   // -c is the whole context: `context` tokens for each of the S slots, as our sequences have.
   const args = ['-m', model, '-np', String(sequences), '-c', String(context * sequences), '-t', String(threads), '-tb', String(threads), '--host', '127.0.0.1', '--port', String(port), '--no-webui'];
   const server: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });

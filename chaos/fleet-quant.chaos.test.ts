@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { GenerateJobResult } from '@gembatch/contracts';
-import { findFamily, parsePrometheusText } from '@gembatch/testing';
+import { findFamily, parsePrometheusFamilies } from '@gembatch/testing';
 import { completionsPerJob, seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack, STACK_START_TIMEOUT_MS } from './chaos-stack.ts';
 import { reportScenario } from './report.ts';
 
@@ -17,7 +17,7 @@ describe('three nodes with 12, 16 and 32 GiB share one queue; one is killed with
   afterAll(() => chaos?.close());
 
   test('each node picks its own quantization, all three take jobs, and all 300 complete exactly once', async () => {
-    const scrape = async () => parsePrometheusText(await (await fetch(chaos.urls.exporter)).text());
+    const scrape = async () => parsePrometheusFamilies(await (await fetch(chaos.urls.exporter)).text());
     const info = findFamily(await scrape(), 'gembatch_node_info');
     const quantByNode = new Map((info?.type === 'gauge' || info?.type === 'untyped' ? info.metrics : []).map((s) => [s.labels.node as string, s.labels.quant as string]));
     expect([...quantByNode.values()].sort()).toEqual(['BF16', 'Q4_0_QAT', 'Q8_0']);

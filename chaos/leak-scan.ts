@@ -1,4 +1,4 @@
-import { parsePrometheusText } from '@gembatch/testing';
+import { parsePrometheusFamilies } from '@gembatch/testing';
 
 /** Text one service exposed: its log lines, or one `/metrics` page. */
 export interface ScannedSource {
@@ -45,7 +45,7 @@ export function scanForDocumentText(sources: readonly ScannedSource[], needles: 
       }
       continue;
     }
-    for (const family of parsePrometheusText(source.text)) {
+    for (const family of parsePrometheusFamilies(source.text)) {
       check(source.name, `${family.name} ${family.help}`);
       for (const metric of family.metrics) {
         for (const [label, value] of Object.entries(metric.labels)) {

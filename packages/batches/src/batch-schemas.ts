@@ -158,8 +158,19 @@ export interface BatchValidationError {
   line: number | null;
 }
 
+/** When a batch reached each later status, null until it has (seconds in `BatchObject`, milliseconds in the stored record). */
+export interface BatchStatusTimes {
+  in_progress_at: number | null;
+  finalizing_at: number | null;
+  completed_at: number | null;
+  failed_at: number | null;
+  expired_at: number | null;
+  cancelling_at: number | null;
+  cancelled_at: number | null;
+}
+
 /** The batch object, as OpenAI returns it (timestamps are unix seconds). */
-export interface BatchObject {
+export interface BatchObject extends BatchStatusTimes {
   id: string;
   object: 'batch';
   endpoint: BatchEndpoint;
@@ -170,14 +181,7 @@ export interface BatchObject {
   output_file_id: string | null;
   error_file_id: string | null;
   created_at: number;
-  in_progress_at: number | null;
   expires_at: number | null;
-  finalizing_at: number | null;
-  completed_at: number | null;
-  failed_at: number | null;
-  expired_at: number | null;
-  cancelling_at: number | null;
-  cancelled_at: number | null;
   request_counts: { total: number; completed: number; failed: number };
   metadata: Record<string, string> | null;
   /** gembatch extension: where the batch's end is announced (null: nowhere). */

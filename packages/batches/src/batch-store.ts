@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import { BATCH_ID_PATTERN, GembatchError, redisKeys } from '@gembatch/contracts';
-import type { BatchEndpoint, BatchObject, BatchStatus, BatchValidationError } from './batch-schemas.ts';
+import type { BatchEndpoint, BatchObject, BatchStatus, BatchStatusTimes, BatchValidationError } from './batch-schemas.ts';
 
 /**
  * A batch as stored: one Redis hash per batch (`redisKeys.batch`). Counters are updated with
  * HINCRBY by the feeder; timestamps are unix milliseconds here and seconds in the public object.
  */
-export interface BatchRecord {
+export interface BatchRecord extends BatchStatusTimes {
   id: string;
   tenant: string;
   status: BatchStatus;
@@ -18,14 +18,7 @@ export interface BatchRecord {
   metadata: Record<string, string> | null;
   webhook_url: string | null;
   created_at: number;
-  in_progress_at: number | null;
   expires_at: number;
-  finalizing_at: number | null;
-  completed_at: number | null;
-  failed_at: number | null;
-  expired_at: number | null;
-  cancelling_at: number | null;
-  cancelled_at: number | null;
   /** Request lines in the input (known once validated). */
   total: number;
   completed: number;

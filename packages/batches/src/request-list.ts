@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
-import { redisKeys } from '@gembatch/contracts';
 import type { BlobStore } from '@gembatch/storage';
 import type { BatchRecord } from './batch-store.ts';
 import { readInputLines } from './input-lines.ts';
-import { decodeOutcome, decodeRequestValue, type RequestOutcome } from './request-outcomes.ts';
+import { readRequestStates } from './request-outcomes.ts';
 
 /** Why 200: one page of the console's request table; each row may cost the caller a job lookup. */
 export const MAX_REQUEST_PAGE = 200;
@@ -53,18 +52,9 @@ export async function listBatchRequests(deps: RequestListDeps, record: BatchReco
     if (line.index >= offset) lines.push({ index: line.index, customId: customIdOf(line.text, line.index) });
   }
   if (lines.length === 0) return page;
-  const values = await deps.redis.hmget(redisKeys.batchRequests(deps.prefix, record.id), ...lines.map((l) => String(l.index)));
-  const requests = values.map((raw) => (raw === null ? undefined : decodeRequestValue(raw)));
-  const jobIds = [...new Set(requests.flatMap((r) => (r && 'jobId' in r ? [r.jobId] : [])))];
-  const outcomes = new Map<string, RequestOutcome>();
-  if (jobIds.length > 0) {
-    const raw = await deps.redis.hmget(redisKeys.batchOutcomes(deps.prefix, record.id), ...jobIds);
-    raw.forEach((value, i) => value !== null && outcomes.set(jobIds[i] as string, decodeOutcome(value)));
-  }
+  const states = await readRequestStates(deps.redis, deps.prefix, record.id, lines.map((l) => l.index));
   page.data = lines.map((line, i): BatchRequestEntry => {
-    const request = requests[i];
-    const jobId = request && 'jobId' in request ? request.jobId : null;
-    const outcome = request && 'outcome' in request ? request.outcome : jobId ? outcomes.get(jobId) : undefined;
+    const { jobId = null, outcome } = states[i] ?? { jobId: undefined, outcome: undefined };
     const status = outcome ? (outcome.ok ? 'completed' : 'failed') : jobId ? 'queued' : 'pending';
     return { index: line.index, custom_id: line.customId, job_id: jobId, status, finished_at: outcome?.at ?? null, error: outcome && !outcome.ok ? { code: outcome.code, message: outcome.message } : null };
   });

@@ -1,4 +1,5 @@
-import { ERROR_CODES, isErrorCode, type ErrorBody } from '@gembatch/contracts';
+import type { Redis } from 'ioredis';
+import { ERROR_CODES, isErrorCode, redisKeys, type ErrorBody } from '@gembatch/contracts';
 
 /**
  * What became of one request, as stored per batch. A job's outcome is stored once under its job
@@ -29,6 +30,31 @@ export function encodeInlineError(code: ErrorBody['code'], message: string): str
 /** A request-hash value: the job id the request runs as, or its inline error. */
 export function decodeRequestValue(raw: string): { jobId: string } | { outcome: RequestOutcome } {
   return raw.startsWith(INLINE_ERROR) ? { outcome: decodeOutcome(raw.slice(1)) } : { jobId: raw };
+}
+
+/** Where one request stands: the job it runs as (if any) and how it ended (if it has). */
+export interface RequestState {
+  jobId: string | undefined;
+  outcome: RequestOutcome | undefined;
+}
+
+/**
+ * The state of each request of a batch at `indexes` (input line numbers), in that order: two
+ * HMGETs, one for the request hash and one for the outcomes of the distinct jobs it names.
+ */
+export async function readRequestStates(redis: Redis, prefix: string, batchId: string, indexes: readonly number[]): Promise<RequestState[]> {
+  const values = await redis.hmget(redisKeys.batchRequests(prefix, batchId), ...indexes.map(String));
+  const requests = values.map((raw) => (raw === null ? undefined : decodeRequestValue(raw)));
+  const jobIds = [...new Set(requests.flatMap((r) => (r && 'jobId' in r ? [r.jobId] : [])))];
+  const outcomes = new Map<string, RequestOutcome>();
+  if (jobIds.length > 0) {
+    const raw = await redis.hmget(redisKeys.batchOutcomes(prefix, batchId), ...jobIds);
+    raw.forEach((value, i) => value !== null && outcomes.set(jobIds[i] as string, decodeOutcome(value)));
+  }
+  return requests.map((request) => {
+    const jobId = request && 'jobId' in request ? request.jobId : undefined;
+    return { jobId, outcome: request && 'outcome' in request ? request.outcome : jobId ? outcomes.get(jobId) : undefined };
+  });
 }
 
 /** The HTTP status a request with this error code would have had on its own. */

@@ -1,9 +1,8 @@
 import type { Redis } from 'ioredis';
-import { redisKeys } from '@gembatch/contracts';
 import type { BlobStore } from '@gembatch/storage';
 import type { BatchRecord } from './batch-store.ts';
 import { readInputLines } from './input-lines.ts';
-import { decodeOutcome, decodeRequestValue, type RequestOutcome } from './request-outcomes.ts';
+import { readRequestStates, type RequestOutcome } from './request-outcomes.ts';
 import { errorLine, successLine, type BatchOutputLine, type LineContext } from './result-lines.ts';
 
 /** Lines looked up per round trip: large enough to amortise Redis, small enough to hold (contexts only, never line text). */
@@ -42,19 +41,10 @@ export async function* streamResults(deps: ResultStreamDeps, record: BatchRecord
   let chunk: Array<Omit<LineContext, 'jobId'>> = [];
   const flush = async function* (): AsyncGenerator<ResultEntry> {
     if (chunk.length === 0) return;
-    const values = await deps.redis.hmget(redisKeys.batchRequests(deps.prefix, record.id), ...chunk.map((c) => String(c.index)));
-    const requests = values.map((raw) => (raw === null ? undefined : decodeRequestValue(raw)));
-    const jobIds = [...new Set(requests.flatMap((r) => (r && 'jobId' in r ? [r.jobId] : [])))];
-    const outcomes = new Map<string, RequestOutcome>();
-    if (jobIds.length > 0) {
-      const raw = await deps.redis.hmget(redisKeys.batchOutcomes(deps.prefix, record.id), ...jobIds);
-      raw.forEach((value, i) => value !== null && outcomes.set(jobIds[i] as string, decodeOutcome(value)));
-    }
+    const states = await readRequestStates(deps.redis, deps.prefix, record.id, chunk.map((c) => c.index));
     const built = await Promise.all(
       chunk.map(async (context, i): Promise<ResultEntry | undefined> => {
-        const request = requests[i];
-        const jobId = request && 'jobId' in request ? request.jobId : undefined;
-        const outcome = request && 'outcome' in request ? request.outcome : jobId ? outcomes.get(jobId) : undefined;
+        const { jobId, outcome } = states[i] ?? { jobId: undefined, outcome: undefined };
         const full = { ...context, jobId };
         if (!outcome) return options.unfinished === 'skip' ? undefined : { index: context.index, kind: 'error', line: errorLine(full, options.unfinished) };
         if (!outcome.ok) return { index: context.index, kind: 'error', line: errorLine(full, outcome) };

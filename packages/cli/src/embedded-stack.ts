@@ -1,10 +1,10 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { findFreePort, findOnPath, pingRedisOnce } from '@gembatch/config';
 import { ApiClient } from './api-client.ts';
 
 /** Repository root, where the services' entry points live. */
@@ -90,12 +90,12 @@ export class EmbeddedStack {
     if (!redisUrl) {
       const redisDir = join(dataDir, 'redis');
       await mkdir(redisDir, { recursive: true });
-      const port = await freePort();
+      const port = await findFreePort();
       assertCommand('redis-server', 'apt-get install redis-server  (macOS: brew install redis)');
       // AOF so queued jobs survive a restart of the stack; no RDB snapshots.
       this.#spawn('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'], {}, logs, o);
       redisUrl = `redis://127.0.0.1:${port}`;
-      await waitFor(async () => pingRedis(port), 10_000, 'redis-server did not answer');
+      await waitFor(async () => (await pingRedisOnce('127.0.0.1', port, 1_000)) === '+PONG', 10_000, 'redis-server did not answer');
       status.write(`redis      ${redisUrl} (data in ${redisDir})\n`);
     }
 
@@ -222,33 +222,6 @@ async function liveWorkers(api: string): Promise<number> {
   }
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-async function pingRedis(port: number): Promise<boolean> {
-  const { Socket } = await import('node:net');
-  return new Promise((resolvePing) => {
-    const socket = new Socket();
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolvePing(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.connect(port, '127.0.0.1', () => socket.write('PING\r\n'));
-    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
-  });
-}
-
 function assertCommand(command: string, install: string): void {
-  const found = spawnSync('sh', ['-c', `command -v ${command}`], { encoding: 'utf8' }).status === 0;
-  if (!found && !existsSync(command)) throw new Error(`${command} is not installed; install it with: ${install}`);
+  if (findOnPath(command) === null && !existsSync(command)) throw new Error(`${command} is not installed; install it with: ${install}`);
 }

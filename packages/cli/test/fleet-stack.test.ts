@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { GEMMA4_12B_CATALOG } from '@gembatch/inference';
-import { findFamily, findFreePort, parsePrometheusText, redisTest, tempDir, writeStandInModels } from '@gembatch/testing';
+import { findFamily, findFreePort, parsePrometheusFamilies, redisTest, tempDir, writeStandInModels } from '@gembatch/testing';
 import { runTop } from '../src/commands/top.ts';
 import { EmbeddedStack } from '../src/embedded-stack.ts';
 
@@ -41,7 +41,7 @@ describe('gembatch up --workers 2 --simulate-vram 12GiB,32GiB', () => {
       });
       try {
         const urls = await stack.start();
-        const families = parsePrometheusText(await (await fetch(urls.exporter)).text());
+        const families = parsePrometheusFamilies(await (await fetch(urls.exporter)).text());
         const info = findFamily(families, 'gembatch_node_info');
         const samples = info && info.type !== 'histogram' && info.type !== 'summary' ? info.metrics : [];
         expect(samples.map((s) => s.labels.quant).sort()).toEqual(['BF16', 'Q4_0_QAT']);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { findFamily, parsePrometheusText, startRedisCluster, type SpawnedRedisCluster } from '@gembatch/testing';
+import { findFamily, parsePrometheusFamilies, startRedisCluster, type SpawnedRedisCluster } from '@gembatch/testing';
 import { startTopologyStack, submitJobs, waitForJobs, type TopologyStack } from './redis-topologies.ts';
 
 const JOBS = 12;
@@ -24,7 +24,7 @@ describe('REDIS_URL=redis+cluster://... (a real 3-master Redis Cluster on loopba
     const result = await stack.client.getResult(ids[0] as string);
     expect(result.usage.generated_tokens).toBeGreaterThan(0);
 
-    const families = parsePrometheusText(await (await fetch(stack.urls.exporter)).text());
+    const families = parsePrometheusFamilies(await (await fetch(stack.urls.exporter)).text());
     const completed = findFamily(families, 'gembatch_queue_jobs');
     const samples = completed && completed.type !== 'histogram' && completed.type !== 'summary' ? completed.metrics : [];
     expect(samples.find((s) => s.labels.queue === 'generate' && s.labels.state === 'completed')?.value).toBe(JOBS);

@@ -1,3 +1,7 @@
 export * from './load-env.ts';
 export * from './drain-on-signals.ts';
 export * from './child-env.ts';
+export * from './find-on-path.ts';
+export * from './free-port.ts';
+export * from './redis-ping.ts';
+export * from './socket-probe.ts';

@@ -65,14 +65,7 @@ export class FileSystemBlobStore implements BlobStore {
   }
 
   async has(sha256: string): Promise<boolean> {
-    if (!SHA256_PATTERN.test(sha256)) return false;
-    try {
-      await stat(this.#blobPath(sha256));
-      return true;
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
-    }
+    return SHA256_PATTERN.test(sha256) && (await falseIfMissing(stat(this.#blobPath(sha256))));
   }
 
   async bytes(sha256: string): Promise<number> {
@@ -81,14 +74,7 @@ export class FileSystemBlobStore implements BlobStore {
   }
 
   async delete(sha256: string): Promise<boolean> {
-    if (!SHA256_PATTERN.test(sha256)) return false;
-    try {
-      await unlink(this.#blobPath(sha256));
-      return true;
-    } catch (error) {
-      if (isMissing(error)) return false;
-      throw error;
-    }
+    return SHA256_PATTERN.test(sha256) && (await falseIfMissing(unlink(this.#blobPath(sha256))));
   }
 
   async *list(): AsyncIterable<BlobEntry> {
@@ -132,6 +118,17 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch (error) {
     if (isMissing(error)) return [];
+    throw error;
+  }
+}
+
+/** `true` once `operation` succeeds, `false` when the file it touches does not exist; other errors propagate. */
+async function falseIfMissing(operation: Promise<unknown>): Promise<boolean> {
+  try {
+    await operation;
+    return true;
+  } catch (error) {
+    if (isMissing(error)) return false;
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 import { GembatchError } from '@gembatch/contracts';
 import { RedisContainer, type StartedRedisContainer } from '@testcontainers/redis';
-import { findFreePort } from './free-port.ts';
+import { findFreePort } from '@gembatch/config';
 import type { RestartOptions } from './spawned-redis.ts';
 
 /** Redis's port inside the container. */

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { constants as zlibConstants, crc32, deflateRawSync, deflateSync } from 'node:zlib';
 import { writeRawPdf } from './raw-pdf.ts';
+import { zipOfDeflated } from './zip-archive.ts';
 
 /** Options of `writeImageBombPdf`. */
 export interface ImageBombPdfOptions {
@@ -81,43 +82,4 @@ export async function writeZipBombDocx(path: string, options: ZipBombDocxOptions
     ]),
   );
   return path;
-}
-
-/** A ZIP of already-deflated entries (no ZIP64, no data descriptors), with their real CRCs and sizes. */
-function zipOfDeflated(entries: ReadonlyArray<{ name: string; deflated: Buffer; crc: number; size: number }>): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const { name, deflated, crc, size } of entries) {
-    const nameBytes = Buffer.from(name, 'utf8');
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(8, 8);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(deflated.length, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(nameBytes.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(deflated.length, 20);
-    central.writeUInt32LE(size, 24);
-    central.writeUInt16LE(nameBytes.length, 28);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, nameBytes, deflated);
-    centrals.push(central, nameBytes);
-    offset += local.length + nameBytes.length + deflated.length;
-  }
-  const directory = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(directory.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, directory, end]);
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { firstReplyLine, type ProbeTarget } from '@gembatch/config';
 
 /** How long to wait for a Docker engine to answer `/_ping` before deciding there is none. */
 const DEFAULT_PING_TIMEOUT_MS = 1_000;
@@ -16,31 +16,11 @@ export async function isDockerEngineReachable(timeoutMs = DEFAULT_PING_TIMEOUT_M
   const target = dockerTarget(env.DOCKER_HOST);
   if (target === undefined) return false;
   if ('path' in target && !existsSync(target.path)) return false;
-  return await new Promise<boolean>((resolve) => {
-    let settled = false;
-    let answer = '';
-    const socket: Socket = connect(target);
-    const finish = (reachable: boolean): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(reachable);
-    };
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.once('error', () => finish(false));
-    socket.once('connect', () => socket.write('GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n'));
-    socket.on('data', (chunk: string) => {
-      answer += chunk;
-      if (/^HTTP\/1\.[01] 200/.test(answer)) finish(true);
-      else if (answer.includes('\r\n')) finish(false);
-    });
-    socket.once('close', () => finish(false));
-  });
+  const reply = await firstReplyLine(target, 'GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n', timeoutMs);
+  return /^HTTP\/1\.[01] 200/.test(reply);
 }
 
-function dockerTarget(dockerHost: string | undefined): { path: string } | { host: string; port: number } | undefined {
+function dockerTarget(dockerHost: string | undefined): ProbeTarget | undefined {
   if (dockerHost === undefined || dockerHost === '') return { path: '/var/run/docker.sock' };
   if (dockerHost.startsWith('unix://')) return { path: dockerHost.slice('unix://'.length) };
   if (dockerHost.startsWith('tcp://')) {

@@ -3,7 +3,7 @@ export * from './redis-fixture.ts';
 export * from './redis-leaks.ts';
 export * from './redis-client-list.ts';
 export * from './redis-ping.ts';
-export * from './free-port.ts';
+export { findFreePort } from '@gembatch/config';
 export * from './docker-engine.ts';
 export { findRedisServerBinary } from './spawned-redis.ts';
 export * from './gguf/ggml-types.ts';

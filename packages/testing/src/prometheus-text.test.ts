@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { findFamily, metricValue, parsePrometheusText } from './prometheus-text.ts';
+import { findFamily, metricValue, parsePrometheusFamilies } from './prometheus-text.ts';
 
 const EXPOSITION = `# HELP gembatch_generated_tokens_total Tokens generated.
 # TYPE gembatch_generated_tokens_total counter
@@ -29,8 +29,8 @@ rpc_seconds_count 3
 msdos_file_access_time_seconds{path="C:\\\\DIR\\\\FILE.TXT",error="Cannot find file:\\n\\"FILE.TXT\\""} 1.458255915e9
 last_line_without_newline -Inf`;
 
-describe('parsePrometheusText', () => {
-  const families = parsePrometheusText(EXPOSITION);
+describe('parsePrometheusFamilies', () => {
+  const families = parsePrometheusFamilies(EXPOSITION);
 
   test('reads counters and gauges with labels, values, timestamps and help', () => {
     expect(findFamily(families, 'gembatch_generated_tokens_total')).toEqual({
@@ -88,9 +88,9 @@ describe('parsePrometheusText', () => {
   });
 
   test('gives GB_ERR_BAD_REQUEST for text that is not the exposition format', () => {
-    expect(() => parsePrometheusText('# TYPE x histogrammm\nx 1\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
-    expect(() => parsePrometheusText('x{a="1" 2\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
-    expect(() => parsePrometheusText('x one\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
-    expect(parsePrometheusText('')).toEqual([]);
+    expect(() => parsePrometheusFamilies('# TYPE x histogrammm\nx 1\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
+    expect(() => parsePrometheusFamilies('x{a="1" 2\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
+    expect(() => parsePrometheusFamilies('x one\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
+    expect(parsePrometheusFamilies('')).toEqual([]);
   });
 });

@@ -46,7 +46,7 @@ const KINDS: readonly Kind[] = ['counter', 'gauge', 'untyped', 'histogram', 'sum
  * label sets of a histogram into one and drops their sums and counts. Malformed text throws
  * `GB_ERR_BAD_REQUEST`.
  */
-export function parsePrometheusText(text: string): PrometheusFamily[] {
+export function parsePrometheusFamilies(text: string): PrometheusFamily[] {
   const declared = new Map<string, Kind>();
   const lines = text.split('\n').map((line) => {
     const match = /^#\s+TYPE\s+(\S+)\s+(\S+)\s*$/.exec(line.trim());
@@ -111,44 +111,52 @@ function withoutLabel(labels: Record<string, string>, name: string): Record<stri
   return Object.fromEntries(Object.entries(labels).filter(([key]) => key !== name));
 }
 
-function histograms(name: string, samples: Array<{ series: string; metric: RawSample }>): PrometheusHistogram[] {
-  const groups = new Map<string, PrometheusHistogram>();
+type SeriesSample = { series: string; metric: RawSample };
+
+/**
+ * Groups a histogram's or summary's samples into one group per label set (ignoring `splitLabel`):
+ * `_sum` and `_count` fill the group's sum and count, every other sample goes to `addPoint`.
+ */
+function groupSeries<G extends { labels: Record<string, string>; sum: number; count: number }>(
+  name: string,
+  samples: readonly SeriesSample[],
+  splitLabel: string,
+  create: (labels: Record<string, string>) => G,
+  addPoint: (group: G, series: string, labels: Record<string, string>, value: number) => void,
+): G[] {
+  const groups = new Map<string, G>();
   for (const { series, metric } of samples) {
     const labels = metric.labels ?? {};
-    const key = seriesKey(labels, 'le');
+    const key = seriesKey(labels, splitLabel);
     let group = groups.get(key);
     if (!group) {
-      group = { labels: withoutLabel(labels, 'le'), buckets: [], sum: Number.NaN, count: Number.NaN };
+      group = create(withoutLabel(labels, splitLabel));
       groups.set(key, group);
     }
     const value = parseValue(metric.value);
-    if (series === `${name}_bucket`) {
-      if (labels.le === undefined) throw new GembatchError('GB_ERR_BAD_REQUEST', `${name}_bucket sample without an le label`);
-      group.buckets.push({ le: parseValue(labels.le), count: value });
-    } else if (series === `${name}_sum`) group.sum = value;
+    if (series === `${name}_sum`) group.sum = value;
     else if (series === `${name}_count`) group.count = value;
+    else addPoint(group, series, labels, value);
   }
-  for (const group of groups.values()) group.buckets.sort((a, b) => a.le - b.le);
   return [...groups.values()];
 }
 
-function summaries(name: string, samples: Array<{ series: string; metric: RawSample }>): PrometheusSummary[] {
-  const groups = new Map<string, PrometheusSummary>();
-  for (const { series, metric } of samples) {
-    const labels = metric.labels ?? {};
-    const key = seriesKey(labels, 'quantile');
-    let group = groups.get(key);
-    if (!group) {
-      group = { labels: withoutLabel(labels, 'quantile'), quantiles: [], sum: Number.NaN, count: Number.NaN };
-      groups.set(key, group);
-    }
-    const value = parseValue(metric.value);
+function histograms(name: string, samples: readonly SeriesSample[]): PrometheusHistogram[] {
+  const groups = groupSeries(name, samples, 'le', (labels): PrometheusHistogram => ({ labels, buckets: [], sum: Number.NaN, count: Number.NaN }), (group, series, labels, value) => {
+    if (series !== `${name}_bucket`) return;
+    if (labels.le === undefined) throw new GembatchError('GB_ERR_BAD_REQUEST', `${name}_bucket sample without an le label`);
+    group.buckets.push({ le: parseValue(labels.le), count: value });
+  });
+  for (const group of groups) group.buckets.sort((a, b) => a.le - b.le);
+  return groups;
+}
+
+function summaries(name: string, samples: readonly SeriesSample[]): PrometheusSummary[] {
+  const groups = groupSeries(name, samples, 'quantile', (labels): PrometheusSummary => ({ labels, quantiles: [], sum: Number.NaN, count: Number.NaN }), (group, series, labels, value) => {
     if (series === name && labels.quantile !== undefined) group.quantiles.push({ quantile: parseValue(labels.quantile), value });
-    else if (series === `${name}_sum`) group.sum = value;
-    else if (series === `${name}_count`) group.count = value;
-  }
-  for (const group of groups.values()) group.quantiles.sort((a, b) => a.quantile - b.quantile);
-  return [...groups.values()];
+  });
+  for (const group of groups) group.quantiles.sort((a, b) => a.quantile - b.quantile);
+  return groups;
 }
 
 /** A sample value as Prometheus writes it: a float, `+Inf`, `-Inf` or `NaN`. */

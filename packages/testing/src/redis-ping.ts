@@ -1,5 +1,5 @@
-import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pingRedisOnce } from '@gembatch/config';
 import { GembatchError } from '@gembatch/contracts';
 
 /** Pause between connection attempts while the server boots: short, since Redis starts in milliseconds. */
@@ -25,38 +25,12 @@ export async function waitForRedisPing(host: string, port: number, options: Wait
   let lastProblem = 'no answer';
   while (Date.now() < deadline) {
     options.signal?.throwIfAborted();
-    const answer = await pingOnce(host, port, Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1, deadline - Date.now())));
+    const answer = await pingRedisOnce(host, port, Math.min(ATTEMPT_TIMEOUT_MS, Math.max(1, deadline - Date.now())));
     if (answer === '+PONG') return;
     lastProblem = answer;
     await delay(RETRY_INTERVAL_MS);
   }
   throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `Redis on ${host}:${port} did not answer PING within ${timeoutMs} ms (last: ${lastProblem})`, {
     details: { host, port, timeoutMs },
-  });
-}
-
-/** One PING: resolves with the first reply line, or a short description of what went wrong. */
-async function pingOnce(host: string, port: number, timeoutMs: number): Promise<string> {
-  return await new Promise<string>((resolve) => {
-    let reply = '';
-    let settled = false;
-    const socket = connect({ host, port });
-    const finish = (answer: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answer);
-    };
-    const timer = setTimeout(() => finish('timeout'), timeoutMs);
-    socket.setEncoding('utf8');
-    socket.once('error', (error: NodeJS.ErrnoException) => finish(error.code ?? error.message));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk: string) => {
-      reply += chunk;
-      const end = reply.indexOf('\r\n');
-      if (end >= 0) finish(reply.slice(0, end));
-    });
-    socket.once('close', () => finish(reply === '' ? 'closed' : reply.trim()));
   });
 }

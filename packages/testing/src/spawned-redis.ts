@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { GembatchError } from '@gembatch/contracts';
-import { findOnPath } from './find-on-path.ts';
-import { findFreePort } from './free-port.ts';
+import { findFreePort, findOnPath } from '@gembatch/config';
 import { waitForRedisPing } from './redis-ping.ts';
 
 /** Times a freshly picked port may turn out to be taken (another process won the race) before giving up. */

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 import { expect, test } from 'vitest';
-import { findFamily, metricValue, parsePrometheusText } from '../src/index.ts';
+import { findFamily, metricValue, parsePrometheusFamilies } from '../src/index.ts';
 
 test('reads back what prom-client serves, label sets and histograms included', async () => {
   const registry = new Registry();
@@ -15,7 +15,7 @@ test('reads back what prom-client serves, label sets and histograms included', a
   latency.observe({ task: 'redact' }, 0.2);
   for (const bytes of [100, 200, 300]) sizes.observe(bytes);
 
-  const families = parsePrometheusText(await registry.metrics());
+  const families = parsePrometheusFamilies(await registry.metrics());
   expect(metricValue(families, 'gembatch_generated_tokens_total', { node: 'gpu-0' })).toBe(1500);
   expect(metricValue(families, 'gembatch_generated_tokens_total', { quant: 'Q8_0' })).toBe(20);
   expect(metricValue(families, 'gembatch_generation_tokens_per_second', { node: 'gpu-0' })).toBe(312.5);

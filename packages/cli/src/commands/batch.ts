@@ -6,6 +6,7 @@ import { createFilesBatch, createJsonlBatch, FINAL_BATCH_STATUSES, waitForBatch 
 import { expandInputs } from '../submit-files.ts';
 import { CLIENT_OPTIONS, clientFromFlags, pairs } from './client-flags.ts';
 import { jobBodyFromFlags, SUBMIT_OPTIONS } from './submit.ts';
+import { showUsage } from './usage.ts';
 
 export const BATCH_USAGE = `gembatch batch <command>   batches in the OpenAI Batch API's shapes (see /v1/batches)
   create <input.jsonl | files... | folders...> [options]
@@ -43,10 +44,7 @@ const OPTIONS = {
 export async function runBatch(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   const [sub, ...args] = positionals;
-  if (values.help || !sub) {
-    process.stderr.write(`${BATCH_USAGE}\n`);
-    return values.help ? 0 : 2;
-  }
+  if (values.help || !sub) return showUsage(BATCH_USAGE, values.help);
   const { client, server } = clientFromFlags(values);
   const id = () => {
     if (!args[0]) throw new Error(`gembatch batch ${sub} <batch id>`);

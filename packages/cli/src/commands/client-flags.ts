@@ -24,3 +24,19 @@ export function pairs(values: readonly string[] | undefined, flag: string): Reco
   }
   return out;
 }
+
+/**
+ * Task options from repeated `--option key=value` flags: each value as JSON when it parses
+ * (`n=3`, `flag=true`, `tags=["a"]`), else as the plain string.
+ */
+export function optionFlags(values: readonly string[] | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(pairs(values, '--option') ?? {}).map(([key, raw]) => [key, jsonOrString(raw)]));
+}
+
+function jsonOrString(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return raw;
+  }
+}

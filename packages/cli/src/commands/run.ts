@@ -6,6 +6,7 @@ import { EmbeddedStack } from '../embedded-stack.ts';
 import { jobBodyFromFlags, runSubmitWith, SUBMIT_OPTIONS } from './submit.ts';
 import { stackOptionsFromFlags, UP_OPTIONS } from './up.ts';
 import { errorMessage } from '@gembatch/contracts';
+import { showUsage } from './usage.ts';
 
 export const RUN_USAGE = `gembatch run <files or folders...> --task <task> [submit options] [up options]
   Starts the embedded stack, processes the inputs end to end, writes the results, prints the
@@ -14,10 +15,7 @@ export const RUN_USAGE = `gembatch run <files or folders...> --task <task> [subm
 /** One command for "process this folder": up + submit + report + down. */
 export async function runRun(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...UP_OPTIONS, ...SUBMIT_OPTIONS, help: { type: 'boolean' } } });
-  if (values.help || positionals.length === 0) {
-    process.stderr.write(`${RUN_USAGE}\n`);
-    return values.help ? 0 : 2;
-  }
+  if (values.help || positionals.length === 0) return showUsage(RUN_USAGE, values.help);
   const job = await jobBodyFromFlags(values);
   const stack = new EmbeddedStack(stackOptionsFromFlags(values));
   const controller = new AbortController();

@@ -3,7 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { ApiClient } from '../api-client.ts';
 import { waitForBatch } from '../files-batch.ts';
-import { CLIENT_OPTIONS, clientFromFlags, pairs } from './client-flags.ts';
+import { CLIENT_OPTIONS, clientFromFlags, optionFlags, pairs } from './client-flags.ts';
+import { showUsage } from './usage.ts';
 
 export const SCHEDULE_USAGE = `gembatch schedule <command>   a cron pattern over a folder; each run processes only files it has not seen
   add --cron "<pattern>" --source <folder> --output <folder> (--task <task> [--option k=v] | --endpoint <url> --body <template.json>)
@@ -67,10 +68,7 @@ const FINAL_RUN = new Set(['completed', 'failed', 'cancelled', 'expired', 'skipp
 export async function runSchedule(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: OPTIONS });
   const [sub, ...args] = positionals;
-  if (values.help || !sub) {
-    process.stderr.write(`${SCHEDULE_USAGE}\n`);
-    return values.help ? 0 : 2;
-  }
+  if (values.help || !sub) return showUsage(SCHEDULE_USAGE, values.help);
   const { client } = clientFromFlags(values);
   const id = () => {
     if (!args[0]) throw new Error(`gembatch schedule ${sub} <schedule id>`);
@@ -79,17 +77,7 @@ export async function runSchedule(argv: string[], out: NodeJS.WritableStream = p
   switch (sub) {
     case 'add': {
       if (!values.cron || !values.source || !values.output) throw new Error('--cron, --source and --output are required');
-      const options: Record<string, unknown> = {};
-      for (const pair of values.option ?? []) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw new Error(`--option ${pair}: expected key=value`);
-        const raw = pair.slice(eq + 1);
-        try {
-          options[pair.slice(0, eq)] = JSON.parse(raw);
-        } catch {
-          options[pair.slice(0, eq)] = raw;
-        }
-      }
+      const options = optionFlags(values.option);
       const body = {
         cron: values.cron,
         source_folder: values.source,

@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { TASK_NAMES } from '@gembatch/contracts';
 import { ApiClient } from '../api-client.ts';
 import { expandInputs, submitFiles, type SubmitRecord } from '../submit-files.ts';
+import { optionFlags } from './client-flags.ts';
+import { showUsage } from './usage.ts';
 
 export const SUBMIT_USAGE = `gembatch submit <files or folders...> --task <${TASK_NAMES.join('|')}> [options]
   --out <file>          write results as JSON lines (default: stdout)
@@ -34,17 +36,7 @@ export const SUBMIT_OPTIONS = {
 /** Builds the job body (everything but the input) from parsed flags. */
 export async function jobBodyFromFlags(values: { task?: string; prompt?: string; option?: string[]; 'max-tokens'?: string; 'json-schema'?: string; password?: string }): Promise<Record<string, unknown>> {
   if (!values.task) throw new Error('--task is required');
-  const options: Record<string, unknown> = {};
-  for (const pair of values.option ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new Error(`--option ${pair}: expected key=value`);
-    const raw = pair.slice(eq + 1);
-    try {
-      options[pair.slice(0, eq)] = JSON.parse(raw);
-    } catch {
-      options[pair.slice(0, eq)] = raw;
-    }
-  }
+  const options = optionFlags(values.option);
   const { readFile } = await import('node:fs/promises');
   return {
     task: values.task,
@@ -84,10 +76,7 @@ export async function runSubmitWith(client: ApiClient, server: string, inputs: s
 
 export async function runSubmit(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...SUBMIT_OPTIONS, api: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' } } });
-  if (values.help || positionals.length === 0) {
-    process.stderr.write(`${SUBMIT_USAGE}\n`);
-    return values.help ? 0 : 2;
-  }
+  if (values.help || positionals.length === 0) return showUsage(SUBMIT_USAGE, values.help);
   const server = values.api ?? process.env.GEMBATCH_API_URL ?? 'http://127.0.0.1:8080';
   const client = new ApiClient({ baseUrl: server, ...(values['api-key'] ?? process.env.GEMBATCH_API_KEY ? { apiKey: values['api-key'] ?? process.env.GEMBATCH_API_KEY } : {}) });
   const controller = new AbortController();

@@ -17,6 +17,10 @@ describe('layoutPageText', () => {
     expect(layoutPageText([item('two', 50, 500, 15), item('words', 68, 500, 25)])).toBe('twowords');
   });
 
+  it('separates cells written right to left instead of gluing them (a lab report header row)', () => {
+    expect(layoutPageText([item('LAB', 500, 400, 20), item('REFERENCE INTERVAL', 380, 400, 90), item('RESULT', 250, 400, 35), item('TESTS', 50, 400, 30)])).toBe('LAB\tREFERENCE INTERVAL\tRESULT\tTESTS');
+  });
+
   it('collapses blank lines and trims the page', () => {
     expect(layoutPageText([item('a', 50, 700, 5, true), item('', 0, 0, 0, true), item('', 0, 0, 0, true), item('b', 50, 600, 5)])).toBe('a\nb');
   });

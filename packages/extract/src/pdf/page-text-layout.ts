@@ -16,7 +16,9 @@ const MIN_LINE_SHIFT = 2;
 /**
  * Joins pdf.js text items into lines the way a reader sees them: a new line when the baseline
  * moves by more than half the font height, a tab where a gap on the same line is wider than a
- * word space (table columns), the item's own end-of-line marks kept. Trailing spaces are trimmed
+ * word space (table columns) — or where the next item starts that far left of the last one's end
+ * (cells a generator wrote right to left, a page number drawn before its running head) — the
+ * item's own end-of-line marks kept. Trailing spaces are trimmed
  * and runs of blank lines collapsed.
  */
 export function layoutPageText(items: readonly PositionedText[]): string {
@@ -36,7 +38,7 @@ export function layoutPageText(items: readonly PositionedText[]): string {
         const lineShift = Math.max(MIN_LINE_SHIFT, Math.min(lastHeight || item.height, item.height || lastHeight) / 2);
         if (Math.abs(y - lastY) > lineShift) {
           if (!endsWithBreak()) parts.push('\n');
-        } else if (x - lastEndX > Math.max(MIN_CELL_GAP, item.height) && !endsWithBreak() && !/\s$/.test(parts[parts.length - 1] ?? '') && !/^\s/.test(item.str)) {
+        } else if (Math.abs(x - lastEndX) > Math.max(MIN_CELL_GAP, item.height) && !endsWithBreak() && !/\s$/.test(parts[parts.length - 1] ?? '') && !/^\s/.test(item.str)) {
           parts.push('\t');
         }
       }

@@ -1,4 +1,5 @@
-import { Tokenizer, type TokenizerCallbacks } from 'htmlparser2';
+import { Tokenizer } from 'htmlparser2';
+import { textTokenizerCallbacks } from './text-tokenizer-callbacks.ts';
 import { tightenTabs, trimEndOf } from './line-whitespace.ts';
 
 /**
@@ -34,7 +35,7 @@ export function docxXmlToText(xml: string): string {
   };
   /** The local name of a `w:` element, else `''` (other namespaces carry no body text). */
   const wordName = (start: number, end: number): string => (xml.startsWith('w:', start) ? xml.slice(start + 2, end) : '');
-  const callbacks: TokenizerCallbacks = {
+  const callbacks = textTokenizerCallbacks(xml, out, () => inText > 0, {
     onopentagname(start, end) {
       tag = wordName(start, end);
       open(tag);
@@ -46,25 +47,7 @@ export function docxXmlToText(xml: string): string {
     onclosetag(start, end) {
       close(wordName(start, end));
     },
-    ontext(start, end) {
-      if (inText > 0) out.push(xml.slice(start, end));
-    },
-    ontextentity(codePoint) {
-      if (inText > 0) out.push(String.fromCodePoint(codePoint));
-    },
-    oncdata(start, end, endOffset) {
-      if (inText > 0) out.push(xml.slice(start, end - endOffset));
-    },
-    onattribdata() {},
-    onattribentity() {},
-    onattribend() {},
-    onattribname() {},
-    oncomment() {},
-    ondeclaration() {},
-    onend() {},
-    onopentagend() {},
-    onprocessinginstruction() {},
-  };
+  });
   const tokenizer = new Tokenizer({ xmlMode: true, decodeEntities: true }, callbacks);
   // One write: the tokenizer's indices are then offsets into `xml`.
   tokenizer.write(xml);

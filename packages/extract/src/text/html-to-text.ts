@@ -1,4 +1,5 @@
-import { Tokenizer, type TokenizerCallbacks } from 'htmlparser2';
+import { Tokenizer } from 'htmlparser2';
+import { textTokenizerCallbacks } from './text-tokenizer-callbacks.ts';
 import { tightenTabs, trimEndOf } from './line-whitespace.ts';
 
 const DROPPED_ELEMENTS = new Set(['script', 'style', 'noscript', 'template', 'head', 'svg', 'math', 'iframe', 'object']);
@@ -43,7 +44,7 @@ export function htmlToText(html: string, options: HtmlToTextOptions = {}): strin
     if (name === 'li' || BLOCK_TAGS.has(name)) out.push('\n');
     else if (name === 'td' || name === 'th') out.push('\t');
   };
-  const callbacks: TokenizerCallbacks = {
+  const callbacks = textTokenizerCallbacks(html, out, () => dropped === 0, {
     onopentagname(start, end) {
       tag = nameAt(start, end);
       // A `<body>` ends a `<head>` left open, as in a browser.
@@ -62,25 +63,7 @@ export function htmlToText(html: string, options: HtmlToTextOptions = {}): strin
     onclosetag(start, end) {
       close(nameAt(start, end));
     },
-    ontext(start, end) {
-      if (dropped === 0) out.push(html.slice(start, end));
-    },
-    ontextentity(codePoint) {
-      if (dropped === 0) out.push(String.fromCodePoint(codePoint));
-    },
-    oncdata(start, end, endOffset) {
-      if (dropped === 0) out.push(html.slice(start, end - endOffset));
-    },
-    onattribdata() {},
-    onattribentity() {},
-    onattribend() {},
-    onattribname() {},
-    oncomment() {},
-    ondeclaration() {},
-    onend() {},
-    onopentagend() {},
-    onprocessinginstruction() {},
-  };
+  });
   const tokenizer = new Tokenizer({ xmlMode: options.xml === true, decodeEntities: true }, callbacks);
   // One write: the tokenizer's indices are then offsets into `html`.
   tokenizer.write(html);

@@ -1,5 +1,4 @@
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findOnPath } from '@gembatch/config';
 
 const found = new Map<string, string | null>();
 
@@ -11,18 +10,7 @@ const found = new Map<string, string | null>();
 export function findSystemTool(name: string): string | null {
   const cached = found.get(name);
   if (cached !== undefined) return cached;
-  let result: string | null = null;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      result = candidate;
-      break;
-    } catch {
-      // Not in this directory; keep looking.
-    }
-  }
+  const result = findOnPath(name);
   found.set(name, result);
   return result;
 }

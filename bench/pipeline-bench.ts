@@ -31,7 +31,7 @@
  * and the stack's node through its exporter) and llama-server's `tokens_evaluated` / `tokens_cached`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +113,8 @@ interface Row {
   /** Inter-token gaps of the engine's jobs while others keep arriving: median and p99 (ms). */
   itl_p50_ms?: number;
   itl_p99_ms?: number;
+  /** CPU ms per job of each process: the engine's (this process), or the stack's (api, worker, redis, exporter, and this client). */
+  cpu_ms_per_job?: Record<string, number>;
   vs_llama_server?: { tok_s: number; jobs_s: number };
   vs_engine?: { tok_s: number; jobs_s: number };
 }
@@ -213,6 +215,7 @@ async function runEngine(): Promise<Row[]> {
 async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Phase): Promise<Row> {
   const requests = workload(name, phase.requests);
   const before = engine.stats();
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const gaps: number[] = [];
   const results = await pool(requests, engine.info.sequences, (request, index) => {
@@ -227,6 +230,7 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
     return engine.generate({ ...engineRequest(request, phase.maxTokens), onToken });
   });
   const wall = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const after = engine.stats();
   gaps.sort((a, b) => a - b);
   const percentile = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? 0;
@@ -239,6 +243,7 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
       prefill: round(mean(results.map((r) => r.timeToFirstTokenMs ?? r.totalMs))),
       decode: round(mean(results.map((r) => r.totalMs - (r.timeToFirstTokenMs ?? r.totalMs)))),
     },
+    cpu_ms_per_job: { engine: round((cpu.user + cpu.system) / 1000 / phase.requests, 1) },
     ...(gaps.length > 0 ? { itl_p50_ms: round(percentile(0.5)), itl_p99_ms: round(percentile(0.99)) } : {}),
   };
 }
@@ -284,12 +289,46 @@ async function runStack(): Promise<Row[]> {
   try {
     const urls = await stack.start();
     const rows: Row[] = [];
+    const cpu = new ProcessCpu(Object.fromEntries(['api', 'worker', 'redis', 'exporter'].map((name) => [name, stack.pid(name)])));
     await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }); // warm-up
-    for (const name of workloadNames) for (const phase of phases) rows.push(await stackPhase(urls, name, phase));
+    for (const name of workloadNames) {
+      for (const phase of phases) {
+        const before = await cpu.sample();
+        const row = await stackPhase(urls, name, phase);
+        const after = await cpu.sample();
+        row.cpu_ms_per_job = Object.fromEntries(Object.keys(after).map((process) => [process, round(((after[process] ?? 0) - (before[process] ?? 0)) / phase.requests, 1)]));
+        rows.push(row);
+      }
+    }
     return rows;
   } finally {
     await stack.stop();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CPU time (user + system, ms) of the stack's processes from `/proc/<pid>/stat` (Linux; empty
+ * elsewhere), and of this process (the client) from `process.cpuUsage()`. It says which process
+ * takes the 2 cores the engine needs: the stack's overhead is mostly CPU it takes from decoding.
+ */
+class ProcessCpu {
+  readonly #pids: Record<string, number | undefined>;
+  constructor(pids: Record<string, number | undefined>) {
+    this.#pids = pids;
+  }
+  async sample(): Promise<Record<string, number>> {
+    const sample: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.#pids)) {
+      if (pid === undefined) continue;
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+      // Fields 14 and 15 (utime, stime, in clock ticks; 100 per second on Linux) follow the `(comm)` field.
+      const fields = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields) sample[name] = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    }
+    const own = process.cpuUsage();
+    sample.client = (own.user + own.system) / 1000;
+    return sample;
   }
 }
 
@@ -532,6 +571,12 @@ if (values.json) {
     ['target', 'workload', 'phase', ...stageNames.map((s) => `${s} ms`)],
     rows.map((r) => [r.target, r.workload, r.phase, ...stageNames.map((s) => (r.stages_ms[s] === undefined ? '' : String(r.stages_ms[s])))]),
   );
+  const cpuRows = rows.filter((r) => r.cpu_ms_per_job);
+  if (cpuRows.length > 0) {
+    log('');
+    const processes = [...new Set(cpuRows.flatMap((r) => Object.keys(r.cpu_ms_per_job ?? {})))];
+    table(['target', 'workload', 'phase', ...processes.map((p) => `${p} cpu ms/job`)], cpuRows.map((r) => [r.target, r.workload, r.phase, ...processes.map((p) => String(r.cpu_ms_per_job?.[p] ?? ''))]));
+  }
 }
 
 function table(header: string[], lines: string[][]): void {

@@ -4,7 +4,7 @@
  *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
  *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
  *                       [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]
- *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--verbose]
+ *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--verbose]
  *
  * Targets:
  * - `engine`: `createLlamaCppEngine` in this process, S jobs in flight (the worker's concurrency);
@@ -57,6 +57,7 @@ const { values } = parseArgs({
     'llama-server': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
     'prefill-chunk': { type: 'string' },
+    prefetch: { type: 'string' },
     json: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
@@ -283,6 +284,7 @@ async function runStack(): Promise<Row[]> {
       GEMBATCH_CONTEXT_PER_SEQUENCE: String(context),
       GEMBATCH_PREFIX_REUSE: String(reuse),
       ...(prefillChunk !== undefined ? { GEMBATCH_PREFILL_CHUNK_TOKENS: String(prefillChunk) } : {}),
+      ...(values.prefetch !== undefined ? { GEMBATCH_GENERATE_PREFETCH: values.prefetch } : {}),
       LOG_LEVEL: 'warn',
     },
   });

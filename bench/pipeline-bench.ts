@@ -4,7 +4,7 @@
  *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
  *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
  *                       [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]
- *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--verbose]
+ *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--verbose]
  *
  * Targets:
  * - `engine`: `createLlamaCppEngine` in this process, S jobs in flight (the worker's concurrency);
@@ -31,7 +31,7 @@
  * and the stack's node through its exporter) and llama-server's `tokens_evaluated` / `tokens_cached`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -57,6 +57,7 @@ const { values } = parseArgs({
     'llama-server': { type: 'string' },
     'no-reuse': { type: 'boolean', default: false },
     'prefill-chunk': { type: 'string' },
+    prefetch: { type: 'string' },
     json: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
@@ -113,6 +114,13 @@ interface Row {
   /** Inter-token gaps of the engine's jobs while others keep arriving: median and p99 (ms). */
   itl_p50_ms?: number;
   itl_p99_ms?: number;
+  /**
+   * Steady state: the median gap of the first wave once all of it is decoding and before any job
+   * joins (no prefill in those steps). The issue's target is `itl_p99_ms` ≤ 2× this.
+   */
+  itl_steady_ms?: number;
+  /** CPU ms per job of each process: the engine's (this process), or the stack's (api, worker, redis, exporter, and this client). */
+  cpu_ms_per_job?: Record<string, number>;
   vs_llama_server?: { tok_s: number; jobs_s: number };
   vs_engine?: { tok_s: number; jobs_s: number };
 }
@@ -201,20 +209,35 @@ async function runEngine(): Promise<Row[]> {
 async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Phase): Promise<Row> {
   const requests = workload(name, phase.requests);
   const before = engine.stats();
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   const gaps: number[] = [];
-  const results = await pool(requests, engine.info.sequences, (request, index) => {
+  const waves = engine.info.sequences;
+  // The first wave's gaps with their times, its first tokens, and when its first job ended.
+  const firstWaveGaps: Array<{ at: number; gap: number }> = [];
+  let firstWaveStarted = 0;
+  let firstWaveFirstDone = Number.POSITIVE_INFINITY;
+  const results = await pool(requests, waves, async (request, index) => {
     let last = 0;
     // Only jobs after the first wave: they join sequences that are already generating (the first
     // wave starts together, with nothing decoding to protect).
     const onToken = () => {
       const now = performance.now();
-      if (last > 0 && index >= engine.info.sequences) gaps.push(now - last);
+      if (last > 0 && index >= waves) gaps.push(now - last);
+      if (last > 0 && index < waves) firstWaveGaps.push({ at: now, gap: now - last });
+      if (last === 0 && index < waves) firstWaveStarted = Math.max(firstWaveStarted, now);
       last = now;
     };
-    return engine.generate({ ...engineRequest(request, phase.maxTokens), onToken });
+    const result = await engine.generate({ ...engineRequest(request, phase.maxTokens), onToken });
+    if (index < waves) firstWaveFirstDone = Math.min(firstWaveFirstDone, performance.now());
+    return result;
   });
+  // Gaps that ended after the whole wave had its first token and before a job could join (a step
+  // may still hold a late sequence's last prompt chunk: the first gap after that is skipped too).
+  const steady = firstWaveGaps.filter((g) => g.at - g.gap > firstWaveStarted && g.at < firstWaveFirstDone).map((g) => g.gap);
+  steady.sort((a, b) => a - b);
   const wall = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
   const after = engine.stats();
   gaps.sort((a, b) => a - b);
   const percentile = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? 0;
@@ -227,7 +250,9 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
       prefill: round(mean(results.map((r) => r.timeToFirstTokenMs ?? r.totalMs))),
       decode: round(mean(results.map((r) => r.totalMs - (r.timeToFirstTokenMs ?? r.totalMs)))),
     },
+    cpu_ms_per_job: { engine: round((cpu.user + cpu.system) / 1000 / phase.requests, 1) },
     ...(gaps.length > 0 ? { itl_p50_ms: round(percentile(0.5)), itl_p99_ms: round(percentile(0.99)) } : {}),
+    ...(steady.length > 0 ? { itl_steady_ms: round(steady[Math.floor(steady.length / 2)] ?? 0) } : {}),
   };
 }
 
@@ -266,18 +291,53 @@ async function runStack(): Promise<Row[]> {
       GEMBATCH_CONTEXT_PER_SEQUENCE: String(context),
       GEMBATCH_PREFIX_REUSE: String(reuse),
       ...(prefillChunk !== undefined ? { GEMBATCH_PREFILL_CHUNK_TOKENS: String(prefillChunk) } : {}),
+      ...(values.prefetch !== undefined ? { GEMBATCH_GENERATE_PREFETCH: values.prefetch } : {}),
       LOG_LEVEL: 'warn',
     },
   });
   try {
     const urls = await stack.start();
     const rows: Row[] = [];
+    const cpu = new ProcessCpu(Object.fromEntries(['api', 'worker', 'redis', 'exporter'].map((name) => [name, stack.pid(name)])));
     await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }); // warm-up
-    for (const name of workloadNames) for (const phase of phases) rows.push(await stackPhase(urls, name, phase));
+    for (const name of workloadNames) {
+      for (const phase of phases) {
+        const before = await cpu.sample();
+        const row = await stackPhase(urls, name, phase);
+        const after = await cpu.sample();
+        row.cpu_ms_per_job = Object.fromEntries(Object.keys(after).map((process) => [process, round(((after[process] ?? 0) - (before[process] ?? 0)) / phase.requests, 1)]));
+        rows.push(row);
+      }
+    }
     return rows;
   } finally {
     await stack.stop();
     await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * CPU time (user + system, ms) of the stack's processes from `/proc/<pid>/stat` (Linux; empty
+ * elsewhere), and of this process (the client) from `process.cpuUsage()`. It says which process
+ * takes the 2 cores the engine needs: the stack's overhead is mostly CPU it takes from decoding.
+ */
+class ProcessCpu {
+  readonly #pids: Record<string, number | undefined>;
+  constructor(pids: Record<string, number | undefined>) {
+    this.#pids = pids;
+  }
+  async sample(): Promise<Record<string, number>> {
+    const sample: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(this.#pids)) {
+      if (pid === undefined) continue;
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+      // Fields 14 and 15 (utime, stime, in clock ticks; 100 per second on Linux) follow the `(comm)` field.
+      const fields = stat?.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields) sample[name] = ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    }
+    const own = process.cpuUsage();
+    sample.client = (own.user + own.system) / 1000;
+    return sample;
   }
 }
 
@@ -513,13 +573,23 @@ if (values.json) {
     String(r.prompt_tokens_reused ?? '?'),
   ]);
   table(header, lines);
-  for (const r of rows) if (r.itl_p50_ms !== undefined && r.itl_p99_ms !== undefined) log(`${r.target} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving`);
+  for (const r of rows) {
+    if (r.itl_p50_ms === undefined || r.itl_p99_ms === undefined) continue;
+    const steady = r.itl_steady_ms === undefined ? '' : `; steady state ${r.itl_steady_ms} ms, p99/steady ${round(r.itl_p99_ms / r.itl_steady_ms)} (target ≤ 2)`;
+    log(`${r.target} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving${steady}`);
+  }
   log('');
   const stageNames = ['http', 'queue_wait', 'extract', 'prefill', 'decode', 'handoff', 'result_store', 'read'] as const;
   table(
     ['target', 'workload', 'phase', ...stageNames.map((s) => `${s} ms`)],
     rows.map((r) => [r.target, r.workload, r.phase, ...stageNames.map((s) => (r.stages_ms[s] === undefined ? '' : String(r.stages_ms[s])))]),
   );
+  const cpuRows = rows.filter((r) => r.cpu_ms_per_job);
+  if (cpuRows.length > 0) {
+    log('');
+    const processes = [...new Set(cpuRows.flatMap((r) => Object.keys(r.cpu_ms_per_job ?? {})))];
+    table(['target', 'workload', 'phase', ...processes.map((p) => `${p} cpu ms/job`)], cpuRows.map((r) => [r.target, r.workload, r.phase, ...processes.map((p) => String(r.cpu_ms_per_job?.[p] ?? ''))]));
+  }
 }
 
 function table(header: string[], lines: string[][]): void {

@@ -56,7 +56,12 @@ export interface SettledEvent<Result> {
   ctx: Pick<ProcessorContext, 'enqueuedAt' | 'startedAt' | 'firstStartedAt' | 'attempt'>;
 }
 
-/** Progress writes are at most this often per job (ms), so a hot decode loop does not flood Redis. */
+/**
+ * Progress writes are at most this often per job (ms), so a hot decode loop does not flood Redis.
+ * The first comes this long after the job started, and 100 % is never written (completion says
+ * it): a job shorter than this costs no progress write at all, which was one Redis round trip
+ * (a Lua script and an event) per short job on top of taking and finishing it.
+ */
 const PROGRESS_INTERVAL_MS = 500;
 
 /** Abort reason of jobs still running when the grace period ends: they are handed back, not failed. */
@@ -128,7 +133,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     const log = options.logger.child({ jobId: job.id, queue: options.queue, attempt: job.attemptsMade + 1 });
     const controller = new AbortController();
     signal?.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
-    let lastProgressAt = 0;
+    let lastProgressAt = startedAt;
     let lastProgress = -1;
     const ctx: ProcessorContext = {
       jobId: job.id as string,
@@ -143,7 +148,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       progress(percent) {
         const value = Math.max(0, Math.min(100, Math.round(percent)));
         const now = Date.now();
-        if (value === lastProgress || (now - lastProgressAt < PROGRESS_INTERVAL_MS && value < 100)) return;
+        if (value >= 100 || value === lastProgress || now - lastProgressAt < PROGRESS_INTERVAL_MS) return;
         lastProgress = value;
         lastProgressAt = now;
         job.updateProgress(value).catch((error: unknown) => log.warn({ err: error }, 'progress update failed'));

@@ -22,7 +22,10 @@ export interface ProcessorContext {
   log: Logger;
   /** Aborted when the job is cancelled or the worker is shutting down hard. */
   signal: AbortSignal;
-  /** Reports progress, 0..100. Cheap to call often: the adapter throttles writes to Redis. */
+  /**
+   * Reports progress, 0..100. Cheap to call often: the adapter writes to Redis at most every
+   * 500 ms, not in a job's first 500 ms, and never 100 (the job's completion reports that).
+   */
   progress(percent: number): void;
   /**
    * Runs child jobs and returns their outcomes in the order given. The first call adds the children

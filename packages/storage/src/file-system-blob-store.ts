@@ -25,6 +25,13 @@ export interface FileSystemBlobStoreOptions {
 export class FileSystemBlobStore implements BlobStore {
   readonly root: string;
   readonly #tmpDir: string;
+  /**
+   * Directories this store has created or found (`.tmp` and the 256 fan-out folders): a put
+   * skips their `mkdir`, two syscalls on the thread pool per blob (every result, every inline
+   * text). Nothing removes them; a put that finds one gone anyway forgets them all and recreates
+   * them on the spot.
+   */
+  readonly #knownDirs = new Set<string>();
 
   constructor(options: FileSystemBlobStoreOptions) {
     this.root = resolve(options.root);
@@ -32,7 +39,17 @@ export class FileSystemBlobStore implements BlobStore {
   }
 
   async put(source: Readable | Buffer, options: BlobPutOptions = {}): Promise<BlobPutResult> {
-    await mkdir(this.#tmpDir, { recursive: true });
+    try {
+      return await this.#put(source, options);
+    } catch (error) {
+      // A folder went away behind this store's back (the store forgot them all): a buffer can be written again.
+      if (!isMissing(error) || !Buffer.isBuffer(source)) throw error;
+      return this.#put(source, options);
+    }
+  }
+
+  async #put(source: Readable | Buffer, options: BlobPutOptions): Promise<BlobPutResult> {
+    await this.#ensureDir(this.#tmpDir);
     const tmp = join(this.#tmpDir, `${randomUUID()}.part`);
     const limiter = new HashingSizeLimiter(options.maxBytes);
     // An array, so that Readable.from yields the buffer once instead of byte by byte.
@@ -42,15 +59,29 @@ export class FileSystemBlobStore implements BlobStore {
       const sha256 = limiter.digest();
       await options.beforeCommit?.(sha256, limiter.bytes);
       const target = this.#blobPath(sha256);
-      await mkdir(join(this.root, sha256.slice(0, 2)), { recursive: true });
-      await rename(tmp, target);
-      await syncDirectory(join(this.root, sha256.slice(0, 2)));
+      const dir = join(this.root, sha256.slice(0, 2));
+      await this.#ensureDir(dir);
+      await rename(tmp, target).catch(async (error: unknown) => {
+        if (!isMissing(error)) throw error;
+        // The folder went away behind this store's back: make it again, once.
+        this.#knownDirs.clear();
+        await this.#ensureDir(dir);
+        await rename(tmp, target);
+      });
+      await syncDirectory(dir);
       return { sha256, bytes: limiter.bytes };
     } catch (error) {
       await unlink(tmp).catch(() => undefined);
+      if (isMissing(error)) this.#knownDirs.clear();
       if (error instanceof Error && error.name === 'AbortError') throw new GembatchError('GB_ERR_CANCELLED', 'the blob write was aborted', { cause: error });
       throw error;
     }
+  }
+
+  async #ensureDir(dir: string): Promise<void> {
+    if (this.#knownDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.#knownDirs.add(dir);
   }
 
   async get(sha256: string): Promise<Readable> {

@@ -65,6 +65,25 @@ describe('FileSystemBlobStore', () => {
     expect(await text(await store.get(hello.sha256))).toBe('héllo');
   });
 
+  it('writes again after its folders were removed behind its back (it remembers folders it made)', async () => {
+    const first = await store.put(Buffer.from('first', 'utf8'));
+    await rm(root, { recursive: true, force: true });
+    // A buffer: the put that finds the folders gone makes them again and succeeds.
+    const again = await store.put(Buffer.from('first', 'utf8'));
+    expect(again.sha256).toBe(first.sha256);
+    expect(await text(await store.get(again.sha256))).toBe('first');
+    // A stream cannot be read twice: its put fails, and the next one makes the folders again.
+    await rm(root, { recursive: true, force: true });
+    const { stream, whole } = chunkedSource(3, 1000);
+    const failed = await store.put(stream()).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    const put = failed === undefined ? undefined : await store.put(stream());
+    expect(await store.has(sha256Of(whole))).toBe(true);
+    if (put) expect(put.sha256).toBe(sha256Of(whole));
+  });
+
   it('refuses more than maxBytes, keeping nothing, and accepts exactly maxBytes', async () => {
     const { stream, whole } = chunkedSource(10, 1000);
     await expectCode(store.put(stream(), { maxBytes: 9_999 }), 'GB_ERR_PAYLOAD_TOO_LARGE');

@@ -134,10 +134,9 @@ export class WorkerNode {
           queue,
           prefix,
           connection: this.#blocking,
-          // One job per sequence, plus a few that load their input or store their result
-          // meanwhile (they wait for a sequence in the engine), so a sequence never idles through
-          // a job's hand-offs (a result's fsync took ~70 ms on the build machine).
-          concurrency: engine.info.sequences + generatePrefetch(engine.info.sequences),
+          // One job per sequence, plus prefetched ones that load their input meanwhile and wait
+          // for a sequence in the engine, so a sequence never idles through a job's hand-offs.
+          concurrency: engine.info.sequences + (env.GEMBATCH_GENERATE_PREFETCH ?? generatePrefetch(engine.info.sequences)),
           processor: generate,
           parse: (raw) => GenerateJobData.parse(raw),
           logger: log,
@@ -281,10 +280,13 @@ export class WorkerNode {
 }
 
 /**
- * Generate jobs a node takes beyond its sequences. Why a quarter: a short job (tens of tokens)
- * spends up to a quarter of its time outside the engine (loading its input, counting tokens,
- * storing its result), and more would hold jobs that another node could start at once.
+ * Generate jobs a node takes beyond its sequences. Why as many as the sequences: short jobs (one
+ * to tens of tokens) finish together, a whole batch at once, and each then spends 50-350 ms
+ * storing its result and finishing in Redis (an fsync, a Lua script) while its sequence is free.
+ * With a quarter of the sequences prefetched (the earlier default), three quarters of the batch
+ * sat idle through every such hand-off; a full second wave is ready the moment the first ends.
+ * More would only hold jobs that another node could start at once.
  */
 function generatePrefetch(sequences: number): number {
-  return Math.max(1, Math.ceil(sequences / 4));
+  return Math.max(1, sequences);
 }

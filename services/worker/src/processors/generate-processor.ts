@@ -191,7 +191,6 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       ...(data.metadata ? { metadata: data.metadata } : {}),
     };
     const { sha256 } = await putJson(blobs, document);
-    ctx.progress(100);
     ctx.log.info({ promptTokens: usage.prompt_tokens, generatedTokens: usage.generated_tokens, chunks, ms: timings.total_ms }, 'job generated');
     return { result_sha256: sha256, usage, timings, finish_reason: stats.finishReason, node: deps.node, model: engine.info.model, chunks };
   };

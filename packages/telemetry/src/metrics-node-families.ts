@@ -15,8 +15,8 @@ export interface NodeStatsFields {
   engine: string;
   model: string;
   quant: string;
-  /** Comma-separated capabilities. */
-  capabilities: string;
+  /** What the model takes (`text`, `image`, `audio`); one label, joined by `,`. */
+  capabilities: readonly string[];
   /** ms since epoch. */
   started_at: number;
   sequences: number;
@@ -66,7 +66,7 @@ export function nodeFamilySamples(nodes: readonly NodeMetricsInput[]): Map<Famil
     [
       NODE_FAMILIES.info,
       nodes.map(({ stats }) => ({
-        labels: { node: stats.node, gpu: stats.gpu, accelerator: stats.accelerator, model: stats.model, quant: stats.quant, engine: stats.engine, capabilities: stats.capabilities },
+        labels: { node: stats.node, gpu: stats.gpu, accelerator: stats.accelerator, model: stats.model, quant: stats.quant, engine: stats.engine, capabilities: stats.capabilities.join(',') },
         value: 1,
       })),
     ],

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
 import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, defaultExtractionConcurrency } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
-import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
+import { NodeStatsReporter, defaultNodeId, listLiveNodes } from '@gembatch/node-stats';
+import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import type { Redis } from 'ioredis';
@@ -168,7 +169,7 @@ export class WorkerNode {
         },
         scannedPages: env.GEMBATCH_SCANNED_PAGES,
         // This node counts even before its first heartbeat is written.
-        fleetCapabilities: async () => new Set<NodeCapability>([...engine.info.capabilities, ...(await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities.split(',') as NodeCapability[])]),
+        fleetCapabilities: async () => new Set<NodeCapability>([...engine.info.capabilities, ...(await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities)]),
       });
       this.#workers.push(
         defineWorker({

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { WorkerEvent } from '@gembatch/contracts';
 
 /** The status line `gembatch up` prints for a worker event; `worker` names it when there are several. */
-export function describeWorkerEvent(event: WorkerEvent, worker?: string): string {
+function describeWorkerEvent(event: WorkerEvent, worker?: string): string {
   const tag = worker ? `${worker}: ` : '';
   switch (event.type) {
     case 'model.download':

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, findOnPath, pingRedisOnce } from '@gembatch/config';
 import { ApiClient } from './api-client.ts';
+import { followWorkerEvents } from './worker-events.ts';
 
 /** Repository root, where the services' entry points live. */
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -113,7 +114,9 @@ export class EmbeddedStack {
       const memory = vram[Math.min(index, vram.length) - 1];
       // Two workers on one host would publish stats under the same default node id.
       const nodeId: Record<string, string> = workers > 1 && !o.env?.GEMBATCH_NODE_ID ? { GEMBATCH_NODE_ID: `${name}-${process.pid}${memory ? `-${memory.toLowerCase()}` : ''}` } : {};
-      this.#spawnTs(name, 'services/worker/src/main.ts', { ...workerEnv, ...nodeId, ...(memory ? { GEMBATCH_VRAM_BYTES: memory } : {}), ...o.workerEnv?.[index - 1] }, logs, o, (line) => this.#workerProgress(line, status, workers > 1 ? name : undefined));
+      // The worker reports its start (download progress, model decision, ready, failure) as typed events over IPC.
+      const child = this.#spawnTs(name, 'services/worker/src/main.ts', { ...workerEnv, ...nodeId, ...(memory ? { GEMBATCH_VRAM_BYTES: memory } : {}), ...o.workerEnv?.[index - 1] }, logs, o, true);
+      followWorkerEvents(child, status, workers > 1 ? name : undefined);
     }
     this.#spawnTs('api', 'services/api/src/server.ts', { ...common, GEMBATCH_API_PORT: String(apiPort) }, logs, o);
     this.#spawnTs('exporter', 'services/exporter/src/main.ts', { ...common, GEMBATCH_EXPORTER_PORT: String(exporterPort) }, logs, o);
@@ -163,34 +166,24 @@ export class EmbeddedStack {
     return service.exited;
   }
 
-  #workerProgress(line: string, status: NodeJS.WritableStream, worker?: string): void {
-    const tag = worker ? `${worker}: ` : '';
-    try {
-      const entry = JSON.parse(line) as { msg?: string; percent?: number; quant?: string; model?: string; why?: string; level?: string; code?: string; err?: { message?: string } };
-      if (entry.msg === 'downloading model') status.write(`${tag}downloading model: ${entry.percent}%\n`);
-      else if (entry.msg === 'model decision') status.write(`model      ${tag}${entry.model} (${entry.quant}): ${entry.why}\n`);
-      else if (entry.level === 'fatal' || entry.level === 'error') status.write(`worker     ${tag}${entry.msg}${entry.code ? ` (${entry.code})` : ''}${entry.err?.message ? `: ${entry.err.message}` : ''}\n`);
-    } catch {
-      // Not a JSON log line (native library output): it is in the log file.
-    }
+  #spawnTs(name: string, entry: string, env: Record<string, string>, logs: string, o: EmbeddedStackOptions, ipc = false): ChildProcess {
+    return this.#spawn(name, process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry)], env, logs, o, ipc);
   }
 
-  #spawnTs(name: string, entry: string, env: Record<string, string>, logs: string, o: EmbeddedStackOptions, onLine?: (line: string) => void): void {
-    this.#spawn(name, process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry)], env, logs, o, onLine);
-  }
-
-  #spawn(name: string, command: string, args: string[], env: Record<string, string>, logs: string, o: EmbeddedStackOptions, onLine?: (line: string) => void): void {
-    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** Starts a service with its output in `<logs>/<name>.log`; `ipc` opens a message channel to it. */
+  #spawn(name: string, command: string, args: string[], env: Record<string, string>, logs: string, o: EmbeddedStackOptions, ipc = false): ChildProcess {
+    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
     const log = createWriteStream(join(logs, `${name}.log`), { flags: 'a' });
-    for (const stream of [child.stdout, child.stderr]) {
+    // Both are pipes (stdio above); the type cannot tell.
+    for (const stream of [child.stdout, child.stderr].filter((piped) => piped !== null)) {
       createInterface({ input: stream }).on('line', (line) => {
         log.write(`${line}\n`);
-        onLine?.(line);
         if (o.verbose) (o.status ?? process.stderr).write(`${name.padEnd(9)}| ${line}\n`);
       });
     }
     const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
     this.#services.push({ name, child, log, exited });
+    return child;
   }
 
   /** Rejects when a service exits before the stack is ready. */

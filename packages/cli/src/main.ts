@@ -52,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'schedule':
       return runSchedule(rest);
     case 'models': {
-      const { runModelsList, runModelsPull } = await import('@gembatch/inference');
+      const { runModelsList, runModelsPull } = await import('./commands/models.ts');
       const [sub, ...args] = rest;
       if (sub === 'list') return runModelsList(args, process.stdout);
       if (sub === 'pull') return runModelsPull(args, process.stdout);

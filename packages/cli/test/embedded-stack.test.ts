@@ -1,7 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
-import { ensureTestModel, findFreePort, redisTest, tempDir, writeTextPdf } from '@gembatch/testing';
+import { ensureTestModel, findFreePort, redisTest, serveModelHub, tempDir, writeTextPdf } from '@gembatch/testing';
 import { ApiClient } from '../src/api-client.ts';
 import { EmbeddedStack } from '../src/embedded-stack.ts';
 
@@ -15,22 +15,28 @@ const PAGES = [
 
 describe('embedded stack end to end', () => {
   redisTest(
-    'upload a 3-page PDF, summarize it through Redis and a worker running a real GGUF, read the result; no document text in any log',
+    'upload a 3-page PDF, summarize it through Redis and a worker running a real GGUF (downloaded from a Hub stand-in, progress and decision shown from its typed events), read the result; no document text in any log',
     async ({ redis }) => {
       const dir = await tempDir();
+      const hub = await serveModelHub({ 'test/tiny/tiny.gguf': await readFile(await ensureTestModel('tiny')) });
+      let status = '';
       const stack = new EmbeddedStack({
         redisUrl: redis.url,
         apiPort: await findFreePort(),
         exporterPort: await findFreePort(),
         dataDir: join(dir.path, 'data'),
-        model: await ensureTestModel('tiny'),
+        model: 'hf:test/tiny/tiny.gguf',
         sequences: 2,
-        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug' },
-        status: { write: () => true } as unknown as NodeJS.WritableStream,
+        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug', HF_ENDPOINT: hub.endpoint },
+        status: { write: (chunk: string) => ((status += chunk), true) } as unknown as NodeJS.WritableStream,
         readyTimeoutMs: 90_000,
       });
       try {
         const urls = await stack.start();
+        // From the worker's IPC events (the CLI reads no log line): the download, the decision, ready.
+        expect(status).toMatch(/^downloading model: 100%$/m);
+        expect(status).toMatch(/^model {6}\S+tiny\.gguf \(\w+\): the given file tiny\.gguf fits/m);
+        expect(hub.revisions).toContain('main');
         const client = new ApiClient({ baseUrl: urls.api });
         const pdf = await writeTextPdf(join(dir.path, 'lease.pdf'), PAGES);
         const file = await client.uploadFile(pdf);

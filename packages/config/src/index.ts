@@ -1,5 +1,4 @@
 export * from './load-env.ts';
-export * from './drain-on-signals.ts';
 export * from './child-env.ts';
 export * from './find-on-path.ts';
 export * from './free-port.ts';

@@ -8,6 +8,45 @@ export const NODE_HEARTBEAT_MS = 2_000;
 export const NODE_CAPABILITIES = ['text', 'image', 'audio'] as const;
 export type NodeCapability = (typeof NODE_CAPABILITIES)[number];
 
+/** Where a node's model runs. */
+export const ACCELERATORS = ['cuda', 'metal', 'vulkan', 'cpu'] as const;
+export type Accelerator = (typeof ACCELERATORS)[number];
+
+/** The inference engines a node may run (`@gembatch/inference`). */
+export const ENGINE_NAMES = ['node-llama-cpp', 'llama.node'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+/**
+ * An engine's counters: monotonic totals since it started, plus current gauges. Engines
+ * (`@gembatch/inference`) produce it; the node stats reporter (`@gembatch/node-stats`) publishes it.
+ */
+export interface EngineStats {
+  activeSequences: number;
+  promptTokensTotal: number;
+  /** Prompt tokens kept from an earlier job in the same sequence (prefix reuse) instead of being evaluated. Absent: the engine does not reuse (0). */
+  promptTokensReusedTotal?: number;
+  /** Prompt tokens evaluated (promptTokensTotal = reused + evaluated). Absent: all of promptTokensTotal. */
+  promptTokensEvaluatedTotal?: number;
+  generationTokensTotal: number;
+  /** Number of decode (forward-pass dispatch) calls. */
+  decodeCallsTotal: number;
+  /** Tokens across all decode calls (so tokens per decode = this / decodeCallsTotal). */
+  decodeTokensTotal: number;
+  /** Decode calls that carried every active sequence. */
+  fullDecodeCallsTotal: number;
+  /** Histogram of tokens per decode call: upper bound → count (cumulative not required). */
+  decodeBatchTokens: ReadonlyMap<number, number>;
+  vramTotalBytes: number;
+  vramUsedBytes: number;
+}
+
+/**
+ * A node's capabilities as its Redis hash holds them: names joined by `,` (a hash field is a
+ * string). Only `encodeNodeStats` writes it and only `NodeStats` reads it, so code sees a typed list.
+ * Names this version does not know (a newer node's) are dropped rather than failing the node.
+ */
+const CapabilityList = z.union([z.array(z.string()), z.string().transform((joined) => joined.split(','))]).transform((names) => names.filter((name): name is NodeCapability => (NODE_CAPABILITIES as readonly string[]).includes(name)));
+
 /**
  * What a worker node publishes about itself (a Redis hash, see `redisKeys.node`). Gauges are
  * current values; `*_total` fields are monotonic since the node started. Values are strings in
@@ -17,12 +56,12 @@ export const NodeStats = z.object({
   node: z.string(),
   host: z.string(),
   gpu: z.string(),
-  accelerator: z.enum(['cuda', 'metal', 'vulkan', 'cpu']),
-  engine: z.enum(['node-llama-cpp', 'llama.node']),
+  accelerator: z.enum(ACCELERATORS),
+  engine: z.enum(ENGINE_NAMES),
   model: z.string(),
   quant: z.string(),
-  /** Comma-separated `NodeCapability` list. */
-  capabilities: z.string(),
+  /** What the node's model takes besides text (`image`, `audio`); see `CapabilityList` for the Redis form. */
+  capabilities: CapabilityList,
   started_at: z.coerce.number(),
   heartbeat_at: z.coerce.number(),
   sequences: z.coerce.number().int(),
@@ -44,3 +83,13 @@ export const NodeStats = z.object({
   ram_total_bytes: z.coerce.number().optional(),
 });
 export type NodeStats = z.infer<typeof NodeStats>;
+
+/** A node's stats as the fields of its Redis hash (the inverse of `NodeStats.parse`). */
+export function encodeNodeStats(stats: NodeStats): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const [name, value] of Object.entries(stats)) {
+    if (value === undefined) continue;
+    fields[name] = Array.isArray(value) ? value.join(',') : String(value);
+  }
+  return fields;
+}

@@ -26,6 +26,30 @@ export type ControlQueueName = (typeof CONTROL_QUEUE_NAMES)[keyof typeof CONTROL
 /** Default BullMQ/Redis key prefix; tests give each test its own. */
 export const DEFAULT_REDIS_PREFIX = 'gembatch';
 
+/**
+ * BullMQ's own key layout under a prefix, the one place gembatch spells it: a job's hash is
+ * `<prefix>:<queue>:<jobId>` (BullMQ names a parent's children by it in `getDependencies`,
+ * `getChildrenValues` and `getIgnoredChildrenFailures`), and its other keys start with that too
+ * (`…:logs`, `…:lock`).
+ */
+export const bullmqKeys = {
+  /** Key of one job (a parent's name for a child). */
+  job: (prefix: string, queue: string, jobId: string) => `${bullmqKeys.queuePrefix(prefix, queue)}${jobId}`,
+  /** Every key of a queue starts with this; `MATCH` patterns add `*` (a job id holds no glob characters). */
+  queuePrefix: (prefix: string, queue: string) => `${prefix}:${queue}:`,
+  /**
+   * The queue and job id a job key names, when it is a key of one of `queues` (checked in order,
+   * whole name), else undefined. The id is everything after the queue, so it keeps a key's suffix.
+   */
+  parseJob<Queue extends string>(prefix: string, key: string, queues: readonly Queue[]): { queue: Queue; id: string } | undefined {
+    for (const queue of queues) {
+      const start = bullmqKeys.queuePrefix(prefix, queue);
+      if (key.startsWith(start)) return { queue, id: key.slice(start.length) };
+    }
+    return undefined;
+  },
+};
+
 /** Redis keys owned by gembatch itself (not BullMQ). */
 export const redisKeys = {
   /** Hash: one uploaded file record (tenant, sha256, bytes, filename). */

@@ -1,4 +1,7 @@
-import type { NodeCapability, TaskPrompt } from '@gembatch/contracts';
+import type { Accelerator, EngineName, EngineStats, NodeCapability, TaskPrompt } from '@gembatch/contracts';
+
+/** Defined in `@gembatch/contracts` (the node stats reporter publishes it); re-exported for the engines. */
+export type { EngineStats };
 
 /**
  * The contract every inference engine fulfils (node-llama-cpp for text, @fugood/llama.node for
@@ -58,12 +61,12 @@ export interface GenerateResult {
 }
 
 export interface EngineInfo {
-  engine: 'node-llama-cpp' | 'llama.node';
+  engine: EngineName;
   /** Model name (file name without extension, or catalog id). */
   model: string;
   /** Quantization label (e.g. `Q4_K_M`, `F16`). */
   quant: string;
-  accelerator: 'cuda' | 'metal' | 'vulkan' | 'cpu';
+  accelerator: Accelerator;
   /** GPU device name, or `cpu`. */
   gpu: string;
   capabilities: NodeCapability[];
@@ -73,27 +76,6 @@ export interface EngineInfo {
   contextPerSequence: number;
   /** Whether the model has a chat template (otherwise completion mode). */
   chat: boolean;
-}
-
-/** Monotonic counters since the engine started, plus current gauges. */
-export interface EngineStats {
-  activeSequences: number;
-  promptTokensTotal: number;
-  /** Prompt tokens kept from an earlier job in the same sequence (prefix reuse) instead of being evaluated. Absent: the engine does not reuse (0). */
-  promptTokensReusedTotal?: number;
-  /** Prompt tokens evaluated (promptTokensTotal = reused + evaluated). Absent: all of promptTokensTotal. */
-  promptTokensEvaluatedTotal?: number;
-  generationTokensTotal: number;
-  /** Number of decode (forward-pass dispatch) calls. */
-  decodeCallsTotal: number;
-  /** Tokens across all decode calls (so tokens per decode = this / decodeCallsTotal). */
-  decodeTokensTotal: number;
-  /** Decode calls that carried every active sequence. */
-  fullDecodeCallsTotal: number;
-  /** Histogram of tokens per decode call: upper bound → count (cumulative not required). */
-  decodeBatchTokens: Map<number, number>;
-  vramTotalBytes: number;
-  vramUsedBytes: number;
 }
 
 export interface Engine {

@@ -1,5 +1,5 @@
 import { getLlama, LlamaLogLevel, NoBinaryFoundError, type Llama } from 'node-llama-cpp';
-import { GembatchError, errorMessage } from '@gembatch/contracts';
+import { GembatchError, errorMessage, type Accelerator } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 
 /** Which llama.cpp backend to load: `auto` tries CUDA, Metal, Vulkan, then CPU. */
@@ -49,12 +49,12 @@ export async function loadLlama(options: LoadLlamaOptions = {}): Promise<Llama> 
  * 2-core machine that is 1; node-llama-cpp's default of 4 there is 100× slower, measured). On a
  * GPU the CPU only feeds it: node-llama-cpp's math-core count.
  */
-export function defaultThreads(accelerator: 'cuda' | 'metal' | 'vulkan' | 'cpu', cpuMathCores: number): number {
+export function defaultThreads(accelerator: Accelerator, cpuMathCores: number): number {
   if (accelerator === 'cpu') return Math.max(1, cpuMathCores - 1);
   return Math.max(1, cpuMathCores);
 }
 
 /** Our name for a node-llama-cpp backend. */
-export function acceleratorOf(llama: Pick<Llama, 'gpu'>): 'cuda' | 'metal' | 'vulkan' | 'cpu' {
+export function acceleratorOf(llama: Pick<Llama, 'gpu'>): Accelerator {
   return llama.gpu === false ? 'cpu' : llama.gpu;
 }

@@ -1,10 +1,11 @@
 import os from 'node:os';
+import type { Accelerator } from '@gembatch/contracts';
 import type { MemoryKind } from './select-quantization.ts';
 import { acceleratorOf, defaultThreads, loadLlama, type GpuOption } from './load-llama.ts';
 
 /** What a node has to run a model on. */
 export interface HardwareInfo {
-  accelerator: 'cuda' | 'metal' | 'vulkan' | 'cpu';
+  accelerator: Accelerator;
   /** GPU device names (empty on CPU). */
   gpuNames: string[];
   vramTotalBytes: number;

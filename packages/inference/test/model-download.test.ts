@@ -8,7 +8,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { GembatchError } from '@gembatch/contracts';
 import { ensureTestModel, tempDir } from '@gembatch/testing';
-import { downloadFile, GEMMA4_12B_CATALOG, resolveModel, runModelsList, runModelsPull, type HardwareInfo } from '../src/index.ts';
+import { downloadFile, GEMMA4_12B_CATALOG, resolveModel, type HardwareInfo } from '../src/index.ts';
 
 interface Served {
   bytes: Buffer;
@@ -176,40 +176,5 @@ describe('resolveModel', () => {
     expect(local).toMatchObject({ path: byQuant.path, source: 'file' });
     expect(local.choice?.sequences).toBeGreaterThanOrEqual(1);
     await expect(resolveModel({ model: path.join(dir.path, 'missing.gguf'), modelsDir: dir.path, hardware: hardware(1) })).rejects.toThrow(/not found/);
-  });
-});
-
-describe('gembatch models list | pull', () => {
-  it('list prints the catalog with what fits the given memory and the choice', async () => {
-    const dir = await tempDir();
-    onTestFinished(() => dir.cleanup());
-    let text = '';
-    const out = { write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WritableStream;
-    expect(await runModelsList(['--json', '--gpu', 'cpu', '--vram', '16GiB', '--models-dir', dir.path], out, {})).toBe(0);
-    const report = JSON.parse(text) as { choice: { quant: string }; rows: Array<{ quant: string; fit: string; downloaded: boolean }> };
-    expect(report.choice.quant).toBe('Q8_0');
-    expect(report.rows.find((r) => r.quant === 'BF16')?.fit).toBe('no');
-    text = '';
-    expect(await runModelsList(['--gpu', 'cpu', '--vram', '16GiB', '--models-dir', dir.path], out, {})).toBe(0);
-    expect(text).toMatch(/\*Q8_0/);
-    expect(await runModelsList(['--bogus'], out, {})).toBe(1);
-  });
-
-  it('pull downloads a catalog quant with progress and checksum, then finds it verified', async () => {
-    const bytes = randomBytes(50_000);
-    const entry = GEMMA4_12B_CATALOG.entries.find((e) => e.quant === 'Q4_K_M');
-    const [repo, ...file] = (entry?.source.slice(3) ?? '').split('/');
-    const hub = await fakeHub({ [`${repo}/${file[0]}/${file.slice(1).join('/')}`]: { bytes } });
-    const dir = await tempDir();
-    onTestFinished(() => dir.cleanup());
-    let text = '';
-    const out = { write: (chunk: string) => ((text += chunk), true) } as unknown as NodeJS.WritableStream;
-    expect(await runModelsPull(['q4_k_m', '--models-dir', dir.path, '--endpoint', hub.endpoint], out, {})).toBe(0);
-    expect(text).toMatch(/100%/);
-    expect(text).toContain(sha(bytes));
-    text = '';
-    expect(await runModelsPull(['Q4_K_M', '--models-dir', dir.path, '--endpoint', hub.endpoint], out, {})).toBe(0);
-    expect(text).toMatch(/already downloaded and verified/);
-    expect(await runModelsPull(['Q3_XS', '--models-dir', dir.path], out, {})).toBe(1);
   });
 });

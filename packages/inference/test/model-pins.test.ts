@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { GembatchError } from '@gembatch/contracts';
 import { ensureTestModel, tempDir } from '@gembatch/testing';
-import { GEMMA4_12B_CATALOG, resolveModel, runModelsPull, type CatalogEntry, type HardwareInfo } from '../src/index.ts';
+import { GEMMA4_12B_CATALOG, resolveModel, type CatalogEntry, type HardwareInfo } from '../src/index.ts';
 
 const REVISION = '0123456789abcdef0123456789abcdef01234567';
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -79,29 +79,6 @@ describe('catalog pins (revision and sha256)', () => {
     expect((failure as GembatchError).message).toMatch(/nothing was downloaded/);
     expect(server.revisions).toEqual(['main']);
     expect(existsSync(path.join(dir, 'tiny-q8.gguf'))).toBe(false);
-  });
-
-  it('gembatch models pull downloads a catalog entry from its pinned revision (main while unpinned)', async () => {
-    const entry = GEMMA4_12B_CATALOG.entries.find((e) => e.quant === 'Q8_0');
-    expect(entry).toBeDefined();
-    const bytes = Buffer.from('not a model, just bytes to fetch');
-    // The real catalog's Q8_0 comes from another repository: serve it under its own path.
-    const { repo, file } = /^hf:(?<repo>[^/]+\/[^/]+)\/(?<file>.+)$/.exec(entry?.source ?? '')?.groups ?? {};
-    const revisions: string[] = [];
-    const server = createServer((req, res) => {
-      const match = new RegExp(`^/${repo}/resolve/([^/]+)/${file}$`).exec(new URL(req.url ?? '/', 'http://x').pathname);
-      if (!match) return void res.writeHead(404).end();
-      revisions.push(match[1] ?? '');
-      res.writeHead(200, { 'content-length': String(bytes.length) }).end(req.method === 'HEAD' ? undefined : bytes);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const dir = await modelsDir();
-    const out: string[] = [];
-    const sink = { write: (text: string) => out.push(text) > 0 } as unknown as NodeJS.WritableStream;
-    const code = await runModelsPull(['Q8_0', '--endpoint', `http://127.0.0.1:${(server.address() as AddressInfo).port}`], sink, { GEMBATCH_MODELS_DIR: dir });
-    expect(code, out.join('')).toBe(0);
-    expect(new Set(revisions)).toEqual(new Set([entry?.revision ?? 'main']));
   });
 
   it('pins in the catalog are well-formed where set (a 40-hex commit, a 64-hex sha256)', () => {

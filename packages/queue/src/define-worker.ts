@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { encodeFailedReason, errorMessage, GembatchError, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
+import { bullmqKeys, encodeFailedReason, errorMessage, GembatchError, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { closeSharedQueue } from './close-queue.ts';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
@@ -182,7 +182,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
         if (token && (await job.moveToWaitingChildren(token))) throw new Suspended();
         const [values, failures] = await Promise.all([job.getChildrenValues<ChildResult>(), job.getIgnoredChildrenFailures()]);
         return children.map((child) => {
-          const key = `${options.prefix}:${child.queue}:${child.id}`;
+          const key = bullmqKeys.job(options.prefix, child.queue, child.id);
           if (Object.hasOwn(failures, key)) return { ok: false, failedReason: failures[key] as string };
           if (Object.hasOwn(values, key)) return { ok: true, value: values[key] as ChildResult };
           return { ok: false, failedReason: `GB_ERR_INTERNAL: child ${child.id} has no result` };

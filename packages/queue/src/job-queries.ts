@@ -1,5 +1,6 @@
 import type { Job, JobState } from 'bullmq';
 import {
+  bullmqKeys,
   decodeFailedReason,
   GembatchError,
   GenerateJobResult,
@@ -298,9 +299,8 @@ function parseMarker(raw: string): CancelMarker | undefined {
 async function removeWaitingChildren(store: JobQueues, parent: Job): Promise<string[]> {
   const { unprocessed = [] } = await parent.getDependencies({ unprocessed: { count: MAX_CANCELLED_CHILDREN } });
   const children = unprocessed.flatMap((key) => {
-    // Child keys are `<prefix>:<queue>:<id>`.
-    const queue = STAGE_ORDER.find((name) => key.startsWith(`${store.prefix}:${name}:`));
-    return queue ? [{ queue, id: key.slice(`${store.prefix}:${queue}:`.length) }] : [];
+    const child = bullmqKeys.parseJob(store.prefix, key, STAGE_ORDER);
+    return child ? [child] : [];
   });
   const running = await Promise.all(
     children.map(async ({ queue, id }) => {

@@ -2,7 +2,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import cronParser from 'cron-parser';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { CONTROL_QUEUE_NAMES, GembatchError, parseTaskOptions, redisKeys } from '@gembatch/contracts';
+import { bullmqKeys, CONTROL_QUEUE_NAMES, GembatchError, parseTaskOptions, redisKeys } from '@gembatch/contracts';
 import { closeSharedQueue } from '@gembatch/queue';
 import type { WebhookAllowlist } from '@gembatch/webhooks';
 import type { FolderRoot } from './folder-root.ts';
@@ -158,9 +158,13 @@ export class ScheduleService {
       const jobIds = new Set(runIds);
       let cursor = '0';
       do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:${CONTROL_QUEUE_NAMES.scheduleRuns}:repeat:${id}:*`, 'COUNT', 500);
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${bullmqKeys.queuePrefix(prefix, CONTROL_QUEUE_NAMES.scheduleRuns)}repeat:${id}:*`, 'COUNT', 500);
         cursor = next;
-        for (const key of keys) jobIds.add(key.slice(`${prefix}:${CONTROL_QUEUE_NAMES.scheduleRuns}:`.length).split(':').slice(0, 3).join(':'));
+        // A job's keys carry suffixes (`:logs`, `:lock`): its id is the first three parts.
+        for (const key of keys) {
+          const job = bullmqKeys.parseJob(prefix, key, [CONTROL_QUEUE_NAMES.scheduleRuns]);
+          if (job) jobIds.add(job.id.split(':').slice(0, 3).join(':'));
+        }
       } while (cursor !== '0');
       // A run job a worker holds right now cannot be removed; its lock expires and the run finds no schedule.
       for (const jobId of jobIds) await this.#queue.remove(jobId).catch(() => 0);

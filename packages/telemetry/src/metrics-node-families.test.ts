@@ -9,7 +9,7 @@ const stats: NodeStatsFields = {
   engine: 'node-llama-cpp',
   model: 'm',
   quant: 'Q8_0',
-  capabilities: 'text',
+  capabilities: ['text'],
   started_at: 0,
   sequences: 16,
   active_sequences: 0,

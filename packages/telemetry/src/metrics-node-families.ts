@@ -1,22 +1,20 @@
 import type { Registry } from 'prom-client';
+import type { Accelerator, EngineName, NodeCapability } from '@gembatch/contracts';
 import { JOB_COUNTERS, JOB_HISTOGRAMS, NODE_FAMILIES, type FamilySpec } from './metrics-catalog.ts';
 import { MetricFamily } from './metrics-family.ts';
 import { counterSamples, histogramSamples, type StoredFamilies } from './metrics-fields.ts';
 import type { HistogramSample, ScalarSample } from './metrics-samples.ts';
 
-/**
- * What a node publishes, in the shape of `NodeStats` from `@gembatch/contracts` (kept structural
- * here so telemetry stays a leaf package).
- */
+/** What a node publishes: the fields of `NodeStats` (`@gembatch/contracts`) its series are made of. */
 export interface NodeStatsFields {
   node: string;
   gpu: string;
-  accelerator: string;
-  engine: string;
+  accelerator: Accelerator;
+  engine: EngineName;
   model: string;
   quant: string;
-  /** Comma-separated capabilities. */
-  capabilities: string;
+  /** What the model takes (`text`, `image`, `audio`); one label, joined by `,`. */
+  capabilities: readonly NodeCapability[];
   /** ms since epoch. */
   started_at: number;
   sequences: number;
@@ -66,7 +64,7 @@ export function nodeFamilySamples(nodes: readonly NodeMetricsInput[]): Map<Famil
     [
       NODE_FAMILIES.info,
       nodes.map(({ stats }) => ({
-        labels: { node: stats.node, gpu: stats.gpu, accelerator: stats.accelerator, model: stats.model, quant: stats.quant, engine: stats.engine, capabilities: stats.capabilities },
+        labels: { node: stats.node, gpu: stats.gpu, accelerator: stats.accelerator, model: stats.model, quant: stats.quant, engine: stats.engine, capabilities: stats.capabilities.join(',') },
         value: 1,
       })),
     ],

@@ -23,3 +23,4 @@ export * from './raw-pdf.ts';
 export * from './gguf/stand-in-models.ts';
 export * from './redis-topology.ts';
 export * from './webhook-receiver.ts';
+export * from './model-hub.ts';

@@ -1,6 +1,7 @@
 import { join, resolve } from 'node:path';
 import { BatchFeeder, BatchService, BatchStore, FINAL_BATCH_STATUSES, type BatchObject } from '@gembatch/batches';
-import { ConfigError, drainOnSignals, exitOnConfigError } from '@gembatch/config';
+import { ConfigError, exitOnConfigError } from '@gembatch/config';
+import { drainOnSignals } from '@gembatch/lifecycle';
 import { FolderRoot, ScheduleStore, startScheduleRunWorker } from '@gembatch/schedules';
 import { loadWebhookConfig, startWebhookWorker, WebhookProducer } from '@gembatch/webhooks';
 import { closeRedisConnection, createRedisConnection, JobProducer, redisKeyPrefix } from '@gembatch/queue';

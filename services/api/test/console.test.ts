@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
 import { BatchFeeder, type BatchObject } from '@gembatch/batches';
 import type { NodeStats } from '@gembatch/contracts';
-import { writeNodeHeartbeat } from '@gembatch/queue';
+import { writeNodeHeartbeat } from '@gembatch/node-stats';
 import { FileStore } from '@gembatch/storage';
 import { closeAfterTest, redisTest } from '@gembatch/testing';
 import { CONSOLE_ASSETS_DIR } from '../src/routes/console-routes.ts';
@@ -85,7 +85,7 @@ describe('the web console: assets, per-request list, fleet view', () => {
     expect((await app.inject({ method: 'GET', url: '/admin/fleet', headers: bearer(KEY_A) })).statusCode).toBe(401);
     expect((await app.inject({ method: 'GET', url: '/admin/fleet' })).statusCode).toBe(401);
     const now = Date.now();
-    const stats: NodeStats = { node: 'gpu-7', host: 'h', gpu: 'H200', accelerator: 'cuda', engine: 'node-llama-cpp', model: 'gemma-4-12b', quant: 'Q8_0', capabilities: 'text,image', started_at: now, heartbeat_at: now, sequences: 16, active_sequences: 5, context_per_sequence: 8192, generation_tokens_per_second: 412.5, prompt_tokens_per_second: 0, generation_tokens_total: 1000, prompt_tokens_total: 0, decode_calls_total: 10, vram_total_bytes: 141e9, vram_used_bytes: 60e9, ram_used_bytes: 1e9 };
+    const stats: NodeStats = { node: 'gpu-7', host: 'h', gpu: 'H200', accelerator: 'cuda', engine: 'node-llama-cpp', model: 'gemma-4-12b', quant: 'Q8_0', capabilities: ['text', 'image'], started_at: now, heartbeat_at: now, sequences: 16, active_sequences: 5, context_per_sequence: 8192, generation_tokens_per_second: 412.5, prompt_tokens_per_second: 0, generation_tokens_total: 1000, prompt_tokens_total: 0, decode_calls_total: 10, vram_total_bytes: 141e9, vram_used_bytes: 60e9, ram_used_bytes: 1e9 };
     await writeNodeHeartbeat(connection, redis.prefix, stats);
     const fleet = await app.inject({ method: 'GET', url: '/admin/fleet', headers: bearer(ADMIN) });
     expect(fleet.statusCode).toBe(200);

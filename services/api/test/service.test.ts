@@ -1,5 +1,5 @@
 import { describe, expect } from 'vitest';
-import { writeNodeHeartbeat } from '@gembatch/queue';
+import { writeNodeHeartbeat } from '@gembatch/node-stats';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { openTestRedis, redisTest } from '@gembatch/testing';
 import type { NodeStats } from '@gembatch/contracts';
@@ -21,7 +21,7 @@ function nodeStats(node: string): NodeStats {
     engine: 'node-llama-cpp',
     model: 'tiny',
     quant: 'F16',
-    capabilities: 'text',
+    capabilities: ['text'],
     started_at: now,
     heartbeat_at: now,
     sequences: 2,

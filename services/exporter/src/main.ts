@@ -1,4 +1,5 @@
-import { drainOnSignals, exitOnConfigError, loadEnv } from '@gembatch/config';
+import { exitOnConfigError, loadEnv } from '@gembatch/config';
+import { drainOnSignals } from '@gembatch/lifecycle';
 import { createLogger } from '@gembatch/telemetry';
 import { ExporterEnv } from './env.ts';
 import { Exporter } from './exporter.ts';

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { describe, expect, onTestFinished, vi } from 'vitest';
-import { NodeStatsReporter, type NodeEngineStats } from '@gembatch/queue';
+import { NodeStatsReporter } from '@gembatch/node-stats';
+import type { EngineStats } from '@gembatch/contracts';
 import { closeAfterTest, findFreePort, openTestRedis, redisTest, tempDir, type RedisTestContext } from '@gembatch/testing';
 import { Exporter } from '../src/index.ts';
 import { dashboardExpressions } from './dashboard-queries.ts';
@@ -73,7 +74,7 @@ function ruleExpressions(yaml: string): string[] {
 describe('dashboards and alerts query what the exporter serves', () => {
   redisTest('every metric name in the Grafana dashboard and the alert rules is in a scrape of the exporter (or of the API, for its row)', async ({ redis }) => {
     const connection = closeAfterTest(openTestRedis(redis.url));
-    const engine: NodeEngineStats = { activeSequences: 1, promptTokensTotal: 10, generationTokensTotal: 5, decodeCallsTotal: 2, decodeTokensTotal: 15, decodeBatchTokens: new Map([[10, 1], [5, 1]]), vramTotalBytes: 8e9, vramUsedBytes: 4e9 };
+    const engine: EngineStats = { activeSequences: 1, promptTokensTotal: 10, generationTokensTotal: 5, decodeCallsTotal: 2, decodeTokensTotal: 15, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map([[10, 1], [5, 1]]), vramTotalBytes: 8e9, vramUsedBytes: 4e9 };
     const reporter = closeAfterTest(new NodeStatsReporter({ redis: connection, prefix: redis.prefix, identity: { node: 'n1', host: 'h', gpu: 'cpu', accelerator: 'cpu', engine: 'node-llama-cpp', model: 'm', quant: 'F16', capabilities: ['text'], sequences: 2, contextPerSequence: 256 }, engineStats: () => engine }));
     await reporter.start();
     reporter.recordJob({ task: 'summarize', outcome: 'completed', queueWaitMs: 5, durationMs: 50, timeToFirstTokenMs: 10, interTokenMs: 2 });

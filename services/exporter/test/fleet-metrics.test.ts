@@ -2,15 +2,15 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadEnv } from '@gembatch/config';
-import { NODE_STATS_TTL_SECONDS, redisKeys, type NodeStats } from '@gembatch/contracts';
-import { NodeStatsReporter, writeNodeHeartbeat, type NodeEngineStats, type NodeIdentity } from '@gembatch/queue';
+import { NODE_STATS_TTL_SECONDS, redisKeys, type NodeStats, type EngineStats } from '@gembatch/contracts';
+import { NodeStatsReporter, writeNodeHeartbeat, type NodeIdentity } from '@gembatch/node-stats';
 import { selectSamples } from '@gembatch/telemetry';
 import { closeAfterTest, findFreePort, openTestRedis, redisTest } from '@gembatch/testing';
 import { Exporter, ExporterEnv, FleetMetrics } from '../src/index.ts';
 import { scrape, valuesBy } from './scrape.ts';
 
-function engine(generated: number, prompt: number): NodeEngineStats {
-  return { activeSequences: 1, promptTokensTotal: prompt, generationTokensTotal: generated, decodeCallsTotal: 4, decodeTokensTotal: prompt + generated, decodeBatchTokens: new Map([[1, 3], [16, 1]]), vramTotalBytes: 24e9, vramUsedBytes: 9e9 };
+function engine(generated: number, prompt: number): EngineStats {
+  return { activeSequences: 1, promptTokensTotal: prompt, generationTokensTotal: generated, decodeCallsTotal: 4, decodeTokensTotal: prompt + generated, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map([[1, 3], [16, 1]]), vramTotalBytes: 24e9, vramUsedBytes: 9e9 };
 }
 
 function identity(node: string, quant: string): NodeIdentity {
@@ -101,7 +101,7 @@ describe('fleet exporter', () => {
 
 /** Stats as a node writes them, for a node that then dies without a goodbye. */
 function statsOf(node: string): NodeStats {
-  return { node, host: 'h', gpu: 'cpu', accelerator: 'cpu', engine: 'node-llama-cpp', model: 'm', quant: 'F16', capabilities: 'text', started_at: Date.now(), heartbeat_at: Date.now(), sequences: 1, active_sequences: 0, context_per_sequence: 256, generation_tokens_per_second: 0, prompt_tokens_per_second: 0, generation_tokens_total: 0, prompt_tokens_total: 0, decode_calls_total: 0, vram_total_bytes: 0, vram_used_bytes: 0, ram_used_bytes: 1 };
+  return { node, host: 'h', gpu: 'cpu', accelerator: 'cpu', engine: 'node-llama-cpp', model: 'm', quant: 'F16', capabilities: ['text'], started_at: Date.now(), heartbeat_at: Date.now(), sequences: 1, active_sequences: 0, context_per_sequence: 256, generation_tokens_per_second: 0, prompt_tokens_per_second: 0, generation_tokens_total: 0, prompt_tokens_total: 0, decode_calls_total: 0, vram_total_bytes: 0, vram_used_bytes: 0, ram_used_bytes: 1 };
 }
 
 describe('fleet exporter without Redis', () => {

@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
 import { Queue } from 'bullmq';
-import { QUEUE_NAMES } from '@gembatch/contracts';
-import { NodeStatsReporter, type NodeEngineStats, type NodeIdentity } from '@gembatch/queue';
+import { QUEUE_NAMES, type EngineStats } from '@gembatch/contracts';
+import { NodeStatsReporter, type NodeIdentity } from '@gembatch/node-stats';
 import { closeAfterTest, openTestRedis, redisTest } from '@gembatch/testing';
 import { Exporter } from '../src/index.ts';
 import { dashboardExpressions } from './dashboard-queries.ts';
@@ -18,8 +18,8 @@ function identity(node: string): NodeIdentity {
   return { node, host: 'h', gpu: 'cpu', accelerator: 'cpu', engine: 'node-llama-cpp', model: 'm', quant: 'F16', capabilities: ['text'], sequences: 2, contextPerSequence: 256 };
 }
 
-function counters(): NodeEngineStats {
-  return { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
+function counters(): EngineStats {
+  return { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
 }
 
 describe.skipIf(!PROMETHEUS)('a real Prometheus scraping the exporter', () => {

@@ -10,7 +10,7 @@ afterEach(async () => {
 
 function node(name: string, tokensPerSecond: number): NodeMetricsInput {
   return {
-    stats: { node: name, gpu: 'RTX 4090', accelerator: 'cuda', engine: 'node-llama-cpp', model: 'gemma-4-12b', quant: 'Q4_K_M', capabilities: 'text', started_at: 0, sequences: 8, active_sequences: 3, context_per_sequence: 8192, generation_tokens_per_second: tokensPerSecond, prompt_tokens_per_second: 400, generation_tokens_total: 1234, prompt_tokens_total: 5678, decode_calls_total: 10, vram_total_bytes: 24 * 1024 ** 3, vram_used_bytes: 9 * 1024 ** 3, ram_used_bytes: 2 * 1024 ** 3 },
+    stats: { node: name, gpu: 'RTX 4090', accelerator: 'cuda', engine: 'node-llama-cpp', model: 'gemma-4-12b', quant: 'Q4_K_M', capabilities: ['text'], started_at: 0, sequences: 8, active_sequences: 3, context_per_sequence: 8192, generation_tokens_per_second: tokensPerSecond, prompt_tokens_per_second: 400, generation_tokens_total: 1234, prompt_tokens_total: 5678, decode_calls_total: 10, vram_total_bytes: 24 * 1024 ** 3, vram_used_bytes: 9 * 1024 ** 3, ram_used_bytes: 2 * 1024 ** 3 },
   };
 }
 

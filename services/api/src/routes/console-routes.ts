@@ -7,7 +7,8 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { BATCH_STATUSES, listAllBatches, listBatchRequests, MAX_REQUEST_PAGE, type BatchService } from '@gembatch/batches';
 import { Timings, Usage } from '@gembatch/contracts';
-import { getJobView, listLiveNodes, type JobQueues } from '@gembatch/queue';
+import { getJobView, type JobQueues } from '@gembatch/queue';
+import { listLiveNodes } from '@gembatch/node-stats';
 import type { BlobStore } from '@gembatch/storage';
 import { ErrorResponse, IdParams } from './api-schemas.ts';
 
@@ -190,7 +191,7 @@ export function registerFleetRoutes(app: FastifyInstance, deps: FleetRouteDeps):
           accelerator: n.accelerator,
           model: n.model,
           quant: n.quant,
-          capabilities: n.capabilities.split(',').filter(Boolean),
+          capabilities: n.capabilities,
           sequences: n.sequences,
           active_sequences: n.active_sequences,
           context_per_sequence: n.context_per_sequence,

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { listLiveNodes } from '@gembatch/queue';
+import { listLiveNodes } from '@gembatch/node-stats';
 import { HealthResponse, ReadinessResponse } from './api-schemas.ts';
 import { errorMessage } from '@gembatch/contracts';
 

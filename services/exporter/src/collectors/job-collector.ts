@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { readFleetJobMetrics } from '@gembatch/queue';
+import { readFleetJobMetrics } from '@gembatch/node-stats';
 import { decodeMetricFields, type StoredFamilies } from '@gembatch/telemetry';
 
 /** The fleet-wide job histograms and counters every node adds to (exact sums across nodes, kept across restarts). */

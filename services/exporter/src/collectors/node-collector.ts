@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { listLiveNodes, readNodeHistogramFields } from '@gembatch/queue';
+import { listLiveNodes, readNodeHistogramFields } from '@gembatch/node-stats';
 import { NODE_FAMILIES, decodeMetricFields, histogramSamples, type NodeMetricsInput } from '@gembatch/telemetry';
 
 /**

@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
 import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, defaultExtractionConcurrency } from '@gembatch/extract';
 import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
-import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, listLiveNodes, NodeStatsReporter, defaultNodeId, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
+import { NodeStatsReporter, defaultNodeId, listLiveNodes } from '@gembatch/node-stats';
+import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
 import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
 import type { Redis } from 'ioredis';
@@ -11,6 +12,7 @@ import type { WorkerEnv } from '../env.ts';
 import { createExtractProcessor } from '../processors/extract-processor.ts';
 import { createGenerateProcessor, type ChunkResult } from '../processors/generate-processor.ts';
 import { TaskRunner } from '../processors/task-runner.ts';
+import type { WorkerEventSink } from './worker-events.ts';
 
 /**
  * One worker node: owns the model, the BullMQ workers, the stats reporter and every connection,
@@ -19,6 +21,7 @@ import { TaskRunner } from '../processors/task-runner.ts';
 export class WorkerNode {
   readonly #env: WorkerEnv;
   readonly #log: Logger;
+  readonly #events: WorkerEventSink | undefined;
   #redis: Redis | undefined;
   #blocking: Redis | undefined;
   #subscriber: Redis | undefined;
@@ -30,9 +33,14 @@ export class WorkerNode {
   #extractionPool: ExtractionPool | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(env: WorkerEnv, log: Logger) {
+  /**
+   * @param events Receives the typed start events (download progress, model decision, ready) that
+   *   `gembatch up` shows. Defaults to none.
+   */
+  constructor(env: WorkerEnv, log: Logger, events?: WorkerEventSink) {
     this.#env = env;
     this.#log = log;
+    this.#events = events;
   }
 
   get engine(): Engine | undefined {
@@ -167,7 +175,7 @@ export class WorkerNode {
         },
         scannedPages: env.GEMBATCH_SCANNED_PAGES,
         // This node counts even before its first heartbeat is written.
-        fleetCapabilities: async () => new Set<NodeCapability>([...engine.info.capabilities, ...(await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities.split(',') as NodeCapability[])]),
+        fleetCapabilities: async () => new Set<NodeCapability>([...engine.info.capabilities, ...(await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities)]),
       });
       this.#workers.push(
         defineWorker({
@@ -201,6 +209,7 @@ export class WorkerNode {
     // Heartbeat last: /readyz turns green only when this node can really take jobs.
     await reporter.start();
     log.info({ model: engine.info.model, quant: engine.info.quant, sequences: engine.info.sequences, contextPerSequence: engine.info.contextPerSequence, queues: this.#workers.map((w) => w.queue) }, 'worker ready');
+    void this.#events?.({ type: 'worker.ready', node, model: engine.info.model, quant: engine.info.quant, sequences: engine.info.sequences });
   }
 
   async #loadEngine(modelsDir: string): Promise<Engine> {
@@ -222,6 +231,7 @@ export class WorkerNode {
         if (percent >= lastPercent + 5) {
           lastPercent = percent;
           this.#log.info({ downloadedBytes, totalBytes, percent }, 'downloading model');
+          void this.#events?.({ type: 'model.download', downloaded_bytes: downloadedBytes, total_bytes: totalBytes, percent: Math.min(100, percent) });
         }
       },
     });
@@ -231,6 +241,17 @@ export class WorkerNode {
       { memoryBytes: hardware.memoryBytes, accelerator: hardware.accelerator, model: resolved.path, quant: resolved.quant, source: resolved.source, why: resolved.choice?.reason ?? 'model given by GEMBATCH_MODEL', sequences, contextPerSequence },
       'model decision',
     );
+    void this.#events?.({
+      type: 'model.decision',
+      model: resolved.path,
+      quant: resolved.quant,
+      source: resolved.source,
+      why: resolved.choice?.reason ?? 'model given by GEMBATCH_MODEL',
+      sequences,
+      context_per_sequence: contextPerSequence,
+      memory_bytes: hardware.memoryBytes,
+      accelerator: hardware.accelerator,
+    });
     if (env.GEMBATCH_MMPROJ) {
       const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, hardware, ...hfAccess });
       return createLlamaNodeEngine({

@@ -1,12 +1,12 @@
 import { describe, expect, vi } from 'vitest';
-import { GembatchError, NODE_STATS_TTL_SECONDS, redisKeys } from '@gembatch/contracts';
+import { GembatchError, NODE_STATS_TTL_SECONDS, redisKeys, type EngineStats } from '@gembatch/contracts';
 import { JOB_HISTOGRAMS, JOB_COUNTERS, NODE_FAMILIES, counterSamples, createLogger, decodeMetricFields, histogramSamples, parsePrometheusText, selectSamples } from '@gembatch/telemetry';
 import { closeAfterTest, openTestRedis, redisTest } from '@gembatch/testing';
-import { NodeStatsReporter, defaultNodeId, listLiveNodes, readFleetJobMetrics, readNodeHistogramFields, type NodeEngineStats, type NodeIdentity } from '../src/index.ts';
+import { NodeStatsReporter, defaultNodeId, listLiveNodes, readFleetJobMetrics, readNodeHistogramFields, type NodeIdentity } from '../src/index.ts';
 
 /** Engine counters a test drives by hand (the reporter only reads numbers from the engine). */
-function counters(): NodeEngineStats & { decodeBatchTokens: Map<number, number> } {
-  return { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
+function counters(): EngineStats & { decodeBatchTokens: Map<number, number> } {
+  return { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
 }
 
 function identity(node: string): NodeIdentity {
@@ -28,7 +28,7 @@ describe('NodeStatsReporter', () => {
 
     const [node, ...others] = await listLiveNodes(connection, redis.prefix);
     expect(others).toEqual([]);
-    expect(node).toMatchObject({ node: 'node-a', model: 'tiny-gemma4u', quant: 'F16', capabilities: 'text', sequences: 2, active_sequences: 1, context_per_sequence: 512, generation_tokens_total: 42, prompt_tokens_total: 100, decode_calls_total: 3 });
+    expect(node).toMatchObject({ node: 'node-a', model: 'tiny-gemma4u', quant: 'F16', capabilities: ['text'], sequences: 2, active_sequences: 1, context_per_sequence: 512, generation_tokens_total: 42, prompt_tokens_total: 100, decode_calls_total: 3 });
     expect(node?.ram_used_bytes).toBeGreaterThan(0);
     expect(node?.ram_total_bytes).toBeGreaterThan(node?.ram_used_bytes ?? 0);
     const ttl = await connection.ttl(redisKeys.node(redis.prefix, 'node-a'));

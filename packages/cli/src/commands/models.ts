@@ -3,13 +3,27 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { envBytes, envInt } from '@gembatch/config';
 import { GembatchError, toGembatchError, errorMessage } from '@gembatch/contracts';
-import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant } from './hf-source.ts';
-import { findCatalogEntry, GEMMA4_12B_CATALOG, type CatalogEntry } from './model-catalog.ts';
-import { downloadFile, type DownloadProgress } from './model-download.ts';
-import { probeHardware, type HardwareInfo } from './probe-hardware.ts';
-import { DEFAULT_CONTEXT_PER_SEQUENCE, defaultMaxSequences, pinnedRevision, resolveModel } from './resolve-model.ts';
-import { assessQuantizations, selectQuantization, type QuantizationChoice } from './select-quantization.ts';
-import type { GpuOption } from './load-llama.ts';
+import {
+  DEFAULT_CONTEXT_PER_SEQUENCE,
+  GEMMA4_12B_CATALOG,
+  assessQuantizations,
+  defaultMaxSequences,
+  downloadFile,
+  findCatalogEntry,
+  hfHeaders,
+  hfResolveUrl,
+  parseHfUri,
+  pinnedRevision,
+  probeHardware,
+  resolveHfQuant,
+  resolveModel,
+  selectQuantization,
+  type CatalogEntry,
+  type DownloadProgress,
+  type GpuOption,
+  type HardwareInfo,
+  type QuantizationChoice,
+} from '@gembatch/inference';
 
 const OPTIONS = {
   'models-dir': { type: 'string' },

@@ -1,4 +1,4 @@
-/** The logger calls `drainOnSignals` makes (pino's shape, kept structural so config stays a leaf). */
+/** The logger calls `drainOnSignals` makes (pino's shape, kept structural so lifecycle stays a leaf). */
 export interface DrainLogger {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;

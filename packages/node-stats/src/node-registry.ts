@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { NODE_STATS_TTL_SECONDS, NodeStats, redisKeys } from '@gembatch/contracts';
+import { NODE_STATS_TTL_SECONDS, NodeStats, encodeNodeStats, redisKeys } from '@gembatch/contracts';
 
 /**
  * The registry of live worker nodes: each node keeps a hash of its stats alive with a TTL and a
@@ -13,9 +13,7 @@ import { NODE_STATS_TTL_SECONDS, NodeStats, redisKeys } from '@gembatch/contract
  */
 export async function writeNodeHeartbeat(redis: Redis, prefix: string, stats: NodeStats, histogramFields?: ReadonlyMap<string, number>): Promise<void> {
   const key = redisKeys.node(prefix, stats.node);
-  const fields: Record<string, string> = {};
-  for (const [name, value] of Object.entries(stats)) if (value !== undefined) fields[name] = String(value);
-  const transaction = redis.multi().hset(key, fields).expire(key, NODE_STATS_TTL_SECONDS);
+  const transaction = redis.multi().hset(key, encodeNodeStats(stats)).expire(key, NODE_STATS_TTL_SECONDS);
   if (histogramFields && histogramFields.size > 0) {
     const histKey = redisKeys.nodeHistograms(prefix, stats.node);
     transaction.hset(histKey, Object.fromEntries([...histogramFields].map(([field, value]) => [field, String(value)]))).expire(histKey, NODE_STATS_TTL_SECONDS);

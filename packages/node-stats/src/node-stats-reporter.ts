@@ -1,7 +1,7 @@
 import { hostname, totalmem } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { GembatchError, NODE_CAPABILITIES, NODE_HEARTBEAT_MS, isErrorCode, isTaskName, redisKeys, type NodeCapability, type NodeStats, errorMessage } from '@gembatch/contracts';
+import { GembatchError, NODE_CAPABILITIES, NODE_HEARTBEAT_MS, isErrorCode, isTaskName, redisKeys, type Accelerator, type EngineName, type EngineStats, type NodeCapability, type NodeStats, errorMessage } from '@gembatch/contracts';
 import {
   JOB_COUNTERS,
   JOB_HISTOGRAMS,
@@ -29,35 +29,14 @@ export interface NodeIdentity {
   host: string;
   /** GPU device name, or `cpu`. */
   gpu: string;
-  accelerator: 'cuda' | 'metal' | 'vulkan' | 'cpu';
-  engine: 'node-llama-cpp' | 'llama.node';
+  accelerator: Accelerator;
+  engine: EngineName;
   model: string;
   quant: string;
   capabilities: NodeCapability[];
   /** Parallel sequences (capacity). */
   sequences: number;
   contextPerSequence: number;
-}
-
-/**
- * The engine counters the reporter reads: structurally the `EngineStats` of `@gembatch/inference`
- * (copied here because `@gembatch/queue` must not depend on the native inference package).
- */
-export interface NodeEngineStats {
-  activeSequences: number;
-  promptTokensTotal: number;
-  /** Prompt tokens reused from an earlier job in the same sequence (engines without reuse leave it out). */
-  promptTokensReusedTotal?: number;
-  /** Prompt tokens evaluated. */
-  promptTokensEvaluatedTotal?: number;
-  generationTokensTotal: number;
-  decodeCallsTotal: number;
-  /** Tokens across all decode calls (the decode histogram's sum). */
-  decodeTokensTotal: number;
-  /** Tokens per decode call: upper bound → calls in that bucket (not cumulative). */
-  decodeBatchTokens: ReadonlyMap<number, number>;
-  vramTotalBytes: number;
-  vramUsedBytes: number;
 }
 
 /** One finished job, as the worker saw it. Content-free: no ids, no text. */
@@ -80,7 +59,7 @@ export interface NodeStatsReporterOptions {
   prefix: string;
   identity: NodeIdentity;
   /** Reads the engine's counters; called every heartbeat and on each scrape of `registry`. */
-  engineStats: () => NodeEngineStats;
+  engineStats: () => EngineStats;
   /** Heartbeat period. Defaults to `NODE_HEARTBEAT_MS` (2 s). */
   intervalMs?: number;
   /** Logs heartbeat failures (codes, no content). Defaults to none. */
@@ -145,7 +124,7 @@ export class NodeStatsReporter {
   readonly #redis: Redis;
   readonly #prefix: string;
   readonly #identity: NodeIdentity;
-  readonly #engineStats: () => NodeEngineStats;
+  readonly #engineStats: () => EngineStats;
   readonly #intervalMs: number;
   readonly #logger: Logger | undefined;
   readonly #startedAt = Date.now();
@@ -154,7 +133,7 @@ export class NodeStatsReporter {
   readonly #jobTotals = new Map<string, number>();
   /** Job metric increments not yet added to Redis. */
   #pending = new Map<string, number>();
-  #lastEngineStats: NodeEngineStats | undefined;
+  #lastEngineStats: EngineStats | undefined;
   #timer: NodeJS.Timeout | undefined;
   #beating: Promise<void> | undefined;
   #flushing: Promise<void> | undefined;
@@ -312,14 +291,14 @@ export class NodeStatsReporter {
   }
 
   /** The node's stats at `now`: engine counters, rates over the window, memory. */
-  #snapshot(now: number): { engine: NodeEngineStats; stats: NodeStats; decodeFields: Map<string, number> } {
-    let engine: NodeEngineStats;
+  #snapshot(now: number): { engine: EngineStats; stats: NodeStats; decodeFields: Map<string, number> } {
+    let engine: EngineStats;
     try {
       engine = this.#engineStats();
       this.#lastEngineStats = engine;
     } catch (error) {
       // A closing engine may refuse; publish the last numbers rather than nothing.
-      engine = this.#lastEngineStats ?? { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
+      engine = this.#lastEngineStats ?? { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
       this.#logger?.debug({ node: this.#identity.node, err: describe(error) }, 'engine stats unavailable; using the last ones');
     }
     const [generationRate = 0, promptRate = 0] = this.#rates.rates(now, [engine.generationTokensTotal, engine.promptTokensTotal]);
@@ -332,7 +311,7 @@ export class NodeStatsReporter {
       engine: identity.engine,
       model: identity.model,
       quant: identity.quant,
-      capabilities: identity.capabilities.join(','),
+      capabilities: [...identity.capabilities],
       started_at: this.#startedAt,
       heartbeat_at: now,
       sequences: identity.sequences,
@@ -369,7 +348,7 @@ function round(value: number): number {
  * bucket goes to the smallest catalog bound at or above its own bound: exact for power-of-two or
  * per-size engine buckets), as absolute field values.
  */
-function decodeBatchFields(engine: NodeEngineStats): Map<string, number> {
+function decodeBatchFields(engine: EngineStats): Map<string, number> {
   const spec = NODE_FAMILIES.decodeBatchTokens;
   const fields = new Map<string, number>();
   let bucketed = 0;

@@ -1,0 +1,1 @@
+export * from './drain-on-signals.ts';

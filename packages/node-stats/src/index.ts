@@ -1,0 +1,2 @@
+export * from './node-registry.ts';
+export * from './node-stats-reporter.ts';

@@ -169,7 +169,7 @@ describe('tenant purge and the audit stream', () => {
   redisTest("purge deletes the tenant's jobs still waiting for a fair-share slot: their submissions, list and inline texts go, another tenant's waiting job stays", async ({ redis }) => {
     // A window of 1: the first job takes it, the others wait in their tenants' lists.
     const { app, blobStore, redis: connection } = await startApi(redis, { GEMBATCH_API_KEYS: KEYS, GEMBATCH_ADMIN_TOKEN: ADMIN_TOKEN, GEMBATCH_BATCH_WINDOW: '1' });
-    const submit = async (headers: Record<string, string>, text: string) => (await app.inject({ method: 'POST', url: '/v1/jobs', headers, payload: { text, task: 'summarize' } })).json() as { id: string; status: string };
+    const submit = async (headers: Record<string, string>, text: string) => (await app.inject({ method: 'POST', url: '/v1/jobs', headers, payload: { text, task: 'summarize' } })).json<{ id: string; status: string }>();
     const jobs = [await submit(acme, 'acme first'), await submit(acme, 'acme waiting one'), await submit(acme, 'acme waiting two')];
     const other = await submit(globex, 'globex waiting');
     expect(await connection.llen(redisKeys.pendingJobs(redis.prefix, 'acme'))).toBe(2);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Redis } from 'ioredis';
 import { decodeFailedReason, GembatchError, GenerateJobResult, QUEUE_NAMES, redisKeys, toGembatchError, type FileRecord, type QueueName } from '@gembatch/contracts';
-import { cancelJob, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
+import { cancelJob, JobAdmission, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
 import type { BatchObject } from './batch-schemas.ts';
@@ -29,6 +29,8 @@ const LOCK_TTL_MS = 15_000;
 const MAX_CHUNK = 500;
 /** Job states read at once while reconciling. */
 const RECONCILE_CONCURRENCY = 64;
+/** Turn ids of tenants' plain jobs in the slot rotation (batch ids start with `batch_`, so they never collide). */
+const PLAIN_JOBS_TURN = 'plain-jobs:';
 
 export interface BatchFeederOptions {
   /** Request/response connection; the event stream opens its own. The caller closes it. */
@@ -39,7 +41,7 @@ export interface BatchFeederOptions {
   blobStore: BlobStore;
   files: BatchFiles;
   logger: Logger;
-  /** Requests of all batches together in the queues at once. Defaults to `256`. */
+  /** Requests of all batches and plain jobs together in the queues at once (`GEMBATCH_BATCH_WINDOW`). Defaults to `256`. */
   window?: number;
   /** Most requests per batch. Defaults to `200000`. */
   maxRequests?: number;
@@ -87,6 +89,14 @@ export class BatchFeeder {
   /** Tenants and batches in the order they get the next free slots (rotated after each turn). */
   readonly #turns: SlotTurns = { tenants: [], batches: new Map() };
   readonly #tasks = new Map<string, Promise<void>>();
+  /** Plain jobs' fair share: their pending lists and the admitted set, in Redis. */
+  readonly #admission: JobAdmission;
+  /** Plain jobs holding window slots, as read from the admitted set at the start of the tick. */
+  #admitted = new Set<string>();
+  /** Plain jobs whose stage ended since the last tick (checked against the admitted set). */
+  #admittedDirty = new Set<string>();
+  /** Whether some tenant's plain jobs waited for a slot at the last tick (then every ended job is worth a tick). */
+  #pendingWaiting = false;
   #events: JobEventStream | undefined;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -98,6 +108,7 @@ export class BatchFeeder {
     this.#store = new BatchStore(options.redis, options.prefix, options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS);
     this.#log = options.logger.child({ component: 'batch-feeder' });
     this.#window = options.window ?? DEFAULT_BATCH_WINDOW;
+    this.#admission = new JobAdmission({ producer: options.producer, window: this.#window });
   }
 
   /** Starts the loop (and the event stream). Resolves once events are being read. */
@@ -107,9 +118,14 @@ export class BatchFeeder {
       connection: this.#options.redis,
       prefix: this.#options.prefix,
       onEvent: ({ jobId }) => {
-        if (!this.#byJob.has(jobId)) return;
-        this.#dirty.add(jobId);
-        this.poke();
+        if (this.#byJob.has(jobId)) {
+          this.#dirty.add(jobId);
+          this.poke();
+          return;
+        }
+        // A plain job (or another stage's id): its slot is freed if it is in the admitted set.
+        this.#admittedDirty.add(jobId);
+        if (this.#pendingWaiting || this.#admitted.has(jobId)) this.poke();
       },
     });
     await this.#events.waitUntilReady();
@@ -150,7 +166,7 @@ export class BatchFeeder {
         }
         this.#wake = done;
         // Work that arrived during the tick must not wait for the timer.
-        if (this.#dirty.size > 0) done();
+        if (this.#dirty.size > 0 || (this.#pendingWaiting && this.#admittedDirty.size > 0)) done();
       });
       this.#wake = undefined;
     }
@@ -172,6 +188,8 @@ export class BatchFeeder {
       this.#loaded = false;
       this.#byJob.clear();
       this.#inflightCount.clear();
+      this.#admitted.clear();
+      this.#admittedDirty.clear();
       return;
     }
     const ids = await this.#store.activeIds();
@@ -179,11 +197,18 @@ export class BatchFeeder {
     if (!this.#loaded) await this.#load(records);
 
     const now = Date.now();
+    const admitted = await this.#admission.admittedIds();
+    this.#admitted = new Set(admitted);
     if (now - this.#lastReconcile >= RECONCILE_MS) {
       this.#lastReconcile = now;
       for (const jobId of this.#byJob.keys()) this.#dirty.add(jobId);
+      // Admissions a crashed feeder left half done go into their queues first, then every slot is checked.
+      const resumed = await this.#admission.resumeAdmissions(admitted);
+      if (resumed > 0) this.#log.info({ jobs: resumed }, 'plain job admissions resumed');
+      for (const jobId of admitted) this.#admittedDirty.add(jobId);
     }
     await this.#resolveDirty();
+    await this.#resolveAdmitted();
 
     for (const record of records) {
       if (record.status === 'validating') this.#runTask(record.id, () => this.#validate(record));
@@ -195,10 +220,22 @@ export class BatchFeeder {
     const feedable = (await Promise.all(records.filter((r) => r.status === 'in_progress').map((r) => this.#store.read(r.id)))).filter(
       (r): r is BatchRecord => r !== undefined && r.status === 'in_progress' && r.ending === null && r.cursor_line < r.total,
     );
-    for (const [batchId, slots] of this.#allocate(feedable)) {
-      const record = feedable.find((r) => r.id === batchId) as BatchRecord;
-      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: describeError(error), batchId }, 'feeding a batch failed'));
+    const pending = await this.#admission.pendingCounts();
+    this.#pendingWaiting = pending.size > 0;
+    for (const [turnId, slots] of this.#allocate(feedable, pending)) {
+      if (turnId.startsWith(PLAIN_JOBS_TURN)) {
+        const tenant = turnId.slice(PLAIN_JOBS_TURN.length);
+        await this.#admission
+          .admitPending(tenant, slots)
+          .then((ids) => ids.forEach((id) => this.#admitted.add(id)))
+          .catch((error: unknown) => this.#log.error({ err: describeError(error) }, 'admitting plain jobs failed'));
+        continue;
+      }
+      const record = feedable.find((r) => r.id === turnId) as BatchRecord;
+      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: describeError(error), batchId: turnId }, 'feeding a batch failed'));
     }
+    // Submissions admit a plain job at once only while batches and admitted jobs leave room.
+    await this.#admission.reportBatchInflight(this.#batchInflight(), LOCK_TTL_MS);
 
     for (const id of ids) {
       const record = await this.#store.read(id);
@@ -296,14 +333,39 @@ export class BatchFeeder {
     );
   }
 
-  /** Free slots of the window, shared out by `allocateSlots` (whose turn order carries over to the next tick). */
-  #allocate(feedable: readonly BatchRecord[]): Map<string, number> {
-    const free = this.#window - [...this.#inflightCount.values()].reduce((a, b) => a + b, 0);
+  /**
+   * Free slots of the window (less batch requests and admitted plain jobs in the queues), shared out
+   * by `allocateSlots` (whose turn order carries over to the next tick). A tenant's pending plain
+   * jobs take one turn among its batches.
+   */
+  #allocate(feedable: readonly BatchRecord[], pendingPlain: ReadonlyMap<string, number>): Map<string, number> {
+    const free = this.#window - this.#batchInflight() - this.#admitted.size;
     return allocateSlots(
       free,
-      feedable.map((r) => ({ id: r.id, tenant: r.tenant, wants: Math.min(MAX_CHUNK, r.total - r.cursor_line) })),
+      [
+        ...feedable.map((r) => ({ id: r.id, tenant: r.tenant, wants: Math.min(MAX_CHUNK, r.total - r.cursor_line) })),
+        ...[...pendingPlain].map(([tenant, count]) => ({ id: `${PLAIN_JOBS_TURN}${tenant}`, tenant, wants: Math.min(MAX_CHUNK, count) })),
+      ],
       this.#turns,
     );
+  }
+
+  #batchInflight(): number {
+    return [...this.#inflightCount.values()].reduce((a, b) => a + b, 0);
+  }
+
+  /** Frees the slots of admitted plain jobs that ended (completed, failed for good, cancelled, deleted). */
+  async #resolveAdmitted(): Promise<void> {
+    const jobIds = [...this.#admittedDirty].filter((id) => this.#admitted.has(id));
+    this.#admittedDirty.clear();
+    const { producer, redis, prefix } = this.#options;
+    for (let i = 0; i < jobIds.length; i += RECONCILE_CONCURRENCY) {
+      const slice = jobIds.slice(i, i + RECONCILE_CONCURRENCY);
+      const outcomes = await Promise.all(slice.map((jobId) => readJobOutcome(producer, redis, prefix, jobId)));
+      const ended = slice.filter((_, index) => outcomes[index] !== undefined);
+      await this.#admission.release(ended);
+      for (const jobId of ended) this.#admitted.delete(jobId);
+    }
   }
 
   /**

@@ -40,6 +40,7 @@ export const ERROR_CODES = {
   GB_ERR_MODEL_LOAD: { retryable: false, httpStatus: 500, description: 'The model could not be loaded.' },
   GB_ERR_MODEL_CHECKSUM: { retryable: false, httpStatus: 500, description: 'A downloaded model file does not have its pinned sha256; it was deleted.' },
   GB_ERR_CANCELLED: { retryable: false, httpStatus: 409, description: 'The job was cancelled.' },
+  GB_ERR_JOB_STALLED: { retryable: false, httpStatus: 500, description: 'The node running the job stopped renewing its lock (crashed or frozen) more times than GEMBATCH_MAX_STALLED_COUNT allows; not retried, since the job may be what brings nodes down.' },
   GB_ERR_TIMEOUT: { retryable: true, httpStatus: 504, description: 'The job ran past its time limit.' },
   GB_ERR_CONFIG: { retryable: false, httpStatus: 500, description: 'The configuration is invalid.' },
   GB_ERR_INTERNAL: { retryable: true, httpStatus: 500, description: 'An unexpected error.' },
@@ -95,6 +96,10 @@ export function toGembatchError(error: unknown): GembatchError {
 }
 
 const FAILED_REASON = /^(GB_ERR_[A-Z_]+): ([\s\S]*)$/;
+/** What BullMQ itself writes when a job stalled past `maxStalledCount` (its Lua script, no processor involved). */
+export const BULLMQ_STALLED_REASON = 'job stalled more than allowable limit';
+/** The readable message of `GB_ERR_JOB_STALLED`. */
+export const JOB_STALLED_MESSAGE = 'the job was taken back from a node that stopped answering (crashed or frozen) more times than allowed (GEMBATCH_MAX_STALLED_COUNT); it is not retried again';
 
 /**
  * BullMQ keeps only a message string for a failed job; the worker adapter writes it as
@@ -107,5 +112,7 @@ export function encodeFailedReason(error: GembatchError): string {
 export function decodeFailedReason(failedReason: string | undefined | null): ErrorBody {
   const match = FAILED_REASON.exec(failedReason ?? '');
   if (match && isErrorCode(match[1])) return { code: match[1], message: match[2] ?? '' };
+  // Written by BullMQ where the worker adapter could not translate it (a job failed before it did).
+  if (failedReason === BULLMQ_STALLED_REASON) return { code: 'GB_ERR_JOB_STALLED', message: JOB_STALLED_MESSAGE };
   return { code: 'GB_ERR_INTERNAL', message: failedReason || 'unknown error' };
 }

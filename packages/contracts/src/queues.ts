@@ -134,6 +134,16 @@ export const redisKeys = {
   activeBatches: (prefix: string) => `${prefix}:batches:active`,
   /** String with a TTL: the one API process that runs the batch feeder right now. */
   batchFeederLock: (prefix: string) => `${prefix}:batches:feeder-lock`,
+  /** List per tenant: ids of its plain jobs waiting for a slot of the fair-share window, oldest first (`JobAdmission`). */
+  pendingJobs: (prefix: string, tenant: string) => `${prefix}:admission:pending:${tenant}`,
+  /** Hash: a pending plain job's id → its submission (`{queue, data, priority}`), until the feeder has added it to its queue. */
+  pendingJobData: (prefix: string) => `${prefix}:admission:pending-data`,
+  /** Set: tenants whose pending list is not empty. */
+  pendingTenants: (prefix: string) => `${prefix}:admission:tenants`,
+  /** Sorted set: plain jobs admitted to the queues and not yet ended, scored by admission time (ms); they hold window slots. */
+  admittedJobs: (prefix: string) => `${prefix}:admission:admitted`,
+  /** String with a TTL: batch requests the feeder has in the queues (its share of the window), for admissions at submission. */
+  admissionBatchInflight: (prefix: string) => `${prefix}:admission:batch-inflight`,
   /** String with a TTL: the resource an `Idempotency-Key` created (`scope` is e.g. `batches` or `jobs`). */
   idempotency: (prefix: string, tenant: string, scope: string, key: string) => `${prefix}:idempotency:${tenant}:${scope}:${key}`,
 } as const;

@@ -1,6 +1,6 @@
 import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { bullmqKeys, encodeFailedReason, errorMessage, GembatchError, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
+import { BULLMQ_STALLED_REASON, bullmqKeys, encodeFailedReason, errorMessage, GembatchError, JOB_STALLED_MESSAGE, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { closeSharedQueue } from './close-queue.ts';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
@@ -221,7 +221,7 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     }
   };
 
-  const worker = new Worker(options.queue, processJob, {
+  const worker = new TypedFailureWorker(options.queue, processJob, {
     connection: options.connection,
     prefix: options.prefix,
     concurrency: options.concurrency,
@@ -283,6 +283,18 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       return closing;
     },
   };
+}
+
+/**
+ * BullMQ fails a job that stalled past `maxStalledCount` itself, outside the processor, with a
+ * plain message (`BULLMQ_STALLED_REASON`), which would read as `GB_ERR_INTERNAL`. This worker
+ * writes it as `GB_ERR_JOB_STALLED` (non-retryable) instead, so clients and batch outcomes see why.
+ */
+class TypedFailureWorker extends Worker {
+  protected override handleFailed(error: Error, job: Job, token: string, fetchNext?: () => boolean, span?: Parameters<Worker['handleFailed']>[4]): Promise<Job> {
+    const typed = error instanceof UnrecoverableError && error.message === BULLMQ_STALLED_REASON ? new UnrecoverableError(encodeFailedReason(new GembatchError('GB_ERR_JOB_STALLED', JOB_STALLED_MESSAGE))) : error;
+    return super.handleFailed(typed, job, token, fetchNext, span);
+  }
 }
 
 /** Socket-level failures that ioredis retries by itself (Redis down, restarting, unreachable). */

@@ -2,6 +2,7 @@ export * from './redis-connection.ts';
 export * from './processor.ts';
 export * from './define-worker.ts';
 export * from './job-producer.ts';
+export * from './job-admission.ts';
 export * from './job-queries.ts';
 export * from './job-deletion.ts';
 export * from './job-events.ts';

@@ -46,11 +46,7 @@ export interface DeletedJob {
  */
 export async function deleteJob(store: JobQueues, jobId: string, tenant: string, blobs: JobBlobCleaner, options: DeleteJobOptions = {}): Promise<DeletedJob> {
   const first = await readJobRecord(store, jobId, tenant);
-  const status = toJobView(
-    jobId,
-    first.stages.map((s) => s.snapshot),
-    first.marker,
-  ).status;
+  const status = toJobView(jobId, first.snapshots, first.marker).status;
   const running = status === 'queued' || status === 'extracting' || status === 'running';
   // Read before cancelling: a cancel removes waiting stages and children, and with them what they point to.
   const before = running ? await jobsOf(store, jobId) : [];

@@ -13,6 +13,7 @@ import {
   type JobView,
   type QueueName,
 } from '@gembatch/contracts';
+import { readPendingJob, unparkJob } from './job-admission.ts';
 import type { JobQueues } from './job-producer.ts';
 
 /**
@@ -64,16 +65,20 @@ interface StageRecord {
 interface JobRecord {
   stages: StageRecord[];
   marker: CancelMarker | undefined;
+  /** A plain job still waiting for a fair-share slot (`JobAdmission`): not in any queue yet, reads as `queued`. */
+  pending: JobStageSnapshot | undefined;
+}
+
+/** The snapshots a view is derived from: the queue stages, or the pending submission while there are none. */
+function snapshotsOf(record: JobRecord): JobStageSnapshot[] {
+  if (record.stages.length === 0 && record.pending) return [record.pending];
+  return record.stages.map((s) => s.snapshot);
 }
 
 /** `GET /v1/jobs/:id`: the job's view for its tenant. Unknown id or another tenant's job → `GB_ERR_NOT_FOUND`. */
 export async function getJobView(store: JobQueues, jobId: string, tenant: string): Promise<JobView> {
   const record = await readJob(store, jobId, tenant);
-  return toJobView(
-    jobId,
-    record.stages.map((s) => s.snapshot),
-    record.marker,
-  );
+  return toJobView(jobId, snapshotsOf(record), record.marker);
 }
 
 /**
@@ -82,7 +87,7 @@ export async function getJobView(store: JobQueues, jobId: string, tenant: string
  */
 export async function getJobResultSha256(store: JobQueues, jobId: string, tenant: string): Promise<string> {
   const record = await readJob(store, jobId, tenant);
-  const snapshots = record.stages.map((s) => s.snapshot);
+  const snapshots = snapshotsOf(record);
   const view = toJobView(jobId, snapshots, record.marker);
   if (view.status === 'failed') throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} failed, so it has no result: ${view.error?.code}: ${view.error?.message}`, { details: { status: view.status } });
   if (view.status !== 'completed') throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} is ${view.status}; a result exists only once it is completed`, { details: { status: view.status } });
@@ -99,7 +104,7 @@ export async function getJobResultSha256(store: JobQueues, jobId: string, tenant
  */
 export async function cancelJob(store: JobQueues, jobId: string, tenant: string): Promise<JobView> {
   const record = await readJob(store, jobId, tenant);
-  const snapshots = record.stages.map((s) => s.snapshot);
+  const snapshots = snapshotsOf(record);
   if (record.marker) return toJobView(jobId, snapshots, record.marker);
   const before = toJobView(jobId, snapshots, undefined);
   if (before.status === 'completed' || before.status === 'failed') throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} is already ${before.status} and cannot be cancelled`, { details: { status: before.status } });
@@ -107,6 +112,8 @@ export async function cancelJob(store: JobQueues, jobId: string, tenant: string)
   const marker: CancelMarker = { tenant, task: before.task, submitted_at: Date.parse(before.created_at), cancelled_at: Date.now(), input: before.input, ...(before.metadata ? { metadata: before.metadata } : {}) };
   // Marker first: a stage that finishes right now and checks it will not enqueue the next one.
   await store.redis.set(redisKeys.cancelled(store.prefix, jobId), JSON.stringify(marker), 'EX', store.retentionSeconds, 'NX');
+  // Not admitted yet: out of its tenant's pending list (one the feeder admits right now is stopped by the marker).
+  if (record.pending) await unparkJob(store, jobId, tenant);
 
   const current = record.stages.at(-1);
   const toAbort = [jobId];
@@ -236,14 +243,15 @@ function percent(progress: unknown): number {
  * A job's stages as BullMQ holds them (live ones, in queue order) and its cancel marker, for its
  * tenant only (`GB_ERR_NOT_FOUND` otherwise). For code that acts on the records themselves (deletion).
  */
-export async function readJobRecord(store: JobQueues, jobId: string, tenant: string): Promise<{ stages: Array<{ job: Job; snapshot: JobStageSnapshot }>; marker: CancelMarker | undefined }> {
-  return readJob(store, jobId, tenant);
+export async function readJobRecord(store: JobQueues, jobId: string, tenant: string): Promise<{ stages: Array<{ job: Job; snapshot: JobStageSnapshot }>; marker: CancelMarker | undefined; snapshots: JobStageSnapshot[] }> {
+  const record = await readJob(store, jobId, tenant);
+  return { stages: record.stages, marker: record.marker, snapshots: snapshotsOf(record) };
 }
 
 async function readJob(store: JobQueues, jobId: string, tenant: string): Promise<JobRecord> {
   if (!JOB_ID_PATTERN.test(jobId)) throw notFound(jobId);
   // State before the job hash: a job read first and then seen 'completed' could lack its return value.
-  const [jobs, rawMarker] = await Promise.all([
+  const [jobs, rawMarker, pendingSubmission] = await Promise.all([
     Promise.all(
       STAGE_ORDER.map(async (queue) => {
         const state = await store.queues[queue].getJobState(jobId);
@@ -251,6 +259,7 @@ async function readJob(store: JobQueues, jobId: string, tenant: string): Promise
       }),
     ),
     store.redis.get(redisKeys.cancelled(store.prefix, jobId)),
+    readPendingJob(store, jobId),
   ]);
   const stages = await Promise.all(
     jobs.map(async (found, index): Promise<StageRecord | undefined> => {
@@ -273,9 +282,12 @@ async function readJob(store: JobQueues, jobId: string, tenant: string): Promise
   );
   const present = stages.filter((s): s is StageRecord => s !== undefined && s.snapshot.state !== 'unknown');
   const marker = rawMarker ? parseMarker(rawMarker) : undefined;
-  const owner = marker?.tenant ?? ownerOf(present.at(-1)?.snapshot.data);
-  if ((present.length === 0 && !marker) || owner !== tenant) throw notFound(jobId);
-  return { stages: present, marker };
+  const pending: JobStageSnapshot | undefined = pendingSubmission
+    ? { queue: pendingSubmission.queue, state: 'waiting', data: pendingSubmission.data, progress: 0, attemptsMade: 0, returnvalue: null }
+    : undefined;
+  const owner = marker?.tenant ?? ownerOf(present.at(-1)?.snapshot.data) ?? ownerOf(pending?.data);
+  if ((present.length === 0 && !marker && !pending) || owner !== tenant) throw notFound(jobId);
+  return { stages: present, marker, pending };
 }
 
 function ownerOf(data: unknown): string | undefined {

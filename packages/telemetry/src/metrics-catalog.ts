@@ -190,6 +190,12 @@ export const FLEET_FAMILIES = {
     type: 'gauge',
     labelNames: ['queue', 'state'],
   }),
+  pendingJobs: family({
+    name: 'gembatch_admission_pending_jobs',
+    help: 'Plain jobs waiting in their tenants\' lists for a slot of the fair-share window (GEMBATCH_BATCH_WINDOW), in no queue yet.',
+    type: 'gauge',
+    labelNames: [],
+  }),
   liveNodes: family({
     name: 'gembatch_live_nodes',
     help: 'Worker nodes whose stats are alive in Redis.',

@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Redis } from 'ioredis';
 import { BatchService, purgeTenantBatches } from '@gembatch/batches';
-import type { JobProducer } from '@gembatch/queue';
+import { JobAdmission, type JobProducer } from '@gembatch/queue';
 import { ScheduleService, type FolderRoot } from '@gembatch/schedules';
 import { loadWebhookConfig, WebhookDeliveries, WebhookProducer, type WebhookConfig } from '@gembatch/webhooks';
 import { FileStore, JobBlobCleaner, type BlobStore } from '@gembatch/storage';
@@ -125,7 +125,8 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
     v1.addHook('onRequest', tenantAuth(keys));
     registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
     const limits = requestLimitsFromEnv(env);
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, limits, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
+    const admission = env.GEMBATCH_JOB_FAIR_SHARE ? { admission: new JobAdmission({ producer: deps.producer, window: env.GEMBATCH_BATCH_WINDOW }) } : {};
+    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, limits, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, ...admission });
     const batches = new BatchService({
       redis: deps.redis,
       prefix: env.GEMBATCH_REDIS_PREFIX,

@@ -53,8 +53,10 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_SWEEP_INTERVAL_SECONDS: envInt(0).default(300),
   /** Run the batch feeder in this process (one API process holds it at a time; others stand by). */
   GEMBATCH_BATCH_FEEDER: envBool.default(true),
-  /** Requests of all batches in the job queues at once; the feeder shares it round-robin by tenant, then batch. */
+  /** Batch requests and plain jobs in the job queues at once; the feeder shares free slots round-robin by tenant, then batch. */
   GEMBATCH_BATCH_WINDOW: envInt(1, 100_000).default(256),
+  /** Plain jobs (`POST /v1/jobs`) share the window fairly with other tenants (past it they wait in Redis as `queued`); false: straight into the queues. */
+  GEMBATCH_JOB_FAIR_SHARE: envBool.default(true),
   /** Most request lines in one batch. */
   GEMBATCH_BATCH_MAX_REQUESTS: envInt(1, 10_000_000).default(200_000),
   /** Folder under which `POST /v1/batches {folder}` may read (symlinks resolved; never outside). Unset: folder batches are off. */

@@ -10,7 +10,7 @@ import {
   type JobSpec,
   type JobView,
 } from '@gembatch/contracts';
-import type { JobProducer } from '@gembatch/queue';
+import type { JobAdmission, JobProducer } from '@gembatch/queue';
 import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
 import type { QueuedJobQuota } from './queued-job-quota.ts';
 import { checkRequestLimits, type RequestLimits } from './request-limits.ts';
@@ -19,6 +19,8 @@ export interface JobSubmissionDeps {
   blobStore: BlobStore;
   files: FileStore;
   producer: Pick<JobProducer, 'submit' | 'retentionSeconds'>;
+  /** Fair share between tenants (`GEMBATCH_JOB_FAIR_SHARE`): jobs go through it instead of straight to `producer`. Unset: straight. */
+  admission?: Pick<JobAdmission, 'submit'>;
   /** The tenant's queued-jobs limit; unset: none. */
   quota?: QueuedJobQuota;
   /** Caps on metadata, schemas and inline text. */
@@ -83,13 +85,19 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
 async function enqueue(deps: JobSubmissionDeps, spec: JobSpec, file: FileRecord | undefined, body: CreateJobRequest, priority: { priority?: number }): Promise<void> {
   if (file) {
     const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(body.password ? { password: body.password } : {}), ...priority };
-    await deps.producer.submit(data, QUEUE_NAMES.extract, priority);
+    await add(deps, data, QUEUE_NAMES.extract, priority);
   } else {
     // The job references its text, so deleting another job with the same text keeps it.
     const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'), { beforeCommit: (hash) => deps.files.references.acquire(hash, jobReferrer(spec.job_id)) });
     // Looked at again once the job may have expired: the reference goes when the job has.
     await deps.files.references.trackJob(spec.job_id, sha256, spec.submitted_at + deps.producer.retentionSeconds * 1000);
     const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
-    await deps.producer.submit(data, QUEUE_NAMES.generate, priority);
+    await add(deps, data, QUEUE_NAMES.generate, priority);
   }
+}
+
+/** Through the fair-share admission when there is one (admitted now or parked for the feeder), else straight into the queue. */
+async function add(deps: JobSubmissionDeps, data: ExtractJobData | GenerateJobData, queue: typeof QUEUE_NAMES.extract | typeof QUEUE_NAMES.generate, priority: { priority?: number }): Promise<void> {
+  if (deps.admission) await deps.admission.submit(data, queue, priority);
+  else await deps.producer.submit(data, queue, priority);
 }

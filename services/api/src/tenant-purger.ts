@@ -1,5 +1,5 @@
 import { redisKeys } from '@gembatch/contracts';
-import { deleteJob, type JobBlobCleaner, type JobQueues } from '@gembatch/queue';
+import { deleteJob, unparkJob, type JobBlobCleaner, type JobQueues } from '@gembatch/queue';
 import type { FileStore } from '@gembatch/storage';
 import type { ApiKeyStore } from './api-key-store.ts';
 
@@ -71,6 +71,9 @@ export class TenantPurger {
       // Entries of jobs already gone (expired) are dropped too.
       await queues.redis.zrem(index, ...ids);
     }
+
+    // Jobs still waiting for a fair-share slot whose index entry is gone: out of the tenant's list, submissions with them.
+    for (const id of await queues.redis.lrange(redisKeys.pendingJobs(queues.prefix, tenant), 0, -1)) await unparkJob(queues, id, tenant);
 
     report.files = await files.deleteAll(tenant);
     await queues.redis.del(redisKeys.tenantOpenJobs(queues.prefix, tenant), redisKeys.tenantUsage(queues.prefix, tenant), index, redisKeys.tenantFiles(queues.prefix, tenant));

@@ -166,4 +166,23 @@ describe('tenant purge and the audit stream', () => {
     expect((await app.inject({ method: 'GET', url: `/v1/batches/${ours.batch.id}`, headers: acme })).statusCode).toBe(404);
     expect((await post('/admin/tenants/acme/purge', admin)).json()).toEqual({ tenant: 'acme', jobs: 0, files: 0, keys: 0, batches: 0, schedules: 0 });
   });
+  redisTest("purge deletes the tenant's jobs still waiting for a fair-share slot: their submissions, list and inline texts go, another tenant's waiting job stays", async ({ redis }) => {
+    // A window of 1: the first job takes it, the others wait in their tenants' lists.
+    const { app, blobStore, redis: connection } = await startApi(redis, { GEMBATCH_API_KEYS: KEYS, GEMBATCH_ADMIN_TOKEN: ADMIN_TOKEN, GEMBATCH_BATCH_WINDOW: '1' });
+    const submit = async (headers: Record<string, string>, text: string) => (await app.inject({ method: 'POST', url: '/v1/jobs', headers, payload: { text, task: 'summarize' } })).json<{ id: string; status: string }>();
+    const jobs = [await submit(acme, 'acme first'), await submit(acme, 'acme waiting one'), await submit(acme, 'acme waiting two')];
+    const other = await submit(globex, 'globex waiting');
+    expect(await connection.llen(redisKeys.pendingJobs(redis.prefix, 'acme'))).toBe(2);
+    // One waiting job whose index entry is gone (expired) is found through the list.
+    await connection.zrem(redisKeys.tenantJobs(redis.prefix, 'acme'), (jobs[2] as { id: string }).id);
+
+    const purged = await app.inject({ method: 'POST', url: '/admin/tenants/acme/purge', headers: admin });
+    expect(purged.json()).toMatchObject({ tenant: 'acme', jobs: 2 });
+    for (const { id } of jobs) expect((await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: acme })).statusCode).toBe(404);
+    expect(await connection.exists(redisKeys.pendingJobs(redis.prefix, 'acme'))).toBe(0);
+    expect(await connection.sismember(redisKeys.pendingTenants(redis.prefix), 'acme')).toBe(0);
+    expect(await connection.hkeys(redisKeys.pendingJobData(redis.prefix))).toEqual([other.id]);
+    expect(await blobStore.has(sha256Of('acme waiting one'))).toBe(false);
+    expect((await app.inject({ method: 'GET', url: `/v1/jobs/${other.id}`, headers: globex })).json()).toMatchObject({ id: other.id, status: 'queued' });
+  });
 });

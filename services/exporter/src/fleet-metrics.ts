@@ -28,6 +28,8 @@ export interface FleetSnapshot {
   nodes: NodeMetricsInput[];
   jobs: StoredFamilies;
   queues: ScalarSample[];
+  /** Plain jobs waiting for a fair-share slot (in no queue yet). */
+  pendingJobs: number;
   readSeconds: number;
 }
 
@@ -57,6 +59,10 @@ export class FleetMetrics {
     registerNodeFamilies(this.registry, async () => (await snapshot.get()).nodes);
     registerJobFamilies(this.registry, async () => (await snapshot.get()).jobs);
     MetricFamily.register(this.registry, FLEET_FAMILIES.queueJobs, async () => (await snapshot.get()).queues);
+    MetricFamily.register(this.registry, FLEET_FAMILIES.pendingJobs, async () => {
+      const current = await snapshot.get();
+      return current.redisUp ? [{ labels: {}, value: current.pendingJobs }] : [];
+    });
     MetricFamily.register(this.registry, FLEET_FAMILIES.liveNodes, async () => {
       const current = await snapshot.get();
       return current.redisUp ? [{ labels: {}, value: current.nodes.length }] : [];
@@ -73,15 +79,15 @@ export class FleetMetrics {
       timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.#readTimeoutMs} ms`)), this.#readTimeoutMs);
     });
     try {
-      const [nodes, jobs, queues] = await Promise.race([Promise.all([collectNodes(this.#redis, this.#prefix), collectJobMetrics(this.#redis, this.#prefix), this.#queueCollector.collect()]), timeout]);
+      const [nodes, jobs, queues, pendingJobs] = await Promise.race([Promise.all([collectNodes(this.#redis, this.#prefix), collectJobMetrics(this.#redis, this.#prefix), this.#queueCollector.collect(), this.#queueCollector.pendingJobs()]), timeout]);
       if (this.#redisWasDown) this.#logger?.info('Redis readable again');
       this.#redisWasDown = false;
-      return { redisUp: true, nodes, jobs, queues, readSeconds: (performance.now() - started) / 1000 };
+      return { redisUp: true, nodes, jobs, queues, pendingJobs, readSeconds: (performance.now() - started) / 1000 };
     } catch (error) {
       // Once per outage: Prometheus scrapes every few seconds.
       if (!this.#redisWasDown) this.#logger?.warn({ code: 'GB_ERR_SERVICE_UNAVAILABLE', err: errorMessage(error) }, 'cannot read fleet stats from Redis; serving gembatch_exporter_redis_up 0');
       this.#redisWasDown = true;
-      return { redisUp: false, nodes: [], jobs: new Map(), queues: [], readSeconds: (performance.now() - started) / 1000 };
+      return { redisUp: false, nodes: [], jobs: new Map(), queues: [], pendingJobs: 0, readSeconds: (performance.now() - started) / 1000 };
     } finally {
       clearTimeout(timer);
     }

@@ -2,7 +2,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import { ConfigError, loadEnv } from '@gembatch/config';
-import { NODE_STATS_TTL_SECONDS, redisKeys, type NodeStats, type EngineStats } from '@gembatch/contracts';
+import { newJobId, NODE_STATS_TTL_SECONDS, QUEUE_NAMES, redisKeys, type NodeStats, type EngineStats } from '@gembatch/contracts';
+import { JobAdmission, JobProducer } from '@gembatch/queue';
 import { NodeStatsReporter, writeNodeHeartbeat, type NodeIdentity } from '@gembatch/node-stats';
 import { selectSamples } from '@gembatch/telemetry';
 import { closeAfterTest, findFreePort, openTestRedis, redisTest } from '@gembatch/testing';
@@ -30,6 +31,11 @@ describe('fleet exporter', () => {
     await queue.add('job', { n: 1 });
     await queue.add('job', { n: 2 }, { delay: 60_000 });
     await queue.add('job', { n: 3 }, { priority: 5 });
+    // Plain jobs waiting for a fair-share slot (a window of 0: none is admitted) are in no queue.
+    const admission = new JobAdmission({ producer: closeAfterTest(new JobProducer({ connection, prefix: redis.prefix })), window: 0 });
+    for (const tenant of ['acme', 'acme', 'globex']) {
+      await admission.submit({ job_id: newJobId(), tenant, task: 'summarize', options: {}, max_tokens: 8, submitted_at: Date.now(), input: { type: 'text', sha256: 'a'.repeat(64) } }, QUEUE_NAMES.generate);
+    }
 
     const exporter = closeAfterTest(await Exporter.start({ redisUrl: redis.url, prefix: redis.prefix, port: 0 }));
     // Job counts reach Redis asynchronously; wait for all three.
@@ -64,6 +70,7 @@ describe('fleet exporter', () => {
     const generate = (state: string) => selectSamples(first.parsed, 'gembatch_queue_jobs', { queue: 'generate', state })[0]?.value;
     expect([generate('waiting'), generate('delayed'), generate('prioritized'), generate('active'), generate('failed')]).toEqual([1, 1, 1, 0, 0]);
     expect(selectSamples(first.parsed, 'gembatch_queue_jobs', { queue: 'extract' })).toHaveLength(7);
+    expect(selectSamples(first.parsed, 'gembatch_admission_pending_jobs')[0]?.value).toBe(3);
 
     // A node that shuts down is gone from the very next scrape.
     await b.close();

@@ -1,5 +1,6 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { redisKeys } from '@gembatch/contracts';
 import { closeSharedQueue } from '@gembatch/queue';
 import { QUEUE_STATES, type ScalarSample } from '@gembatch/telemetry';
 
@@ -10,6 +11,7 @@ import { QUEUE_STATES, type ScalarSample } from '@gembatch/telemetry';
 export class QueueCollector {
   readonly #queues: Queue[];
   readonly #redis: Redis;
+  readonly #prefix: string;
 
   /**
    * @param redis Connection shared by the queue handles (not closed by `close()`).
@@ -18,6 +20,7 @@ export class QueueCollector {
    */
   constructor(redis: Redis, prefix: string, names: readonly string[]) {
     this.#redis = redis;
+    this.#prefix = prefix;
     // skipMetasUpdate: a read-only observer must not rewrite the queues' meta keys.
     this.#queues = names.map((name) => new Queue(name, { connection: redis, prefix, skipMetasUpdate: true }));
     // Without a listener BullMQ prints each error of the shared connection; scrapes report outages (redis_up 0).
@@ -28,6 +31,13 @@ export class QueueCollector {
   async collect(): Promise<ScalarSample[]> {
     const counts = await Promise.all(this.#queues.map((queue) => queue.getJobCounts(...QUEUE_STATES)));
     return this.#queues.flatMap((queue, index) => QUEUE_STATES.map((state) => ({ labels: { queue: queue.name, state }, value: counts[index]?.[state] ?? 0 })));
+  }
+
+  /** Plain jobs waiting for a fair-share slot, all tenants together (they are in no queue until admitted). */
+  async pendingJobs(): Promise<number> {
+    const tenants = await this.#redis.smembers(redisKeys.pendingTenants(this.#prefix));
+    const counts = await Promise.all(tenants.map((tenant) => this.#redis.llen(redisKeys.pendingJobs(this.#prefix, tenant))));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   /** Closes the queue handles (not the shared connection). Idempotent. */

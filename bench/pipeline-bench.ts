@@ -155,12 +155,27 @@ async function sharedInstruction(): Promise<string> {
   }
 }
 
-function workload(name: WorkloadName, count: number, instruction = SHARED): BenchRequest[] {
-  return Array.from({ length: count }, (_, i) =>
+/**
+ * The requests of one phase. `first` numbers them on from the previous phases: a request that
+ * repeats an earlier one would let llama-server restore its whole prompt from its RAM prompt cache
+ * (`--cache-ram`, on by default), which no real batch of distinct documents gets.
+ */
+function workload(name: WorkloadName, count: number, instruction = SHARED, first = 0): BenchRequest[] {
+  return Array.from({ length: count }, (_, j) => j + first).map((i) =>
     name === 'shared'
       ? { instruction, input: `Note ${i}: the parcel ${i * 7 + 3} left the depot in Leeds on Monday and` }
       : { instruction: `Story ${i}: write what happens next.`, input: `Once upon a time, girl number ${i} found a box that` },
   );
+}
+
+/** Where a phase's request numbers start: after the requests of the phases before it. */
+function phaseStart(phase: Phase): number {
+  let start = 0;
+  for (const p of phases) {
+    if (p === phase) break;
+    start += p.requests;
+  }
+  return start;
 }
 
 /** The request the worker builds for task `prompt` (services/worker task-runner). */
@@ -207,7 +222,7 @@ async function runEngine(): Promise<Row[]> {
 }
 
 async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Phase): Promise<Row> {
-  const requests = workload(name, phase.requests);
+  const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
   const before = engine.stats();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -359,7 +374,7 @@ const SUBMIT_CONCURRENCY = 16;
 const POLL_MS = 100;
 
 async function stackPhase(urls: { api: string; exporter: string }, name: WorkloadName, phase: Phase): Promise<Row> {
-  const requests = workload(name, phase.requests);
+  const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
   const before = await promptCounters(urls.exporter);
   const started = performance.now();
   const submitted: Array<{ id: string; postMs: number }> = await pool(requests, SUBMIT_CONCURRENCY, async (request) => {
@@ -475,7 +490,7 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
     const rows: Row[] = [];
     for (const name of workloadNames) {
       for (const phase of phases) {
-        const requests = workload(name, phase.requests);
+        const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
         const started = performance.now();
         const results = await pool(requests, sequences, (request) => completion(base, request, phase.maxTokens));
         const wall = (performance.now() - started) / 1000;

@@ -309,7 +309,9 @@ export class LlamaCppEngine implements Engine {
       });
     }
     const signal = request.signal ? AbortSignal.any([request.signal, this.#closeController.signal]) : this.#closeController.signal;
-    const pooled = await this.#pool.acquire(signal);
+    // Prefix affinity: the free sequence already holding the longest start of this prompt (as
+    // llama-server picks a slot by prompt similarity), so reuse does not depend on which one is free.
+    const pooled = await this.#pool.acquire(signal, this.#prefixReuse ? (candidate) => sharedPrefixLength(candidate.sequence.contextTokens, plan.tokens) : undefined);
     let clean = false;
     try {
       const prefix = await this.#keepSharedPrefix(pooled, plan.tokens);
@@ -546,6 +548,14 @@ export class LlamaCppEngine implements Engine {
     })();
     return this.#closing;
   }
+}
+
+/** How many tokens `held` and `tokens` share from the start. */
+function sharedPrefixLength(held: readonly Token[], tokens: readonly Token[]): number {
+  const limit = Math.min(held.length, tokens.length);
+  let n = 0;
+  while (n < limit && held[n] === tokens[n]) n++;
+  return n;
 }
 
 function throwIfAborted(signal: AbortSignal, closeSignal: AbortSignal): void {

@@ -40,4 +40,12 @@ describe('SequencePool', () => {
     await expect(waiting).rejects.toSatisfy((e: unknown) => e instanceof GembatchError && e.code === 'GB_ERR_CANCELLED');
     expect(pool.waiting).toBe(0);
   });
+
+  it('with an affinity, hands out the free sequence it scores highest (ties: the lowest id)', async () => {
+    const pool = new SequencePool([seq(0), seq(1), seq(2), seq(3)]);
+    const held = { 0: 2, 1: 7, 2: 7, 3: 1 } as Record<number, number>;
+    expect((await pool.acquire(undefined, (s) => held[s.sequenceId] ?? 0)).sequenceId).toBe(1);
+    expect((await pool.acquire(undefined, (s) => held[s.sequenceId] ?? 0)).sequenceId).toBe(2);
+    expect((await pool.acquire(undefined, () => 0)).sequenceId).toBe(0);
+  });
 });

@@ -8,9 +8,9 @@ interface Waiter<T> {
 }
 
 /**
- * The context's sequences, handed to one job at a time. The lowest free sequence id goes first, so
- * active sequences stay contiguous (llama.cpp decodes a contiguous run of ids in one pass); jobs
- * that find none free wait in arrival order.
+ * The context's sequences, handed to one job at a time. The lowest free sequence id goes first
+ * unless the caller's affinity prefers another (active sequences then mostly stay contiguous, which
+ * llama.cpp decodes in fewer ubatches); jobs that find none free wait in arrival order.
  */
 export class SequencePool<T extends { sequenceId: number }> {
   readonly #free: T[];
@@ -32,10 +32,25 @@ export class SequencePool<T extends { sequenceId: number }> {
     return this.#waiters.length;
   }
 
-  /** Resolves to a free sequence; rejects with `GB_ERR_CANCELLED` if `signal` aborts first. */
-  acquire(signal?: AbortSignal): Promise<T> {
+  /**
+   * Resolves to a free sequence; rejects with `GB_ERR_CANCELLED` if `signal` aborts first. With
+   * `affinity`, the free sequence it scores highest (ties: the lowest id), e.g. the one already
+   * holding the longest prefix of the job's prompt; a job that waits takes the next one released.
+   */
+  acquire(signal?: AbortSignal, affinity?: (item: T) => number): Promise<T> {
     if (signal?.aborted) return Promise.reject(cancelled(signal));
-    const item = this.#free.shift();
+    let best = 0;
+    if (affinity && this.#free.length > 1) {
+      let bestScore = Number.NEGATIVE_INFINITY;
+      this.#free.forEach((candidate, index) => {
+        const score = affinity(candidate);
+        if (score > bestScore) {
+          bestScore = score;
+          best = index;
+        }
+      });
+    }
+    const [item] = this.#free.splice(best, 1);
     if (item) return Promise.resolve(item);
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter<T> = {

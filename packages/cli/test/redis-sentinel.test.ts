@@ -33,5 +33,6 @@ describe('REDIS_URL=redis+sentinel://.../master (a master, a replica and a Senti
     const views = await waitForJobs(stack.client, ids, 120_000);
     expect(views.filter((v) => v.status !== 'completed').map((v) => v.error)).toEqual([]);
     expect(await stack.client.ready()).toBe(true);
-  });
+    // Why 240 s: the sum of its own bounded waits (60 s + 120 s) plus the failover; the suite's 60 s default cut it on a loaded runner.
+  }, 240_000);
 });

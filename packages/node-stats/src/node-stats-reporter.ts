@@ -141,6 +141,8 @@ export class NodeStatsReporter {
   #starting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #failing = false;
+  /** Whether the last job-metrics send failed (one warning per outage, not one per retry). */
+  #metricsFailing = false;
 
   constructor(options: NodeStatsReporterOptions) {
     validateIdentity(options.identity);
@@ -276,13 +278,16 @@ export class NodeStatsReporter {
     this.#pending = new Map();
     this.#flushing = incrementFleetJobMetrics(this.#redis, this.#prefix, batch)
       .then((refused) => {
+        if (this.#metricsFailing) this.#logger?.info({ node: this.#identity.node }, 'job metrics sent to Redis again');
+        this.#metricsFailing = false;
         if (refused.length > 0) this.#logger?.warn({ node: this.#identity.node, fields: refused.slice(0, 5), refused: refused.length, code: 'GB_ERR_INTERNAL' }, 'Redis refused some job metric fields (not numbers?); those counts are lost');
       })
       .catch((error: unknown) => {
         // The transaction did not run: put them back for the next heartbeat (a reply lost after a
         // successful write would count twice; rare, and only when the connection drops).
         addIncrements(this.#pending, batch);
-        this.#logger?.warn({ node: this.#identity.node, fields: batch.size, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'could not send job metrics to Redis; will retry');
+        if (!this.#metricsFailing) this.#logger?.warn({ node: this.#identity.node, fields: batch.size, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'could not send job metrics to Redis; will retry');
+        this.#metricsFailing = true;
       })
       .finally(() => {
         this.#flushing = undefined;

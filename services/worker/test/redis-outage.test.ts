@@ -38,12 +38,13 @@ describe('Redis outage', () => {
       const lines = outageLines();
       expect(lines.filter((line) => line.msg === 'redis connection lost; reconnecting').map((line) => line.connection).sort()).toEqual(connections);
       expect(lines.filter((line) => line.msg === 'queue connection lost; reconnecting').map((line) => line.queue).sort()).toEqual(['extract', 'generate']);
-      // One complaint per connection, queue and heartbeat for the whole outage, however many reconnect attempts it took.
+      // One complaint per connection, queue, heartbeat and job-metrics send (the first job's metrics go out up to
+      // 200 ms after it, so possibly into the outage) for the whole outage, however many reconnect attempts it took.
       const complaints = lines.filter((line) => line.level === 'warn' || line.level === 'error');
       const perSource = new Map<string, number>();
       for (const line of complaints) perSource.set(`${line.msg} ${line.connection ?? line.queue ?? ''}`, (perSource.get(`${line.msg} ${line.connection ?? line.queue ?? ''}`) ?? 0) + 1);
       expect([...perSource.values()].every((count) => count === 1), JSON.stringify([...perSource])).toBe(true);
-      expect(complaints.length).toBeLessThanOrEqual(6);
+      expect(complaints.length).toBeLessThanOrEqual(7);
     },
     120_000,
   );

@@ -3,11 +3,11 @@ import {
   checkTaskRequest,
   FILE_ID_PATTERN,
   GembatchError,
+  jobSpecOf,
   QUEUE_NAMES,
   type CreateJobRequest,
   type ExtractJobData,
   type GenerateJobData,
-  type JobSpec,
   type QueueName,
   type TaskName,
 } from '@gembatch/contracts';
@@ -256,17 +256,17 @@ export async function prepareJob(context: PrepareContext, plan: RequestPlan): Pr
       file = { id: `file_${stored.sha256.slice(0, 32)}`, sha256: stored.sha256, bytes: stored.bytes, filename: plan.input.filename };
     } else textSha = stored.sha256;
   }
-  const spec: JobSpec = {
+  const spec = jobSpecOf({
     job_id: jobId,
     tenant: context.tenant,
     task: plan.task,
     options: plan.options,
     max_tokens: plan.maxTokens,
-    ...(plan.temperature !== undefined ? { temperature: plan.temperature } : {}),
-    ...(plan.jsonSchema ? { json_schema: plan.jsonSchema } : {}),
-    ...(plan.metadata ? { metadata: plan.metadata } : {}),
+    temperature: plan.temperature,
+    json_schema: plan.jsonSchema,
+    metadata: plan.metadata,
     submitted_at: Date.now(),
-  };
+  });
   const priority = plan.priority !== undefined ? { priority: plan.priority } : {};
   if (file) {
     const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(plan.password ? { password: plan.password } : {}), ...priority };

@@ -73,3 +73,12 @@ export function exitOnConfigError(error: unknown, service: string): never {
   }
   throw error;
 }
+
+/** `loadEnv` for a service's entry point: a `ConfigError` goes to stderr under the service's name and exits 1. */
+export function loadEnvOrExit<Schema extends z.ZodObject>(schema: Schema, service: string): Readonly<z.output<Schema>> {
+  try {
+    return loadEnv(schema);
+  } catch (error) {
+    exitOnConfigError(error, service);
+  }
+}

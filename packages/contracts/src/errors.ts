@@ -78,6 +78,29 @@ export class GembatchError extends Error {
   }
 }
 
+/** A `GembatchError` as plain data, for a message between processes (IPC); `details` are content-free by convention. */
+export interface SerializedError {
+  code: ErrorCode;
+  message: string;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+}
+
+/** Whatever was thrown, as plain data for another process (unknown errors become `GB_ERR_INTERNAL`). */
+export function serializeError(error: unknown): SerializedError {
+  const gembatch = toGembatchError(error);
+  return { code: gembatch.code, message: gembatch.message, retryable: gembatch.retryable, ...(gembatch.details ? { details: gembatch.details } : {}) };
+}
+
+/** The error another process serialized; a code this build does not know becomes `GB_ERR_INTERNAL`. */
+export function deserializeError(error: SerializedError): GembatchError {
+  if (!isErrorCode(error.code)) return new GembatchError('GB_ERR_INTERNAL', error.message);
+  return new GembatchError(error.code, error.message, {
+    ...(error.details ? { details: error.details } : {}),
+    ...(error.retryable === undefined ? {} : { retryable: error.retryable }),
+  });
+}
+
 export interface ErrorBody {
   code: ErrorCode;
   message: string;

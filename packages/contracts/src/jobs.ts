@@ -135,6 +135,21 @@ export const JobSpec = z.object({
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 
+/** The `JobSpec` part of a queue payload (or of fields gathered for a new job), leaving out unset optional fields; for handing a job on to its next queue under the same id. */
+export function jobSpecOf(data: JobSpec): JobSpec {
+  return {
+    job_id: data.job_id,
+    tenant: data.tenant,
+    task: data.task,
+    options: data.options,
+    max_tokens: data.max_tokens,
+    ...(data.temperature !== undefined ? { temperature: data.temperature } : {}),
+    ...(data.json_schema ? { json_schema: data.json_schema } : {}),
+    ...(data.metadata ? { metadata: data.metadata } : {}),
+    submitted_at: data.submitted_at,
+  };
+}
+
 /** Payload of the `extract` queue: a file to turn into model input. */
 export const ExtractJobData = JobSpec.extend({
   file: z.object({ id: z.string(), sha256: z.string().regex(SHA256_PATTERN), bytes: z.number().int().nonnegative(), filename: z.string() }),

@@ -1,4 +1,4 @@
-import { exitOnConfigError, loadEnv } from '@gembatch/config';
+import { loadEnvOrExit } from '@gembatch/config';
 import { drainOnSignals } from '@gembatch/lifecycle';
 import { createLogger } from '@gembatch/telemetry';
 import { ExporterEnv } from './env.ts';
@@ -7,12 +7,7 @@ import { errorMessage } from '@gembatch/contracts';
 
 /** Exporter entry point: parse config, serve the fleet's `/metrics`, stop on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let env: ExporterEnv;
-  try {
-    env = loadEnv(ExporterEnv);
-  } catch (error) {
-    exitOnConfigError(error, 'gembatch-exporter');
-  }
+  const env = loadEnvOrExit(ExporterEnv, 'gembatch-exporter');
   const log = createLogger({ service: 'exporter', level: env.LOG_LEVEL });
   let exporter: Exporter;
   try {

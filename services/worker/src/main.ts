@@ -1,4 +1,4 @@
-import { exitOnConfigError, loadEnv } from '@gembatch/config';
+import { loadEnvOrExit } from '@gembatch/config';
 import { drainOnSignals } from '@gembatch/lifecycle';
 import { toGembatchError } from '@gembatch/contracts';
 import { createLogger } from '@gembatch/telemetry';
@@ -8,12 +8,7 @@ import { WorkerNode } from './node/worker-node.ts';
 
 /** Worker entry point: parse config, load the model, take jobs; drain on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let env: WorkerEnv;
-  try {
-    env = loadEnv(WorkerEnv);
-  } catch (error) {
-    exitOnConfigError(error, 'gembatch-worker');
-  }
+  const env = loadEnvOrExit(WorkerEnv, 'gembatch-worker');
   const log = createLogger({ service: 'worker', level: env.LOG_LEVEL });
   const events = ipcWorkerEvents();
   const node = new WorkerNode(env, log, events);

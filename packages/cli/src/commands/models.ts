@@ -85,6 +85,29 @@ function settingsFrom(argv: string[], env: NodeJS.ProcessEnv): CommandSettings {
   };
 }
 
+/**
+ * Runs one `gembatch models` subcommand: parses its settings, answers `--help`, and reports a
+ * failure as one line (after `failurePrefix`) with exit code 1. Resolves to the exit code.
+ */
+async function runModelsCommand(argv: string[], out: NodeJS.WritableStream, env: NodeJS.ProcessEnv, failurePrefix: string, command: (settings: CommandSettings) => Promise<number>): Promise<number> {
+  try {
+    const settings = settingsFrom(argv, env);
+    if (settings.help) {
+      out.write(USAGE);
+      return 0;
+    }
+    return await command(settings);
+  } catch (error) {
+    out.write(`${failurePrefix}: ${toGembatchError(error).message}\n`);
+    return 1;
+  }
+}
+
+/** This machine's hardware, with the memory given by `--vram` / `GEMBATCH_VRAM_BYTES` when set. */
+function probeFor(settings: CommandSettings): Promise<HardwareInfo> {
+  return probeHardware({ gpu: settings.gpu, ...(settings.vramOverride ? { vramOverrideBytes: settings.vramOverride } : {}) });
+}
+
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 
 function describeHardware(hw: HardwareInfo): string {
@@ -103,66 +126,60 @@ function pad(cells: string[], widths: number[]): string {
  * Resolves to the exit code.
  */
 export async function runModelsList(argv: string[], out: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  return runModelsCommand(argv, out, env, 'gembatch models list', (settings) => listModels(settings, out));
+}
+
+async function listModels(settings: CommandSettings, out: NodeJS.WritableStream): Promise<number> {
+  const hardware = await probeFor(settings);
+  const input = {
+    memoryBytes: hardware.memoryBytes,
+    memoryKind: hardware.memoryKind,
+    ...(hardware.memoryKind === 'vram' ? { ramBytes: hardware.ramTotalBytes } : {}),
+    sequences: settings.sequences ?? defaultMaxSequences(hardware.memoryKind),
+    contextPerSequence: settings.contextPerSequence,
+    withProjector: false,
+    catalog: GEMMA4_12B_CATALOG,
+  };
+  let choice: QuantizationChoice | undefined;
+  let problem: string | undefined;
   try {
-    const settings = settingsFrom(argv, env);
-    if (settings.help) {
-      out.write(USAGE);
-      return 0;
-    }
-    const hardware = await probeHardware({ gpu: settings.gpu, ...(settings.vramOverride ? { vramOverrideBytes: settings.vramOverride } : {}) });
-    const input = {
-      memoryBytes: hardware.memoryBytes,
-      memoryKind: hardware.memoryKind,
-      ...(hardware.memoryKind === 'vram' ? { ramBytes: hardware.ramTotalBytes } : {}),
-      sequences: settings.sequences ?? defaultMaxSequences(hardware.memoryKind),
-      contextPerSequence: settings.contextPerSequence,
-      withProjector: false,
-      catalog: GEMMA4_12B_CATALOG,
-    };
-    let choice: QuantizationChoice | undefined;
-    let problem: string | undefined;
-    try {
-      choice = selectQuantization(input);
-    } catch (error) {
-      problem = toGembatchError(error).message;
-    }
-    const rows = assessQuantizations(input).map((row) => ({
-      quant: row.entry.quant,
-      bytes: row.entry.bytes,
-      qualityRank: row.entry.qualityRank,
-      fit: row.fit,
-      sequences: row.sequences,
-      contextPerSequence: row.contextPerSequence,
-      downloaded: existsSync(path.join(settings.modelsDir, row.entry.file)),
-      chosen: choice?.quant === row.entry.quant,
-      source: row.entry.source,
-      note: row.entry.note,
-    }));
-    if (settings.json) {
-      out.write(`${JSON.stringify({ model: GEMMA4_12B_CATALOG.displayName, hardware, choice: choice ? { quant: choice.quant, sequences: choice.sequences, contextPerSequence: choice.contextPerSequence, offload: choice.offload, gpuLayers: choice.gpuLayers, reason: choice.reason } : null, problem: problem ?? null, rows })}\n`);
-      return 0;
-    }
-    out.write(`${GEMMA4_12B_CATALOG.displayName} on this node: ${describeHardware(hardware)}\n\n`);
-    const header = [' QUANT', 'SIZE', 'QUALITY', 'FITS', 'SEQUENCES × CONTEXT', 'ON DISK', 'NOTE'];
-    const lines = rows.map((r) => [
-      `${r.chosen ? '*' : ' '}${r.quant}`,
-      gib(r.bytes),
-      String(r.qualityRank),
-      r.fit,
-      r.fit === 'no' ? '-' : `${r.sequences} × ${r.contextPerSequence}`,
-      r.downloaded ? 'yes' : 'no',
-      r.note,
-    ]);
-    const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-    out.write(`${pad(header, widths)}\n`);
-    for (const line of lines) out.write(`${pad(line, widths)}\n`);
-    out.write(`\n${choice ? `* chosen: ${choice.reason}` : `nothing fits: ${problem}`}\n`);
-    out.write(`Force another with GEMBATCH_QUANT=<quant> or a file with GEMBATCH_MODEL=<path | hf:owner/repo/file.gguf>; download with \`gembatch models pull [quant]\`.\n`);
-    return 0;
+    choice = selectQuantization(input);
   } catch (error) {
-    out.write(`gembatch models list: ${toGembatchError(error).message}\n`);
-    return 1;
+    problem = toGembatchError(error).message;
   }
+  const rows = assessQuantizations(input).map((row) => ({
+    quant: row.entry.quant,
+    bytes: row.entry.bytes,
+    qualityRank: row.entry.qualityRank,
+    fit: row.fit,
+    sequences: row.sequences,
+    contextPerSequence: row.contextPerSequence,
+    downloaded: existsSync(path.join(settings.modelsDir, row.entry.file)),
+    chosen: choice?.quant === row.entry.quant,
+    source: row.entry.source,
+    note: row.entry.note,
+  }));
+  if (settings.json) {
+    out.write(`${JSON.stringify({ model: GEMMA4_12B_CATALOG.displayName, hardware, choice: choice ? { quant: choice.quant, sequences: choice.sequences, contextPerSequence: choice.contextPerSequence, offload: choice.offload, gpuLayers: choice.gpuLayers, reason: choice.reason } : null, problem: problem ?? null, rows })}\n`);
+    return 0;
+  }
+  out.write(`${GEMMA4_12B_CATALOG.displayName} on this node: ${describeHardware(hardware)}\n\n`);
+  const header = [' QUANT', 'SIZE', 'QUALITY', 'FITS', 'SEQUENCES × CONTEXT', 'ON DISK', 'NOTE'];
+  const lines = rows.map((r) => [
+    `${r.chosen ? '*' : ' '}${r.quant}`,
+    gib(r.bytes),
+    String(r.qualityRank),
+    r.fit,
+    r.fit === 'no' ? '-' : `${r.sequences} × ${r.contextPerSequence}`,
+    r.downloaded ? 'yes' : 'no',
+    r.note,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
+  out.write(`${pad(header, widths)}\n`);
+  for (const line of lines) out.write(`${pad(line, widths)}\n`);
+  out.write(`\n${choice ? `* chosen: ${choice.reason}` : `nothing fits: ${problem}`}\n`);
+  out.write(`Force another with GEMBATCH_QUANT=<quant> or a file with GEMBATCH_MODEL=<path | hf:owner/repo/file.gguf>; download with \`gembatch models pull [quant]\`.\n`);
+  return 0;
 }
 
 /** Progress lines: a live line on a terminal, a line per 10% otherwise. */
@@ -186,47 +203,41 @@ function progressPrinter(out: NodeJS.WritableStream, name: string): (p: Download
  * with progress, resume (run it again after an interruption) and sha256 verification.
  */
 export async function runModelsPull(argv: string[], out: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  try {
-    const settings = settingsFrom(argv, env);
-    if (settings.help) {
-      out.write(USAGE);
-      return 0;
-    }
-    const endpoint = settings.endpoint ?? env.HF_ENDPOINT;
-    const access = { ...(endpoint ? { endpoint } : {}), ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}) };
-    const [target] = settings.positionals;
-    let source: string;
-    let entry: Omit<CatalogEntry, 'qualityRank'> | undefined;
-    if (target === undefined) {
-      const hardware = await probeHardware({ gpu: settings.gpu, ...(settings.vramOverride ? { vramOverrideBytes: settings.vramOverride } : {}) });
-      const resolved = await resolveModel({ ...access, modelsDir: settings.modelsDir, hardware, ...(settings.sequences !== undefined ? { sequences: settings.sequences } : {}), contextPerSequence: settings.contextPerSequence, onProgress: progressPrinter(out, 'model') });
-      out.write(`\n${resolved.path} (${resolved.quant}) ready${resolved.choice ? `: ${resolved.choice.reason}` : ''}\n`);
-      return 0;
-    } else if (target.toLowerCase() === 'mmproj') {
-      entry = GEMMA4_12B_CATALOG.projector;
-      source = entry.source;
-    } else if (target.startsWith('hf:')) {
-      source = target;
-    } else {
-      entry = findCatalogEntry(GEMMA4_12B_CATALOG, target);
-      if (!entry) throw new GembatchError('GB_ERR_CONFIG', `unknown quantization ${JSON.stringify(target)}; the catalog has ${GEMMA4_12B_CATALOG.entries.map((e) => e.quant).join(', ')} and mmproj`);
-      source = entry.source;
-    }
-    const parsed = parseHfUri(source);
-    const listed = 'file' in parsed ? parsed : await resolveHfQuant(parsed.repo, parsed.quant, parsed.revision, access);
-    const file = entry ? pinnedRevision(listed, entry) : listed;
-    const destination = path.join(settings.modelsDir, entry?.file ?? path.basename(file.file));
-    const done = await downloadFile({
-      url: hfResolveUrl(file, access),
-      destination,
-      headers: hfHeaders(access),
-      ...(entry?.sha256 ? { expectedSha256: entry.sha256 } : {}),
-      onProgress: progressPrinter(out, path.basename(destination)),
-    });
-    out.write(`\n${done.path}: ${done.cached ? 'already downloaded and verified' : `${gib(done.bytes)} downloaded${done.resumed ? ' (resumed)' : ''}`}, sha256 ${done.sha256}\n`);
+  return runModelsCommand(argv, out, env, '\ngembatch models pull', (settings) => pullModels(settings, out, env));
+}
+
+async function pullModels(settings: CommandSettings, out: NodeJS.WritableStream, env: NodeJS.ProcessEnv): Promise<number> {
+  const endpoint = settings.endpoint ?? env.HF_ENDPOINT;
+  const access = { ...(endpoint ? { endpoint } : {}), ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}) };
+  const [target] = settings.positionals;
+  let source: string;
+  let entry: Omit<CatalogEntry, 'qualityRank'> | undefined;
+  if (target === undefined) {
+    const hardware = await probeFor(settings);
+    const resolved = await resolveModel({ ...access, modelsDir: settings.modelsDir, hardware, ...(settings.sequences !== undefined ? { sequences: settings.sequences } : {}), contextPerSequence: settings.contextPerSequence, onProgress: progressPrinter(out, 'model') });
+    out.write(`\n${resolved.path} (${resolved.quant}) ready${resolved.choice ? `: ${resolved.choice.reason}` : ''}\n`);
     return 0;
-  } catch (error) {
-    out.write(`\ngembatch models pull: ${toGembatchError(error).message}\n`);
-    return 1;
+  } else if (target.toLowerCase() === 'mmproj') {
+    entry = GEMMA4_12B_CATALOG.projector;
+    source = entry.source;
+  } else if (target.startsWith('hf:')) {
+    source = target;
+  } else {
+    entry = findCatalogEntry(GEMMA4_12B_CATALOG, target);
+    if (!entry) throw new GembatchError('GB_ERR_CONFIG', `unknown quantization ${JSON.stringify(target)}; the catalog has ${GEMMA4_12B_CATALOG.entries.map((e) => e.quant).join(', ')} and mmproj`);
+    source = entry.source;
   }
+  const parsed = parseHfUri(source);
+  const listed = 'file' in parsed ? parsed : await resolveHfQuant(parsed.repo, parsed.quant, parsed.revision, access);
+  const file = entry ? pinnedRevision(listed, entry) : listed;
+  const destination = path.join(settings.modelsDir, entry?.file ?? path.basename(file.file));
+  const done = await downloadFile({
+    url: hfResolveUrl(file, access),
+    destination,
+    headers: hfHeaders(access),
+    ...(entry?.sha256 ? { expectedSha256: entry.sha256 } : {}),
+    onProgress: progressPrinter(out, path.basename(destination)),
+  });
+  out.write(`\n${done.path}: ${done.cached ? 'already downloaded and verified' : `${gib(done.bytes)} downloaded${done.resumed ? ' (resumed)' : ''}`}, sha256 ${done.sha256}\n`);
+  return 0;
 }

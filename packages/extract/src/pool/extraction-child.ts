@@ -5,9 +5,9 @@
  * closes, e.g. kill -9 of the worker), this process kills its own process group, so no pdftotext,
  * tesseract or ffmpeg it started outlives it.
  */
-import { GembatchError, toGembatchError, type ExtractedDocument } from '@gembatch/contracts';
+import { deserializeError, serializeError, type ExtractedDocument } from '@gembatch/contracts';
 import { extractFile } from '../extract-file.ts';
-import type { ChildToParent, ParentToChild, SerializedError } from './pool-protocol.ts';
+import type { ChildToParent, ParentToChild } from './pool-protocol.ts';
 
 const send = (message: ChildToParent) => {
   process.send?.(message);
@@ -40,17 +40,12 @@ function putBlob(job: number, bytes: Buffer, mime: string): Promise<string> {
   });
 }
 
-function serialize(error: unknown): SerializedError {
-  const gembatch = toGembatchError(error);
-  return { code: gembatch.code, message: gembatch.message, retryable: gembatch.retryable, ...(gembatch.details ? { details: gembatch.details } : {}) };
-}
-
 process.on('message', (message: ParentToChild) => {
   switch (message.type) {
     case 'extract':
       extractFile({ ...message.options, putBlob: (bytes, mime) => putBlob(message.job, bytes, mime) }).then(
         (document) => sendResult(message.job, document),
-        (error: unknown) => send({ type: 'failed', job: message.job, error: serialize(error) }),
+        (error: unknown) => send({ type: 'failed', job: message.job, error: serializeError(error) }),
       );
       return;
     case 'put-result':
@@ -59,7 +54,7 @@ process.on('message', (message: ParentToChild) => {
       if (!pending) return;
       pendingPuts.delete(message.seq);
       if (message.type === 'put-result') pending.resolve(message.sha256);
-      else pending.reject(new GembatchError(message.error.code as GembatchError['code'], message.error.message, message.error.retryable === undefined ? {} : { retryable: message.error.retryable }));
+      else pending.reject(deserializeError(message.error));
       return;
     }
   }

@@ -2,10 +2,10 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { childProcessEnv } from '@gembatch/config';
-import { ERROR_CODES, GembatchError, isErrorCode, type ExtractedDocument } from '@gembatch/contracts';
+import { deserializeError, GembatchError, serializeError, type ExtractedDocument } from '@gembatch/contracts';
 import type { ExtractOptions } from '../extract-file.ts';
 import { cancelledError } from '../util/abort.ts';
-import type { ChildExtractOptions, ChildToParent, ParentToChild, SerializedError } from './pool-protocol.ts';
+import type { ChildExtractOptions, ChildToParent, ParentToChild } from './pool-protocol.ts';
 import { processTreeRssBytes } from './process-tree-memory.ts';
 
 /** Limits of one job in an extraction process. */
@@ -262,19 +262,6 @@ function childOptions(options: ExtractOptions): ChildExtractOptions {
     visionAvailable: options.visionAvailable,
     ...(options.pdfTextEngine === undefined ? {} : { pdfTextEngine: options.pdfTextEngine }),
   };
-}
-
-function serializeError(error: unknown): SerializedError {
-  if (error instanceof GembatchError) return { code: error.code, message: error.message, retryable: error.retryable };
-  return { code: 'GB_ERR_INTERNAL', message: error instanceof Error ? error.message : String(error) };
-}
-
-function deserializeError(error: SerializedError): GembatchError {
-  if (!isErrorCode(error.code)) return new GembatchError('GB_ERR_INTERNAL', error.message);
-  return new GembatchError(error.code, error.message, {
-    ...(error.details ? { details: error.details } : {}),
-    ...(error.retryable === undefined || error.retryable === ERROR_CODES[error.code].retryable ? {} : { retryable: error.retryable }),
-  });
 }
 
 function formatMiB(bytes: number): string {

@@ -1,4 +1,4 @@
-import type { ExtractedDocument } from '@gembatch/contracts';
+import type { ExtractedDocument, SerializedError } from '@gembatch/contracts';
 import type { ExtractOptions } from '../extract-file.ts';
 
 /**
@@ -8,14 +8,6 @@ import type { ExtractOptions } from '../extract-file.ts';
 
 /** What crosses to the child: everything but the callbacks (putBlob becomes `put` messages, the signal a kill). */
 export type ChildExtractOptions = Omit<ExtractOptions, 'putBlob' | 'signal'>;
-
-/** A `GembatchError` as plain data; `details` are content-free by convention. */
-export interface SerializedError {
-  code: string;
-  message: string;
-  retryable?: boolean;
-  details?: Record<string, unknown>;
-}
 
 export type ParentToChild =
   | { type: 'extract'; job: number; options: ChildExtractOptions }

@@ -3,9 +3,9 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { childProcessEnv } from '@gembatch/config';
-import { GembatchError, errorMessage } from '@gembatch/contracts';
+import { deserializeError, GembatchError, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
-import type { HostFailure, HostInitOptions, HostMessage, HostReadyInfo, ParentMessage } from './host-protocol.ts';
+import type { HostInitOptions, HostMessage, HostReadyInfo, ParentMessage } from './host-protocol.ts';
 import { NativeOutputSink } from './native-output.ts';
 
 /** Messages the parent sends that answer to an id. */
@@ -36,14 +36,6 @@ const HOST_ENV = {
 
 /** A 24 GB BF16 GGUF read from a cold disk at ~100 MB/s takes about four minutes. */
 const DEFAULT_START_TIMEOUT_MS = 600_000;
-
-/** Turns a failure the host reported into the one error class of gembatch. */
-export function gembatchErrorFrom(failure: HostFailure): GembatchError {
-  return new GembatchError(failure.code, failure.message, {
-    ...(failure.details ? { details: failure.details } : {}),
-    ...(failure.retryable === undefined ? {} : { retryable: failure.retryable }),
-  });
-}
 
 /**
  * The engine host child process (see `engine-host.ts`), seen from the engine: starts it with a
@@ -108,7 +100,7 @@ export class HostProcess {
         if (message.type === 'ready') resolve(message.info);
         else if (message.type === 'init-failed') {
           host.#closeRequested = true;
-          reject(gembatchErrorFrom(message.failure));
+          reject(deserializeError(message.failure));
         }
       };
       child.on('message', onMessage);

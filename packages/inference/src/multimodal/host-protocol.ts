@@ -1,4 +1,4 @@
-import type { ErrorCode } from '@gembatch/contracts';
+import type { SerializedError } from '@gembatch/contracts';
 import type { GpuPreference } from './gpu-variant.ts';
 import type { LibVariant } from './llama-node-binding.ts';
 import type { PromptPlan } from './prompt-plan.ts';
@@ -74,12 +74,8 @@ interface GenerationOutcome {
   libraryPromptTokens: number;
 }
 
-export interface HostFailure {
-  code: ErrorCode;
-  message: string;
-  retryable?: boolean;
-  details?: Record<string, unknown>;
-}
+/** A failure the host reports: a `GembatchError` as plain data. */
+export type HostFailure = SerializedError;
 
 export type ParentMessage =
   | { type: 'init'; options: HostInitOptions }

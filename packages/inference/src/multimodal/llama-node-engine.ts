@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { GembatchError, type NodeCapability } from '@gembatch/contracts';
+import { deserializeError, GembatchError, type NodeCapability } from '@gembatch/contracts';
 import { createLogger, type Logger } from '@gembatch/telemetry';
 import { CLOSE_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, settleWithin } from '../engine-close.ts';
 import type { Engine, EngineInfo, EngineStats, GenerateRequest, GenerateResult } from '../engine.ts';
@@ -7,7 +7,7 @@ import { inspectModelFile, modelNameFor } from '../model-file.ts';
 import { guardTokenListener } from '../token-listener.ts';
 import type { GpuPreference } from './gpu-variant.ts';
 import type { GenerateParams, HostInitOptions, HostMessage, HostReadyInfo, PromptCount } from './host-protocol.ts';
-import { gembatchErrorFrom, HostProcess, type RequestMessage } from './host-process.ts';
+import { HostProcess, type RequestMessage } from './host-process.ts';
 import type { LibVariant } from './llama-node-binding.ts';
 import { checkMediaFiles } from './media-file-check.ts';
 import { neutralizeControlText, planPrompt, type PromptPlan } from './prompt-plan.ts';
@@ -262,7 +262,7 @@ export class LlamaNodeEngine implements Engine {
           }
           case 'failed':
             finish();
-            reject(gembatchErrorFrom(message.failure));
+            reject(deserializeError(message.failure));
             break;
           default:
             break;
@@ -375,7 +375,7 @@ export class LlamaNodeEngine implements Engine {
         (message) => {
           if (message.type === 'failed') {
             this.#host.release(id);
-            reject(gembatchErrorFrom(message.failure));
+            reject(deserializeError(message.failure));
             return;
           }
           const value = pick(message);

@@ -252,31 +252,25 @@ export class WorkerNode {
       memory_bytes: hardware.memoryBytes,
       accelerator: hardware.accelerator,
     });
+    // What both engines take alike.
+    const engineOptions = { modelPath: resolved.path, sequences, contextPerSequence, ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}), logger: this.#log };
     if (env.GEMBATCH_MMPROJ) {
       const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, hardware, ...hfAccess });
       return createLlamaNodeEngine({
-        modelPath: resolved.path,
+        ...engineOptions,
         mmprojPath: mmproj.path,
-        sequences,
-        contextPerSequence,
-        ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
         gpu: gpu === 'metal' ? 'auto' : gpu,
         imageMaxTokens: env.GEMBATCH_IMAGE_MAX_TOKENS,
-        logger: this.#log,
       });
     }
     return createLlamaCppEngine({
-      modelPath: resolved.path,
+      ...engineOptions,
       // The catalog's label (`Q4_0_QAT`, not the file type `Q4_0`), so metrics show which entry this node chose.
       quant: resolved.quant,
-      sequences,
-      contextPerSequence,
-      ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
       gpu,
       ...(env.GEMBATCH_DRAFT_MODEL ? { draftModelPath: env.GEMBATCH_DRAFT_MODEL } : {}),
       prefixReuse: env.GEMBATCH_PREFIX_REUSE,
       ...(env.GEMBATCH_PREFILL_CHUNK_TOKENS !== undefined ? { prefillChunkTokens: env.GEMBATCH_PREFILL_CHUNK_TOKENS } : {}),
-      logger: this.#log,
     });
   }
 

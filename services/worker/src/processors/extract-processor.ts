@@ -1,4 +1,4 @@
-import { GembatchError, QUEUE_NAMES, TASKS, type ExtractedDocument, type ExtractJobData, type GenerateJobData, type NodeCapability } from '@gembatch/contracts';
+import { GembatchError, jobSpecOf, QUEUE_NAMES, TASKS, type ExtractedDocument, type ExtractJobData, type GenerateJobData, type NodeCapability } from '@gembatch/contracts';
 import type { ExtractLimits, ExtractOptions } from '@gembatch/extract';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
@@ -56,15 +56,7 @@ export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<Ex
     const queue = document.media.length > 0 ? QUEUE_NAMES.generateMedia : QUEUE_NAMES.generate;
     const extractMs = Date.now() - started;
     const next: GenerateJobData = {
-      job_id: data.job_id,
-      tenant: data.tenant,
-      task: data.task,
-      options: data.options,
-      max_tokens: data.max_tokens,
-      ...(data.temperature !== undefined ? { temperature: data.temperature } : {}),
-      ...(data.json_schema ? { json_schema: data.json_schema } : {}),
-      ...(data.metadata ? { metadata: data.metadata } : {}),
-      submitted_at: data.submitted_at,
+      ...jobSpecOf(data),
       input: { type: 'document', sha256, file_id: data.file.id, media_type: document.media_type },
       extract_ms: extractMs,
     };

@@ -56,11 +56,17 @@ export async function readModelLock(lockPath: string): Promise<ModelLock> {
 /** Adds or replaces the entry of one local file name (written to a temporary file, then renamed). */
 export async function recordInModelLock(lockPath: string, name: string, entry: ModelLockEntry): Promise<void> {
   const lock = await readModelLock(lockPath);
+  // An unchanged entry is not written: a lock mounted read-only (a committed ConfigMap) keeps working.
+  if (JSON.stringify(lock.files[name]) === JSON.stringify(entry)) return;
   lock.files[name] = entry;
-  await mkdir(path.dirname(lockPath), { recursive: true });
   const temporary = `${lockPath}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(lock, null, 2)}\n`);
-  await rename(temporary, lockPath);
+  try {
+    await mkdir(path.dirname(lockPath), { recursive: true });
+    await writeFile(temporary, `${JSON.stringify(lock, null, 2)}\n`);
+    await rename(temporary, lockPath);
+  } catch (error) {
+    throw new GembatchError('GB_ERR_CONFIG', `model lock ${lockPath} could not be written: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 interface HashStamp {
@@ -68,6 +74,12 @@ interface HashStamp {
   mtimeMs: number;
   ctimeMs: number;
   sha256: string;
+}
+
+/** Remembers a sha256 just computed for a file (as it was downloaded), so its first load does not hash it again. */
+async function stampFileSha256(file: string, sha256: string): Promise<void> {
+  const now = await stat(file);
+  await writeFile(`${file}.hashstamp.json`, JSON.stringify({ size: now.size, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs, sha256 } satisfies HashStamp)).catch(() => undefined);
 }
 
 /**
@@ -157,6 +169,7 @@ export async function downloadLocked(options: DownloadLockedOptions): Promise<Do
   }
   const actual = done.cached ? (await fileSha256(destination)).sha256 : done.sha256;
   if (expected !== undefined && actual !== expected.toLowerCase()) throw mismatch(name, lockPath, actual, expected.toLowerCase(), 'the cached file');
+  if (!done.cached) await stampFileSha256(destination, actual);
   if (!done.cached || !usable) {
     await recordInModelLock(lockPath, name, { repo: file.repo, file: file.file, commit: done.commit ?? usable?.commit ?? source.revision, sha256: actual, size: done.bytes });
   }

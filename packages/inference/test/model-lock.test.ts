@@ -56,6 +56,8 @@ describe('model lock (trust on first use)', () => {
     expect(hub.revisions.slice(1)).toEqual([COMMIT_A]);
     const lock = await readModelLock(path.join(dir, 'models.lock.json'));
     expect(lock.files['tiny-q8.gguf']).toEqual({ repo: 'test/tiny', file: 'tiny-q8.gguf', commit: COMMIT_A, sha256: sha(model), size: model.length });
+    // The hash computed while downloading is remembered, so the first load does not read the file again.
+    expect(JSON.parse(await readFile(`${resolved.path}.hashstamp.json`, 'utf8'))).toMatchObject({ sha256: sha(model), size: model.length });
   });
 
   it('a later download of a changed upstream file fails with GB_ERR_MODEL_CHECKSUM naming both hashes, from the locked commit', async () => {

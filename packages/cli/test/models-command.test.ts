@@ -46,4 +46,24 @@ describe('gembatch models list | pull', () => {
     expect(output.text()).toMatch(/already downloaded and verified/);
     expect(await runModelsPull(['Q3_XS', '--models-dir', dir.path], output.out, {})).toBe(1);
   });
+
+  it('pull records the commit the Hub names in the lock (GEMBATCH_MODEL_LOCK), downloads from it, and list shows the pin state', async () => {
+    const commit = 'c0ffee0000000000000000000000000000c0ffee';
+    const entry = GEMMA4_12B_CATALOG.entries.find((e) => e.quant === 'Q5_K_M');
+    const { repo, file } = /^hf:(?<repo>[^/]+\/[^/]+)\/(?<file>.+)$/.exec(entry?.source ?? '')?.groups ?? {};
+    const bytes = randomBytes(40_000);
+    const server = await serveModelHub({ [`${repo}/${file}`]: bytes }, { commit });
+    const dir = await tempDir();
+    onTestFinished(() => dir.cleanup());
+    const env = { GEMBATCH_MODEL_LOCK: `${dir.path}/ops/models.lock.json` };
+    const output = sink();
+    expect(await runModelsPull(['Q5_K_M', '--models-dir', `${dir.path}/models`, '--endpoint', server.endpoint], output.out, env), output.text()).toBe(0);
+    expect(output.text()).toContain(`at commit ${commit}`);
+    expect(server.revisions.at(-1)).toBe(commit);
+    output.clear();
+    expect(await runModelsList(['--json', '--gpu', 'cpu', '--vram', '16GiB', '--models-dir', `${dir.path}/models`], output.out, env)).toBe(0);
+    const report = JSON.parse(output.text()) as { rows: Array<{ quant: string; pin: string }> };
+    expect(report.rows.find((r) => r.quant === 'Q5_K_M')?.pin).toBe(entry?.sha256 ? 'pinned' : 'locked');
+    expect(report.rows.find((r) => r.quant === 'Q8_0')?.pin).toBe(GEMMA4_12B_CATALOG.entries.find((e) => e.quant === 'Q8_0')?.sha256 ? 'pinned' : 'unpinned');
+  });
 });

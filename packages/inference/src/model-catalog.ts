@@ -42,7 +42,9 @@ const QAT_REPO = 'google/gemma-4-12b-it-qat-q4_0-gguf';
  * Pins: no entry carries `revision` or `sha256` yet. Hugging Face could not be reached from the
  * machine this was built on, and no first-party record of the repositories' commits and files'
  * sha256 was found, so none is written here rather than an unverified one (README, "Model pins").
- * Until pinned, a download is checked against the sha256 the Hub publishes for the file.
+ * Until pinned, a download is checked against the sha256 the Hub publishes for the file, and the
+ * model lock (`model-lock.ts`) records the commit and sha256 of the first download and holds every
+ * later download and load to them (trust on first use).
  *
  * Gemma 4 12B instruction-tuned. Sizes are the published file sizes (DESIGN.md "Facts"); the
  * repositories and file names follow node-llama-cpp's recommended-model list and Google's QAT

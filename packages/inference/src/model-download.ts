@@ -28,6 +28,11 @@ export interface DownloadFileOptions {
   onProgress?: (progress: DownloadProgress) => void;
   /** Stops the download, keeping the partial file for a later resume. */
   signal?: AbortSignal;
+  /**
+   * The URL to fetch the bytes from once the server has named the commit `url` resolves to (the
+   * Hub's `X-Repo-Commit`), so a branch that moves mid-download cannot mix two versions. Defaults to `url`.
+   */
+  urlAtCommit?: (commit: string) => string;
 }
 
 export interface DownloadedFile {
@@ -38,14 +43,18 @@ export interface DownloadedFile {
   resumed: boolean;
   /** Whether the file was already there, verified, and nothing was fetched. */
   cached: boolean;
+  /** The repository commit the server said `url` resolves to (`X-Repo-Commit`); absent when it named none or nothing was fetched. */
+  commit?: string;
 }
 
 interface RemoteMeta {
   size: number | undefined;
   sha256: string | undefined;
+  commit: string | undefined;
 }
 
 const SHA256 = /^"?([0-9a-f]{64})"?$/i;
+const COMMIT = /^[0-9a-f]{40}$/i;
 
 /** What a partial download was for, so a changed remote file is never resumed into. */
 interface PartialRecord {
@@ -69,12 +78,13 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   const meta = await probe(options);
   const pinned = options.expectedSha256?.toLowerCase();
   if (pinned !== undefined && meta.sha256 !== undefined && meta.sha256.toLowerCase() !== pinned) {
-    throw new GembatchError('GB_ERR_MODEL_CHECKSUM', `${path.basename(destination)}: the server publishes sha256 ${meta.sha256.toLowerCase()}, the pin is ${pinned}; nothing was downloaded`);
+    throw new GembatchError('GB_ERR_MODEL_CHECKSUM', `${path.basename(destination)}: the server publishes sha256 ${meta.sha256.toLowerCase()}, the pinned or locked sha256 is ${pinned}; nothing was downloaded`);
   }
   const expected = (pinned ?? meta.sha256)?.toLowerCase();
+  const url = meta.commit !== undefined && options.urlAtCommit ? options.urlAtCommit(meta.commit) : options.url;
   const partial = `${destination}.partial`;
   const recordPath = `${partial}.json`;
-  const record: PartialRecord = { url: options.url, sha256: expected, size: meta.size };
+  const record: PartialRecord = { url, sha256: expected, size: meta.size };
   let offset = await sizeOf(partial);
   if (offset > 0 && JSON.stringify(await readRecord(recordPath)) !== JSON.stringify(record)) offset = 0;
   if (meta.size !== undefined && offset > meta.size) offset = 0;
@@ -89,7 +99,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
 
   const resumed = offset > 0;
   if (meta.size === undefined || offset < meta.size) {
-    const response = await request(options, offset > 0 ? { range: `bytes=${offset}-` } : {});
+    const response = await request({ ...options, url }, offset > 0 ? { range: `bytes=${offset}-` } : {});
     if (offset > 0 && response.status !== 206) {
       // The server ignored the range: start over.
       offset = 0;
@@ -102,7 +112,8 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
       options.onProgress?.({ downloadedBytes: downloaded, totalBytes: total });
     });
   }
-  return finish(destination, partial, recordPath, hash.digest('hex'), downloaded, expected, meta.size, resumed && offset > 0);
+  const done = await finish(destination, partial, recordPath, hash.digest('hex'), downloaded, expected, meta.size, resumed && offset > 0);
+  return meta.commit !== undefined ? { ...done, commit: meta.commit } : done;
 }
 
 async function finish(destination: string, partial: string, recordPath: string, sha256: string, bytes: number, expected: string | undefined, size: number | undefined, resumed: boolean): Promise<DownloadedFile> {
@@ -141,8 +152,10 @@ async function probe(options: DownloadFileOptions, url = options.url, headers = 
   }
   const linkedSize = Number(response.headers.get('x-linked-size') ?? Number.NaN);
   const linkedSha = SHA256.exec(response.headers.get('x-linked-etag') ?? '')?.[1];
+  const repoCommit = response.headers.get('x-repo-commit') ?? '';
+  const commit = COMMIT.test(repoCommit) ? repoCommit.toLowerCase() : undefined;
   if (response.status >= 300 && response.status < 400) {
-    if (Number.isFinite(linkedSize) && linkedSha) return { size: linkedSize, sha256: linkedSha };
+    if (Number.isFinite(linkedSize) && linkedSha) return { size: linkedSize, sha256: linkedSha, commit };
     if (!isRedirect(response)) throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url} redirected nowhere`);
     // Why 10: the same bound as fetchFollowingRedirects (the Hub needs one or two hops).
     if (hops >= 10) throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url}: too many redirects`, { retryable: true });
@@ -152,7 +165,7 @@ async function probe(options: DownloadFileOptions, url = options.url, headers = 
   if (!response.ok) throw httpError(options, response.status);
   const length = Number(response.headers.get('content-length') ?? Number.NaN);
   const etagSha = SHA256.exec(response.headers.get('etag') ?? '')?.[1];
-  return { size: Number.isFinite(linkedSize) ? linkedSize : Number.isFinite(length) ? length : undefined, sha256: linkedSha ?? etagSha };
+  return { size: Number.isFinite(linkedSize) ? linkedSize : Number.isFinite(length) ? length : undefined, sha256: linkedSha ?? etagSha, commit };
 }
 
 async function request(options: DownloadFileOptions, extra: Record<string, string>): Promise<Response> {

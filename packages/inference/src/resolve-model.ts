@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { GembatchError } from '@gembatch/contracts';
-import { hfHeaders, hfResolveUrl, parseHfUri, resolveHfQuant, type HfAccess, type HfFile } from './hf-source.ts';
+import { parseHfUri, resolveHfQuant, type HfAccess, type HfFile } from './hf-source.ts';
 import { architectureFromGguf } from './model-architecture.ts';
 import { inspectModelFile, PROJECTOR_ARCHITECTURE } from './model-file.ts';
 import { GEMMA4_12B_CATALOG, type CatalogEntry, type ModelCatalog } from './model-catalog.ts';
-import { downloadFile, type DownloadProgress } from './model-download.ts';
+import type { DownloadProgress } from './model-download.ts';
+import { downloadLocked, modelLockPath, verifyLockedFile } from './model-lock.ts';
 import type { HardwareInfo } from './probe-hardware.ts';
 import { selectQuantization, type QuantizationChoice } from './select-quantization.ts';
 
@@ -37,6 +38,8 @@ export interface ResolveModelOptions extends HfAccess {
   quant?: string;
   /** Where downloaded models are kept. */
   modelsDir: string;
+  /** The model lock (`GEMBATCH_MODEL_LOCK`). Defaults to `<modelsDir>/models.lock.json`. */
+  lockFile?: string;
   hardware: HardwareInfo;
   /** Cap on sequences. Defaults to {@link defaultMaxSequences} (`128` with GPU memory, `16` otherwise). */
   sequences?: number;
@@ -74,18 +77,23 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
     if (model.startsWith('hf:')) {
       const file = await hfFileOf(model, options);
       const local = path.join(options.modelsDir, path.basename(file.file));
-      await downloadFile({ url: hfResolveUrl(file, options), destination: local, headers: hfHeaders(options), ...progressAndSignal(options) });
+      await downloadLocked({ ...access(options), file, destination: local, lockPath: lockOf(options), ...progressAndSignal(options) });
       return describeFile(local, model, options, catalog);
     }
     if (!existsSync(model)) throw new GembatchError('GB_ERR_MODEL_LOAD', `model file not found: ${model} (give a GGUF path or an hf:<owner>/<repo>/<file.gguf> URI)`);
+    // A file in the models directory is checked against its lock entry, if it has one.
+    if (path.resolve(path.dirname(model)) === path.resolve(options.modelsDir)) await verifyLockedFile(model, lockOf(options));
     return describeFile(model, 'file', options, catalog);
   }
 
   const choice = selectQuantization(planInput(options, catalog));
   const local = path.join(options.modelsDir, choice.entry.file);
   if (!existsSync(local)) {
-    const file = pinnedRevision(await hfFileOf(choice.entry.source, options), choice.entry);
-    await downloadFile({ url: hfResolveUrl(file, options), destination: local, headers: hfHeaders(options), ...(choice.entry.sha256 ? { expectedSha256: choice.entry.sha256 } : {}), ...progressAndSignal(options) });
+    const file = await hfFileOf(choice.entry.source, options);
+    const pin = { ...(choice.entry.sha256 ? { sha256: choice.entry.sha256 } : {}), ...(choice.entry.revision ? { revision: choice.entry.revision } : {}) };
+    await downloadLocked({ ...access(options), file, destination: local, lockPath: lockOf(options), pin, ...progressAndSignal(options) });
+  } else {
+    await verifyLockedFile(local, lockOf(options));
   }
   // Re-plan with the downloaded file's real size and architecture.
   const refined = await describeFile(local, choice.entry.source, { ...options, quant: choice.entry.quant }, catalog);
@@ -106,13 +114,16 @@ function planInput(options: ResolveModelOptions, catalog: ModelCatalog) {
   };
 }
 
-function progressAndSignal(options: ResolveModelOptions) {
-  return { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+function lockOf(options: ResolveModelOptions): string {
+  return modelLockPath(options.modelsDir, options.lockFile);
 }
 
-/** The file at the catalog entry's pinned commit, when it has one. */
-export function pinnedRevision(file: HfFile, entry: Pick<CatalogEntry, 'revision'>): HfFile {
-  return entry.revision ? { ...file, revision: entry.revision } : file;
+function access(options: ResolveModelOptions): HfAccess {
+  return { ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(options.token ? { token: options.token } : {}) };
+}
+
+function progressAndSignal(options: ResolveModelOptions) {
+  return { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
 }
 
 async function hfFileOf(uri: string, options: ResolveModelOptions): Promise<HfFile> {

@@ -20,6 +20,8 @@ export const WorkerEnv = z.object({
   GEMBATCH_MMPROJ: z.string().optional(),
   /** Where downloaded models go. Defaults to `<GEMBATCH_DATA_DIR>/models`. */
   GEMBATCH_MODELS_DIR: z.string().optional(),
+  /** The model lock: commit, sha256 and size of each downloaded model file, checked on every later download and load (trust on first use). Defaults to `<models dir>/models.lock.json`. */
+  GEMBATCH_MODEL_LOCK: z.string().min(1).optional(),
   /** Parallel sequences (jobs decoding together). Unset: chosen from memory (see the quantization table). */
   GEMBATCH_SEQUENCES: envInt(1, 256).optional(),
   /** Context tokens per sequence. Unset: the quantization choice's context (capped by the model's training context). */

@@ -8,13 +8,13 @@ import {
   GEMMA4_12B_CATALOG,
   assessQuantizations,
   defaultMaxSequences,
-  downloadFile,
+  downloadLocked,
   findCatalogEntry,
-  hfHeaders,
-  hfResolveUrl,
+  modelLockPath,
   parseHfUri,
-  pinnedRevision,
+  pinStateOf,
   probeHardware,
+  readModelLock,
   resolveHfQuant,
   resolveModel,
   selectQuantization,
@@ -38,12 +38,13 @@ const OPTIONS = {
 
 const USAGE = `usage: gembatch models list [--json] [--vram 24GB] [--sequences N] [--context N] [--models-dir DIR] [--gpu auto|cuda|metal|vulkan|cpu]
        gembatch models pull [QUANT | mmproj | hf:<owner>/<repo>/<file.gguf>] [--models-dir DIR] [--endpoint URL]
-Environment: GEMBATCH_MODELS_DIR (else GEMBATCH_DATA_DIR/models), GEMBATCH_VRAM_BYTES, GEMBATCH_GPU, GEMBATCH_SEQUENCES,
+Environment: GEMBATCH_MODELS_DIR (else GEMBATCH_DATA_DIR/models), GEMBATCH_MODEL_LOCK (else <models dir>/models.lock.json), GEMBATCH_VRAM_BYTES, GEMBATCH_GPU, GEMBATCH_SEQUENCES,
 GEMBATCH_CONTEXT_PER_SEQUENCE, HF_ENDPOINT, HF_TOKEN.
 `;
 
 interface CommandSettings {
   modelsDir: string;
+  lockFile: string;
   vramOverride: number | undefined;
   /** Unset: the default for the node's memory kind. */
   sequences: number | undefined;
@@ -72,8 +73,10 @@ function settingsFrom(argv: string[], env: NodeJS.ProcessEnv): CommandSettings {
   }
   const gpu = values.gpu ?? env.GEMBATCH_GPU ?? 'auto';
   if (!['auto', 'cuda', 'metal', 'vulkan', 'cpu'].includes(gpu)) throw new GembatchError('GB_ERR_CONFIG', `--gpu: expected auto, cuda, metal, vulkan or cpu, got ${JSON.stringify(gpu)}`);
+  const modelsDir = values['models-dir'] ?? env.GEMBATCH_MODELS_DIR ?? path.join(env.GEMBATCH_DATA_DIR ?? '.gembatch', 'models');
   return {
-    modelsDir: values['models-dir'] ?? env.GEMBATCH_MODELS_DIR ?? path.join(env.GEMBATCH_DATA_DIR ?? '.gembatch', 'models'),
+    modelsDir,
+    lockFile: modelLockPath(modelsDir, env.GEMBATCH_MODEL_LOCK),
     vramOverride: parse(values.vram ?? env.GEMBATCH_VRAM_BYTES, envBytes, '--vram / GEMBATCH_VRAM_BYTES') as number | undefined,
     sequences: (parse(values.sequences ?? env.GEMBATCH_SEQUENCES, envInt(1, 256), '--sequences / GEMBATCH_SEQUENCES') as number | undefined),
     contextPerSequence: (parse(values.context ?? env.GEMBATCH_CONTEXT_PER_SEQUENCE, envInt(256, 262_144), '--context / GEMBATCH_CONTEXT_PER_SEQUENCE') as number | undefined) ?? DEFAULT_CONTEXT_PER_SEQUENCE,
@@ -142,6 +145,7 @@ async function listModels(settings: CommandSettings, out: NodeJS.WritableStream)
   };
   let choice: QuantizationChoice | undefined;
   let problem: string | undefined;
+  const lock = await readModelLock(settings.lockFile);
   try {
     choice = selectQuantization(input);
   } catch (error) {
@@ -155,6 +159,7 @@ async function listModels(settings: CommandSettings, out: NodeJS.WritableStream)
     sequences: row.sequences,
     contextPerSequence: row.contextPerSequence,
     downloaded: existsSync(path.join(settings.modelsDir, row.entry.file)),
+    pin: pinStateOf(row.entry, row.entry.file, lock),
     chosen: choice?.quant === row.entry.quant,
     source: row.entry.source,
     note: row.entry.note,
@@ -164,7 +169,7 @@ async function listModels(settings: CommandSettings, out: NodeJS.WritableStream)
     return 0;
   }
   out.write(`${GEMMA4_12B_CATALOG.displayName} on this node: ${describeHardware(hardware)}\n\n`);
-  const header = [' QUANT', 'SIZE', 'QUALITY', 'FITS', 'SEQUENCES × CONTEXT', 'ON DISK', 'NOTE'];
+  const header = [' QUANT', 'SIZE', 'QUALITY', 'FITS', 'SEQUENCES × CONTEXT', 'ON DISK', 'PIN', 'NOTE'];
   const lines = rows.map((r) => [
     `${r.chosen ? '*' : ' '}${r.quant}`,
     gib(r.bytes),
@@ -172,6 +177,7 @@ async function listModels(settings: CommandSettings, out: NodeJS.WritableStream)
     r.fit,
     r.fit === 'no' ? '-' : `${r.sequences} × ${r.contextPerSequence}`,
     r.downloaded ? 'yes' : 'no',
+    r.pin,
     r.note,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
@@ -214,7 +220,7 @@ async function pullModels(settings: CommandSettings, out: NodeJS.WritableStream,
   let entry: Omit<CatalogEntry, 'qualityRank'> | undefined;
   if (target === undefined) {
     const hardware = await probeFor(settings);
-    const resolved = await resolveModel({ ...access, modelsDir: settings.modelsDir, hardware, ...(settings.sequences !== undefined ? { sequences: settings.sequences } : {}), contextPerSequence: settings.contextPerSequence, onProgress: progressPrinter(out, 'model') });
+    const resolved = await resolveModel({ ...access, modelsDir: settings.modelsDir, lockFile: settings.lockFile, hardware, ...(settings.sequences !== undefined ? { sequences: settings.sequences } : {}), contextPerSequence: settings.contextPerSequence, onProgress: progressPrinter(out, 'model') });
     out.write(`\n${resolved.path} (${resolved.quant}) ready${resolved.choice ? `: ${resolved.choice.reason}` : ''}\n`);
     return 0;
   } else if (target.toLowerCase() === 'mmproj') {
@@ -229,15 +235,16 @@ async function pullModels(settings: CommandSettings, out: NodeJS.WritableStream,
   }
   const parsed = parseHfUri(source);
   const listed = 'file' in parsed ? parsed : await resolveHfQuant(parsed.repo, parsed.quant, parsed.revision, access);
-  const file = entry ? pinnedRevision(listed, entry) : listed;
-  const destination = path.join(settings.modelsDir, entry?.file ?? path.basename(file.file));
-  const done = await downloadFile({
-    url: hfResolveUrl(file, access),
+  const destination = path.join(settings.modelsDir, entry?.file ?? path.basename(listed.file));
+  const pin = { ...(entry?.sha256 ? { sha256: entry.sha256 } : {}), ...(entry?.revision ? { revision: entry.revision } : {}) };
+  const done = await downloadLocked({
+    ...access,
+    file: listed,
     destination,
-    headers: hfHeaders(access),
-    ...(entry?.sha256 ? { expectedSha256: entry.sha256 } : {}),
+    lockPath: settings.lockFile,
+    pin,
     onProgress: progressPrinter(out, path.basename(destination)),
   });
-  out.write(`\n${done.path}: ${done.cached ? 'already downloaded and verified' : `${gib(done.bytes)} downloaded${done.resumed ? ' (resumed)' : ''}`}, sha256 ${done.sha256}\n`);
+  out.write(`\n${done.path}: ${done.cached ? 'already downloaded and verified' : `${gib(done.bytes)} downloaded${done.resumed ? ' (resumed)' : ''}`}, sha256 ${done.sha256}${done.commit ? ` at commit ${done.commit}` : ''}; locked in ${settings.lockFile}\n`);
   return 0;
 }

@@ -222,6 +222,7 @@ export class WorkerNode {
       ...(env.GEMBATCH_MODEL ? { model: env.GEMBATCH_MODEL } : {}),
       ...(env.GEMBATCH_QUANT ? { quant: env.GEMBATCH_QUANT } : {}),
       modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir,
+      ...(env.GEMBATCH_MODEL_LOCK ? { lockFile: env.GEMBATCH_MODEL_LOCK } : {}),
       hardware,
       ...hfAccess,
       // The projector's memory is planned in when this node will load one.
@@ -255,7 +256,7 @@ export class WorkerNode {
     // What both engines take alike.
     const engineOptions = { modelPath: resolved.path, sequences, contextPerSequence, ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}), logger: this.#log };
     if (env.GEMBATCH_MMPROJ) {
-      const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, hardware, ...hfAccess });
+      const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, ...(env.GEMBATCH_MODEL_LOCK ? { lockFile: env.GEMBATCH_MODEL_LOCK } : {}), hardware, ...hfAccess });
       return createLlamaNodeEngine({
         ...engineOptions,
         mmprojPath: mmproj.path,

@@ -6,11 +6,11 @@ SHELL := /bin/bash
 GEMBATCH_MODEL ?=
 export GEMBATCH_MODEL
 
-.PHONY: help deps system-deps demo test chaos typecheck lint knip clean
+.PHONY: help deps system-deps demo test chaos format typecheck lint knip clean
 
 help:
 	@echo "make demo   process examples/ end to end (GEMBATCH_MODEL=path/to.gguf to choose the model)"
-	@echo "make test   typecheck, lint, knip (dead files, exports, dependencies) and run every test"
+	@echo "make test   format check, typecheck, lint, knip (dead files, exports, dependencies) and run every test"
 	@echo "make chaos  fault-injection scenarios (kill -9, Redis restart, SIGTERM, hostile inputs), one line of figures each"
 
 system-deps:
@@ -26,6 +26,10 @@ demo: deps
 	pnpm --silent gembatch run examples --task summarize --out results.jsonl
 	@echo "results: results.jsonl"
 
+# Biome, formatter only (biome.jsonc): fails on any file `pnpm format` would rewrite.
+format: deps
+	pnpm --silent format:check
+
 typecheck: deps
 	pnpm --silent typecheck
 
@@ -35,7 +39,7 @@ lint: deps
 knip: deps
 	pnpm --silent knip
 
-test: typecheck lint knip
+test: format typecheck lint knip
 	pnpm --silent test
 
 # Scenarios append their figures to the report; it is printed whole at the end.

@@ -11,14 +11,24 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-imports': ['error', { patterns: [{ group: ['@gembatch/*/src/*'], message: 'Import package names and their declared exports only.' }, { group: ['**/services/*'], message: 'Services never import each other.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@gembatch/*/src/*'], message: 'Import package names and their declared exports only.' },
+            { group: ['**/services/*'], message: 'Services never import each other.' },
+          ],
+        },
+      ],
       // One kind of private member in the repo: ES `#private` (enforced at run time, not only by tsc).
       // `private constructor` stays allowed: ES has no private constructors.
       'no-restricted-syntax': [
         'error',
         {
-          selector: ':matches(PropertyDefinition, MethodDefinition[kind!="constructor"], AccessorProperty, TSParameterProperty)[accessibility="private"]',
-          message: 'Use an ES private member (`#name`) instead of TypeScript `private`; a constructor parameter becomes a `#field` assigned in the constructor.',
+          selector:
+            ':matches(PropertyDefinition, MethodDefinition[kind!="constructor"], AccessorProperty, TSParameterProperty)[accessibility="private"]',
+          message:
+            'Use an ES private member (`#name`) instead of TypeScript `private`; a constructor parameter becomes a `#field` assigned in the constructor.',
         },
       ],
     },
@@ -45,7 +55,30 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
     },
   },
-  { files: ['**/*.js', '**/*.mjs'], ...tseslint.configs.disableTypeChecked, languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
   // The web console's browser modules (services/api/console): browser globals, no Node.
-  { files: ['services/api/console/**/*.js'], languageOptions: { globals: Object.fromEntries(['document', 'window', 'location', 'sessionStorage', 'fetch', 'FormData', 'Blob', 'URL', 'Node', 'setTimeout', 'clearTimeout'].map((name) => [name, 'readonly'])) } },
+  {
+    files: ['services/api/console/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'document',
+          'window',
+          'location',
+          'sessionStorage',
+          'fetch',
+          'FormData',
+          'Blob',
+          'URL',
+          'Node',
+          'setTimeout',
+          'clearTimeout',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -35,7 +35,9 @@ const { values } = parseArgs({
 });
 
 if (!values.model) {
-  process.stderr.write('usage: pnpm bench:engine --model <gguf | bench | tiny> [--sequences 1,4,8,16] [--tokens 128] [--threads N] [--json] [--llama-batched-bench <binary>]\n');
+  process.stderr.write(
+    'usage: pnpm bench:engine --model <gguf | bench | tiny> [--sequences 1,4,8,16] [--tokens 128] [--threads N] [--json] [--llama-batched-bench <binary>]\n',
+  );
   process.exit(2);
 }
 // `bench` and `tiny` name the testing package's generated models (written once, then cached).
@@ -68,7 +70,14 @@ interface Row {
 }
 
 async function measure(n: number): Promise<Row> {
-  const engine = await createLlamaCppEngine({ modelPath: model, sequences: n, contextPerSequence: context, gpu, ...(threads !== undefined ? { threads } : {}), ...(values.draft ? { draftModelPath: values.draft } : {}) });
+  const engine = await createLlamaCppEngine({
+    modelPath: model,
+    sequences: n,
+    contextPerSequence: context,
+    gpu,
+    ...(threads !== undefined ? { threads } : {}),
+    ...(values.draft ? { draftModelPath: values.draft } : {}),
+  });
   try {
     if (engine.info.sequences < n) throw new Error(`only ${engine.info.sequences} of ${n} sequences fit in memory`);
     const completion = { system: '', instruction: '', completionCue: '' };
@@ -79,7 +88,13 @@ async function measure(n: number): Promise<Row> {
     const started = performance.now();
     const results: GenerateResult[] = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        engine.generate({ prompt: completion, input: prompt(i), maxTokens: tokens, ignoreEos: true, onToken: (count) => void (count === 1 && firstTokenAt.push(performance.now())) }),
+        engine.generate({
+          prompt: completion,
+          input: prompt(i),
+          maxTokens: tokens,
+          ignoreEos: true,
+          onToken: (count) => void (count === 1 && firstTokenAt.push(performance.now())),
+        }),
       ),
     );
     const ended = performance.now();
@@ -111,7 +126,26 @@ function round(value: number): number {
 
 /** Runs llama.cpp's own llama-batched-bench on the same model and returns S_TG per parallel count. */
 async function reference(binary: string, promptTokens: number): Promise<Map<number, number>> {
-  const args = ['-m', model, '-c', String(context * Math.max(...counts)), '-b', '2048', '-ub', '512', '-npp', String(promptTokens), '-ntg', String(tokens), '-npl', counts.join(','), '-t', String(threads ?? 1), '--output-format', 'jsonl'];
+  const args = [
+    '-m',
+    model,
+    '-c',
+    String(context * Math.max(...counts)),
+    '-b',
+    '2048',
+    '-ub',
+    '512',
+    '-npp',
+    String(promptTokens),
+    '-ntg',
+    String(tokens),
+    '-npl',
+    counts.join(','),
+    '-t',
+    String(threads ?? 1),
+    '--output-format',
+    'jsonl',
+  ];
   const { stdout } = await run(binary, args, { maxBuffer: 16 * 1024 * 1024 });
   const speeds = new Map<number, number>();
   for (const line of stdout.split('\n')) {
@@ -122,7 +156,10 @@ async function reference(binary: string, promptTokens: number): Promise<Map<numb
       continue;
     }
     // Markdown table: | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
-    const cells = trimmed.split('|').map((c) => c.trim()).filter((c) => c !== '');
+    const cells = trimmed
+      .split('|')
+      .map((c) => c.trim())
+      .filter((c) => c !== '');
     if (cells.length >= 8 && /^\d+$/.test(cells[2] ?? '')) speeds.set(Number(cells[2]), Number(cells[7]));
   }
   return speeds;
@@ -141,14 +178,27 @@ if (values['llama-batched-bench']) {
     }
   } catch (error) {
     const failure = error as { message?: string; signal?: string; stderr?: string };
-    process.stderr.write(`llama-batched-bench failed (${failure.signal ?? failure.message ?? 'unknown'}); reporting our figures only\n${failure.stderr?.slice(-2000) ?? ''}\n`);
+    process.stderr.write(
+      `llama-batched-bench failed (${failure.signal ?? failure.message ?? 'unknown'}); reporting our figures only\n${failure.stderr?.slice(-2000) ?? ''}\n`,
+    );
   }
 }
 
 if (values.json) {
   for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
 } else {
-  const header = ['N', 'aggregate tok/s', 'per-seq tok/s', 'end-to-end tok/s', 'decode calls', 'tokens/decode', 'full decodes', 'vs N=1', 'llama-batched-bench', 'ours/theirs'];
+  const header = [
+    'N',
+    'aggregate tok/s',
+    'per-seq tok/s',
+    'end-to-end tok/s',
+    'decode calls',
+    'tokens/decode',
+    'full decodes',
+    'vs N=1',
+    'llama-batched-bench',
+    'ours/theirs',
+  ];
   const lines = rows.map((r) => [
     String(r.sequences),
     r.aggregate_tok_s.toFixed(1),
@@ -163,5 +213,6 @@ if (values.json) {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
   process.stdout.write(`model ${model}, ${tokens} tokens per sequence, threads ${threads ?? 'default'}\n`);
-  for (const line of [header, ...lines]) process.stdout.write(`${line.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ')}\n`);
+  for (const line of [header, ...lines])
+    process.stdout.write(`${line.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ')}\n`);
 }

@@ -54,7 +54,13 @@ async function measureOnce(engine: 'auto' | 'pdfjs', path: string): Promise<void
     },
   });
   const ms = performance.now() - started;
-  const result: Measurement = { ms, peakRssMb: process.resourceUsage().maxRSS / 1024, startRssMb, pages: doc.pages.length, engine: String(doc.meta.text_engine) };
+  const result: Measurement = {
+    ms,
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    startRssMb,
+    pages: doc.pages.length,
+    engine: String(doc.meta.text_engine),
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -68,7 +74,9 @@ async function measureExtract(engine: 'auto' | 'pdfjs', path: string): Promise<M
 async function measurePdftotext(path: string): Promise<Measurement> {
   const gnuTime = existsSync('/usr/bin/time');
   const started = performance.now();
-  const out = gnuTime ? await runCommand('/usr/bin/time', ['-f', 'maxrss_kb=%M', 'pdftotext', '-q', path, '/dev/null']) : await runCommand('pdftotext', ['-q', path, '/dev/null']);
+  const out = gnuTime
+    ? await runCommand('/usr/bin/time', ['-f', 'maxrss_kb=%M', 'pdftotext', '-q', path, '/dev/null'])
+    : await runCommand('pdftotext', ['-q', path, '/dev/null']);
   const ms = performance.now() - started;
   const kb = /maxrss_kb=(\d+)/.exec(out)?.[1];
   return { ms, peakRssMb: kb === undefined ? null : Number(kb) / 1024 };
@@ -79,11 +87,18 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-async function series(runs: number, measure: () => Promise<Measurement>): Promise<{ ms: number; peakRssMb: number | null; last: Measurement }> {
+async function series(
+  runs: number,
+  measure: () => Promise<Measurement>,
+): Promise<{ ms: number; peakRssMb: number | null; last: Measurement }> {
   const results: Measurement[] = [];
   for (let i = 0; i < runs; i++) results.push(await measure());
   const rss = results.map((r) => r.peakRssMb).filter((v): v is number => v !== null);
-  return { ms: median(results.map((r) => r.ms)), peakRssMb: rss.length > 0 ? Math.max(...rss) : null, last: results[results.length - 1] as Measurement };
+  return {
+    ms: median(results.map((r) => r.ms)),
+    peakRssMb: rss.length > 0 ? Math.max(...rss) : null,
+    last: results[results.length - 1] as Measurement,
+  };
 }
 
 const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -95,7 +110,13 @@ const MIB = 1024 * 1024;
 const SCAN_LINES = Array.from({ length: 20 }, (_, i) => `${i + 1}. The tenant pays rent on day one.`);
 
 function textOptions(path: string, maxPages: number): ExtractOptions {
-  return { path, limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages }, scannedPages: 'ocr', visionAvailable: false, putBlob: () => Promise.reject(new Error('a text PDF stores no media')) };
+  return {
+    path,
+    limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages },
+    scannedPages: 'ocr',
+    visionAvailable: false,
+    putBlob: () => Promise.reject(new Error('a text PDF stores no media')),
+  };
 }
 
 /** CPU seconds of a live process plus the children it has waited for (pdftotext, tesseract), from /proc. */
@@ -125,19 +146,28 @@ function sampleMemory(pool: ExtractionPool): () => { poolPeakMb: number; callerP
   };
 }
 
-const load = () => loadavg().map((value) => value.toFixed(1)).join(' / ');
+const load = () =>
+  loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' / ');
 
 async function scanSection(dir: string, docs: number, pagesPerDoc: number, processCounts: number[]): Promise<void> {
   if (!systemToolAvailable('tesseract')) {
     console.log('scan: skipped, tesseract is not installed');
     return;
   }
-  const first = await writeScannedPdf(join(dir, 'scan-0.pdf'), { pages: Array.from({ length: pagesPerDoc }, () => 'scan' as const), scanLines: SCAN_LINES });
+  const first = await writeScannedPdf(join(dir, 'scan-0.pdf'), {
+    pages: Array.from({ length: pagesPerDoc }, () => 'scan' as const),
+    scanLines: SCAN_LINES,
+  });
   // Separate files, as separate uploads would be (the same bytes: OCR cost is what is measured).
   const files = [first];
-  for (let i = 1; i < docs; i++) files.push(await copyFile(first, join(dir, `scan-${i}.pdf`)).then(() => join(dir, `scan-${i}.pdf`)));
+  for (let i = 1; i < docs; i++)
+    files.push(await copyFile(first, join(dir, `scan-${i}.pdf`)).then(() => join(dir, `scan-${i}.pdf`)));
   const warmup = await writePagedTextPdf(join(dir, 'warmup.pdf'), { pages: 1 });
-  console.log(`scanned pages through the pool: ${docs} documents × ${pagesPerDoc} scanned pages, OCR, all submitted at once (load average ${load()})`);
+  console.log(
+    `scanned pages through the pool: ${docs} documents × ${pagesPerDoc} scanned pages, OCR, all submitted at once (load average ${load()})`,
+  );
   for (const size of processCounts) {
     const pool = new ExtractionPool({ size });
     try {
@@ -149,7 +179,9 @@ async function scanSection(dir: string, docs: number, pagesPerDoc: number, proce
       const seconds = (performance.now() - started) / 1000;
       const { poolPeakMb } = stop();
       const ocrPages = results.reduce((sum, doc) => sum + (doc.meta.pages_ocr as number[]).length, 0);
-      console.log(`  ${String(size).padStart(2)} process(es): ${(ocrPages / seconds).toFixed(2).padStart(6)} scanned pages/s   ${ocrPages} pages in ${seconds.toFixed(1)} s   peak RSS of the pool ${poolPeakMb.toFixed(0)} MiB`);
+      console.log(
+        `  ${String(size).padStart(2)} process(es): ${(ocrPages / seconds).toFixed(2).padStart(6)} scanned pages/s   ${ocrPages} pages in ${seconds.toFixed(1)} s   peak RSS of the pool ${poolPeakMb.toFixed(0)} MiB`,
+      );
     } finally {
       await pool.close();
     }
@@ -159,7 +191,9 @@ async function scanSection(dir: string, docs: number, pagesPerDoc: number, proce
 async function largeSection(dir: string, pages: number): Promise<void> {
   const generated = performance.now();
   const path = await writeLargeTextPdf(join(dir, `${pages}-pages.pdf`), { pages });
-  console.log(`${pages}-page text PDF (written in ${((performance.now() - generated) / 1000).toFixed(1)} s) through a one-process pool (load average ${load()})`);
+  console.log(
+    `${pages}-page text PDF (written in ${((performance.now() - generated) / 1000).toFixed(1)} s) through a one-process pool (load average ${load()})`,
+  );
   const pool = new ExtractionPool({ size: 1 });
   try {
     await pool.extract(textOptions(await writePagedTextPdf(join(dir, 'warmup.pdf'), { pages: 1 }), 10));
@@ -173,8 +207,12 @@ async function largeSection(dir: string, pages: number): Promise<void> {
     const { poolPeakMb, callerPeakMb } = stop();
     const cpuAfter = pid === undefined ? null : processTreeCpuSeconds(pid);
     const cpu = cpuBefore === null || cpuAfter === null ? 'n/a' : `${(cpuAfter - cpuBefore).toFixed(1)} s`;
-    console.log(`  ${doc.pages.length} pages (${String(doc.meta.text_engine)}), ${(doc.text.length / MIB).toFixed(0)} MiB of text: wall ${seconds.toFixed(1)} s, CPU of the extraction process and its tools ${cpu}`);
-    console.log(`  peak RSS: extraction process tree ${poolPeakMb.toFixed(0)} MiB; caller ${callerPeakMb.toFixed(0)} MiB (${callerBefore.toFixed(0)} MiB before, holding the result after)`);
+    console.log(
+      `  ${doc.pages.length} pages (${String(doc.meta.text_engine)}), ${(doc.text.length / MIB).toFixed(0)} MiB of text: wall ${seconds.toFixed(1)} s, CPU of the extraction process and its tools ${cpu}`,
+    );
+    console.log(
+      `  peak RSS: extraction process tree ${poolPeakMb.toFixed(0)} MiB; caller ${callerPeakMb.toFixed(0)} MiB (${callerBefore.toFixed(0)} MiB before, holding the result after)`,
+    );
   } finally {
     await pool.close();
   }
@@ -196,10 +234,19 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'gembatch-extract-bench-'));
   try {
     console.log(`load average (1/5/15 min) at start: ${load()} on ${availableParallelism()} cores`);
-    if (sections.has('scan')) await scanSection(dir, Number(flag('--scan-docs', '8')), Number(flag('--scan-pages', '2')), flag('--processes', '1,2,4').split(',').map(Number));
+    if (sections.has('scan'))
+      await scanSection(
+        dir,
+        Number(flag('--scan-docs', '8')),
+        Number(flag('--scan-pages', '2')),
+        flag('--processes', '1,2,4').split(',').map(Number),
+      );
     if (sections.has('20k')) await largeSection(dir, Number(flag('--pages', '20000')));
     if (!sections.has('2000')) return;
-    const big = pdfIndex >= 0 ? (args[pdfIndex + 1] ?? '') : await writePagedTextPdf(join(dir, '2000-pages.pdf'), { pages: 2000 });
+    const big =
+      pdfIndex >= 0
+        ? (args[pdfIndex + 1] ?? '')
+        : await writePagedTextPdf(join(dir, '2000-pages.pdf'), { pages: 2000 });
     const small = await writePagedTextPdf(join(dir, '500-pages.pdf'), { pages: 500 });
     console.log(`extract bench: ${runs} run(s) each, median wall time; each run in a fresh process`);
     const pdftotext = await series(runs, () => measurePdftotext(big));
@@ -215,7 +262,9 @@ async function main(): Promise<void> {
     console.log(row('pdftotext (poppler, one process)', pdftotext, false));
     console.log(row(`extractFile, auto (${ours.last.engine ?? '?'})`, ours, true));
     console.log(row('extractFile, pdf.js only (1 run)', pdfjs, true));
-    console.log(`memory vs pages, peak RSS: auto ${mb(ours500.peakRssMb)} at 500 pages → ${mb(ours.peakRssMb)} at 2000; pdf.js ${mb(pdfjs500.peakRssMb)} → ${mb(pdfjs.peakRssMb)}`);
+    console.log(
+      `memory vs pages, peak RSS: auto ${mb(ours500.peakRssMb)} at 500 pages → ${mb(ours.peakRssMb)} at 2000; pdf.js ${mb(pdfjs500.peakRssMb)} → ${mb(pdfjs.peakRssMb)}`,
+    );
     console.log(`500-page times: auto ${fmt(ours500.ms)}, pdf.js ${fmt(pdfjs500.ms)}`);
   } finally {
     console.log(`load average at end: ${load()}`);

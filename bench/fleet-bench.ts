@@ -28,7 +28,10 @@ const { values } = parseArgs({
 const counts = values.workers.split(',').map(Number);
 const jobs = Number(values.jobs);
 const model = await ensureTestModel(values.model === 'bench' ? 'bench' : 'tiny');
-const load = () => loadavg().map((v) => v.toFixed(1)).join(' / ');
+const load = () =>
+  loadavg()
+    .map((v) => v.toFixed(1))
+    .join(' / ');
 /** Bound on one run: generous for a busy 2-core machine. */
 const RUN_TIMEOUT_MS = 15 * 60_000;
 
@@ -53,14 +56,23 @@ for (const workers of counts) {
     const started = Date.now();
     const ids: string[] = [];
     for (let i = 0; i < jobs; i += 20) {
-      const batch = await Promise.all(Array.from({ length: Math.min(20, jobs - i) }, (_, k) => client.createJob({ text: `Bench document ${i + k}: the council approved the new cycle lanes on the harbour road.`, task: 'summarize', max_tokens: Number(values['max-tokens']) })));
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(20, jobs - i) }, (_, k) =>
+          client.createJob({
+            text: `Bench document ${i + k}: the council approved the new cycle lanes on the harbour road.`,
+            task: 'summarize',
+            max_tokens: Number(values['max-tokens']),
+          }),
+        ),
+      );
       ids.push(...batch.map((v) => v.id));
     }
     const deadline = started + RUN_TIMEOUT_MS;
     let generated = 0;
     const pending = new Set(ids);
     while (pending.size > 0) {
-      if (Date.now() > deadline) throw new Error(`${pending.size} jobs unfinished after ${RUN_TIMEOUT_MS / 60_000} min`);
+      if (Date.now() > deadline)
+        throw new Error(`${pending.size} jobs unfinished after ${RUN_TIMEOUT_MS / 60_000} min`);
       for (const id of [...pending]) {
         const view = await client.getJob(id);
         if (view.status === 'failed') throw new Error(`job ${id} failed: ${JSON.stringify(view.error)}`);
@@ -72,11 +84,15 @@ for (const workers of counts) {
       await new Promise((r) => setTimeout(r, 250));
     }
     const seconds = (Date.now() - started) / 1000;
-    rows.push(`${String(workers).padStart(7)}  ${String(jobs).padStart(4)}  ${seconds.toFixed(1).padStart(7)}  ${(jobs / seconds).toFixed(2).padStart(6)}  ${(generated / seconds).toFixed(0).padStart(9)}  ${loadBefore} → ${load()}`);
+    rows.push(
+      `${String(workers).padStart(7)}  ${String(jobs).padStart(4)}  ${seconds.toFixed(1).padStart(7)}  ${(jobs / seconds).toFixed(2).padStart(6)}  ${(generated / seconds).toFixed(0).padStart(9)}  ${loadBefore} → ${load()}`,
+    );
     process.stderr.write(`${rows.at(-1)}\n`);
   } finally {
     await stack.stop(15_000);
     await rm(dataDir, { recursive: true, force: true });
   }
 }
-process.stdout.write(`model ${values.model}, ${values.sequences} sequences and ${values.threads} thread(s) per worker, ${values['max-tokens']} max tokens\nworkers  jobs  seconds  jobs/s  gen tok/s  load avg 1/5/15 min (before → after)\n${rows.join('\n')}\n`);
+process.stdout.write(
+  `model ${values.model}, ${values.sequences} sequences and ${values.threads} thread(s) per worker, ${values['max-tokens']} max tokens\nworkers  jobs  seconds  jobs/s  gen tok/s  load avg 1/5/15 min (before → after)\n${rows.join('\n')}\n`,
+);

@@ -30,8 +30,16 @@ import { runCommand } from './run-command.ts';
 interface PdfParseInstance {
   doc?: PdfJsDocument;
   load(): Promise<PdfJsDocument>;
-  getText(params?: { partial?: number[]; pageJoiner?: string }): Promise<{ total: number; pages: Array<{ num: number; text: string }> }>;
-  getScreenshot(params?: { partial?: number[]; desiredWidth?: number; imageDataUrl?: boolean; imageBuffer?: boolean }): Promise<{ pages: Array<{ data: Uint8Array }> }>;
+  getText(params?: {
+    partial?: number[];
+    pageJoiner?: string;
+  }): Promise<{ total: number; pages: Array<{ num: number; text: string }> }>;
+  getScreenshot(params?: {
+    partial?: number[];
+    desiredWidth?: number;
+    imageDataUrl?: boolean;
+    imageBuffer?: boolean;
+  }): Promise<{ pages: Array<{ data: Uint8Array }> }>;
   destroy(): Promise<void>;
 }
 interface PdfJsPage {
@@ -42,16 +50,31 @@ interface PdfJsPage {
 interface PdfJsDocument {
   numPages: number;
   getPage(n: number): Promise<PdfJsPage>;
-  canvasFactory: { create(w: number, h: number): { canvas: unknown; context: { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } }; destroy(target: unknown): void };
+  canvasFactory: {
+    create(
+      w: number,
+      h: number,
+    ): {
+      canvas: unknown;
+      context: { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } };
+    };
+    destroy(target: unknown): void;
+  };
 }
-type PdfParseClass = new (options: { data: Uint8Array; isEvalSupported?: boolean; verbosity?: number }) => PdfParseInstance;
+type PdfParseClass = new (options: {
+  data: Uint8Array;
+  isEvalSupported?: boolean;
+  verbosity?: number;
+}) => PdfParseInstance;
 
 const self = fileURLToPath(import.meta.url);
 // Why 1536: the longest side the extraction renders a scanned page at for a vision model (pdf-worker.ts).
 const RENDER_MAX_SIDE = 1536;
 
 async function loadPdfParse(dir: string): Promise<PdfParseClass> {
-  const module = (await import(pathToFileURL(join(dir, 'dist/pdf-parse/esm/index.js')).href)) as { PDFParse: PdfParseClass };
+  const module = (await import(pathToFileURL(join(dir, 'dist/pdf-parse/esm/index.js')).href)) as {
+    PDFParse: PdfParseClass;
+  };
   return module.PDFParse;
 }
 
@@ -63,7 +86,14 @@ async function openWithPdfParse(dir: string, path: string): Promise<PdfParseInst
 /** Child mode: one measurement in this process, printed as a JSON line. */
 async function child(mode: string, path: string, dir: string): Promise<unknown> {
   if (mode === 'ours') {
-    const doc = await extractFile({ path, limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages: 100_000 }, scannedPages: 'ocr', visionAvailable: false, pdfTextEngine: 'pdfjs', putBlob: () => Promise.reject(new Error('no media')) });
+    const doc = await extractFile({
+      path,
+      limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages: 100_000 },
+      scannedPages: 'ocr',
+      visionAvailable: false,
+      pdfTextEngine: 'pdfjs',
+      putBlob: () => Promise.reject(new Error('no media')),
+    });
     return { pages: doc.pages.length, texts: splitPages(doc.text, doc.pages) };
   }
   const parser = await openWithPdfParse(dir, path);
@@ -83,7 +113,12 @@ async function child(mode: string, path: string, dir: string): Promise<unknown> 
     for (let i = 1; i <= doc.numPages; i++) {
       if (mode === 'pp-shot') {
         const unit = (await doc.getPage(i)).getViewport({ scale: 1 });
-        const shot = await parser.getScreenshot({ partial: [i], desiredWidth: Math.round((RENDER_MAX_SIDE * unit.width) / Math.max(unit.width, unit.height)), imageDataUrl: false, imageBuffer: true });
+        const shot = await parser.getScreenshot({
+          partial: [i],
+          desiredWidth: Math.round((RENDER_MAX_SIDE * unit.width) / Math.max(unit.width, unit.height)),
+          imageDataUrl: false,
+          imageBuffer: true,
+        });
         bytes += shot.pages[0]?.data.byteLength ?? 0;
       } else {
         bytes += await renderRgba(doc, i);
@@ -138,7 +173,11 @@ async function measure(mode: string, path: string, dir: string): Promise<Measure
   if (mode === 'pdftotext') {
     const started = performance.now();
     const out = await runCommand('/usr/bin/time', ['-f', 'maxrss_kb=%M', 'pdftotext', '-q', path, '/dev/null']);
-    return { ms: performance.now() - started, peakRssMb: Number(/maxrss_kb=(\d+)/.exec(out)?.[1] ?? 0) / 1024, pages: 0 };
+    return {
+      ms: performance.now() - started,
+      peakRssMb: Number(/maxrss_kb=(\d+)/.exec(out)?.[1] ?? 0) / 1024,
+      pages: 0,
+    };
   }
   const out = await runCommand(process.execPath, [...process.execArgv, self, '--child', mode, path, dir]);
   const line = out.split('\n').find((candidate) => candidate.startsWith('{'));
@@ -149,7 +188,8 @@ async function measure(mode: string, path: string, dir: string): Promise<Measure
 /** `runs` rounds, each measuring every mode once in turn (so load on a shared machine hits all alike); median per mode. */
 async function rounds(runs: number, modes: readonly string[], path: string, dir: string): Promise<Measured[]> {
   const results = modes.map((): Measured[] => []);
-  for (let round = 0; round < runs; round++) for (const [i, mode] of modes.entries()) results[i]?.push(await measure(mode, path, dir));
+  for (let round = 0; round < runs; round++)
+    for (const [i, mode] of modes.entries()) results[i]?.push(await measure(mode, path, dir));
   return results.map((list) => {
     const median = [...list].sort((a, b) => a.ms - b.ms)[Math.floor(list.length / 2)] as Measured;
     return { ...median, peakRssMb: Math.max(...list.map((r) => r.peakRssMb)) };
@@ -167,7 +207,9 @@ function corpusPdfs(): string[] {
     const folder = join(root, sub);
     if (!existsSync(folder)) continue;
     // Text-layer files only: broken ones fail in both, a scan is OCRed and a form gets its field values only in ours.
-    for (const name of readdirSync(folder)) if (name.endsWith('.pdf') && !/encrypted|zero-bytes|header-then-eof|truncated|SCANNED|acroform/.test(name)) found.push(join(folder, name));
+    for (const name of readdirSync(folder))
+      if (name.endsWith('.pdf') && !/encrypted|zero-bytes|header-then-eof|truncated|SCANNED|acroform/.test(name))
+        found.push(join(folder, name));
   }
   return found;
 }
@@ -177,7 +219,9 @@ async function main(): Promise<void> {
   if (args[0] === '--child') {
     const started = performance.now();
     const result = (await child(args[1] ?? '', args[2] ?? '', args[3] ?? '')) as Omit<Measured, 'ms' | 'peakRssMb'>;
-    process.stdout.write(`${JSON.stringify({ ...result, ms: performance.now() - started, peakRssMb: process.resourceUsage().maxRSS / 1024 })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ...result, ms: performance.now() - started, peakRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+    );
     return;
   }
   const flag = (name: string, fallback: string) => {
@@ -185,34 +229,59 @@ async function main(): Promise<void> {
     return index >= 0 ? (args[index + 1] ?? fallback) : fallback;
   };
   const dir = flag('--pdf-parse', '');
-  if (!existsSync(join(dir, 'package.json'))) throw new Error('pass --pdf-parse <folder of an installed pdf-parse 2.4.5>');
+  if (!existsSync(join(dir, 'package.json')))
+    throw new Error('pass --pdf-parse <folder of an installed pdf-parse 2.4.5>');
   const runs = Number(flag('--runs', '3'));
   const pages = Number(flag('--pages', '2000'));
   const scanPages = Number(flag('--scan-pages', '8'));
   const version = (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
   const work = await mkdtemp(join(tmpdir(), 'gembatch-pdf-parse-bench-'));
-  const load = () => loadavg().map((value) => value.toFixed(1)).join(' / ');
+  const load = () =>
+    loadavg()
+      .map((value) => value.toFixed(1))
+      .join(' / ');
   try {
-    console.log(`pdf-parse ${version} vs the extraction's pdf.js calls; ${runs} run(s) each, median wall, each in a fresh process; load average ${load()}`);
+    console.log(
+      `pdf-parse ${version} vs the extraction's pdf.js calls; ${runs} run(s) each, median wall, each in a fresh process; load average ${load()}`,
+    );
     const big = await writePagedTextPdf(join(work, `${pages}-pages.pdf`), { pages });
-    const labels = ['pdftotext (poppler)', "extractFile, pdfTextEngine 'pdfjs'", 'pdf-parse getText()', 'pdf-parse getText({partial:[i]}) ×N'];
+    const labels = [
+      'pdftotext (poppler)',
+      "extractFile, pdfTextEngine 'pdfjs'",
+      'pdf-parse getText()',
+      'pdf-parse getText({partial:[i]}) ×N',
+    ];
     const measured = await rounds(runs, ['pdftotext', 'ours', 'pp-text', 'pp-pages'], big, dir);
     const rows = labels.map((label, i): [string, Measured] => [label, measured[i] as Measured]);
     const base = rows[0]?.[1].ms ?? Number.NaN;
     console.log(`text, ${pages}-page generated PDF:`);
-    for (const [label, m] of rows) console.log(`  ${label.padEnd(38)} ${(m.ms / 1000).toFixed(2).padStart(7)} s  ${(m.ms / base).toFixed(2).padStart(5)}× pdftotext  peak RSS ${m.peakRssMb.toFixed(0).padStart(4)} MiB`);
+    for (const [label, m] of rows)
+      console.log(
+        `  ${label.padEnd(38)} ${(m.ms / 1000).toFixed(2).padStart(7)} s  ${(m.ms / base).toFixed(2).padStart(5)}× pdftotext  peak RSS ${m.peakRssMb.toFixed(0).padStart(4)} MiB`,
+      );
     const ours = rows[1]?.[1].texts ?? [];
     const theirs = rows[2]?.[1].texts ?? [];
-    console.log(`  pages whose text differs (whitespace folded): ${ours.filter((text, i) => squash(text) !== squash(theirs[i] ?? '')).length} of ${ours.length}`);
+    console.log(
+      `  pages whose text differs (whitespace folded): ${ours.filter((text, i) => squash(text) !== squash(theirs[i] ?? '')).length} of ${ours.length}`,
+    );
 
-    const scan = await writeScannedPdf(join(work, 'scan.pdf'), { pages: Array.from({ length: scanPages }, () => 'scan' as const) });
+    const scan = await writeScannedPdf(join(work, 'scan.pdf'), {
+      pages: Array.from({ length: scanPages }, () => 'scan' as const),
+    });
     const [rgba, shot] = (await rounds(runs, ['rgba', 'pp-shot'], scan, dir)) as [Measured, Measured];
     console.log(`scanned pages rendered at ${RENDER_MAX_SIDE} px, ${scanPages} pages:`);
-    console.log(`  pdf.js render → raw RGBA (pdf-worker.ts)     ${(rgba.ms / 1000).toFixed(2).padStart(7)} s  ${((rgba.bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB of pixels  peak RSS ${rgba.peakRssMb.toFixed(0)} MiB`);
-    console.log(`  pdf-parse getScreenshot() → PNG             ${(shot.ms / 1000).toFixed(2).padStart(7)} s  ${((shot.bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB of PNG     peak RSS ${shot.peakRssMb.toFixed(0)} MiB`);
+    console.log(
+      `  pdf.js render → raw RGBA (pdf-worker.ts)     ${(rgba.ms / 1000).toFixed(2).padStart(7)} s  ${((rgba.bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB of pixels  peak RSS ${rgba.peakRssMb.toFixed(0)} MiB`,
+    );
+    console.log(
+      `  pdf-parse getScreenshot() → PNG             ${(shot.ms / 1000).toFixed(2).padStart(7)} s  ${((shot.bytes ?? 0) / 1024 / 1024).toFixed(1)} MiB of PNG     peak RSS ${shot.peakRssMb.toFixed(0)} MiB`,
+    );
 
     const corpus = corpusPdfs();
-    if (corpus.length > 0) console.log('corpus text agreement (extractFile pdf.js engine vs pdf-parse getText, per page, whitespace folded):');
+    if (corpus.length > 0)
+      console.log(
+        'corpus text agreement (extractFile pdf.js engine vs pdf-parse getText, per page, whitespace folded):',
+      );
     for (const file of corpus) {
       const a = await measure('ours', file, dir);
       const b = await measure('pp-text', file, dir);
@@ -220,7 +289,9 @@ async function main(): Promise<void> {
       const bt = b.texts ?? [];
       const differ = at.filter((text, i) => squash(text) !== squash(bt[i] ?? '')).length;
       const chars = (texts: string[]) => texts.reduce((sum, text) => sum + squash(text).length, 0);
-      console.log(`  ${relative(join(fileURLToPath(new URL('..', import.meta.url)), '../shared/corpus/pdfs'), file).padEnd(52)} pages ${String(at.length).padStart(3)} / ${String(bt.length).padStart(3)}  differ ${String(differ).padStart(3)}  chars ${chars(at)} / ${chars(bt)}  tabs ${at.reduce((s, t) => s + tabs(t), 0)} / ${bt.reduce((s, t) => s + tabs(t), 0)}`);
+      console.log(
+        `  ${relative(join(fileURLToPath(new URL('..', import.meta.url)), '../shared/corpus/pdfs'), file).padEnd(52)} pages ${String(at.length).padStart(3)} / ${String(bt.length).padStart(3)}  differ ${String(differ).padStart(3)}  chars ${chars(at)} / ${chars(bt)}  tabs ${at.reduce((s, t) => s + tabs(t), 0)} / ${bt.reduce((s, t) => s + tabs(t), 0)}`,
+      );
     }
     console.log(`load average at end: ${load()}`);
   } finally {

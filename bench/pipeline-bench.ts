@@ -65,7 +65,9 @@ const { values } = parseArgs({
 });
 
 if (!values.model) {
-  process.stderr.write('usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]\n');
+  process.stderr.write(
+    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]\n',
+  );
   process.exit(2);
 }
 const model = values.model === 'bench' || values.model === 'tiny' ? await ensureTestModel(values.model) : values.model;
@@ -95,7 +97,9 @@ interface BenchRequest {
   input: string;
 }
 /** Mean ms per job in each stage; absent stages do not apply to the target. */
-type Stages = Partial<Record<'http' | 'queue_wait' | 'extract' | 'prefill' | 'decode' | 'handoff' | 'result_store' | 'read', number>>;
+type Stages = Partial<
+  Record<'http' | 'queue_wait' | 'extract' | 'prefill' | 'decode' | 'handoff' | 'result_store' | 'read', number>
+>;
 interface Row {
   target: string;
   workload: WorkloadName;
@@ -141,13 +145,21 @@ const SHARED_PROMPT_TOKENS = Number(values['shared-tokens']);
 
 /** The shared instruction: sentences added until a whole prompt takes `SHARED_PROMPT_TOKENS` in this model. */
 async function sharedInstruction(): Promise<string> {
-  const counter = await createLlamaCppEngine({ modelPath: model, sequences: 1, contextPerSequence: 256, threads, gpu: false });
+  const counter = await createLlamaCppEngine({
+    modelPath: model,
+    sequences: 1,
+    contextPerSequence: 256,
+    threads,
+    gpu: false,
+  });
   try {
     const sentences: string[] = [];
     for (let i = 0; ; i++) {
       sentences.push(SHARED_SENTENCES[i % SHARED_SENTENCES.length] as string);
       const instruction = sentences.join(' ');
-      const tokens = await counter.countPromptTokens(engineRequest({ instruction, input: workload('distinct', 1, '')[0]?.input ?? '' }, 1));
+      const tokens = await counter.countPromptTokens(
+        engineRequest({ instruction, input: workload('distinct', 1, '')[0]?.input ?? '' }, 1),
+      );
       if (tokens >= SHARED_PROMPT_TOKENS) return instruction;
     }
   } finally {
@@ -164,7 +176,10 @@ function workload(name: WorkloadName, count: number, instruction = SHARED, first
   return Array.from({ length: count }, (_, j) => j + first).map((i) =>
     name === 'shared'
       ? { instruction, input: `Note ${i}: the parcel ${i * 7 + 3} left the depot in Leeds on Monday and` }
-      : { instruction: `Story ${i}: write what happens next.`, input: `Once upon a time, girl number ${i} found a box that` },
+      : {
+          instruction: `Story ${i}: write what happens next.`,
+          input: `Once upon a time, girl number ${i} found a box that`,
+        },
   );
 }
 
@@ -180,17 +195,29 @@ function phaseStart(phase: Phase): number {
 
 /** The request the worker builds for task `prompt` (services/worker task-runner). */
 function engineRequest(request: BenchRequest, maxTokens: number): GenerateRequest {
-  return { prompt: TASKS.prompt.prompt({ instruction: request.instruction }), input: request.input, maxTokens, thinking: TASKS.prompt.thinking };
+  return {
+    prompt: TASKS.prompt.prompt({ instruction: request.instruction }),
+    input: request.input,
+    maxTokens,
+    thinking: TASKS.prompt.thinking,
+  };
 }
 
 /** The completion-mode prompt text the engine builds for a model without a chat template. */
 function promptText(request: BenchRequest): string {
   const prompt: TaskPrompt = TASKS.prompt.prompt({ instruction: request.instruction });
-  return [prompt.system, prompt.instruction, request.input].filter((part) => part.trim() !== '').join('\n\n') + prompt.completionCue;
+  return (
+    [prompt.system, prompt.instruction, request.input].filter((part) => part.trim() !== '').join('\n\n') +
+    prompt.completionCue
+  );
 }
 
 /** Runs `work` over `items` with at most `limit` in flight, in order. */
-async function pool<T, R>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+async function pool<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   await Promise.all(
@@ -210,7 +237,15 @@ const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) 
 // ---------------------------------------------------------------- engine
 
 async function runEngine(): Promise<Row[]> {
-  const engine = await createLlamaCppEngine({ modelPath: model, sequences, contextPerSequence: context, threads, gpu: false, prefixReuse: reuse, ...(prefillChunk !== undefined ? { prefillChunkTokens: prefillChunk } : {}) });
+  const engine = await createLlamaCppEngine({
+    modelPath: model,
+    sequences,
+    contextPerSequence: context,
+    threads,
+    gpu: false,
+    prefixReuse: reuse,
+    ...(prefillChunk !== undefined ? { prefillChunkTokens: prefillChunk } : {}),
+  });
   try {
     await engine.generate({ ...engineRequest({ instruction: 'warm up', input: 'warm up' }, 4) });
     const rows: Row[] = [];
@@ -249,7 +284,9 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
   });
   // Gaps that ended after the whole wave had its first token and before a job could join (a step
   // may still hold a late sequence's last prompt chunk: the first gap after that is skipped too).
-  const steady = firstWaveGaps.filter((g) => g.at - g.gap > firstWaveStarted && g.at < firstWaveFirstDone).map((g) => g.gap);
+  const steady = firstWaveGaps
+    .filter((g) => g.at - g.gap > firstWaveStarted && g.at < firstWaveFirstDone)
+    .map((g) => g.gap);
   steady.sort((a, b) => a - b);
   const wall = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
@@ -271,7 +308,14 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
   };
 }
 
-function rowBase(target: string, workloadName: WorkloadName, phase: Phase, wall: number, generated: number, promptPerJob: number): Omit<Row, 'prompt_tokens_evaluated' | 'prompt_tokens_reused' | 'stages_ms'> {
+function rowBase(
+  target: string,
+  workloadName: WorkloadName,
+  phase: Phase,
+  wall: number,
+  generated: number,
+  promptPerJob: number,
+): Omit<Row, 'prompt_tokens_evaluated' | 'prompt_tokens_reused' | 'stages_ms'> {
   return {
     target,
     workload: workloadName,
@@ -313,14 +357,21 @@ async function runStack(): Promise<Row[]> {
   try {
     const urls = await stack.start();
     const rows: Row[] = [];
-    const cpu = new ProcessCpu(Object.fromEntries(['api', 'worker', 'redis', 'exporter'].map((name) => [name, stack.pid(name)])));
+    const cpu = new ProcessCpu(
+      Object.fromEntries(['api', 'worker', 'redis', 'exporter'].map((name) => [name, stack.pid(name)])),
+    );
     await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }); // warm-up
     for (const name of workloadNames) {
       for (const phase of phases) {
         const before = await cpu.sample();
         const row = await stackPhase(urls, name, phase);
         const after = await cpu.sample();
-        row.cpu_ms_per_job = Object.fromEntries(Object.keys(after).map((process) => [process, round(((after[process] ?? 0) - (before[process] ?? 0)) / phase.requests, 1)]));
+        row.cpu_ms_per_job = Object.fromEntries(
+          Object.keys(after).map((process) => [
+            process,
+            round(((after[process] ?? 0) - (before[process] ?? 0)) / phase.requests, 1),
+          ]),
+        );
         rows.push(row);
       }
     }
@@ -379,7 +430,12 @@ async function stackPhase(urls: { api: string; exporter: string }, name: Workloa
   const started = performance.now();
   const submitted: Array<{ id: string; postMs: number }> = await pool(requests, SUBMIT_CONCURRENCY, async (request) => {
     const t0 = performance.now();
-    const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', { task: 'prompt', prompt: request.instruction || ' ', text: request.input, max_tokens: phase.maxTokens });
+    const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', {
+      task: 'prompt',
+      prompt: request.instruction || ' ',
+      text: request.input,
+      max_tokens: phase.maxTokens,
+    });
     return { id: view.id, postMs: performance.now() - t0 };
   });
   // Jobs finish roughly in submission order: wait for each in turn, then read its result.
@@ -387,7 +443,8 @@ async function stackPhase(urls: { api: string; exporter: string }, name: Workloa
   for (const { id, postMs } of submitted) {
     let view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
     while (view.status !== 'completed') {
-      if (view.status === 'failed' || view.status === 'cancelled') throw new Error(`job ${id} ${view.status}: ${view.error?.code ?? ''} ${view.error?.message ?? ''}`);
+      if (view.status === 'failed' || view.status === 'cancelled')
+        throw new Error(`job ${id} ${view.status}: ${view.error?.code ?? ''} ${view.error?.message ?? ''}`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
     }
@@ -397,7 +454,11 @@ async function stackPhase(urls: { api: string; exporter: string }, name: Workloa
     jobs.push({ id, postMs, seenDoneAt, readMs: performance.now() - t0, view });
   }
   const wall = (performance.now() - started) / 1000;
-  const after = await promptCounters(urls.exporter, before, jobs.reduce((sum, j) => sum + (j.view.usage?.prompt_tokens ?? 0), 0));
+  const after = await promptCounters(
+    urls.exporter,
+    before,
+    jobs.reduce((sum, j) => sum + (j.view.usage?.prompt_tokens ?? 0), 0),
+  );
   const timings = jobs.map((j) => j.view.timings as Timings);
   const generated = jobs.reduce((sum, j) => sum + (j.view.usage?.generated_tokens ?? 0), 0);
   const perJob = jobs.map((j, i) => {
@@ -444,19 +505,27 @@ async function api<T = unknown>(base: string, method: 'GET' | 'POST', path: stri
  * The node's prompt-token counters from the exporter. With `expectedTotalDelta`, waits (≤ 15 s) for
  * a heartbeat that includes this phase's prompt tokens; `null` when the exporter has none.
  */
-async function promptCounters(exporter: string, before?: { total: number } | null, expectedTotalDelta?: number): Promise<{ total: number; reused: number; evaluated: number } | null> {
+async function promptCounters(
+  exporter: string,
+  before?: { total: number } | null,
+  expectedTotalDelta?: number,
+): Promise<{ total: number; reused: number; evaluated: number } | null> {
   const deadline = Date.now() + 15_000;
   for (;;) {
-    const text = await fetch(exporter, { signal: AbortSignal.timeout(5_000) }).then((r) => r.text()).catch(() => '');
+    const text = await fetch(exporter, { signal: AbortSignal.timeout(5_000) })
+      .then((r) => r.text())
+      .catch(() => '');
     const read = (family: string) => {
       let sum: number | undefined;
-      for (const match of text.matchAll(new RegExp(`^${family}\\{[^}]*\\} ([0-9.e+]+)$`, 'gm'))) sum = (sum ?? 0) + Number(match[1]);
+      for (const match of text.matchAll(new RegExp(`^${family}\\{[^}]*\\} ([0-9.e+]+)$`, 'gm')))
+        sum = (sum ?? 0) + Number(match[1]);
       return sum;
     };
     const total = read('gembatch_prompt_tokens_total');
     const reused = read('gembatch_prompt_tokens_reused_total');
     const evaluated = read('gembatch_prompt_tokens_evaluated_total');
-    const counters = total === undefined || reused === undefined || evaluated === undefined ? null : { total, reused, evaluated };
+    const counters =
+      total === undefined || reused === undefined || evaluated === undefined ? null : { total, reused, evaluated };
     if (expectedTotalDelta === undefined) return counters;
     if (counters && counters.total - (before?.total ?? 0) >= expectedTotalDelta) return counters;
     if (Date.now() > deadline) return counters;
@@ -469,7 +538,23 @@ async function promptCounters(exporter: string, before?: { total: number } | nul
 async function runLlamaServer(binary: string): Promise<Row[]> {
   const port = await findFreePort();
   // -c is the whole context: `context` tokens for each of the S slots, as our sequences have.
-  const args = ['-m', model, '-np', String(sequences), '-c', String(context * sequences), '-t', String(threads), '-tb', String(threads), '--host', '127.0.0.1', '--port', String(port), '--no-webui'];
+  const args = [
+    '-m',
+    model,
+    '-np',
+    String(sequences),
+    '-c',
+    String(context * sequences),
+    '-t',
+    String(threads),
+    '-tb',
+    String(threads),
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--no-webui',
+  ];
   const server: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => void (output = (output + chunk.toString()).slice(-20_000));
@@ -480,8 +565,11 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
     const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 120_000;
     for (;;) {
-      if (server.exitCode !== null) throw new Error(`llama-server exited (${server.exitCode}):\n${output.slice(-3000)}`);
-      const ok = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok).catch(() => false);
+      if (server.exitCode !== null)
+        throw new Error(`llama-server exited (${server.exitCode}):\n${output.slice(-3000)}`);
+      const ok = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2_000) })
+        .then((r) => r.ok)
+        .catch(() => false);
       if (ok) break;
       if (Date.now() > deadline) throw new Error(`llama-server did not become ready:\n${output.slice(-3000)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -499,7 +587,11 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
           ...rowBase('llama-server', name, phase, wall, generated, mean(results.map((r) => r.promptTokens))),
           prompt_tokens_evaluated: results.reduce((sum, r) => sum + r.evaluated, 0),
           prompt_tokens_reused: results.reduce((sum, r) => sum + r.cached, 0),
-          stages_ms: { http: round(mean(results.map((r) => r.overheadMs))), prefill: round(mean(results.map((r) => r.prefillMs))), decode: round(mean(results.map((r) => r.decodeMs))) },
+          stages_ms: {
+            http: round(mean(results.map((r) => r.overheadMs))),
+            prefill: round(mean(results.map((r) => r.prefillMs))),
+            decode: round(mean(results.map((r) => r.decodeMs))),
+          },
         });
       }
     }
@@ -523,10 +615,20 @@ interface CompletionResult {
 async function completion(base: string, request: BenchRequest, maxTokens: number): Promise<CompletionResult> {
   const t0 = performance.now();
   const body = { prompt: promptText(request), n_predict: maxTokens, temperature: 0, cache_prompt: true, stream: false };
-  const response = await fetch(`${base}/completion`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(600_000) });
+  const response = await fetch(`${base}/completion`, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(600_000),
+  });
   const text = await response.text();
   if (!response.ok) throw new Error(`llama-server /completion: HTTP ${response.status} ${text.slice(0, 300)}`);
-  const result = JSON.parse(text) as { tokens_predicted: number; tokens_evaluated: number; tokens_cached?: number; timings?: { prompt_n: number; prompt_ms: number; predicted_ms: number; cache_n?: number } };
+  const result = JSON.parse(text) as {
+    tokens_predicted: number;
+    tokens_evaluated: number;
+    tokens_cached?: number;
+    timings?: { prompt_n: number; prompt_ms: number; predicted_ms: number; cache_n?: number };
+  };
   const elapsed = performance.now() - t0;
   const prefillMs = result.timings?.prompt_ms ?? 0;
   const decodeMs = result.timings?.predicted_ms ?? 0;
@@ -561,19 +663,34 @@ for (const target of targets) {
   }
 }
 
-const find = (target: string, row: Row) => rows.find((r) => r.target === target && r.workload === row.workload && r.phase === row.phase);
+const find = (target: string, row: Row) =>
+  rows.find((r) => r.target === target && r.workload === row.workload && r.phase === row.phase);
 for (const row of rows) {
   const server = row.target === 'llama-server' ? undefined : find('llama-server', row);
-  if (server) row.vs_llama_server = { tok_s: round(row.tok_s / server.tok_s), jobs_s: round(row.jobs_s / server.jobs_s) };
+  if (server)
+    row.vs_llama_server = { tok_s: round(row.tok_s / server.tok_s), jobs_s: round(row.jobs_s / server.jobs_s) };
   const engine = row.target === 'stack' ? find('engine', row) : undefined;
   if (engine) row.vs_engine = { tok_s: round(row.tok_s / engine.tok_s), jobs_s: round(row.jobs_s / engine.jobs_s) };
 }
-if (rows.some((r) => r.workload === 'shared' && r.prompt_tokens_per_job < 500)) log('note: the shared instruction came out under 500 prompt tokens with this tokenizer');
+if (rows.some((r) => r.workload === 'shared' && r.prompt_tokens_per_job < 500))
+  log('note: the shared instruction came out under 500 prompt tokens with this tokenizer');
 
 if (values.json) {
   for (const row of rows) process.stdout.write(`${JSON.stringify(row)}\n`);
 } else {
-  const header = ['target', 'workload', 'phase', 'jobs', 'tok/s', 'jobs/s', 'vs llama-server (tok, jobs)', 'stack/engine (tok, jobs)', 'prompt/job', 'evaluated', 'reused'];
+  const header = [
+    'target',
+    'workload',
+    'phase',
+    'jobs',
+    'tok/s',
+    'jobs/s',
+    'vs llama-server (tok, jobs)',
+    'stack/engine (tok, jobs)',
+    'prompt/job',
+    'evaluated',
+    'reused',
+  ];
   const lines = rows.map((r) => [
     r.target,
     r.workload,
@@ -590,20 +707,33 @@ if (values.json) {
   table(header, lines);
   for (const r of rows) {
     if (r.itl_p50_ms === undefined || r.itl_p99_ms === undefined) continue;
-    const steady = r.itl_steady_ms === undefined ? '' : `; steady state ${r.itl_steady_ms} ms, p99/steady ${round(r.itl_p99_ms / r.itl_steady_ms)} (target ≤ 2)`;
-    log(`${r.target} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving${steady}`);
+    const steady =
+      r.itl_steady_ms === undefined
+        ? ''
+        : `; steady state ${r.itl_steady_ms} ms, p99/steady ${round(r.itl_p99_ms / r.itl_steady_ms)} (target ≤ 2)`;
+    log(
+      `${r.target} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving${steady}`,
+    );
   }
   log('');
   const stageNames = ['http', 'queue_wait', 'extract', 'prefill', 'decode', 'handoff', 'result_store', 'read'] as const;
   table(
     ['target', 'workload', 'phase', ...stageNames.map((s) => `${s} ms`)],
-    rows.map((r) => [r.target, r.workload, r.phase, ...stageNames.map((s) => (r.stages_ms[s] === undefined ? '' : String(r.stages_ms[s])))]),
+    rows.map((r) => [
+      r.target,
+      r.workload,
+      r.phase,
+      ...stageNames.map((s) => (r.stages_ms[s] === undefined ? '' : String(r.stages_ms[s]))),
+    ]),
   );
   const cpuRows = rows.filter((r) => r.cpu_ms_per_job);
   if (cpuRows.length > 0) {
     log('');
     const processes = [...new Set(cpuRows.flatMap((r) => Object.keys(r.cpu_ms_per_job ?? {})))];
-    table(['target', 'workload', 'phase', ...processes.map((p) => `${p} cpu ms/job`)], cpuRows.map((r) => [r.target, r.workload, r.phase, ...processes.map((p) => String(r.cpu_ms_per_job?.[p] ?? ''))]));
+    table(
+      ['target', 'workload', 'phase', ...processes.map((p) => `${p} cpu ms/job`)],
+      cpuRows.map((r) => [r.target, r.workload, r.phase, ...processes.map((p) => String(r.cpu_ms_per_job?.[p] ?? ''))]),
+    );
   }
 }
 

@@ -9,6 +9,8 @@ export function runCommand(command: string, args: string[]): Promise<string> {
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out + err) : reject(new Error(`${command} exited with ${code}: ${err.slice(-500)}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(out + err) : reject(new Error(`${command} exited with ${code}: ${err.slice(-500)}`)),
+    );
   });
 }

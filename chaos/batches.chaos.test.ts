@@ -8,7 +8,13 @@ import type { BatchObject, BatchOutputLine } from '../packages/batches/src/index
 import { jsonl, parseJsonl, startBatchStack, type BatchStack } from '../packages/batches/test/batch-stack.ts';
 import { reportScenario } from './report.ts';
 
-const textLines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ custom_id: `${prefix}-${i}`, method: 'POST', url: '/v1/jobs', body: { text: `${prefix} ${i}: ok.`, task: 'summarize', max_tokens: 4 } }));
+const textLines = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    custom_id: `${prefix}-${i}`,
+    method: 'POST',
+    url: '/v1/jobs',
+    body: { text: `${prefix} ${i}: ok.`, task: 'summarize', max_tokens: 4 },
+  }));
 
 async function rssBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
@@ -16,8 +22,12 @@ async function rssBytes(pid: number): Promise<number> {
   return Number(kb ?? 0) * 1024;
 }
 
-async function readOutputs(s: BatchStack, batch: BatchObject): Promise<{ output: BatchOutputLine[]; errors: BatchOutputLine[] }> {
-  const read = async (id: string | null) => (id ? parseJsonl<BatchOutputLine>(await (await s.openai.files.content(id)).text()) : []);
+async function readOutputs(
+  s: BatchStack,
+  batch: BatchObject,
+): Promise<{ output: BatchOutputLine[]; errors: BatchOutputLine[] }> {
+  const read = async (id: string | null) =>
+    id ? parseJsonl<BatchOutputLine>(await (await s.openai.files.content(id)).text()) : [];
   return { output: await read(batch.output_file_id), errors: await read(batch.error_file_id) };
 }
 
@@ -26,17 +36,29 @@ describe('batches under load and restarts', () => {
     'a 100,000-request batch is validated and accepted with flat API memory, then cancelled after ≥ 1,000 completed',
     async ({ redis }) => {
       const s = await startBatchStack(redis, { model: await ensureTestModel('tiny') });
-      const producer = closeAfterTest(new JobProducer({ connection: closeAfterTest(openTestRedis(redis.url)), prefix: redis.prefix }));
+      const producer = closeAfterTest(
+        new JobProducer({ connection: closeAfterTest(openTestRedis(redis.url)), prefix: redis.prefix }),
+      );
       try {
         const pid = s.stack.pid('api') as number;
         const before = await rssBytes(pid);
         let peak = before;
         const sampler = setInterval(() => {
-          rssBytes(pid).then((rss) => (peak = Math.max(peak, rss)), () => undefined);
+          rssBytes(pid).then(
+            (rss) => (peak = Math.max(peak, rss)),
+            () => undefined,
+          );
         }, 100);
         const N = 100_000;
-        const file = await s.openai.files.create({ file: await toFile(Buffer.from(jsonl(textLines('r', N))), 'big.jsonl'), purpose: 'batch' });
-        const created = await s.call<BatchObject>('POST', '/v1/batches', { input_file_id: file.id, endpoint: '/v1/jobs', completion_window: '24h' });
+        const file = await s.openai.files.create({
+          file: await toFile(Buffer.from(jsonl(textLines('r', N))), 'big.jsonl'),
+          purpose: 'batch',
+        });
+        const created = await s.call<BatchObject>('POST', '/v1/batches', {
+          input_file_id: file.id,
+          endpoint: '/v1/jobs',
+          completion_window: '24h',
+        });
         const started = Date.now();
         const running = await s.waitFor(created.id, ['in_progress', 'failed'], 120_000);
         const validatedInS = (Date.now() - started) / 1000;
@@ -45,7 +67,9 @@ describe('batches under load and restarts', () => {
         await s.waitFor(created.id, ['in_progress'], 180_000, (b) => b.request_counts.completed >= 1_000);
         clearInterval(sampler);
         const growth = peak - before;
-        console.log(`API RSS ${Math.round(before / 2 ** 20)} MiB before, ${Math.round(peak / 2 ** 20)} MiB peak: +${Math.round(growth / 2 ** 20)} MiB for ${N} requests`);
+        console.log(
+          `API RSS ${Math.round(before / 2 ** 20)} MiB before, ${Math.round(peak / 2 ** 20)} MiB peak: +${Math.round(growth / 2 ** 20)} MiB for ${N} requests`,
+        );
         expect(growth).toBeLessThan(200 * 2 ** 20);
 
         await s.call('POST', `/v1/batches/${created.id}/cancel`);
@@ -56,7 +80,16 @@ describe('batches under load and restarts', () => {
         expect(cancelled.request_counts.completed).toBe(output.length);
         expect(cancelled.request_counts.failed).toBe(errors.length);
         let left = 0;
-        for (const queue of ALL_QUEUES) left += Object.values(await producer.queues[queue].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')).reduce((a, b) => a + b, 0);
+        for (const queue of ALL_QUEUES)
+          left += Object.values(
+            await producer.queues[queue].getJobCounts(
+              'waiting',
+              'active',
+              'delayed',
+              'prioritized',
+              'waiting-children',
+            ),
+          ).reduce((a, b) => a + b, 0);
         expect(left).toBe(0);
         reportScenario(
           '100k-request batch',
@@ -81,9 +114,19 @@ describe('batches under load and restarts', () => {
       let batchId = '';
       let atStop = 0;
       try {
-        const file = await first.openai.files.create({ file: await toFile(Buffer.from(jsonl(textLines('r', N))), 'restart.jsonl'), purpose: 'batch' });
-        batchId = (await first.call<BatchObject>('POST', '/v1/batches', { input_file_id: file.id, endpoint: '/v1/jobs', completion_window: '24h' })).id;
-        atStop = (await first.waitFor(batchId, ['in_progress'], 120_000, (b) => b.request_counts.completed >= 300)).request_counts.completed;
+        const file = await first.openai.files.create({
+          file: await toFile(Buffer.from(jsonl(textLines('r', N))), 'restart.jsonl'),
+          purpose: 'batch',
+        });
+        batchId = (
+          await first.call<BatchObject>('POST', '/v1/batches', {
+            input_file_id: file.id,
+            endpoint: '/v1/jobs',
+            completion_window: '24h',
+          })
+        ).id;
+        atStop = (await first.waitFor(batchId, ['in_progress'], 120_000, (b) => b.request_counts.completed >= 300))
+          .request_counts.completed;
       } catch (error) {
         await first.stop();
         await first.dir.cleanup();
@@ -101,7 +144,10 @@ describe('batches under load and restarts', () => {
         expect(output.map((line) => line.custom_id)).toEqual(textLines('r', N).map((line) => line.custom_id));
         expect(new Set(output.map((line) => line.id)).size).toBe(N);
         expect(done.request_counts).toEqual({ total: N, completed: N, failed: 0 });
-        reportScenario('SIGTERM stack mid-batch', `${N}/${N} output lines, 0 duplicated, 0 failed, stopped at ${atStop} completed, done ${recoveredInS.toFixed(0)} s after the stop`);
+        reportScenario(
+          'SIGTERM stack mid-batch',
+          `${N}/${N} output lines, 0 duplicated, 0 failed, stopped at ${atStop} completed, done ${recoveredInS.toFixed(0)} s after the stop`,
+        );
       } catch (error) {
         throw new Error(`${(error as Error).message}\napi log:\n${await second.apiProblems()}`, { cause: error });
       } finally {

@@ -6,7 +6,15 @@ import { EmbeddedStack, type StackUrls } from '@gembatch/cli';
 import type { JobView } from '@gembatch/contracts';
 import { JobProducer } from '@gembatch/queue';
 import { GEMMA4_12B_CATALOG } from '@gembatch/inference';
-import { ensureTestModel, findFreePort, openTestRedis, startRedis, tempDir, writeStandInModels, type RedisHandle } from '@gembatch/testing';
+import {
+  ensureTestModel,
+  findFreePort,
+  openTestRedis,
+  startRedis,
+  tempDir,
+  writeStandInModels,
+  type RedisHandle,
+} from '@gembatch/testing';
 
 /**
  * Bound on starting the stack (API, workers and exporter under tsx, the model loaded): tens of
@@ -61,7 +69,11 @@ export async function startChaosStack(options: ChaosStackOptions = {}): Promise<
   const prefix = `chaos-${randomBytes(4).toString('hex')}`;
   const dataDir = join(dir.path, 'data');
   const workers = options.workers ?? options.simulateVram?.length ?? 1;
-  if (options.simulateVram) await writeStandInModels(join(dataDir, 'models'), GEMMA4_12B_CATALOG.entries.map((e) => e.file));
+  if (options.simulateVram)
+    await writeStandInModels(
+      join(dataDir, 'models'),
+      GEMMA4_12B_CATALOG.entries.map((e) => e.file),
+    );
   const stack = new EmbeddedStack({
     redisUrl: redis.url,
     apiPort: await findFreePort(),
@@ -70,11 +82,21 @@ export async function startChaosStack(options: ChaosStackOptions = {}): Promise<
     ...(options.simulateVram ? { simulateVram: options.simulateVram } : { model: await ensureTestModel('tiny') }),
     sequences: options.sequences ?? 4,
     workers,
-    env: { GEMBATCH_REDIS_PREFIX: prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug', ...options.env },
+    env: {
+      GEMBATCH_REDIS_PREFIX: prefix,
+      GEMBATCH_THREADS: '1',
+      GEMBATCH_METRICS_PORT: '0',
+      GEMBATCH_CONTEXT_PER_SEQUENCE: '2048',
+      LOG_LEVEL: 'debug',
+      ...options.env,
+    },
     status: { write: () => true } as unknown as NodeJS.WritableStream,
     readyTimeoutMs: 90_000,
   });
-  const connection = openTestRedis(redis.url, { name: `${prefix}:chaos`, redisOptions: { maxRetriesPerRequest: null } });
+  const connection = openTestRedis(redis.url, {
+    name: `${prefix}:chaos`,
+    redisOptions: { maxRetriesPerRequest: null },
+  });
   // The scenario itself kills Redis: its own connection must ride that out quietly.
   connection.on('error', () => undefined);
   const producer = new JobProducer({ connection, prefix });
@@ -92,7 +114,13 @@ export async function startChaosStack(options: ChaosStackOptions = {}): Promise<
   try {
     const urls = await stack.start();
     // start() resolves once one worker is ready; scenarios with several need them all.
-    await waitUntil(async () => ((await (await fetch(`${urls.api}/readyz`)).json()) as { checks: { workers: number | null } }).checks.workers === workers, 90_000, `${workers} workers did not become ready`);
+    await waitUntil(
+      async () =>
+        ((await (await fetch(`${urls.api}/readyz`)).json()) as { checks: { workers: number | null } }).checks
+          .workers === workers,
+      90_000,
+      `${workers} workers did not become ready`,
+    );
     return {
       stack,
       urls,
@@ -106,7 +134,11 @@ export async function startChaosStack(options: ChaosStackOptions = {}): Promise<
         return text.split('\n').filter((line) => line.length > 0);
       },
       async post<T>(path: string, body: unknown, headers: Record<string, string> = {}) {
-        const response = await fetch(`${urls.api}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+        const response = await fetch(`${urls.api}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body: JSON.stringify(body),
+        });
         const text = await response.text();
         if (!response.ok) throw new Error(`POST ${path}: HTTP ${response.status} ${text.slice(0, 300)}`);
         return JSON.parse(text) as T;
@@ -120,7 +152,11 @@ export async function startChaosStack(options: ChaosStackOptions = {}): Promise<
 }
 
 /** Polls `check` every `POLL_MS` until it returns true; throws `message` after `timeoutMs`. */
-export async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: number, message: string): Promise<void> {
+export async function waitUntil(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  message: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -134,11 +170,17 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
 }
 
 /** Submits `count` inline-text jobs through the API; returns their ids in order. */
-export async function submitTextJobs(chaos: ChaosStack, count: number, body: (index: number) => Record<string, unknown>): Promise<string[]> {
+export async function submitTextJobs(
+  chaos: ChaosStack,
+  count: number,
+  body: (index: number) => Record<string, unknown>,
+): Promise<string[]> {
   const ids: string[] = [];
   // A few at a time: the API is one process on a small machine.
   for (let start = 0; start < count; start += 10) {
-    const batch = await Promise.all(Array.from({ length: Math.min(10, count - start) }, (_, i) => chaos.post<JobView>('/v1/jobs', body(start + i))));
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(10, count - start) }, (_, i) => chaos.post<JobView>('/v1/jobs', body(start + i))),
+    );
     ids.push(...batch.map((view) => view.id));
   }
   return ids;
@@ -158,7 +200,9 @@ export interface JobTally {
 export async function tallyJobs(chaos: ChaosStack, ids: readonly string[]): Promise<JobTally> {
   const queue = chaos.producer.queues.generate;
   const tally: JobTally = { completed: 0, failed: 0, pending: 0, missing: 0, failedReasons: [] };
-  const states = await Promise.all(ids.map(async (id) => ({ id, state: await queue.getJobState(id), job: await queue.getJob(id) })));
+  const states = await Promise.all(
+    ids.map(async (id) => ({ id, state: await queue.getJobState(id), job: await queue.getJob(id) })),
+  );
   for (const { state, job } of states) {
     if (state === 'completed') tally.completed++;
     else if (state === 'failed') {
@@ -172,7 +216,9 @@ export async function tallyJobs(chaos: ChaosStack, ids: readonly string[]): Prom
 
 /** `completed` events per job id in the generate queue's event stream: exactly one each means no job completed twice. */
 export async function completionsPerJob(chaos: ChaosStack): Promise<Map<string, number>> {
-  const entries = (await chaos.connection.xrange(`${chaos.prefix}:generate:events`, '-', '+')) as Array<[string, string[]]>;
+  const entries = (await chaos.connection.xrange(`${chaos.prefix}:generate:events`, '-', '+')) as Array<
+    [string, string[]]
+  >;
   const counts = new Map<string, number>();
   for (const [, fields] of entries) {
     const record = new Map<string, string>();

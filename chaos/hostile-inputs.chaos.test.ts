@@ -80,7 +80,12 @@ function pixelBombPng(side: number): Buffer {
   header.writeUInt32BE(side, 0);
   header.writeUInt32BE(side, 4);
   header.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(64))), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(Buffer.alloc(64))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** `depth` nested arrays as JSON text, built without recursion. */
@@ -116,7 +121,9 @@ function histogramQuantile(q: number, buckets: ReadonlyArray<[number, number]>):
 /** The worker's `gembatch_event_loop_lag_seconds` buckets, cumulative, from its `/metrics`. */
 async function lagBuckets(metricsUrl: string): Promise<Array<[number, number]>> {
   const text = await (await fetch(metricsUrl)).text();
-  return [...text.matchAll(/^gembatch_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map((m) => [m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])] as [number, number]);
+  return [...text.matchAll(/^gembatch_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map(
+    (m) => [m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]), Number(m[2])] as [number, number],
+  );
 }
 
 /**
@@ -126,26 +133,40 @@ async function lagBuckets(metricsUrl: string): Promise<Array<[number, number]>> 
 function endlessUpload(api: string, totalBytes: number): Promise<{ status: number; code: string; sentBytes: number }> {
   return new Promise((resolve, reject) => {
     const boundary = `----gembatch${randomBytes(8).toString('hex')}`;
-    const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`);
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="huge.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    );
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
     const url = new URL('/v1/files', api);
     let sentBytes = 0;
     let answered = false;
-    const req = request({ method: 'POST', host: url.hostname, port: url.port, path: url.pathname, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + totalBytes + tail.length) } }, (response) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        let code = '';
-        try {
-          code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string } }).error.code;
-        } catch {
-          code = 'unparsable';
-        }
-        req.destroy();
-        resolve({ status: response.statusCode ?? 0, code, sentBytes });
-      });
-    });
+    const req = request(
+      {
+        method: 'POST',
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        headers: {
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+          'content-length': String(head.length + totalBytes + tail.length),
+        },
+      },
+      (response) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          let code = '';
+          try {
+            code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string } }).error.code;
+          } catch {
+            code = 'unparsable';
+          }
+          req.destroy();
+          resolve({ status: response.statusCode ?? 0, code, sentBytes });
+        });
+      },
+    );
     req.on('error', (error) => {
       if (!answered) reject(error);
     });
@@ -173,20 +194,29 @@ function postRawJson(api: string, path: string, body: string): Promise<{ status:
   return new Promise((resolve, reject) => {
     const url = new URL(path, api);
     let answered = false;
-    const req = request({ method: 'POST', host: url.hostname, port: url.port, path: url.pathname, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (response) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => {
-        let code = '';
-        try {
-          code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string } }).error.code;
-        } catch {
-          code = 'unparsable';
-        }
-        resolve({ status: response.statusCode ?? 0, code });
-      });
-    });
+    const req = request(
+      {
+        method: 'POST',
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (response) => {
+        answered = true;
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          let code = '';
+          try {
+            code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string } }).error.code;
+          } catch {
+            code = 'unparsable';
+          }
+          resolve({ status: response.statusCode ?? 0, code });
+        });
+      },
+    );
     req.on('error', (error) => {
       if (!answered) reject(error);
     });
@@ -233,32 +263,62 @@ describe('hostile inputs (issue 9)', () => {
       const livezUrl = `http://127.0.0.1:${livezPort}/livez`;
 
       const postJson = async (body: unknown, raw?: string): Promise<Submitted> => {
-        const response = await fetch(`${api}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw ?? JSON.stringify(body) });
+        const response = await fetch(`${api}/v1/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: raw ?? JSON.stringify(body),
+        });
         const answer = (await response.json()) as { id?: string; error?: { code: string } };
         if (response.status === 202 && answer.id) return { jobId: answer.id };
         return { status: response.status, code: answer.error?.code ?? `HTTP ${response.status}` };
       };
-      const uploadBytes = async (bytes: Buffer, filename: string, type = 'application/octet-stream'): Promise<{ id?: string; status: number; code?: string; filename?: string }> => {
+      const uploadBytes = async (
+        bytes: Buffer,
+        filename: string,
+        type = 'application/octet-stream',
+      ): Promise<{ id?: string; status: number; code?: string; filename?: string }> => {
         const form = new FormData();
         form.append('file', new Blob([bytes], { type }), filename);
         const response = await fetch(`${api}/v1/files`, { method: 'POST', body: form });
         const answer = (await response.json()) as { id?: string; filename?: string; error?: { code: string } };
-        return { status: response.status, ...(answer.id ? { id: answer.id } : {}), ...(answer.error ? { code: answer.error.code } : {}), ...(answer.filename ? { filename: answer.filename } : {}) };
+        return {
+          status: response.status,
+          ...(answer.id ? { id: answer.id } : {}),
+          ...(answer.error ? { code: answer.error.code } : {}),
+          ...(answer.filename ? { filename: answer.filename } : {}),
+        };
       };
       /** Uploads a file and submits a summarize job on it (max 16 tokens: these jobs are about extraction). */
-      const fileJob = async (bytes: Buffer, filename: string, extra: Record<string, unknown> = {}): Promise<Submitted> => {
+      const fileJob = async (
+        bytes: Buffer,
+        filename: string,
+        extra: Record<string, unknown> = {},
+      ): Promise<Submitted> => {
         const file = await uploadBytes(bytes, filename);
         if (!file.id) return { status: file.status, code: file.code ?? `HTTP ${file.status}` };
         return postJson({ file_id: file.id, task: 'summarize', max_tokens: 16, ...extra });
       };
-      const fromPath = async (path: string, filename: string, extra: Record<string, unknown> = {}) => fileJob(await readFile(path), filename, extra);
+      const fromPath = async (path: string, filename: string, extra: Record<string, unknown> = {}) =>
+        fileJob(await readFile(path), filename, extra);
       const fixture = (name: string) => join(dir.path, name);
 
       // Ordinary work first: it must keep decoding through the flood.
       const normal: string[] = [];
-      for (const [index, text] of [SAMPLE_LETTER, SAMPLE_CONTRACT, SAMPLE_CLINIC_NOTE, SAMPLE_LETTER, SAMPLE_CONTRACT, SAMPLE_CLINIC_NOTE].entries()) {
+      for (const [index, text] of [
+        SAMPLE_LETTER,
+        SAMPLE_CONTRACT,
+        SAMPLE_CLINIC_NOTE,
+        SAMPLE_LETTER,
+        SAMPLE_CONTRACT,
+        SAMPLE_CLINIC_NOTE,
+      ].entries()) {
         // Tasks without a JSON Schema: the tiny model's random JSON would fail redact's name finder now and then.
-        const submitted = await postJson({ text, task: index % 2 === 0 ? 'summarize' : 'prompt', prompt: 'List the parties.', max_tokens: 48 });
+        const submitted = await postJson({
+          text,
+          task: index % 2 === 0 ? 'summarize' : 'prompt',
+          prompt: 'List the parties.',
+          max_tokens: 48,
+        });
         if (!('jobId' in submitted)) throw new Error(`an ordinary job was refused: ${submitted.code}`);
         normal.push(submitted.jobId);
       }
@@ -271,46 +331,207 @@ describe('hostile inputs (issue 9)', () => {
 
       // Fixtures of the flood.
       const qpdf = systemToolAvailable('qpdf');
-      const encrypted = qpdf ? await writeEncryptedPdf(pdf, fixture('encrypted.pdf'), { userPassword: 'open-sesame', ownerPassword: 'owner-pass' }) : undefined;
-      const docx = (xml: string) => writeZipFile(fixture(`doc-${randomBytes(4).toString('hex')}.docx`), { '[Content_Types].xml': '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>', 'word/document.xml': xml });
+      const encrypted = qpdf
+        ? await writeEncryptedPdf(pdf, fixture('encrypted.pdf'), {
+            userPassword: 'open-sesame',
+            ownerPassword: 'owner-pass',
+          })
+        : undefined;
+      const docx = (xml: string) =>
+        writeZipFile(fixture(`doc-${randomBytes(4).toString('hex')}.docx`), {
+          '[Content_Types].xml':
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>',
+          'word/document.xml': xml,
+        });
       const words = 'The tenant paid the rent late again this month and the landlord wrote a letter. ';
-      const sameIdSchema = (type: string) => ({ $id: 'https://example.com/shared-id', type: 'object', properties: { v: { type } } });
+      const sameIdSchema = (type: string) => ({
+        $id: 'https://example.com/shared-id',
+        type: 'object',
+        properties: { v: { type } },
+      });
 
       const cases: HostileCase[] = [
         // Regex bombs of the issue, now linear: they complete.
-        { name: "text file 'a' + 60,000 spaces + 'x'", expected: ['completed'], submit: () => fileJob(Buffer.from(`a${' '.repeat(60_000)}x`), 'spaces.txt') },
-        { name: "text file 'a' + 1 MB of spaces + 'x'", expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'], submit: () => fileJob(Buffer.from(`a${' '.repeat(MB)}x`), 'spaces-1mb.txt') },
+        {
+          name: "text file 'a' + 60,000 spaces + 'x'",
+          expected: ['completed'],
+          submit: () => fileJob(Buffer.from(`a${' '.repeat(60_000)}x`), 'spaces.txt'),
+        },
+        {
+          name: "text file 'a' + 1 MB of spaces + 'x'",
+          expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'],
+          submit: () => fileJob(Buffer.from(`a${' '.repeat(MB)}x`), 'spaces-1mb.txt'),
+        },
         // Deterministic detectors only (no name finder): the tiny model's random JSON must not decide the outcome.
-        { name: "inline 'MRN' + 40,000 spaces, redact", expected: ['completed'], submit: () => postJson({ text: `MRN${' '.repeat(40_000)}A1234567`, task: 'redact', options: { types: ['mrn', 'email', 'phone', 'ssn', 'date'] }, max_tokens: 16 }) },
-        { name: 'inline 1 MB-class a.a.a… without an @ end, redact', expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'], submit: () => postJson({ text: `x@${'a.'.repeat(400_000)}`, task: 'redact', max_tokens: 16 }) },
-        { name: "HTML of 100,000 '<'", expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'], submit: () => fileJob(Buffer.from(`<html><body>${'<'.repeat(100_000)}</body></html>`), 'lt.html', {}) },
-        { name: 'HTML of 100,000 spaces', expected: ['GB_ERR_EMPTY_INPUT'], submit: () => fileJob(Buffer.from(`<html><body>${' '.repeat(100_000)}</body></html>`), 'blank.html') },
-        { name: 'HTML of 1 MB of unclosed <a', expected: ['GB_ERR_EMPTY_INPUT'], submit: () => fileJob(Buffer.from(`<html><body>${'<a'.repeat(MB / 2)}`), 'unclosed.html') },
-        { name: 'HTML of 100,000 <script> without an end', expected: ['completed'], submit: () => fileJob(Buffer.from(`<html><body><p>Visible words.</p>${'<script>'.repeat(100_000)}`), 'scripts.html') },
-        { name: 'HTML of 50,000 unclosed <b> and 50,000 stray </i>', expected: ['completed'], submit: () => fileJob(Buffer.from(`<html><body>${'<b>'.repeat(50_000)}words${'</i>'.repeat(50_000)}`), 'nesting.html') },
-        { name: 'XML billion laughs', expected: ['completed', 'GB_ERR_EMPTY_INPUT'], submit: () => fileJob(Buffer.from(`<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">${Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i === 0 ? '' : i};`.repeat(10)}">`).join('')}]><lolz>&lol9; words</lolz>`), 'laughs.xml') },
-        { name: 'DOCX with 1 MB of unclosed <w:p', expected: ['GB_ERR_EMPTY_INPUT'], submit: async () => fromPath(await docx(`<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${'<w:p'.repeat(MB / 4)}`), 'unclosed.docx') },
-        { name: 'DOCX with a run of 1 MB of spaces', expected: ['completed'], submit: async () => fromPath(await docx(`<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t xml:space="preserve">a${' '.repeat(MB)}</w:t><w:tab/><w:t>b</w:t></w:r></w:p></w:body></w:document>`), 'spaces.docx') },
-        { name: 'RTF of 100,000 nested groups', expected: ['GB_ERR_EMPTY_INPUT', 'completed'], submit: () => fileJob(Buffer.from(`{\\rtf1 ${'{'.repeat(100_000)}x${'}'.repeat(100_000)}}`), 'deep.rtf') },
+        {
+          name: "inline 'MRN' + 40,000 spaces, redact",
+          expected: ['completed'],
+          submit: () =>
+            postJson({
+              text: `MRN${' '.repeat(40_000)}A1234567`,
+              task: 'redact',
+              options: { types: ['mrn', 'email', 'phone', 'ssn', 'date'] },
+              max_tokens: 16,
+            }),
+        },
+        {
+          name: 'inline 1 MB-class a.a.a… without an @ end, redact',
+          expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'],
+          submit: () => postJson({ text: `x@${'a.'.repeat(400_000)}`, task: 'redact', max_tokens: 16 }),
+        },
+        {
+          name: "HTML of 100,000 '<'",
+          expected: ['completed', 'GB_ERR_INPUT_TOO_LARGE'],
+          submit: () => fileJob(Buffer.from(`<html><body>${'<'.repeat(100_000)}</body></html>`), 'lt.html', {}),
+        },
+        {
+          name: 'HTML of 100,000 spaces',
+          expected: ['GB_ERR_EMPTY_INPUT'],
+          submit: () => fileJob(Buffer.from(`<html><body>${' '.repeat(100_000)}</body></html>`), 'blank.html'),
+        },
+        {
+          name: 'HTML of 1 MB of unclosed <a',
+          expected: ['GB_ERR_EMPTY_INPUT'],
+          submit: () => fileJob(Buffer.from(`<html><body>${'<a'.repeat(MB / 2)}`), 'unclosed.html'),
+        },
+        {
+          name: 'HTML of 100,000 <script> without an end',
+          expected: ['completed'],
+          submit: () =>
+            fileJob(Buffer.from(`<html><body><p>Visible words.</p>${'<script>'.repeat(100_000)}`), 'scripts.html'),
+        },
+        {
+          name: 'HTML of 50,000 unclosed <b> and 50,000 stray </i>',
+          expected: ['completed'],
+          submit: () =>
+            fileJob(Buffer.from(`<html><body>${'<b>'.repeat(50_000)}words${'</i>'.repeat(50_000)}`), 'nesting.html'),
+        },
+        {
+          name: 'XML billion laughs',
+          expected: ['completed', 'GB_ERR_EMPTY_INPUT'],
+          submit: () =>
+            fileJob(
+              Buffer.from(
+                `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">${Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i === 0 ? '' : i};`.repeat(10)}">`).join('')}]><lolz>&lol9; words</lolz>`,
+              ),
+              'laughs.xml',
+            ),
+        },
+        {
+          name: 'DOCX with 1 MB of unclosed <w:p',
+          expected: ['GB_ERR_EMPTY_INPUT'],
+          submit: async () =>
+            fromPath(
+              await docx(
+                `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${'<w:p'.repeat(MB / 4)}`,
+              ),
+              'unclosed.docx',
+            ),
+        },
+        {
+          name: 'DOCX with a run of 1 MB of spaces',
+          expected: ['completed'],
+          submit: async () =>
+            fromPath(
+              await docx(
+                `<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t xml:space="preserve">a${' '.repeat(MB)}</w:t><w:tab/><w:t>b</w:t></w:r></w:p></w:body></w:document>`,
+              ),
+              'spaces.docx',
+            ),
+        },
+        {
+          name: 'RTF of 100,000 nested groups',
+          expected: ['GB_ERR_EMPTY_INPUT', 'completed'],
+          submit: () => fileJob(Buffer.from(`{\\rtf1 ${'{'.repeat(100_000)}x${'}'.repeat(100_000)}}`), 'deep.rtf'),
+        },
         // Bombs.
-        { name: 'DOCX inflate bomb (0.5 MB → 512 MiB)', expected: ['GB_ERR_PAYLOAD_TOO_LARGE'], submit: async () => fromPath(await writeZipBombDocx(fixture('bomb.docx')), 'bomb.docx') },
-        { name: 'PDF image bomb (1.5 MB → 1.5 GB of pixels)', expected: ['GB_ERR_EXTRACT_MEMORY', 'GB_ERR_EXTRACT_TIMEOUT', 'GB_ERR_NO_MEDIA_CAPABLE_NODE', 'GB_ERR_NO_TEXT'], submit: async () => fromPath(await writeImageBombPdf(fixture('image-bomb.pdf')), 'image-bomb.pdf') },
-        { name: 'PNG pixel bomb (100,000 × 100,000)', expected: ['GB_ERR_IMAGE_TOO_LARGE', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'], submit: () => fileJob(pixelBombPng(100_000), 'pixels.png') },
-        { name: 'PDF declaring 200M pages (its 3 real pages are read)', expected: ['completed'], submit: async () => fromPath(await writeLyingPageCountPdf(fixture('pages.pdf'), 200_000_000), 'pages.pdf') },
-        { name: 'ZIP archive (not a document)', expected: ['GB_ERR_UNSUPPORTED_MEDIA'], submit: async () => fromPath(await writeZipFile(fixture('archive.zip'), { 'a.txt': 'x'.repeat(100_000), 'b.bin': randomBytes(1024) }), 'archive.zip') },
+        {
+          name: 'DOCX inflate bomb (0.5 MB → 512 MiB)',
+          expected: ['GB_ERR_PAYLOAD_TOO_LARGE'],
+          submit: async () => fromPath(await writeZipBombDocx(fixture('bomb.docx')), 'bomb.docx'),
+        },
+        {
+          name: 'PDF image bomb (1.5 MB → 1.5 GB of pixels)',
+          expected: [
+            'GB_ERR_EXTRACT_MEMORY',
+            'GB_ERR_EXTRACT_TIMEOUT',
+            'GB_ERR_NO_MEDIA_CAPABLE_NODE',
+            'GB_ERR_NO_TEXT',
+          ],
+          submit: async () => fromPath(await writeImageBombPdf(fixture('image-bomb.pdf')), 'image-bomb.pdf'),
+        },
+        {
+          name: 'PNG pixel bomb (100,000 × 100,000)',
+          expected: ['GB_ERR_IMAGE_TOO_LARGE', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'],
+          submit: () => fileJob(pixelBombPng(100_000), 'pixels.png'),
+        },
+        {
+          name: 'PDF declaring 200M pages (its 3 real pages are read)',
+          expected: ['completed'],
+          submit: async () => fromPath(await writeLyingPageCountPdf(fixture('pages.pdf'), 200_000_000), 'pages.pdf'),
+        },
+        {
+          name: 'ZIP archive (not a document)',
+          expected: ['GB_ERR_UNSUPPORTED_MEDIA'],
+          submit: async () =>
+            fromPath(
+              await writeZipFile(fixture('archive.zip'), { 'a.txt': 'x'.repeat(100_000), 'b.bin': randomBytes(1024) }),
+              'archive.zip',
+            ),
+        },
         // Broken, empty and mislabelled files.
-        { name: 'truncated PDF', expected: ['GB_ERR_PDF_INVALID'], submit: async () => fromPath(await writeTruncatedPdf(fixture('truncated.pdf'), 0.5), 'truncated.pdf') },
-        { name: 'PDF with zero pages', expected: ['GB_ERR_PDF_EMPTY'], submit: async () => fromPath(await writeZeroPagePdf(fixture('zero.pdf')), 'zero.pdf') },
-        { name: 'truncated JPEG', expected: ['GB_ERR_IMAGE_INVALID', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'], submit: async () => fromPath(await writeTruncatedJpeg(fixture('truncated.jpg')), 'truncated.jpg') },
-        { name: 'PNG bytes named .pdf', expected: ['GB_ERR_IMAGE_TOO_LARGE', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'], submit: () => fileJob(pixelBombPng(50_000), 'report.pdf') },
-        { name: 'PDF header over random bytes', expected: ['GB_ERR_PDF_INVALID'], submit: () => fileJob(Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(64 * 1024)]), 'random.pdf') },
-        { name: 'random binary', expected: ['GB_ERR_UNSUPPORTED_MEDIA'], submit: () => fileJob(randomBytes(64 * 1024), 'random.bin') },
-        { name: 'zero-byte file', expected: ['GB_ERR_EMPTY_INPUT'], submit: async () => fromPath(await writeZeroByteFile(fixture('empty.txt')), 'empty.txt') },
-        { name: 'WAV with no samples', expected: ['GB_ERR_AUDIO_EMPTY', 'GB_ERR_AUDIO_INVALID', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'], submit: async () => fromPath(await writeEmptyWav(fixture('empty.wav')), 'empty.wav') },
+        {
+          name: 'truncated PDF',
+          expected: ['GB_ERR_PDF_INVALID'],
+          submit: async () => fromPath(await writeTruncatedPdf(fixture('truncated.pdf'), 0.5), 'truncated.pdf'),
+        },
+        {
+          name: 'PDF with zero pages',
+          expected: ['GB_ERR_PDF_EMPTY'],
+          submit: async () => fromPath(await writeZeroPagePdf(fixture('zero.pdf')), 'zero.pdf'),
+        },
+        {
+          name: 'truncated JPEG',
+          expected: ['GB_ERR_IMAGE_INVALID', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'],
+          submit: async () => fromPath(await writeTruncatedJpeg(fixture('truncated.jpg')), 'truncated.jpg'),
+        },
+        {
+          name: 'PNG bytes named .pdf',
+          expected: ['GB_ERR_IMAGE_TOO_LARGE', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'],
+          submit: () => fileJob(pixelBombPng(50_000), 'report.pdf'),
+        },
+        {
+          name: 'PDF header over random bytes',
+          expected: ['GB_ERR_PDF_INVALID'],
+          submit: () => fileJob(Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(64 * 1024)]), 'random.pdf'),
+        },
+        {
+          name: 'random binary',
+          expected: ['GB_ERR_UNSUPPORTED_MEDIA'],
+          submit: () => fileJob(randomBytes(64 * 1024), 'random.bin'),
+        },
+        {
+          name: 'zero-byte file',
+          expected: ['GB_ERR_EMPTY_INPUT'],
+          submit: async () => fromPath(await writeZeroByteFile(fixture('empty.txt')), 'empty.txt'),
+        },
+        {
+          name: 'WAV with no samples',
+          expected: ['GB_ERR_AUDIO_EMPTY', 'GB_ERR_AUDIO_INVALID', 'GB_ERR_NO_MEDIA_CAPABLE_NODE'],
+          submit: async () => fromPath(await writeEmptyWav(fixture('empty.wav')), 'empty.wav'),
+        },
         ...(encrypted
           ? [
-              { name: 'encrypted PDF without its password', expected: ['GB_ERR_PDF_PASSWORD_REQUIRED'] as const, submit: () => fromPath(encrypted, 'locked.pdf') },
-              { name: 'encrypted PDF with a wrong password', expected: ['GB_ERR_PDF_PASSWORD_INVALID'] as const, submit: () => fromPath(encrypted, 'locked.pdf', { password: 'wrong' }) },
+              {
+                name: 'encrypted PDF without its password',
+                expected: ['GB_ERR_PDF_PASSWORD_REQUIRED'] as const,
+                submit: () => fromPath(encrypted, 'locked.pdf'),
+              },
+              {
+                name: 'encrypted PDF with a wrong password',
+                expected: ['GB_ERR_PDF_PASSWORD_INVALID'] as const,
+                submit: () => fromPath(encrypted, 'locked.pdf', { password: 'wrong' }),
+              },
             ]
           : []),
         // Names and sizes.
@@ -318,9 +539,14 @@ describe('hostile inputs (issue 9)', () => {
           name: "file named '../../../etc/passwd'",
           expected: ['completed'],
           submit: async () => {
-            const file = await uploadBytes(Buffer.from('An ordinary note about a lease.'), '../../../etc/passwd', 'text/plain');
+            const file = await uploadBytes(
+              Buffer.from('An ordinary note about a lease.'),
+              '../../../etc/passwd',
+              'text/plain',
+            );
             // Stored under its base name only; the blob itself is content-addressed.
-            if (file.filename !== 'passwd' || !file.id) return { status: file.status, code: `unexpected filename ${file.filename ?? file.code}` };
+            if (file.filename !== 'passwd' || !file.id)
+              return { status: file.status, code: `unexpected filename ${file.filename ?? file.code}` };
             return postJson({ file_id: file.id, task: 'summarize', max_tokens: 16 });
           },
         },
@@ -330,27 +556,126 @@ describe('hostile inputs (issue 9)', () => {
           submit: async () => {
             const answer = await endlessUpload(api, 2 * 1024 * MB);
             // Cut off near the limit, not after 2 GB.
-            if (answer.sentBytes > 256 * MB) return { status: answer.status, code: `sent ${answer.sentBytes} bytes before the answer` };
+            if (answer.sentBytes > 256 * MB)
+              return { status: answer.status, code: `sent ${answer.sentBytes} bytes before the answer` };
             return { status: answer.status, code: answer.code };
           },
         },
-        { name: 'a 9 MB JSON body', expected: ['GB_ERR_PAYLOAD_TOO_LARGE'], submit: () => postRawJson(api, '/v1/jobs', JSON.stringify({ text: 'x', task: 'summarize', options: { audience: 'y'.repeat(9 * MB) } })) },
-        { name: 'inline text of 2 MB (limit 1 MiB)', expected: ['GB_ERR_BAD_REQUEST'], submit: () => postJson({ text: 'é'.repeat(MB), task: 'summarize' }) },
-        { name: 'inline text that would fan out into hundreds of chunks', expected: ['GB_ERR_INPUT_TOO_LARGE'], submit: () => postJson({ text: words.repeat(9_000), task: 'summarize', max_tokens: 16 }) },
-        { name: '7.8 MB of metadata', expected: ['GB_ERR_BAD_REQUEST'], submit: () => postJson({ text: 'x', task: 'summarize', metadata: Object.fromEntries(Array.from({ length: 16_000 }, (_, i) => [`k${i}`, 'v'.repeat(480)])) }) },
+        {
+          name: 'a 9 MB JSON body',
+          expected: ['GB_ERR_PAYLOAD_TOO_LARGE'],
+          submit: () =>
+            postRawJson(
+              api,
+              '/v1/jobs',
+              JSON.stringify({ text: 'x', task: 'summarize', options: { audience: 'y'.repeat(9 * MB) } }),
+            ),
+        },
+        {
+          name: 'inline text of 2 MB (limit 1 MiB)',
+          expected: ['GB_ERR_BAD_REQUEST'],
+          submit: () => postJson({ text: 'é'.repeat(MB), task: 'summarize' }),
+        },
+        {
+          name: 'inline text that would fan out into hundreds of chunks',
+          expected: ['GB_ERR_INPUT_TOO_LARGE'],
+          submit: () => postJson({ text: words.repeat(9_000), task: 'summarize', max_tokens: 16 }),
+        },
+        {
+          name: '7.8 MB of metadata',
+          expected: ['GB_ERR_BAD_REQUEST'],
+          submit: () =>
+            postJson({
+              text: 'x',
+              task: 'summarize',
+              metadata: Object.fromEntries(Array.from({ length: 16_000 }, (_, i) => [`k${i}`, 'v'.repeat(480)])),
+            }),
+        },
         // JSON and schemas.
-        { name: '100,000-deep JSON body', expected: ['GB_ERR_BAD_REQUEST'], submit: () => postJson(undefined, `{"text":"x","task":"summarize","options":${deepJson(100_000)}}`) },
-        { name: 'invalid JSON body', expected: ['GB_ERR_BAD_REQUEST'], submit: () => postJson(undefined, '{"text": "x", "task": ') },
-        { name: '2,000-deep json_schema', expected: ['GB_ERR_BAD_REQUEST'], submit: () => postJson({ text: 'x', task: 'prompt', prompt: 'p', json_schema: deepSchema(2_000) }) },
-        { name: 'schema pattern with a look-ahead', expected: ['GB_ERR_SCHEMA_UNSUPPORTED'], submit: () => postJson({ text: 'x', task: 'extract', options: { schema: { type: 'object', properties: { a: { type: 'string', pattern: '^(?=.*\\d)(\\w+\\s?)*$' } } } } }) },
-        { name: 'schema pattern with a back-reference in patternProperties', expected: ['GB_ERR_SCHEMA_UNSUPPORTED'], submit: () => postJson({ text: 'x', task: 'prompt', prompt: 'p', json_schema: { type: 'object', patternProperties: { '^(a+)\\1$': { type: 'string' } } } }) },
-        { name: 'ReDoS schema ^(\\w+\\s?)*$ (runs on RE2)', expected: ['completed', 'GB_ERR_SCHEMA_VALIDATION'], submit: () => postJson({ text: `${'word '.repeat(20)}!`, task: 'extract', max_tokens: 24, options: { schema: { type: 'object', properties: { name: { type: 'string', pattern: '^(\\w+\\s?)*$' } }, required: ['name'] } } }) },
-        { name: 'schema with the same $id as another (1)', expected: ['completed', 'GB_ERR_SCHEMA_VALIDATION'], submit: () => postJson({ text: 'x', task: 'extract', max_tokens: 24, options: { schema: sameIdSchema('string') } }) },
-        { name: 'schema with the same $id as another (2)', expected: ['completed', 'GB_ERR_SCHEMA_VALIDATION'], submit: () => postJson({ text: 'x', task: 'extract', max_tokens: 24, options: { schema: sameIdSchema('boolean') } }) },
+        {
+          name: '100,000-deep JSON body',
+          expected: ['GB_ERR_BAD_REQUEST'],
+          submit: () => postJson(undefined, `{"text":"x","task":"summarize","options":${deepJson(100_000)}}`),
+        },
+        {
+          name: 'invalid JSON body',
+          expected: ['GB_ERR_BAD_REQUEST'],
+          submit: () => postJson(undefined, '{"text": "x", "task": '),
+        },
+        {
+          name: '2,000-deep json_schema',
+          expected: ['GB_ERR_BAD_REQUEST'],
+          submit: () => postJson({ text: 'x', task: 'prompt', prompt: 'p', json_schema: deepSchema(2_000) }),
+        },
+        {
+          name: 'schema pattern with a look-ahead',
+          expected: ['GB_ERR_SCHEMA_UNSUPPORTED'],
+          submit: () =>
+            postJson({
+              text: 'x',
+              task: 'extract',
+              options: {
+                schema: { type: 'object', properties: { a: { type: 'string', pattern: '^(?=.*\\d)(\\w+\\s?)*$' } } },
+              },
+            }),
+        },
+        {
+          name: 'schema pattern with a back-reference in patternProperties',
+          expected: ['GB_ERR_SCHEMA_UNSUPPORTED'],
+          submit: () =>
+            postJson({
+              text: 'x',
+              task: 'prompt',
+              prompt: 'p',
+              json_schema: { type: 'object', patternProperties: { '^(a+)\\1$': { type: 'string' } } },
+            }),
+        },
+        {
+          name: 'ReDoS schema ^(\\w+\\s?)*$ (runs on RE2)',
+          expected: ['completed', 'GB_ERR_SCHEMA_VALIDATION'],
+          submit: () =>
+            postJson({
+              text: `${'word '.repeat(20)}!`,
+              task: 'extract',
+              max_tokens: 24,
+              options: {
+                schema: {
+                  type: 'object',
+                  properties: { name: { type: 'string', pattern: '^(\\w+\\s?)*$' } },
+                  required: ['name'],
+                },
+              },
+            }),
+        },
+        {
+          name: 'schema with the same $id as another (1)',
+          expected: ['completed', 'GB_ERR_SCHEMA_VALIDATION'],
+          submit: () =>
+            postJson({ text: 'x', task: 'extract', max_tokens: 24, options: { schema: sameIdSchema('string') } }),
+        },
+        {
+          name: 'schema with the same $id as another (2)',
+          expected: ['completed', 'GB_ERR_SCHEMA_VALIDATION'],
+          submit: () =>
+            postJson({ text: 'x', task: 'extract', max_tokens: 24, options: { schema: sameIdSchema('boolean') } }),
+        },
         // Requests that are simply wrong.
-        { name: 'unknown file_id', expected: ['GB_ERR_FILE_NOT_FOUND'], submit: () => postJson({ file_id: `file_${'0'.repeat(32)}`, task: 'summarize' }) },
-        { name: 'transcribe task on text', expected: ['GB_ERR_BAD_REQUEST'], submit: () => postJson({ text: 'x', task: 'transcribe' }) },
-        { name: 'a 100 KB password', expected: ['GB_ERR_BAD_REQUEST'], submit: () => postJson({ file_id: `file_${'1'.repeat(32)}`, task: 'summarize', password: 'p'.repeat(100_000) }) },
+        {
+          name: 'unknown file_id',
+          expected: ['GB_ERR_FILE_NOT_FOUND'],
+          submit: () => postJson({ file_id: `file_${'0'.repeat(32)}`, task: 'summarize' }),
+        },
+        {
+          name: 'transcribe task on text',
+          expected: ['GB_ERR_BAD_REQUEST'],
+          submit: () => postJson({ text: 'x', task: 'transcribe' }),
+        },
+        {
+          name: 'a 100 KB password',
+          expected: ['GB_ERR_BAD_REQUEST'],
+          submit: () =>
+            postJson({ file_id: `file_${'1'.repeat(32)}`, task: 'summarize', password: 'p'.repeat(100_000) }),
+        },
       ];
 
       // The flood, with the worker's lag and liveness watched throughout.
@@ -362,7 +687,9 @@ describe('hostile inputs (issue 9)', () => {
       const watcher = (async () => {
         while (watching) {
           livez.checks++;
-          const status = await fetch(livezUrl, { signal: AbortSignal.timeout(2_000) }).then((r) => r.status).catch(() => 0);
+          const status = await fetch(livezUrl, { signal: AbortSignal.timeout(2_000) })
+            .then((r) => r.status)
+            .catch(() => 0);
           if (status === 0) livez.unanswered++;
           else if (status !== 200) livez.failures++;
           await new Promise((resolve) => setTimeout(resolve, 250));
@@ -376,7 +703,8 @@ describe('hostile inputs (issue 9)', () => {
         for (;;) {
           const view = (await (await fetch(`${api}/v1/jobs/${jobId}`)).json()) as JobViewBody;
           if (['completed', 'failed', 'cancelled'].includes(view.status)) return view;
-          if (Date.now() > deadline) throw new Error(`${name} (${jobId}) still ${view.status} after ${SETTLE_TIMEOUT_MS} ms`);
+          if (Date.now() > deadline)
+            throw new Error(`${name} (${jobId}) still ${view.status} after ${SETTLE_TIMEOUT_MS} ms`);
           await new Promise((resolve) => setTimeout(resolve, 250));
         }
       };
@@ -384,7 +712,11 @@ describe('hostile inputs (issue 9)', () => {
         submitted.map(async ({ c, result }) => {
           if (!('jobId' in result)) return { c, outcome: result.code, detail: `HTTP ${result.status}` };
           const view = await settle(result.jobId, c.name);
-          return { c, outcome: view.status === 'completed' ? 'completed' : (view.error?.code ?? view.status), detail: view.error?.message ?? '' };
+          return {
+            c,
+            outcome: view.status === 'completed' ? 'completed' : (view.error?.code ?? view.status),
+            detail: view.error?.message ?? '',
+          };
         }),
       );
       const normalViews = await Promise.all(normal.map((id) => settle(id)));
@@ -393,11 +725,20 @@ describe('hostile inputs (issue 9)', () => {
       await watcher;
       const lagAfter = await lagBuckets(metricsUrl);
 
-      const delta = lagAfter.map(([le, count], index) => [le, count - (lagBefore[index]?.[1] ?? 0)] as [number, number]);
+      const delta = lagAfter.map(
+        ([le, count], index) => [le, count - (lagBefore[index]?.[1] ?? 0)] as [number, number],
+      );
       const samples = delta.at(-1)?.[1] ?? 0;
       const p99 = histogramQuantile(0.99, delta);
-      console.log(`worker event-loop lag during the flood: p99 ${(p99 * 1000).toFixed(1)} ms over ${samples} samples; buckets ${JSON.stringify(delta)}; /livez failures ${livez.failures}/${livez.checks} (${livez.unanswered} unanswered)`);
-      const table = outcomes.map(({ c, outcome, detail }) => `${c.expected.includes(outcome as Expected) ? 'ok  ' : 'FAIL'} ${c.name}: ${outcome} (expected ${c.expected.join(' | ')}) ${detail.slice(0, 160)}`).join('\n');
+      console.log(
+        `worker event-loop lag during the flood: p99 ${(p99 * 1000).toFixed(1)} ms over ${samples} samples; buckets ${JSON.stringify(delta)}; /livez failures ${livez.failures}/${livez.checks} (${livez.unanswered} unanswered)`,
+      );
+      const table = outcomes
+        .map(
+          ({ c, outcome, detail }) =>
+            `${c.expected.includes(outcome as Expected) ? 'ok  ' : 'FAIL'} ${c.name}: ${outcome} (expected ${c.expected.join(' | ')}) ${detail.slice(0, 160)}`,
+        )
+        .join('\n');
       console.log(table);
       for (const { c, outcome } of outcomes) expect(c.expected, `${c.name} → ${outcome}\n${table}`).toContain(outcome);
       for (const view of normalViews) expect(view.status, JSON.stringify(view.error)).toBe('completed');

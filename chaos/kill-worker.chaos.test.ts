@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { completionsPerJob, seconds, startChaosStack, submitTextJobs, tallyJobs, waitUntil, type ChaosStack, STACK_START_TIMEOUT_MS } from './chaos-stack.ts';
+import {
+  completionsPerJob,
+  seconds,
+  startChaosStack,
+  submitTextJobs,
+  tallyJobs,
+  waitUntil,
+  type ChaosStack,
+  STACK_START_TIMEOUT_MS,
+} from './chaos-stack.ts';
 import { reportScenario } from './report.ts';
 
 const JOBS = 150;
@@ -14,11 +23,19 @@ describe('kill -9 one of two workers mid-run', () => {
   afterAll(() => chaos?.close());
 
   test('every job completes exactly once, none fails or is lost, and the dead worker’s jobs run again within 20 s', async () => {
-    const ids = await submitTextJobs(chaos, JOBS, (i) => ({ text: `Chaos document ${i}: the quarterly report of the lighthouse cooperative.`, task: 'summarize', max_tokens: 96 }));
+    const ids = await submitTextJobs(chaos, JOBS, (i) => ({
+      text: `Chaos document ${i}: the quarterly report of the lighthouse cooperative.`,
+      task: 'summarize',
+      max_tokens: 96,
+    }));
     const queue = chaos.producer.queues.generate;
 
     // Kill once both workers are busy and some jobs are done, so the victim holds jobs mid-decode.
-    await waitUntil(async () => (await queue.getJobCountByTypes('completed')) >= 10 && (await queue.getActiveCount()) >= 6, 120_000, 'the workers did not get busy');
+    await waitUntil(
+      async () => (await queue.getJobCountByTypes('completed')) >= 10 && (await queue.getActiveCount()) >= 6,
+      120_000,
+      'the workers did not get busy',
+    );
     const inFlight = await queue.getActive();
     const killedAt = Date.now();
     await chaos.stack.kill('worker', 'SIGKILL');
@@ -32,7 +49,8 @@ describe('kill -9 one of two workers mid-run', () => {
           const id = job.id as string;
           if (recoveredAt.has(id)) continue;
           const current = await queue.getJob(id);
-          if (current && (current.finishedOn !== undefined || (current.processedOn ?? 0) > killedAt)) recoveredAt.set(id, Date.now());
+          if (current && (current.finishedOn !== undefined || (current.processedOn ?? 0) > killedAt))
+            recoveredAt.set(id, Date.now());
         }
         return recoveredAt.size === inFlight.length;
       },
@@ -49,6 +67,9 @@ describe('kill -9 one of two workers mid-run', () => {
     expect(ids.filter((id) => completions.get(id) !== 1)).toEqual([]);
     expect(recoveryMs).toBeLessThanOrEqual(RECOVERY_BOUND_MS);
 
-    reportScenario('kill -9 worker mid-run', `${tally.completed}/${JOBS} completed, ${tally.failed} failed, ${tally.missing} lost, ${inFlight.length} in flight at the kill, recovered in ${seconds(recoveryMs)}`);
+    reportScenario(
+      'kill -9 worker mid-run',
+      `${tally.completed}/${JOBS} completed, ${tally.failed} failed, ${tally.missing} lost, ${inFlight.length} in flight at the kill, recovered in ${seconds(recoveryMs)}`,
+    );
   });
 });

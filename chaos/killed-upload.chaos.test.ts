@@ -42,7 +42,11 @@ describe('kill -9 of the API mid-upload', () => {
   });
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => once(child, 'exit')));
+    await Promise.all(
+      children
+        .filter((child) => child.exitCode === null && child.signalCode === null)
+        .map((child) => once(child, 'exit')),
+    );
     await redis?.close();
     await dataDir?.cleanup();
   });
@@ -50,7 +54,15 @@ describe('kill -9 of the API mid-upload', () => {
   async function startApi(): Promise<{ child: ChildProcess; url: string }> {
     const port = await findFreePort('127.0.0.1');
     const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-      env: { PATH: process.env.PATH ?? '', REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: prefix, GEMBATCH_DATA_DIR: dataDir.path, GEMBATCH_API_PORT: String(port), GEMBATCH_SWEEP_INTERVAL_SECONDS: '3600', LOG_LEVEL: 'warn' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        REDIS_URL: redis.url,
+        GEMBATCH_REDIS_PREFIX: prefix,
+        GEMBATCH_DATA_DIR: dataDir.path,
+        GEMBATCH_API_PORT: String(port),
+        GEMBATCH_SWEEP_INTERVAL_SECONDS: '3600',
+        LOG_LEVEL: 'warn',
+      },
       stdio: 'ignore',
     });
     children.push(child);
@@ -67,7 +79,11 @@ describe('kill -9 of the API mid-upload', () => {
     // A multipart body that never ends: the part header, then 1 MiB chunks until the API dies.
     const multipart = new ReadableStream<Uint8Array>({
       start(controller) {
-        controller.enqueue(new Uint8Array(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`)));
+        controller.enqueue(
+          new Uint8Array(
+            Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n`),
+          ),
+        );
       },
       async pull(controller) {
         await delay(CHUNK_INTERVAL_MS);
@@ -75,9 +91,16 @@ describe('kill -9 of the API mid-upload', () => {
         controller.enqueue(new Uint8Array(CHUNK));
       },
     });
-    const upload = fetch(`${first.url}/v1/files`, { method: 'POST', body: multipart, headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, duplex: 'half' }).catch((error: unknown) => error);
+    const upload = fetch(`${first.url}/v1/files`, {
+      method: 'POST',
+      body: multipart,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      duplex: 'half',
+    }).catch((error: unknown) => error);
 
-    const part = await waitFor('a .part file of the upload', async () => (sent >= BYTES_BEFORE_KILL ? (await readdir(tmp)).find((name) => name.endsWith('.part')) : undefined));
+    const part = await waitFor('a .part file of the upload', async () =>
+      sent >= BYTES_BEFORE_KILL ? (await readdir(tmp)).find((name) => name.endsWith('.part')) : undefined,
+    );
     const partBytes = (await stat(join(tmp, part))).size;
     first.child.kill('SIGKILL');
     await once(first.child, 'exit');
@@ -108,6 +131,9 @@ describe('kill -9 of the API mid-upload', () => {
     const started = Date.now();
     await startApi();
     await waitFor('the start-up sweep', async () => ((await readdir(tmp)).length === 0 ? true : undefined));
-    reportScenario('kill -9 API mid-upload', `${(partBytes / 1024 ** 2).toFixed(0)} MiB .part left, 0 blobs, 0 records; swept ${((Date.now() - started) / 1000).toFixed(1)} s after the next start once older than 1 h`);
+    reportScenario(
+      'kill -9 API mid-upload',
+      `${(partBytes / 1024 ** 2).toFixed(0)} MiB .part left, 0 blobs, 0 records; swept ${((Date.now() - started) / 1000).toFixed(1)} s after the next start once older than 1 h`,
+    );
   });
 });

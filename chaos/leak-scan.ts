@@ -26,7 +26,10 @@ export interface ScanCounts {
  * Looks for every needle (case-insensitively) in every log line and in every metric's name, help
  * text and label values, so a leak is found however it is escaped in JSON (needles are plain words).
  */
-export function scanForDocumentText(sources: readonly ScannedSource[], needles: readonly string[]): { leaks: Leak[]; counts: ScanCounts } {
+export function scanForDocumentText(
+  sources: readonly ScannedSource[],
+  needles: readonly string[],
+): { leaks: Leak[]; counts: ScanCounts } {
   const lowered = needles.map((needle) => needle.toLowerCase());
   const leaks: Leak[] = [];
   const counts: ScanCounts = { logLines: 0, metricLabels: 0 };

@@ -12,7 +12,16 @@ import { reportScenario } from './report.ts';
  * Words that exist only in what the scenario submits (not in the tiny model's vocabulary, not in
  * any code path): documents, prompts, schemas and metadata. None may reach a log line or a metric.
  */
-const SECRETS = ['Marigold', 'Thistlewood', 'Xanthippe', 'Quillfeather', 'Oberwaldt', 'Vexhollow', 'Brannoch', 'Saffronby'];
+const SECRETS = [
+  'Marigold',
+  'Thistlewood',
+  'Xanthippe',
+  'Quillfeather',
+  'Oberwaldt',
+  'Vexhollow',
+  'Brannoch',
+  'Saffronby',
+];
 
 describe('privacy: no submitted text in any log line or metric', () => {
   let chaos: ChaosStack;
@@ -26,17 +35,58 @@ describe('privacy: no submitted text in any log line or metric', () => {
   test('documents, prompts, schemas and metadata with distinctive words run through the stack; every log line of every service and every metric label of every /metrics is free of them', async () => {
     const client = new ApiClient({ baseUrl: chaos.urls.api });
     const dir = await tempDir('gembatch-privacy-');
-    const txt = await writeTextFile(join(dir.path, 'note.txt'), `Clinic note. The patient ${SECRETS[0]} ${SECRETS[1]} reported pain after the fall.`);
-    const pdf = await writeTextPdf(join(dir.path, 'lease.pdf'), [`Page one. ${SECRETS[2]} leases the bakery on Mill Street.`, 'Page two. The rent is paid monthly.']);
+    const txt = await writeTextFile(
+      join(dir.path, 'note.txt'),
+      `Clinic note. The patient ${SECRETS[0]} ${SECRETS[1]} reported pain after the fall.`,
+    );
+    const pdf = await writeTextPdf(join(dir.path, 'lease.pdf'), [
+      `Page one. ${SECRETS[2]} leases the bakery on Mill Street.`,
+      'Page two. The rent is paid monthly.',
+    ]);
     const garbage = join(dir.path, 'scan.bin');
-    await writeFile(garbage, Buffer.concat([Buffer.from([0x00, 0xff, 0x13, 0x37]), Buffer.from(`${SECRETS[3]} `.repeat(50))]));
+    await writeFile(
+      garbage,
+      Buffer.concat([Buffer.from([0x00, 0xff, 0x13, 0x37]), Buffer.from(`${SECRETS[3]} `.repeat(50))]),
+    );
 
     const jobs: JobView[] = [];
-    jobs.push(await client.createJob({ text: `Memo: ${SECRETS[4]} transferred the deeds to the trust.`, task: 'summarize', max_tokens: 32, metadata: { ref: SECRETS[5] as string } }));
-    jobs.push(await client.createJob({ text: 'The tenant wrote about the lease.', task: 'prompt', prompt: `Say whether ${SECRETS[6]} signed.`, max_tokens: 32 }));
-    jobs.push(await client.createJob({ text: 'A short letter about the harvest.', task: 'summarize', max_tokens: 32, json_schema: { type: 'object', properties: { who: { type: 'string', description: SECRETS[7] } }, required: ['who'] } }));
-    for (const file of [txt, pdf, garbage]) jobs.push(await client.createJob({ file_id: (await client.uploadFile(file)).id, task: 'summarize', max_tokens: 32 }));
-    const cancelled = await client.createJob({ text: `Draft: ${SECRETS[0]} owes rent.`, task: 'summarize', max_tokens: 2_000 });
+    jobs.push(
+      await client.createJob({
+        text: `Memo: ${SECRETS[4]} transferred the deeds to the trust.`,
+        task: 'summarize',
+        max_tokens: 32,
+        metadata: { ref: SECRETS[5] as string },
+      }),
+    );
+    jobs.push(
+      await client.createJob({
+        text: 'The tenant wrote about the lease.',
+        task: 'prompt',
+        prompt: `Say whether ${SECRETS[6]} signed.`,
+        max_tokens: 32,
+      }),
+    );
+    jobs.push(
+      await client.createJob({
+        text: 'A short letter about the harvest.',
+        task: 'summarize',
+        max_tokens: 32,
+        json_schema: {
+          type: 'object',
+          properties: { who: { type: 'string', description: SECRETS[7] } },
+          required: ['who'],
+        },
+      }),
+    );
+    for (const file of [txt, pdf, garbage])
+      jobs.push(
+        await client.createJob({ file_id: (await client.uploadFile(file)).id, task: 'summarize', max_tokens: 32 }),
+      );
+    const cancelled = await client.createJob({
+      text: `Draft: ${SECRETS[0]} owes rent.`,
+      task: 'summarize',
+      max_tokens: 2_000,
+    });
     await chaos.post(`/v1/jobs/${cancelled.id}/cancel`, {}).catch(() => undefined);
     jobs.push(cancelled);
 
@@ -69,7 +119,8 @@ describe('privacy: no submitted text in any log line or metric', () => {
     ];
     // Stopped first, so the drain and shutdown lines are in the files too.
     await chaos.stack.stop(15_000);
-    for (const service of ['api', 'worker', 'exporter']) sources.push({ name: `${service}.log`, kind: 'log', text: (await chaos.logLines(service)).join('\n') });
+    for (const service of ['api', 'worker', 'exporter'])
+      sources.push({ name: `${service}.log`, kind: 'log', text: (await chaos.logLines(service)).join('\n') });
     await dir.cleanup();
 
     const { leaks, counts } = scanForDocumentText(sources, SECRETS);
@@ -82,13 +133,27 @@ describe('privacy: no submitted text in any log line or metric', () => {
     const planted = scanForDocumentText(
       [
         ...sources,
-        { name: 'planted.log', kind: 'log', text: JSON.stringify({ level: 'info', msg: 'job generated', preview: `the patient ${SECRETS[1]}` }) },
-        { name: 'planted /metrics', kind: 'metrics', text: `# HELP gembatch_planted_total planted\n# TYPE gembatch_planted_total counter\ngembatch_planted_total{doc="${SECRETS[2]}"} 1\n` },
+        {
+          name: 'planted.log',
+          kind: 'log',
+          text: JSON.stringify({ level: 'info', msg: 'job generated', preview: `the patient ${SECRETS[1]}` }),
+        },
+        {
+          name: 'planted /metrics',
+          kind: 'metrics',
+          text: `# HELP gembatch_planted_total planted\n# TYPE gembatch_planted_total counter\ngembatch_planted_total{doc="${SECRETS[2]}"} 1\n`,
+        },
       ],
       SECRETS,
     );
-    expect(planted.leaks.map((leak) => `${leak.source}: ${leak.needle}`)).toEqual([`planted.log: ${SECRETS[1]}`, `planted /metrics: ${SECRETS[2]}`]);
+    expect(planted.leaks.map((leak) => `${leak.source}: ${leak.needle}`)).toEqual([
+      `planted.log: ${SECRETS[1]}`,
+      `planted /metrics: ${SECRETS[2]}`,
+    ]);
 
-    reportScenario('privacy scan', `${jobs.length} jobs (${[...finished.values()].filter((s) => s === 'completed').length} completed), ${counts.logLines} log lines and ${counts.metricLabels} metric labels of 3 services scanned, 0 hits (a planted leak is found)`);
+    reportScenario(
+      'privacy scan',
+      `${jobs.length} jobs (${[...finished.values()].filter((s) => s === 'completed').length} completed), ${counts.logLines} log lines and ${counts.metricLabels} metric labels of 3 services scanned, 0 hits (a planted leak is found)`,
+    );
   });
 });

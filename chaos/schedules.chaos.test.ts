@@ -10,7 +10,9 @@ import { reportScenario } from './report.ts';
 const FINAL_RUN = ['completed', 'failed', 'cancelled', 'expired', 'skipped'];
 
 async function runOf(s: BatchStack, scheduleId: string, runId: string): Promise<ScheduleRunView | undefined> {
-  return (await s.call<{ data: ScheduleRunView[] }>('GET', `/v1/schedules/${scheduleId}/runs?limit=100`)).data.find((r) => r.id === runId);
+  return (await s.call<{ data: ScheduleRunView[] }>('GET', `/v1/schedules/${scheduleId}/runs?limit=100`)).data.find(
+    (r) => r.id === runId,
+  );
 }
 
 describe('schedules under faults', () => {
@@ -23,7 +25,11 @@ describe('schedules under faults', () => {
       const inbox = join(root, 'inbox');
       await mkdir(inbox, { recursive: true });
       const N = 300;
-      for (let i = 0; i < N; i += 1) await writeFile(join(inbox, `doc-${String(i).padStart(4, '0')}.txt`), `Record ${i}: parcel ${i * 7} was signed for at door ${i % 40}.\n`);
+      for (let i = 0; i < N; i += 1)
+        await writeFile(
+          join(inbox, `doc-${String(i).padStart(4, '0')}.txt`),
+          `Record ${i}: parcel ${i * 7} was signed for at door ${i % 40}.\n`,
+        );
       const env = { GEMBATCH_SCHEDULE_ROOT: root };
       const first = await startBatchStack(redis, { model, dir, env });
       let schedule: ScheduleView;
@@ -31,7 +37,14 @@ describe('schedules under faults', () => {
       let batchId = '';
       let atStop = 0;
       try {
-        schedule = await first.call<ScheduleView>('POST', '/v1/schedules', { cron: '0 0 1 1 *', source_folder: 'inbox', output_folder: 'out', task: 'summarize', options: { length: 'short' }, paused: true });
+        schedule = await first.call<ScheduleView>('POST', '/v1/schedules', {
+          cron: '0 0 1 1 *',
+          source_folder: 'inbox',
+          output_folder: 'out',
+          task: 'summarize',
+          options: { length: 'short' },
+          paused: true,
+        });
         run = await first.call<ScheduleRunView>('POST', `/v1/schedules/${schedule.id}/run`);
         batchId = await vi.waitFor(
           async () => {
@@ -41,7 +54,8 @@ describe('schedules under faults', () => {
           },
           { timeout: 120_000, interval: 100 },
         );
-        atStop = (await first.waitFor(batchId, ['in_progress'], 120_000, (b) => b.request_counts.completed >= 50)).request_counts.completed;
+        atStop = (await first.waitFor(batchId, ['in_progress'], 120_000, (b) => b.request_counts.completed >= 50))
+          .request_counts.completed;
       } catch (error) {
         await first.stop();
         await dir.cleanup();
@@ -60,7 +74,12 @@ describe('schedules under faults', () => {
           { timeout: 240_000, interval: 250 },
         );
         const recoveredInS = (Date.now() - stoppedAt) / 1000;
-        expect(done).toMatchObject({ status: 'completed', batch_id: batchId, files_new: N, request_counts: { total: N, completed: N, failed: 0 } });
+        expect(done).toMatchObject({
+          status: 'completed',
+          batch_id: batchId,
+          files_new: N,
+          request_counts: { total: N, completed: N, failed: 0 },
+        });
         const output = join(root, 'out');
         const names = (await readdir(output)).filter((name) => !name.startsWith('.'));
         expect(names.filter((name) => name.endsWith('.txt.json'))).toHaveLength(N);
@@ -69,7 +88,9 @@ describe('schedules under faults', () => {
         expect(lines).toHaveLength(N);
         expect(new Set(lines.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).size).toBe(N);
         // One batch for this schedule: the retried run found its batch instead of submitting another.
-        const batches = (await second.call<{ data: BatchObject[] }>('GET', '/v1/batches?limit=100')).data.filter((b) => b.metadata?.schedule_id === schedule.id);
+        const batches = (await second.call<{ data: BatchObject[] }>('GET', '/v1/batches?limit=100')).data.filter(
+          (b) => b.metadata?.schedule_id === schedule.id,
+        );
         expect(batches.map((b) => b.id)).toEqual([batchId]);
         const next = await second.call<ScheduleRunView>('POST', `/v1/schedules/${schedule.id}/run`);
         const after = await vi.waitFor(
@@ -82,7 +103,10 @@ describe('schedules under faults', () => {
         );
         expect(after).toMatchObject({ status: 'completed', files_found: N, files_new: 0, batch_id: null });
         expect((await second.call<ScheduleView>('GET', `/v1/schedules/${schedule.id}`)).files_seen).toBe(N);
-        reportScenario('SIGTERM stack mid-schedule-run', `${N}/${N} results written once by the same batch after the restart (stopped at ${atStop} completed), 0 duplicated, next run 0 new, done ${recoveredInS.toFixed(0)} s after the stop`);
+        reportScenario(
+          'SIGTERM stack mid-schedule-run',
+          `${N}/${N} results written once by the same batch after the restart (stopped at ${atStop} completed), 0 duplicated, next run 0 new, done ${recoveredInS.toFixed(0)} s after the stop`,
+        );
       } catch (error) {
         throw new Error(`${(error as Error).message}\napi log:\n${await second.apiProblems()}`, { cause: error });
       } finally {

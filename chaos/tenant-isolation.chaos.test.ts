@@ -28,16 +28,33 @@ type Method = 'GET' | 'POST' | 'DELETE';
  * endpoint is one line here (`owner`: what A itself gets, checked after B's calls to prove the id
  * was real; left out for calls that destroy what they name).
  */
-const BY_ID: ReadonlyArray<{ method: Method; path: (ids: Ids) => string; body?: (ids: Ids) => unknown; status?: number; owner?: number }> = [
+const BY_ID: ReadonlyArray<{
+  method: Method;
+  path: (ids: Ids) => string;
+  body?: (ids: Ids) => unknown;
+  status?: number;
+  owner?: number;
+}> = [
   { method: 'GET', path: (ids) => `/v1/files/${ids.fileId}`, owner: 200 },
   { method: 'GET', path: (ids) => `/v1/files/${ids.fileId}/content`, owner: 200 },
-  { method: 'POST', path: () => '/v1/jobs', body: (ids) => ({ file_id: ids.fileId, task: 'summarize', max_tokens: 8 }), status: 400, owner: 202 },
+  {
+    method: 'POST',
+    path: () => '/v1/jobs',
+    body: (ids) => ({ file_id: ids.fileId, task: 'summarize', max_tokens: 8 }),
+    status: 400,
+    owner: 202,
+  },
   { method: 'GET', path: (ids) => `/v1/jobs/${ids.completedJobId}`, owner: 200 },
   { method: 'GET', path: (ids) => `/v1/jobs/${ids.runningJobId}`, owner: 200 },
   { method: 'GET', path: (ids) => `/v1/jobs/${ids.completedJobId}/result`, owner: 200 },
   { method: 'POST', path: (ids) => `/v1/jobs/${ids.runningJobId}/cancel`, body: () => ({}) },
   // Accepted like a missing id: the request itself then fails GB_ERR_FILE_NOT_FOUND into B's error file.
-  { method: 'POST', path: () => '/v1/batches', body: (ids) => ({ file_ids: [ids.fileId], task: 'summarize' }), status: 200 },
+  {
+    method: 'POST',
+    path: () => '/v1/batches',
+    body: (ids) => ({ file_ids: [ids.fileId], task: 'summarize' }),
+    status: 200,
+  },
   { method: 'GET', path: (ids) => `/v1/batches/${ids.batchId}`, owner: 200 },
   { method: 'GET', path: (ids) => `/v1/batches/${ids.batchId}/output`, owner: 200 },
   { method: 'GET', path: (ids) => `/v1/batches/${ids.batchId}/errors`, owner: 200 },
@@ -48,7 +65,14 @@ const BY_ID: ReadonlyArray<{ method: Method; path: (ids: Ids) => string; body?: 
 ];
 
 /** Every listing: tenant B's answer must not contain any of tenant A's ids. One line per listing. */
-const LISTS: ReadonlyArray<{ path: string }> = [{ path: '/v1/files?limit=100' }, { path: '/v1/batches?limit=100' }, { path: '/v1/jobs?limit=100' }, { path: '/v1/jobs?status=completed&limit=100' }, { path: '/v1/jobs?status=running&limit=100' }, { path: '/v1/jobs?status=queued&limit=100' }];
+const LISTS: ReadonlyArray<{ path: string }> = [
+  { path: '/v1/files?limit=100' },
+  { path: '/v1/batches?limit=100' },
+  { path: '/v1/jobs?limit=100' },
+  { path: '/v1/jobs?status=completed&limit=100' },
+  { path: '/v1/jobs?status=running&limit=100' },
+  { path: '/v1/jobs?status=queued&limit=100' },
+];
 
 describe('tenant isolation', () => {
   let chaos: ChaosStack;
@@ -61,34 +85,63 @@ describe('tenant isolation', () => {
     const call = async (key: string, method: Method, path: string, body?: unknown) => {
       const response = await fetch(`${chaos.urls.api}${path}`, {
         method,
-        headers: { authorization: `Bearer ${key}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        headers: {
+          authorization: `Bearer ${key}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       const text = await response.text();
-      return { status: response.status, code: text.startsWith('{') ? ((JSON.parse(text) as { error?: { code?: string } }).error?.code ?? null) : null, text };
+      return {
+        status: response.status,
+        code: text.startsWith('{') ? ((JSON.parse(text) as { error?: { code?: string } }).error?.code ?? null) : null,
+        text,
+      };
     };
 
     // Tenant A: a file, a completed job with a result, and a long job still running.
     const a = new ApiClient({ baseUrl: chaos.urls.api, apiKey: KEY_A });
     const dir = await tempDir('gembatch-tenants-');
-    const file = await a.uploadFile(await writeTextFile(join(dir.path, 'a.txt'), 'Tenant A private note about the merger.'));
+    const file = await a.uploadFile(
+      await writeTextFile(join(dir.path, 'a.txt'), 'Tenant A private note about the merger.'),
+    );
     const completed = await a.createJob({ file_id: file.id, task: 'summarize', max_tokens: 16 });
-    await waitUntil(async () => (await a.getJob(completed.id)).status === 'completed', 120_000, 'tenant A’s job did not complete');
+    await waitUntil(
+      async () => (await a.getJob(completed.id)).status === 'completed',
+      120_000,
+      'tenant A’s job did not complete',
+    );
     const running = await a.createJob({ text: 'Tenant A long report.', task: 'summarize', max_tokens: 2_000 });
     const batch = await call(KEY_A, 'POST', '/v1/batches', { file_ids: [file.id], task: 'summarize', max_tokens: 8 });
     expect(batch.status, batch.text).toBe(200);
-    const ids: Ids = { fileId: file.id, completedJobId: completed.id, runningJobId: running.id, batchId: (JSON.parse(batch.text) as { id: string }).id };
-    const ghosts: Ids = { fileId: newFileId(), completedJobId: newJobId(), runningJobId: newJobId(), batchId: newBatchId() };
+    const ids: Ids = {
+      fileId: file.id,
+      completedJobId: completed.id,
+      runningJobId: running.id,
+      batchId: (JSON.parse(batch.text) as { id: string }).id,
+    };
+    const ghosts: Ids = {
+      fileId: newFileId(),
+      completedJobId: newJobId(),
+      runningJobId: newJobId(),
+      batchId: newBatchId(),
+    };
     const owned = Object.values(ids);
 
     // Tenant B gets a job of its own, so its listings are not trivially empty.
-    const own = await new ApiClient({ baseUrl: chaos.urls.api, apiKey: KEY_B }).createJob({ text: 'Tenant B memo.', task: 'summarize', max_tokens: 8 });
+    const own = await new ApiClient({ baseUrl: chaos.urls.api, apiKey: KEY_B }).createJob({
+      text: 'Tenant B memo.',
+      task: 'summarize',
+      max_tokens: 8,
+    });
 
     for (const probe of BY_ID) {
       const path = probe.path(ids);
       const answer = await call(KEY_B, probe.method, path, probe.body?.(ids));
       const ghost = await call(KEY_B, probe.method, probe.path(ghosts), probe.body?.(ghosts));
-      expect(answer.status, `${probe.method} ${path} as tenant B: ${answer.text.slice(0, 200)}`).toBe(probe.status ?? 404);
+      expect(answer.status, `${probe.method} ${path} as tenant B: ${answer.text.slice(0, 200)}`).toBe(
+        probe.status ?? 404,
+      );
       expect(ghost.status, `${probe.method} ${probe.path(ghosts)} (a missing id)`).toBe(answer.status);
       // Indistinguishable from an id that never existed: no existence oracle.
       expect(answer.code, `${probe.method} ${path}`).toBe(ghost.code);
@@ -113,6 +166,9 @@ describe('tenant isolation', () => {
     await call(KEY_A, 'POST', `/v1/jobs/${running.id}/cancel`, {});
     await dir.cleanup();
 
-    reportScenario('tenant isolation', `${BY_ID.length} calls by id and ${LISTS.length} listings as tenant B with tenant A's ids: ${BY_ID.filter((p) => (p.status ?? 404) === 404).length} × 404, ${BY_ID.filter((p) => p.status !== undefined && p.status !== 404).length} × 400/200 (a file reference in the body), each the same as for a missing id; 0 of A's ids listed`);
+    reportScenario(
+      'tenant isolation',
+      `${BY_ID.length} calls by id and ${LISTS.length} listings as tenant B with tenant A's ids: ${BY_ID.filter((p) => (p.status ?? 404) === 404).length} × 404, ${BY_ID.filter((p) => p.status !== undefined && p.status !== 404).length} × 400/200 (a file reference in the body), each the same as for a missing id; 0 of A's ids listed`,
+    );
   });
 });

@@ -9,5 +9,10 @@ import { GEMMA4_12B_CATALOG } from '@gembatch/inference';
 import { writeStandInModels } from '@gembatch/testing/stand-in-models';
 
 const dir = resolve(process.argv[2] ?? '.gembatch/models');
-const written = await writeStandInModels(dir, GEMMA4_12B_CATALOG.entries.map((e) => e.file));
-process.stdout.write(`${written.length} stand-in models in ${dir} (tiny random weights named after the catalog's quantizations)\n`);
+const written = await writeStandInModels(
+  dir,
+  GEMMA4_12B_CATALOG.entries.map((e) => e.file),
+);
+process.stdout.write(
+  `${written.length} stand-in models in ${dir} (tiny random weights named after the catalog's quantizations)\n`,
+);

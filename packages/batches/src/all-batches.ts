@@ -16,7 +16,11 @@ const MAX_PAGE = 100;
  * of the last batch of the previous page; an unknown or deleted one gives an empty page. Index
  * entries whose record has expired are skipped, so a page may be shorter than `limit`.
  */
-export async function listAllBatches(redis: Redis, prefix: string, options: { after?: string; limit?: number } = {}): Promise<{ records: BatchRecord[]; hasMore: boolean }> {
+export async function listAllBatches(
+  redis: Redis,
+  prefix: string,
+  options: { after?: string; limit?: number } = {},
+): Promise<{ records: BatchRecord[]; hasMore: boolean }> {
   const limit = Math.max(1, Math.min(options.limit ?? 20, MAX_PAGE));
   let cursor: { score: number; id: string } | undefined;
   if (options.after) {
@@ -38,7 +42,15 @@ export async function listAllBatches(redis: Redis, prefix: string, options: { af
       if (tenant.includes(':') || redisKeys.tenantBatches(prefix, tenant) !== key) continue;
       // Equal scores sort by id, so entries tied with the cursor are fetched too and filtered below.
       const ties = cursor ? await redis.zcount(key, cursor.score, cursor.score) : 0;
-      const entries = await redis.zrevrangebyscore(key, cursor ? cursor.score : '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, limit + 1 + ties);
+      const entries = await redis.zrevrangebyscore(
+        key,
+        cursor ? cursor.score : '+inf',
+        '-inf',
+        'WITHSCORES',
+        'LIMIT',
+        0,
+        limit + 1 + ties,
+      );
       for (let i = 0; i + 1 < entries.length; i += 2) {
         const id = entries[i] as string;
         const score = Number(entries[i + 1]);
@@ -49,6 +61,11 @@ export async function listAllBatches(redis: Redis, prefix: string, options: { af
   } while (scan !== '0');
   candidates.sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   const page = candidates.slice(0, limit);
-  const records = await Promise.all(page.map(async (c) => ({ c, record: decodeBatchRecord(await redis.hgetall(redisKeys.batch(prefix, c.id))) })));
-  return { records: records.filter(({ c, record }) => record?.tenant === c.tenant).map(({ record }) => record as BatchRecord), hasMore: candidates.length > limit };
+  const records = await Promise.all(
+    page.map(async (c) => ({ c, record: decodeBatchRecord(await redis.hgetall(redisKeys.batch(prefix, c.id))) })),
+  );
+  return {
+    records: records.filter(({ c, record }) => record?.tenant === c.tenant).map(({ record }) => record as BatchRecord),
+    hasMore: candidates.length > limit,
+  };
 }

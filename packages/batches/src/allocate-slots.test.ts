@@ -20,7 +20,14 @@ describe('allocateSlots', () => {
   });
 
   it('gives what a small batch wants and the rest to the others; never more than free', () => {
-    const slots = allocateSlots(100, [{ id: 'big', tenant: 't', wants: 500 }, { id: 'small', tenant: 't', wants: 10 }], fresh());
+    const slots = allocateSlots(
+      100,
+      [
+        { id: 'big', tenant: 't', wants: 500 },
+        { id: 'small', tenant: 't', wants: 10 },
+      ],
+      fresh(),
+    );
     expect(Object.fromEntries(slots)).toEqual({ big: 90, small: 10 });
     expect(allocateSlots(0, [{ id: 'x', tenant: 't', wants: 5 }], fresh()).size).toBe(0);
   });

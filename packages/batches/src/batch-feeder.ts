@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { decodeFailedReason, GembatchError, GenerateJobResult, QUEUE_NAMES, redisKeys, toGembatchError, type FileRecord, type QueueName } from '@gembatch/contracts';
+import {
+  decodeFailedReason,
+  GembatchError,
+  GenerateJobResult,
+  QUEUE_NAMES,
+  redisKeys,
+  toGembatchError,
+  type FileRecord,
+  type QueueName,
+} from '@gembatch/contracts';
 import { cancelJob, JobAdmission, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
@@ -10,7 +19,14 @@ import { BatchStore, toBatchObject, writeIfBatchExists, type BatchRecord, type B
 import { deleteBatchKeys } from './batch-purge.ts';
 import { readInputLines } from './input-lines.ts';
 import { decodeOutcome, encodeInlineError, encodeOutcome, type RequestOutcome } from './request-outcomes.ts';
-import { parseInputLine, planRequest, prepareJob, type BatchFiles, type PreparedJob, type RequestCheck } from './request-mapping.ts';
+import {
+  parseInputLine,
+  planRequest,
+  prepareJob,
+  type BatchFiles,
+  type PreparedJob,
+  type RequestCheck,
+} from './request-mapping.ts';
 import { streamResults } from './result-stream.ts';
 import { validateInput } from './validate-input.ts';
 import { batchReferrer, DEFAULT_MAX_BATCH_REQUESTS } from './batch-service.ts';
@@ -193,7 +209,9 @@ export class BatchFeeder {
       return;
     }
     const ids = await this.#store.activeIds();
-    const records = (await Promise.all(ids.map((id) => this.#store.read(id)))).filter((r): r is BatchRecord => r !== undefined);
+    const records = (await Promise.all(ids.map((id) => this.#store.read(id)))).filter(
+      (r): r is BatchRecord => r !== undefined,
+    );
     if (!this.#loaded) await this.#load(records);
 
     const now = Date.now();
@@ -212,13 +230,17 @@ export class BatchFeeder {
 
     for (const record of records) {
       if (record.status === 'validating') this.#runTask(record.id, () => this.#validate(record));
-      else if (record.status === 'in_progress' || record.status === 'cancelling') await this.#windDownIfEnding(record, now);
+      else if (record.status === 'in_progress' || record.status === 'cancelling')
+        await this.#windDownIfEnding(record, now);
       else if (record.status === 'finalizing') this.#runTask(record.id, () => this.#finalize(record.id));
       else await this.#retire(record);
     }
 
-    const feedable = (await Promise.all(records.filter((r) => r.status === 'in_progress').map((r) => this.#store.read(r.id)))).filter(
-      (r): r is BatchRecord => r !== undefined && r.status === 'in_progress' && r.ending === null && r.cursor_line < r.total,
+    const feedable = (
+      await Promise.all(records.filter((r) => r.status === 'in_progress').map((r) => this.#store.read(r.id)))
+    ).filter(
+      (r): r is BatchRecord =>
+        r !== undefined && r.status === 'in_progress' && r.ending === null && r.cursor_line < r.total,
     );
     const pending = await this.#admission.pendingCounts();
     this.#pendingWaiting = pending.size > 0;
@@ -232,7 +254,9 @@ export class BatchFeeder {
         continue;
       }
       const record = feedable.find((r) => r.id === turnId) as BatchRecord;
-      await this.#feed(record, slots).catch((error: unknown) => this.#log.error({ err: describeError(error), batchId: turnId }, 'feeding a batch failed'));
+      await this.#feed(record, slots).catch((error: unknown) =>
+        this.#log.error({ err: describeError(error), batchId: turnId }, 'feeding a batch failed'),
+      );
     }
     // Submissions admit a plain job at once only while batches and admitted jobs leave room.
     await this.#admission.reportBatchInflight(this.#batchInflight(), LOCK_TTL_MS);
@@ -242,7 +266,12 @@ export class BatchFeeder {
       if (!record || (record.status !== 'in_progress' && record.status !== 'cancelling')) continue;
       const done = record.ending !== null || record.status === 'cancelling' || record.cursor_line >= record.total;
       if (done && (this.#inflightCount.get(id) ?? 0) === 0) {
-        if (await this.#store.transition(id, ['in_progress', 'cancelling'], 'finalizing', { finalizing_at: Date.now(), ending: record.status === 'cancelling' ? 'cancelled' : record.ending })) {
+        if (
+          await this.#store.transition(id, ['in_progress', 'cancelling'], 'finalizing', {
+            finalizing_at: Date.now(),
+            ending: record.status === 'cancelling' ? 'cancelled' : record.ending,
+          })
+        ) {
           this.#runTask(id, () => this.#finalize(id));
         }
       }
@@ -262,7 +291,8 @@ export class BatchFeeder {
     this.#inflightCount.clear();
     for (const record of records) {
       const inflight = await this.#options.redis.hgetall(redisKeys.batchInflight(this.#options.prefix, record.id));
-      for (const [index, jobId] of Object.entries(inflight)) this.#track(jobId, { batchId: record.id, index: Number(index) });
+      for (const [index, jobId] of Object.entries(inflight))
+        this.#track(jobId, { batchId: record.id, index: Number(index) });
     }
     for (const jobId of this.#byJob.keys()) this.#dirty.add(jobId);
     this.#loaded = true;
@@ -290,11 +320,23 @@ export class BatchFeeder {
   async #validate(record: BatchRecord): Promise<void> {
     const started = Date.now();
     const path = await this.#options.blobStore.path(record.input_sha256);
-    const result = await validateInput({ redis: this.#options.redis, prefix: this.#options.prefix, batchId: record.id, endpoint: record.endpoint, path, maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS, ...(this.#options.checkRequest ? { checkRequest: this.#options.checkRequest } : {}) });
+    const result = await validateInput({
+      redis: this.#options.redis,
+      prefix: this.#options.prefix,
+      batchId: record.id,
+      endpoint: record.endpoint,
+      path,
+      maxRequests: this.#options.maxRequests ?? DEFAULT_MAX_BATCH_REQUESTS,
+      ...(this.#options.checkRequest ? { checkRequest: this.#options.checkRequest } : {}),
+    });
     const now = Date.now();
     if (result.fatal.length > 0) {
       await this.#ended(record.id, { status: 'failed', failed_at: now, errors: result.fatal, total: 0 });
-      await this.#store.transition(record.id, ['validating'], 'failed', { failed_at: now, errors: result.fatal, total: 0 });
+      await this.#store.transition(record.id, ['validating'], 'failed', {
+        failed_at: now,
+        errors: result.fatal,
+        total: 0,
+      });
       await this.#retire(record);
       this.#log.info({ batchId: record.id, errors: result.fatal.length, ms: now - started }, 'batch input invalid');
       return;
@@ -304,10 +346,18 @@ export class BatchFeeder {
       await deleteBatchKeys(this.#options.redis, this.#options.prefix, record.id);
       return;
     }
-    const moved = await this.#store.transition(record.id, ['validating'], 'in_progress', { in_progress_at: now, total: result.total, failed: result.requestErrors, completed: 0 });
+    const moved = await this.#store.transition(record.id, ['validating'], 'in_progress', {
+      in_progress_at: now,
+      total: result.total,
+      failed: result.requestErrors,
+      completed: 0,
+    });
     // Cancelled while validating: it still needs its counts to finalize.
     if (!moved) await this.#store.update(record.id, { total: result.total, failed: result.requestErrors });
-    this.#log.info({ batchId: record.id, requests: result.total, badRequests: result.requestErrors, ms: now - started }, 'batch validated');
+    this.#log.info(
+      { batchId: record.id, requests: result.total, badRequests: result.requestErrors, ms: now - started },
+      'batch validated',
+    );
   }
 
   /** A cancelled or expired batch: mark why, then cancel whatever it has in the queues. */
@@ -321,12 +371,18 @@ export class BatchFeeder {
       await this.#store.update(record.id, { ending });
       this.#log.info({ batchId: record.id, ending }, 'batch winding down');
     }
-    const jobs = [...this.#byJob].filter(([, requests]) => requests.some((r) => r.batchId === record.id)).map(([jobId]) => jobId);
+    const jobs = [...this.#byJob]
+      .filter(([, requests]) => requests.some((r) => r.batchId === record.id))
+      .map(([jobId]) => jobId);
     await Promise.all(
       jobs.map(async (jobId) => {
         await cancelJob(this.#options.producer, jobId, record.tenant).catch((error: unknown) => {
           // Finished a moment ago (conflict) or already gone: its outcome is read below either way.
-          if (!(error instanceof GembatchError) || (error.code !== 'GB_ERR_CONFLICT' && error.code !== 'GB_ERR_NOT_FOUND')) throw error;
+          if (
+            !(error instanceof GembatchError) ||
+            (error.code !== 'GB_ERR_CONFLICT' && error.code !== 'GB_ERR_NOT_FOUND')
+          )
+            throw error;
         });
         this.#dirty.add(jobId);
       }),
@@ -344,7 +400,11 @@ export class BatchFeeder {
       free,
       [
         ...feedable.map((r) => ({ id: r.id, tenant: r.tenant, wants: Math.min(MAX_CHUNK, r.total - r.cursor_line) })),
-        ...[...pendingPlain].map(([tenant, count]) => ({ id: `${PLAIN_JOBS_TURN}${tenant}`, tenant, wants: Math.min(MAX_CHUNK, count) })),
+        ...[...pendingPlain].map(([tenant, count]) => ({
+          id: `${PLAIN_JOBS_TURN}${tenant}`,
+          tenant,
+          wants: Math.min(MAX_CHUNK, count),
+        })),
       ],
       this.#turns,
     );
@@ -377,52 +437,103 @@ export class BatchFeeder {
   async #feed(record: BatchRecord, slots: number): Promise<void> {
     const { redis, prefix, blobStore, files } = this.#options;
     const path = await blobStore.path(record.input_sha256);
-    const context = { tenant: record.tenant, batchId: record.id, blobStore, files, retentionSeconds: this.#options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS };
+    const context = {
+      tenant: record.tenant,
+      batchId: record.id,
+      blobStore,
+      files,
+      retentionSeconds: this.#options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS,
+    };
     const jobs: Array<{ index: number; prepared: PreparedJob }> = [];
     const inlineErrors: Array<[string, string]> = [];
     let cursor = { line: record.cursor_line, byte: record.cursor_byte, lineNumber: record.cursor_line_number };
     const requestsKey = redisKeys.batchRequests(prefix, record.id);
-    for await (const line of readInputLines(path, { startByte: record.cursor_byte, startIndex: record.cursor_line, startLineNumber: record.cursor_line_number })) {
+    for await (const line of readInputLines(path, {
+      startByte: record.cursor_byte,
+      startIndex: record.cursor_line,
+      startLineNumber: record.cursor_line_number,
+    })) {
       if (jobs.length >= slots || line.index >= record.total) break;
       cursor = { line: line.index + 1, byte: line.nextByte, lineNumber: line.lineNumber + 1 };
       // Recorded at validation (a bad body): already counted as failed.
       if ((await redis.hexists(requestsKey, String(line.index))) === 1) continue;
       try {
         const request = parseInputLine(line.text);
-        jobs.push({ index: line.index, prepared: await prepareJob(context, planRequest(record.endpoint, request.body, this.#options.checkRequest)) });
+        jobs.push({
+          index: line.index,
+          prepared: await prepareJob(context, planRequest(record.endpoint, request.body, this.#options.checkRequest)),
+        });
       } catch (error) {
         const problem = toGembatchError(error);
-        inlineErrors.push([String(line.index), encodeInlineError(problem.code, `line ${line.lineNumber}: ${problem.message}`)]);
+        inlineErrors.push([
+          String(line.index),
+          encodeInlineError(problem.code, `line ${line.lineNumber}: ${problem.message}`),
+        ]);
       }
     }
     // Identical requests whose job already ended (earlier in this batch) take its outcome now.
-    const known = jobs.length > 0 ? await redis.hmget(redisKeys.batchOutcomes(prefix, record.id), ...jobs.map((j) => j.prepared.data.job_id)) : [];
+    const known =
+      jobs.length > 0
+        ? await redis.hmget(redisKeys.batchOutcomes(prefix, record.id), ...jobs.map((j) => j.prepared.data.job_id))
+        : [];
     const fresh = jobs.filter((_, i) => known[i] === null);
     const reused = jobs.filter((_, i) => known[i] !== null);
     // Purged while this chunk was read: add no job for it.
     if (!(await writeIfBatchExists(redis, prefix, record.id, []))) return;
     for (const job of fresh) this.#track(job.prepared.data.job_id, { batchId: record.id, index: job.index });
-    const bulk: BulkSubmission[] = fresh.map(({ prepared }) => ({ data: prepared.data, queue: prepared.queue, ...(prepared.priority !== undefined ? { priority: prepared.priority } : {}) }));
+    const bulk: BulkSubmission[] = fresh.map(({ prepared }) => ({
+      data: prepared.data,
+      queue: prepared.queue,
+      ...(prepared.priority !== undefined ? { priority: prepared.priority } : {}),
+    }));
     // Duplicates within this chunk share one job: add it once.
     const seen = new Set<string>();
-    await this.#options.producer.submitBulk(bulk.filter((b) => !seen.has(b.data.job_id) && seen.add(b.data.job_id) !== undefined));
+    await this.#options.producer.submitBulk(
+      bulk.filter((b) => !seen.has(b.data.job_id) && seen.add(b.data.job_id) !== undefined),
+    );
 
     const batchKey = redisKeys.batch(prefix, record.id);
     const writes: BatchWrite[] = [];
-    if (jobs.length > 0) writes.push(['HSET', requestsKey, ...jobs.flatMap((j) => [String(j.index), j.prepared.data.job_id])]);
-    if (fresh.length > 0) writes.push(['HSET', redisKeys.batchInflight(prefix, record.id), ...fresh.flatMap((j) => [String(j.index), j.prepared.data.job_id])]);
+    if (jobs.length > 0)
+      writes.push(['HSET', requestsKey, ...jobs.flatMap((j) => [String(j.index), j.prepared.data.job_id])]);
+    if (fresh.length > 0)
+      writes.push([
+        'HSET',
+        redisKeys.batchInflight(prefix, record.id),
+        ...fresh.flatMap((j) => [String(j.index), j.prepared.data.job_id]),
+      ]);
     if (inlineErrors.length > 0) writes.push(['HSET', requestsKey, ...inlineErrors.flat()]);
     const reusedOk = known.filter((raw) => raw !== null && decodeOutcome(raw).ok).length;
     const failedNow = inlineErrors.length + (reused.length - reusedOk);
     if (reusedOk > 0) writes.push(['HINCRBY', batchKey, 'completed', String(reusedOk)]);
     if (failedNow > 0) writes.push(['HINCRBY', batchKey, 'failed', String(failedNow)]);
-    writes.push(['HSET', batchKey, 'cursor_line', String(cursor.line), 'cursor_byte', String(cursor.byte), 'cursor_line_number', String(cursor.lineNumber)]);
+    writes.push([
+      'HSET',
+      batchKey,
+      'cursor_line',
+      String(cursor.line),
+      'cursor_byte',
+      String(cursor.byte),
+      'cursor_line_number',
+      String(cursor.lineNumber),
+    ]);
     if (!(await writeIfBatchExists(redis, prefix, record.id, writes))) {
       // Purged between the check above and now: take back what was just added (a job a worker already holds runs out).
-      await Promise.allSettled(fresh.map(({ prepared }) => this.#options.producer.queues[prepared.queue].remove(prepared.data.job_id)));
+      await Promise.allSettled(
+        fresh.map(({ prepared }) => this.#options.producer.queues[prepared.queue].remove(prepared.data.job_id)),
+      );
       return;
     }
-    this.#log.debug({ batchId: record.id, fed: fresh.length, reused: reused.length, errors: inlineErrors.length, cursor: cursor.line }, 'batch fed');
+    this.#log.debug(
+      {
+        batchId: record.id,
+        fed: fresh.length,
+        reused: reused.length,
+        errors: inlineErrors.length,
+        cursor: cursor.line,
+      },
+      'batch fed',
+    );
   }
 
   /** Reads the outcome of every job marked dirty and records the finished ones for all their requests. */
@@ -439,11 +550,20 @@ export class BatchFeeder {
     if (!requests || requests.length === 0) return;
     const read = await readJobOutcome(this.#options.producer, this.#options.redis, this.#options.prefix, jobId);
     if (!read || !this.#byJob.has(jobId)) return;
-    const expired = read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
-    const outcome: RequestOutcome = expired ? { ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request finished', at: read.at } : read;
+    const expired =
+      read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
+    const outcome: RequestOutcome = expired
+      ? {
+          ok: false,
+          code: 'GB_ERR_BATCH_EXPIRED',
+          message: 'the batch reached the end of its completion window before this request finished',
+          at: read.at,
+        }
+      : read;
     const { redis, prefix } = this.#options;
     const byBatch = new Map<string, number[]>();
-    for (const request of requests) byBatch.set(request.batchId, [...(byBatch.get(request.batchId) ?? []), request.index]);
+    for (const request of requests)
+      byBatch.set(request.batchId, [...(byBatch.get(request.batchId) ?? []), request.index]);
     for (const [batchId, indexes] of byBatch) {
       const batchKey = redisKeys.batch(prefix, batchId);
       const writes: BatchWrite[] = [
@@ -452,12 +572,17 @@ export class BatchFeeder {
         ['HINCRBY', batchKey, outcome.ok ? 'completed' : 'failed', String(indexes.length)],
       ];
       // Tokens once per job (identical requests share it): what the engine really did, for tok/s.
-      if (outcome.ok && outcome.usage) writes.push(['HINCRBY', batchKey, 'input_tokens', String(outcome.usage.prompt_tokens)], ['HINCRBY', batchKey, 'output_tokens', String(outcome.usage.generated_tokens)]);
+      if (outcome.ok && outcome.usage)
+        writes.push(
+          ['HINCRBY', batchKey, 'input_tokens', String(outcome.usage.prompt_tokens)],
+          ['HINCRBY', batchKey, 'output_tokens', String(outcome.usage.generated_tokens)],
+        );
       // A purged batch: nothing is written, the request is simply forgotten.
       await writeIfBatchExists(redis, prefix, batchId, writes);
     }
     this.#byJob.delete(jobId);
-    for (const [batchId, indexes] of byBatch) this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
+    for (const [batchId, indexes] of byBatch)
+      this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
   }
 
   /** Tells `onEnded` (the webhook) about a batch about to be stored with these final fields. */
@@ -483,14 +608,26 @@ export class BatchFeeder {
     const started = Date.now();
     const { redis, prefix, blobStore, files } = this.#options;
     const ending = record.ending ?? 'completed';
-    const unfinished = ending === 'expired' ? ({ ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch reached the end of its completion window before this request ran', at: started } as const) : ('skip' as const);
+    const unfinished =
+      ending === 'expired'
+        ? ({
+            ok: false,
+            code: 'GB_ERR_BATCH_EXPIRED',
+            message: 'the batch reached the end of its completion window before this request ran',
+            at: started,
+          } as const)
+        : ('skip' as const);
     // A file is opened at its first line: as OpenAI, a batch with no successes (or no errors) has no such file.
     const sinks = new Map<'output' | 'error', { stream: PassThrough; stored: Promise<FileRecord> }>();
     const sink = (kind: 'output' | 'error') => {
       let open = sinks.get(kind);
       if (!open) {
         const stream = new PassThrough();
-        const stored = files.create(stream, { tenant: record.tenant, filename: `${record.id}_${kind}.jsonl`, purpose: 'batch_output' });
+        const stored = files.create(stream, {
+          tenant: record.tenant,
+          filename: `${record.id}_${kind}.jsonl`,
+          purpose: 'batch_output',
+        });
         // Observed here so that a failure never goes unhandled before it is awaited below.
         stored.catch(() => undefined);
         open = { stream, stored };
@@ -505,29 +642,57 @@ export class BatchFeeder {
         const stream = sink(entry.kind);
         if (entry.kind === 'output') completed += 1;
         else failed += 1;
-        if (!stream.write(`${JSON.stringify(entry.line)}\n`)) await new Promise((resolveDrain) => stream.once('drain', resolveDrain));
+        if (!stream.write(`${JSON.stringify(entry.line)}\n`))
+          await new Promise((resolveDrain) => stream.once('drain', resolveDrain));
       }
       for (const { stream } of sinks.values()) stream.end();
     } catch (error) {
       for (const { stream } of sinks.values()) stream.destroy(error as Error);
-      await Promise.allSettled([...sinks.values()].map(async ({ stored }) => files.delete(record.tenant, (await stored).id)));
+      await Promise.allSettled(
+        [...sinks.values()].map(async ({ stored }) => files.delete(record.tenant, (await stored).id)),
+      );
       throw error;
     }
-    const outputFileId = sinks.has('output') ? (await (sinks.get('output') as { stored: Promise<FileRecord> }).stored).id : null;
-    const errorFileId = sinks.has('error') ? (await (sinks.get('error') as { stored: Promise<FileRecord> }).stored).id : null;
+    const outputFileId = sinks.has('output')
+      ? (await (sinks.get('output') as { stored: Promise<FileRecord> }).stored).id
+      : null;
+    const errorFileId = sinks.has('error')
+      ? (await (sinks.get('error') as { stored: Promise<FileRecord> }).stored).id
+      : null;
     const now = Date.now();
     const status = ending === 'completed' ? 'completed' : ending;
-    const timestamp = status === 'completed' ? { completed_at: now } : status === 'cancelled' ? { cancelled_at: now } : { expired_at: now };
+    const timestamp =
+      status === 'completed'
+        ? { completed_at: now }
+        : status === 'cancelled'
+          ? { cancelled_at: now }
+          : { expired_at: now };
     // Counters are set from what the files hold (absolute, so a re-run finalize cannot count twice).
-    if (!(await writeIfBatchExists(redis, prefix, batchId, [['HSET', redisKeys.batch(prefix, batchId), 'completed', String(completed), 'failed', String(failed)]]))) {
+    if (
+      !(await writeIfBatchExists(redis, prefix, batchId, [
+        ['HSET', redisKeys.batch(prefix, batchId), 'completed', String(completed), 'failed', String(failed)],
+      ]))
+    ) {
       // Purged while its files were written: they go too.
-      for (const id of [outputFileId, errorFileId]) if (id) await files.delete(record.tenant, id).catch(() => undefined);
+      for (const id of [outputFileId, errorFileId])
+        if (id) await files.delete(record.tenant, id).catch(() => undefined);
       return;
     }
-    const final = { status, ...timestamp, completed, failed, output_file_id: outputFileId, error_file_id: errorFileId } as const;
+    const final = {
+      status,
+      ...timestamp,
+      completed,
+      failed,
+      output_file_id: outputFileId,
+      error_file_id: errorFileId,
+    } as const;
     // Announced before the status is stored (a delivery waits for it), so a crash in between cannot lose the event: the re-run finalize announces the same event again.
     await this.#ended(batchId, final);
-    await this.#store.transition(batchId, ['finalizing'], status, { ...timestamp, ...(outputFileId ? { output_file_id: outputFileId } : {}), ...(errorFileId ? { error_file_id: errorFileId } : {}) });
+    await this.#store.transition(batchId, ['finalizing'], status, {
+      ...timestamp,
+      ...(outputFileId ? { output_file_id: outputFileId } : {}),
+      ...(errorFileId ? { error_file_id: errorFileId } : {}),
+    });
     await this.#retire(record);
     this.#log.info({ batchId, status, completed, failed, total: record.total, ms: now - started }, 'batch finalized');
   }
@@ -538,15 +703,26 @@ export class BatchFeeder {
  * address), failed in any stage (its code), or cancelled (marker). `undefined` while it runs or
  * waits. A job that has vanished without a marker is reported as an internal error.
  */
-export async function readJobOutcome(producer: JobProducer, redis: Redis, prefix: string, jobId: string): Promise<RequestOutcome | undefined> {
+export async function readJobOutcome(
+  producer: JobProducer,
+  redis: Redis,
+  prefix: string,
+  jobId: string,
+): Promise<RequestOutcome | undefined> {
   const at = Date.now();
   const cancelled = (await redis.exists(redisKeys.cancelled(prefix, jobId))) === 1;
-  const cancelledOutcome: RequestOutcome = { ok: false, code: 'GB_ERR_CANCELLED', message: 'the request was cancelled', at };
+  const cancelledOutcome: RequestOutcome = {
+    ok: false,
+    code: 'GB_ERR_CANCELLED',
+    message: 'the request was cancelled',
+    at,
+  };
   for (const queue of [QUEUE_NAMES.generateMedia, QUEUE_NAMES.generate, QUEUE_NAMES.extract] as QueueName[]) {
     const state = await producer.queues[queue].getJobState(jobId);
     if (state === 'unknown') continue;
     // A cancelled job counts as ended only once no worker holds it (the abort reaches it in milliseconds).
-    if (cancelled && state !== 'completed' && state !== 'failed') return state === 'active' ? undefined : cancelledOutcome;
+    if (cancelled && state !== 'completed' && state !== 'failed')
+      return state === 'active' ? undefined : cancelledOutcome;
     if (state === 'failed') {
       const job = await producer.queues[queue].getJob(jobId);
       const error = decodeFailedReason(job?.failedReason);
@@ -557,7 +733,9 @@ export async function readJobOutcome(producer: JobProducer, redis: Redis, prefix
     if (state === 'completed' && cancelled) return cancelledOutcome;
     return undefined;
   }
-  return cancelled ? cancelledOutcome : { ok: false, code: 'GB_ERR_INTERNAL', message: 'the job of this request is no longer in the queues', at };
+  return cancelled
+    ? cancelledOutcome
+    : { ok: false, code: 'GB_ERR_INTERNAL', message: 'the job of this request is no longer in the queues', at };
 }
 
 async function completedIn(producer: JobProducer, jobId: string): Promise<RequestOutcome | undefined> {
@@ -565,7 +743,13 @@ async function completedIn(producer: JobProducer, jobId: string): Promise<Reques
     if ((await producer.queues[queue].getJobState(jobId)) !== 'completed') continue;
     const job = await producer.queues[queue].getJob(jobId);
     const result = GenerateJobResult.safeParse(job?.returnvalue);
-    if (result.success) return { ok: true, sha: result.data.result_sha256, at: job?.finishedOn ?? Date.now(), usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens } };
+    if (result.success)
+      return {
+        ok: true,
+        sha: result.data.result_sha256,
+        at: job?.finishedOn ?? Date.now(),
+        usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens },
+      };
   }
   return undefined;
 }
@@ -583,7 +767,11 @@ export interface SlotTurns {
  * goes to the back of its tenant's line, the tenant to the back of the tenants'. Pure but for
  * `turns`, which it updates so the next call continues the rotation.
  */
-export function allocateSlots(free: number, batches: ReadonlyArray<{ id: string; tenant: string; wants: number }>, turns: SlotTurns): Map<string, number> {
+export function allocateSlots(
+  free: number,
+  batches: ReadonlyArray<{ id: string; tenant: string; wants: number }>,
+  turns: SlotTurns,
+): Map<string, number> {
   const slots = new Map<string, number>();
   if (free <= 0 || batches.length === 0) return slots;
   const byTenant = new Map<string, string[]>();
@@ -616,7 +804,11 @@ export function allocateSlots(free: number, batches: ReadonlyArray<{ id: string;
  */
 function describeError(error: unknown): { name: string; code?: string; message: string } {
   const known = toGembatchError(error);
-  return { name: error instanceof Error ? error.name : typeof error, ...(known.code !== 'GB_ERR_INTERNAL' ? { code: known.code } : {}), message: known.message.slice(0, 500) };
+  return {
+    name: error instanceof Error ? error.name : typeof error,
+    ...(known.code !== 'GB_ERR_INTERNAL' ? { code: known.code } : {}),
+    message: known.message.slice(0, 500),
+  };
 }
 
 /** Keeps the previous order of what is still present and appends the newcomers. */

@@ -35,19 +35,27 @@ export async function purgeTenantBatches(deps: BatchPurgeDeps, tenant: string): 
   const index = redisKeys.tenantBatches(prefix, tenant);
   const ids = new Set(await redis.zrange(index, 0, -1));
   // A batch whose index entry is missing still shows up in the active set with its tenant.
-  for (const id of await redis.zrange(redisKeys.activeBatches(prefix), 0, -1)) if ((await redis.hget(redisKeys.batch(prefix, id), 'tenant')) === tenant) ids.add(id);
+  for (const id of await redis.zrange(redisKeys.activeBatches(prefix), 0, -1))
+    if ((await redis.hget(redisKeys.batch(prefix, id), 'tenant')) === tenant) ids.add(id);
   let batches = 0;
   for (const id of ids) {
     const batchKey = redisKeys.batch(prefix, id);
     const [owner, inputSha] = await redis.hmget(batchKey, 'tenant', 'input_sha256');
     if (owner !== null && owner !== tenant) continue;
-    const [[, removed]] = (await redis.multi().del(batchKey).zrem(redisKeys.activeBatches(prefix), id).exec()) as [[unknown, number]];
+    const [[, removed]] = (await redis.multi().del(batchKey).zrem(redisKeys.activeBatches(prefix), id).exec()) as [
+      [unknown, number],
+    ];
     if (removed === 1) batches += 1;
     const requests = await redis.hvals(redisKeys.batchRequests(prefix, id));
     const jobIds = [...new Set(requests.filter((value) => value.startsWith('job_')))];
     for (let i = 0; i < jobIds.length; i += PURGE_CONCURRENCY) {
-      const results = await Promise.allSettled(jobIds.slice(i, i + PURGE_CONCURRENCY).map((jobId) => deleteJob(deps.queues, jobId, tenant, deps.cleaner)));
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && (r.reason as { code?: string })?.code !== 'GB_ERR_NOT_FOUND');
+      const results = await Promise.allSettled(
+        jobIds.slice(i, i + PURGE_CONCURRENCY).map((jobId) => deleteJob(deps.queues, jobId, tenant, deps.cleaner)),
+      );
+      const failed = results.find(
+        (r): r is PromiseRejectedResult =>
+          r.status === 'rejected' && (r.reason as { code?: string })?.code !== 'GB_ERR_NOT_FOUND',
+      );
       if (failed) throw failed.reason;
     }
     if (inputSha) await deps.files.references.release(inputSha, batchReferrer(id));
@@ -63,7 +71,13 @@ export async function purgeTenantBatches(deps: BatchPurgeDeps, tenant: string): 
 
 /** Every per-batch key but the record: request map, outcomes, in-flight map, custom_id set. */
 export async function deleteBatchKeys(redis: Redis, prefix: string, batchId: string): Promise<void> {
-  await redis.del(redisKeys.batch(prefix, batchId), redisKeys.batchRequests(prefix, batchId), redisKeys.batchOutcomes(prefix, batchId), redisKeys.batchInflight(prefix, batchId), redisKeys.batchCustomIds(prefix, batchId));
+  await redis.del(
+    redisKeys.batch(prefix, batchId),
+    redisKeys.batchRequests(prefix, batchId),
+    redisKeys.batchOutcomes(prefix, batchId),
+    redisKeys.batchInflight(prefix, batchId),
+    redisKeys.batchCustomIds(prefix, batchId),
+  );
 }
 
 async function deleteMatching(redis: Redis, pattern: string): Promise<void> {

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { CreateJobRequest, FILE_ID_PATTERN, GembatchError, JsonSchemaObject, MAX_TOKENS_LIMIT, TASK_NAMES } from '@gembatch/contracts';
+import {
+  CreateJobRequest,
+  FILE_ID_PATTERN,
+  GembatchError,
+  JsonSchemaObject,
+  MAX_TOKENS_LIMIT,
+  TASK_NAMES,
+} from '@gembatch/contracts';
 
 /**
  * The shapes of the OpenAI Batch API as gembatch speaks them: what `POST /v1/batches` takes, what a
@@ -7,7 +14,16 @@ import { CreateJobRequest, FILE_ID_PATTERN, GembatchError, JsonSchemaObject, MAX
  */
 
 /** Statuses, in OpenAI's words. */
-export const BATCH_STATUSES = ['validating', 'failed', 'in_progress', 'finalizing', 'completed', 'expired', 'cancelling', 'cancelled'] as const;
+export const BATCH_STATUSES = [
+  'validating',
+  'failed',
+  'in_progress',
+  'finalizing',
+  'completed',
+  'expired',
+  'cancelling',
+  'cancelled',
+] as const;
 export type BatchStatus = (typeof BATCH_STATUSES)[number];
 /** Statuses after which nothing changes. */
 export const FINAL_BATCH_STATUSES: readonly BatchStatus[] = ['failed', 'completed', 'expired', 'cancelled'];
@@ -29,9 +45,13 @@ export function completionWindowSeconds(window: string): number | undefined {
   return seconds <= MAX_COMPLETION_WINDOW_SECONDS ? seconds : undefined;
 }
 
-const CompletionWindow = z.string().refine((value) => completionWindowSeconds(value) !== undefined, { message: 'must be a duration such as 24h (at most 7 days)' });
+const CompletionWindow = z.string().refine((value) => completionWindowSeconds(value) !== undefined, {
+  message: 'must be a duration such as 24h (at most 7 days)',
+});
 /** OpenAI's metadata: up to 16 string pairs. */
-const Metadata = z.record(z.string().max(64), z.string().max(512)).refine((value) => Object.keys(value).length <= 16, { message: 'at most 16 keys' });
+const Metadata = z
+  .record(z.string().max(64), z.string().max(512))
+  .refine((value) => Object.keys(value).length <= 16, { message: 'at most 16 keys' });
 const Webhook = z.url({ protocol: /^https?$/ }).max(2048);
 
 /** `POST /v1/batches` in OpenAI's shape: an uploaded JSONL file of request lines. */
@@ -62,7 +82,10 @@ const NativeCommon = {
 /** Native shortcut: one `/v1/jobs` request per uploaded file, with the same task. */
 export const CreateFileIdsBatchRequest = z.strictObject({
   /** Why 100,000: the batch size this service is built and tested for. */
-  file_ids: z.array(z.string().regex(FILE_ID_PATTERN, 'must be a file id returned by POST /v1/files')).min(1).max(100_000),
+  file_ids: z
+    .array(z.string().regex(FILE_ID_PATTERN, 'must be a file id returned by POST /v1/files'))
+    .min(1)
+    .max(100_000),
   ...NativeCommon,
 });
 export type CreateFileIdsBatchRequest = z.output<typeof CreateFileIdsBatchRequest>;
@@ -76,7 +99,11 @@ export const CreateFolderBatchRequest = z.strictObject({
 export type CreateFolderBatchRequest = z.output<typeof CreateFolderBatchRequest>;
 
 /** Any body `POST /v1/batches` accepts (for documentation; `parseCreateBatchRequest` validates). */
-export const CreateBatchRequest = z.union([CreateOpenAiBatchRequest, CreateFileIdsBatchRequest, CreateFolderBatchRequest]);
+export const CreateBatchRequest = z.union([
+  CreateOpenAiBatchRequest,
+  CreateFileIdsBatchRequest,
+  CreateFolderBatchRequest,
+]);
 export type CreateBatchRequest = z.output<typeof CreateBatchRequest>;
 
 /**
@@ -85,10 +112,18 @@ export type CreateBatchRequest = z.output<typeof CreateBatchRequest>;
  */
 export function parseCreateBatchRequest(body: unknown): CreateBatchRequest {
   const value = (body ?? {}) as Record<string, unknown>;
-  const schema = 'file_ids' in value ? CreateFileIdsBatchRequest : 'folder' in value ? CreateFolderBatchRequest : CreateOpenAiBatchRequest;
+  const schema =
+    'file_ids' in value
+      ? CreateFileIdsBatchRequest
+      : 'folder' in value
+        ? CreateFolderBatchRequest
+        : CreateOpenAiBatchRequest;
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  throw new GembatchError('GB_ERR_BAD_REQUEST', parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || 'body'}: ${issue.message}`).join('; '));
+  throw new GembatchError(
+    'GB_ERR_BAD_REQUEST',
+    parsed.error.issues.map((issue) => `${issue.path.map(String).join('.') || 'body'}: ${issue.message}`).join('; '),
+  );
 }
 
 /** One input line (JSONL): `{custom_id, method, url, body}`. */
@@ -104,11 +139,25 @@ export type BatchInputLine = z.output<typeof BatchInputLine>;
 export const JobsLineBody = CreateJobRequest;
 
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
-const ImagePart = z.object({ type: z.literal('image_url'), image_url: z.object({ url: z.string().min(1), detail: z.string().optional() }) });
-const AudioPart = z.object({ type: z.literal('input_audio'), input_audio: z.object({ data: z.string().min(1), format: z.string().min(1).max(20) }) });
+const ImagePart = z.object({
+  type: z.literal('image_url'),
+  image_url: z.object({ url: z.string().min(1), detail: z.string().optional() }),
+});
+const AudioPart = z.object({
+  type: z.literal('input_audio'),
+  input_audio: z.object({ data: z.string().min(1), format: z.string().min(1).max(20) }),
+});
 const FilePart = z.object({
   type: z.literal('file'),
-  file: z.object({ file_id: z.string().optional(), file_data: z.string().optional(), filename: z.string().max(1024).optional() }).refine((file) => (file.file_id === undefined) !== (file.file_data === undefined), { message: 'give exactly one of file_id or file_data' }),
+  file: z
+    .object({
+      file_id: z.string().optional(),
+      file_data: z.string().optional(),
+      filename: z.string().max(1024).optional(),
+    })
+    .refine((file) => (file.file_id === undefined) !== (file.file_data === undefined), {
+      message: 'give exactly one of file_id or file_data',
+    }),
 });
 export const ChatContentPart = z.discriminatedUnion('type', [TextPart, ImagePart, AudioPart, FilePart]);
 export type ChatContentPart = z.output<typeof ChatContentPart>;
@@ -136,7 +185,15 @@ export const ChatCompletionBody = z
       .discriminatedUnion('type', [
         z.object({ type: z.literal('text') }),
         z.object({ type: z.literal('json_object') }),
-        z.object({ type: z.literal('json_schema'), json_schema: z.object({ name: z.string().optional(), schema: JsonSchemaObject, strict: z.boolean().nullish(), description: z.string().optional() }) }),
+        z.object({
+          type: z.literal('json_schema'),
+          json_schema: z.object({
+            name: z.string().optional(),
+            schema: JsonSchemaObject,
+            strict: z.boolean().nullish(),
+            description: z.string().optional(),
+          }),
+        }),
       ])
       .optional(),
     n: z.literal(1).optional(),
@@ -145,7 +202,8 @@ export const ChatCompletionBody = z
   .loose()
   .superRefine((body, ctx) => {
     for (const field of ['tools', 'functions', 'tool_choice', 'logprobs', 'top_logprobs'] as const) {
-      if (body[field] !== undefined && body[field] !== null && body[field] !== false) ctx.addIssue({ code: 'custom', path: [field], message: 'is not supported by gembatch' });
+      if (body[field] !== undefined && body[field] !== null && body[field] !== false)
+        ctx.addIssue({ code: 'custom', path: [field], message: 'is not supported by gembatch' });
     }
   });
 export type ChatCompletionBody = z.output<typeof ChatCompletionBody>;

@@ -6,7 +6,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { GembatchError, newBatchId } from '@gembatch/contracts';
 import type { BlobStore } from '@gembatch/storage';
-import { completionWindowSeconds, FINAL_BATCH_STATUSES, type BatchObject, type CreateBatchRequest, type CreateFileIdsBatchRequest, type CreateFolderBatchRequest } from './batch-schemas.ts';
+import {
+  completionWindowSeconds,
+  FINAL_BATCH_STATUSES,
+  type BatchObject,
+  type CreateBatchRequest,
+  type CreateFileIdsBatchRequest,
+  type CreateFolderBatchRequest,
+} from './batch-schemas.ts';
 import { BatchStore, toBatchObject, type BatchRecord } from './batch-store.ts';
 import { claimIdempotencyKey, releaseIdempotencyKey } from './idempotency.ts';
 import type { BatchFiles } from './request-mapping.ts';
@@ -69,7 +76,11 @@ export class BatchService {
    * this tenant, within 24 h) returns the batch the first request created instead of a new one.
    * Unknown input file → `GB_ERR_FILE_NOT_FOUND`; folder outside the allowed root → `GB_ERR_BAD_REQUEST`.
    */
-  async createBatch(tenant: string, request: CreateBatchRequest, options: { idempotencyKey?: string } = {}): Promise<BatchObject> {
+  async createBatch(
+    tenant: string,
+    request: CreateBatchRequest,
+    options: { idempotencyKey?: string } = {},
+  ): Promise<BatchObject> {
     if (request.webhook_url !== undefined) this.#options.assertWebhookUrl?.(request.webhook_url, 'webhook_url');
     const id = newBatchId();
     const key = options.idempotencyKey;
@@ -94,7 +105,11 @@ export class BatchService {
     for (;;) {
       const record = await this.store.read(existing);
       if (record && record.tenant === tenant) return toBatchObject(record);
-      if (Date.now() > deadline) throw new GembatchError('GB_ERR_CONFLICT', 'idempotency-key: a request with this key is still being processed; retry later');
+      if (Date.now() > deadline)
+        throw new GembatchError(
+          'GB_ERR_CONFLICT',
+          'idempotency-key: a request with this key is still being processed; retry later',
+        );
       // Why 50 ms: the first request is storing its input; it takes milliseconds, not seconds.
       await delay(50);
     }
@@ -107,7 +122,10 @@ export class BatchService {
       inputFileId = request.input_file_id;
       endpoint = request.endpoint;
     } else {
-      inputFileId = 'file_ids' in request ? await this.#inputFromFileIds(tenant, request) : await this.#inputFromFolder(tenant, request);
+      inputFileId =
+        'file_ids' in request
+          ? await this.#inputFromFileIds(tenant, request)
+          : await this.#inputFromFolder(tenant, request);
       endpoint = '/v1/jobs';
     }
     const input = await this.#options.files.find(tenant, inputFileId);
@@ -156,7 +174,8 @@ export class BatchService {
   async #inputFromFileIds(tenant: string, request: CreateFileIdsBatchRequest): Promise<string> {
     const body = jobBody(request);
     return this.#writeInput(tenant, async (write) => {
-      for (const fileId of request.file_ids) await write({ custom_id: fileId, method: 'POST', url: '/v1/jobs', body: { file_id: fileId, ...body } });
+      for (const fileId of request.file_ids)
+        await write({ custom_id: fileId, method: 'POST', url: '/v1/jobs', body: { file_id: fileId, ...body } });
     });
   }
 
@@ -167,7 +186,11 @@ export class BatchService {
    */
   async #inputFromFolder(tenant: string, request: CreateFolderBatchRequest): Promise<string> {
     const root = this.#options.folderRoot;
-    if (!root) throw new GembatchError('GB_ERR_BAD_REQUEST', 'folder: folder batches are disabled (the operator has not set GEMBATCH_BATCH_FOLDER_ROOT)');
+    if (!root)
+      throw new GembatchError(
+        'GB_ERR_BAD_REQUEST',
+        'folder: folder batches are disabled (the operator has not set GEMBATCH_BATCH_FOLDER_ROOT)',
+      );
     const realRoot = await realpath(resolve(root));
     const wanted = isAbsolute(request.folder) ? request.folder : join(realRoot, request.folder);
     const folder = await realpath(wanted).catch(() => {
@@ -182,21 +205,38 @@ export class BatchService {
     return this.#writeInput(tenant, async (write) => {
       for await (const { path, real } of walkFiles(folder, inside)) {
         count += 1;
-        if (count > MAX_FOLDER_FILES) throw new GembatchError('GB_ERR_BAD_REQUEST', `folder: more than ${MAX_FOLDER_FILES} files; split it into several batches`);
+        if (count > MAX_FOLDER_FILES)
+          throw new GembatchError(
+            'GB_ERR_BAD_REQUEST',
+            `folder: more than ${MAX_FOLDER_FILES} files; split it into several batches`,
+          );
         const name = relative(folder, path);
-        const file = await files.create(createReadStream(real), { tenant, filename: name.split(sep).at(-1) as string, purpose: 'user_data' });
-        await write({ custom_id: name.split(sep).join('/'), method: 'POST', url: '/v1/jobs', body: { file_id: file.id, ...body } });
+        const file = await files.create(createReadStream(real), {
+          tenant,
+          filename: name.split(sep).at(-1) as string,
+          purpose: 'user_data',
+        });
+        await write({
+          custom_id: name.split(sep).join('/'),
+          method: 'POST',
+          url: '/v1/jobs',
+          body: { file_id: file.id, ...body },
+        });
       }
       if (count === 0) throw new GembatchError('GB_ERR_BAD_REQUEST', 'folder: has no files');
     });
   }
 
   /** Streams generated JSONL lines into a new `batch` file of the tenant. */
-  async #writeInput(tenant: string, produce: (write: (line: unknown) => Promise<void>) => Promise<void>): Promise<string> {
+  async #writeInput(
+    tenant: string,
+    produce: (write: (line: unknown) => Promise<void>) => Promise<void>,
+  ): Promise<string> {
     const stream = new PassThrough();
     const stored = this.#options.files.create(stream, { tenant, filename: 'batch-input.jsonl', purpose: 'batch' });
     const write = async (line: unknown) => {
-      if (!stream.write(`${JSON.stringify(line)}\n`)) await new Promise((resolveDrain) => stream.once('drain', resolveDrain));
+      if (!stream.write(`${JSON.stringify(line)}\n`))
+        await new Promise((resolveDrain) => stream.once('drain', resolveDrain));
     };
     try {
       await produce(write);
@@ -229,10 +269,14 @@ export class BatchService {
   async cancelBatch(tenant: string, batchId: string): Promise<BatchObject> {
     const record = await this.store.get(tenant, batchId);
     if (record.status === 'cancelling' || record.status === 'cancelled') return toBatchObject(record);
-    const moved = await this.store.transition(batchId, ['validating', 'in_progress'], 'cancelling', { cancelling_at: Date.now() });
+    const moved = await this.store.transition(batchId, ['validating', 'in_progress'], 'cancelling', {
+      cancelling_at: Date.now(),
+    });
     const after = await this.store.get(tenant, batchId);
     if (!moved && after.status !== 'cancelling' && after.status !== 'cancelled') {
-      throw new GembatchError('GB_ERR_CONFLICT', `batch ${batchId} is ${after.status} and cannot be cancelled`, { details: { status: after.status } });
+      throw new GembatchError('GB_ERR_CONFLICT', `batch ${batchId} is ${after.status} and cannot be cancelled`, {
+        details: { status: after.status },
+      });
     }
     this.#options.onChange?.();
     return toBatchObject(after);
@@ -249,11 +293,24 @@ export class BatchService {
       // Finalized: the files hold every line (and the input may be gone).
       const fileId = kind === 'output' ? record.output_file_id : record.error_file_id;
       const file = fileId ? await this.#options.files.find(tenant, fileId) : undefined;
-      if (file) for await (const chunk of await this.#options.files.open(file)) yield (chunk as Buffer).toString('utf8');
+      if (file)
+        for await (const chunk of await this.#options.files.open(file)) yield (chunk as Buffer).toString('utf8');
       return;
     }
-    const unfinished = record.status === 'expired' ? ({ ok: false, code: 'GB_ERR_BATCH_EXPIRED', message: 'the batch expired before this request ran', at: record.expired_at ?? Date.now() } as const) : ('skip' as const);
-    for await (const entry of streamResults({ redis: this.#options.redis, prefix: this.#options.prefix, blobStore: this.#options.blobStore }, record, { unfinished, outputs: kind === 'output' })) {
+    const unfinished =
+      record.status === 'expired'
+        ? ({
+            ok: false,
+            code: 'GB_ERR_BATCH_EXPIRED',
+            message: 'the batch expired before this request ran',
+            at: record.expired_at ?? Date.now(),
+          } as const)
+        : ('skip' as const);
+    for await (const entry of streamResults(
+      { redis: this.#options.redis, prefix: this.#options.prefix, blobStore: this.#options.blobStore },
+      record,
+      { unfinished, outputs: kind === 'output' },
+    )) {
       if ((entry.kind === 'output') === (kind === 'output')) yield `${JSON.stringify(entry.line)}\n`;
     }
   }
@@ -279,7 +336,11 @@ function jobBody(request: CreateFileIdsBatchRequest | CreateFolderBatchRequest):
  * Regular files under `dir`, depth first in sorted order, as the path under the folder and the
  * resolved path read; a symlink is followed only when its target stays inside the root.
  */
-async function* walkFiles(dir: string, inside: (path: string) => boolean, depth = 0): AsyncGenerator<{ path: string; real: string }> {
+async function* walkFiles(
+  dir: string,
+  inside: (path: string) => boolean,
+  depth = 0,
+): AsyncGenerator<{ path: string; real: string }> {
   // Why 32: deeper trees are almost certainly a symlink loop inside the root.
   if (depth > 32) return;
   const names = (await readdir(dir)).sort();
@@ -289,7 +350,8 @@ async function* walkFiles(dir: string, inside: (path: string) => boolean, depth 
     if (!real || !inside(real)) continue;
     const stats = await lstat(real);
     if (stats.isDirectory()) {
-      for await (const child of walkFiles(real, inside, depth + 1)) yield { path: join(path, relative(real, child.path)), real: child.real };
+      for await (const child of walkFiles(real, inside, depth + 1))
+        yield { path: join(path, relative(real, child.path)), real: child.real };
     } else if (stats.isFile()) yield { path, real };
   }
 }

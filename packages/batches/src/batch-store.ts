@@ -1,6 +1,12 @@
 import type { Redis } from 'ioredis';
 import { BATCH_ID_PATTERN, GembatchError, redisKeys } from '@gembatch/contracts';
-import type { BatchEndpoint, BatchObject, BatchStatus, BatchStatusTimes, BatchValidationError } from './batch-schemas.ts';
+import type {
+  BatchEndpoint,
+  BatchObject,
+  BatchStatus,
+  BatchStatusTimes,
+  BatchValidationError,
+} from './batch-schemas.ts';
 
 /**
  * A batch as stored: one Redis hash per batch (`redisKeys.batch`). Counters are updated with
@@ -39,7 +45,25 @@ export interface BatchRecord extends BatchStatusTimes {
   output_tokens: number;
 }
 
-const NUMERIC = ['created_at', 'in_progress_at', 'expires_at', 'finalizing_at', 'completed_at', 'failed_at', 'expired_at', 'cancelling_at', 'cancelled_at', 'total', 'completed', 'failed', 'cursor_line', 'cursor_byte', 'cursor_line_number', 'input_tokens', 'output_tokens'] as const;
+const NUMERIC = [
+  'created_at',
+  'in_progress_at',
+  'expires_at',
+  'finalizing_at',
+  'completed_at',
+  'failed_at',
+  'expired_at',
+  'cancelling_at',
+  'cancelled_at',
+  'total',
+  'completed',
+  'failed',
+  'cursor_line',
+  'cursor_byte',
+  'cursor_line_number',
+  'input_tokens',
+  'output_tokens',
+] as const;
 const JSON_FIELDS = ['metadata', 'errors'] as const;
 
 /** Fields as Redis strings; `null` is stored as an absent field. */
@@ -47,7 +71,10 @@ export function encodeBatchFields(fields: Partial<BatchRecord>): Record<string, 
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(fields)) {
     if (value === null || value === undefined) continue;
-    out[name] = (JSON_FIELDS as readonly string[]).includes(name) || typeof value === 'object' ? JSON.stringify(value) : String(value);
+    out[name] =
+      (JSON_FIELDS as readonly string[]).includes(name) || typeof value === 'object'
+        ? JSON.stringify(value)
+        : String(value);
   }
   return out;
 }
@@ -57,9 +84,20 @@ export function decodeBatchRecord(hash: Record<string, string>): BatchRecord | u
   if (!hash.id) return undefined;
   const record: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(hash)) record[name] = value;
-  for (const name of NUMERIC) record[name] = hash[name] === undefined ? (name === 'cursor_line_number' ? 1 : ['total', 'completed', 'failed', 'cursor_line', 'cursor_byte', 'input_tokens', 'output_tokens'].includes(name) ? 0 : null) : Number(hash[name]);
+  for (const name of NUMERIC)
+    record[name] =
+      hash[name] === undefined
+        ? name === 'cursor_line_number'
+          ? 1
+          : ['total', 'completed', 'failed', 'cursor_line', 'cursor_byte', 'input_tokens', 'output_tokens'].includes(
+                name,
+              )
+            ? 0
+            : null
+        : Number(hash[name]);
   for (const name of JSON_FIELDS) record[name] = hash[name] === undefined ? null : JSON.parse(hash[name]);
-  for (const name of ['output_file_id', 'error_file_id', 'webhook_url', 'ending'] as const) record[name] = hash[name] ?? null;
+  for (const name of ['output_file_id', 'error_file_id', 'webhook_url', 'ending'] as const)
+    record[name] = hash[name] ?? null;
   return record as unknown as BatchRecord;
 }
 
@@ -89,7 +127,11 @@ export function toBatchObject(record: BatchRecord): BatchObject {
     request_counts: { total: record.total, completed: record.completed, failed: record.failed },
     metadata: record.metadata,
     webhook_url: record.webhook_url,
-    usage: { input_tokens: record.input_tokens, output_tokens: record.output_tokens, total_tokens: record.input_tokens + record.output_tokens },
+    usage: {
+      input_tokens: record.input_tokens,
+      output_tokens: record.output_tokens,
+      total_tokens: record.input_tokens + record.output_tokens,
+    },
   };
 }
 
@@ -125,29 +167,46 @@ export class BatchStore {
   /** The tenant's record, or `GB_ERR_NOT_FOUND`. */
   async get(tenant: string, batchId: string): Promise<BatchRecord> {
     const record = await this.read(batchId);
-    if (!record || record.tenant !== tenant) throw new GembatchError('GB_ERR_NOT_FOUND', `no batch ${batchId.slice(0, 100)}`);
+    if (!record || record.tenant !== tenant)
+      throw new GembatchError('GB_ERR_NOT_FOUND', `no batch ${batchId.slice(0, 100)}`);
     return record;
   }
 
   /** Sets fields (never the counters, which only HINCRBY touches); a no-op once the batch is deleted. */
   async update(batchId: string, fields: Partial<BatchRecord>): Promise<void> {
     const encoded = Object.entries(encodeBatchFields(fields)).flat();
-    if (encoded.length > 0) await writeIfBatchExists(this.redis, this.prefix, batchId, [['HSET', redisKeys.batch(this.prefix, batchId), ...encoded]]);
+    if (encoded.length > 0)
+      await writeIfBatchExists(this.redis, this.prefix, batchId, [
+        ['HSET', redisKeys.batch(this.prefix, batchId), ...encoded],
+      ]);
   }
 
   /**
    * Moves a batch from one of `from` to `to` atomically (a Lua check-and-set), setting `fields`
    * too. Returns false when the batch was not in one of `from` (someone else moved it first).
    */
-  async transition(batchId: string, from: readonly BatchStatus[], to: BatchStatus, fields: Partial<BatchRecord> = {}): Promise<boolean> {
+  async transition(
+    batchId: string,
+    from: readonly BatchStatus[],
+    to: BatchStatus,
+    fields: Partial<BatchRecord> = {},
+  ): Promise<boolean> {
     const encoded = encodeBatchFields({ ...fields, status: to });
     const args = [JSON.stringify(from), ...Object.entries(encoded).flat()];
-    const moved = (await this.redis.eval(TRANSITION_SCRIPT, 1, redisKeys.batch(this.prefix, batchId), ...args)) as number;
+    const moved = (await this.redis.eval(
+      TRANSITION_SCRIPT,
+      1,
+      redisKeys.batch(this.prefix, batchId),
+      ...args,
+    )) as number;
     return moved === 1;
   }
 
   /** Newest first, OpenAI-style paging: `after` is the id of the last batch of the previous page. */
-  async list(tenant: string, options: { after?: string; limit?: number } = {}): Promise<{ records: BatchRecord[]; hasMore: boolean }> {
+  async list(
+    tenant: string,
+    options: { after?: string; limit?: number } = {},
+  ): Promise<{ records: BatchRecord[]; hasMore: boolean }> {
     const limit = Math.max(1, Math.min(options.limit ?? 20, 100));
     const index = redisKeys.tenantBatches(this.prefix, tenant);
     let start = 0;
@@ -157,7 +216,9 @@ export class BatchStore {
       start = rank + 1;
     }
     const ids = await this.redis.zrevrange(index, start, start + limit);
-    const records = (await Promise.all(ids.slice(0, limit).map((id) => this.read(id)))).filter((r): r is BatchRecord => r !== undefined && r.tenant === tenant);
+    const records = (await Promise.all(ids.slice(0, limit).map((id) => this.read(id)))).filter(
+      (r): r is BatchRecord => r !== undefined && r.tenant === tenant,
+    );
     return { records, hasMore: ids.length > limit };
   }
 
@@ -188,7 +249,12 @@ export type BatchWrite = [command: 'HSET' | 'HDEL' | 'HINCRBY' | 'SADD', key: st
  * feeder that is still busy with a batch the tenant purge just deleted cannot bring its keys back.
  * Resolves false when the batch is gone (nothing was written).
  */
-export async function writeIfBatchExists(redis: Redis, prefix: string, batchId: string, writes: readonly BatchWrite[]): Promise<boolean> {
+export async function writeIfBatchExists(
+  redis: Redis,
+  prefix: string,
+  batchId: string,
+  writes: readonly BatchWrite[],
+): Promise<boolean> {
   if (writes.length === 0) return (await redis.hexists(redisKeys.batch(prefix, batchId), 'id')) === 1;
   const keys = [redisKeys.batch(prefix, batchId), ...new Set(writes.map(([, key]) => key))];
   const ops = writes.map(([command, key, ...args]) => [command, keys.indexOf(key) + 1, ...args]);

@@ -24,7 +24,11 @@ describe('readInputLines', () => {
       [2, 5, '{"c":3}'],
     ]);
     for (const [i, line] of all.entries()) {
-      const rest = await lines(path, { startByte: line.nextByte, startIndex: line.index + 1, startLineNumber: line.lineNumber + 1 });
+      const rest = await lines(path, {
+        startByte: line.nextByte,
+        startIndex: line.index + 1,
+        startLineNumber: line.lineNumber + 1,
+      });
       expect(rest).toEqual(all.slice(i + 1));
     }
   });

@@ -46,7 +46,10 @@ export async function* readInputLines(path: string, options: ReadLinesOptions = 
     lineNumber += 1;
     return line;
   };
-  for await (const chunk of createReadStream(path, { start: offset, highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+  for await (const chunk of createReadStream(path, {
+    start: offset,
+    highWaterMark: 1024 * 1024,
+  }) as AsyncIterable<Buffer>) {
     let start = 0;
     for (;;) {
       const newline = chunk.indexOf(0x0a, start);
@@ -76,5 +79,9 @@ export async function* readInputLines(path: string, options: ReadLinesOptions = 
 }
 
 function tooLong(lineNumber: number): GembatchError {
-  return new GembatchError('GB_ERR_BATCH_INPUT_INVALID', `line ${lineNumber}: longer than ${MAX_LINE_BYTES} bytes; upload large media as files and reference their ids`, { details: { line: lineNumber } });
+  return new GembatchError(
+    'GB_ERR_BATCH_INPUT_INVALID',
+    `line ${lineNumber}: longer than ${MAX_LINE_BYTES} bytes; upload large media as files and reference their ids`,
+    { details: { line: lineNumber } },
+  );
 }

@@ -41,22 +41,43 @@ export interface RequestListDeps {
  * only: no request body, prompt or result leaves here. When the input's bytes are gone (deleted
  * after the batch ended) or the per-request hashes expired, the page is empty.
  */
-export async function listBatchRequests(deps: RequestListDeps, record: BatchRecord, options: { offset?: number; limit?: number } = {}): Promise<BatchRequestPage> {
+export async function listBatchRequests(
+  deps: RequestListDeps,
+  record: BatchRecord,
+  options: { offset?: number; limit?: number } = {},
+): Promise<BatchRequestPage> {
   const offset = Math.max(0, options.offset ?? 0);
   const limit = Math.min(MAX_REQUEST_PAGE, Math.max(1, options.limit ?? 50));
   const page: BatchRequestPage = { data: [], total: record.total, offset, has_more: offset + limit < record.total };
-  if (record.total === 0 || offset >= record.total || !(await deps.blobStore.has(record.input_sha256).catch(() => false))) return page;
+  if (
+    record.total === 0 ||
+    offset >= record.total ||
+    !(await deps.blobStore.has(record.input_sha256).catch(() => false))
+  )
+    return page;
   const lines: Array<{ index: number; customId: string }> = [];
   for await (const line of readInputLines(await deps.blobStore.path(record.input_sha256))) {
     if (line.index >= record.total || line.index >= offset + limit) break;
     if (line.index >= offset) lines.push({ index: line.index, customId: customIdOf(line.text, line.index) });
   }
   if (lines.length === 0) return page;
-  const states = await readRequestStates(deps.redis, deps.prefix, record.id, lines.map((l) => l.index));
+  const states = await readRequestStates(
+    deps.redis,
+    deps.prefix,
+    record.id,
+    lines.map((l) => l.index),
+  );
   page.data = lines.map((line, i): BatchRequestEntry => {
     const { jobId = null, outcome } = states[i] ?? { jobId: undefined, outcome: undefined };
     const status = outcome ? (outcome.ok ? 'completed' : 'failed') : jobId ? 'queued' : 'pending';
-    return { index: line.index, custom_id: line.customId, job_id: jobId, status, finished_at: outcome?.at ?? null, error: outcome && !outcome.ok ? { code: outcome.code, message: outcome.message } : null };
+    return {
+      index: line.index,
+      custom_id: line.customId,
+      job_id: jobId,
+      status,
+      finished_at: outcome?.at ?? null,
+      error: outcome && !outcome.ok ? { code: outcome.code, message: outcome.message } : null,
+    };
   });
   return page;
 }

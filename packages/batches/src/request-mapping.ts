@@ -12,7 +12,14 @@ import {
   type TaskName,
 } from '@gembatch/contracts';
 import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
-import { BatchInputLine, ChatCompletionBody, JobsLineBody, type BatchEndpoint, type ChatContentPart, type ChatMessage } from './batch-schemas.ts';
+import {
+  BatchInputLine,
+  ChatCompletionBody,
+  JobsLineBody,
+  type BatchEndpoint,
+  type ChatContentPart,
+  type ChatMessage,
+} from './batch-schemas.ts';
 
 /** The Files API as batches need it: read input files, write generated inputs and outputs, reference blobs. */
 export type BatchFiles = Pick<FileStore, 'find' | 'create' | 'delete' | 'open' | 'references'>;
@@ -26,7 +33,10 @@ interface BatchFileRef {
 }
 
 /** Input of one request, before anything is stored: inline text, an uploaded file, or inline media bytes. */
-type PlannedInput = { type: 'text'; text: string } | { type: 'file'; fileId: string } | { type: 'media'; base64: string; filename: string };
+type PlannedInput =
+  | { type: 'text'; text: string }
+  | { type: 'file'; fileId: string }
+  | { type: 'media'; base64: string; filename: string };
 
 /** What a request line turns into, with no side effects yet (so validation can run it on every line). */
 export interface RequestPlan {
@@ -42,7 +52,15 @@ export interface RequestPlan {
 }
 
 /** Image types a data URL may carry (the extract step sniffs the bytes anyway). */
-const IMAGE_TYPES: Record<string, string> = { 'image/png': 'png', 'image/jpeg': 'jpg', 'image/jpg': 'jpg', 'image/webp': 'webp', 'image/gif': 'gif', 'image/tiff': 'tiff', 'image/bmp': 'bmp' };
+const IMAGE_TYPES: Record<string, string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/jpg': 'jpg',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'image/tiff': 'tiff',
+  'image/bmp': 'bmp',
+};
 /** Audio formats `input_audio.format` may name. */
 const AUDIO_FORMATS = new Set(['wav', 'mp3', 'flac', 'ogg', 'opus', 'm4a', 'aac', 'webm']);
 const DATA_URL = /^data:([a-z0-9.+/-]+)?((?:;[a-z0-9-]+=[^;,]*)*)(;base64)?,/i;
@@ -102,7 +120,8 @@ function planJobsRequest(raw: Record<string, unknown>): RequestPlan {
   const checked = checkTaskRequest(body);
   if (!checked.success) throw badRequest(zodMessage(checked.issues, 'body'));
   return {
-    input: body.file_id !== undefined ? { type: 'file', fileId: body.file_id } : { type: 'text', text: body.text ?? '' },
+    input:
+      body.file_id !== undefined ? { type: 'file', fileId: body.file_id } : { type: 'text', text: body.text ?? '' },
     task: body.task,
     options: checked.options,
     maxTokens: checked.maxTokens,
@@ -129,31 +148,44 @@ function mediaInput(part: Exclude<ChatContentPart, { type: 'text' }>, index: num
     const url = part.image_url.url;
     if (FILE_ID_PATTERN.test(url)) return { type: 'file', fileId: url };
     const data = DATA_URL.exec(url);
-    if (!data) throw badRequest(`${where}: image_url.url must be a data: URL or a gembatch file id (gembatch never fetches remote URLs)`);
+    if (!data)
+      throw badRequest(
+        `${where}: image_url.url must be a data: URL or a gembatch file id (gembatch never fetches remote URLs)`,
+      );
     const ext = IMAGE_TYPES[(data[1] ?? '').toLowerCase()];
-    if (!ext) throw badRequest(`${where}: image_url data URL type ${JSON.stringify((data[1] ?? '').slice(0, 50))} is not an image type gembatch reads`);
+    if (!ext)
+      throw badRequest(
+        `${where}: image_url data URL type ${JSON.stringify((data[1] ?? '').slice(0, 50))} is not an image type gembatch reads`,
+      );
     if (!data[3]) throw badRequest(`${where}: image_url data URL must be base64`);
     return { type: 'media', base64: checkedBase64(url.slice(data[0].length), where), filename: `image.${ext}` };
   }
   if (part.type === 'input_audio') {
     const format = part.input_audio.format.toLowerCase();
-    if (!AUDIO_FORMATS.has(format)) throw badRequest(`${where}: input_audio.format must be one of ${[...AUDIO_FORMATS].join(', ')}`);
+    if (!AUDIO_FORMATS.has(format))
+      throw badRequest(`${where}: input_audio.format must be one of ${[...AUDIO_FORMATS].join(', ')}`);
     return { type: 'media', base64: checkedBase64(part.input_audio.data, where), filename: `audio.${format}` };
   }
   const file = part.file;
   if (file.file_id !== undefined) {
-    if (!FILE_ID_PATTERN.test(file.file_id)) throw badRequest(`${where}: file.file_id must be a file id returned by POST /v1/files`);
+    if (!FILE_ID_PATTERN.test(file.file_id))
+      throw badRequest(`${where}: file.file_id must be a file id returned by POST /v1/files`);
     return { type: 'file', fileId: file.file_id };
   }
   const raw = file.file_data as string;
   const data = DATA_URL.exec(raw);
   const base64 = data ? raw.slice(data[0].length) : raw;
-  return { type: 'media', base64: checkedBase64(base64, where), filename: (file.filename ?? 'file').replaceAll('/', '_').slice(0, 200) };
+  return {
+    type: 'media',
+    base64: checkedBase64(base64, where),
+    filename: (file.filename ?? 'file').replaceAll('/', '_').slice(0, 200),
+  };
 }
 
 function checkedBase64(value: string, where: string): string {
   // Why strip first: `[…\r\n]*={0,2}\s*$` matched newlines two ways and took seconds on 20,000 of them.
-  if (value.length === 0 || !BASE64.test(value.replace(WHITESPACE, ''))) throw badRequest(`${where}: media data is not valid base64`);
+  if (value.length === 0 || !BASE64.test(value.replace(WHITESPACE, '')))
+    throw badRequest(`${where}: media data is not valid base64`);
   return value;
 }
 
@@ -172,8 +204,10 @@ function planChatRequest(raw: Record<string, unknown>): RequestPlan {
     if (Array.isArray(message.content)) {
       for (const part of message.content) {
         if (part.type === 'text') continue;
-        if (message.role !== 'user') throw badRequest(`body.messages[${index}].content: only user messages may carry media`);
-        if (media) throw badRequest(`body.messages[${index}].content: gembatch takes one image, audio or file part per request`);
+        if (message.role !== 'user')
+          throw badRequest(`body.messages[${index}].content: only user messages may carry media`);
+        if (media)
+          throw badRequest(`body.messages[${index}].content: gembatch takes one image, audio or file part per request`);
         media = mediaInput(part, index);
       }
     }
@@ -181,23 +215,35 @@ function planChatRequest(raw: Record<string, unknown>): RequestPlan {
   }
   if (!turns.some((turn) => turn.role === 'user')) throw badRequest('body.messages: needs at least one user message');
   const single = turns.length === 1;
-  const conversation = single ? (turns[0]?.text ?? '') : turns.map((turn) => `${turn.role === 'user' ? 'User' : 'Assistant'}: ${turn.text}`).join('\n\n');
+  const conversation = single
+    ? (turns[0]?.text ?? '')
+    : turns.map((turn) => `${turn.role === 'user' ? 'User' : 'Assistant'}: ${turn.text}`).join('\n\n');
   const systemText = system.filter((text) => text.trim() !== '').join('\n\n');
   let input: PlannedInput;
   let instruction: string;
   if (media) {
     input = media;
-    instruction = [systemText, conversation].filter((text) => text.trim() !== '').join('\n\n') || DEFAULT_MEDIA_INSTRUCTION;
+    instruction =
+      [systemText, conversation].filter((text) => text.trim() !== '').join('\n\n') || DEFAULT_MEDIA_INSTRUCTION;
   } else {
     if (conversation.trim() === '') throw badRequest('body.messages: the user message has no text and no media');
     input = { type: 'text', text: conversation };
     instruction = systemText || DEFAULT_CHAT_INSTRUCTION;
   }
   // A chat request is the `prompt` task, checked as a `POST /v1/jobs` body with that instruction would be.
-  const checked = checkTaskRequest({ task: 'prompt', options: { instruction: instruction.slice(0, 20_000) }, max_tokens: body.max_completion_tokens ?? body.max_tokens ?? undefined });
+  const checked = checkTaskRequest({
+    task: 'prompt',
+    options: { instruction: instruction.slice(0, 20_000) },
+    max_tokens: body.max_completion_tokens ?? body.max_tokens ?? undefined,
+  });
   if (!checked.success) throw badRequest(zodMessage(checked.issues, 'body.messages'));
   const format = body.response_format;
-  const jsonSchema = format?.type === 'json_schema' ? format.json_schema.schema : format?.type === 'json_object' ? { type: 'object' } : undefined;
+  const jsonSchema =
+    format?.type === 'json_schema'
+      ? format.json_schema.schema
+      : format?.type === 'json_object'
+        ? { type: 'object' }
+        : undefined;
   return {
     input,
     task: 'prompt',
@@ -240,20 +286,37 @@ export async function prepareJob(context: PrepareContext, plan: RequestPlan): Pr
     file = await context.files.find(context.tenant, plan.input.fileId);
     if (!file) throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `no file ${plan.input.fileId}`);
   } else {
-    inline = plan.input.type === 'media' ? Buffer.from(plan.input.base64, 'base64') : Buffer.from(plan.input.text, 'utf8');
+    inline =
+      plan.input.type === 'media' ? Buffer.from(plan.input.base64, 'base64') : Buffer.from(plan.input.text, 'utf8');
     if (inline.length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the inline media decodes to zero bytes');
   }
   const contentSha = file?.sha256 ?? sha256(inline as Buffer);
-  const identity = JSON.stringify([contentSha, plan.task, plan.options, plan.jsonSchema ?? null, plan.maxTokens, plan.temperature ?? null, plan.password ?? null, plan.metadata ?? null]);
+  const identity = JSON.stringify([
+    contentSha,
+    plan.task,
+    plan.options,
+    plan.jsonSchema ?? null,
+    plan.maxTokens,
+    plan.temperature ?? null,
+    plan.password ?? null,
+    plan.metadata ?? null,
+  ]);
   const jobId = `job_${sha256(`${context.batchId}\n${sha256(identity)}`).slice(0, 32)}`;
   if (inline) {
     // The job references its inline bytes (as POST /v1/jobs does), so the blob lives as long as the job.
     const references = context.files.references;
-    const stored = await context.blobStore.put(inline, { beforeCommit: (hash) => references.acquire(hash, jobReferrer(jobId)) });
+    const stored = await context.blobStore.put(inline, {
+      beforeCommit: (hash) => references.acquire(hash, jobReferrer(jobId)),
+    });
     await references.trackJob(jobId, stored.sha256, Date.now() + context.retentionSeconds * 1000);
     if (plan.input.type === 'media') {
       // Inline media has no upload record; a content-derived id names it in the job.
-      file = { id: `file_${stored.sha256.slice(0, 32)}`, sha256: stored.sha256, bytes: stored.bytes, filename: plan.input.filename };
+      file = {
+        id: `file_${stored.sha256.slice(0, 32)}`,
+        sha256: stored.sha256,
+        bytes: stored.bytes,
+        filename: plan.input.filename,
+      };
     } else textSha = stored.sha256;
   }
   const spec = jobSpecOf({
@@ -269,7 +332,12 @@ export async function prepareJob(context: PrepareContext, plan: RequestPlan): Pr
   });
   const priority = plan.priority !== undefined ? { priority: plan.priority } : {};
   if (file) {
-    const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(plan.password ? { password: plan.password } : {}), ...priority };
+    const data: ExtractJobData = {
+      ...spec,
+      file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename },
+      ...(plan.password ? { password: plan.password } : {}),
+      ...priority,
+    };
     return { data, queue: QUEUE_NAMES.extract, ...priority };
   }
   const data: GenerateJobData = { ...spec, input: { type: 'text', sha256: textSha as string } };

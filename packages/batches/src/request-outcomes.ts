@@ -7,7 +7,12 @@ import { ERROR_CODES, isErrorCode, redisKeys, type ErrorBody } from '@gembatch/c
  * never became a job (a bad body, a missing file) stores its error inline in the request hash.
  */
 export type RequestOutcome =
-  | { ok: true; /** Blob address of the job's result document. */ sha: string; /** Unix ms the job finished. */ at: number; /** Tokens the job read and generated (counted once per job into the batch's `usage`). */ usage?: { prompt_tokens: number; generated_tokens: number } }
+  | {
+      ok: true /** Blob address of the job's result document. */;
+      sha: string /** Unix ms the job finished. */;
+      at: number /** Tokens the job read and generated (counted once per job into the batch's `usage`). */;
+      usage?: { prompt_tokens: number; generated_tokens: number };
+    }
   | { ok: false; code: ErrorBody['code']; message: string; at: number };
 
 /** Request-hash values that are inline errors start with this (job ids start with `job_`). */
@@ -19,7 +24,8 @@ export function encodeOutcome(outcome: RequestOutcome): string {
 
 export function decodeOutcome(raw: string): RequestOutcome {
   const value = JSON.parse(raw) as RequestOutcome;
-  if (!value.ok && !isErrorCode(value.code)) return { ok: false, code: 'GB_ERR_INTERNAL', message: value.message, at: value.at };
+  if (!value.ok && !isErrorCode(value.code))
+    return { ok: false, code: 'GB_ERR_INTERNAL', message: value.message, at: value.at };
   return value;
 }
 
@@ -42,7 +48,12 @@ export interface RequestState {
  * The state of each request of a batch at `indexes` (input line numbers), in that order: two
  * HMGETs, one for the request hash and one for the outcomes of the distinct jobs it names.
  */
-export async function readRequestStates(redis: Redis, prefix: string, batchId: string, indexes: readonly number[]): Promise<RequestState[]> {
+export async function readRequestStates(
+  redis: Redis,
+  prefix: string,
+  batchId: string,
+  indexes: readonly number[],
+): Promise<RequestState[]> {
   const values = await redis.hmget(redisKeys.batchRequests(prefix, batchId), ...indexes.map(String));
   const requests = values.map((raw) => (raw === null ? undefined : decodeRequestValue(raw)));
   const jobIds = [...new Set(requests.flatMap((r) => (r && 'jobId' in r ? [r.jobId] : [])))];
@@ -53,7 +64,10 @@ export async function readRequestStates(redis: Redis, prefix: string, batchId: s
   }
   return requests.map((request) => {
     const jobId = request && 'jobId' in request ? request.jobId : undefined;
-    return { jobId, outcome: request && 'outcome' in request ? request.outcome : jobId ? outcomes.get(jobId) : undefined };
+    return {
+      jobId,
+      outcome: request && 'outcome' in request ? request.outcome : jobId ? outcomes.get(jobId) : undefined,
+    };
   });
 }
 

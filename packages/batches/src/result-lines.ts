@@ -35,7 +35,11 @@ export function errorLine(context: LineContext, outcome: Extract<RequestOutcome,
   return {
     id: requestLineId(context.batchId, context.index),
     custom_id: context.customId,
-    response: { status_code: statusOf(outcome.code), request_id: context.jobId ?? requestLineId(context.batchId, context.index), body: { error } },
+    response: {
+      status_code: statusOf(outcome.code),
+      request_id: context.jobId ?? requestLineId(context.batchId, context.index),
+      body: { error },
+    },
     error,
   };
 }
@@ -44,18 +48,36 @@ export function errorLine(context: LineContext, outcome: Extract<RequestOutcome,
  * A success line (output file): the job's result document for `/v1/jobs`, or a chat completion
  * (`choices`, `usage`, `model`) for `/v1/chat/completions`.
  */
-export async function successLine(context: LineContext, outcome: Extract<RequestOutcome, { ok: true }>, blobs: BlobStore): Promise<BatchOutputLine> {
+export async function successLine(
+  context: LineContext,
+  outcome: Extract<RequestOutcome, { ok: true }>,
+  blobs: BlobStore,
+): Promise<BatchOutputLine> {
   const document = await getJson<JobResultDocument>(blobs, outcome.sha).catch((error: unknown) => {
-    throw new GembatchError('GB_ERR_INTERNAL', `the result of request ${context.index + 1} is missing from the blob store`, { cause: error });
+    throw new GembatchError(
+      'GB_ERR_INTERNAL',
+      `the result of request ${context.index + 1} is missing from the blob store`,
+      { cause: error },
+    );
   });
   const requestId = context.jobId ?? document.job_id;
   const body = context.endpoint === '/v1/jobs' ? document : chatCompletion(document, context, outcome.at);
-  return { id: requestLineId(context.batchId, context.index), custom_id: context.customId, response: { status_code: 200, request_id: requestId, body }, error: null };
+  return {
+    id: requestLineId(context.batchId, context.index),
+    custom_id: context.customId,
+    response: { status_code: 200, request_id: requestId, body },
+    error: null,
+  };
 }
 
 function chatCompletion(document: JobResultDocument, context: LineContext, finishedAt: number) {
   const output = document.output as { text?: unknown; data?: unknown };
-  const content = output.data !== undefined ? JSON.stringify(output.data) : typeof output.text === 'string' ? output.text : JSON.stringify(document.output);
+  const content =
+    output.data !== undefined
+      ? JSON.stringify(output.data)
+      : typeof output.text === 'string'
+        ? output.text
+        : JSON.stringify(document.output);
   const prompt = document.usage.prompt_tokens;
   const completion = document.usage.generated_tokens;
   return {
@@ -63,7 +85,14 @@ function chatCompletion(document: JobResultDocument, context: LineContext, finis
     object: 'chat.completion',
     created: Math.floor(finishedAt / 1000),
     model: context.model ?? document.model,
-    choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: document.finish_reason }],
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content, refusal: null },
+        logprobs: null,
+        finish_reason: document.finish_reason,
+      },
+    ],
     usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
     system_fingerprint: `gembatch-${document.model}`,
   };

@@ -36,17 +36,29 @@ export interface ResultStreamOptions {
  * lines, the request hash says which job served each line (or its inline error) and the outcome
  * hash says how that job ended. Holds one chunk of small contexts at a time, never all results.
  */
-export async function* streamResults(deps: ResultStreamDeps, record: BatchRecord, options: ResultStreamOptions): AsyncGenerator<ResultEntry> {
+export async function* streamResults(
+  deps: ResultStreamDeps,
+  record: BatchRecord,
+  options: ResultStreamOptions,
+): AsyncGenerator<ResultEntry> {
   const path = await deps.blobStore.path(record.input_sha256);
   let chunk: Array<Omit<LineContext, 'jobId'>> = [];
   const flush = async function* (): AsyncGenerator<ResultEntry> {
     if (chunk.length === 0) return;
-    const states = await readRequestStates(deps.redis, deps.prefix, record.id, chunk.map((c) => c.index));
+    const states = await readRequestStates(
+      deps.redis,
+      deps.prefix,
+      record.id,
+      chunk.map((c) => c.index),
+    );
     const built = await Promise.all(
       chunk.map(async (context, i): Promise<ResultEntry | undefined> => {
         const { jobId, outcome } = states[i] ?? { jobId: undefined, outcome: undefined };
         const full = { ...context, jobId };
-        if (!outcome) return options.unfinished === 'skip' ? undefined : { index: context.index, kind: 'error', line: errorLine(full, options.unfinished) };
+        if (!outcome)
+          return options.unfinished === 'skip'
+            ? undefined
+            : { index: context.index, kind: 'error', line: errorLine(full, options.unfinished) };
         if (!outcome.ok) return { index: context.index, kind: 'error', line: errorLine(full, outcome) };
         if (options.outputs === false) return undefined;
         return { index: context.index, kind: 'output', line: await successLine(full, outcome, deps.blobStore) };
@@ -57,7 +69,12 @@ export async function* streamResults(deps: ResultStreamDeps, record: BatchRecord
   };
   for await (const line of readInputLines(path)) {
     if (line.index >= record.total) break;
-    chunk.push({ batchId: record.id, index: line.index, endpoint: record.endpoint, ...lineIdentity(line.text, line.index) });
+    chunk.push({
+      batchId: record.id,
+      index: line.index,
+      endpoint: record.endpoint,
+      ...lineIdentity(line.text, line.index),
+    });
     if (chunk.length >= LOOKUP_CHUNK) yield* flush();
   }
   yield* flush();
@@ -67,7 +84,10 @@ export async function* streamResults(deps: ResultStreamDeps, record: BatchRecord
 function lineIdentity(text: string, index: number): { customId: string; model: string | undefined } {
   try {
     const value = JSON.parse(text) as { custom_id?: unknown; body?: { model?: unknown } };
-    return { customId: typeof value.custom_id === 'string' ? value.custom_id : `line-${index + 1}`, model: typeof value.body?.model === 'string' ? value.body.model : undefined };
+    return {
+      customId: typeof value.custom_id === 'string' ? value.custom_id : `line-${index + 1}`,
+      model: typeof value.body?.model === 'string' ? value.body.model : undefined,
+    };
   } catch {
     return { customId: `line-${index + 1}`, model: undefined };
   }

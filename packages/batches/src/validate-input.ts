@@ -61,7 +61,13 @@ export async function validateInput(options: ValidateInputOptions): Promise<Vali
       const results = (await pipeline.exec()) ?? [];
       results.forEach(([, added], i) => {
         const entry = ids[i] as { id: string; line: number };
-        if (added === 0) report({ code: 'GB_ERR_BATCH_INPUT_INVALID', message: `line ${entry.line}: custom_id ${JSON.stringify(entry.id.slice(0, 100))} is used by an earlier line; custom_ids must be unique`, param: 'custom_id', line: entry.line });
+        if (added === 0)
+          report({
+            code: 'GB_ERR_BATCH_INPUT_INVALID',
+            message: `line ${entry.line}: custom_id ${JSON.stringify(entry.id.slice(0, 100))} is used by an earlier line; custom_ids must be unique`,
+            param: 'custom_id',
+            line: entry.line,
+          });
       });
       ids = [];
     }
@@ -75,18 +81,33 @@ export async function validateInput(options: ValidateInputOptions): Promise<Vali
     for await (const line of readInputLines(options.path)) {
       total += 1;
       if (total > options.maxRequests) {
-        report({ code: 'GB_ERR_BATCH_INPUT_INVALID', message: `the file has more than ${options.maxRequests} requests`, param: null, line: line.lineNumber });
+        report({
+          code: 'GB_ERR_BATCH_INPUT_INVALID',
+          message: `the file has more than ${options.maxRequests} requests`,
+          param: null,
+          line: line.lineNumber,
+        });
         break;
       }
       let request;
       try {
         request = parseInputLine(line.text);
       } catch (error) {
-        report({ code: 'GB_ERR_BATCH_INPUT_INVALID', message: `line ${line.lineNumber}: ${toGembatchError(error).message}`, param: null, line: line.lineNumber });
+        report({
+          code: 'GB_ERR_BATCH_INPUT_INVALID',
+          message: `line ${line.lineNumber}: ${toGembatchError(error).message}`,
+          param: null,
+          line: line.lineNumber,
+        });
         continue;
       }
       if (request.url !== options.endpoint) {
-        report({ code: 'GB_ERR_BATCH_INPUT_INVALID', message: `line ${line.lineNumber}: url ${request.url} differs from the batch endpoint ${options.endpoint}`, param: 'url', line: line.lineNumber });
+        report({
+          code: 'GB_ERR_BATCH_INPUT_INVALID',
+          message: `line ${line.lineNumber}: url ${request.url} differs from the batch endpoint ${options.endpoint}`,
+          param: 'url',
+          line: line.lineNumber,
+        });
         continue;
       }
       ids.push({ id: request.custom_id, line: line.lineNumber });
@@ -95,7 +116,10 @@ export async function validateInput(options: ValidateInputOptions): Promise<Vali
       } catch (error) {
         const problem = toGembatchError(error);
         requestErrors += 1;
-        errors.push([String(line.index), encodeInlineError(problem.code, `line ${line.lineNumber}: ${problem.message}`)]);
+        errors.push([
+          String(line.index),
+          encodeInlineError(problem.code, `line ${line.lineNumber}: ${problem.message}`),
+        ]);
       }
       if (ids.length >= ID_CHUNK || errors.length >= ID_CHUNK) await flush();
     }
@@ -110,7 +134,13 @@ export async function validateInput(options: ValidateInputOptions): Promise<Vali
   }
   // Duplicates are found a chunk later than other errors: report in line order.
   fatal.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER));
-  if (total === 0) report({ code: 'GB_ERR_BATCH_INPUT_INVALID', message: 'the input file has no request lines', param: null, line: null });
+  if (total === 0)
+    report({
+      code: 'GB_ERR_BATCH_INPUT_INVALID',
+      message: 'the input file has no request lines',
+      param: null,
+      line: null,
+    });
   if (fatalCount > fatal.length) {
     const last = fatal.at(-1) as BatchValidationError;
     fatal[fatal.length - 1] = { ...last, message: `${last.message} (and ${fatalCount - fatal.length} more errors)` };
@@ -118,4 +148,3 @@ export async function validateInput(options: ValidateInputOptions): Promise<Vali
   if (fatal.length > 0) await redis.del(requestsKey);
   return { total, requestErrors, fatal };
 }
-

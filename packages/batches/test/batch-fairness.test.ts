@@ -6,11 +6,24 @@ import { closeAfterTest, ensureTestModel, openTestRedis, redisTest } from '@gemb
 import type { BatchObject, BatchOutputLine } from '../src/index.ts';
 import { jsonl, parseJsonl, startBatchStack, type BatchStack } from './batch-stack.ts';
 
-const textLines = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => ({ custom_id: `${prefix}-${i}`, method: 'POST', url: '/v1/jobs', body: { text: `${prefix} note ${i}: all systems nominal.`, task: 'summarize', max_tokens: 4 } }));
+const textLines = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    custom_id: `${prefix}-${i}`,
+    method: 'POST',
+    url: '/v1/jobs',
+    body: { text: `${prefix} note ${i}: all systems nominal.`, task: 'summarize', max_tokens: 4 },
+  }));
 
 async function createBatch(s: BatchStack, lines: readonly unknown[], name: string): Promise<BatchObject> {
-  const file = await s.openai.files.create({ file: await toFile(Buffer.from(jsonl(lines)), `${name}.jsonl`), purpose: 'batch' });
-  return s.call<BatchObject>('POST', '/v1/batches', { input_file_id: file.id, endpoint: '/v1/jobs', completion_window: '24h' });
+  const file = await s.openai.files.create({
+    file: await toFile(Buffer.from(jsonl(lines)), `${name}.jsonl`),
+    purpose: 'batch',
+  });
+  return s.call<BatchObject>('POST', '/v1/batches', {
+    input_file_id: file.id,
+    endpoint: '/v1/jobs',
+    completion_window: '24h',
+  });
 }
 
 describe('fair share and cancellation', () => {
@@ -18,7 +31,9 @@ describe('fair share and cancellation', () => {
     'a 10-request batch submitted after a 5,000-request one completes before the big one is 25 % done; cancelling the big one leaves consistent counts and no job waiting or active',
     async ({ redis }) => {
       const s = await startBatchStack(redis, { model: await ensureTestModel('tiny') });
-      const producer = closeAfterTest(new JobProducer({ connection: closeAfterTest(openTestRedis(redis.url)), prefix: redis.prefix }));
+      const producer = closeAfterTest(
+        new JobProducer({ connection: closeAfterTest(openTestRedis(redis.url)), prefix: redis.prefix }),
+      );
       try {
         const big = await createBatch(s, textLines('big', 5_000), 'big');
         await s.waitFor(big.id, ['in_progress'], 60_000, (b) => b.request_counts.completed >= 50);
@@ -34,8 +49,12 @@ describe('fair share and cancellation', () => {
         const cancelled = await s.waitFor(big.id, ['cancelled'], 120_000);
         expect(Number.isInteger(cancelled.cancelling_at)).toBe(true);
         expect(Number.isInteger(cancelled.cancelled_at)).toBe(true);
-        const output = cancelled.output_file_id ? parseJsonl<BatchOutputLine>(await (await s.openai.files.content(cancelled.output_file_id)).text()) : [];
-        const errors = cancelled.error_file_id ? parseJsonl<BatchOutputLine>(await (await s.openai.files.content(cancelled.error_file_id)).text()) : [];
+        const output = cancelled.output_file_id
+          ? parseJsonl<BatchOutputLine>(await (await s.openai.files.content(cancelled.output_file_id)).text())
+          : [];
+        const errors = cancelled.error_file_id
+          ? parseJsonl<BatchOutputLine>(await (await s.openai.files.content(cancelled.error_file_id)).text())
+          : [];
         expect(cancelled.request_counts.total).toBe(5_000);
         expect(cancelled.request_counts.completed).toBe(output.length);
         expect(cancelled.request_counts.failed).toBe(errors.length);
@@ -44,7 +63,13 @@ describe('fair share and cancellation', () => {
         const indexes = output.map((line) => Number(line.custom_id.slice('big-'.length)));
         expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
         for (const queue of ALL_QUEUES) {
-          const counts = await producer.queues[queue].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+          const counts = await producer.queues[queue].getJobCounts(
+            'waiting',
+            'active',
+            'delayed',
+            'prioritized',
+            'waiting-children',
+          );
           expect({ queue, left: Object.values(counts).reduce((a, b) => a + b, 0) }).toEqual({ queue, left: 0 });
         }
         await expect(s.call('POST', `/v1/batches/${small.id}/cancel`)).rejects.toThrow(/409/);

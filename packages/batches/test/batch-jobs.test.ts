@@ -11,16 +11,32 @@ describe('batches of /v1/jobs requests on a real stack', () => {
       const s = await startBatchStack(redis, { model: await ensureTestModel('tiny') });
       try {
         const N = Number(process.env.GB_TEST_N ?? 1_000);
-        const lines = Array.from({ length: N }, (_, i) => ({ custom_id: `doc-${i}`, method: 'POST', url: '/v1/jobs', body: { text: `Note ${i % 990}: the delivery arrived on day ${i % 990}.`, task: 'summarize', max_tokens: 4 } }));
-        const file = await s.openai.files.create({ file: await toFile(Buffer.from(jsonl(lines)), 'jobs.jsonl'), purpose: 'batch' });
-        const created = await s.openai.batches.create({ input_file_id: file.id, endpoint: '/v1/jobs' as '/v1/chat/completions', completion_window: '24h' });
+        const lines = Array.from({ length: N }, (_, i) => ({
+          custom_id: `doc-${i}`,
+          method: 'POST',
+          url: '/v1/jobs',
+          body: { text: `Note ${i % 990}: the delivery arrived on day ${i % 990}.`, task: 'summarize', max_tokens: 4 },
+        }));
+        const file = await s.openai.files.create({
+          file: await toFile(Buffer.from(jsonl(lines)), 'jobs.jsonl'),
+          purpose: 'batch',
+        });
+        const created = await s.openai.batches.create({
+          input_file_id: file.id,
+          endpoint: '/v1/jobs' as '/v1/chat/completions',
+          completion_window: '24h',
+        });
         expect(created.status).toBe('validating');
         const done = await s.waitFor(created.id, ['completed', 'failed'], 240_000);
-        console.log(`batch of ${N}: ${(done.completed_at ?? 0) - (done.in_progress_at ?? 0)} s from in_progress to completed`);
-        expect(done.status).toBe("completed");
+        console.log(
+          `batch of ${N}: ${(done.completed_at ?? 0) - (done.in_progress_at ?? 0)} s from in_progress to completed`,
+        );
+        expect(done.status).toBe('completed');
         expect(done.request_counts).toEqual({ total: N, completed: N, failed: 0 });
         expect(done.error_file_id).toBeNull();
-        const output = parseJsonl<BatchOutputLine>(await (await s.openai.files.content(done.output_file_id as string)).text());
+        const output = parseJsonl<BatchOutputLine>(
+          await (await s.openai.files.content(done.output_file_id as string)).text(),
+        );
         expect(output).toHaveLength(N);
         expect(output.map((line) => line.custom_id)).toEqual(lines.map((line) => line.custom_id));
         for (const line of output) {
@@ -33,7 +49,8 @@ describe('batches of /v1/jobs requests on a real stack', () => {
         const body = output[0]?.response?.body as { task: string; usage: { generated_tokens: number } };
         expect(body.task).toBe('summarize');
         expect(body.usage.generated_tokens).toBeGreaterThan(0);
-        for (const stamp of ['created_at', 'in_progress_at', 'finalizing_at', 'completed_at', 'expires_at'] as const) expect(Number.isInteger(done[stamp])).toBe(true);
+        for (const stamp of ['created_at', 'in_progress_at', 'finalizing_at', 'completed_at', 'expires_at'] as const)
+          expect(Number.isInteger(done[stamp])).toBe(true);
       } catch (error) {
         throw new Error(`${(error as Error).message}\napi log:\n${await s.apiProblems()}`);
       } finally {

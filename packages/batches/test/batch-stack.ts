@@ -16,7 +16,12 @@ export interface BatchStack {
   /** JSON request to the API; throws on a non-2xx answer. */
   call<T>(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<T>;
   /** Polls until the batch reaches one of `statuses` (bounded). */
-  waitFor(batchId: string, statuses: readonly string[], timeoutMs?: number, check?: (batch: BatchObject) => boolean): Promise<BatchObject>;
+  waitFor(
+    batchId: string,
+    statuses: readonly string[],
+    timeoutMs?: number,
+    check?: (batch: BatchObject) => boolean,
+  ): Promise<BatchObject>;
   /** Stops every service (idempotent). */
   stop(): Promise<void>;
   /** The API log's error and warning lines (for failure messages). */
@@ -65,8 +70,17 @@ export async function startBatchStack(redis: RedisTestContext, options: BatchSta
     throw error;
   }
   const api = `http://127.0.0.1:${apiPort}`;
-  const call = async <T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> => {
-    const response = await fetch(`${api}${path}`, { method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const call = async <T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> => {
+    const response = await fetch(`${api}${path}`, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await response.text();
     if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
     return (text ? JSON.parse(text) : undefined) as T;
@@ -82,7 +96,8 @@ export async function startBatchStack(redis: RedisTestContext, options: BatchSta
       return vi.waitFor(
         async () => {
           const batch = await call<BatchObject>('GET', `/v1/batches/${batchId}`);
-          if (!statuses.includes(batch.status) || (check && !check(batch))) throw new Error(`batch ${batchId} is ${batch.status} (${JSON.stringify(batch.request_counts)})`);
+          if (!statuses.includes(batch.status) || (check && !check(batch)))
+            throw new Error(`batch ${batchId} is ${batch.status} (${JSON.stringify(batch.request_counts)})`);
           return batch;
         },
         { timeout: timeoutMs, interval: 200 },

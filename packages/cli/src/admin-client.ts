@@ -49,7 +49,10 @@ export class AdminClient {
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await fetch(`${this.#base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${this.#token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${this.#token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(this.#timeoutMs),
     });
@@ -60,7 +63,12 @@ export class AdminClient {
     } catch {
       json = undefined;
     }
-    if (!response.ok) throw new ApiError(response.status, (json as { error?: ErrorBody } | undefined)?.error, `${method} ${path}: HTTP ${response.status}`);
+    if (!response.ok)
+      throw new ApiError(
+        response.status,
+        (json as { error?: ErrorBody } | undefined)?.error,
+        `${method} ${path}: HTTP ${response.status}`,
+      );
     return json as T;
   }
 }

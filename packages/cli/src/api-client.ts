@@ -61,7 +61,11 @@ export class ApiClient {
   }
 
   /** Uploads bytes held in memory under `filename`. */
-  async uploadBytes(bytes: Uint8Array, filename: string, purpose?: string): Promise<{ id: string; bytes: number; sha256: string }> {
+  async uploadBytes(
+    bytes: Uint8Array,
+    filename: string,
+    purpose?: string,
+  ): Promise<{ id: string; bytes: number; sha256: string }> {
     const form = new FormData();
     if (purpose) form.append('purpose', purpose);
     form.append('file', new Blob([bytes]), filename);
@@ -80,14 +84,19 @@ export class ApiClient {
 
   /** `POST /v1/batches`; an `idempotencyKey` makes a repeat return the first batch. */
   async createBatch(body: Record<string, unknown>, idempotencyKey?: string): Promise<BatchObject> {
-    return this.#request('POST', '/v1/batches', JSON.stringify(body), { 'content-type': 'application/json', ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) });
+    return this.#request('POST', '/v1/batches', JSON.stringify(body), {
+      'content-type': 'application/json',
+      ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}),
+    });
   }
 
   async getBatch(id: string): Promise<BatchObject> {
     return this.#request('GET', `/v1/batches/${encodeURIComponent(id)}`);
   }
 
-  async listBatches(query: { after?: string; limit?: number } = {}): Promise<{ data: BatchObject[]; has_more: boolean; last_id: string | null }> {
+  async listBatches(
+    query: { after?: string; limit?: number } = {},
+  ): Promise<{ data: BatchObject[]; has_more: boolean; last_id: string | null }> {
     const params = new URLSearchParams();
     if (query.after) params.set('after', query.after);
     if (query.limit) params.set('limit', String(query.limit));
@@ -100,7 +109,10 @@ export class ApiClient {
 
   /** The batch's output or error lines so far (`/v1/batches/:id/output|errors`), streamed line by line. */
   async *batchLines(id: string, kind: 'output' | 'errors'): AsyncGenerator<string> {
-    const response = await fetch(`${this.#base}/v1/batches/${encodeURIComponent(id)}/${kind}`, { headers: this.#headers, signal: AbortSignal.timeout(this.#timeoutMs * 10) });
+    const response = await fetch(`${this.#base}/v1/batches/${encodeURIComponent(id)}/${kind}`, {
+      headers: this.#headers,
+      signal: AbortSignal.timeout(this.#timeoutMs * 10),
+    });
     if (!response.ok || !response.body) {
       const text = await response.text();
       const json = text ? (JSON.parse(text) as { error?: ErrorBody }) : undefined;
@@ -122,7 +134,9 @@ export class ApiClient {
 
   /** Any JSON route (schedules and others): `method path [body]`. */
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return body === undefined ? this.#request(method, path) : this.#request(method, path, JSON.stringify(body), { 'content-type': 'application/json' });
+    return body === undefined
+      ? this.#request(method, path)
+      : this.#request(method, path, JSON.stringify(body), { 'content-type': 'application/json' });
   }
 
   async createJob(body: Record<string, unknown>): Promise<JobView> {
@@ -148,11 +162,26 @@ export class ApiClient {
     }
   }
 
-  async #request<T>(method: string, path: string, body?: RequestInit['body'], headers: Record<string, string> = {}): Promise<T> {
-    const response = await fetch(`${this.#base}${path}`, { method, headers: { ...this.#headers, ...headers }, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(this.#timeoutMs) });
+  async #request<T>(
+    method: string,
+    path: string,
+    body?: RequestInit['body'],
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const response = await fetch(`${this.#base}${path}`, {
+      method,
+      headers: { ...this.#headers, ...headers },
+      ...(body !== undefined ? { body } : {}),
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    });
     const text = await response.text();
     const json = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
-    if (!response.ok) throw new ApiError(response.status, (json as { error?: ErrorBody } | undefined)?.error, `${method} ${path}: HTTP ${response.status}`);
+    if (!response.ok)
+      throw new ApiError(
+        response.status,
+        (json as { error?: ErrorBody } | undefined)?.error,
+        `${method} ${path}: HTTP ${response.status}`,
+      );
     return json as T;
   }
 }

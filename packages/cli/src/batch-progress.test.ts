@@ -6,10 +6,22 @@ describe('BatchProgress', () => {
   it('shows done/failed/total, tok/s from the batch usage, and an ETA from the finishing rate', () => {
     let now = 1_000_000;
     const bar = new BatchProgress(undefined, () => now);
-    expect(bar.line({ status: 'in_progress', request_counts: { total: 100, completed: 0, failed: 0 }, usage: { output_tokens: 0 } })).toBe('[------------------------------] 0/100 done · 0 failed · in_progress');
+    expect(
+      bar.line({
+        status: 'in_progress',
+        request_counts: { total: 100, completed: 0, failed: 0 },
+        usage: { output_tokens: 0 },
+      }),
+    ).toBe('[------------------------------] 0/100 done · 0 failed · in_progress');
     now += 10_000;
     // 20 finished in 10 s → 80 left at 2/s = 40 s; 500 tokens in 10 s = 50 tok/s.
-    expect(bar.line({ status: 'in_progress', request_counts: { total: 100, completed: 18, failed: 2 }, usage: { output_tokens: 500 } })).toBe('[######------------------------] 20/100 done · 2 failed · 50.0 tok/s · ETA 40s · in_progress');
+    expect(
+      bar.line({
+        status: 'in_progress',
+        request_counts: { total: 100, completed: 18, failed: 2 },
+        usage: { output_tokens: 500 },
+      }),
+    ).toBe('[######------------------------] 20/100 done · 2 failed · 50.0 tok/s · ETA 40s · in_progress');
   });
 
   it('leaves tok/s out when the server reports no usage, and draws in place on a TTY', () => {
@@ -28,7 +40,12 @@ describe('BatchProgress', () => {
   });
 
   it('says validating until the lines are counted', () => {
-    expect(new BatchProgress(undefined).line({ status: 'validating', request_counts: { total: 0, completed: 0, failed: 0 } })).toBe('validating the input…');
+    expect(
+      new BatchProgress(undefined).line({
+        status: 'validating',
+        request_counts: { total: 0, completed: 0, failed: 0 },
+      }),
+    ).toBe('validating the input…');
   });
 
   it('formats durations', () => {

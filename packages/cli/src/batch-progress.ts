@@ -34,8 +34,12 @@ export class BatchProgress {
     const seconds = (now - this.#first.at) / 1000;
     const width = 30;
     const filled = total === 0 ? 0 : Math.min(width, Math.round((finished / total) * width));
-    const parts = [`[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${finished}/${total} done`, `${failed} failed`];
-    if (tokens !== undefined && this.#first.tokens !== undefined && seconds > 0) parts.push(`${((tokens - this.#first.tokens) / seconds).toFixed(1)} tok/s`);
+    const parts = [
+      `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${finished}/${total} done`,
+      `${failed} failed`,
+    ];
+    if (tokens !== undefined && this.#first.tokens !== undefined && seconds > 0)
+      parts.push(`${((tokens - this.#first.tokens) / seconds).toFixed(1)} tok/s`);
     const rate = seconds > 0 ? (finished - this.#first.finished) / seconds : 0;
     if (total > 0 && finished < total && rate > 0) parts.push(`ETA ${formatDuration((total - finished) / rate)}`);
     parts.push(batch.status);

@@ -94,9 +94,33 @@ export class EmbeddedStack {
       const port = await findFreePort();
       assertCommand('redis-server', 'apt-get install redis-server  (macOS: brew install redis)');
       // AOF so queued jobs survive a restart of the stack; no RDB snapshots.
-      this.#spawn('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--appendonly', 'yes', '--save', '', '--maxmemory-policy', 'noeviction'], {}, logs, o);
+      this.#spawn(
+        'redis',
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          redisDir,
+          '--appendonly',
+          'yes',
+          '--save',
+          '',
+          '--maxmemory-policy',
+          'noeviction',
+        ],
+        {},
+        logs,
+        o,
+      );
       redisUrl = `redis://127.0.0.1:${port}`;
-      await waitFor(async () => (await pingRedisOnce('127.0.0.1', port, 1_000)) === '+PONG', 10_000, 'redis-server did not answer');
+      await waitFor(
+        async () => (await pingRedisOnce('127.0.0.1', port, 1_000)) === '+PONG',
+        10_000,
+        'redis-server did not answer',
+      );
       status.write(`redis      ${redisUrl} (data in ${redisDir})\n`);
     }
 
@@ -106,28 +130,60 @@ export class EmbeddedStack {
     // Embedded workers serve no /metrics of their own (the exporter serves every node's from Redis),
     // so two stacks, or several workers, on one host never fight over the worker ports 9465 and 9466
     // (`/livez` is for an orchestrator; `gembatch up` watches its children itself).
-    const workerEnv: Record<string, string> = { GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', ...common, ...(o.model ? { GEMBATCH_MODEL: o.model } : {}), ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}) };
+    const workerEnv: Record<string, string> = {
+      GEMBATCH_METRICS_PORT: '0',
+      GEMBATCH_LIVEZ_PORT: '0',
+      ...common,
+      ...(o.model ? { GEMBATCH_MODEL: o.model } : {}),
+      ...(o.sequences ? { GEMBATCH_SEQUENCES: String(o.sequences) } : {}),
+    };
     const vram = o.simulateVram ?? [];
     const workers = o.workers ?? Math.max(1, vram.length);
     for (let index = 1; index <= workers; index++) {
       const name = index === 1 ? 'worker' : `worker-${index}`;
       const memory = vram[Math.min(index, vram.length) - 1];
       // Two workers on one host would publish stats under the same default node id.
-      const nodeId: Record<string, string> = workers > 1 && !o.env?.GEMBATCH_NODE_ID ? { GEMBATCH_NODE_ID: `${name}-${process.pid}${memory ? `-${memory.toLowerCase()}` : ''}` } : {};
+      const nodeId: Record<string, string> =
+        workers > 1 && !o.env?.GEMBATCH_NODE_ID
+          ? { GEMBATCH_NODE_ID: `${name}-${process.pid}${memory ? `-${memory.toLowerCase()}` : ''}` }
+          : {};
       // The worker reports its start (download progress, model decision, ready, failure) as typed events over IPC.
-      const child = this.#spawnTs(name, 'services/worker/src/main.ts', { ...workerEnv, ...nodeId, ...(memory ? { GEMBATCH_VRAM_BYTES: memory } : {}), ...o.workerEnv?.[index - 1] }, logs, o, true);
+      const child = this.#spawnTs(
+        name,
+        'services/worker/src/main.ts',
+        { ...workerEnv, ...nodeId, ...(memory ? { GEMBATCH_VRAM_BYTES: memory } : {}), ...o.workerEnv?.[index - 1] },
+        logs,
+        o,
+        true,
+      );
       followWorkerEvents(child, status, workers > 1 ? name : undefined);
     }
     this.#spawnTs('api', 'services/api/src/server.ts', { ...common, GEMBATCH_API_PORT: String(apiPort) }, logs, o);
-    this.#spawnTs('exporter', 'services/exporter/src/main.ts', { ...common, GEMBATCH_EXPORTER_PORT: String(exporterPort) }, logs, o);
+    this.#spawnTs(
+      'exporter',
+      'services/exporter/src/main.ts',
+      { ...common, GEMBATCH_EXPORTER_PORT: String(exporterPort) },
+      logs,
+      o,
+    );
 
     const api = `http://127.0.0.1:${apiPort}`;
     const client = new ApiClient({ baseUrl: api });
     status.write('waiting for the worker to load its model...\n');
-    await waitFor(() => client.ready(), o.readyTimeoutMs ?? 30 * 60_000, `the stack did not become ready; see the logs in ${logs}`, () => this.#firstExit());
+    await waitFor(
+      () => client.ready(),
+      o.readyTimeoutMs ?? 30 * 60_000,
+      `the stack did not become ready; see the logs in ${logs}`,
+      () => this.#firstExit(),
+    );
     if (workers > 1) {
       status.write(`waiting for all ${workers} workers...\n`);
-      await waitFor(async () => (await liveWorkers(api)) >= workers, o.readyTimeoutMs ?? 30 * 60_000, `not all ${workers} workers became ready; see the logs in ${logs}`, () => this.#firstExit());
+      await waitFor(
+        async () => (await liveWorkers(api)) >= workers,
+        o.readyTimeoutMs ?? 30 * 60_000,
+        `not all ${workers} workers became ready; see the logs in ${logs}`,
+        () => this.#firstExit(),
+      );
     }
     return { api, exporter: `http://127.0.0.1:${exporterPort}/metrics`, redis: redisUrl, logs };
   }
@@ -140,7 +196,12 @@ export class EmbeddedStack {
   /** Stops every service (idempotent): SIGTERM in order, SIGKILL after `graceMs`. */
   stop(graceMs = 30_000): Promise<void> {
     this.#stopping ??= (async () => {
-      const order = ['api', ...this.#services.filter((s) => s.name.startsWith('worker')).map((s) => s.name), 'exporter', 'redis'];
+      const order = [
+        'api',
+        ...this.#services.filter((s) => s.name.startsWith('worker')).map((s) => s.name),
+        'exporter',
+        'redis',
+      ];
       for (const name of order) {
         const service = this.#services.find((s) => s.name === name);
         if (!service) continue;
@@ -166,13 +227,32 @@ export class EmbeddedStack {
     return service.exited;
   }
 
-  #spawnTs(name: string, entry: string, env: Record<string, string>, logs: string, o: EmbeddedStackOptions, ipc = false): ChildProcess {
+  #spawnTs(
+    name: string,
+    entry: string,
+    env: Record<string, string>,
+    logs: string,
+    o: EmbeddedStackOptions,
+    ipc = false,
+  ): ChildProcess {
     return this.#spawn(name, process.execPath, ['--import', 'tsx', join(REPO_ROOT, entry)], env, logs, o, ipc);
   }
 
   /** Starts a service with its output in `<logs>/<name>.log`; `ipc` opens a message channel to it. */
-  #spawn(name: string, command: string, args: string[], env: Record<string, string>, logs: string, o: EmbeddedStackOptions, ipc = false): ChildProcess {
-    const child = spawn(command, args, { cwd: REPO_ROOT, env: { ...process.env, ...env }, stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'] });
+  #spawn(
+    name: string,
+    command: string,
+    args: string[],
+    env: Record<string, string>,
+    logs: string,
+    o: EmbeddedStackOptions,
+    ipc = false,
+  ): ChildProcess {
+    const child = spawn(command, args, {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
+    });
     const log = createWriteStream(join(logs, `${name}.log`), { flags: 'a' });
     // Both are pipes (stdio above); the type cannot tell.
     for (const stream of [child.stdout, child.stderr].filter((piped) => piped !== null)) {
@@ -193,7 +273,12 @@ export class EmbeddedStack {
   }
 }
 
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, message: string, fatal?: () => Promise<string | undefined>): Promise<void> {
+async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  message: string,
+  fatal?: () => Promise<string | undefined>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
@@ -216,5 +301,6 @@ async function liveWorkers(api: string): Promise<number> {
 }
 
 function assertCommand(command: string, install: string): void {
-  if (findOnPath(command) === null && !existsSync(command)) throw new Error(`${command} is not installed; install it with: ${install}`);
+  if (findOnPath(command) === null && !existsSync(command))
+    throw new Error(`${command} is not installed; install it with: ${install}`);
 }

@@ -72,15 +72,28 @@ export async function createFilesBatch(options: FilesBatchOptions): Promise<File
     onFile: (_index, wasReused) => {
       done += 1;
       if (wasReused) reused += 1;
-      if (done === options.files.length || done % 100 === 0) options.status?.write(`uploaded ${done}/${options.files.length}${reused > 0 ? ` (${reused} already on the server)` : ''}\n`);
+      if (done === options.files.length || done % 100 === 0)
+        options.status?.write(
+          `uploaded ${done}/${options.files.length}${reused > 0 ? ` (${reused} already on the server)` : ''}\n`,
+        );
     },
   });
   const customIds = customIdsFor(options.files);
   const endpoint = options.chat ? '/v1/chat/completions' : '/v1/jobs';
-  const bodyFor = (fileId: string) => (options.chat ? chatBody(options.chat, fileId) : { ...options.job, file_id: fileId });
-  const lines = ids.flatMap((fileId, index) => (fileId === null ? [] : [JSON.stringify({ custom_id: customIds[index], method: 'POST', url: endpoint, body: bodyFor(fileId) })]));
+  const bodyFor = (fileId: string) =>
+    options.chat ? chatBody(options.chat, fileId) : { ...options.job, file_id: fileId };
+  const lines = ids.flatMap((fileId, index) =>
+    fileId === null
+      ? []
+      : [JSON.stringify({ custom_id: customIds[index], method: 'POST', url: endpoint, body: bodyFor(fileId) })],
+  );
   if (lines.length === 0) return { batch: undefined, customIds, uploadErrors: errors, settle: async () => undefined };
-  const created = await createJsonlBatch(options.client, Buffer.from(`${lines.join('\n')}\n`, 'utf8'), endpoint, options);
+  const created = await createJsonlBatch(
+    options.client,
+    Buffer.from(`${lines.join('\n')}\n`, 'utf8'),
+    endpoint,
+    options,
+  );
   return { batch: created.batch, customIds, uploadErrors: errors, settle: created.settle };
 }
 
@@ -89,7 +102,15 @@ function chatBody(chat: NonNullable<FilesBatchOptions['chat']>, fileId: string):
   return {
     ...(chat.model ? { model: chat.model } : {}),
     ...(chat.maxTokens ? { max_tokens: chat.maxTokens } : {}),
-    messages: [{ role: 'user', content: [{ type: 'text', text: chat.prompt }, { type: 'file', file: { file_id: fileId } }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: chat.prompt },
+          { type: 'file', file: { file_id: fileId } },
+        ],
+      },
+    ],
   };
 }
 
@@ -97,7 +118,18 @@ function chatBody(chat: NonNullable<FilesBatchOptions['chat']>, fileId: string):
  * Uploads JSONL bytes as a `batch` file and creates the batch. The Idempotency-Key is the input's hash
  * and its generation in the local state: until `settle()`, the same input gets the same batch back.
  */
-export async function createJsonlBatch(client: ApiClient, jsonl: Buffer, endpoint: string, options: { server?: string; statePath?: string; completionWindow?: string; metadata?: Record<string, string>; webhookUrl?: string } = {}): Promise<CreatedBatch> {
+export async function createJsonlBatch(
+  client: ApiClient,
+  jsonl: Buffer,
+  endpoint: string,
+  options: {
+    server?: string;
+    statePath?: string;
+    completionWindow?: string;
+    metadata?: Record<string, string>;
+    webhookUrl?: string;
+  } = {},
+): Promise<CreatedBatch> {
   const statePath = options.statePath ?? DEFAULT_UPLOAD_STATE;
   const server = options.server ?? '';
   const inputHash = createHash('sha256').update(endpoint).update('\n').update(jsonl).digest('hex').slice(0, 48);
@@ -139,13 +171,19 @@ export interface WaitOptions {
 }
 
 /** Polls the batch until it ends (or the timeout or signal), drawing the progress bar. */
-export async function waitForBatch(client: ApiClient, batchId: string, options: WaitOptions = {}): Promise<BatchObject> {
+export async function waitForBatch(
+  client: ApiClient,
+  batchId: string,
+  options: WaitOptions = {},
+): Promise<BatchObject> {
   const bar = new BatchProgress(options.progress);
   const deadline = options.timeoutMs ? Date.now() + options.timeoutMs : Infinity;
   let batch = await client.getBatch(batchId);
   while (!FINAL_BATCH_STATUSES.has(batch.status) && Date.now() < deadline && !options.signal?.aborted) {
     bar.update(batch);
-    await delay(options.pollMs ?? 1_000, undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
+    await delay(options.pollMs ?? 1_000, undefined, options.signal ? { signal: options.signal } : {}).catch(
+      () => undefined,
+    );
     batch = await client.getBatch(batchId);
   }
   bar.finish(batch);
@@ -173,7 +211,14 @@ interface OutputLine {
  * Reads the batch's output and error lines and returns one record per input, in input order. An
  * input with neither line (the batch ended first) is reported failed with `unfinished`.
  */
-export async function collectRecords(client: ApiClient, batchId: string | undefined, files: readonly string[], customIds: readonly string[], unfinished: ErrorBody, uploadErrors: ReadonlyMap<number, ErrorBody> = new Map()): Promise<SubmitRecord[]> {
+export async function collectRecords(
+  client: ApiClient,
+  batchId: string | undefined,
+  files: readonly string[],
+  customIds: readonly string[],
+  unfinished: ErrorBody,
+  uploadErrors: ReadonlyMap<number, ErrorBody> = new Map(),
+): Promise<SubmitRecord[]> {
   const indexOf = new Map(customIds.map((id, index) => [id, index]));
   const records: Array<SubmitRecord | undefined> = Array.from({ length: files.length }, (_, index) => {
     const error = uploadErrors.get(index);
@@ -188,12 +233,26 @@ export async function collectRecords(client: ApiClient, batchId: string | undefi
       const jobId = line.response?.request_id?.startsWith('job_') ? line.response.request_id : null;
       if (kind === 'output' && line.response) {
         const body = line.response.body as { job_id?: string; output?: unknown; usage?: Usage; timings?: Timings };
-        records[index] = { input, job_id: body.job_id ?? jobId, status: 'completed', result: body.output, ...(body.usage ? { usage: body.usage } : {}), ...(body.timings ? { timings: body.timings } : {}) };
+        records[index] = {
+          input,
+          job_id: body.job_id ?? jobId,
+          status: 'completed',
+          result: body.output,
+          ...(body.usage ? { usage: body.usage } : {}),
+          ...(body.timings ? { timings: body.timings } : {}),
+        };
       } else {
         const error = line.error ?? { code: 'GB_ERR_INTERNAL', message: 'the request failed' };
-        records[index] = { input, job_id: jobId, status: error.code === 'GB_ERR_CANCELLED' ? 'cancelled' : 'failed', error };
+        records[index] = {
+          input,
+          job_id: jobId,
+          status: error.code === 'GB_ERR_CANCELLED' ? 'cancelled' : 'failed',
+          error,
+        };
       }
     }
   }
-  return records.map((record, index) => record ?? { input: files[index] as string, job_id: null, status: 'failed', error: unfinished });
+  return records.map(
+    (record, index) => record ?? { input: files[index] as string, job_id: null, status: 'failed', error: unfinished },
+  );
 }

@@ -36,7 +36,9 @@ export async function expandInputs(inputs: readonly string[]): Promise<string[]>
     const path = resolve(input);
     const info = await stat(path);
     if (info.isDirectory()) {
-      const entries = (await readdir(path, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => a.name.localeCompare(b.name));
+      const entries = (await readdir(path, { withFileTypes: true }))
+        .filter((e) => !e.name.startsWith('.'))
+        .sort((a, b) => a.name.localeCompare(b.name));
       files.push(...(await expandInputs(entries.map((e) => join(path, e.name)))));
     } else if (info.isFile()) files.push(path);
   }
@@ -61,14 +63,28 @@ export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[
     ...(options.signal ? { signal: options.signal } : {}),
   });
   if (!batch) {
-    const records = await collectRecords(client, undefined, files, customIds, { code: 'GB_ERR_INTERNAL', message: 'not uploaded' }, uploadErrors);
+    const records = await collectRecords(
+      client,
+      undefined,
+      files,
+      customIds,
+      { code: 'GB_ERR_INTERNAL', message: 'not uploaded' },
+      uploadErrors,
+    );
     for (const record of records) options.onRecord(record);
     return records;
   }
   options.progress?.write(`batch ${batch.id}: ${files.length - uploadErrors.size} requests\n`);
-  let final = await waitForBatch(client, batch.id, { ...(options.progress ? { progress: options.progress } : {}), ...(options.pollMs ? { pollMs: options.pollMs } : {}), ...(options.signal ? { signal: options.signal } : {}), ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
+  let final = await waitForBatch(client, batch.id, {
+    ...(options.progress ? { progress: options.progress } : {}),
+    ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+  });
   if (options.signal?.aborted) {
-    options.progress?.write(`interrupted; batch ${batch.id} keeps running. Run the same command again to resume waiting for it.\n`);
+    options.progress?.write(
+      `interrupted; batch ${batch.id} keeps running. Run the same command again to resume waiting for it.\n`,
+    );
     return undefined;
   }
   const timedOut = !['completed', 'failed', 'cancelled', 'expired'].includes(final.status);
@@ -78,9 +94,20 @@ export async function submitFiles(options: SubmitOptions): Promise<SubmitRecord[
   }
   if (final.status === 'failed') {
     await settle();
-    throw new Error(`batch ${batch.id} failed: ${final.errors?.data.map((e) => `${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('; ') ?? 'validation failed'}`);
+    throw new Error(
+      `batch ${batch.id} failed: ${final.errors?.data.map((e) => `${e.line ? `line ${e.line}: ` : ''}${e.message}`).join('; ') ?? 'validation failed'}`,
+    );
   }
-  const records = await collectRecords(client, batch.id, files, customIds, timedOut ? { code: 'GB_ERR_TIMEOUT', message: 'the job did not finish before the --timeout' } : { code: 'GB_ERR_CANCELLED', message: `the batch ended ${final.status} before this request ran` }, uploadErrors);
+  const records = await collectRecords(
+    client,
+    batch.id,
+    files,
+    customIds,
+    timedOut
+      ? { code: 'GB_ERR_TIMEOUT', message: 'the job did not finish before the --timeout' }
+      : { code: 'GB_ERR_CANCELLED', message: `the batch ended ${final.status} before this request ran` },
+    uploadErrors,
+  );
   for (const record of records) options.onRecord(record);
   // Seen through: the same command again is a new batch, not these results again.
   await settle();

@@ -10,21 +10,30 @@ import { EmbeddedStack } from '../src/embedded-stack.ts';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** Debian's `chromium` package (scripts/install-system-deps.sh installs it); CHROMIUM_PATH overrides. Never a downloaded build. */
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path): path is string => !!path && existsSync(path));
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
+  (path): path is string => !!path && existsSync(path),
+);
 /** Screenshots land here (ignored by git), and their paths are printed. */
 const ARTIFACTS = join(REPO, '.gembatch', 'test-artifacts', 'console');
 const TENANT_A = 'console-key-tenant-a-0123456789';
 const TENANT_B = 'console-key-tenant-b-0123456789';
 const ADMIN = 'console-admin-token-0123456789';
 
-if (!CHROMIUM) console.warn('console-browser.test: skipped, no chromium binary (run scripts/install-system-deps.sh, or set CHROMIUM_PATH)');
+if (!CHROMIUM)
+  console.warn(
+    'console-browser.test: skipped, no chromium binary (run scripts/install-system-deps.sh, or set CHROMIUM_PATH)',
+  );
 
 /** Runs axe on the page as it is and returns the serious and critical violations (id and where). */
 async function seriousViolations(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol, so the console's CSP (script-src 'self') stays as shipped.
   await page.evaluate(axe.source);
-  const result = await page.evaluate(async () => (globalThis as unknown as { axe: typeof axe }).axe.run({ resultTypes: ['violations'] }));
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  const result = await page.evaluate(async () =>
+    (globalThis as unknown as { axe: typeof axe }).axe.run({ resultTypes: ['violations'] }),
+  );
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
 }
 
 async function signIn(page: Page, api: string, key: string, heading: string): Promise<void> {
@@ -70,14 +79,24 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
       let browser: Browser | undefined;
       try {
         await stack.start();
-        browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+        browser = await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--no-sandbox', '--disable-dev-shm-usage'],
+        });
         /** A context whose every request is logged; anything not on the API's origin is recorded and refused. */
         const offline = async (): Promise<BrowserContext> => {
           const context = await browser!.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
-          context.on('console', (message) => message.type() === 'error' && !/status of 40[14]/.test(message.text()) && consoleErrors.push(message.text()));
+          context.on(
+            'console',
+            (message) =>
+              message.type() === 'error' &&
+              !/status of 40[14]/.test(message.text()) &&
+              consoleErrors.push(message.text()),
+          );
           await context.route('**/*', async (route) => {
             const url = route.request().url();
-            if (url.startsWith('data:') || url.startsWith('blob:') || new URL(url).origin === origin) return route.continue();
+            if (url.startsWith('data:') || url.startsWith('blob:') || new URL(url).origin === origin)
+              return route.continue();
             offOrigin.push(url);
             return route.abort('internetdisconnected');
           });
@@ -107,11 +126,18 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         expect(batchId).toBeDefined();
 
         // 3. The progress bar reaches 100 % with no reload (the marker set before survives).
-        await page.locator('[role="progressbar"][aria-label="Batch progress"][aria-valuenow="100"]').waitFor({ timeout: 120_000 });
-        await page.getByText(/^completed$/).first().waitFor({ timeout: 60_000 });
+        await page
+          .locator('[role="progressbar"][aria-label="Batch progress"][aria-valuenow="100"]')
+          .waitFor({ timeout: 120_000 });
+        await page
+          .getByText(/^completed$/)
+          .first()
+          .waitFor({ timeout: 60_000 });
         expect(await page.evaluate(() => (globalThis as unknown as { consoleMarker?: number }).consoleMarker)).toBe(42);
         const total = examples.length + 1;
-        await expect.poll(() => page.locator('#batch-counts').textContent(), { timeout: 30_000 }).toBe(`${examples.length} / 1 / ${total}`);
+        await expect
+          .poll(() => page.locator('#batch-counts').textContent(), { timeout: 30_000 })
+          .toBe(`${examples.length} / 1 / ${total}`);
 
         // 4. The failed request's error, opened by a click (hidden before it).
         const failedRow = page.locator('#request-rows tr', { hasText: 'broken.pdf' });
@@ -129,11 +155,16 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         const batchViolations = await seriousViolations(page);
 
         // 5. The output file: one line per successful request.
-        const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download output (JSONL)' }).click()]);
+        const [download] = await Promise.all([
+          page.waitForEvent('download'),
+          page.getByRole('button', { name: 'Download output (JSONL)' }).click(),
+        ]);
         const output = await readFile(await download.path(), 'utf8');
         const lines = output.split('\n').filter((line) => line.trim() !== '');
         expect(lines).toHaveLength(examples.length);
-        expect(lines.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(examples.map((path) => basename(path)));
+        expect(lines.map((line) => (JSON.parse(line) as { custom_id: string }).custom_id)).toEqual(
+          examples.map((path) => basename(path)),
+        );
 
         // The job page shows timings and usage, and the result only after a click.
         await failedRow.page().locator('#request-rows tr', { hasText: 'letter.txt' }).getByRole('link').click();
@@ -156,12 +187,31 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         expect(pageErrors).toEqual([]);
 
         // Cancel with confirmation: a long batch made through the API (200 requests of 256 tokens: minutes on any CPU); "Keep running" keeps it, the confirmation cancels it.
-        const longLines = Array.from({ length: 200 }, (_, i) => JSON.stringify({ custom_id: `long-${i}`, method: 'POST', url: '/v1/jobs', body: { text: `Report ${i}: the ward was quiet overnight.`, task: 'summarize', max_tokens: 256 } }));
+        const longLines = Array.from({ length: 200 }, (_, i) =>
+          JSON.stringify({
+            custom_id: `long-${i}`,
+            method: 'POST',
+            url: '/v1/jobs',
+            body: { text: `Report ${i}: the ward was quiet overnight.`, task: 'summarize', max_tokens: 256 },
+          }),
+        );
         const form = new FormData();
         form.append('purpose', 'batch');
         form.append('file', new Blob([longLines.join('\n')], { type: 'application/jsonl' }), 'long.jsonl');
-        const inputFile = (await (await fetch(`${api}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_A}` }, body: form })).json()) as { id: string };
-        const longBatch = (await (await fetch(`${api}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_A}`, 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: inputFile.id, endpoint: '/v1/jobs', completion_window: '1h' }) })).json()) as { id: string };
+        const inputFile = (await (
+          await fetch(`${api}/v1/files`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TENANT_A}` },
+            body: form,
+          })
+        ).json()) as { id: string };
+        const longBatch = (await (
+          await fetch(`${api}/v1/batches`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TENANT_A}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ input_file_id: inputFile.id, endpoint: '/v1/jobs', completion_window: '1h' }),
+          })
+        ).json()) as { id: string };
         await page.goto(`${api}/console#/batches/${longBatch.id}`);
         const opener = page.getByRole('button', { name: 'Cancel batch…' });
         await expect.poll(() => opener.isEnabled(), { timeout: 30_000 }).toBe(true);
@@ -176,7 +226,17 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         await expect.poll(() => opener.isDisabled()).toBe(true);
 
         // Schedules: made through the API, paused, resumed and run from the console; the run links its batch.
-        const created = await fetch(`${api}/v1/schedules`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_A}`, 'content-type': 'application/json' }, body: JSON.stringify({ cron: '0 2 * * *', source_folder: 'inbox', output_folder: 'out', task: 'summarize', options: {} }) });
+        const created = await fetch(`${api}/v1/schedules`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TENANT_A}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            cron: '0 2 * * *',
+            source_folder: 'inbox',
+            output_folder: 'out',
+            task: 'summarize',
+            options: {},
+          }),
+        });
         expect(created.status).toBe(201);
         const scheduleId = ((await created.json()) as { id: string }).id;
         await page.getByRole('link', { name: 'Schedules' }).click();
@@ -209,7 +269,10 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         await pageB.getByText('No batches yet.').waitFor();
         expect(await pageB.locator('#batch-rows').textContent()).not.toContain(batchId);
         await pageB.goto(`${api}/console#/batches/${batchId}`);
-        await pageB.getByRole('alert').getByText(/not found/i).waitFor();
+        await pageB
+          .getByRole('alert')
+          .getByText(/not found/i)
+          .waitFor();
         expect(await pageB.locator('#batch-facts').textContent()).toBe('');
 
         // The admin token: the nodes view with the worker's card and the queues.
@@ -221,7 +284,9 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         await card.getByText('Sequences in use').waitFor();
         await pageAdmin.locator('#queue-rows tr', { hasText: 'generate' }).first().waitFor();
         // The sparkline fills from successive polls (about one a second while the view is open).
-        await expect.poll(async () => Number(await card.locator('svg.spark').getAttribute('data-samples')), { timeout: 30_000 }).toBeGreaterThanOrEqual(5);
+        await expect
+          .poll(async () => Number(await card.locator('svg.spark').getAttribute('data-samples')), { timeout: 30_000 })
+          .toBeGreaterThanOrEqual(5);
         const nodesShot = join(ARTIFACTS, 'nodes.png');
         await pageAdmin.screenshot({ path: nodesShot, fullPage: true });
         const nodesViolations = await seriousViolations(pageAdmin);
@@ -231,15 +296,45 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         await pageAdmin.screenshot({ path: darkShot, fullPage: true });
         nodesViolations.push(...(await seriousViolations(pageAdmin)));
         // A tenant key is not the admin token.
-        expect((await fetch(`${api}/admin/fleet`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(401);
-        expect((await fetch(`${api}/admin/batches`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(401);
+        expect((await fetch(`${api}/admin/fleet`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(
+          401,
+        );
+        expect((await fetch(`${api}/admin/batches`, { headers: { authorization: `Bearer ${TENANT_A}` } })).status).toBe(
+          401,
+        );
 
         // The admin's all-tenants view lists both tenants' batches (tenant B gets one through the API).
         const formB = new FormData();
         formB.append('purpose', 'batch');
-        formB.append('file', new Blob([JSON.stringify({ custom_id: 'b-1', method: 'POST', url: '/v1/jobs', body: { text: 'Ward B was quiet.', task: 'summarize', max_tokens: 8 } })], { type: 'application/jsonl' }), 'b.jsonl');
-        const inputB = (await (await fetch(`${api}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_B}` }, body: formB })).json()) as { id: string };
-        const batchB = (await (await fetch(`${api}/v1/batches`, { method: 'POST', headers: { authorization: `Bearer ${TENANT_B}`, 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: inputB.id, endpoint: '/v1/jobs' }) })).json()) as { id: string };
+        formB.append(
+          'file',
+          new Blob(
+            [
+              JSON.stringify({
+                custom_id: 'b-1',
+                method: 'POST',
+                url: '/v1/jobs',
+                body: { text: 'Ward B was quiet.', task: 'summarize', max_tokens: 8 },
+              }),
+            ],
+            { type: 'application/jsonl' },
+          ),
+          'b.jsonl',
+        );
+        const inputB = (await (
+          await fetch(`${api}/v1/files`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TENANT_B}` },
+            body: formB,
+          })
+        ).json()) as { id: string };
+        const batchB = (await (
+          await fetch(`${api}/v1/batches`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TENANT_B}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ input_file_id: inputB.id, endpoint: '/v1/jobs' }),
+          })
+        ).json()) as { id: string };
         await pageAdmin.emulateMedia({ colorScheme: 'light' });
         await pageAdmin.getByRole('link', { name: 'All tenants' }).click();
         await pageAdmin.getByRole('heading', { level: 1, name: 'All tenants' }).waitFor();
@@ -251,8 +346,16 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         await pageAdmin.screenshot({ path: tenantsShot, fullPage: true });
         nodesViolations.push(...(await seriousViolations(pageAdmin)));
 
-        console.log(`console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${jobShot}\n  ${schedulesShot}\n  ${nodesShot}\n  ${darkShot}\n  ${tenantsShot}`);
-        expect({ list: listViolations, batch: batchViolations, job: jobViolations, schedules: schedulesViolations, nodes: nodesViolations }).toEqual({ list: [], batch: [], job: [], schedules: [], nodes: [] });
+        console.log(
+          `console screenshots:\n  ${listShot}\n  ${batchShot}\n  ${jobShot}\n  ${schedulesShot}\n  ${nodesShot}\n  ${darkShot}\n  ${tenantsShot}`,
+        );
+        expect({
+          list: listViolations,
+          batch: batchViolations,
+          job: jobViolations,
+          schedules: schedulesViolations,
+          nodes: nodesViolations,
+        }).toEqual({ list: [], batch: [], job: [], schedules: [], nodes: [] });
         expect(offOrigin).toEqual([]);
         expect(consoleErrors).toEqual([]);
       } finally {

@@ -16,7 +16,15 @@ async function startApi(redis: RedisTestContext): Promise<string> {
   onTestFinished(() => dir.cleanup());
   const port = await findFreePort('127.0.0.1');
   const child = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { PATH: process.env.PATH ?? '', REDIS_URL: redis.url, GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_DATA_DIR: dir.path, GEMBATCH_API_PORT: String(port), GEMBATCH_ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      REDIS_URL: redis.url,
+      GEMBATCH_REDIS_PREFIX: redis.prefix,
+      GEMBATCH_DATA_DIR: dir.path,
+      GEMBATCH_API_PORT: String(port),
+      GEMBATCH_ADMIN_TOKEN: TOKEN,
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = once(child, 'exit');
@@ -38,10 +46,17 @@ async function startApi(redis: RedisTestContext): Promise<string> {
   return base;
 }
 
-type Command = (argv: string[], options: { out: Writable; err: Writable; env: Record<string, string> }) => Promise<number>;
+type Command = (
+  argv: string[],
+  options: { out: Writable; err: Writable; env: Record<string, string> },
+) => Promise<number>;
 
 /** Runs a `gembatch` admin command in-process and captures what it prints. */
-async function cli(run: Command, argv: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {
+async function cli(
+  run: Command,
+  argv: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
   const sink = (append: (text: string) => void) =>
@@ -56,33 +71,54 @@ async function cli(run: Command, argv: string[], env: Record<string, string>): P
 }
 
 describe('gembatch tenant purge and gembatch audit', () => {
-  redisTest("purges a tenant's files, jobs and keys through the real API and shows the audit trail", async ({ redis }) => {
-    const api = await startApi(redis);
-    const env = { GEMBATCH_API_URL: api, GEMBATCH_ADMIN_TOKEN: TOKEN };
-    const key = (await cli(runKeys, ['create', 'acme'], env)).out.trim();
-    const auth = { authorization: `Bearer ${key}` };
-    const form = new FormData();
-    form.append('file', new Blob(['a private letter']), 'letter.txt');
-    form.append('purpose', 'user_data');
-    const file = (await (await fetch(`${api}/v1/files`, { method: 'POST', body: form, headers: auth })).json()) as { id: string };
-    const job = (await (await fetch(`${api}/v1/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'hello there', task: 'summarize' }) })).json()) as { id: string };
+  redisTest(
+    "purges a tenant's files, jobs and keys through the real API and shows the audit trail",
+    async ({ redis }) => {
+      const api = await startApi(redis);
+      const env = { GEMBATCH_API_URL: api, GEMBATCH_ADMIN_TOKEN: TOKEN };
+      const key = (await cli(runKeys, ['create', 'acme'], env)).out.trim();
+      const auth = { authorization: `Bearer ${key}` };
+      const form = new FormData();
+      form.append('file', new Blob(['a private letter']), 'letter.txt');
+      form.append('purpose', 'user_data');
+      const file = (await (await fetch(`${api}/v1/files`, { method: 'POST', body: form, headers: auth })).json()) as {
+        id: string;
+      };
+      const job = (await (
+        await fetch(`${api}/v1/jobs`, {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ text: 'hello there', task: 'summarize' }),
+        })
+      ).json()) as { id: string };
 
-    const trail = await cli(runAudit, ['--tenant', 'acme', '--json'], env);
-    expect(trail.code, trail.err).toBe(0);
-    expect((JSON.parse(trail.out) as Array<{ action: string; resource: string }>).map((e) => `${e.action} ${e.resource}`)).toEqual([`job.submit ${job.id}`, `file.create ${file.id}`, expect.stringMatching(/^key\.create key_[0-9a-f]{16}$/)]);
-    const table = await cli(runAudit, ['--action', 'file.create'], env);
-    expect(table.out).toMatch(new RegExp(`file\\.create\\s+acme\\s+key_[0-9a-f]{16}\\s+${file.id}`));
+      const trail = await cli(runAudit, ['--tenant', 'acme', '--json'], env);
+      expect(trail.code, trail.err).toBe(0);
+      expect(
+        (JSON.parse(trail.out) as Array<{ action: string; resource: string }>).map((e) => `${e.action} ${e.resource}`),
+      ).toEqual([
+        `job.submit ${job.id}`,
+        `file.create ${file.id}`,
+        expect.stringMatching(/^key\.create key_[0-9a-f]{16}$/),
+      ]);
+      const table = await cli(runAudit, ['--action', 'file.create'], env);
+      expect(table.out).toMatch(new RegExp(`file\\.create\\s+acme\\s+key_[0-9a-f]{16}\\s+${file.id}`));
 
-    expect((await cli(runTenant, ['purge', 'acme'], env)).code).toBe(2);
-    const purged = await cli(runTenant, ['purge', 'acme', '--yes'], env);
-    expect(purged).toMatchObject({ code: 0, out: 'purged acme: 1 jobs, 1 files, 1 keys, 0 schedules, 0 batches\n' });
-    expect((await fetch(`${api}/v1/files`, { headers: auth })).status).toBe(401);
-    expect(JSON.parse((await cli(runAudit, ['--action', 'tenant.purge', '--json'], env)).out)).toMatchObject([{ tenant: 'acme', actor: 'admin' }]);
+      expect((await cli(runTenant, ['purge', 'acme'], env)).code).toBe(2);
+      const purged = await cli(runTenant, ['purge', 'acme', '--yes'], env);
+      expect(purged).toMatchObject({ code: 0, out: 'purged acme: 1 jobs, 1 files, 1 keys, 0 schedules, 0 batches\n' });
+      expect((await fetch(`${api}/v1/files`, { headers: auth })).status).toBe(401);
+      expect(JSON.parse((await cli(runAudit, ['--action', 'tenant.purge', '--json'], env)).out)).toMatchObject([
+        { tenant: 'acme', actor: 'admin' },
+      ]);
 
-    const noToken = await cli(runTenant, ['purge', 'acme', '--yes'], { GEMBATCH_API_URL: api });
-    expect(noToken.code).toBe(2);
-    expect((await cli(runAudit, [], { ...env, GEMBATCH_ADMIN_TOKEN: 'not-the-admin-token-000' })).err).toContain('GB_ERR_UNAUTHORIZED');
-  });
+      const noToken = await cli(runTenant, ['purge', 'acme', '--yes'], { GEMBATCH_API_URL: api });
+      expect(noToken.code).toBe(2);
+      expect((await cli(runAudit, [], { ...env, GEMBATCH_ADMIN_TOKEN: 'not-the-admin-token-000' })).err).toContain(
+        'GB_ERR_UNAUTHORIZED',
+      );
+    },
+  );
 
   it('prints usage for a missing or unknown sub-command', async () => {
     expect((await cli(runTenant, [], {})).code).toBe(2);

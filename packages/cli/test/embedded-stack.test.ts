@@ -27,7 +27,15 @@ describe('embedded stack end to end', () => {
         dataDir: join(dir.path, 'data'),
         model: 'hf:test/tiny/tiny.gguf',
         sequences: 2,
-        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0', GEMBATCH_LIVEZ_PORT: '0', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', LOG_LEVEL: 'debug', HF_ENDPOINT: hub.endpoint },
+        env: {
+          GEMBATCH_REDIS_PREFIX: redis.prefix,
+          GEMBATCH_THREADS: '1',
+          GEMBATCH_METRICS_PORT: '0',
+          GEMBATCH_LIVEZ_PORT: '0',
+          GEMBATCH_CONTEXT_PER_SEQUENCE: '2048',
+          LOG_LEVEL: 'debug',
+          HF_ENDPOINT: hub.endpoint,
+        },
         status: { write: (chunk: string) => ((status += chunk), true) } as unknown as NodeJS.WritableStream,
         readyTimeoutMs: 90_000,
       });

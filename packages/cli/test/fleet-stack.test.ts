@@ -2,7 +2,14 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import { GEMMA4_12B_CATALOG } from '@gembatch/inference';
-import { findFamily, findFreePort, parsePrometheusFamilies, redisTest, tempDir, writeStandInModels } from '@gembatch/testing';
+import {
+  findFamily,
+  findFreePort,
+  parsePrometheusFamilies,
+  redisTest,
+  tempDir,
+  writeStandInModels,
+} from '@gembatch/testing';
 import { runTop } from '../src/commands/top.ts';
 import { EmbeddedStack } from '../src/embedded-stack.ts';
 
@@ -24,7 +31,10 @@ describe('gembatch up --workers 2 --simulate-vram 12GiB,32GiB', () => {
     async ({ redis }) => {
       const dir = await tempDir();
       const dataDir = join(dir.path, 'data');
-      await writeStandInModels(join(dataDir, 'models'), GEMMA4_12B_CATALOG.entries.map((e) => e.file));
+      await writeStandInModels(
+        join(dataDir, 'models'),
+        GEMMA4_12B_CATALOG.entries.map((e) => e.file),
+      );
       // Before the fix every embedded worker listened on 9465: with it taken (another stack on this
       // host), the worker exited with EADDRINUSE and the stack never became ready.
       const blockers = await Promise.all(WORKER_PORTS.map(occupy));

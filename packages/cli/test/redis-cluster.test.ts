@@ -26,7 +26,8 @@ describe('REDIS_URL=redis+cluster://... (a real 3-master Redis Cluster on loopba
 
     const families = parsePrometheusFamilies(await (await fetch(stack.urls.exporter)).text());
     const completed = findFamily(families, 'gembatch_queue_jobs');
-    const samples = completed && completed.type !== 'histogram' && completed.type !== 'summary' ? completed.metrics : [];
+    const samples =
+      completed && completed.type !== 'histogram' && completed.type !== 'summary' ? completed.metrics : [];
     expect(samples.find((s) => s.labels.queue === 'generate' && s.labels.state === 'completed')?.value).toBe(JOBS);
     expect(findFamily(families, 'gembatch_node_info')?.metrics.length).toBe(1);
 

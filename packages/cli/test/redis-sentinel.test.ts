@@ -21,7 +21,9 @@ describe('REDIS_URL=redis+sentinel://.../master (a master, a replica and a Senti
     const ids = await submitJobs(stack.client, JOBS, 128);
     // Fail over once the first job is done and the rest are queued or running.
     await waitForJobs(stack.client, ids.slice(0, 1), 60_000);
-    const unfinished = (await Promise.all(ids.map((id) => stack.client.getJob(id)))).filter((v) => v.status !== 'completed' && v.status !== 'failed').length;
+    const unfinished = (await Promise.all(ids.map((id) => stack.client.getJob(id)))).filter(
+      (v) => v.status !== 'completed' && v.status !== 'failed',
+    ).length;
     const before = await sentinel.currentMasterPort();
     const after = await sentinel.failover();
     expect(before).toBe(sentinel.master.port);

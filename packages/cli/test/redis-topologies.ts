@@ -25,7 +25,12 @@ export async function startTopologyStack(redisUrl: string): Promise<TopologyStac
     dataDir: join(dir.path, 'data'),
     model: await ensureTestModel('tiny'),
     sequences: 4,
-    env: { GEMBATCH_REDIS_PREFIX: prefix, GEMBATCH_THREADS: '1', GEMBATCH_CONTEXT_PER_SEQUENCE: '1024', LOG_LEVEL: 'debug' },
+    env: {
+      GEMBATCH_REDIS_PREFIX: prefix,
+      GEMBATCH_THREADS: '1',
+      GEMBATCH_CONTEXT_PER_SEQUENCE: '1024',
+      LOG_LEVEL: 'debug',
+    },
     status: { write: () => true } as unknown as NodeJS.WritableStream,
     readyTimeoutMs: 90_000,
   });
@@ -44,7 +49,15 @@ export async function startTopologyStack(redisUrl: string): Promise<TopologyStac
 
 /** Submits `count` short summarize jobs through the API; returns their ids. */
 export async function submitJobs(client: ApiClient, count: number, maxTokens: number): Promise<string[]> {
-  const views = await Promise.all(Array.from({ length: count }, (_, i) => client.createJob({ text: `Topology document ${i}: the ferry timetable changes in spring.`, task: 'summarize', max_tokens: maxTokens })));
+  const views = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      client.createJob({
+        text: `Topology document ${i}: the ferry timetable changes in spring.`,
+        task: 'summarize',
+        max_tokens: maxTokens,
+      }),
+    ),
+  );
   return views.map((v) => v.id);
 }
 

@@ -24,7 +24,12 @@ describe('two workers on different data dirs that share only the blob directory 
         model: await ensureTestModel('tiny'),
         sequences: 2,
         workers: 2,
-        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', GEMBATCH_BLOBS_DIR: blobs },
+        env: {
+          GEMBATCH_REDIS_PREFIX: redis.prefix,
+          GEMBATCH_THREADS: '1',
+          GEMBATCH_CONTEXT_PER_SEQUENCE: '2048',
+          GEMBATCH_BLOBS_DIR: blobs,
+        },
         // Host B reads no file itself: every text it generates from was extracted on host A and reached it through the shared blobs.
         workerEnv: [{ GEMBATCH_DATA_DIR: hostA }, { GEMBATCH_DATA_DIR: hostB, GEMBATCH_EXTRACT_ENABLED: 'false' }],
         status: { write: () => true } as unknown as NodeJS.WritableStream,
@@ -35,7 +40,9 @@ describe('two workers on different data dirs that share only the blob directory 
         const client = new ApiClient({ baseUrl: urls.api });
         const ids: string[] = [];
         for (let i = 0; i < FILES; i++) {
-          const pdf = await writeTextPdf(join(dir.path, `memo-${i}.pdf`), [`Memo ${i}. The library opens at nine and closes at five on weekdays.`]);
+          const pdf = await writeTextPdf(join(dir.path, `memo-${i}.pdf`), [
+            `Memo ${i}. The library opens at nine and closes at five on weekdays.`,
+          ]);
           const file = await client.uploadFile(pdf);
           ids.push((await client.createJob({ file_id: file.id, task: 'summarize', max_tokens: 64 })).id);
         }

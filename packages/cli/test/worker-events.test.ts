@@ -12,10 +12,16 @@ describe('worker events (gembatch up)', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     let status = '';
-    followWorkerEvents(child, { write: (chunk: string) => ((status += chunk), true) } as unknown as NodeJS.WritableStream, 'worker-2');
+    followWorkerEvents(
+      child,
+      { write: (chunk: string) => ((status += chunk), true) } as unknown as NodeJS.WritableStream,
+      'worker-2',
+    );
     // Log lines go to a pipe the CLI writes to a file and never reads.
     child.stdout?.resume();
     expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(0);
-    expect(status).toBe('worker-2: downloading model: 50%\nmodel      worker-2: /models/m.gguf (Q8_0): fits 8 sequences\n');
+    expect(status).toBe(
+      'worker-2: downloading model: 50%\nmodel      worker-2: /models/m.gguf (Q8_0): fits 8 sequences\n',
+    );
   });
 });

@@ -21,7 +21,17 @@ describe('childProcessEnv', () => {
   });
 
   it('adds named variables and prefixes a call site needs, and sets its own', () => {
-    const env = childProcessEnv({ allow: ['CUDA_VISIBLE_DEVICES'], allowPrefixes: ['GGML_'], set: { OMP_THREAD_LIMIT: '1' } }, parent);
-    expect(env).toEqual({ PATH: '/usr/bin', HOME: '/home/app', LANG: 'C.UTF-8', CUDA_VISIBLE_DEVICES: '0', GGML_CUDA_FORCE_MMQ: '1', OMP_THREAD_LIMIT: '1' });
+    const env = childProcessEnv(
+      { allow: ['CUDA_VISIBLE_DEVICES'], allowPrefixes: ['GGML_'], set: { OMP_THREAD_LIMIT: '1' } },
+      parent,
+    );
+    expect(env).toEqual({
+      PATH: '/usr/bin',
+      HOME: '/home/app',
+      LANG: 'C.UTF-8',
+      CUDA_VISIBLE_DEVICES: '0',
+      GGML_CUDA_FORCE_MMQ: '1',
+      OMP_THREAD_LIMIT: '1',
+    });
   });
 });

@@ -13,7 +13,23 @@ export interface ChildProcessEnvOptions {
  * go, the locale and time zone, and where tesseract's language data lives. Nothing else:
  * `REDIS_URL` (with its password), `HF_TOKEN`, API keys and cloud credentials stay in the parent.
  */
-const BASE_ALLOWED: readonly string[] = ['PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_NUMERIC', 'TZ', 'LD_LIBRARY_PATH', 'TESSDATA_PREFIX', 'SYSTEMROOT', 'WINDIR'];
+const BASE_ALLOWED: readonly string[] = [
+  'PATH',
+  'HOME',
+  'TMPDIR',
+  'TMP',
+  'TEMP',
+  'LANG',
+  'LANGUAGE',
+  'LC_ALL',
+  'LC_CTYPE',
+  'LC_NUMERIC',
+  'TZ',
+  'LD_LIBRARY_PATH',
+  'TESSDATA_PREFIX',
+  'SYSTEMROOT',
+  'WINDIR',
+];
 
 /**
  * The minimal environment for a child process (ffmpeg, ffprobe, tesseract, poppler, the
@@ -21,7 +37,10 @@ const BASE_ALLOWED: readonly string[] = ['PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP'
  * whole environment. Every spawn in gembatch takes its `env` from here, so a secret added to the
  * parent's environment later cannot leak into a tool that parses hostile files.
  */
-export function childProcessEnv(options: ChildProcessEnvOptions = {}, source: Readonly<Record<string, string | undefined>> = process.env): Record<string, string> {
+export function childProcessEnv(
+  options: ChildProcessEnvOptions = {},
+  source: Readonly<Record<string, string | undefined>> = process.env,
+): Record<string, string> {
   const allowed = new Set([...BASE_ALLOWED, ...(options.allow ?? [])]);
   const prefixes = options.allowPrefixes ?? [];
   const env: Record<string, string> = {};

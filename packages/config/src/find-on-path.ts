@@ -8,7 +8,10 @@ import { delimiter, join } from 'node:path';
  *
  * @param env Environment whose `PATH` is searched. Defaults to `process.env`.
  */
-export function findOnPath(name: string, env: Readonly<Record<string, string | undefined>> = process.env): string | null {
+export function findOnPath(
+  name: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | null {
   for (const dir of (env.PATH ?? '').split(delimiter)) {
     if (dir === '') continue;
     const candidate = join(dir, name);

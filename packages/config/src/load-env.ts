@@ -15,7 +15,10 @@ export class ConfigError extends Error {
  * Empty strings count as unset (so `FOO=` falls back to the default). Returns a frozen object;
  * on failure throws a `ConfigError` listing every problem with its variable name.
  */
-export function loadEnv<Schema extends z.ZodObject>(schema: Schema, source: Record<string, string | undefined> = process.env): Readonly<z.output<Schema>> {
+export function loadEnv<Schema extends z.ZodObject>(
+  schema: Schema,
+  source: Record<string, string | undefined> = process.env,
+): Readonly<z.output<Schema>> {
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = source[key];
@@ -49,7 +52,22 @@ export const envInt = (min: number, max: number = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3, t: 1024 ** 4, tb: 1024 ** 4, tib: 1024 ** 4 };
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1024 ** 4,
+  tib: 1024 ** 4,
+};
 
 /** A byte size: `1048576`, `512MiB`, `24GB`, `1.5g` (binary units). */
 export const envBytes = z.string().transform((value, ctx) => {
@@ -63,7 +81,12 @@ export const envBytes = z.string().transform((value, ctx) => {
 });
 
 /** A comma-separated list of non-empty strings. */
-export const envList = z.string().transform((value) => value.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+export const envList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
 
 /** Formats a `ConfigError` for stderr and exits 1; rethrows anything else. */
 export function exitOnConfigError(error: unknown, service: string): never {

@@ -7,7 +7,12 @@ describe('loadEnvOrExit', () => {
 const env = loadEnvOrExit(z.object({ GB_TEST_PORT: z.string().regex(/^\\d+$/, 'must be digits') }), 'gembatch-test');
 process.stdout.write(env.GB_TEST_PORT);`;
   const run = (port: string) =>
-    spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: new URL('.', import.meta.url).pathname, env: { ...process.env, GB_TEST_PORT: port }, encoding: 'utf8', timeout: 60_000 });
+    spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: new URL('.', import.meta.url).pathname,
+      env: { ...process.env, GB_TEST_PORT: port },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
 
   it('returns the parsed environment', () => {
     const child = run('8080');

@@ -6,7 +6,12 @@ describe('serializeError / deserializeError', () => {
     const error = new GembatchError('GB_ERR_EXTRACT_MEMORY', 'too big', { details: { rssBytes: 5 }, retryable: true });
     const back = deserializeError(structuredClone(serializeError(error)));
     expect(back).toBeInstanceOf(GembatchError);
-    expect({ code: back.code, message: back.message, retryable: back.retryable, details: back.details }).toStrictEqual({ code: 'GB_ERR_EXTRACT_MEMORY', message: 'too big', retryable: true, details: { rssBytes: 5 } });
+    expect({ code: back.code, message: back.message, retryable: back.retryable, details: back.details }).toStrictEqual({
+      code: 'GB_ERR_EXTRACT_MEMORY',
+      message: 'too big',
+      retryable: true,
+      details: { rssBytes: 5 },
+    });
   });
 
   it('turns anything else thrown into GB_ERR_INTERNAL with its message', () => {
@@ -21,6 +26,8 @@ describe('serializeError / deserializeError', () => {
   });
 
   it('keeps the code’s default retryable when none is sent', () => {
-    expect(deserializeError({ code: 'GB_ERR_INFERENCE', message: 'x' }).retryable).toBe(new GembatchError('GB_ERR_INFERENCE', 'x').retryable);
+    expect(deserializeError({ code: 'GB_ERR_INFERENCE', message: 'x' }).retryable).toBe(
+      new GembatchError('GB_ERR_INFERENCE', 'x').retryable,
+    );
   });
 });

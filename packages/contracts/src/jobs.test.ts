@@ -15,7 +15,14 @@ const extract: ExtractJobData = {
 
 describe('jobSpecOf', () => {
   it('keeps only the spec fields, so the file, password and priority do not follow the job on', () => {
-    expect(jobSpecOf(extract)).toStrictEqual({ job_id: 'job_1', tenant: 'acme', task: 'summarize', options: {}, max_tokens: 64, submitted_at: 1_700_000_000_000 });
+    expect(jobSpecOf(extract)).toStrictEqual({
+      job_id: 'job_1',
+      tenant: 'acme',
+      task: 'summarize',
+      options: {},
+      max_tokens: 64,
+      submitted_at: 1_700_000_000_000,
+    });
   });
 
   it('carries the optional fields that are set', () => {

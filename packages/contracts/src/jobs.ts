@@ -5,7 +5,9 @@ import type { ErrorBody } from './errors.ts';
 
 /** Tenant of every record; the single-tenant default when API keys are not configured. */
 export const DEFAULT_TENANT = 'default';
-export const TenantId = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are lowercase letters, digits, - and _');
+export const TenantId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant ids are lowercase letters, digits, - and _');
 
 /** Upper bound on `max_tokens` a caller may ask for (the engine also caps it by the context). */
 export const MAX_TOKENS_LIMIT = 32_768;
@@ -50,7 +52,10 @@ export type CreateJobRequest = z.infer<typeof CreateJobRequest>;
  */
 export function parseTaskOptions(task: TaskName, request: Pick<CreateJobRequest, 'options' | 'prompt'>) {
   const promptOption = TASKS[task].promptOption;
-  const raw = promptOption !== undefined && request.prompt !== undefined ? { ...request.options, [promptOption]: request.prompt } : (request.options ?? {});
+  const raw =
+    promptOption !== undefined && request.prompt !== undefined
+      ? { ...request.options, [promptOption]: request.prompt }
+      : (request.options ?? {});
   return TASKS[task].options.safeParse(raw);
 }
 
@@ -61,7 +66,9 @@ export interface TaskRequestIssue {
 }
 
 /** A request's task part as its definition reads it: parsed options and the `max_tokens` to run with. */
-export type TaskRequestCheck = { success: true; options: Record<string, unknown>; maxTokens: number } | { success: false; issues: TaskRequestIssue[] };
+export type TaskRequestCheck =
+  | { success: true; options: Record<string, unknown>; maxTokens: number }
+  | { success: false; issues: TaskRequestIssue[] };
 
 /**
  * Checks the task part of a `POST /v1/jobs` body (or a batch line or chat request mapped to one)
@@ -69,7 +76,9 @@ export type TaskRequestCheck = { success: true; options: Record<string, unknown>
  * that way is the body's `prompt`), whether the task takes text when the input is inline text, and
  * the task's default `max_tokens`. The one check the API and batches share.
  */
-export function checkTaskRequest(body: Pick<CreateJobRequest, 'task' | 'options' | 'prompt' | 'text' | 'max_tokens'>): TaskRequestCheck {
+export function checkTaskRequest(
+  body: Pick<CreateJobRequest, 'task' | 'options' | 'prompt' | 'text' | 'max_tokens'>,
+): TaskRequestCheck {
   const task = TASKS[body.task];
   const parsed = parseTaskOptions(body.task, body);
   if (!parsed.success) {
@@ -81,7 +90,15 @@ export function checkTaskRequest(body: Pick<CreateJobRequest, 'task' | 'options'
     return { success: false, issues };
   }
   if (body.text !== undefined && !task.accepts.includes('text')) {
-    return { success: false, issues: [{ path: ['task'], message: `the ${body.task} task takes ${task.accepts.join(' or ')} input, not text; upload a file and pass its file_id` }] };
+    return {
+      success: false,
+      issues: [
+        {
+          path: ['task'],
+          message: `the ${body.task} task takes ${task.accepts.join(' or ')} input, not text; upload a file and pass its file_id`,
+        },
+      ],
+    };
   }
   return { success: true, options: parsed.data, maxTokens: body.max_tokens ?? task.defaultMaxTokens };
 }
@@ -90,7 +107,17 @@ export function checkTaskRequest(body: Pick<CreateJobRequest, 'task' | 'options'
  * What a file is for, with OpenAI's Files API values (so its SDKs send theirs unchanged). gembatch
  * treats them alike except `batch` (a JSONL batch input) and `batch_output` (written by gembatch).
  */
-export const FILE_PURPOSES = ['assistants', 'assistants_output', 'batch', 'batch_output', 'fine-tune', 'fine-tune-results', 'vision', 'user_data', 'evals'] as const;
+export const FILE_PURPOSES = [
+  'assistants',
+  'assistants_output',
+  'batch',
+  'batch_output',
+  'fine-tune',
+  'fine-tune-results',
+  'vision',
+  'user_data',
+  'evals',
+] as const;
 export type FilePurpose = (typeof FILE_PURPOSES)[number];
 /** Purpose of an upload that names none (gembatch's own CLI before the Files API). */
 export const DEFAULT_FILE_PURPOSE: FilePurpose = 'user_data';
@@ -152,7 +179,12 @@ export function jobSpecOf(data: JobSpec): JobSpec {
 
 /** Payload of the `extract` queue: a file to turn into model input. */
 export const ExtractJobData = JobSpec.extend({
-  file: z.object({ id: z.string(), sha256: z.string().regex(SHA256_PATTERN), bytes: z.number().int().nonnegative(), filename: z.string() }),
+  file: z.object({
+    id: z.string(),
+    sha256: z.string().regex(SHA256_PATTERN),
+    bytes: z.number().int().nonnegative(),
+    filename: z.string(),
+  }),
   password: z.string().optional(),
   priority: z.number().int().optional(),
 });
@@ -181,7 +213,13 @@ export const ExtractedDocument = z.object({
   text: z.string(),
   /** Per-page detail for paged documents. */
   pages: z
-    .array(z.object({ index: z.number().int().nonnegative(), chars: z.number().int().nonnegative(), source: z.enum(['text', 'ocr', 'image', 'error']) }))
+    .array(
+      z.object({
+        index: z.number().int().nonnegative(),
+        chars: z.number().int().nonnegative(),
+        source: z.enum(['text', 'ocr', 'image', 'error']),
+      }),
+    )
     .default([]),
   media: z.array(MediaPart).default([]),
   /** Input kinds present, so the router knows whether a media-capable node is needed. */
@@ -197,7 +235,12 @@ export const GenerateJobData = JobSpec.extend({
   /** Blob sha256 of the UTF-8 text or of an `ExtractedDocument` JSON. */
   input: z.discriminatedUnion('type', [
     z.object({ type: z.literal('text'), sha256: z.string().regex(SHA256_PATTERN) }),
-    z.object({ type: z.literal('document'), sha256: z.string().regex(SHA256_PATTERN), file_id: z.string(), media_type: z.string() }),
+    z.object({
+      type: z.literal('document'),
+      sha256: z.string().regex(SHA256_PATTERN),
+      file_id: z.string(),
+      media_type: z.string(),
+    }),
   ]),
   /** ms the extract step took (file inputs). */
   extract_ms: z.number().nonnegative().optional(),
@@ -212,7 +255,9 @@ export const GenerateJobData = JobSpec.extend({
       text_sha256: z.string().regex(SHA256_PATTERN).optional(),
       media_indexes: z.array(z.number().int().nonnegative()).min(1).optional(),
     })
-    .refine((chunk) => (chunk.text_sha256 === undefined) !== (chunk.media_indexes === undefined), { message: 'a chunk is either text or media' })
+    .refine((chunk) => (chunk.text_sha256 === undefined) !== (chunk.media_indexes === undefined), {
+      message: 'a chunk is either text or media',
+    })
     .optional(),
 });
 export type GenerateJobData = z.infer<typeof GenerateJobData>;

@@ -38,6 +38,9 @@ describe('NodeStats in a Redis hash', () => {
   });
 
   it('takes a list as is (objects built in code)', () => {
-    expect(NodeStats.parse({ ...encodeNodeStats(stats), capabilities: ['image', 'text'] }).capabilities).toEqual(['image', 'text']);
+    expect(NodeStats.parse({ ...encodeNodeStats(stats), capabilities: ['image', 'text'] }).capabilities).toEqual([
+      'image',
+      'text',
+    ]);
   });
 });

@@ -45,7 +45,11 @@ export interface EngineStats {
  * string). Only `encodeNodeStats` writes it and only `NodeStats` reads it, so code sees a typed list.
  * Names this version does not know (a newer node's) are dropped rather than failing the node.
  */
-const CapabilityList = z.union([z.array(z.string()), z.string().transform((joined) => joined.split(','))]).transform((names) => names.filter((name): name is NodeCapability => (NODE_CAPABILITIES as readonly string[]).includes(name)));
+const CapabilityList = z
+  .union([z.array(z.string()), z.string().transform((joined) => joined.split(','))])
+  .transform((names) =>
+    names.filter((name): name is NodeCapability => (NODE_CAPABILITIES as readonly string[]).includes(name)),
+  );
 
 /**
  * What a worker node publishes about itself (a Redis hash, see `redisKeys.node`). Gauges are

@@ -41,7 +41,11 @@ export const bullmqKeys = {
    * The queue and job id a job key names, when it is a key of one of `queues` (checked in order,
    * whole name), else undefined. The id is everything after the queue, so it keeps a key's suffix.
    */
-  parseJob<Queue extends string>(prefix: string, key: string, queues: readonly Queue[]): { queue: Queue; id: string } | undefined {
+  parseJob<Queue extends string>(
+    prefix: string,
+    key: string,
+    queues: readonly Queue[],
+  ): { queue: Queue; id: string } | undefined {
     for (const queue of queues) {
       const start = bullmqKeys.queuePrefix(prefix, queue);
       if (key.startsWith(start)) return { queue, id: key.slice(start.length) };
@@ -91,13 +95,15 @@ export const redisKeys = {
   /** Hash: one schedule run (status, batch id, counts, times). */
   scheduleRun: (prefix: string, scheduleId: string, runId: string) => `${prefix}:schedule:${scheduleId}:run:${runId}`,
   /** Hash with a TTL: a schedule run's requests, custom_id → sha256 of the input file (marked seen once its result is written). */
-  scheduleRunFiles: (prefix: string, scheduleId: string, runId: string) => `${prefix}:schedule:${scheduleId}:run:${runId}:files`,
+  scheduleRunFiles: (prefix: string, scheduleId: string, runId: string) =>
+    `${prefix}:schedule:${scheduleId}:run:${runId}:files`,
   /** String: the id of the run a schedule is executing now; a due run that finds it set is skipped. */
   scheduleActiveRun: (prefix: string, scheduleId: string) => `${prefix}:schedule:${scheduleId}:active`,
   /** Sorted set of a tenant's file ids scored by creation time (ms), for `GET /v1/files`. */
   tenantFiles: (prefix: string, tenant: string) => `${prefix}:tenant:${tenant}:files`,
   /** The same, for one purpose (`GET /v1/files?purpose=`). */
-  tenantFilesByPurpose: (prefix: string, tenant: string, purpose: string) => `${prefix}:tenant:${tenant}:files:${purpose}`,
+  tenantFilesByPurpose: (prefix: string, tenant: string, purpose: string) =>
+    `${prefix}:tenant:${tenant}:files:${purpose}`,
   /** Sorted set of every file id scored by its expiry (ms): what the retention sweeper deletes. */
   fileExpiry: (prefix: string) => `${prefix}:files:expiry`,
   /** Set of what references a blob (`file:<id>`, `job:<id>`); the blob is deleted when the last one goes. */
@@ -145,5 +151,6 @@ export const redisKeys = {
   /** String with a TTL: batch requests the feeder has in the queues (its share of the window), for admissions at submission. */
   admissionBatchInflight: (prefix: string) => `${prefix}:admission:batch-inflight`,
   /** String with a TTL: the resource an `Idempotency-Key` created (`scope` is e.g. `batches` or `jobs`). */
-  idempotency: (prefix: string, tenant: string, scope: string, key: string) => `${prefix}:idempotency:${tenant}:${scope}:${key}`,
+  idempotency: (prefix: string, tenant: string, scope: string, key: string) =>
+    `${prefix}:idempotency:${tenant}:${scope}:${key}`,
 } as const;

@@ -60,7 +60,15 @@ export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = Object.freeze({
 });
 
 /** Image formats the bundled libvips decodes; anything else (HEIC, BMP, JPEG XL…) is refused by name. */
-const SUPPORTED_IMAGE_MIMES = new Set(['image/jpeg', 'image/png', 'image/apng', 'image/webp', 'image/gif', 'image/tiff', 'image/avif']);
+const SUPPORTED_IMAGE_MIMES = new Set([
+  'image/jpeg',
+  'image/png',
+  'image/apng',
+  'image/webp',
+  'image/gif',
+  'image/tiff',
+  'image/avif',
+]);
 
 // Why 30: llama.cpp's audio encoders for Gemma take at most 30-second windows.
 const MAX_SEGMENT_SECONDS = 30;
@@ -94,9 +102,16 @@ export async function extractFile(options: ExtractOptions): Promise<ExtractedDoc
   }
   if (size === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the file is empty (zero bytes)');
   const sniffed = await sniffMediaType(options.path);
-  if (sniffed.kind === 'unknown') throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `unsupported content: detected ${sniffed.detail}`, { details: { mime: sniffed.mime } });
+  if (sniffed.kind === 'unknown')
+    throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `unsupported content: detected ${sniffed.detail}`, {
+      details: { mime: sniffed.mime },
+    });
   if (size > limits.maxBytes) {
-    throw new GembatchError(TOO_LARGE_CODE[sniffed.kind], `the ${sniffed.kind} file is ${size} bytes, above the limit of ${limits.maxBytes}`, { details: { bytes: size, maxBytes: limits.maxBytes } });
+    throw new GembatchError(
+      TOO_LARGE_CODE[sniffed.kind],
+      `the ${sniffed.kind} file is ${size} bytes, above the limit of ${limits.maxBytes}`,
+      { details: { bytes: size, maxBytes: limits.maxBytes } },
+    );
   }
   const signal = options.signal ? { signal: options.signal } : {};
   switch (sniffed.kind) {
@@ -107,29 +122,61 @@ export async function extractFile(options: ExtractOptions): Promise<ExtractedDoc
         maxPages: limits.maxPages,
         maxImagePixels: limits.maxImagePixels,
         imageMaxSide: limits.imageMaxSide,
-        scannedPages: options.scannedPages === 'auto' ? (options.visionAvailable ? 'vision' : 'ocr') : options.scannedPages,
+        scannedPages:
+          options.scannedPages === 'auto' ? (options.visionAvailable ? 'vision' : 'ocr') : options.scannedPages,
         textEngine: options.pdfTextEngine ?? 'auto',
         putBlob: options.putBlob,
         ...signal,
       });
     case 'image':
-      if (!SUPPORTED_IMAGE_MIMES.has(sniffed.mime)) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `unsupported image format: detected ${sniffed.detail}; convert it to JPEG or PNG`, { details: { mime: sniffed.mime } });
-      return extractImage({ path: options.path, mime: sniffed.mime, maxPixels: limits.maxImagePixels, maxSide: limits.imageMaxSide, maxPages: limits.maxPages, putBlob: options.putBlob, ...signal });
+      if (!SUPPORTED_IMAGE_MIMES.has(sniffed.mime))
+        throw new GembatchError(
+          'GB_ERR_UNSUPPORTED_MEDIA',
+          `unsupported image format: detected ${sniffed.detail}; convert it to JPEG or PNG`,
+          { details: { mime: sniffed.mime } },
+        );
+      return extractImage({
+        path: options.path,
+        mime: sniffed.mime,
+        maxPixels: limits.maxImagePixels,
+        maxSide: limits.imageMaxSide,
+        maxPages: limits.maxPages,
+        putBlob: options.putBlob,
+        ...signal,
+      });
     case 'audio':
     case 'video':
-      return extractAudio({ path: options.path, mime: sniffed.mime, maxSeconds: limits.maxAudioSeconds, segmentSeconds: limits.audioSegmentSeconds, putBlob: options.putBlob, ...signal });
+      return extractAudio({
+        path: options.path,
+        mime: sniffed.mime,
+        maxSeconds: limits.maxAudioSeconds,
+        segmentSeconds: limits.audioSegmentSeconds,
+        putBlob: options.putBlob,
+        ...signal,
+      });
     case 'text':
-      return sniffed.mime === DOCX_MIME ? extractDocx(options.path, limits.maxBytes) : extractTextFile(options.path, sniffed.mime);
+      return sniffed.mime === DOCX_MIME
+        ? extractDocx(options.path, limits.maxBytes)
+        : extractTextFile(options.path, sniffed.mime);
   }
 }
 
 function validateLimits(limits: ExtractLimits): ExtractLimits {
   const problems: string[] = [];
-  for (const key of ['maxBytes', 'maxPages', 'maxImagePixels', 'imageMaxSide', 'maxAudioSeconds', 'audioSegmentSeconds'] as const) {
+  for (const key of [
+    'maxBytes',
+    'maxPages',
+    'maxImagePixels',
+    'imageMaxSide',
+    'maxAudioSeconds',
+    'audioSegmentSeconds',
+  ] as const) {
     const value = limits[key];
-    if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) problems.push(`${key} must be a positive number`);
+    if (!(typeof value === 'number' && Number.isFinite(value) && value > 0))
+      problems.push(`${key} must be a positive number`);
   }
-  if (limits.audioSegmentSeconds > MAX_SEGMENT_SECONDS) problems.push(`audioSegmentSeconds must be at most ${MAX_SEGMENT_SECONDS}`);
+  if (limits.audioSegmentSeconds > MAX_SEGMENT_SECONDS)
+    problems.push(`audioSegmentSeconds must be at most ${MAX_SEGMENT_SECONDS}`);
   if (problems.length > 0) throw new GembatchError('GB_ERR_CONFIG', `invalid extract limits: ${problems.join('; ')}`);
   return limits;
 }

@@ -1,19 +1,35 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { ExtractedDocument } from '@gembatch/contracts';
-import { systemToolAvailable, tempDir, writeEmptyWav, writeSpeech, writeToneWav, writeVideo, type SpeechFormat, type TempDir } from '@gembatch/testing';
+import {
+  systemToolAvailable,
+  tempDir,
+  writeEmptyWav,
+  writeSpeech,
+  writeToneWav,
+  writeVideo,
+  type SpeechFormat,
+  type TempDir,
+} from '@gembatch/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_EXTRACT_LIMITS, extractFile, type ExtractLimits, type ExtractOptions } from '../src/index.ts';
 import { expectErrorCode } from './expect-error-code.ts';
 import { MemoryBlobSink } from './memory-blob-sink.ts';
 
-const toolsMissing = !systemToolAvailable('ffmpeg') || !systemToolAvailable('ffprobe') || !systemToolAvailable('espeak-ng');
+const toolsMissing =
+  !systemToolAvailable('ffmpeg') || !systemToolAvailable('ffprobe') || !systemToolAvailable('espeak-ng');
 
 let dir: TempDir;
 let speech: Record<SpeechFormat, string>;
 const file = (name: string) => `${dir.path}/${name}`;
 
 function options(path: string, sink: MemoryBlobSink, limits: Partial<ExtractLimits> = {}): ExtractOptions {
-  return { path, limits: { ...DEFAULT_EXTRACT_LIMITS, ...limits }, scannedPages: 'auto', visionAvailable: true, putBlob: sink.put };
+  return {
+    path,
+    limits: { ...DEFAULT_EXTRACT_LIMITS, ...limits },
+    scannedPages: 'auto',
+    visionAvailable: true,
+    putBlob: sink.put,
+  };
 }
 
 /** Reads back a stored WAV segment: format fields and sample count. */
@@ -46,26 +62,33 @@ afterAll(async () => {
 });
 
 describe.skipIf(toolsMissing)('audio extraction', () => {
-  it.each(['wav', 'mp3', 'flac', 'opus', 'm4a', 'ogg'] as const)('decodes %s (from a file path) to 16 kHz mono 16-bit WAV', async (format) => {
-    const sink = new MemoryBlobSink();
-    const doc = await extractFile(options(speech[format], sink));
-    expect(ExtractedDocument.parse(doc)).toEqual(doc);
-    expect(doc.kinds).toEqual(['audio']);
-    expect(doc.text).toBe('');
-    expect(doc.media).toHaveLength(1);
-    const part = doc.media[0];
-    expect(part).toMatchObject({ kind: 'audio', mime: 'audio/wav', start_s: 0 });
-    const wav = readWav(sink.get(part?.sha256 ?? ''));
-    expect(wav).toMatchObject({ riff: 'RIFF', format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16 });
-    // The espeak sentence lasts about 4 s; codecs pad or trim a few milliseconds.
-    expect(wav.samples / 16_000).toBeGreaterThan(3.5);
-    expect(wav.samples / 16_000).toBeLessThan(4.5);
-    expect(part?.end_s).toBeCloseTo(wav.samples / 16_000, 6);
-    expect(wav.peak).toBeGreaterThan(1000);
-    // espeak speaks at 22.05 kHz; Opus always runs at 48 kHz.
-    expect(doc.meta).toMatchObject({ segments: 1, sample_rate: 16_000, source_sample_rate: format === 'opus' ? 48_000 : 22_050 });
-    expect(doc.warnings).toEqual([]);
-  });
+  it.each(['wav', 'mp3', 'flac', 'opus', 'm4a', 'ogg'] as const)(
+    'decodes %s (from a file path) to 16 kHz mono 16-bit WAV',
+    async (format) => {
+      const sink = new MemoryBlobSink();
+      const doc = await extractFile(options(speech[format], sink));
+      expect(ExtractedDocument.parse(doc)).toEqual(doc);
+      expect(doc.kinds).toEqual(['audio']);
+      expect(doc.text).toBe('');
+      expect(doc.media).toHaveLength(1);
+      const part = doc.media[0];
+      expect(part).toMatchObject({ kind: 'audio', mime: 'audio/wav', start_s: 0 });
+      const wav = readWav(sink.get(part?.sha256 ?? ''));
+      expect(wav).toMatchObject({ riff: 'RIFF', format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16 });
+      // The espeak sentence lasts about 4 s; codecs pad or trim a few milliseconds.
+      expect(wav.samples / 16_000).toBeGreaterThan(3.5);
+      expect(wav.samples / 16_000).toBeLessThan(4.5);
+      expect(part?.end_s).toBeCloseTo(wav.samples / 16_000, 6);
+      expect(wav.peak).toBeGreaterThan(1000);
+      // espeak speaks at 22.05 kHz; Opus always runs at 48 kHz.
+      expect(doc.meta).toMatchObject({
+        segments: 1,
+        sample_rate: 16_000,
+        source_sample_rate: format === 'opus' ? 48_000 : 22_050,
+      });
+      expect(doc.warnings).toEqual([]);
+    },
+  );
 
   it('reads an M4A whose index (moov) sits at the end, which a pipe would decode to nothing', async () => {
     const bytes = await readFile(speech.m4a);
@@ -101,13 +124,25 @@ describe.skipIf(toolsMissing)('audio extraction', () => {
   });
 
   it('refuses audio longer than the cap, and a segment length above 30 s', async () => {
-    await expectErrorCode(extractFile(options(file('tone-65s.wav'), new MemoryBlobSink(), { maxAudioSeconds: 60 })), 'GB_ERR_AUDIO_TOO_LONG');
-    await expectErrorCode(extractFile(options(file('tone-65s.wav'), new MemoryBlobSink(), { maxBytes: 1000 })), 'GB_ERR_AUDIO_TOO_LONG');
-    await expectErrorCode(extractFile(options(file('tone-65s.wav'), new MemoryBlobSink(), { audioSegmentSeconds: 45 })), 'GB_ERR_CONFIG');
+    await expectErrorCode(
+      extractFile(options(file('tone-65s.wav'), new MemoryBlobSink(), { maxAudioSeconds: 60 })),
+      'GB_ERR_AUDIO_TOO_LONG',
+    );
+    await expectErrorCode(
+      extractFile(options(file('tone-65s.wav'), new MemoryBlobSink(), { maxBytes: 1000 })),
+      'GB_ERR_AUDIO_TOO_LONG',
+    );
+    await expectErrorCode(
+      extractFile(options(file('tone-65s.wav'), new MemoryBlobSink(), { audioSegmentSeconds: 45 })),
+      'GB_ERR_CONFIG',
+    );
   });
 
   it('fails on audio with zero samples and on corrupt or cut-off files', async () => {
-    await expectErrorCode(extractFile(options(await writeEmptyWav(file('empty.wav')), new MemoryBlobSink())), 'GB_ERR_AUDIO_EMPTY');
+    await expectErrorCode(
+      extractFile(options(await writeEmptyWav(file('empty.wav')), new MemoryBlobSink())),
+      'GB_ERR_AUDIO_EMPTY',
+    );
     const m4a = await readFile(speech.m4a);
     await writeFile(file('cut.m4a'), m4a.subarray(0, m4a.indexOf('moov') - 4));
     await expectErrorCode(extractFile(options(file('cut.m4a'), new MemoryBlobSink())), 'GB_ERR_AUDIO_INVALID');

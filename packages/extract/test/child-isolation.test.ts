@@ -37,7 +37,11 @@ afterAll(async () => {
 
 describe('child processes of extraction', () => {
   it('get a minimal environment: a secret in the parent never reaches a tool', async () => {
-    withEnv({ REDIS_URL: 'redis://:child-secret@redis:6379', HF_TOKEN: 'hf_child_secret', GEMBATCH_API_KEYS: 'tenant:child-secret-key' });
+    withEnv({
+      REDIS_URL: 'redis://:child-secret@redis:6379',
+      HF_TOKEN: 'hf_child_secret',
+      GEMBATCH_API_KEYS: 'tenant:child-secret-key',
+    });
     const result = await runProcess('env', [], { timeoutMs: 30_000, env: { OMP_THREAD_LIMIT: '1' } });
     const seen = result.stdout.toString('utf8');
     expect(seen).toMatch(/^PATH=/m);
@@ -61,7 +65,22 @@ describe.skipIf(ffmpegMissing)('ffmpeg on hostile containers', () => {
   it('refuses an HLS playlist posing as MP3 instead of decoding the local file it lists', async () => {
     // ffmpeg's own defaults already stop a file-opened playlist from fetching URLs, but not from reading local files.
     const other = file('other-tenant.mp3');
-    const made = await runProcess('ffmpeg', ['-nostdin', '-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-y', other], { timeoutMs: 60_000 });
+    const made = await runProcess(
+      'ffmpeg',
+      [
+        '-nostdin',
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=440:duration=2',
+        '-y',
+        other,
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(made.exitCode).toBe(0);
     await writeFile(file('playlist'), `#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2.0,\n${other}\n#EXT-X-ENDLIST\n`);
     const sink = new MemoryBlobSink();

@@ -17,11 +17,28 @@ const at = (relative: string) => join(corpus ?? '', relative);
 const tesseractMissing = !systemToolAvailable('tesseract');
 const ffmpegMissing = !systemToolAvailable('ffmpeg') || !systemToolAvailable('ffprobe');
 
-function options(relative: string, sink = new MemoryBlobSink(), overrides: Partial<ExtractOptions> = {}, limits: Partial<ExtractLimits> = {}): ExtractOptions {
-  return { path: at(relative), limits: { ...DEFAULT_EXTRACT_LIMITS, ...limits }, scannedPages: 'auto', visionAvailable: false, putBlob: sink.put, ...overrides };
+function options(
+  relative: string,
+  sink = new MemoryBlobSink(),
+  overrides: Partial<ExtractOptions> = {},
+  limits: Partial<ExtractLimits> = {},
+): ExtractOptions {
+  return {
+    path: at(relative),
+    limits: { ...DEFAULT_EXTRACT_LIMITS, ...limits },
+    scannedPages: 'auto',
+    visionAvailable: false,
+    putBlob: sink.put,
+    ...overrides,
+  };
 }
 
-async function extractValid(relative: string, sink = new MemoryBlobSink(), overrides: Partial<ExtractOptions> = {}, limits: Partial<ExtractLimits> = {}) {
+async function extractValid(
+  relative: string,
+  sink = new MemoryBlobSink(),
+  overrides: Partial<ExtractOptions> = {},
+  limits: Partial<ExtractLimits> = {},
+) {
   const doc = await extractFile(options(relative, sink, overrides, limits));
   expect(ExtractedDocument.parse(doc)).toEqual(doc);
   return doc;
@@ -29,7 +46,9 @@ async function extractValid(relative: string, sink = new MemoryBlobSink(), overr
 
 describe.skipIf(!corpus)('corpus PDFs (GEMBATCH_CORPUS_DIR or ../shared/corpus; skipped when absent)', () => {
   it('reads the 30-page Supreme Court slip opinion, OCRing its two image-only appendix pages', async () => {
-    const doc = await extractValid('pdfs/legal/scotus-tarrant-v-herrmann-slip-opinion.pdf', undefined, { scannedPages: 'vision' });
+    const doc = await extractValid('pdfs/legal/scotus-tarrant-v-herrmann-slip-opinion.pdf', undefined, {
+      scannedPages: 'vision',
+    });
     expect(doc.pages).toHaveLength(30);
     expect(doc.text).toContain('TARRANT REGIONAL WATER DISTRICT');
     expect(doc.meta).toMatchObject({ pages: 30, pages_image: [28, 29] });
@@ -59,8 +78,14 @@ describe.skipIf(!corpus)('corpus PDFs (GEMBATCH_CORPUS_DIR or ../shared/corpus; 
   });
 
   it('needs the password "abc" for the encrypted pdf.js test file', async () => {
-    await expectErrorCode(extractFile(options('pdfs/edge/encrypted-user-password-abc.pdf')), 'GB_ERR_PDF_PASSWORD_REQUIRED');
-    await expectErrorCode(extractFile(options('pdfs/edge/encrypted-user-password-abc.pdf', undefined, { password: 'abd' })), 'GB_ERR_PDF_PASSWORD_INVALID');
+    await expectErrorCode(
+      extractFile(options('pdfs/edge/encrypted-user-password-abc.pdf')),
+      'GB_ERR_PDF_PASSWORD_REQUIRED',
+    );
+    await expectErrorCode(
+      extractFile(options('pdfs/edge/encrypted-user-password-abc.pdf', undefined, { password: 'abd' })),
+      'GB_ERR_PDF_PASSWORD_INVALID',
+    );
     const doc = await extractFile(options('pdfs/edge/encrypted-user-password-abc.pdf', undefined, { password: 'abc' }));
     expect(doc.meta.encrypted).toBe(true);
     expect(doc.pages.length).toBeGreaterThan(0);
@@ -87,7 +112,10 @@ describe.skipIf(!corpus)('corpus images', () => {
   });
 
   it('guards against the 1-bit 4000×2864 PNG (11.5 Mpx in 105 KB) and keeps it lossless when allowed', async () => {
-    await expectErrorCode(extractFile(options('images/typewriter-1bit-4000x2864.png', undefined, {}, { maxImagePixels: 10_000_000 })), 'GB_ERR_IMAGE_TOO_LARGE');
+    await expectErrorCode(
+      extractFile(options('images/typewriter-1bit-4000x2864.png', undefined, {}, { maxImagePixels: 10_000_000 })),
+      'GB_ERR_IMAGE_TOO_LARGE',
+    );
     const doc = await extractValid('images/typewriter-1bit-4000x2864.png');
     expect(doc.media[0]).toMatchObject({ mime: 'image/png', width: 1536, height: 1100 });
   });

@@ -12,7 +12,13 @@ const MIB = 1024 * 1024;
 const WORKER_MAX_FILE_BYTES = 512 * MIB;
 
 function options(path: string): ExtractOptions {
-  return { path, limits: { ...DEFAULT_EXTRACT_LIMITS, maxBytes: WORKER_MAX_FILE_BYTES }, scannedPages: 'ocr', visionAvailable: false, putBlob: new MemoryBlobSink().put };
+  return {
+    path,
+    limits: { ...DEFAULT_EXTRACT_LIMITS, maxBytes: WORKER_MAX_FILE_BYTES },
+    scannedPages: 'ocr',
+    visionAvailable: false,
+    putBlob: new MemoryBlobSink().put,
+  };
 }
 
 beforeAll(async () => {

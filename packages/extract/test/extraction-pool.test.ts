@@ -1,9 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { ExtractedDocument } from '@gembatch/contracts';
-import { tempDir, writeLargeTextPdf, writePagedTextPdf, writeSampleImage, writeTextPdf, type TempDir } from '@gembatch/testing';
+import {
+  tempDir,
+  writeLargeTextPdf,
+  writePagedTextPdf,
+  writeSampleImage,
+  writeTextPdf,
+  type TempDir,
+} from '@gembatch/testing';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, extractFile, type ExtractionPoolOptions, type ExtractOptions } from '../src/index.ts';
+import {
+  DEFAULT_EXTRACT_LIMITS,
+  ExtractionPool,
+  extractFile,
+  type ExtractionPoolOptions,
+  type ExtractOptions,
+} from '../src/index.ts';
 import { procfsAvailable } from '../src/pool/process-tree-memory.ts';
 import { expectErrorCode } from './expect-error-code.ts';
 import { MemoryBlobSink } from './memory-blob-sink.ts';
@@ -12,7 +25,14 @@ let dir: TempDir;
 const file = (name: string) => `${dir.path}/${name}`;
 
 function options(path: string, overrides: Partial<ExtractOptions> = {}): ExtractOptions {
-  return { path, limits: DEFAULT_EXTRACT_LIMITS, scannedPages: 'ocr', visionAvailable: false, putBlob: new MemoryBlobSink().put, ...overrides };
+  return {
+    path,
+    limits: DEFAULT_EXTRACT_LIMITS,
+    scannedPages: 'ocr',
+    visionAvailable: false,
+    putBlob: new MemoryBlobSink().put,
+    ...overrides,
+  };
 }
 
 function pool(poolOptions: ExtractionPoolOptions): ExtractionPool {
@@ -45,46 +65,58 @@ afterAll(async () => {
 });
 
 describe('ExtractionPool', () => {
-  it.skipIf(!procfsAvailable())('extracts in a child process started with a minimal environment, with the same result as extractFile, and media going through the caller\'s putBlob', async () => {
-    // A secret in the parent's environment must never reach the process that parses hostile files.
-    const secrets = { REDIS_URL: 'redis://:pool-secret@redis:6379', HF_TOKEN: 'hf_pool_secret', GEMBATCH_API_KEYS: 'tenant:pool-secret-key' };
-    const saved = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
-    Object.assign(process.env, secrets);
-    onTestFinished(() => {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-    });
-    const extraction = pool({ size: 1 });
-    const doc = await extraction.extract(options(file('letter.pdf')));
-    expect(ExtractedDocument.parse(doc)).toEqual(doc);
-    expect(doc.text).toContain('the MRI of 4 May shows no fracture.');
-    const [pid] = extraction.processIds();
-    expect(pid).not.toBe(process.pid);
-    expect(extraction.stats()).toMatchObject({ processes: 1, busy: 0, queued: 0, started: 1 });
+  it.skipIf(!procfsAvailable())(
+    "extracts in a child process started with a minimal environment, with the same result as extractFile, and media going through the caller's putBlob",
+    async () => {
+      // A secret in the parent's environment must never reach the process that parses hostile files.
+      const secrets = {
+        REDIS_URL: 'redis://:pool-secret@redis:6379',
+        HF_TOKEN: 'hf_pool_secret',
+        GEMBATCH_API_KEYS: 'tenant:pool-secret-key',
+      };
+      const saved = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
+      Object.assign(process.env, secrets);
+      onTestFinished(() => {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+      });
+      const extraction = pool({ size: 1 });
+      const doc = await extraction.extract(options(file('letter.pdf')));
+      expect(ExtractedDocument.parse(doc)).toEqual(doc);
+      expect(doc.text).toContain('the MRI of 4 May shows no fracture.');
+      const [pid] = extraction.processIds();
+      expect(pid).not.toBe(process.pid);
+      expect(extraction.stats()).toMatchObject({ processes: 1, busy: 0, queued: 0, started: 1 });
 
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    expect(environ).toContain('PATH=');
-    expect(environ).not.toContain('pool-secret');
-    expect(environ).not.toContain('hf_pool_secret');
-    expect(environ).not.toMatch(/(^|\0)(REDIS_URL|HF_TOKEN|GEMBATCH_API_KEYS)=/);
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      expect(environ).toContain('PATH=');
+      expect(environ).not.toContain('pool-secret');
+      expect(environ).not.toContain('hf_pool_secret');
+      expect(environ).not.toMatch(/(^|\0)(REDIS_URL|HF_TOKEN|GEMBATCH_API_KEYS)=/);
 
-    const path = await writeSampleImage(file('photo.png'), 'png', { width: 64, height: 48 });
-    const sink = new MemoryBlobSink();
-    const image = await extraction.extract(options(path, { putBlob: sink.put, scannedPages: 'vision', visionAvailable: true }));
-    expect(image.media).toHaveLength(1);
-    expect(sink.get(image.media[0]!.sha256).length).toBeGreaterThan(0);
-    // The same process took both jobs.
-    expect(extraction.processIds()).toEqual([pid]);
-  });
+      const path = await writeSampleImage(file('photo.png'), 'png', { width: 64, height: 48 });
+      const sink = new MemoryBlobSink();
+      const image = await extraction.extract(
+        options(path, { putBlob: sink.put, scannedPages: 'vision', visionAvailable: true }),
+      );
+      expect(image.media).toHaveLength(1);
+      expect(sink.get(image.media[0]!.sha256).length).toBeGreaterThan(0);
+      // The same process took both jobs.
+      expect(extraction.processIds()).toEqual([pid]);
+    },
+  );
 
   it('returns a text larger than one IPC slice whole and in order', async () => {
     const extraction = pool({ size: 1 });
     // ~9.5 Mi characters: three 4 Mi slices, each line numbered so a lost or reordered slice shows.
     const lines = Array.from({ length: 300_000 }, (_, i) => `line ${String(i).padStart(6, '0')} of the long record`);
     await writeFile(file('long.txt'), `${lines.join('\n')}\n`);
-    const [inPool, inProcess] = await Promise.all([extraction.extract(options(file('long.txt'))), extractFile(options(file('long.txt')))]);
+    const [inPool, inProcess] = await Promise.all([
+      extraction.extract(options(file('long.txt'))),
+      extractFile(options(file('long.txt'))),
+    ]);
     expect(inPool.text.length).toBeGreaterThan(8 * 1024 * 1024);
     expect(inPool.text === inProcess.text).toBe(true);
     expect(inPool).toEqual({ ...inProcess, text: inPool.text });
@@ -92,7 +124,10 @@ describe('ExtractionPool', () => {
 
   it('fails a job past its deadline with GB_ERR_EXTRACT_TIMEOUT (not retried) and replaces the process', async () => {
     const extraction = pool({ size: 1, timeoutMs: 50 });
-    const error = await expectErrorCode(extraction.extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' })), 'GB_ERR_EXTRACT_TIMEOUT');
+    const error = await expectErrorCode(
+      extraction.extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' })),
+      'GB_ERR_EXTRACT_TIMEOUT',
+    );
     expect(error.retryable).toBe(false);
     expect(extraction.stats()).toMatchObject({ timeouts: 1, processes: 0, started: 1 });
   });
@@ -111,7 +146,10 @@ describe('ExtractionPool', () => {
     expect(error.message).toContain('SIGSEGV');
     expect((await beside).pages).toHaveLength(600);
     // Two at once: the surviving process takes one, a new process replaces the crashed one for the other.
-    const next = await Promise.all([extraction.extract(options(file('letter.pdf'))), extraction.extract(options(file('letter.pdf')))]);
+    const next = await Promise.all([
+      extraction.extract(options(file('letter.pdf'))),
+      extraction.extract(options(file('letter.pdf'))),
+    ]);
     expect(next.map((doc) => doc.pages.length)).toEqual([2, 2]);
     expect(extraction.processIds()).not.toContain(victim);
     expect(extraction.stats()).toMatchObject({ crashes: 1, started: 3, processes: 2 });
@@ -132,7 +170,9 @@ describe('ExtractionPool', () => {
   it('fails queued jobs with a retryable GB_ERR_SERVICE_UNAVAILABLE on close, and refuses new ones', async () => {
     const extraction = new ExtractionPool({ size: 1 });
     // Outcomes are taken at once: both promises reject inside close(), before the assertions run.
-    const running = extraction.extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' })).catch((error: unknown) => error);
+    const running = extraction
+      .extract(options(file('sixty.pdf'), { pdfTextEngine: 'pdfjs' }))
+      .catch((error: unknown) => error);
     const queued = extraction.extract(options(file('letter.pdf'))).catch((error: unknown) => error);
     await vi.waitFor(() => expect(extraction.busyProcessIds()).toHaveLength(1), { timeout: 60_000, interval: 20 });
     await extraction.close();
@@ -143,5 +183,4 @@ describe('ExtractionPool', () => {
     await expectErrorCode(extraction.extract(options(file('letter.pdf'))), 'GB_ERR_SERVICE_UNAVAILABLE');
     expect(extraction.processIds()).toEqual([]);
   });
-
 });

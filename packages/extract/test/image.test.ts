@@ -1,6 +1,14 @@
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { ExtractedDocument } from '@gembatch/contracts';
-import { SAMPLE_CAMERA_MAKE, tempDir, writeMultiPageTiff, writeOrientedJpeg, writeSampleImage, writeTruncatedJpeg, type TempDir } from '@gembatch/testing';
+import {
+  SAMPLE_CAMERA_MAKE,
+  tempDir,
+  writeMultiPageTiff,
+  writeOrientedJpeg,
+  writeSampleImage,
+  writeTruncatedJpeg,
+  type TempDir,
+} from '@gembatch/testing';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_EXTRACT_LIMITS, extractFile, type ExtractLimits, type ExtractOptions } from '../src/index.ts';
@@ -11,7 +19,13 @@ let dir: TempDir;
 const file = (name: string) => `${dir.path}/${name}`;
 
 function options(path: string, sink: MemoryBlobSink, limits: Partial<ExtractLimits> = {}): ExtractOptions {
-  return { path, limits: { ...DEFAULT_EXTRACT_LIMITS, ...limits }, scannedPages: 'auto', visionAvailable: true, putBlob: sink.put };
+  return {
+    path,
+    limits: { ...DEFAULT_EXTRACT_LIMITS, ...limits },
+    scannedPages: 'auto',
+    visionAvailable: true,
+    putBlob: sink.put,
+  };
 }
 
 /** Extracts an image file and returns the document and its single normalised image's bytes. */
@@ -26,7 +40,10 @@ async function extractOne(path: string, limits: Partial<ExtractLimits> = {}) {
 }
 
 /** Mean colour of a region, as [r, g, b]. */
-async function meanColour(bytes: Buffer, region: { left: number; top: number; width: number; height: number }): Promise<number[]> {
+async function meanColour(
+  bytes: Buffer,
+  region: { left: number; top: number; width: number; height: number },
+): Promise<number[]> {
   const { channels } = await sharp(await sharp(bytes).extract(region).toBuffer()).stats();
   return channels.slice(0, 3).map((channel) => Math.round(channel.mean));
 }
@@ -74,13 +91,18 @@ describe('image normalisation', () => {
     ['gif', 'image/gif', 'png'],
     ['png', 'image/png', 'png'],
     ['jpeg', 'image/jpeg', 'jpeg'],
-  ] as const)('converts %s to a format the engine decodes and caps the longest side', async (format, mime, outFormat) => {
-    const { doc, part, bytes } = await extractOne(await writeSampleImage(file(`photo.${format}`), format), { imageMaxSide: 512 });
-    expect(doc.media_type).toBe(mime);
-    expect(part.mime).toBe(`image/${outFormat}`);
-    const output = await sharp(bytes).metadata();
-    expect([output.format, output.width, output.height]).toEqual([outFormat, 512, 384]);
-  });
+  ] as const)(
+    'converts %s to a format the engine decodes and caps the longest side',
+    async (format, mime, outFormat) => {
+      const { doc, part, bytes } = await extractOne(await writeSampleImage(file(`photo.${format}`), format), {
+        imageMaxSide: 512,
+      });
+      expect(doc.media_type).toBe(mime);
+      expect(part.mime).toBe(`image/${outFormat}`);
+      const output = await sharp(bytes).metadata();
+      expect([output.format, output.width, output.height]).toEqual([outFormat, 512, 384]);
+    },
+  );
 
   it('never enlarges small images', async () => {
     const { part } = await extractOne(await writeSampleImage(file('small.png'), 'png', { width: 64, height: 48 }));
@@ -107,13 +129,22 @@ describe('image normalisation', () => {
 
   it('refuses decompression bombs from the header, before decoding', async () => {
     const path = await writeSampleImage(file('big.png'), 'png', { width: 4000, height: 3000 });
-    const error = await expectErrorCode(extractFile(options(path, new MemoryBlobSink(), { maxImagePixels: 10_000_000 })), 'GB_ERR_IMAGE_TOO_LARGE');
+    const error = await expectErrorCode(
+      extractFile(options(path, new MemoryBlobSink(), { maxImagePixels: 10_000_000 })),
+      'GB_ERR_IMAGE_TOO_LARGE',
+    );
     expect(error.message).toContain('4000×3000');
-    await expectErrorCode(extractFile(options(path, new MemoryBlobSink(), { maxBytes: 1000 })), 'GB_ERR_IMAGE_TOO_LARGE');
+    await expectErrorCode(
+      extractFile(options(path, new MemoryBlobSink(), { maxBytes: 1000 })),
+      'GB_ERR_IMAGE_TOO_LARGE',
+    );
   });
 
   it('rejects truncated and corrupt images instead of passing grey blocks on', async () => {
-    await expectErrorCode(extractFile(options(await writeTruncatedJpeg(file('truncated.jpg')), new MemoryBlobSink())), 'GB_ERR_IMAGE_INVALID');
+    await expectErrorCode(
+      extractFile(options(await writeTruncatedJpeg(file('truncated.jpg')), new MemoryBlobSink())),
+      'GB_ERR_IMAGE_INVALID',
+    );
     const png = await readFile(await writeSampleImage(file('whole.png'), 'png', { width: 300, height: 300 }));
     const corrupt = Buffer.from(png);
     corrupt.fill(0x5a, 120, corrupt.length - 40);
@@ -133,7 +164,10 @@ describe('image normalisation', () => {
     bmp.writeUInt16LE(1, 26);
     bmp.writeUInt16LE(24, 28);
     await writeFile(file('pixel.bmp'), bmp);
-    const error = await expectErrorCode(extractFile(options(file('pixel.bmp'), new MemoryBlobSink())), 'GB_ERR_UNSUPPORTED_MEDIA');
+    const error = await expectErrorCode(
+      extractFile(options(file('pixel.bmp'), new MemoryBlobSink())),
+      'GB_ERR_UNSUPPORTED_MEDIA',
+    );
     expect(error.message).toContain('BMP');
   });
 });

@@ -10,7 +10,14 @@ let dir: TempDir;
 const file = (name: string) => `${dir.path}/${name}`;
 
 function options(path: string, overrides: Partial<ExtractOptions> = {}): ExtractOptions {
-  return { path, limits: DEFAULT_EXTRACT_LIMITS, scannedPages: 'auto', visionAvailable: false, putBlob: new MemoryBlobSink().put, ...overrides };
+  return {
+    path,
+    limits: DEFAULT_EXTRACT_LIMITS,
+    scannedPages: 'auto',
+    visionAvailable: false,
+    putBlob: new MemoryBlobSink().put,
+    ...overrides,
+  };
 }
 
 beforeAll(async () => {
@@ -25,17 +32,20 @@ afterAll(async () => {
 });
 
 describe('scanned PDF pages', () => {
-  it.skipIf(!systemToolAvailable('tesseract'))('are OCRed when no vision model is available, and the result says which', async () => {
-    const doc = await extractFile(options(file('mixed.pdf')));
-    expect(ExtractedDocument.parse(doc)).toEqual(doc);
-    expect(doc.pages.map((page) => page.source)).toEqual(['text', 'ocr', 'text']);
-    expect(doc.meta).toMatchObject({ pages_ocr: [1], pages_image: [] });
-    expect(doc.text).toContain('real text layer');
-    expect(doc.text).toContain('4711');
-    expect(doc.text).toMatch(/Acme Hospital/);
-    expect(doc.media).toEqual([]);
-    expect(doc.kinds).toEqual(['text']);
-  });
+  it.skipIf(!systemToolAvailable('tesseract'))(
+    'are OCRed when no vision model is available, and the result says which',
+    async () => {
+      const doc = await extractFile(options(file('mixed.pdf')));
+      expect(ExtractedDocument.parse(doc)).toEqual(doc);
+      expect(doc.pages.map((page) => page.source)).toEqual(['text', 'ocr', 'text']);
+      expect(doc.meta).toMatchObject({ pages_ocr: [1], pages_image: [] });
+      expect(doc.text).toContain('real text layer');
+      expect(doc.text).toContain('4711');
+      expect(doc.text).toMatch(/Acme Hospital/);
+      expect(doc.media).toEqual([]);
+      expect(doc.kinds).toEqual(['text']);
+    },
+  );
 
   it('are rendered to images for a vision model, one image part per scanned page', async () => {
     const sink = new MemoryBlobSink();

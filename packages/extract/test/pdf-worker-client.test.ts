@@ -37,14 +37,21 @@ describe('PdfWorkerClient', () => {
 
   it('reports a page pdf.js cannot give as a PdfJsError and keeps working', async () => {
     const { client } = await openClient();
-    await expect(client.call({ op: 'pageText', page: 5, coverageBelowChars: 30 }, 30_000)).rejects.toBeInstanceOf(PdfJsError);
-    expect((await client.call({ op: 'pageText', page: 0, coverageBelowChars: 30 }, 30_000)).text).toContain('real text layer');
+    await expect(client.call({ op: 'pageText', page: 5, coverageBelowChars: 30 }, 30_000)).rejects.toBeInstanceOf(
+      PdfJsError,
+    );
+    expect((await client.call({ op: 'pageText', page: 0, coverageBelowChars: 30 }, 30_000)).text).toContain(
+      'real text layer',
+    );
   });
 
   it('ends the worker when a call runs past its limit, and restart() reopens the document', async () => {
     const { client } = await openClient();
     // Rendering a page at 100 Mpx cannot finish within 1 ms.
-    await expectErrorCode(client.call({ op: 'render', page: 1, dpi: 600, maxPixels: 100_000_000 }, 1), 'GB_ERR_TIMEOUT');
+    await expectErrorCode(
+      client.call({ op: 'render', page: 1, dpi: 600, maxPixels: 100_000_000 }, 1),
+      'GB_ERR_TIMEOUT',
+    );
     await expectErrorCode(client.call({ op: 'pageCoverage', page: 1 }, 30_000), 'GB_ERR_INTERNAL');
     await client.restart();
     expect(await client.call({ op: 'pageCoverage', page: 1 }, 30_000)).toBe(1);
@@ -64,6 +71,9 @@ describe('PdfWorkerClient', () => {
   it('refuses to start when already cancelled', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expectErrorCode(PdfWorkerClient.open({ path: pdf, maxImagePixels: 1, signal: controller.signal }), 'GB_ERR_CANCELLED');
+    await expectErrorCode(
+      PdfWorkerClient.open({ path: pdf, maxImagePixels: 1, signal: controller.signal }),
+      'GB_ERR_CANCELLED',
+    );
   });
 });

@@ -24,7 +24,14 @@ let dir: TempDir;
 const file = (name: string) => `${dir.path}/${name}`;
 
 function options(path: string, overrides: Partial<ExtractOptions> = {}): ExtractOptions {
-  return { path, limits: DEFAULT_EXTRACT_LIMITS, scannedPages: 'ocr', visionAvailable: false, putBlob: new MemoryBlobSink().put, ...overrides };
+  return {
+    path,
+    limits: DEFAULT_EXTRACT_LIMITS,
+    scannedPages: 'ocr',
+    visionAvailable: false,
+    putBlob: new MemoryBlobSink().put,
+    ...overrides,
+  };
 }
 
 const popplerMissing = !systemToolAvailable('pdftotext') || !systemToolAvailable('pdfinfo');
@@ -32,7 +39,11 @@ const qpdfMissing = !systemToolAvailable('qpdf');
 
 beforeAll(async () => {
   dir = await tempDir('gembatch-extract-pdf-');
-  await writeTextPdf(file('letter.pdf'), ['Dear Dr. Rivera,\nthe MRI of 4 May shows no fracture.', 'Second page: follow-up in six weeks.', 'Third page: signed, Dr. Okafor.']);
+  await writeTextPdf(file('letter.pdf'), [
+    'Dear Dr. Rivera,\nthe MRI of 4 May shows no fracture.',
+    'Second page: follow-up in six weeks.',
+    'Third page: signed, Dr. Okafor.',
+  ]);
   await writePagedTextPdf(file('sixty.pdf'), { pages: 60, linesPerPage: 4 });
 });
 
@@ -51,7 +62,15 @@ describe('extractFile on text PDFs', () => {
     // Page i starts at the sum of the earlier pages' chars plus two per page break.
     const third = doc.pages.slice(0, 2).reduce((offset, page) => offset + page.chars + 2, 0);
     expect(doc.text.slice(third)).toBe('Third page: signed, Dr. Okafor.');
-    expect(doc.meta).toMatchObject({ pages: 3, producer: 'gembatch testing', encrypted: false, form_fields: 0, text_engine: 'pdfjs', pages_ocr: [], pages_image: [] });
+    expect(doc.meta).toMatchObject({
+      pages: 3,
+      producer: 'gembatch testing',
+      encrypted: false,
+      form_fields: 0,
+      text_engine: 'pdfjs',
+      pages_ocr: [],
+      pages_image: [],
+    });
     expect(doc.media).toEqual([]);
     expect(doc.warnings).toEqual([]);
   });
@@ -78,9 +97,20 @@ describe('extractFile on text PDFs', () => {
   });
 
   it('refuses more pages than the cap and bigger files than the byte cap', async () => {
-    await expectErrorCode(extractFile(options(file('sixty.pdf'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages: 59 } })), 'GB_ERR_PDF_TOO_LARGE');
-    await expectErrorCode(extractFile(options(file('sixty.pdf'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages: 59 }, pdfTextEngine: 'pdfjs' })), 'GB_ERR_PDF_TOO_LARGE');
-    await expectErrorCode(extractFile(options(file('letter.pdf'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxBytes: 100 } })), 'GB_ERR_PDF_TOO_LARGE');
+    await expectErrorCode(
+      extractFile(options(file('sixty.pdf'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages: 59 } })),
+      'GB_ERR_PDF_TOO_LARGE',
+    );
+    await expectErrorCode(
+      extractFile(
+        options(file('sixty.pdf'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxPages: 59 }, pdfTextEngine: 'pdfjs' }),
+      ),
+      'GB_ERR_PDF_TOO_LARGE',
+    );
+    await expectErrorCode(
+      extractFile(options(file('letter.pdf'), { limits: { ...DEFAULT_EXTRACT_LIMITS, maxBytes: 100 } })),
+      'GB_ERR_PDF_TOO_LARGE',
+    );
   });
 
   it('never sizes work from a declared page count: a PDF claiming 200 million pages reads its real pages', async () => {
@@ -106,7 +136,15 @@ describe('extractFile on text PDFs', () => {
   });
 
   it('appends filled AcroForm values (which are not in the text layer) to their page', async () => {
-    await writeFilledFormPdf(file('form.pdf'), { fields: { patient_name: { value: 'Jane Roe', tooltip: 'Patient name' }, mrn: { value: 'MRN-778' }, allergies: { value: '' } }, checked: ['consent'], unchecked: ['smoker'] });
+    await writeFilledFormPdf(file('form.pdf'), {
+      fields: {
+        patient_name: { value: 'Jane Roe', tooltip: 'Patient name' },
+        mrn: { value: 'MRN-778' },
+        allergies: { value: '' },
+      },
+      checked: ['consent'],
+      unchecked: ['smoker'],
+    });
     const doc = await extractFile(options(file('form.pdf')));
     expect(doc.text).toContain('Form fields:\nPatient name: Jane Roe\nmrn: MRN-778\nconsent: checked');
     expect(doc.text).not.toContain('smoker: checked');
@@ -116,7 +154,10 @@ describe('extractFile on text PDFs', () => {
 
   it('fails with stable codes on empty, truncated, page-less and non-PDF input', async () => {
     await expectErrorCode(extractFile(options(await writeZeroByteFile(file('zero.pdf')))), 'GB_ERR_EMPTY_INPUT');
-    await expectErrorCode(extractFile(options(await writeTruncatedPdf(file('truncated.pdf'), 0.4))), 'GB_ERR_PDF_INVALID');
+    await expectErrorCode(
+      extractFile(options(await writeTruncatedPdf(file('truncated.pdf'), 0.4))),
+      'GB_ERR_PDF_INVALID',
+    );
     await writeFile(file('header-only.pdf'), '%PDF-1.7\n%%EOF\n');
     await expectErrorCode(extractFile(options(file('header-only.pdf'))), 'GB_ERR_PDF_INVALID');
     await expectErrorCode(extractFile(options(await writeZeroPagePdf(file('no-pages.pdf')))), 'GB_ERR_PDF_EMPTY');
@@ -126,7 +167,10 @@ describe('extractFile on text PDFs', () => {
   it('stops when cancelled', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expectErrorCode(extractFile(options(file('sixty.pdf'), { signal: controller.signal, pdfTextEngine: 'pdfjs' })), 'GB_ERR_CANCELLED');
+    await expectErrorCode(
+      extractFile(options(file('sixty.pdf'), { signal: controller.signal, pdfTextEngine: 'pdfjs' })),
+      'GB_ERR_CANCELLED',
+    );
     const running = new AbortController();
     const work = extractFile(options(file('sixty.pdf'), { signal: running.signal, pdfTextEngine: 'pdfjs' }));
     running.abort();
@@ -148,13 +192,19 @@ describe('extractFile on text PDFs', () => {
 
 describe.skipIf(qpdfMissing)('extractFile on encrypted PDFs', () => {
   beforeAll(async () => {
-    await writeEncryptedPdf(file('letter.pdf'), file('user-password.pdf'), { userPassword: 's3cret', ownerPassword: 'owner-pw' });
+    await writeEncryptedPdf(file('letter.pdf'), file('user-password.pdf'), {
+      userPassword: 's3cret',
+      ownerPassword: 'owner-pw',
+    });
     await writeEncryptedPdf(file('letter.pdf'), file('owner-only.pdf'), { ownerPassword: 'owner-pw' });
   });
 
   it('needs the user password, refuses a wrong one and reads with the right one', async () => {
     await expectErrorCode(extractFile(options(file('user-password.pdf'))), 'GB_ERR_PDF_PASSWORD_REQUIRED');
-    await expectErrorCode(extractFile(options(file('user-password.pdf'), { password: 'wrong' })), 'GB_ERR_PDF_PASSWORD_INVALID');
+    await expectErrorCode(
+      extractFile(options(file('user-password.pdf'), { password: 'wrong' })),
+      'GB_ERR_PDF_PASSWORD_INVALID',
+    );
     const doc = await extractFile(options(file('user-password.pdf'), { password: 's3cret' }));
     expect(doc.text).toContain('the MRI of 4 May shows no fracture.');
     expect(doc.meta.encrypted).toBe(true);

@@ -8,7 +8,16 @@ import { DEFAULT_EXTRACT_LIMITS, ExtractionPool } from '../src/index.ts';
 const path = process.argv[2];
 if (!path) throw new Error('usage: pool-parent-process.ts <pdf>');
 const pool = new ExtractionPool({ size: 1 });
-void pool.extract({ path, limits: DEFAULT_EXTRACT_LIMITS, scannedPages: 'ocr', visionAvailable: false, putBlob: () => Promise.resolve(''), pdfTextEngine: 'pdfjs' }).catch(() => undefined);
+void pool
+  .extract({
+    path,
+    limits: DEFAULT_EXTRACT_LIMITS,
+    scannedPages: 'ocr',
+    visionAvailable: false,
+    putBlob: () => Promise.resolve(''),
+    pdfTextEngine: 'pdfjs',
+  })
+  .catch(() => undefined);
 const timer = setInterval(() => {
   const [pid] = pool.busyProcessIds();
   if (pid === undefined) return;

@@ -25,7 +25,10 @@ export class DecodeCounters {
 
   /** The strategy to pass as `batching.itemPrioritizationStrategy`. */
   readonly strategy: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
-    const planned: PrioritizedBatchItem[] = shareBatch(items, size).map(({ index, processAmount }) => ({ item: items[index] as BatchItem, processAmount }));
+    const planned: PrioritizedBatchItem[] = shareBatch(items, size).map(({ index, processAmount }) => ({
+      item: items[index] as BatchItem,
+      processAmount,
+    }));
     const tokens = planned.reduce((sum, item) => sum + item.processAmount, 0);
     if (tokens > 0) this.#record(planned.length, tokens);
     return planned;
@@ -51,7 +54,10 @@ export class DecodeCounters {
  * the rest (`1,45,...,46,3,1,1,1`: 4-6 ubatches, most of them small); sharing evenly gives
  * `32,32,...,32` (one ubatch of 16 x 32) and the next decode `14,...,14`.
  */
-export function shareBatch(items: readonly { readonly tokens: ArrayLike<unknown> }[], size: number): Array<{ index: number; processAmount: number }> {
+export function shareBatch(
+  items: readonly { readonly tokens: ArrayLike<unknown> }[],
+  size: number,
+): Array<{ index: number; processAmount: number }> {
   let room = size;
   const amounts = items.map(() => 0);
   items.forEach((item, index) => {

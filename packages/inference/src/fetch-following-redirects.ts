@@ -30,9 +30,14 @@ export function isRedirect(response: Response): boolean {
  * dropped as soon as the origin (scheme, host, port) changes, so a Hugging Face token never goes to
  * the CDN or any other host a redirect names; once dropped they stay dropped.
  */
-export function redirectTarget(response: Response, from: string, headers: Record<string, string>): { url: string; headers: Record<string, string> } {
+export function redirectTarget(
+  response: Response,
+  from: string,
+  headers: Record<string, string>,
+): { url: string; headers: Record<string, string> } {
   const url = new URL(response.headers.get('location') ?? '', from);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new GembatchError('GB_ERR_MODEL_LOAD', `${new URL(from).host} redirected to a ${url.protocol} URL`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${new URL(from).host} redirected to a ${url.protocol} URL`);
   return { url: url.toString(), headers: url.origin === new URL(from).origin ? headers : withoutCredentials(headers) };
 }
 
@@ -45,10 +50,18 @@ export async function fetchFollowingRedirects(url: string, init: RedirectSafeIni
   let current = url;
   let headers = { ...init.headers };
   for (let hop = 0; ; hop++) {
-    const response = await fetch(current, { method: init.method ?? 'GET', headers, redirect: 'manual', ...(init.signal ? { signal: init.signal } : {}) });
+    const response = await fetch(current, {
+      method: init.method ?? 'GET',
+      headers,
+      redirect: 'manual',
+      ...(init.signal ? { signal: init.signal } : {}),
+    });
     if (!isRedirect(response)) return response;
     await response.body?.cancel();
-    if (hop >= MAX_REDIRECTS) throw new GembatchError('GB_ERR_MODEL_LOAD', `${new URL(url).host}: more than ${MAX_REDIRECTS} redirects`, { retryable: true });
+    if (hop >= MAX_REDIRECTS)
+      throw new GembatchError('GB_ERR_MODEL_LOAD', `${new URL(url).host}: more than ${MAX_REDIRECTS} redirects`, {
+        retryable: true,
+      });
     ({ url: current, headers } = redirectTarget(response, current, headers));
   }
 }

@@ -24,7 +24,11 @@ const DEFAULT_ENDPOINT = 'https://huggingface.co';
  */
 export function parseHfUri(uri: string): { repo: string; revision: string } & ({ file: string } | { quant: string }) {
   const match = /^hf:([\w.-]+\/[\w.-]+)(?:\/([^#:]+)|:([\w.-]+))(?:#([\w./-]+))?$/.exec(uri.trim());
-  if (!match) throw new GembatchError('GB_ERR_CONFIG', `not a Hugging Face model URI: ${JSON.stringify(uri)}; use hf:<owner>/<repo>/<file.gguf> or hf:<owner>/<repo>:<quant>`);
+  if (!match)
+    throw new GembatchError(
+      'GB_ERR_CONFIG',
+      `not a Hugging Face model URI: ${JSON.stringify(uri)}; use hf:<owner>/<repo>/<file.gguf> or hf:<owner>/<repo>:<quant>`,
+    );
   const [, repo, file, quant, revision] = match;
   const base = { repo: repo as string, revision: revision ?? 'main' };
   return file !== undefined ? { ...base, file } : { ...base, quant: quant as string };
@@ -49,15 +53,28 @@ export function hfResolveUrl(file: HfFile, access: HfAccess = {}): string {
  * Finds the GGUF of a quantization in a repository listing (`hf:<owner>/<repo>:<quant>`): the one
  * whose name carries the quant label, projectors and split files left out.
  */
-export async function resolveHfQuant(repo: string, quant: string, revision: string, access: HfAccess = {}, signal?: AbortSignal): Promise<HfFile> {
+export async function resolveHfQuant(
+  repo: string,
+  quant: string,
+  revision: string,
+  access: HfAccess = {},
+  signal?: AbortSignal,
+): Promise<HfFile> {
   const url = `${hfEndpoint(access)}/api/models/${repo}/tree/${encodeURIComponent(revision)}?recursive=true`;
   let response: Response;
   try {
     response = await fetchFollowingRedirects(url, { headers: hfHeaders(access), ...(signal ? { signal } : {}) });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: ${errorMessage(error)}`, { cause: error, retryable: true });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: ${errorMessage(error)}`, {
+      cause: error,
+      retryable: true,
+    });
   }
-  if (!response.ok) throw new GembatchError('GB_ERR_MODEL_LOAD', `could not list ${repo}: HTTP ${response.status}${response.status === 401 || response.status === 403 ? ' (gated or private: set HF_TOKEN)' : ''}`);
+  if (!response.ok)
+    throw new GembatchError(
+      'GB_ERR_MODEL_LOAD',
+      `could not list ${repo}: HTTP ${response.status}${response.status === 401 || response.status === 403 ? ' (gated or private: set HF_TOKEN)' : ''}`,
+    );
   const listing = (await response.json()) as Array<{ type?: string; path?: string }>;
   const wanted = quant.toLowerCase();
   const matches = listing
@@ -67,6 +84,7 @@ export async function resolveHfQuant(repo: string, quant: string, revision: stri
       const name = p.toLowerCase().replace(/\.gguf$/, '');
       return name.endsWith(`-${wanted}`) || name.endsWith(`.${wanted}`) || name.endsWith(`_${wanted}`);
     });
-  if (matches.length === 0) throw new GembatchError('GB_ERR_MODEL_LOAD', `${repo} has no single-file GGUF for ${quant}`);
+  if (matches.length === 0)
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `${repo} has no single-file GGUF for ${quant}`);
   return { repo, file: matches.sort()[0] as string, revision };
 }

@@ -14,7 +14,10 @@ function failure(run: () => unknown): GembatchError {
 
 describe('compileJsonSchema', () => {
   it("runs the issue's ReDoS pattern ^(\\w+\\s?)*$ in linear time (JS RegExp never finished on 40 characters)", () => {
-    const { validate } = compileJsonSchema({ type: 'object', properties: { name: { type: 'string', pattern: '^(\\w+\\s?)*$' } } });
+    const { validate } = compileJsonSchema({
+      type: 'object',
+      properties: { name: { type: 'string', pattern: '^(\\w+\\s?)*$' } },
+    });
     const started = performance.now();
     expect(validate({ name: `${'a'.repeat(39)}!` })).toBe(false);
     expect(validate({ name: `${'ab '.repeat(300_000)}!` })).toBe(false);
@@ -48,8 +51,18 @@ describe('compileJsonSchema', () => {
   });
 
   it("keeps two tenants' schemas with the same $id apart (one shared ajv answered 'already exists')", () => {
-    const a = compileJsonSchema({ $id: 'https://example.com/record', type: 'object', properties: { n: { type: 'number' } }, required: ['n'] });
-    const b = compileJsonSchema({ $id: 'https://example.com/record', type: 'object', properties: { s: { type: 'string' } }, required: ['s'] });
+    const a = compileJsonSchema({
+      $id: 'https://example.com/record',
+      type: 'object',
+      properties: { n: { type: 'number' } },
+      required: ['n'],
+    });
+    const b = compileJsonSchema({
+      $id: 'https://example.com/record',
+      type: 'object',
+      properties: { s: { type: 'string' } },
+      required: ['s'],
+    });
     expect(a.validate({ n: 1 })).toBe(true);
     expect(a.validate({ s: 'x' })).toBe(false);
     expect(b.validate({ s: 'x' })).toBe(true);
@@ -61,7 +74,11 @@ describe('compileJsonSchema', () => {
     const first = compileJsonSchema(hot);
     // Why 4×: enough to evict the whole cache several times over; each compile costs ms, so thousands time out under load.
     for (let index = 0; index < 4 * VALIDATOR_CACHE_SIZE; index++) {
-      compileJsonSchema({ $id: `urn:schema:${index}`, type: 'object', properties: { [`field${index}`]: { type: 'string', pattern: `^v${index}$` } } });
+      compileJsonSchema({
+        $id: `urn:schema:${index}`,
+        type: 'object',
+        properties: { [`field${index}`]: { type: 'string', pattern: `^v${index}$` } },
+      });
       if (index % 10 === 0) expect(compileJsonSchema(hot)).toBe(first);
       expect(cachedValidatorCount()).toBeLessThanOrEqual(VALIDATOR_CACHE_SIZE);
     }

@@ -79,18 +79,37 @@ export function compileJsonSchema(schema: Record<string, unknown>, field = 'json
     return cached;
   }
   let validate: ValidateFunction;
-  const ajv = new Ajv({ allErrors: true, strict: false, logger: false, validateSchema: false, code: { regExp: re2RegExp } });
+  const ajv = new Ajv({
+    allErrors: true,
+    strict: false,
+    logger: false,
+    validateSchema: false,
+    code: { regExp: re2RegExp },
+  });
   try {
-    if (!metaSchemaChecker.validateSchema(schema)) throw new Error(metaSchemaChecker.errorsText(metaSchemaChecker.errors, { dataVar: 'schema' }));
+    if (!metaSchemaChecker.validateSchema(schema))
+      throw new Error(metaSchemaChecker.errorsText(metaSchemaChecker.errors, { dataVar: 'schema' }));
     validate = ajv.compile(schema);
   } catch (error) {
     if (error instanceof UnsupportedPattern) {
-      throw new GembatchError('GB_ERR_SCHEMA_UNSUPPORTED', `${field}: the pattern ${JSON.stringify(error.pattern.slice(0, 200))} is not supported (${error.message}); patterns run on a linear-time engine without look-arounds or back-references`, { details: { field } });
+      throw new GembatchError(
+        'GB_ERR_SCHEMA_UNSUPPORTED',
+        `${field}: the pattern ${JSON.stringify(error.pattern.slice(0, 200))} is not supported (${error.message}); patterns run on a linear-time engine without look-arounds or back-references`,
+        { details: { field } },
+      );
     }
     if (error instanceof RangeError) {
-      throw new GembatchError('GB_ERR_SCHEMA_UNSUPPORTED', `${field}: the JSON Schema is nested too deeply to compile`, { details: { field } });
+      throw new GembatchError(
+        'GB_ERR_SCHEMA_UNSUPPORTED',
+        `${field}: the JSON Schema is nested too deeply to compile`,
+        { details: { field } },
+      );
     }
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `${field}: the JSON Schema is invalid: ${error instanceof Error ? error.message : String(error)}`, { cause: error, details: { field } });
+    throw new GembatchError(
+      'GB_ERR_BAD_REQUEST',
+      `${field}: the JSON Schema is invalid: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error, details: { field } },
+    );
   }
   const validator: JsonSchemaValidator = {
     validate,

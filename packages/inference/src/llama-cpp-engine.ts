@@ -134,7 +134,14 @@ export class LlamaCppEngine implements Engine {
   readonly #grammars = new Map<string, Promise<LlamaGrammar | undefined>>();
   readonly #active = new Set<Promise<unknown>>();
   readonly #closeController = new AbortController();
-  readonly #stats = { promptTokens: 0, promptTokensReused: 0, promptTokensEvaluated: 0, generationTokens: 0, vramTotal: 0, vramUsed: 0 };
+  readonly #stats = {
+    promptTokens: 0,
+    promptTokensReused: 0,
+    promptTokensEvaluated: 0,
+    generationTokens: 0,
+    vramTotal: 0,
+    vramUsed: 0,
+  };
   readonly #generating: { count: number };
   readonly #prefixReuse: boolean;
   readonly #prefillChunkTokens: number;
@@ -181,8 +188,13 @@ export class LlamaCppEngine implements Engine {
   static async create(options: LlamaCppEngineOptions): Promise<LlamaCppEngine> {
     const started = performance.now();
     const log = options.logger?.child({ component: 'llama-cpp-engine' });
-    if (!Number.isInteger(options.sequences) || options.sequences < 1) throw new GembatchError('GB_ERR_CONFIG', `sequences must be a positive integer, got ${options.sequences}`);
-    if (!Number.isInteger(options.contextPerSequence) || options.contextPerSequence < 16) throw new GembatchError('GB_ERR_CONFIG', `contextPerSequence must be an integer of at least 16, got ${options.contextPerSequence}`);
+    if (!Number.isInteger(options.sequences) || options.sequences < 1)
+      throw new GembatchError('GB_ERR_CONFIG', `sequences must be a positive integer, got ${options.sequences}`);
+    if (!Number.isInteger(options.contextPerSequence) || options.contextPerSequence < 16)
+      throw new GembatchError(
+        'GB_ERR_CONFIG',
+        `contextPerSequence must be an integer of at least 16, got ${options.contextPerSequence}`,
+      );
     const { quant: quantLabel } = await inspectModelFile(options.modelPath, { option: 'modelPath' });
 
     const llama = await loadLlama({ gpu: options.gpu ?? 'auto', ...(log ? { logger: log } : {}) });
@@ -193,7 +205,11 @@ export class LlamaCppEngine implements Engine {
         else await llama.setVramCap(options.memoryLimitBytes);
       }
       const model = await loadModel(llama, options.modelPath, options.gpuLayers ?? 'auto');
-      if (model.fileInsights.hasMtpWeights && !options.draftModelPath) log?.info({}, 'the model carries MTP drafter weights; node-llama-cpp 3.21.1 has no MTP predictor, so they are not used');
+      if (model.fileInsights.hasMtpWeights && !options.draftModelPath)
+        log?.info(
+          {},
+          'the model carries MTP drafter weights; node-llama-cpp 3.21.1 has no MTP predictor, so they are not used',
+        );
       const threads = options.threads ?? defaultThreads(accelerator, llama.cpuMathCores);
       const generating = { count: 0 };
       const counters = new DecodeCounters(() => generating.count);
@@ -201,17 +217,28 @@ export class LlamaCppEngine implements Engine {
         model,
         sequences: options.sequences,
         contextPerSequence: options.contextPerSequence,
-        minContextPerSequence: Math.min(options.minContextPerSequence ?? DEFAULT_MIN_CONTEXT, options.contextPerSequence),
+        minContextPerSequence: Math.min(
+          options.minContextPerSequence ?? DEFAULT_MIN_CONTEXT,
+          options.contextPerSequence,
+        ),
         threads,
         batchSize: options.batchSize,
         counters,
         log,
       });
-      const draft = options.draftModelPath ? await createDraft(llama, options.draftModelPath, sequences, contextPerSequence, threads, log) : undefined;
+      const draft = options.draftModelPath
+        ? await createDraft(llama, options.draftModelPath, sequences, contextPerSequence, threads, log)
+        : undefined;
       const pooled: PooledSequence[] = [];
       for (let i = 0; i < sequences; i++) {
         const predictor = draft?.predictors[i];
-        pooled.push({ sequenceId: i, sequence: context.getSequence({ contextShift: { strategy: refuseContextShift }, ...(predictor ? { tokenPredictor: predictor } : {}) }) });
+        pooled.push({
+          sequenceId: i,
+          sequence: context.getSequence({
+            contextShift: { strategy: refuseContextShift },
+            ...(predictor ? { tokenPredictor: predictor } : {}),
+          }),
+        });
       }
       const [gpuName] = await llama.getGpuDeviceNames();
       const info: EngineInfo = {
@@ -244,14 +271,31 @@ export class LlamaCppEngine implements Engine {
       info.chat = engine.#format.chat;
       await engine.#refreshVram();
       log?.info(
-        { model: info.model, quant: info.quant, accelerator, gpu: info.gpu, sequences, contextPerSequence, threads, batchSize: context.batchSize, prompt: engine.#format.name, lockstep: engine.#lockstep, prefixReuse: engine.#prefixReuse, prefillChunkTokens: engine.#prefillChunkTokens, draft: draft !== undefined, ms: Math.round(performance.now() - started) },
+        {
+          model: info.model,
+          quant: info.quant,
+          accelerator,
+          gpu: info.gpu,
+          sequences,
+          contextPerSequence,
+          threads,
+          batchSize: context.batchSize,
+          prompt: engine.#format.name,
+          lockstep: engine.#lockstep,
+          prefixReuse: engine.#prefixReuse,
+          prefillChunkTokens: engine.#prefillChunkTokens,
+          draft: draft !== undefined,
+          ms: Math.round(performance.now() - started),
+        },
         'engine ready',
       );
       return engine;
     } catch (error) {
       await llama.dispose().catch(() => undefined);
       if (error instanceof GembatchError) throw error;
-      throw new GembatchError('GB_ERR_MODEL_LOAD', `the model could not be loaded: ${errorMessage(error)}`, { cause: error });
+      throw new GembatchError('GB_ERR_MODEL_LOAD', `the model could not be loaded: ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -298,20 +342,34 @@ export class LlamaCppEngine implements Engine {
 
   async #generate(request: GenerateRequest): Promise<GenerateResult> {
     const started = performance.now();
-    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) throw new GembatchError('GB_ERR_BAD_REQUEST', `maxTokens must be a positive integer, got ${request.maxTokens}`);
-    if (request.media !== undefined && request.media.length > 0) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', 'this engine takes text only; images and audio need a node with a multimodal projector');
+    if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1)
+      throw new GembatchError('GB_ERR_BAD_REQUEST', `maxTokens must be a positive integer, got ${request.maxTokens}`);
+    if (request.media !== undefined && request.media.length > 0)
+      throw new GembatchError(
+        'GB_ERR_UNSUPPORTED_MEDIA',
+        'this engine takes text only; images and audio need a node with a multimodal projector',
+      );
     const grammar = request.jsonSchema ? await this.#grammarFor(request.jsonSchema) : undefined;
     const plan = this.#format.build(request, grammar ? grammarStopTriggers(grammar) : []);
     const promptTokens = plan.tokens.length;
     if (promptTokens + request.maxTokens > this.info.contextPerSequence) {
-      throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', `the prompt takes ${promptTokens} tokens and up to ${request.maxTokens} may be generated, more than the ${this.info.contextPerSequence}-token context of a sequence`, {
-        details: { promptTokens, maxTokens: request.maxTokens, contextPerSequence: this.info.contextPerSequence },
-      });
+      throw new GembatchError(
+        'GB_ERR_CONTEXT_OVERFLOW',
+        `the prompt takes ${promptTokens} tokens and up to ${request.maxTokens} may be generated, more than the ${this.info.contextPerSequence}-token context of a sequence`,
+        {
+          details: { promptTokens, maxTokens: request.maxTokens, contextPerSequence: this.info.contextPerSequence },
+        },
+      );
     }
-    const signal = request.signal ? AbortSignal.any([request.signal, this.#closeController.signal]) : this.#closeController.signal;
+    const signal = request.signal
+      ? AbortSignal.any([request.signal, this.#closeController.signal])
+      : this.#closeController.signal;
     // Prefix affinity: the free sequence already holding the longest start of this prompt (as
     // llama-server picks a slot by prompt similarity), so reuse does not depend on which one is free.
-    const pooled = await this.#pool.acquire(signal, this.#prefixReuse ? (candidate) => sharedPrefixLength(candidate.sequence.contextTokens, plan.tokens) : undefined);
+    const pooled = await this.#pool.acquire(
+      signal,
+      this.#prefixReuse ? (candidate) => sharedPrefixLength(candidate.sequence.contextTokens, plan.tokens) : undefined,
+    );
     let clean = false;
     try {
       const prefix = await this.#keepSharedPrefix(pooled, plan.tokens);
@@ -321,7 +379,15 @@ export class LlamaCppEngine implements Engine {
     } finally {
       // Without reuse, or after a failure (the sequence's state is whatever was decoded before it),
       // the next job starts from an empty sequence.
-      if (!this.#prefixReuse || !clean) await pooled.sequence.clearHistory().catch((error: unknown) => this.#log?.warn({ err: toGembatchError(error).message, sequence: pooled.sequenceId }, 'sequence could not be cleared'));
+      if (!this.#prefixReuse || !clean)
+        await pooled.sequence
+          .clearHistory()
+          .catch((error: unknown) =>
+            this.#log?.warn(
+              { err: toGembatchError(error).message, sequence: pooled.sequenceId },
+              'sequence could not be cleared',
+            ),
+          );
       this.#pool.release(pooled);
       void this.#refreshVram();
     }
@@ -344,7 +410,8 @@ export class LlamaCppEngine implements Engine {
     while (kept < limit && held[kept] === tokens[kept]) kept++;
     const meter = sequence.tokenMeter;
     const before = meter.usedInputTokens + meter.usedOutputTokens;
-    if (kept < sequence.nextTokenIndex) await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
+    if (kept < sequence.nextTokenIndex)
+      await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
     const reevaluated = meter.usedInputTokens + meter.usedOutputTokens - before;
     return this.#countPrompt(tokens.length, kept, reevaluated);
   }
@@ -399,9 +466,19 @@ export class LlamaCppEngine implements Engine {
     return take;
   }
 
-  async #decode(pooled: PooledSequence, plan: ReturnType<PromptFormat['build']>, prefix: { kept: number; reused: number }, grammar: LlamaGrammar | undefined, request: GenerateRequest, signal: AbortSignal, started: number): Promise<GenerateResult> {
+  async #decode(
+    pooled: PooledSequence,
+    plan: ReturnType<PromptFormat['build']>,
+    prefix: { kept: number; reused: number },
+    grammar: LlamaGrammar | undefined,
+    request: GenerateRequest,
+    signal: AbortSignal,
+    started: number,
+  ): Promise<GenerateResult> {
     const model = this.#model;
-    const tracker = new OutputTracker(plan, (token, previous) => model.detokenize([token as Token], true, previous as readonly Token[]));
+    const tracker = new OutputTracker(plan, (token, previous) =>
+      model.detokenize([token as Token], true, previous as readonly Token[]),
+    );
     const grammarState = grammar ? new LlamaGrammarEvaluationState({ model, grammar }) : undefined;
     const key = pooled.sequenceId;
     const onToken = guardTokenListener(request.onToken, this.#log);
@@ -474,7 +551,8 @@ export class LlamaCppEngine implements Engine {
       generatedTokens: generated,
       mediaTokens: 0,
       timeToFirstTokenMs: firstTokenAt === undefined ? null : firstTokenAt - started,
-      interTokenMs: generated >= 2 && firstTokenAt !== undefined ? (lastTokenAt - firstTokenAt) / (generated - 1) : null,
+      interTokenMs:
+        generated >= 2 && firstTokenAt !== undefined ? (lastTokenAt - firstTokenAt) / (generated - 1) : null,
       totalMs,
       ...(request.includeThoughts ? { thoughts } : {}),
     };
@@ -482,7 +560,8 @@ export class LlamaCppEngine implements Engine {
 
   #generationError(error: unknown): GembatchError {
     if (error instanceof GembatchError) return error;
-    if (error instanceof DisposedError || this.#closeController.signal.aborted) return new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine closed during generation', { cause: error });
+    if (error instanceof DisposedError || this.#closeController.signal.aborted)
+      return new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the engine closed during generation', { cause: error });
     return new GembatchError('GB_ERR_INFERENCE', `generation failed: ${errorMessage(error)}`, { cause: error });
   }
 
@@ -490,7 +569,8 @@ export class LlamaCppEngine implements Engine {
   #eogBanned(): TokenBias {
     if (!this.#noEogBias) {
       const bias = new TokenBias(this.#model.tokenizer);
-      for (const token of [this.#model.tokens.eos, this.#model.tokens.eot]) if (token !== null) bias.set(token, 'never');
+      for (const token of [this.#model.tokens.eos, this.#model.tokens.eot])
+        if (token !== null) bias.set(token, 'never');
       this.#noEogBias = bias;
     }
     return this.#noEogBias;
@@ -504,11 +584,15 @@ export class LlamaCppEngine implements Engine {
       grammar = this.#llama.createGrammarForJsonSchema(schema as never).then(
         (g) => g as LlamaGrammar,
         (error: unknown) => {
-          this.#log?.warn({ err: errorMessage(error) }, 'JSON Schema has no grammar; generating unconstrained and validating');
+          this.#log?.warn(
+            { err: errorMessage(error) },
+            'JSON Schema has no grammar; generating unconstrained and validating',
+          );
           return undefined;
         },
       );
-      if (this.#grammars.size >= GRAMMAR_CACHE_SIZE) this.#grammars.delete(this.#grammars.keys().next().value as string);
+      if (this.#grammars.size >= GRAMMAR_CACHE_SIZE)
+        this.#grammars.delete(this.#grammars.keys().next().value as string);
       this.#grammars.set(key, grammar);
     }
     return grammar;
@@ -544,7 +628,14 @@ export class LlamaCppEngine implements Engine {
       await this.#model.dispose();
       await this.#draft?.model.dispose();
       await this.#llama.dispose();
-      this.#log?.info({ promptTokens: this.#stats.promptTokens, generatedTokens: this.#stats.generationTokens, decodeCalls: this.#counters.calls }, 'engine closed');
+      this.#log?.info(
+        {
+          promptTokens: this.#stats.promptTokens,
+          generatedTokens: this.#stats.generationTokens,
+          decodeCalls: this.#counters.calls,
+        },
+        'engine closed',
+      );
     })();
     return this.#closing;
   }
@@ -584,7 +675,11 @@ async function loadModel(llama: Llama, modelPath: string, gpuLayers: number | 'a
   try {
     return await llama.loadModel({ modelPath, gpuLayers });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${path.basename(modelPath)} could not be loaded: ${errorMessage(error)}`, { cause: error });
+    throw new GembatchError(
+      'GB_ERR_MODEL_LOAD',
+      `${path.basename(modelPath)} could not be loaded: ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
 }
 
@@ -603,7 +698,9 @@ interface ContextPlan {
  * Creates the context, halving the sequences while it does not fit (and then the context, down to
  * the floor): a node that asked for too much comes up smaller instead of dying.
  */
-async function createContextWithBackoff(plan: ContextPlan): Promise<{ context: LlamaContext; sequences: number; contextPerSequence: number }> {
+async function createContextWithBackoff(
+  plan: ContextPlan,
+): Promise<{ context: LlamaContext; sequences: number; contextPerSequence: number }> {
   let sequences = plan.sequences;
   let contextPerSequence = plan.contextPerSequence;
   for (;;) {
@@ -625,20 +722,45 @@ async function createContextWithBackoff(plan: ContextPlan): Promise<{ context: L
         sequences = next;
       } else if (Math.floor(contextPerSequence / 2) >= plan.minContextPerSequence) {
         const next = Math.floor(contextPerSequence / 2);
-        plan.log?.warn({ sequences, contextPerSequence, next, reason }, 'one sequence does not fit; halving its context');
+        plan.log?.warn(
+          { sequences, contextPerSequence, next, reason },
+          'one sequence does not fit; halving its context',
+        );
         contextPerSequence = next;
       } else {
-        throw new GembatchError('GB_ERR_MODEL_LOAD', `no context fits: even one sequence of ${contextPerSequence} tokens failed (${reason})`, { cause: error });
+        throw new GembatchError(
+          'GB_ERR_MODEL_LOAD',
+          `no context fits: even one sequence of ${contextPerSequence} tokens failed (${reason})`,
+          { cause: error },
+        );
       }
     }
   }
 }
 
-async function createDraft(llama: Llama, draftPath: string, sequences: number, contextPerSequence: number, threads: number, log: Logger | undefined) {
+async function createDraft(
+  llama: Llama,
+  draftPath: string,
+  sequences: number,
+  contextPerSequence: number,
+  threads: number,
+  log: Logger | undefined,
+) {
   await inspectModelFile(draftPath, { option: 'draftModelPath' });
   const model = await loadModel(llama, draftPath, 'auto');
-  const context = await model.createContext({ sequences, contextSize: contextPerSequence, threads, failedCreationRemedy: false });
-  const predictors = Array.from({ length: sequences }, () => new DraftSequenceTokenPredictor(context.getSequence(), { evaluateOptions: { tokenBias: new TokenBias(model.tokenizer) } }));
+  const context = await model.createContext({
+    sequences,
+    contextSize: contextPerSequence,
+    threads,
+    failedCreationRemedy: false,
+  });
+  const predictors = Array.from(
+    { length: sequences },
+    () =>
+      new DraftSequenceTokenPredictor(context.getSequence(), {
+        evaluateOptions: { tokenBias: new TokenBias(model.tokenizer) },
+      }),
+  );
   log?.info({ draft: path.basename(draftPath), sequences }, 'speculative decoding on');
   return { model, context, predictors };
 }

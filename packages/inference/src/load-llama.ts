@@ -38,9 +38,15 @@ export async function loadLlama(options: LoadLlamaOptions = {}): Promise<Llama> 
     return llama;
   } catch (error) {
     if (error instanceof NoBinaryFoundError) {
-      throw new GembatchError('GB_ERR_MODEL_LOAD', `no prebuilt llama.cpp binary for gpu=${String(gpu)} on ${process.platform}-${process.arch}: install the GPU runtime it needs (CUDA 12/13 with cuBLAS, or Vulkan) or run with the CPU backend (GEMBATCH_GPU=cpu)`, { cause: error });
+      throw new GembatchError(
+        'GB_ERR_MODEL_LOAD',
+        `no prebuilt llama.cpp binary for gpu=${String(gpu)} on ${process.platform}-${process.arch}: install the GPU runtime it needs (CUDA 12/13 with cuBLAS, or Vulkan) or run with the CPU backend (GEMBATCH_GPU=cpu)`,
+        { cause: error },
+      );
     }
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `llama.cpp could not be loaded: ${errorMessage(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_MODEL_LOAD', `llama.cpp could not be loaded: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }
 

@@ -32,13 +32,22 @@ const F16_BYTES = 2;
  * KV cache bytes for `sequences` sequences of `contextPerSequence` tokens each. Sliding-window
  * layers hold at most the window (plus one batch of tokens llama.cpp keeps while it slides).
  */
-export function kvCacheBytes(arch: ModelArchitecture, sequences: number, contextPerSequence: number, batchTokens = 512): number {
+export function kvCacheBytes(
+  arch: ModelArchitecture,
+  sequences: number,
+  contextPerSequence: number,
+  batchTokens = 512,
+): number {
   const bytes = arch.kvBytesPerElement ?? F16_BYTES;
   const globalPerToken = 2 * (arch.globalKvHeads ?? arch.kvHeads) * (arch.globalHeadDim ?? arch.headDim) * bytes;
   const slidingPerToken = 2 * arch.kvHeads * arch.headDim * bytes;
   const slidingLayers = arch.layers - arch.globalLayers;
-  const slidingTokens = arch.slidingWindow === undefined ? contextPerSequence : Math.min(contextPerSequence, arch.slidingWindow + batchTokens);
-  const perSequence = arch.globalLayers * globalPerToken * contextPerSequence + slidingLayers * slidingPerToken * slidingTokens;
+  const slidingTokens =
+    arch.slidingWindow === undefined
+      ? contextPerSequence
+      : Math.min(contextPerSequence, arch.slidingWindow + batchTokens);
+  const perSequence =
+    arch.globalLayers * globalPerToken * contextPerSequence + slidingLayers * slidingPerToken * slidingTokens;
   return sequences * perSequence;
 }
 
@@ -87,8 +96,11 @@ export function architectureFromGguf(info: Pick<GgufFileInfo, 'metadata'>): Mode
   if (Array.isArray(pattern)) globalLayers = pattern.filter((sliding) => sliding === false).length;
   else if (typeof pattern === 'number' && pattern > 0) globalLayers = Math.floor(layers / pattern);
   else globalLayers = Math.max(1, Math.floor(layers / 6)); // Gemma 3/4 default: one global layer in six.
-  const perLayerKv = Array.isArray(kvHeadsRaw) ? (kvHeadsRaw as unknown[]).filter((v): v is number => typeof v === 'number') : [];
-  const globalKvHeads = Array.isArray(pattern) && perLayerKv.length === pattern.length ? perLayerKv[pattern.indexOf(false)] : undefined;
+  const perLayerKv = Array.isArray(kvHeadsRaw)
+    ? (kvHeadsRaw as unknown[]).filter((v): v is number => typeof v === 'number')
+    : [];
+  const globalKvHeads =
+    Array.isArray(pattern) && perLayerKv.length === pattern.length ? perLayerKv[pattern.indexOf(false)] : undefined;
   return {
     layers,
     kvHeads,
@@ -106,7 +118,8 @@ function flatten(object: Metadata, prefix = ''): Metadata {
   const out: Metadata = {};
   for (const [key, value] of Object.entries(object)) {
     const path = prefix === '' ? key : `${prefix}.${key}`;
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) Object.assign(out, flatten(value as Metadata, path));
+    if (typeof value === 'object' && value !== null && !Array.isArray(value))
+      Object.assign(out, flatten(value as Metadata, path));
     else out[path] = value;
   }
   return out;

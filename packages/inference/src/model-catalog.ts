@@ -69,14 +69,62 @@ export const GEMMA4_12B_CATALOG: ModelCatalog = {
     trainContext: 262_144,
   },
   entries: [
-    { quant: 'BF16', file: 'gemma-4-12B-it-BF16.gguf', source: `hf:${GGUF_REPO}/gemma-4-12B-it-BF16.gguf`, bytes: 24.0 * GB, qualityRank: 100, note: 'reference weights' },
-    { quant: 'Q8_0', file: 'gemma-4-12B-it-Q8_0.gguf', source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q8_0.gguf`, bytes: 12.72 * GB, qualityRank: 90, note: 'near-lossless' },
-    { quant: 'Q4_0_QAT', file: 'gemma-4-12b-it-q4_0.gguf', source: `hf:${QAT_REPO}/gemma-4-12b-it-q4_0.gguf`, bytes: 6.98 * GB, qualityRank: 80, note: 'Google quantization-aware training: near-Q8 quality at Q4 size' },
-    { quant: 'Q6_K', file: 'gemma-4-12B-it-Q6_K.gguf', source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q6_K.gguf`, bytes: 9.8 * GB, qualityRank: 75, note: 'post-training quantization' },
-    { quant: 'Q5_K_M', file: 'gemma-4-12B-it-Q5_K_M.gguf', source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q5_K_M.gguf`, bytes: 8.5 * GB, qualityRank: 70, note: 'post-training quantization' },
-    { quant: 'Q4_K_M', file: 'gemma-4-12B-it-Q4_K_M.gguf', source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q4_K_M.gguf`, bytes: 7.1 * GB, qualityRank: 60, note: 'post-training quantization' },
+    {
+      quant: 'BF16',
+      file: 'gemma-4-12B-it-BF16.gguf',
+      source: `hf:${GGUF_REPO}/gemma-4-12B-it-BF16.gguf`,
+      bytes: 24.0 * GB,
+      qualityRank: 100,
+      note: 'reference weights',
+    },
+    {
+      quant: 'Q8_0',
+      file: 'gemma-4-12B-it-Q8_0.gguf',
+      source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q8_0.gguf`,
+      bytes: 12.72 * GB,
+      qualityRank: 90,
+      note: 'near-lossless',
+    },
+    {
+      quant: 'Q4_0_QAT',
+      file: 'gemma-4-12b-it-q4_0.gguf',
+      source: `hf:${QAT_REPO}/gemma-4-12b-it-q4_0.gguf`,
+      bytes: 6.98 * GB,
+      qualityRank: 80,
+      note: 'Google quantization-aware training: near-Q8 quality at Q4 size',
+    },
+    {
+      quant: 'Q6_K',
+      file: 'gemma-4-12B-it-Q6_K.gguf',
+      source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q6_K.gguf`,
+      bytes: 9.8 * GB,
+      qualityRank: 75,
+      note: 'post-training quantization',
+    },
+    {
+      quant: 'Q5_K_M',
+      file: 'gemma-4-12B-it-Q5_K_M.gguf',
+      source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q5_K_M.gguf`,
+      bytes: 8.5 * GB,
+      qualityRank: 70,
+      note: 'post-training quantization',
+    },
+    {
+      quant: 'Q4_K_M',
+      file: 'gemma-4-12B-it-Q4_K_M.gguf',
+      source: `hf:${GGUF_REPO}/gemma-4-12B-it-Q4_K_M.gguf`,
+      bytes: 7.1 * GB,
+      qualityRank: 60,
+      note: 'post-training quantization',
+    },
   ],
-  projector: { quant: 'F16', file: 'mmproj-gemma-4-12B-it-F16.gguf', source: `hf:${GGUF_REPO}/mmproj-gemma-4-12B-it-F16.gguf`, bytes: 150 * MB, note: 'image and audio projector' },
+  projector: {
+    quant: 'F16',
+    file: 'mmproj-gemma-4-12B-it-F16.gguf',
+    source: `hf:${GGUF_REPO}/mmproj-gemma-4-12B-it-F16.gguf`,
+    bytes: 150 * MB,
+    note: 'image and audio projector',
+  },
   // llama.cpp's compute buffer for a 12B model with a 262k vocabulary at batch 512 (estimated, not measured here).
   computeBufferBytes: 512 * 1024 ** 2,
 };
@@ -84,5 +132,8 @@ export const GEMMA4_12B_CATALOG: ModelCatalog = {
 /** The catalog entry whose quant label matches, case-insensitively (`q8_0`, `Q4_0_QAT`, `qat`). */
 export function findCatalogEntry(catalog: ModelCatalog, quant: string): CatalogEntry | undefined {
   const wanted = quant.trim().toUpperCase().replaceAll('-', '_');
-  return catalog.entries.find((e) => e.quant === wanted) ?? (wanted === 'QAT' || wanted === 'Q4_0' ? catalog.entries.find((e) => e.quant === 'Q4_0_QAT') : undefined);
+  return (
+    catalog.entries.find((e) => e.quant === wanted) ??
+    (wanted === 'QAT' || wanted === 'Q4_0' ? catalog.entries.find((e) => e.quant === 'Q4_0_QAT') : undefined)
+  );
 }

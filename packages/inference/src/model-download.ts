@@ -78,7 +78,10 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   const meta = await probe(options);
   const pinned = options.expectedSha256?.toLowerCase();
   if (pinned !== undefined && meta.sha256 !== undefined && meta.sha256.toLowerCase() !== pinned) {
-    throw new GembatchError('GB_ERR_MODEL_CHECKSUM', `${path.basename(destination)}: the server publishes sha256 ${meta.sha256.toLowerCase()}, the pinned or locked sha256 is ${pinned}; nothing was downloaded`);
+    throw new GembatchError(
+      'GB_ERR_MODEL_CHECKSUM',
+      `${path.basename(destination)}: the server publishes sha256 ${meta.sha256.toLowerCase()}, the pinned or locked sha256 is ${pinned}; nothing was downloaded`,
+    );
   }
   const expected = (pinned ?? meta.sha256)?.toLowerCase();
   const url = meta.commit !== undefined && options.urlAtCommit ? options.urlAtCommit(meta.commit) : options.url;
@@ -112,16 +115,37 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
       options.onProgress?.({ downloadedBytes: downloaded, totalBytes: total });
     });
   }
-  const done = await finish(destination, partial, recordPath, hash.digest('hex'), downloaded, expected, meta.size, resumed && offset > 0);
+  const done = await finish(
+    destination,
+    partial,
+    recordPath,
+    hash.digest('hex'),
+    downloaded,
+    expected,
+    meta.size,
+    resumed && offset > 0,
+  );
   return meta.commit !== undefined ? { ...done, commit: meta.commit } : done;
 }
 
-async function finish(destination: string, partial: string, recordPath: string, sha256: string, bytes: number, expected: string | undefined, size: number | undefined, resumed: boolean): Promise<DownloadedFile> {
+async function finish(
+  destination: string,
+  partial: string,
+  recordPath: string,
+  sha256: string,
+  bytes: number,
+  expected: string | undefined,
+  size: number | undefined,
+  resumed: boolean,
+): Promise<DownloadedFile> {
   if ((size !== undefined && bytes !== size) || (expected !== undefined && sha256 !== expected)) {
     await rm(partial, { force: true });
     await rm(recordPath, { force: true });
     const sizeWrong = size !== undefined && bytes !== size;
-    throw new GembatchError(sizeWrong ? 'GB_ERR_MODEL_LOAD' : 'GB_ERR_MODEL_CHECKSUM', `${path.basename(destination)} failed verification: ${sizeWrong ? `${bytes} bytes instead of ${size}` : `sha256 ${sha256} instead of ${expected}`}; the partial download was deleted`);
+    throw new GembatchError(
+      sizeWrong ? 'GB_ERR_MODEL_LOAD' : 'GB_ERR_MODEL_CHECKSUM',
+      `${path.basename(destination)} failed verification: ${sizeWrong ? `${bytes} bytes instead of ${size}` : `sha256 ${sha256} instead of ${expected}`}; the partial download was deleted`,
+    );
   }
   await rename(partial, destination);
   await rm(recordPath, { force: true });
@@ -143,10 +167,20 @@ async function verifiedCopy(destination: string, expected: string | undefined): 
  * redirect (the Hub's own answer carries them). Redirects it does follow lose their credentials
  * on the way to another origin.
  */
-async function probe(options: DownloadFileOptions, url = options.url, headers = options.headers ?? {}, hops = 0): Promise<RemoteMeta> {
+async function probe(
+  options: DownloadFileOptions,
+  url = options.url,
+  headers = options.headers ?? {},
+  hops = 0,
+): Promise<RemoteMeta> {
   let response: Response;
   try {
-    response = await fetch(url, { method: 'HEAD', redirect: 'manual', headers, ...(options.signal ? { signal: options.signal } : {}) });
+    response = await fetch(url, {
+      method: 'HEAD',
+      redirect: 'manual',
+      headers,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   } catch (error) {
     throw networkError(options, error);
   }
@@ -158,20 +192,28 @@ async function probe(options: DownloadFileOptions, url = options.url, headers = 
     if (Number.isFinite(linkedSize) && linkedSha) return { size: linkedSize, sha256: linkedSha, commit };
     if (!isRedirect(response)) throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url} redirected nowhere`);
     // Why 10: the same bound as fetchFollowingRedirects (the Hub needs one or two hops).
-    if (hops >= 10) throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url}: too many redirects`, { retryable: true });
+    if (hops >= 10)
+      throw new GembatchError('GB_ERR_MODEL_LOAD', `${options.url}: too many redirects`, { retryable: true });
     const next = redirectTarget(response, url, headers);
     return probe(options, next.url, next.headers, hops + 1);
   }
   if (!response.ok) throw httpError(options, response.status);
   const length = Number(response.headers.get('content-length') ?? Number.NaN);
   const etagSha = SHA256.exec(response.headers.get('etag') ?? '')?.[1];
-  return { size: Number.isFinite(linkedSize) ? linkedSize : Number.isFinite(length) ? length : undefined, sha256: linkedSha ?? etagSha, commit };
+  return {
+    size: Number.isFinite(linkedSize) ? linkedSize : Number.isFinite(length) ? length : undefined,
+    sha256: linkedSha ?? etagSha,
+    commit,
+  };
 }
 
 async function request(options: DownloadFileOptions, extra: Record<string, string>): Promise<Response> {
   let response: Response;
   try {
-    response = await fetchFollowingRedirects(options.url, { headers: { ...options.headers, ...extra }, ...(options.signal ? { signal: options.signal } : {}) });
+    response = await fetchFollowingRedirects(options.url, {
+      headers: { ...options.headers, ...extra },
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
   } catch (error) {
     throw networkError(options, error);
   }
@@ -179,7 +221,13 @@ async function request(options: DownloadFileOptions, extra: Record<string, strin
   return response;
 }
 
-async function streamTo(file: string, flags: 'a' | 'w', response: Response, options: DownloadFileOptions, onChunk: (chunk: Uint8Array) => void): Promise<void> {
+async function streamTo(
+  file: string,
+  flags: 'a' | 'w',
+  response: Response,
+  options: DownloadFileOptions,
+  onChunk: (chunk: Uint8Array) => void,
+): Promise<void> {
   const out = createWriteStream(file, { flags });
   try {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
@@ -195,13 +243,27 @@ async function streamTo(file: string, flags: 'a' | 'w', response: Response, opti
 }
 
 function networkError(options: DownloadFileOptions, error: unknown): GembatchError {
-  if (options.signal?.aborted) return new GembatchError('GB_ERR_CANCELLED', `download of ${path.basename(options.destination)} was stopped; run it again to resume`, { cause: error });
-  return new GembatchError('GB_ERR_MODEL_LOAD', `download of ${path.basename(options.destination)} was interrupted (${errorMessage(error)}); run it again to resume`, { cause: error, retryable: true });
+  if (options.signal?.aborted)
+    return new GembatchError(
+      'GB_ERR_CANCELLED',
+      `download of ${path.basename(options.destination)} was stopped; run it again to resume`,
+      { cause: error },
+    );
+  return new GembatchError(
+    'GB_ERR_MODEL_LOAD',
+    `download of ${path.basename(options.destination)} was interrupted (${errorMessage(error)}); run it again to resume`,
+    { cause: error, retryable: true },
+  );
 }
 
 function httpError(options: DownloadFileOptions, status: number): GembatchError {
-  const hint = status === 401 || status === 403 ? ' (gated or private: set HF_TOKEN)' : status === 404 ? ' (no such file)' : '';
-  return new GembatchError('GB_ERR_MODEL_LOAD', `download of ${path.basename(options.destination)} failed: HTTP ${status}${hint}`, { retryable: status >= 500 });
+  const hint =
+    status === 401 || status === 403 ? ' (gated or private: set HF_TOKEN)' : status === 404 ? ' (no such file)' : '';
+  return new GembatchError(
+    'GB_ERR_MODEL_LOAD',
+    `download of ${path.basename(options.destination)} failed: HTTP ${status}${hint}`,
+    { retryable: status >= 500 },
+  );
 }
 
 async function sizeOf(file: string): Promise<number> {

@@ -6,7 +6,10 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { inspectModelFile, modelNameFor } from './model-file.ts';
 
 async function failure(promise: Promise<unknown>): Promise<GembatchError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(GembatchError);
   return error as GembatchError;
 }
@@ -48,7 +51,10 @@ describe('inspectModelFile (node-llama-cpp reader, both engines)', () => {
     counts.writeUInt32LE(3, 0);
     counts.writeBigUInt64LE(0n, 4);
     counts.writeBigUInt64LE(1n, 12);
-    await writeFile(cut, Buffer.concat([Buffer.from('GGUF'), counts, Buffer.from([20, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('general.')]));
+    await writeFile(
+      cut,
+      Buffer.concat([Buffer.from('GGUF'), counts, Buffer.from([20, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('general.')]),
+    );
     expect((await failure(inspectModelFile(cut))).code).toBe('GB_ERR_MODEL_LOAD');
   });
 });

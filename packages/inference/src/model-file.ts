@@ -32,32 +32,52 @@ export interface ModelFileInspection {
  * as `text` and anything else as `projector`. Throws `GB_ERR_MODEL_LOAD` naming the option and the
  * file (never its content). Both engines and `resolveModel` read model files only through this.
  */
-export async function inspectModelFile(file: string, options: InspectModelFileOptions = {}): Promise<ModelFileInspection> {
+export async function inspectModelFile(
+  file: string,
+  options: InspectModelFileOptions = {},
+): Promise<ModelFileInspection> {
   const role = options.role ?? 'text';
   const option = options.option ?? 'model';
   const name = path.basename(file);
   try {
     await access(file, constants.R_OK);
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} (${name}) cannot be read: model file not found or not readable`, { cause: error });
+    throw new GembatchError(
+      'GB_ERR_MODEL_LOAD',
+      `${option} (${name}) cannot be read: model file not found or not readable`,
+      { cause: error },
+    );
   }
   let info: GgufFileInfo;
   try {
     info = await readGgufFileInfo(file, { readTensorInfo: false, sourceType: 'filesystem', logWarnings: false });
   } catch (error) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} (${name}) is not a readable GGUF file: ${errorMessage(error)}`, { cause: error });
+    throw new GembatchError(
+      'GB_ERR_MODEL_LOAD',
+      `${option} (${name}) is not a readable GGUF file: ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
   const declared: unknown = info.metadata.general?.architecture;
   // node-llama-cpp's reader reads past the end of a cut file as zeros, so a truncated header shows up here as a missing architecture.
   if (typeof declared !== 'string' || declared === '') {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} (${name}) has no general.architecture in its GGUF header (truncated or not a model); llama.cpp cannot load it`);
+    throw new GembatchError(
+      'GB_ERR_MODEL_LOAD',
+      `${option} (${name}) has no general.architecture in its GGUF header (truncated or not a model); llama.cpp cannot load it`,
+    );
   }
   const architecture = declared;
   if (role === 'text' && architecture === PROJECTOR_ARCHITECTURE) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} (${name}) is a multimodal projector (mmproj, architecture clip), not a language model`);
+    throw new GembatchError(
+      'GB_ERR_MODEL_LOAD',
+      `${option} (${name}) is a multimodal projector (mmproj, architecture clip), not a language model`,
+    );
   }
   if (role === 'projector' && architecture !== PROJECTOR_ARCHITECTURE) {
-    throw new GembatchError('GB_ERR_MODEL_LOAD', `${option} (${name}) is a ${architecture} model, not a multimodal projector (architecture clip)`);
+    throw new GembatchError(
+      'GB_ERR_MODEL_LOAD',
+      `${option} (${name}) is a ${architecture} model, not a multimodal projector (architecture clip)`,
+    );
   }
   return { architecture, quant: quantOfFileType(info.metadata.general?.file_type), info };
 }

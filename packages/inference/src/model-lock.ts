@@ -42,14 +42,19 @@ export async function readModelLock(lockPath: string): Promise<ModelLock> {
     text = await readFile(lockPath, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, files: {} };
-    throw new GembatchError('GB_ERR_CONFIG', `model lock ${lockPath} could not be read: ${errorMessage(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_CONFIG', `model lock ${lockPath} could not be read: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
   try {
     const parsed = JSON.parse(text) as Partial<ModelLock>;
-    if (parsed.version !== 1 || typeof parsed.files !== 'object' || parsed.files === null) throw new Error('expected {"version":1,"files":{...}}');
+    if (parsed.version !== 1 || typeof parsed.files !== 'object' || parsed.files === null)
+      throw new Error('expected {"version":1,"files":{...}}');
     return { version: 1, files: parsed.files };
   } catch (error) {
-    throw new GembatchError('GB_ERR_CONFIG', `model lock ${lockPath} is malformed: ${errorMessage(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_CONFIG', `model lock ${lockPath} is malformed: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -65,7 +70,9 @@ export async function recordInModelLock(lockPath: string, name: string, entry: M
     await writeFile(temporary, `${JSON.stringify(lock, null, 2)}\n`);
     await rename(temporary, lockPath);
   } catch (error) {
-    throw new GembatchError('GB_ERR_CONFIG', `model lock ${lockPath} could not be written: ${errorMessage(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_CONFIG', `model lock ${lockPath} could not be written: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -79,7 +86,10 @@ interface HashStamp {
 /** Remembers a sha256 just computed for a file (as it was downloaded), so its first load does not hash it again. */
 async function stampFileSha256(file: string, sha256: string): Promise<void> {
   const now = await stat(file);
-  await writeFile(`${file}.hashstamp.json`, JSON.stringify({ size: now.size, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs, sha256 } satisfies HashStamp)).catch(() => undefined);
+  await writeFile(
+    `${file}.hashstamp.json`,
+    JSON.stringify({ size: now.size, mtimeMs: now.mtimeMs, ctimeMs: now.ctimeMs, sha256 } satisfies HashStamp),
+  ).catch(() => undefined);
 }
 
 /**
@@ -89,21 +99,36 @@ async function stampFileSha256(file: string, sha256: string): Promise<void> {
 export async function fileSha256(file: string): Promise<{ sha256: string; size: number }> {
   const before = await stat(file);
   const stampPath = `${file}.hashstamp.json`;
-  const stamp = (await readFile(stampPath, 'utf8').then((t) => JSON.parse(t) as HashStamp).catch(() => undefined));
-  if (stamp && stamp.size === before.size && stamp.mtimeMs === before.mtimeMs && stamp.ctimeMs === before.ctimeMs && /^[0-9a-f]{64}$/.test(stamp.sha256)) return { sha256: stamp.sha256, size: stamp.size };
+  const stamp = await readFile(stampPath, 'utf8')
+    .then((t) => JSON.parse(t) as HashStamp)
+    .catch(() => undefined);
+  if (
+    stamp &&
+    stamp.size === before.size &&
+    stamp.mtimeMs === before.mtimeMs &&
+    stamp.ctimeMs === before.ctimeMs &&
+    /^[0-9a-f]{64}$/.test(stamp.sha256)
+  )
+    return { sha256: stamp.sha256, size: stamp.size };
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   const sha256 = hash.digest('hex');
   const after = await stat(file);
   // A file written while it was hashed is not stamped: the next call hashes it again.
   if (after.size === before.size && after.mtimeMs === before.mtimeMs) {
-    await writeFile(stampPath, JSON.stringify({ size: after.size, mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs, sha256 } satisfies HashStamp)).catch(() => undefined);
+    await writeFile(
+      stampPath,
+      JSON.stringify({ size: after.size, mtimeMs: after.mtimeMs, ctimeMs: after.ctimeMs, sha256 } satisfies HashStamp),
+    ).catch(() => undefined);
   }
   return { sha256, size: before.size };
 }
 
 function mismatch(name: string, lockPath: string, actual: string, expected: string, what: string): GembatchError {
-  return new GembatchError('GB_ERR_MODEL_CHECKSUM', `${name}: ${what} has sha256 ${actual}, the model lock ${lockPath} records ${expected}; delete the file to download it again, or its lock entry to trust a new version`);
+  return new GembatchError(
+    'GB_ERR_MODEL_CHECKSUM',
+    `${name}: ${what} has sha256 ${actual}, the model lock ${lockPath} records ${expected}; delete the file to download it again, or its lock entry to trust a new version`,
+  );
 }
 
 /**
@@ -116,7 +141,8 @@ export async function verifyLockedFile(file: string, lockPath: string): Promise<
   const entry = (await readModelLock(lockPath)).files[name];
   if (!entry) return false;
   const { sha256 } = await fileSha256(file);
-  if (sha256 !== entry.sha256.toLowerCase()) throw mismatch(name, lockPath, sha256, entry.sha256.toLowerCase(), 'the cached file');
+  if (sha256 !== entry.sha256.toLowerCase())
+    throw mismatch(name, lockPath, sha256, entry.sha256.toLowerCase(), 'the cached file');
   return true;
 }
 
@@ -143,13 +169,22 @@ export async function downloadLocked(options: DownloadLockedOptions): Promise<Do
   const locked = (await readModelLock(lockPath)).files[name];
   const usable = locked && locked.repo === file.repo && locked.file === file.file ? locked : undefined;
   const expected = pin?.sha256 ?? usable?.sha256;
-  const existing = await stat(destination).then((s) => s.size).catch(() => 0);
-  if (existing > 0 && usable && (pin?.sha256 === undefined || pin.sha256.toLowerCase() === usable.sha256.toLowerCase())) {
+  const existing = await stat(destination)
+    .then((s) => s.size)
+    .catch(() => 0);
+  if (
+    existing > 0 &&
+    usable &&
+    (pin?.sha256 === undefined || pin.sha256.toLowerCase() === usable.sha256.toLowerCase())
+  ) {
     await verifyLockedFile(destination, lockPath);
     return { path: destination, bytes: existing, sha256: usable.sha256, resumed: false, cached: true };
   }
   const source: HfFile = { ...file, revision: pin?.revision ?? usable?.commit ?? file.revision };
-  const access: HfAccess = { ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(options.token ? { token: options.token } : {}) };
+  const access: HfAccess = {
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.token ? { token: options.token } : {}),
+  };
   let done: DownloadedFile;
   try {
     done = await downloadFile({
@@ -162,16 +197,32 @@ export async function downloadLocked(options: DownloadLockedOptions): Promise<Do
       ...(options.signal ? { signal: options.signal } : {}),
     });
   } catch (error) {
-    if (error instanceof GembatchError && error.code === 'GB_ERR_MODEL_CHECKSUM' && usable && pin?.sha256 === undefined) {
-      throw new GembatchError('GB_ERR_MODEL_CHECKSUM', `${error.message} (locked in ${lockPath} at commit ${usable.commit})`, { cause: error });
+    if (
+      error instanceof GembatchError &&
+      error.code === 'GB_ERR_MODEL_CHECKSUM' &&
+      usable &&
+      pin?.sha256 === undefined
+    ) {
+      throw new GembatchError(
+        'GB_ERR_MODEL_CHECKSUM',
+        `${error.message} (locked in ${lockPath} at commit ${usable.commit})`,
+        { cause: error },
+      );
     }
     throw error;
   }
   const actual = done.cached ? (await fileSha256(destination)).sha256 : done.sha256;
-  if (expected !== undefined && actual !== expected.toLowerCase()) throw mismatch(name, lockPath, actual, expected.toLowerCase(), 'the cached file');
+  if (expected !== undefined && actual !== expected.toLowerCase())
+    throw mismatch(name, lockPath, actual, expected.toLowerCase(), 'the cached file');
   if (!done.cached) await stampFileSha256(destination, actual);
   if (!done.cached || !usable) {
-    await recordInModelLock(lockPath, name, { repo: file.repo, file: file.file, commit: done.commit ?? usable?.commit ?? source.revision, sha256: actual, size: done.bytes });
+    await recordInModelLock(lockPath, name, {
+      repo: file.repo,
+      file: file.file,
+      commit: done.commit ?? usable?.commit ?? source.revision,
+      sha256: actual,
+      size: done.bytes,
+    });
   }
   return { ...done, sha256: actual };
 }

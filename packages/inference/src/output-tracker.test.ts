@@ -2,10 +2,27 @@ import { describe, expect, it } from 'vitest';
 import { OutputTracker } from './output-tracker.ts';
 
 /** A toy vocabulary: each token id is an index into these pieces. */
-const VOCAB = ['Hello', ' world', '<|channel>', 'thought\n', 'let me think', '<channel|>', '{"a":1}', '\n\n\n\n', '<turn|>', ' more', '\n###', ' Human'];
+const VOCAB = [
+  'Hello',
+  ' world',
+  '<|channel>',
+  'thought\n',
+  'let me think',
+  '<channel|>',
+  '{"a":1}',
+  '\n\n\n\n',
+  '<turn|>',
+  ' more',
+  '\n###',
+  ' Human',
+];
 const id = (piece: string) => VOCAB.indexOf(piece);
 const piece = (token: number) => VOCAB[token] ?? '';
-const plain = (tokens: number[]) => tokens.map((t) => VOCAB[t]).filter((p) => !p?.startsWith('<')).join('');
+const plain = (tokens: number[]) =>
+  tokens
+    .map((t) => VOCAB[t])
+    .filter((p) => !p?.startsWith('<'))
+    .join('');
 const GEMMA = { prefix: '<|channel>thought\n', suffix: '<channel|>' };
 
 function feed(tracker: OutputTracker, pieces: string[]): number {
@@ -25,7 +42,10 @@ describe('OutputTracker', () => {
   });
 
   it('finds a trigger that spans tokens', () => {
-    const tracker = new OutputTracker({ stopTriggers: ['\n### Human'], thought: undefined, startsInThought: false }, piece);
+    const tracker = new OutputTracker(
+      { stopTriggers: ['\n### Human'], thought: undefined, startsInThought: false },
+      piece,
+    );
     expect(feed(tracker, ['Hello', '\n###', ' Human', ' more'])).toBe(3);
     expect(tracker.result(plain).text).toBe('Hello');
   });

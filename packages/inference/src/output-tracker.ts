@@ -32,11 +32,19 @@ export class OutputTracker {
   #scanFrom = 0;
   #stopAt: number | undefined;
 
-  constructor(options: { stopTriggers: readonly string[]; thought: ThoughtMarkers | undefined; startsInThought: boolean }, piece: TokenPiece) {
+  constructor(
+    options: { stopTriggers: readonly string[]; thought: ThoughtMarkers | undefined; startsInThought: boolean },
+    piece: TokenPiece,
+  ) {
     this.#triggers = options.stopTriggers.filter((t) => t !== '');
     this.#thought = options.thought;
     this.#piece = piece;
-    this.#longestMarker = Math.max(1, ...this.#triggers.map((t) => t.length), options.thought?.prefix.length ?? 0, options.thought?.suffix.length ?? 0);
+    this.#longestMarker = Math.max(
+      1,
+      ...this.#triggers.map((t) => t.length),
+      options.thought?.prefix.length ?? 0,
+      options.thought?.suffix.length ?? 0,
+    );
     if (options.startsInThought && options.thought) this.#regions.push({ start: 0, contentStart: 0 });
   }
 
@@ -106,7 +114,8 @@ export class OutputTracker {
       if (this.#stopAt !== undefined && offset >= this.#stopAt) return;
       const region = this.#regions.find((r) => offset >= r.start && (r.end === undefined || offset < r.end));
       if (!region) answer.push(token);
-      else if (offset >= region.contentStart && (region.contentEnd === undefined || offset < region.contentEnd)) thoughts.push(token);
+      else if (offset >= region.contentStart && (region.contentEnd === undefined || offset < region.contentEnd))
+        thoughts.push(token);
     });
     return { text: plainText(answer).trim(), thoughts: plainText(thoughts).trim() };
   }

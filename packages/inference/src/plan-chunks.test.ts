@@ -42,14 +42,24 @@ describe('planChunks over token ids', () => {
 
   it('moves a cut back to a preferred point near the even split, never past the overlap', () => {
     const lineEnds = new Set([95, 190]);
-    const chunks = planChunks(range(300), { maxTokens: 110, overlapTokens: 10, cutPreference: (i) => (lineEnds.has(i) ? 2 : 0), snapTokens: 20 });
+    const chunks = planChunks(range(300), {
+      maxTokens: 110,
+      overlapTokens: 10,
+      cutPreference: (i) => (lineEnds.has(i) ? 2 : 0),
+      snapTokens: 20,
+    });
     expect(chunks[0]?.end).toBe(96);
     expect(chunks[1]?.start).toBe(86);
     expect(chunks.at(-1)?.end).toBe(300);
   });
 
   it('never cuts inside a character even without a preferred point', () => {
-    const chunks = planChunks(range(200), { maxTokens: 100, overlapTokens: 0, cutPreference: (i) => (i === 99 ? -1 : 0), snapTokens: 0 });
+    const chunks = planChunks(range(200), {
+      maxTokens: 100,
+      overlapTokens: 0,
+      cutPreference: (i) => (i === 99 ? -1 : 0),
+      snapTokens: 0,
+    });
     expect(chunks[0]?.end).toBe(99);
   });
 
@@ -88,7 +98,16 @@ describe('planChunks over text', () => {
     expect(chunks.length).toBeGreaterThan(1);
     for (const chunk of chunks.slice(0, -1)) expect(chunk.text.endsWith('\n')).toBe(true);
     for (const chunk of chunks) expect(chunk.tokenCount).toBeLessThanOrEqual(50);
-    const rebuilt = chunks.map((c, i) => (i === 0 ? c.text : c.text.split(/(?<=\s)/).slice(5).join(''))).join('');
+    const rebuilt = chunks
+      .map((c, i) =>
+        i === 0
+          ? c.text
+          : c.text
+              .split(/(?<=\s)/)
+              .slice(5)
+              .join(''),
+      )
+      .join('');
     expect(rebuilt).toBe(text);
   });
 

@@ -48,9 +48,13 @@ function validate(options: PlanChunksOptions): { max: number; overlap: number } 
   const max = Math.floor(options.maxTokens);
   const overlap = Math.floor(options.overlapTokens ?? 0);
   if (!(max >= 1) || !(overlap >= 0) || overlap >= max) {
-    throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', `cannot split into chunks of ${options.maxTokens} tokens with ${options.overlapTokens ?? 0} tokens of overlap: a chunk must hold more than its overlap`, {
-      details: { maxTokens: options.maxTokens, overlapTokens: options.overlapTokens ?? 0 },
-    });
+    throw new GembatchError(
+      'GB_ERR_CONTEXT_OVERFLOW',
+      `cannot split into chunks of ${options.maxTokens} tokens with ${options.overlapTokens ?? 0} tokens of overlap: a chunk must hold more than its overlap`,
+      {
+        details: { maxTokens: options.maxTokens, overlapTokens: options.overlapTokens ?? 0 },
+      },
+    );
   }
   return { max, overlap };
 }
@@ -98,11 +102,23 @@ function planRanges(length: number, options: PlanChunksOptions): Array<[number, 
  * texts, each re-checked to take at most `maxTokens` tokens.
  */
 export function planChunks(tokens: readonly number[], options: PlanChunksOptions): TokenChunk[];
-export function planChunks(text: string, options: Omit<PlanChunksOptions, 'cutPreference'> & { engine: ChunkTokenizer }): Promise<TextChunk[]>;
-export function planChunks(input: readonly number[] | string, options: PlanChunksOptions & { engine?: ChunkTokenizer }): TokenChunk[] | Promise<TextChunk[]> {
+export function planChunks(
+  text: string,
+  options: Omit<PlanChunksOptions, 'cutPreference'> & { engine: ChunkTokenizer },
+): Promise<TextChunk[]>;
+export function planChunks(
+  input: readonly number[] | string,
+  options: PlanChunksOptions & { engine?: ChunkTokenizer },
+): TokenChunk[] | Promise<TextChunk[]> {
   if (typeof input === 'string') return planTextChunks(input, options);
   const ranges = planRanges(input.length, options);
-  return ranges.map(([start, end], index) => ({ index, count: ranges.length, start, end, tokens: input.slice(start, end) }));
+  return ranges.map(([start, end], index) => ({
+    index,
+    count: ranges.length,
+    start,
+    end,
+    tokens: input.slice(start, end),
+  }));
 }
 
 /** Line ends are the best cuts, then sentence ends. */
@@ -142,7 +158,10 @@ export function sliceText(text: string, sliceChars = TOKENIZE_SLICE_CHARS): stri
 }
 
 /** Tokens of `text`, tokenized slice by slice with a turn of the event loop between slices. */
-export async function tokenizeInTurns(engine: Required<Pick<ChunkTokenizer, 'tokenize'>>, text: string): Promise<number[]> {
+export async function tokenizeInTurns(
+  engine: Required<Pick<ChunkTokenizer, 'tokenize'>>,
+  text: string,
+): Promise<number[]> {
   const slices = sliceText(text);
   if (slices.length === 1) return engine.tokenize(text);
   const tokens: number[] = [];
@@ -162,12 +181,17 @@ const EDGE_SLACK_TOKENS = 2;
 /** Pieces that are part of a multi-byte character render as U+FFFD alone: never cut after them. */
 const PARTIAL_CHARACTER = '\uFFFD';
 
-async function planTextChunks(text: string, options: PlanChunksOptions & { engine?: ChunkTokenizer }): Promise<TextChunk[]> {
+async function planTextChunks(
+  text: string,
+  options: PlanChunksOptions & { engine?: ChunkTokenizer },
+): Promise<TextChunk[]> {
   const { engine } = options;
-  if (!engine?.tokenize || !engine.detokenize) throw new GembatchError('GB_ERR_INTERNAL', 'this engine cannot tokenize text, so it cannot plan chunks');
+  if (!engine?.tokenize || !engine.detokenize)
+    throw new GembatchError('GB_ERR_INTERNAL', 'this engine cannot tokenize text, so it cannot plan chunks');
   const { max, overlap } = validate(options);
   const tokens = await tokenizeInTurns({ tokenize: (piece) => engine.tokenize?.(piece) ?? Promise.resolve([]) }, text);
-  if (tokens.length <= max) return [{ index: 0, count: 1, start: 0, end: tokens.length, text, tokenCount: tokens.length }];
+  if (tokens.length <= max)
+    return [{ index: 0, count: 1, start: 0, end: tokens.length, text, tokenCount: tokens.length }];
   const scores: number[] = [];
   for (const token of tokens) {
     const piece = await engine.detokenize([token]);
@@ -180,7 +204,11 @@ async function planTextChunks(text: string, options: PlanChunksOptions & { engin
   // should a chunk still come out too long, plan again smaller (never dropping tokens).
   let limit = Math.max(overlap + 1, max - EDGE_SLACK_TOKENS);
   for (;;) {
-    const ranges = planRanges(tokens.length, { ...options, maxTokens: limit, cutPreference: (index) => scores[index] ?? 0 });
+    const ranges = planRanges(tokens.length, {
+      ...options,
+      maxTokens: limit,
+      cutPreference: (index) => scores[index] ?? 0,
+    });
     const chunks: TextChunk[] = [];
     let excess = 0;
     for (const [index, [start, end]] of ranges.entries()) {
@@ -193,7 +221,11 @@ async function planTextChunks(text: string, options: PlanChunksOptions & { engin
     }
     if (excess <= 0) return chunks;
     const smaller = limit - excess;
-    if (smaller <= overlap) throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', `the text cannot be cut into chunks of ${max} tokens with ${overlap} tokens of overlap`);
+    if (smaller <= overlap)
+      throw new GembatchError(
+        'GB_ERR_CONTEXT_OVERFLOW',
+        `the text cannot be cut into chunks of ${max} tokens with ${overlap} tokens of overlap`,
+      );
     limit = smaller;
   }
 }

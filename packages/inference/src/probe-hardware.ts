@@ -44,7 +44,11 @@ export async function probeHardware(options: ProbeHardwareOptions = {}): Promise
   const llama = await loadLlama({ gpu: options.gpu ?? 'auto' });
   try {
     const accelerator = acceleratorOf(llama);
-    const [vram, ram, gpuNames] = await Promise.all([llama.getVramState(), llama.getRamState(), llama.getGpuDeviceNames()]);
+    const [vram, ram, gpuNames] = await Promise.all([
+      llama.getVramState(),
+      llama.getRamState(),
+      llama.getGpuDeviceNames(),
+    ]);
     const unifiedMemory = accelerator !== 'cpu' && vram.unifiedSize > 0;
     const cpuMathCores = llama.cpuMathCores;
     let memoryBytes: number;

@@ -1,4 +1,14 @@
-import { Gemma4ChatWrapper, isLlamaText, LlamaText, resolveChatWrapper, SpecialTokensText, type ChatHistoryItem, type ChatWrapper, type LlamaModel, type Token } from 'node-llama-cpp';
+import {
+  Gemma4ChatWrapper,
+  isLlamaText,
+  LlamaText,
+  resolveChatWrapper,
+  SpecialTokensText,
+  type ChatHistoryItem,
+  type ChatWrapper,
+  type LlamaModel,
+  type Token,
+} from 'node-llama-cpp';
 import type { GenerateRequest } from './engine.ts';
 
 /** How prompts are built: see {@link PromptFormat.for}. */
@@ -76,7 +86,9 @@ export class PromptFormat {
   build(request: Omit<GenerateRequest, 'maxTokens'>, extraStopTriggers: readonly string[] = []): PromptPlan {
     const { prompt, input } = request;
     if (!this.#wrapper) {
-      const text = [prompt.system, prompt.instruction, input].filter((part) => part.trim() !== '').join('\n\n') + prompt.completionCue;
+      const text =
+        [prompt.system, prompt.instruction, input].filter((part) => part.trim() !== '').join('\n\n') +
+        prompt.completionCue;
       const bos = this.#model.tokens.bos;
       const tokens = this.#model.tokenize(text, false);
       return {
@@ -86,15 +98,26 @@ export class PromptFormat {
         startsInThought: false,
       };
     }
-    const wrapper = this.#wrapper instanceof Gemma4ChatWrapper ? new Gemma4ChatWrapper({ reasoning: request.thinking === true }) : this.#wrapper;
+    const wrapper =
+      this.#wrapper instanceof Gemma4ChatWrapper
+        ? new Gemma4ChatWrapper({ reasoning: request.thinking === true })
+        : this.#wrapper;
     const user = [prompt.instruction, input].filter((part) => part.trim() !== '').join('\n\n');
     const history: ChatHistoryItem[] = [];
-    if (prompt.system.trim() !== '' && wrapper.settings.supportsSystemMessages) history.push({ type: 'system', text: prompt.system });
-    history.push({ type: 'user', text: wrapper.settings.supportsSystemMessages || prompt.system.trim() === '' ? user : `${prompt.system}\n\n${user}` });
+    if (prompt.system.trim() !== '' && wrapper.settings.supportsSystemMessages)
+      history.push({ type: 'system', text: prompt.system });
+    history.push({
+      type: 'user',
+      text:
+        wrapper.settings.supportsSystemMessages || prompt.system.trim() === '' ? user : `${prompt.system}\n\n${user}`,
+    });
     history.push({ type: 'model', response: [] });
     const state = wrapper.generateContextState({ chatHistory: history });
     const segment = wrapper.settings.segments?.thought;
-    const prefix = segment && (typeof segment.prefix === 'string' || isLlamaText(segment.prefix)) ? renderText(LlamaText(segment.prefix)) : undefined;
+    const prefix =
+      segment && (typeof segment.prefix === 'string' || isLlamaText(segment.prefix))
+        ? renderText(LlamaText(segment.prefix))
+        : undefined;
     const suffix = segment?.suffix !== undefined ? renderText(LlamaText(segment.suffix)) : undefined;
     const thought = prefix !== undefined && suffix !== undefined ? { prefix, suffix } : undefined;
     // Thinking before a structured answer: open the thought ourselves, so the grammar can take over

@@ -77,12 +77,23 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
     if (model.startsWith('hf:')) {
       const file = await hfFileOf(model, options);
       const local = path.join(options.modelsDir, path.basename(file.file));
-      await downloadLocked({ ...access(options), file, destination: local, lockPath: lockOf(options), ...progressAndSignal(options) });
+      await downloadLocked({
+        ...access(options),
+        file,
+        destination: local,
+        lockPath: lockOf(options),
+        ...progressAndSignal(options),
+      });
       return describeFile(local, model, options, catalog);
     }
-    if (!existsSync(model)) throw new GembatchError('GB_ERR_MODEL_LOAD', `model file not found: ${model} (give a GGUF path or an hf:<owner>/<repo>/<file.gguf> URI)`);
+    if (!existsSync(model))
+      throw new GembatchError(
+        'GB_ERR_MODEL_LOAD',
+        `model file not found: ${model} (give a GGUF path or an hf:<owner>/<repo>/<file.gguf> URI)`,
+      );
     // A file in the models directory is checked against its lock entry, if it has one.
-    if (path.resolve(path.dirname(model)) === path.resolve(options.modelsDir)) await verifyLockedFile(model, lockOf(options));
+    if (path.resolve(path.dirname(model)) === path.resolve(options.modelsDir))
+      await verifyLockedFile(model, lockOf(options));
     return describeFile(model, 'file', options, catalog);
   }
 
@@ -90,8 +101,18 @@ export async function resolveModel(options: ResolveModelOptions): Promise<Resolv
   const local = path.join(options.modelsDir, choice.entry.file);
   if (!existsSync(local)) {
     const file = await hfFileOf(choice.entry.source, options);
-    const pin = { ...(choice.entry.sha256 ? { sha256: choice.entry.sha256 } : {}), ...(choice.entry.revision ? { revision: choice.entry.revision } : {}) };
-    await downloadLocked({ ...access(options), file, destination: local, lockPath: lockOf(options), pin, ...progressAndSignal(options) });
+    const pin = {
+      ...(choice.entry.sha256 ? { sha256: choice.entry.sha256 } : {}),
+      ...(choice.entry.revision ? { revision: choice.entry.revision } : {}),
+    };
+    await downloadLocked({
+      ...access(options),
+      file,
+      destination: local,
+      lockPath: lockOf(options),
+      pin,
+      ...progressAndSignal(options),
+    });
   } else {
     await verifyLockedFile(local, lockOf(options));
   }
@@ -119,11 +140,17 @@ function lockOf(options: ResolveModelOptions): string {
 }
 
 function access(options: ResolveModelOptions): HfAccess {
-  return { ...(options.endpoint ? { endpoint: options.endpoint } : {}), ...(options.token ? { token: options.token } : {}) };
+  return {
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.token ? { token: options.token } : {}),
+  };
 }
 
 function progressAndSignal(options: ResolveModelOptions) {
-  return { ...(options.onProgress ? { onProgress: options.onProgress } : {}), ...(options.signal ? { signal: options.signal } : {}) };
+  return {
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
 }
 
 async function hfFileOf(uri: string, options: ResolveModelOptions): Promise<HfFile> {
@@ -133,16 +160,37 @@ async function hfFileOf(uri: string, options: ResolveModelOptions): Promise<HfFi
 }
 
 /** Reads a local GGUF and plans sequences for it with its real size and architecture. */
-async function describeFile(file: string, source: string, options: ResolveModelOptions, catalog: ModelCatalog): Promise<ResolvedModel> {
+async function describeFile(
+  file: string,
+  source: string,
+  options: ResolveModelOptions,
+  catalog: ModelCatalog,
+): Promise<ResolvedModel> {
   const { architecture, quant: fileQuant, info } = await inspectModelFile(file, { role: 'any' });
   const quant = options.quant ?? fileQuant;
   if (architecture === PROJECTOR_ARCHITECTURE) return { path: file, quant, source };
-  const entry: CatalogEntry = { quant, file: path.basename(file), source, bytes: (await stat(file)).size, qualityRank: 0, note: 'local file' };
+  const entry: CatalogEntry = {
+    quant,
+    file: path.basename(file),
+    source,
+    bytes: (await stat(file)).size,
+    qualityRank: 0,
+    note: 'local file',
+  };
   try {
-    const planned = selectQuantization({ ...planInput({ ...options, quant }, catalog), catalog: { ...catalog, entries: [entry] }, modelArchitecture: architectureFromGguf(info) });
+    const planned = selectQuantization({
+      ...planInput({ ...options, quant }, catalog),
+      catalog: { ...catalog, entries: [entry] },
+      modelArchitecture: architectureFromGguf(info),
+    });
     // The plan's wording is about choosing from the catalog; for a given file only the sizing applies.
     const sizing = planned.reason.slice(planned.reason.indexOf(': ') + 2);
-    return { path: file, quant, source, choice: { ...planned, reason: `the given file ${path.basename(file)} fits: ${sizing}` } };
+    return {
+      path: file,
+      quant,
+      source,
+      choice: { ...planned, reason: `the given file ${path.basename(file)} fits: ${sizing}` },
+    };
   } catch (error) {
     // A file the operator chose is run even if the plan says it is tight: the engine halves its
     // sequences until the context fits.

@@ -6,7 +6,11 @@ import { assessQuantizations, selectQuantization, type SelectQuantizationInput }
 
 const GiB = 1024 ** 3;
 /** The worker's defaults: up to 16 sequences of 8192 tokens. */
-const base = { sequences: 16, contextPerSequence: 8192, catalog: GEMMA4_12B_CATALOG } satisfies Partial<SelectQuantizationInput>;
+const base = {
+  sequences: 16,
+  contextPerSequence: 8192,
+  catalog: GEMMA4_12B_CATALOG,
+} satisfies Partial<SelectQuantizationInput>;
 
 describe('selectQuantization reproduces the published Gemma 4 12B tiers', () => {
   it('8 GB → QAT Q4_0 with a short context', () => {
@@ -102,12 +106,16 @@ describe('selectQuantization on other hardware', () => {
 
   it('a context beyond the model training context is capped', () => {
     const arch = { ...GEMMA4_12B_CATALOG.architecture, trainContext: 4096 };
-    expect(selectQuantization({ ...base, memoryBytes: 24 * GiB, modelArchitecture: arch }).contextPerSequence).toBe(4096);
+    expect(selectQuantization({ ...base, memoryBytes: 24 * GiB, modelArchitecture: arch }).contextPerSequence).toBe(
+      4096,
+    );
   });
 
   it('an operator can force a quant; an unknown one is a config error', () => {
     expect(selectQuantization({ ...base, memoryBytes: 24 * GiB, quant: 'Q4_K_M' }).quant).toBe('Q4_K_M');
-    expect(() => selectQuantization({ ...base, memoryBytes: 24 * GiB, quant: 'Q3_XS' })).toThrow(/unknown quantization/);
+    expect(() => selectQuantization({ ...base, memoryBytes: 24 * GiB, quant: 'Q3_XS' })).toThrow(
+      /unknown quantization/,
+    );
   });
 
   it('is deterministic and pure', () => {

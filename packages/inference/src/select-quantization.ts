@@ -110,16 +110,29 @@ function byQuality(a: CatalogEntry, b: CatalogEntry): number {
 }
 
 function candidates(input: SelectQuantizationInput): CatalogEntry[] {
-  const entries = input.quant === undefined ? [...input.catalog.entries] : input.catalog.entries.filter((e) => e.quant.toUpperCase() === input.quant?.toUpperCase());
+  const entries =
+    input.quant === undefined
+      ? [...input.catalog.entries]
+      : input.catalog.entries.filter((e) => e.quant.toUpperCase() === input.quant?.toUpperCase());
   if (entries.length === 0) {
-    throw new GembatchError('GB_ERR_CONFIG', `unknown quantization ${JSON.stringify(input.quant)}; the catalog has ${input.catalog.entries.map((e) => e.quant).join(', ')}`);
+    throw new GembatchError(
+      'GB_ERR_CONFIG',
+      `unknown quantization ${JSON.stringify(input.quant)}; the catalog has ${input.catalog.entries.map((e) => e.quant).join(', ')}`,
+    );
   }
   return entries.sort(byQuality);
 }
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 
-function choice(input: SelectQuantizationInput, p: Plan, entry: CatalogEntry, sequences: number, context: number, why: string): QuantizationChoice {
+function choice(
+  input: SelectQuantizationInput,
+  p: Plan,
+  entry: CatalogEntry,
+  sequences: number,
+  context: number,
+  why: string,
+): QuantizationChoice {
   const kv = kvCacheBytes(p.arch, sequences, context);
   const kind = input.memoryKind ?? 'vram';
   const requiredBytes = fixedBytes(p, entry) + kv;
@@ -154,14 +167,25 @@ export function selectQuantization(input: SelectQuantizationInput): Quantization
   for (const entry of entries) {
     const fit = sequencesThatFit(p, entry, p.context);
     if (fit >= 1) {
-      const why = entry === entries[0] ? `${entry.quant} is the best quantization of the catalog and fits` : `${entry.quant} is the best quantization that fits`;
+      const why =
+        entry === entries[0]
+          ? `${entry.quant} is the best quantization of the catalog and fits`
+          : `${entry.quant} is the best quantization that fits`;
       return choice(input, p, entry, Math.min(wanted, fit), p.context, why);
     }
   }
   for (let context = Math.floor(p.context / 2); context >= p.minContext; context = Math.floor(context / 2)) {
     for (const entry of entries) {
       const fit = sequencesThatFit(p, entry, context);
-      if (fit >= 1) return choice(input, p, entry, Math.min(wanted, fit), context, `nothing fits ${p.context} tokens per sequence; ${entry.quant} fits a short context`);
+      if (fit >= 1)
+        return choice(
+          input,
+          p,
+          entry,
+          Math.min(wanted, fit),
+          context,
+          `nothing fits ${p.context} tokens per sequence; ${entry.quant} fits a short context`,
+        );
     }
   }
   const partial = (input.memoryKind ?? 'vram') === 'vram' ? planPartialOffload(input, p, entries) : undefined;
@@ -169,13 +193,21 @@ export function selectQuantization(input: SelectQuantizationInput): Quantization
 
   const smallest = [...entries].sort((a, b) => a.bytes - b.bytes)[0] as CatalogEntry;
   const need = fixedBytes(p, smallest) + kvCacheBytes(p.arch, 1, p.minContext);
-  throw new GembatchError('GB_ERR_MODEL_LOAD', `no quantization of ${input.catalog.displayName} fits: the smallest (${smallest.quant}) needs about ${gib(need)} with a ${p.minContext}-token context, this node has a ${gib(p.budget)} ${input.memoryKind ?? 'vram'} budget${input.ramBytes ? ` and ${gib(input.ramBytes)} RAM` : ''}`, {
-    details: { memoryBytes: input.memoryBytes, budgetBytes: p.budget, neededBytes: need, quant: smallest.quant },
-  });
+  throw new GembatchError(
+    'GB_ERR_MODEL_LOAD',
+    `no quantization of ${input.catalog.displayName} fits: the smallest (${smallest.quant}) needs about ${gib(need)} with a ${p.minContext}-token context, this node has a ${gib(p.budget)} ${input.memoryKind ?? 'vram'} budget${input.ramBytes ? ` and ${gib(input.ramBytes)} RAM` : ''}`,
+    {
+      details: { memoryBytes: input.memoryBytes, budgetBytes: p.budget, neededBytes: need, quant: smallest.quant },
+    },
+  );
 }
 
 /** Splits layers between GPU and RAM: the entry that keeps the largest share on the GPU wins. */
-function planPartialOffload(input: SelectQuantizationInput, p: Plan, entries: CatalogEntry[]): QuantizationChoice | undefined {
+function planPartialOffload(
+  input: SelectQuantizationInput,
+  p: Plan,
+  entries: CatalogEntry[],
+): QuantizationChoice | undefined {
   const ram = (input.ramBytes ?? 0) * RAM_FRACTION;
   if (ram <= 0) return undefined;
   const layers = p.arch.layers;
@@ -216,13 +248,28 @@ export function assessQuantizations(input: SelectQuantizationInput): Quantizatio
   return candidates(input).map((entry) => {
     const requiredBytes = fixedBytes(p, entry) + kvCacheBytes(p.arch, 1, p.context);
     const full = sequencesThatFit(p, entry, p.context);
-    if (full >= 1) return { entry, fit: 'full', sequences: Math.min(full, Math.max(1, input.sequences)), contextPerSequence: p.context, requiredBytes };
+    if (full >= 1)
+      return {
+        entry,
+        fit: 'full',
+        sequences: Math.min(full, Math.max(1, input.sequences)),
+        contextPerSequence: p.context,
+        requiredBytes,
+      };
     for (let context = Math.floor(p.context / 2); context >= p.minContext; context = Math.floor(context / 2)) {
       const short = sequencesThatFit(p, entry, context);
-      if (short >= 1) return { entry, fit: 'short-context', sequences: Math.min(short, Math.max(1, input.sequences)), contextPerSequence: context, requiredBytes };
+      if (short >= 1)
+        return {
+          entry,
+          fit: 'short-context',
+          sequences: Math.min(short, Math.max(1, input.sequences)),
+          contextPerSequence: context,
+          requiredBytes,
+        };
     }
     const partial = (input.memoryKind ?? 'vram') === 'vram' ? planPartialOffload(input, p, [entry]) : undefined;
-    if (partial) return { entry, fit: 'partial', sequences: 1, contextPerSequence: partial.contextPerSequence, requiredBytes };
+    if (partial)
+      return { entry, fit: 'partial', sequences: 1, contextPerSequence: partial.contextPerSequence, requiredBytes };
     return { entry, fit: 'no', sequences: 0, contextPerSequence: p.context, requiredBytes };
   });
 }

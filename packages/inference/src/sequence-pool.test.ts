@@ -37,7 +37,9 @@ describe('SequencePool', () => {
     const controller = new AbortController();
     const waiting = pool.acquire(controller.signal);
     controller.abort();
-    await expect(waiting).rejects.toSatisfy((e: unknown) => e instanceof GembatchError && e.code === 'GB_ERR_CANCELLED');
+    await expect(waiting).rejects.toSatisfy(
+      (e: unknown) => e instanceof GembatchError && e.code === 'GB_ERR_CANCELLED',
+    );
     expect(pool.waiting).toBe(0);
   });
 

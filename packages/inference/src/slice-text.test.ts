@@ -22,7 +22,13 @@ describe('sliceText / tokenizeInTurns', () => {
   });
 
   it('tokenizes slice by slice into the tokens of the whole when slices meet at blanks', async () => {
-    const engine = { tokenize: async (text: string) => text.split(' ').filter((w) => w.length > 0).map((w) => w.length) };
+    const engine = {
+      tokenize: async (text: string) =>
+        text
+          .split(' ')
+          .filter((w) => w.length > 0)
+          .map((w) => w.length),
+    };
     const text = 'alpha beta gamma '.repeat(5_000);
     expect(await tokenizeInTurns(engine, text)).toEqual(await engine.tokenize(text));
   });

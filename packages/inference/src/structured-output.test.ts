@@ -3,23 +3,61 @@ import { GembatchError } from '@gembatch/contracts';
 import type { Engine, GenerateRequest, GenerateResult } from './engine.ts';
 import { generateStructured, parseJsonAnswer } from './structured-output.ts';
 
-const schema = { type: 'object', properties: { age: { type: 'integer' } }, required: ['age'], additionalProperties: false };
-const request: GenerateRequest = { prompt: { system: '', instruction: 'Extract.', completionCue: '' }, input: 'doc', maxTokens: 32 };
+const schema = {
+  type: 'object',
+  properties: { age: { type: 'integer' } },
+  required: ['age'],
+  additionalProperties: false,
+};
+const request: GenerateRequest = {
+  prompt: { system: '', instruction: 'Extract.', completionCue: '' },
+  input: 'doc',
+  maxTokens: 32,
+};
 
 /** An engine that answers from a script (pure logic test of the repair loop, no model). */
 function scripted(answers: string[]): Engine & { requests: GenerateRequest[] } {
   const requests: GenerateRequest[] = [];
-  const result = (text: string): GenerateResult => ({ text, finishReason: 'stop', promptTokens: 1, generatedTokens: 1, mediaTokens: 0, timeToFirstTokenMs: 1, interTokenMs: null, totalMs: 1 });
+  const result = (text: string): GenerateResult => ({
+    text,
+    finishReason: 'stop',
+    promptTokens: 1,
+    generatedTokens: 1,
+    mediaTokens: 0,
+    timeToFirstTokenMs: 1,
+    interTokenMs: null,
+    totalMs: 1,
+  });
   return {
     requests,
-    info: { engine: 'node-llama-cpp', model: 'script', quant: 'none', accelerator: 'cpu', gpu: 'cpu', capabilities: ['text'], sequences: 1, contextPerSequence: 512, chat: false },
+    info: {
+      engine: 'node-llama-cpp',
+      model: 'script',
+      quant: 'none',
+      accelerator: 'cpu',
+      gpu: 'cpu',
+      capabilities: ['text'],
+      sequences: 1,
+      contextPerSequence: 512,
+      chat: false,
+    },
     generate: async (r) => {
       requests.push(r);
       return result(answers[requests.length - 1] ?? '');
     },
     countTokens: async () => 0,
     countPromptTokens: async () => 0,
-    stats: () => ({ activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 }),
+    stats: () => ({
+      activeSequences: 0,
+      promptTokensTotal: 0,
+      generationTokensTotal: 0,
+      decodeCallsTotal: 0,
+      decodeTokensTotal: 0,
+      fullDecodeCallsTotal: 0,
+      decodeBatchTokens: new Map(),
+      vramTotalBytes: 0,
+      vramUsedBytes: 0,
+    }),
     close: async () => undefined,
   };
 }
@@ -51,7 +89,9 @@ describe('generateStructured', () => {
   });
 
   it('an invalid schema is a bad request', async () => {
-    const failure = await generateStructured(scripted([]), request, { schema: { type: 'nonsense' } }).catch((e: unknown) => e);
+    const failure = await generateStructured(scripted([]), request, { schema: { type: 'nonsense' } }).catch(
+      (e: unknown) => e,
+    );
     expect((failure as GembatchError).code).toBe('GB_ERR_BAD_REQUEST');
   });
 });

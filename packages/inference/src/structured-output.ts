@@ -40,7 +40,10 @@ export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { 
       // Try the next reading.
     }
   }
-  return { ok: false, error: text.trim() === '' ? 'the answer is empty' : `the answer is not valid JSON (${text.length} characters)` };
+  return {
+    ok: false,
+    error: text.trim() === '' ? 'the answer is empty' : `the answer is not valid JSON (${text.length} characters)`,
+  };
 }
 
 /**
@@ -48,7 +51,11 @@ export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { 
  * On failure it asks again with a repair prompt quoting the answer and the validator's message,
  * up to `maxRepairs` times, then throws `GB_ERR_SCHEMA_VALIDATION` carrying that message.
  */
-export async function generateStructured(engine: Engine, request: GenerateRequest, options: GenerateStructuredOptions): Promise<StructuredResult> {
+export async function generateStructured(
+  engine: Engine,
+  request: GenerateRequest,
+  options: GenerateStructuredOptions,
+): Promise<StructuredResult> {
   const { validate, errorsText } = compileJsonSchema(options.schema);
   const maxRepairs = Math.max(0, Math.floor(options.maxRepairs ?? DEFAULT_MAX_REPAIRS));
   let current: GenerateRequest = { ...request, jsonSchema: request.jsonSchema ?? options.schema };
@@ -69,10 +76,19 @@ export async function generateStructured(engine: Engine, request: GenerateReques
     if (result.finishReason === 'length') problem += ` (the answer was cut at ${result.generatedTokens} tokens)`;
     current = repairRequest(request, options.schema, result.text, problem);
   }
-  throw new GembatchError('GB_ERR_SCHEMA_VALIDATION', `the output did not satisfy the JSON Schema after ${maxRepairs + 1} attempt(s): ${problem}`, { details: { attempts: maxRepairs + 1 } });
+  throw new GembatchError(
+    'GB_ERR_SCHEMA_VALIDATION',
+    `the output did not satisfy the JSON Schema after ${maxRepairs + 1} attempt(s): ${problem}`,
+    { details: { attempts: maxRepairs + 1 } },
+  );
 }
 
-function repairRequest(request: GenerateRequest, schema: Record<string, unknown>, answer: string, problem: string): GenerateRequest {
+function repairRequest(
+  request: GenerateRequest,
+  schema: Record<string, unknown>,
+  answer: string,
+  problem: string,
+): GenerateRequest {
   const quoted = answer.length > REPAIR_QUOTE_CHARS ? `${answer.slice(0, REPAIR_QUOTE_CHARS)}…` : answer;
   return {
     ...request,

@@ -19,7 +19,10 @@ export function guardTokenListener(onToken: GenerateRequest['onToken'], log: Log
     } catch (error) {
       if (reported) return;
       reported = true;
-      log?.warn({ error: error instanceof Error ? error.name : typeof error }, 'onToken listener threw; generation goes on');
+      log?.warn(
+        { error: error instanceof Error ? error.name : typeof error },
+        'onToken listener threw; generation goes on',
+      );
     }
   };
 }

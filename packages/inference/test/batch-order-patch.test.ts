@@ -24,8 +24,14 @@ describe('node-llama-cpp batch order patch', () => {
       get(target, property) {
         const value = Reflect.get(target, property, target);
         if (typeof value !== 'function') return value;
-        if (property === 'initBatch') return (...args: unknown[]) => ((batch = []), added.push(batch), (value as (...a: unknown[]) => unknown).apply(target, args));
-        if (property === 'addToBatch') return (sequenceId: number, ...rest: unknown[]) => (batch.push(sequenceId), (value as (...a: unknown[]) => unknown).apply(target, [sequenceId, ...rest]));
+        if (property === 'initBatch')
+          return (...args: unknown[]) => (
+            (batch = []), added.push(batch), (value as (...a: unknown[]) => unknown).apply(target, args)
+          );
+        if (property === 'addToBatch')
+          return (sequenceId: number, ...rest: unknown[]) => (
+            batch.push(sequenceId), (value as (...a: unknown[]) => unknown).apply(target, [sequenceId, ...rest])
+          );
         return (value as (...a: unknown[]) => unknown).bind(target);
       },
     });

@@ -4,13 +4,21 @@ import { COMPLETION, openEngine } from './engine-fixture.ts';
 
 describe('lock-step batched decoding (real model, CPU)', () => {
   it('8 concurrent jobs: at least 90% of decode steps carry all 8 sequences', async () => {
-    const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 8, contextPerSequence: 256 });
+    const engine = await openEngine({
+      modelPath: await ensureTestModel('tiny'),
+      sequences: 8,
+      contextPerSequence: 256,
+    });
     const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => engine.generate({ prompt: COMPLETION, input: `the model number ${i} is`, maxTokens: 48, ignoreEos: true })),
+      Array.from({ length: 8 }, (_, i) =>
+        engine.generate({ prompt: COMPLETION, input: `the model number ${i} is`, maxTokens: 48, ignoreEos: true }),
+      ),
     );
     const stats = engine.stats();
     expect(results.map((r) => r.generatedTokens)).toEqual(Array(8).fill(48));
-    expect(results.every((r) => r.finishReason === 'length' && r.timeToFirstTokenMs !== null && r.interTokenMs !== null)).toBe(true);
+    expect(
+      results.every((r) => r.finishReason === 'length' && r.timeToFirstTokenMs !== null && r.interTokenMs !== null),
+    ).toBe(true);
     expect(stats.generationTokensTotal).toBe(8 * 48);
     expect(stats.fullDecodeCallsTotal / stats.decodeCallsTotal).toBeGreaterThanOrEqual(0.9);
     // One decode per step (the prompts share the first): 48 steps, ~8 tokens each.
@@ -21,22 +29,33 @@ describe('lock-step batched decoding (real model, CPU)', () => {
   });
 
   it('a job that arrives mid-way joins at the next step; a finished job frees its sequence at once', async () => {
-    const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 2, contextPerSequence: 256 });
+    const engine = await openEngine({
+      modelPath: await ensureTestModel('tiny'),
+      sequences: 2,
+      contextPerSequence: 256,
+    });
     const order: string[] = [];
     let late: Promise<unknown> | undefined;
-    const long = engine.generate({
-      prompt: COMPLETION,
-      input: 'a long story about the world',
-      maxTokens: 60,
-      ignoreEos: true,
-      onToken: (n) => {
-        if (n === 10) late = engine.generate({ prompt: COMPLETION, input: 'late', maxTokens: 20, ignoreEos: true }).then(() => order.push('late'));
-      },
-    }).then((r) => {
-      order.push('long');
-      return r;
-    });
-    const short = engine.generate({ prompt: COMPLETION, input: 'short', maxTokens: 5, ignoreEos: true }).then(() => order.push('short'));
+    const long = engine
+      .generate({
+        prompt: COMPLETION,
+        input: 'a long story about the world',
+        maxTokens: 60,
+        ignoreEos: true,
+        onToken: (n) => {
+          if (n === 10)
+            late = engine
+              .generate({ prompt: COMPLETION, input: 'late', maxTokens: 20, ignoreEos: true })
+              .then(() => order.push('late'));
+        },
+      })
+      .then((r) => {
+        order.push('long');
+        return r;
+      });
+    const short = engine
+      .generate({ prompt: COMPLETION, input: 'short', maxTokens: 5, ignoreEos: true })
+      .then(() => order.push('short'));
     await Promise.all([long, short]);
     await late;
     // Three jobs on two sequences: the late job took the sequence the short one freed and finished first.
@@ -47,8 +66,16 @@ describe('lock-step batched decoding (real model, CPU)', () => {
   });
 
   it('more jobs than sequences wait for a free one and all complete', async () => {
-    const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 2, contextPerSequence: 128 });
-    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => engine.generate({ prompt: COMPLETION, input: `job ${i}`, maxTokens: 8, ignoreEos: true })));
+    const engine = await openEngine({
+      modelPath: await ensureTestModel('tiny'),
+      sequences: 2,
+      contextPerSequence: 128,
+    });
+    const results = await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        engine.generate({ prompt: COMPLETION, input: `job ${i}`, maxTokens: 8, ignoreEos: true }),
+      ),
+    );
     expect(results.map((r) => r.generatedTokens)).toEqual([8, 8, 8, 8, 8]);
   });
 });

@@ -11,7 +11,11 @@ const SAFETY = 16;
 
 describe('a document three times the context', () => {
   it('is split into token-sized chunks, each processed once, then reduced in order', async () => {
-    const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 4, contextPerSequence: CONTEXT });
+    const engine = await openEngine({
+      modelPath: await ensureTestModel('tiny'),
+      sequences: 4,
+      contextPerSequence: CONTEXT,
+    });
     let words = 200;
     let document = makeLongText(words);
     while ((await engine.countTokens(document)) < 3 * CONTEXT) document = makeLongText((words += 100));
@@ -47,13 +51,22 @@ describe('a document three times the context', () => {
     const ordered = [...partials].sort((a, b) => a.index - b.index).map((p) => p.result.text);
     const summarizeReduce = TASKS.summarize.bind({ length: 'short' }).reduce;
     if (summarizeReduce.strategy !== 'model') throw new Error('summarize reduces with the model');
-    const reduce = await engine.generate({ prompt: summarizeReduce.prompt, input: ordered.join('\n\n'), maxTokens: MAP_TOKENS, ignoreEos: true });
+    const reduce = await engine.generate({
+      prompt: summarizeReduce.prompt,
+      input: ordered.join('\n\n'),
+      maxTokens: MAP_TOKENS,
+      ignoreEos: true,
+    });
     expect(reduce.generatedTokens).toBe(MAP_TOKENS);
     expect(engine.stats().generationTokensTotal).toBe((chunks.length + 1) * MAP_TOKENS);
   });
 
   it('is planned the same way every time', async () => {
-    const engine = await openEngine({ modelPath: await ensureTestModel('tiny'), sequences: 1, contextPerSequence: CONTEXT });
+    const engine = await openEngine({
+      modelPath: await ensureTestModel('tiny'),
+      sequences: 1,
+      contextPerSequence: CONTEXT,
+    });
     const document = makeLongText(1500, 7);
     const first = await planChunks(document, { engine, maxTokens: 300, overlapTokens: 20 });
     const second = await planChunks(document, { engine, maxTokens: 300, overlapTokens: 20 });

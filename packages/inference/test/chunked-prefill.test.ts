@@ -5,7 +5,8 @@ import { COMPLETION, corpusFile, openEngine } from './engine-fixture.ts';
 /** A trained model: its greedy argmax does not flip with float rounding (see prefix-reuse.test.ts). */
 const STORIES = corpusFile('models/stories260K.gguf');
 
-const LONG_PROMPT = 'Once upon a time there was a little girl named Lily who loved to play in the park with her dog. '.repeat(5);
+const LONG_PROMPT =
+  'Once upon a time there was a little girl named Lily who loved to play in the park with her dog. '.repeat(5);
 
 /** Job A generates; when it has 5 tokens, job B arrives with a long prompt and joins it. */
 async function arrivingWhileDecoding(engine: LlamaCppEngine): Promise<{ a: GenerateResult; b: GenerateResult }> {
@@ -33,8 +34,18 @@ function largestDecode(engine: LlamaCppEngine): number {
 describe('chunked prefill (real model, CPU)', () => {
   it('a long prompt joining running sequences goes in chunks of at most the cap per step, with the same results', async (context) => {
     if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
-    const whole = await openEngine({ modelPath: STORIES, sequences: 2, contextPerSequence: 512, prefillChunkTokens: 0 });
-    const chunked = await openEngine({ modelPath: STORIES, sequences: 2, contextPerSequence: 512, prefillChunkTokens: 8 });
+    const whole = await openEngine({
+      modelPath: STORIES,
+      sequences: 2,
+      contextPerSequence: 512,
+      prefillChunkTokens: 0,
+    });
+    const chunked = await openEngine({
+      modelPath: STORIES,
+      sequences: 2,
+      contextPerSequence: 512,
+      prefillChunkTokens: 8,
+    });
 
     const expected = await arrivingWhileDecoding(whole);
     const actual = await arrivingWhileDecoding(chunked);
@@ -52,8 +63,17 @@ describe('chunked prefill (real model, CPU)', () => {
 
   it('jobs that start together are not chunked (nothing is decoding yet) and all complete', async (context) => {
     if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
-    const engine = await openEngine({ modelPath: STORIES, sequences: 3, contextPerSequence: 512, prefillChunkTokens: 8 });
-    const results = await Promise.all([0, 1, 2].map((i) => engine.generate({ prompt: COMPLETION, input: `${i} ${LONG_PROMPT}`, maxTokens: 10, ignoreEos: true })));
+    const engine = await openEngine({
+      modelPath: STORIES,
+      sequences: 3,
+      contextPerSequence: 512,
+      prefillChunkTokens: 8,
+    });
+    const results = await Promise.all(
+      [0, 1, 2].map((i) =>
+        engine.generate({ prompt: COMPLETION, input: `${i} ${LONG_PROMPT}`, maxTokens: 10, ignoreEos: true }),
+      ),
+    );
     expect(results.map((r) => r.generatedTokens)).toEqual([10, 10, 10]);
     expect(largestDecode(engine)).toBeGreaterThan(64);
   });

@@ -21,7 +21,11 @@ async function server(host: string, handle: (req: IncomingMessage, res: ServerRe
   const hits: Hit[] = [];
   let base = '';
   const http = createServer((req, res) => {
-    hits.push({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://x').pathname, headers: req.headers });
+    hits.push({
+      method: req.method ?? 'GET',
+      path: new URL(req.url ?? '/', 'http://x').pathname,
+      headers: req.headers,
+    });
     handle(req, res, base);
   });
   await new Promise<void>((resolve) => http.listen(0, host, resolve));
@@ -44,11 +48,18 @@ async function hubAndCdn(bytes: Buffer, linked: boolean) {
   });
   const hub = await server('127.0.0.1', (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname === '/org/repo/resolve/main/model.gguf') return void res.writeHead(307, { location: '/org/repo/resolve/0123abc/model.gguf' }).end();
+    if (url.pathname === '/org/repo/resolve/main/model.gguf')
+      return void res.writeHead(307, { location: '/org/repo/resolve/0123abc/model.gguf' }).end();
     if (url.pathname === '/org/repo/resolve/0123abc/model.gguf') {
-      return void res.writeHead(302, { location: `${cdn.base}/blobs/${sha}`, ...(linked ? { 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(bytes.length) } : {}) }).end();
+      return void res
+        .writeHead(302, {
+          location: `${cdn.base}/blobs/${sha}`,
+          ...(linked ? { 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(bytes.length) } : {}),
+        })
+        .end();
     }
-    if (url.pathname === '/api/models/org/repo/tree/main') return void res.writeHead(302, { location: `${cdn.base}/listing` }).end();
+    if (url.pathname === '/api/models/org/repo/tree/main')
+      return void res.writeHead(302, { location: `${cdn.base}/listing` }).end();
     res.writeHead(404).end();
   });
   return { hub, cdn, sha };
@@ -62,13 +73,18 @@ describe('downloads never send the token to another host', () => {
       const dir = await tempDir();
       onTestFinished(() => dir.cleanup());
       const destination = path.join(dir.path, 'model.gguf');
-      const done = await downloadFile({ url: `${hub.base}/org/repo/resolve/main/model.gguf`, destination, headers: { Authorization: `Bearer ${TOKEN}` } });
+      const done = await downloadFile({
+        url: `${hub.base}/org/repo/resolve/main/model.gguf`,
+        destination,
+        headers: { Authorization: `Bearer ${TOKEN}` },
+      });
       expect(done.sha256).toBe(sha);
       expect(await readFile(destination)).toEqual(bytes);
 
       // The Hub saw the token on every request, HEAD and GET, both hops.
       expect(hub.hits.length).toBeGreaterThanOrEqual(4);
-      for (const hit of hub.hits) expect(hit.headers.authorization, `${hit.method} ${hit.path}`).toBe(`Bearer ${TOKEN}`);
+      for (const hit of hub.hits)
+        expect(hit.headers.authorization, `${hit.method} ${hit.path}`).toBe(`Bearer ${TOKEN}`);
       // The CDN served the bytes and never saw it.
       expect(cdn.hits.some((hit) => hit.method === 'GET')).toBe(true);
       expect(cdn.hits.some((hit) => hit.method === 'HEAD')).toBe(!linked);
@@ -100,8 +116,9 @@ describe("node-llama-cpp's downloader", () => {
           const file = path.join(src, String(entry));
           if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
           const text = await readFile(file, 'utf8');
-        // ipull-based: it would follow redirects with its own header policy.
-          if (/\b(createModelDownloader|combineModelDownloaders|resolveModelFile)\b/.test(text)) offenders.push(path.relative(root, file));
+          // ipull-based: it would follow redirects with its own header policy.
+          if (/\b(createModelDownloader|combineModelDownloaders|resolveModelFile)\b/.test(text))
+            offenders.push(path.relative(root, file));
         }
       }
     }

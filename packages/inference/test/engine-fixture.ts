@@ -5,7 +5,9 @@ import { onTestFinished } from 'vitest';
 import { createLlamaCppEngine, type LlamaCppEngine, type LlamaCppEngineOptions } from '../src/index.ts';
 
 /** Opens an engine on the CPU with one thread (tests assume a small shared CPU; more threads than free cores only slow decoding) and closes it after the test. */
-export async function openEngine(options: Omit<LlamaCppEngineOptions, 'gpu' | 'threads'> & Partial<Pick<LlamaCppEngineOptions, 'threads'>>): Promise<LlamaCppEngine> {
+export async function openEngine(
+  options: Omit<LlamaCppEngineOptions, 'gpu' | 'threads'> & Partial<Pick<LlamaCppEngineOptions, 'threads'>>,
+): Promise<LlamaCppEngine> {
   const engine = await createLlamaCppEngine({ gpu: false, threads: 1, ...options });
   onTestFinished(() => engine.close());
   return engine;

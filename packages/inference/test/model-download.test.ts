@@ -30,7 +30,9 @@ async function fakeHub(files: Record<string, Served>) {
     const tree = /^\/api\/models\/(.+)\/tree\/[^/]+$/.exec(url.pathname);
     if (tree) {
       const repo = tree[1] as string;
-      const listing = Object.keys(files).filter((k) => k.startsWith(`${repo}/`)).map((k) => ({ type: 'file', path: k.slice(repo.length + 1) }));
+      const listing = Object.keys(files)
+        .filter((k) => k.startsWith(`${repo}/`))
+        .map((k) => ({ type: 'file', path: k.slice(repo.length + 1) }));
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(listing));
       return;
     }
@@ -40,7 +42,13 @@ async function fakeHub(files: Record<string, Served>) {
       const file = files[key];
       if (!file) return void res.writeHead(404).end();
       const sha = file.advertisedSha ?? createHash('sha256').update(file.bytes).digest('hex');
-      res.writeHead(302, { location: `/cdn/${encodeURIComponent(key)}`, 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(file.bytes.length) }).end();
+      res
+        .writeHead(302, {
+          location: `/cdn/${encodeURIComponent(key)}`,
+          'x-linked-etag': `"${sha}"`,
+          'x-linked-size': String(file.bytes.length),
+        })
+        .end();
       return;
     }
     const cdn = /^\/cdn\/(.+)$/.exec(url.pathname);
@@ -49,7 +57,11 @@ async function fakeHub(files: Record<string, Served>) {
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
     const body = file.bytes.subarray(start);
-    res.writeHead(range ? 206 : 200, { 'content-length': String(body.length), 'accept-ranges': 'bytes', ...(range ? { 'content-range': `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}` } : {}) });
+    res.writeHead(range ? 206 : 200, {
+      'content-length': String(body.length),
+      'accept-ranges': 'bytes',
+      ...(range ? { 'content-range': `bytes ${start}-${file.bytes.length - 1}/${file.bytes.length}` } : {}),
+    });
     if (req.method === 'HEAD') return void res.end();
     if (state.cutAfter !== undefined) {
       const cut = state.cutAfter;
@@ -77,12 +89,18 @@ describe('downloadFile', () => {
     onTestFinished(() => dir.cleanup());
     const destination = path.join(dir.path, 'model.gguf');
     const progress: number[] = [];
-    const first = await downloadFile({ url: `${hub.endpoint}/org/repo/resolve/main/model.gguf`, destination, onProgress: (p) => progress.push(p.downloadedBytes) });
+    const first = await downloadFile({
+      url: `${hub.endpoint}/org/repo/resolve/main/model.gguf`,
+      destination,
+      onProgress: (p) => progress.push(p.downloadedBytes),
+    });
     expect(first).toMatchObject({ bytes: 300_000, sha256: sha(bytes), resumed: false, cached: false });
     expect(progress.at(-1)).toBe(300_000);
     expect(sha(await readFile(destination))).toBe(sha(bytes));
     const requests = hub.log.length;
-    expect(await downloadFile({ url: `${hub.endpoint}/org/repo/resolve/main/model.gguf`, destination })).toMatchObject({ cached: true });
+    expect(await downloadFile({ url: `${hub.endpoint}/org/repo/resolve/main/model.gguf`, destination })).toMatchObject({
+      cached: true,
+    });
     expect(hub.log.length).toBe(requests);
   });
 
@@ -111,7 +129,9 @@ describe('downloadFile', () => {
     const dir = await tempDir();
     onTestFinished(() => dir.cleanup());
     const destination = path.join(dir.path, 'bad.gguf');
-    const failure = await downloadFile({ url: `${hub.endpoint}/org/repo/resolve/main/bad.gguf`, destination }).catch((e: unknown) => e);
+    const failure = await downloadFile({ url: `${hub.endpoint}/org/repo/resolve/main/bad.gguf`, destination }).catch(
+      (e: unknown) => e,
+    );
     expect((failure as GembatchError).code).toBe('GB_ERR_MODEL_CHECKSUM');
     expect((failure as GembatchError).message).toMatch(/failed verification/);
     expect(existsSync(destination) || existsSync(`${destination}.partial`)).toBe(false);
@@ -121,7 +141,12 @@ describe('downloadFile', () => {
     const hub = await fakeHub({});
     const dir = await tempDir();
     onTestFinished(() => dir.cleanup());
-    await expect(downloadFile({ url: `${hub.endpoint}/org/repo/resolve/main/none.gguf`, destination: path.join(dir.path, 'x.gguf') })).rejects.toThrow(/HTTP 404/);
+    await expect(
+      downloadFile({
+        url: `${hub.endpoint}/org/repo/resolve/main/none.gguf`,
+        destination: path.join(dir.path, 'x.gguf'),
+      }),
+    ).rejects.toThrow(/HTTP 404/);
   });
 });
 
@@ -144,19 +169,51 @@ const hardware = (memoryBytes: number): HardwareInfo => ({
 describe('resolveModel', () => {
   it('downloads the catalog entry chosen for the hardware and plans with the real file', async () => {
     const model = await readFile(await ensureTestModel('tiny'));
-    const hub = await fakeHub({ 'test/tiny/tiny-q8.gguf': { bytes: model }, 'test/tiny/tiny-f16.gguf': { bytes: model } });
+    const hub = await fakeHub({
+      'test/tiny/tiny-q8.gguf': { bytes: model },
+      'test/tiny/tiny-f16.gguf': { bytes: model },
+    });
     const dir = await tempDir();
     onTestFinished(() => dir.cleanup());
     const catalog = {
       ...GEMMA4_12B_CATALOG,
-      architecture: { ...GEMMA4_12B_CATALOG.architecture, layers: 2, globalLayers: 2, kvHeads: 2, headDim: 64, slidingWindow: undefined, trainContext: 4096 },
+      architecture: {
+        ...GEMMA4_12B_CATALOG.architecture,
+        layers: 2,
+        globalLayers: 2,
+        kvHeads: 2,
+        headDim: 64,
+        slidingWindow: undefined,
+        trainContext: 4096,
+      },
       computeBufferBytes: 1_000_000,
       entries: [
-        { quant: 'F16', file: 'tiny-f16.gguf', source: 'hf:test/tiny/tiny-f16.gguf', bytes: 500_000_000, qualityRank: 100, note: 'too big here' },
-        { quant: 'Q8_0', file: 'tiny-q8.gguf', source: 'hf:test/tiny/tiny-q8.gguf', bytes: model.length, qualityRank: 90, note: 'fits' },
+        {
+          quant: 'F16',
+          file: 'tiny-f16.gguf',
+          source: 'hf:test/tiny/tiny-f16.gguf',
+          bytes: 500_000_000,
+          qualityRank: 100,
+          note: 'too big here',
+        },
+        {
+          quant: 'Q8_0',
+          file: 'tiny-q8.gguf',
+          source: 'hf:test/tiny/tiny-q8.gguf',
+          bytes: model.length,
+          qualityRank: 90,
+          note: 'fits',
+        },
       ],
     };
-    const resolved = await resolveModel({ modelsDir: dir.path, hardware: hardware(64 * 1024 ** 2), catalog, endpoint: hub.endpoint, sequences: 4, contextPerSequence: 1024 });
+    const resolved = await resolveModel({
+      modelsDir: dir.path,
+      hardware: hardware(64 * 1024 ** 2),
+      catalog,
+      endpoint: hub.endpoint,
+      sequences: 4,
+      contextPerSequence: 1024,
+    });
     expect(resolved.quant).toBe('Q8_0');
     expect(resolved.path).toBe(path.join(dir.path, 'tiny-q8.gguf'));
     expect(resolved.choice?.sequences).toBe(4);
@@ -166,15 +223,25 @@ describe('resolveModel', () => {
 
   it('takes an hf:<repo>:<quant> URI, and a local path as is', async () => {
     const model = await readFile(await ensureTestModel('tiny'));
-    const hub = await fakeHub({ 'test/tiny/tiny-Q8_0.gguf': { bytes: model }, 'test/tiny/mmproj-tiny-F16.gguf': { bytes: model } });
+    const hub = await fakeHub({
+      'test/tiny/tiny-Q8_0.gguf': { bytes: model },
+      'test/tiny/mmproj-tiny-F16.gguf': { bytes: model },
+    });
     const dir = await tempDir();
     onTestFinished(() => dir.cleanup());
-    const byQuant = await resolveModel({ model: 'hf:test/tiny:Q8_0', modelsDir: dir.path, hardware: hardware(8 * 1024 ** 3), endpoint: hub.endpoint });
+    const byQuant = await resolveModel({
+      model: 'hf:test/tiny:Q8_0',
+      modelsDir: dir.path,
+      hardware: hardware(8 * 1024 ** 3),
+      endpoint: hub.endpoint,
+    });
     expect(path.basename(byQuant.path)).toBe('tiny-Q8_0.gguf');
     expect(byQuant.quant).toBe('Q8_0');
     const local = await resolveModel({ model: byQuant.path, modelsDir: dir.path, hardware: hardware(8 * 1024 ** 3) });
     expect(local).toMatchObject({ path: byQuant.path, source: 'file' });
     expect(local.choice?.sequences).toBeGreaterThanOrEqual(1);
-    await expect(resolveModel({ model: path.join(dir.path, 'missing.gguf'), modelsDir: dir.path, hardware: hardware(1) })).rejects.toThrow(/not found/);
+    await expect(
+      resolveModel({ model: path.join(dir.path, 'missing.gguf'), modelsDir: dir.path, hardware: hardware(1) }),
+    ).rejects.toThrow(/not found/);
   });
 });

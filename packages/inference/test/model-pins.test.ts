@@ -22,7 +22,10 @@ async function hub(bytes: Buffer, advertised: string | undefined) {
     const match = /^\/test\/tiny\/resolve\/([^/]+)\/tiny-q8\.gguf$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
     if (!match) return void res.writeHead(404).end();
     revisions.push(decodeURIComponent(match[1] ?? ''));
-    res.writeHead(200, { 'content-length': String(bytes.length), ...(advertised ? { 'x-linked-etag': `"${advertised}"`, 'x-linked-size': String(bytes.length) } : {}) });
+    res.writeHead(200, {
+      'content-length': String(bytes.length),
+      ...(advertised ? { 'x-linked-etag': `"${advertised}"`, 'x-linked-size': String(bytes.length) } : {}),
+    });
     res.end(req.method === 'HEAD' ? undefined : bytes);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -30,14 +33,46 @@ async function hub(bytes: Buffer, advertised: string | undefined) {
   return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, revisions };
 }
 
-const hardware: HardwareInfo = { accelerator: 'cpu', gpuNames: [], vramTotalBytes: 0, vramFreeBytes: 0, unifiedMemory: false, ramTotalBytes: 64 * 1024 ** 2, ramFreeBytes: 64 * 1024 ** 2, cpuCores: 2, cpuMathCores: 2, memoryBytes: 64 * 1024 ** 2, memoryKind: 'ram', memoryOverridden: false, recommendedThreads: 1 };
+const hardware: HardwareInfo = {
+  accelerator: 'cpu',
+  gpuNames: [],
+  vramTotalBytes: 0,
+  vramFreeBytes: 0,
+  unifiedMemory: false,
+  ramTotalBytes: 64 * 1024 ** 2,
+  ramFreeBytes: 64 * 1024 ** 2,
+  cpuCores: 2,
+  cpuMathCores: 2,
+  memoryBytes: 64 * 1024 ** 2,
+  memoryKind: 'ram',
+  memoryOverridden: false,
+  recommendedThreads: 1,
+};
 
 function catalogWith(entry: Partial<CatalogEntry>, bytes: number) {
   return {
     ...GEMMA4_12B_CATALOG,
-    architecture: { ...GEMMA4_12B_CATALOG.architecture, layers: 2, globalLayers: 2, kvHeads: 2, headDim: 64, slidingWindow: undefined, trainContext: 4096 },
+    architecture: {
+      ...GEMMA4_12B_CATALOG.architecture,
+      layers: 2,
+      globalLayers: 2,
+      kvHeads: 2,
+      headDim: 64,
+      slidingWindow: undefined,
+      trainContext: 4096,
+    },
     computeBufferBytes: 1_000_000,
-    entries: [{ quant: 'Q8_0', file: 'tiny-q8.gguf', source: 'hf:test/tiny/tiny-q8.gguf', bytes, qualityRank: 90, note: 'fits', ...entry }],
+    entries: [
+      {
+        quant: 'Q8_0',
+        file: 'tiny-q8.gguf',
+        source: 'hf:test/tiny/tiny-q8.gguf',
+        bytes,
+        qualityRank: 90,
+        note: 'fits',
+        ...entry,
+      },
+    ],
   };
 }
 
@@ -52,7 +87,14 @@ describe('catalog pins (revision and sha256)', () => {
     const model = await readFile(await ensureTestModel('tiny'));
     const server = await hub(model, sha(model));
     const dir = await modelsDir();
-    const resolved = await resolveModel({ modelsDir: dir, hardware, catalog: catalogWith({ revision: REVISION, sha256: sha(model) }, model.length), endpoint: server.endpoint, sequences: 2, contextPerSequence: 512 });
+    const resolved = await resolveModel({
+      modelsDir: dir,
+      hardware,
+      catalog: catalogWith({ revision: REVISION, sha256: sha(model) }, model.length),
+      endpoint: server.endpoint,
+      sequences: 2,
+      contextPerSequence: 512,
+    });
     expect(sha(await readFile(resolved.path))).toBe(sha(model));
     expect(new Set(server.revisions)).toEqual(new Set([REVISION]));
   });
@@ -62,7 +104,12 @@ describe('catalog pins (revision and sha256)', () => {
     // The server publishes no checksum (a mirror), so only the download itself can tell.
     const server = await hub(model, undefined);
     const dir = await modelsDir();
-    const failure = await resolveModel({ modelsDir: dir, hardware, catalog: catalogWith({ revision: REVISION, sha256: 'b'.repeat(64) }, model.length), endpoint: server.endpoint }).catch((error: unknown) => error);
+    const failure = await resolveModel({
+      modelsDir: dir,
+      hardware,
+      catalog: catalogWith({ revision: REVISION, sha256: 'b'.repeat(64) }, model.length),
+      endpoint: server.endpoint,
+    }).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(GembatchError);
     expect((failure as GembatchError).code).toBe('GB_ERR_MODEL_CHECKSUM');
     expect((failure as GembatchError).retryable).toBe(false);
@@ -74,7 +121,12 @@ describe('catalog pins (revision and sha256)', () => {
     const model = await readFile(await ensureTestModel('tiny'));
     const server = await hub(model, 'c'.repeat(64));
     const dir = await modelsDir();
-    const failure = await resolveModel({ modelsDir: dir, hardware, catalog: catalogWith({ sha256: sha(model) }, model.length), endpoint: server.endpoint }).catch((error: unknown) => error);
+    const failure = await resolveModel({
+      modelsDir: dir,
+      hardware,
+      catalog: catalogWith({ sha256: sha(model) }, model.length),
+      endpoint: server.endpoint,
+    }).catch((error: unknown) => error);
     expect((failure as GembatchError).code).toBe('GB_ERR_MODEL_CHECKSUM');
     expect((failure as GembatchError).message).toMatch(/nothing was downloaded/);
     expect(server.revisions).toEqual(['main']);

@@ -5,7 +5,14 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { GembatchError } from '@gembatch/contracts';
 import { createLogger } from '@gembatch/telemetry';
-import { ensureTestModel, ensureTinyGemma4, tempDir, TEST_MODELS, type TempDir, type TinyGemma4Paths } from '@gembatch/testing';
+import {
+  ensureTestModel,
+  ensureTinyGemma4,
+  tempDir,
+  TEST_MODELS,
+  type TempDir,
+  type TinyGemma4Paths,
+} from '@gembatch/testing';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { GenerateRequest } from '../src/engine.ts';
@@ -19,7 +26,11 @@ import { createLlamaNodeEngine, type LlamaNodeEngine, type LlamaNodeEngineOption
  */
 
 const run = promisify(execFile);
-const prompt = { system: 'You describe documents.', instruction: 'Describe the input.', completionCue: '\nDescription:' };
+const prompt = {
+  system: 'You describe documents.',
+  instruction: 'Describe the input.',
+  completionCue: '\nDescription:',
+};
 /** Planted in every input: it must never appear in any log line. */
 const SECRET = 'SECRET-PATIENT-ZELDA-QUIXOTE';
 
@@ -38,7 +49,10 @@ interface Media {
 async function makeMedia(): Promise<Media> {
   const dir = await tempDir('gembatch-mm-');
   const file = (name: string) => path.join(dir.path, name);
-  const noise = (width: number, height: number) => sharp(Buffer.from(Array.from({ length: width * height * 3 }, (_, i) => (i * 37) % 251)), { raw: { width, height, channels: 3 } });
+  const noise = (width: number, height: number) =>
+    sharp(Buffer.from(Array.from({ length: width * height * 3 }, (_, i) => (i * 37) % 251)), {
+      raw: { width, height, channels: 3 },
+    });
   await noise(1600, 1200).jpeg().toFile(file('photo.jpg'));
   await noise(32, 32).png().toFile(file('tiny.png'));
   await noise(640, 480).jpeg().toFile(file('vga.jpg'));
@@ -46,8 +60,26 @@ async function makeMedia(): Promise<Media> {
   await writeFile(file('empty.png'), new Uint8Array());
   const png = await readFile(file('tiny.png'));
   await writeFile(file('corrupt.png'), Buffer.concat([png.subarray(0, 16), Buffer.alloc(200, 0x5a)]));
-  await run('espeak-ng', ['-w', file('speech-22k.wav'), 'The patient was seen today for a follow up visit and is doing well.']);
-  await run('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-i', file('speech-22k.wav'), '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', file('speech.wav')]);
+  await run('espeak-ng', [
+    '-w',
+    file('speech-22k.wav'),
+    'The patient was seen today for a follow up visit and is doing well.',
+  ]);
+  await run('ffmpeg', [
+    '-nostdin',
+    '-loglevel',
+    'error',
+    '-y',
+    '-i',
+    file('speech-22k.wav'),
+    '-ac',
+    '1',
+    '-ar',
+    '16000',
+    '-c:a',
+    'pcm_s16le',
+    file('speech.wav'),
+  ]);
   return {
     dir,
     photo: file('photo.jpg'),
@@ -177,7 +209,13 @@ describe('multimodal engine (@fugood/llama.node, tiny Gemma 4)', () => {
   });
 
   it('takes several media in one request and sums their tokens', async () => {
-    const mixed = request({ media: [{ kind: 'image', path: media.tiny }, { kind: 'audio', path: media.speech }, { kind: 'image', path: media.vga }] });
+    const mixed = request({
+      media: [
+        { kind: 'image', path: media.tiny },
+        { kind: 'audio', path: media.speech },
+        { kind: 'image', path: media.vga },
+      ],
+    });
     const counted = await engine.countPromptTokens(mixed);
     const result = await engine.generate(mixed);
     // 32×32 is scaled up to the 40-token minimum grid (7×7 = 49); 640×480 → 624×480 = 13×10 = 130.
@@ -195,14 +233,18 @@ describe('multimodal engine (@fugood/llama.node, tiny Gemma 4)', () => {
     expect(results.map((r) => r.promptTokens)).toEqual(counted);
     for (const result of results) expect(result.generatedTokens).toBeGreaterThan(0);
     const after = engine.stats();
-    expect(after.generationTokensTotal - before.generationTokensTotal).toBe(results.reduce((sum, r) => sum + r.generatedTokens, 0));
+    expect(after.generationTokensTotal - before.generationTokensTotal).toBe(
+      results.reduce((sum, r) => sum + r.generatedTokens, 0),
+    );
     expect(after.promptTokensTotal).toBeGreaterThan(before.promptTokensTotal);
     expect(after.activeSequences).toBe(0);
     expect(engine.peakActiveSequences).toBeGreaterThan(1);
   });
 
   it('refuses a request over the context with GB_ERR_CONTEXT_OVERFLOW, and countPromptTokens shows it first', async () => {
-    const fourPhotos = request({ media: Array.from({ length: 4 }, () => ({ kind: 'image' as const, path: media.photo })) });
+    const fourPhotos = request({
+      media: Array.from({ length: 4 }, () => ({ kind: 'image' as const, path: media.photo })),
+    });
     expect(await engine.countPromptTokens(fourPhotos)).toBeGreaterThan(1024);
     expect(await codeOf(engine.generate(fourPhotos))).toBe('GB_ERR_CONTEXT_OVERFLOW');
     const longText = request({ input: 'word '.repeat(400) });
@@ -218,9 +260,16 @@ describe('multimodal engine (@fugood/llama.node, tiny Gemma 4)', () => {
   it('constrains output with a JSON Schema, and refuses a schema llama.cpp cannot compile without crashing', async () => {
     const schema = { type: 'object', properties: { count: { type: 'integer' } }, required: ['count'] };
     const result = await engine.generate(request({ maxTokens: 40, jsonSchema: schema }));
-    if (result.finishReason === 'stop') expect(Number.isInteger((JSON.parse(result.text) as { count: unknown }).count)).toBe(true);
+    if (result.finishReason === 'stop')
+      expect(Number.isInteger((JSON.parse(result.text) as { count: unknown }).count)).toBe(true);
     else expect(result.text.trimStart().startsWith('{')).toBe(true);
-    expect(await codeOf(engine.generate(request({ jsonSchema: { type: 'object', properties: { a: { $ref: '#/definitions/missing' } } } })))).toBe('GB_ERR_BAD_REQUEST');
+    expect(
+      await codeOf(
+        engine.generate(
+          request({ jsonSchema: { type: 'object', properties: { a: { $ref: '#/definitions/missing' } } } }),
+        ),
+      ),
+    ).toBe('GB_ERR_BAD_REQUEST');
     expect((await engine.generate(request({ maxTokens: 2 }))).generatedTokens).toBeGreaterThan(0);
   });
 
@@ -270,7 +319,9 @@ describe('multimodal engine (@fugood/llama.node, tiny Gemma 4)', () => {
 
   it('cancels through the AbortSignal and keeps working', async () => {
     const controller = new AbortController();
-    const cancelled = engine.generate(request({ maxTokens: 600, signal: controller.signal, onToken: (n) => n >= 2 && controller.abort() }));
+    const cancelled = engine.generate(
+      request({ maxTokens: 600, signal: controller.signal, onToken: (n) => n >= 2 && controller.abort() }),
+    );
     expect(await codeOf(cancelled)).toBe('GB_ERR_CANCELLED');
     const aborted = new AbortController();
     aborted.abort();
@@ -292,14 +343,39 @@ describe('multimodal engine (@fugood/llama.node, tiny Gemma 4)', () => {
 
   it('refuses audio longer than one decode batch instead of splitting it', async () => {
     const long = path.join(media.dir.path, 'tone-35s.wav');
-    await run('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=35', '-ac', '1', '-ar', '16000', long]);
+    await run('ffmpeg', [
+      '-nostdin',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:duration=35',
+      '-ac',
+      '1',
+      '-ar',
+      '16000',
+      long,
+    ]);
     // 35 s × 25 tokens/s = 875 tokens > the 768-token batch.
-    await expect(engine.countPromptTokens(request({ media: [{ kind: 'audio', path: long }] }))).rejects.toMatchObject({ code: 'GB_ERR_AUDIO_TOO_LONG', details: { tokens: 875 } });
+    await expect(engine.countPromptTokens(request({ media: [{ kind: 'audio', path: long }] }))).rejects.toMatchObject({
+      code: 'GB_ERR_AUDIO_TOO_LONG',
+      details: { tokens: 875 },
+    });
   });
 
   it('names which of several media is broken', async () => {
-    const bad = request({ media: [{ kind: 'image', path: media.tiny }, { kind: 'image', path: media.corruptPng }] });
-    await expect(engine.generate(bad)).rejects.toMatchObject({ code: 'GB_ERR_IMAGE_INVALID', details: { index: 1, kind: 'image' } });
+    const bad = request({
+      media: [
+        { kind: 'image', path: media.tiny },
+        { kind: 'image', path: media.corruptPng },
+      ],
+    });
+    await expect(engine.generate(bad)).rejects.toMatchObject({
+      code: 'GB_ERR_IMAGE_INVALID',
+      details: { index: 1, kind: 'image' },
+    });
   });
 
   it('rejects a bad maxTokens', async () => {
@@ -337,7 +413,9 @@ describe('multimodal engine: image token budget', () => {
   });
 
   it('refuses a batch smaller than the image budget (the image would be split)', async () => {
-    expect(await codeOf(createLlamaNodeEngine(baseOptions({ imageMaxTokens: 560, batchSize: 512 })))).toBe('GB_ERR_CONFIG');
+    expect(await codeOf(createLlamaNodeEngine(baseOptions({ imageMaxTokens: 560, batchSize: 512 })))).toBe(
+      'GB_ERR_CONFIG',
+    );
   });
 });
 
@@ -355,7 +433,12 @@ describe('multimodal engine: model without a chat template', () => {
     const modelPath = await ensureTestModel({ ...TEST_MODELS.tiny, embeddingLength: 64, name: 'gembatch-tiny-64' });
     const engine = await startEngine({ modelPath, sequences: 2, contextPerSequence: 512 });
     expect(engine.info.chat).toBe(false);
-    const withMedia = request({ media: [{ kind: 'image', path: media.photo }, { kind: 'audio', path: media.speech }] });
+    const withMedia = request({
+      media: [
+        { kind: 'image', path: media.photo },
+        { kind: 'audio', path: media.speech },
+      ],
+    });
     const counted = await engine.countPromptTokens(withMedia);
     const result = await engine.generate(withMedia);
     expect(result.mediaTokens).toBe(266 + audioTokens(media.speechSamples));
@@ -377,12 +460,17 @@ describe('multimodal engine: lifecycle and faults', () => {
     expect(await codeOf(engine.generate(request()))).toBe('GB_ERR_SERVICE_UNAVAILABLE');
     expect(await codeOf(engine.countTokens('x'))).toBe('GB_ERR_SERVICE_UNAVAILABLE');
     // llama.cpp's own output is off by default: only the engine's lifecycle lines were logged.
-    expect(log.lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual(['multimodal engine ready', 'multimodal engine closed']);
+    expect(log.lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([
+      'multimodal engine ready',
+      'multimodal engine closed',
+    ]);
   });
 
   it('survives the engine process dying: in-flight work fails retryably, later work is refused', async () => {
     const engine = await startEngine({ sequences: 1 });
-    const running = engine.generate(request({ maxTokens: 600, onToken: (n) => n === 1 && process.kill(engine.hostPid ?? 0, 'SIGKILL') }));
+    const running = engine.generate(
+      request({ maxTokens: 600, onToken: (n) => n === 1 && process.kill(engine.hostPid ?? 0, 'SIGKILL') }),
+    );
     await expect(running).rejects.toMatchObject({ code: 'GB_ERR_INFERENCE', retryable: true });
     expect(await codeOf(engine.generate(request()))).toBe('GB_ERR_SERVICE_UNAVAILABLE');
     await engine.close();
@@ -403,27 +491,42 @@ describe('multimodal engine: lifecycle and faults', () => {
     expect((await engine.generate(request({ maxTokens: 2 }))).generatedTokens).toBeGreaterThan(0);
   });
 
-  it.skipIf(process.platform !== 'linux')('starts the engine host with a minimal environment: a secret in the parent never reaches it', async () => {
-    const secrets = { REDIS_URL: 'redis://:host-secret@redis:6379', HF_TOKEN: 'hf_host_secret', GGML_SCHED_MAX_COPIES: '4' };
-    const saved = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
-    Object.assign(process.env, secrets);
-    onTestFinished(() => {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
-      }
-    });
-    const engine = await startEngine({ sequences: 1, contextPerSequence: 256 });
-    const environ = (await readFile(`/proc/${engine.hostPid}/environ`, 'utf8')).split('\0');
-    expect(environ).toContain('GGML_SCHED_MAX_COPIES=4');
-    expect(environ.some((entry) => entry.startsWith('PATH='))).toBe(true);
-    expect(environ.some((entry) => /^(REDIS_URL|HF_TOKEN)=/.test(entry) || entry.includes('host-secret'))).toBe(false);
-  });
+  it.skipIf(process.platform !== 'linux')(
+    'starts the engine host with a minimal environment: a secret in the parent never reaches it',
+    async () => {
+      const secrets = {
+        REDIS_URL: 'redis://:host-secret@redis:6379',
+        HF_TOKEN: 'hf_host_secret',
+        GGML_SCHED_MAX_COPIES: '4',
+      };
+      const saved = Object.fromEntries(Object.keys(secrets).map((name) => [name, process.env[name]]));
+      Object.assign(process.env, secrets);
+      onTestFinished(() => {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
+      });
+      const engine = await startEngine({ sequences: 1, contextPerSequence: 256 });
+      const environ = (await readFile(`/proc/${engine.hostPid}/environ`, 'utf8')).split('\0');
+      expect(environ).toContain('GGML_SCHED_MAX_COPIES=4');
+      expect(environ.some((entry) => entry.startsWith('PATH='))).toBe(true);
+      expect(environ.some((entry) => /^(REDIS_URL|HF_TOKEN)=/.test(entry) || entry.includes('host-secret'))).toBe(
+        false,
+      );
+    },
+  );
 
   it('refuses files that are not a model and its projector', async () => {
-    expect(await codeOf(createLlamaNodeEngine(baseOptions({ modelPath: models.mmprojPath })))).toBe('GB_ERR_MODEL_LOAD');
-    expect(await codeOf(createLlamaNodeEngine(baseOptions({ mmprojPath: models.modelPath })))).toBe('GB_ERR_MODEL_LOAD');
-    expect(await codeOf(createLlamaNodeEngine(baseOptions({ modelPath: '/nonexistent/model.gguf' })))).toBe('GB_ERR_MODEL_LOAD');
+    expect(await codeOf(createLlamaNodeEngine(baseOptions({ modelPath: models.mmprojPath })))).toBe(
+      'GB_ERR_MODEL_LOAD',
+    );
+    expect(await codeOf(createLlamaNodeEngine(baseOptions({ mmprojPath: models.modelPath })))).toBe(
+      'GB_ERR_MODEL_LOAD',
+    );
+    expect(await codeOf(createLlamaNodeEngine(baseOptions({ modelPath: '/nonexistent/model.gguf' })))).toBe(
+      'GB_ERR_MODEL_LOAD',
+    );
     expect(await codeOf(createLlamaNodeEngine(baseOptions({ sequences: 0 })))).toBe('GB_ERR_CONFIG');
   });
 });

@@ -14,11 +14,17 @@ const STORIES = corpusFile('models/stories260K.gguf');
 /** A shared task wording (system + instruction) long enough that reusing it matters. */
 const SHARED = {
   system: 'You read short documents and answer in one line.',
-  instruction: 'Summarise the document below in a few words. Keep names, numbers and places exactly as written, and say nothing else. '.repeat(3),
+  instruction:
+    'Summarise the document below in a few words. Keep names, numbers and places exactly as written, and say nothing else. '.repeat(
+      3,
+    ),
   completionCue: '\nSummary:',
 };
 
-const DOCUMENTS = Array.from({ length: 8 }, (_, i) => `Document ${i}: the cat number ${i * 7} sat on mat ${i} near the river.`);
+const DOCUMENTS = Array.from(
+  { length: 8 },
+  (_, i) => `Document ${i}: the cat number ${i * 7} sat on mat ${i} near the river.`,
+);
 
 function request(input: string, extra: Partial<GenerateRequest> = {}): GenerateRequest {
   return { prompt: SHARED, input, maxTokens: 24, ignoreEos: true, ...extra };
@@ -48,7 +54,9 @@ describe('prefix reuse (real model, CPU)', () => {
 
     const onStats = on.stats();
     expect(onStats.promptTokensTotal).toBe(offStats.promptTokensTotal);
-    expect((onStats.promptTokensReusedTotal ?? 0) + (onStats.promptTokensEvaluatedTotal ?? 0)).toBe(onStats.promptTokensTotal);
+    expect((onStats.promptTokensReusedTotal ?? 0) + (onStats.promptTokensEvaluatedTotal ?? 0)).toBe(
+      onStats.promptTokensTotal,
+    );
     const shared = await on.countPromptTokens({ prompt: { ...SHARED, completionCue: '' }, input: '' });
     // At least six of the eight jobs reuse nearly all of the shared wording (the token at the
     // boundary with the document may merge differently).
@@ -63,7 +71,12 @@ describe('prefix reuse (real model, CPU)', () => {
     const second = await engine.generate(request(DOCUMENTS[1] ?? ''));
     // The same prompt twice: everything but the last prompt token is kept.
     const again = await engine.generate(request(DOCUMENTS[1] ?? ''));
-    const unrelated = await engine.generate({ prompt: { system: '', instruction: '', completionCue: '' }, input: 'zebra', maxTokens: 4, ignoreEos: true });
+    const unrelated = await engine.generate({
+      prompt: { system: '', instruction: '', completionCue: '' },
+      input: 'zebra',
+      maxTokens: 4,
+      ignoreEos: true,
+    });
     expect(first.reusedPromptTokens).toBe(0);
     expect(second.reusedPromptTokens).toBeGreaterThan(0);
     expect(second.reusedPromptTokens).toBeLessThan(second.promptTokens);
@@ -72,7 +85,9 @@ describe('prefix reuse (real model, CPU)', () => {
     expect(unrelated.generatedTokens).toBe(4);
     expect(again.reusedPromptTokens).toBe(again.promptTokens - 1);
     const stats = engine.stats();
-    expect((stats.promptTokensReusedTotal ?? 0) + (stats.promptTokensEvaluatedTotal ?? 0)).toBe(stats.promptTokensTotal);
+    expect((stats.promptTokensReusedTotal ?? 0) + (stats.promptTokensEvaluatedTotal ?? 0)).toBe(
+      stats.promptTokensTotal,
+    );
   });
 
   it('a failed job leaves an empty sequence behind', async () => {
@@ -80,7 +95,13 @@ describe('prefix reuse (real model, CPU)', () => {
     const engine = await openEngine({ modelPath, sequences: 1, contextPerSequence: 512 });
     const controller = new AbortController();
     await expect(
-      engine.generate(request(DOCUMENTS[0] ?? '', { maxTokens: 200, signal: controller.signal, onToken: (n) => void (n === 3 && controller.abort()) })),
+      engine.generate(
+        request(DOCUMENTS[0] ?? '', {
+          maxTokens: 200,
+          signal: controller.signal,
+          onToken: (n) => void (n === 3 && controller.abort()),
+        }),
+      ),
     ).rejects.toMatchObject({ code: 'GB_ERR_CANCELLED' });
     const next = await engine.generate(request(DOCUMENTS[0] ?? ''));
     expect(next.reusedPromptTokens).toBe(0);

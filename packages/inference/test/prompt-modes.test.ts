@@ -6,11 +6,17 @@ const PROMPT = { system: 'You summarize.', instruction: 'Summarize this.', compl
 
 describe('prompt modes', () => {
   it('a model with a chat template is prompted through it', async () => {
-    const engine = await openEngine({ modelPath: await ensureTestModel('tinyChat'), sequences: 1, contextPerSequence: 256 });
+    const engine = await openEngine({
+      modelPath: await ensureTestModel('tinyChat'),
+      sequences: 1,
+      contextPerSequence: 256,
+    });
     expect(engine.info.chat).toBe(true);
     const input = 'the model is good';
     // Template turns and both messages around the input.
-    expect(await engine.countPromptTokens({ prompt: PROMPT, input })).toBeGreaterThan((await engine.countTokens(input)) + (await engine.countTokens('Summarize this.')));
+    expect(await engine.countPromptTokens({ prompt: PROMPT, input })).toBeGreaterThan(
+      (await engine.countTokens(input)) + (await engine.countTokens('Summarize this.')),
+    );
     const result = await engine.generate({ prompt: PROMPT, input, maxTokens: 8 });
     expect(result.generatedTokens).toBeGreaterThanOrEqual(0);
     expect(result.text).not.toMatch(/<start_of_turn>|<end_of_turn>/);
@@ -21,7 +27,11 @@ describe('prompt modes', () => {
     if (!stories) return context.skip('corpus absent: models/stories260K.gguf');
     const engine = await openEngine({ modelPath: stories, sequences: 1, contextPerSequence: 256 });
     expect(engine.info.chat).toBe(false);
-    const result = await engine.generate({ prompt: { ...COMPLETION, instruction: 'Once upon a time, there was a little girl named Lily.' }, input: '', maxTokens: 40 });
+    const result = await engine.generate({
+      prompt: { ...COMPLETION, instruction: 'Once upon a time, there was a little girl named Lily.' },
+      input: '',
+      maxTokens: 40,
+    });
     expect(result.text).toMatch(/[a-z]+ [a-z]+/i);
     expect(result.promptTokens).toBeGreaterThan(5);
   });

@@ -6,7 +6,9 @@ const CHILD = fileURLToPath(new URL('./fixtures/drain-child.ts', import.meta.url
 
 /** Starts the fixture process; resolves once its signal handlers are installed. */
 async function start(mode: 'ok' | 'fail' | 'hang', timeoutMs = 30_000) {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode, String(timeoutMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode, String(timeoutMs)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

@@ -11,18 +11,29 @@ import { NODE_STATS_TTL_SECONDS, NodeStats, encodeNodeStats, redisKeys } from '@
  * (absolute bucket counts in the `encodeMetricField` layout, e.g. tokens per decode) go to the
  * node's histogram hash with the same TTL.
  */
-export async function writeNodeHeartbeat(redis: Redis, prefix: string, stats: NodeStats, histogramFields?: ReadonlyMap<string, number>): Promise<void> {
+export async function writeNodeHeartbeat(
+  redis: Redis,
+  prefix: string,
+  stats: NodeStats,
+  histogramFields?: ReadonlyMap<string, number>,
+): Promise<void> {
   const key = redisKeys.node(prefix, stats.node);
   const transaction = redis.multi().hset(key, encodeNodeStats(stats)).expire(key, NODE_STATS_TTL_SECONDS);
   if (histogramFields && histogramFields.size > 0) {
     const histKey = redisKeys.nodeHistograms(prefix, stats.node);
-    transaction.hset(histKey, Object.fromEntries([...histogramFields].map(([field, value]) => [field, String(value)]))).expire(histKey, NODE_STATS_TTL_SECONDS);
+    transaction
+      .hset(histKey, Object.fromEntries([...histogramFields].map(([field, value]) => [field, String(value)])))
+      .expire(histKey, NODE_STATS_TTL_SECONDS);
   }
   await transaction.zadd(redisKeys.nodes(prefix), stats.heartbeat_at, stats.node).exec();
 }
 
 /** The histogram hashes of `nodeIds` (field → value), in one round trip; an expired node maps to `{}`. */
-export async function readNodeHistogramFields(redis: Redis, prefix: string, nodeIds: readonly string[]): Promise<Map<string, Record<string, string>>> {
+export async function readNodeHistogramFields(
+  redis: Redis,
+  prefix: string,
+  nodeIds: readonly string[],
+): Promise<Map<string, Record<string, string>>> {
   const result = new Map<string, Record<string, string>>();
   if (nodeIds.length === 0) return result;
   const pipeline = redis.pipeline();
@@ -43,7 +54,11 @@ export async function readNodeHistogramFields(redis: Redis, prefix: string, node
  * transaction did not run (then nothing was added); resolves with the fields Redis refused
  * (e.g. a field holding a non-number), whose increments are lost and should not be retried.
  */
-export async function incrementFleetJobMetrics(redis: Redis, prefix: string, increments: ReadonlyMap<string, number>): Promise<string[]> {
+export async function incrementFleetJobMetrics(
+  redis: Redis,
+  prefix: string,
+  increments: ReadonlyMap<string, number>,
+): Promise<string[]> {
   if (increments.size === 0) return [];
   const key = redisKeys.fleetJobMetrics(prefix);
   const fields = [...increments.keys()];
@@ -64,7 +79,11 @@ export async function readFleetJobMetrics(redis: Redis, prefix: string): Promise
 
 /** Removes a node at once (graceful shutdown), so its series disappear without waiting for the TTL. */
 export async function removeNode(redis: Redis, prefix: string, nodeId: string): Promise<void> {
-  await redis.multi().del(redisKeys.node(prefix, nodeId), redisKeys.nodeHistograms(prefix, nodeId)).zrem(redisKeys.nodes(prefix), nodeId).exec();
+  await redis
+    .multi()
+    .del(redisKeys.node(prefix, nodeId), redisKeys.nodeHistograms(prefix, nodeId))
+    .zrem(redisKeys.nodes(prefix), nodeId)
+    .exec();
 }
 
 /** Every node whose stats are still alive; prunes ids whose hash has expired. */

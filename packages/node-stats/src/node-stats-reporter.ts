@@ -1,7 +1,20 @@
 import { hostname, totalmem } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { GembatchError, NODE_CAPABILITIES, NODE_HEARTBEAT_MS, isErrorCode, isTaskName, redisKeys, type Accelerator, type EngineName, type EngineStats, type NodeCapability, type NodeStats, errorMessage } from '@gembatch/contracts';
+import {
+  GembatchError,
+  NODE_CAPABILITIES,
+  NODE_HEARTBEAT_MS,
+  isErrorCode,
+  isTaskName,
+  redisKeys,
+  type Accelerator,
+  type EngineName,
+  type EngineStats,
+  type NodeCapability,
+  type NodeStats,
+  errorMessage,
+} from '@gembatch/contracts';
 import {
   JOB_COUNTERS,
   JOB_HISTOGRAMS,
@@ -75,11 +88,17 @@ const NODE_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * @param gpuIndex Index of the GPU this process drives; omit for a CPU node.
  * @param env Where `GEMBATCH_NODE_ID` is read. Defaults to `process.env`.
  */
-export function defaultNodeId(gpuIndex?: number, env: Readonly<Record<string, string | undefined>> = process.env): string {
+export function defaultNodeId(
+  gpuIndex?: number,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string {
   const override = env.GEMBATCH_NODE_ID?.trim();
   if (override) return override;
   // Leave room for the `-gpuNNN` suffix within the 128-character id limit.
-  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 100) || 'node';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 100) || 'node';
   return gpuIndex === undefined ? `${host}-cpu` : `${host}-gpu${gpuIndex}`;
 }
 
@@ -92,10 +111,16 @@ function availableMemoryBytes(): number {
 
 function validateIdentity(identity: NodeIdentity): void {
   const problems: string[] = [];
-  if (!NODE_ID.test(identity.node)) problems.push(`node id ${JSON.stringify(identity.node.slice(0, 140))} must be 1-128 letters, digits, '.', '_' or '-'`);
-  if (!Number.isInteger(identity.sequences) || identity.sequences < 1) problems.push('sequences must be a positive integer');
-  if (!Number.isInteger(identity.contextPerSequence) || identity.contextPerSequence < 1) problems.push('contextPerSequence must be a positive integer');
-  for (const capability of identity.capabilities) if (!NODE_CAPABILITIES.includes(capability)) problems.push(`unknown capability ${JSON.stringify(capability)}`);
+  if (!NODE_ID.test(identity.node))
+    problems.push(
+      `node id ${JSON.stringify(identity.node.slice(0, 140))} must be 1-128 letters, digits, '.', '_' or '-'`,
+    );
+  if (!Number.isInteger(identity.sequences) || identity.sequences < 1)
+    problems.push('sequences must be a positive integer');
+  if (!Number.isInteger(identity.contextPerSequence) || identity.contextPerSequence < 1)
+    problems.push('contextPerSequence must be a positive integer');
+  for (const capability of identity.capabilities)
+    if (!NODE_CAPABILITIES.includes(capability)) problems.push(`unknown capability ${JSON.stringify(capability)}`);
   if (problems.length > 0) throw new GembatchError('GB_ERR_CONFIG', `invalid node identity: ${problems.join('; ')}`);
 }
 
@@ -171,7 +196,11 @@ export class NodeStatsReporter {
         await this.#warnIfNodeIdTaken();
         await this.#heartbeat();
       } catch (error) {
-        throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `could not publish node stats to Redis: ${errorMessage(error)}`, { cause: error });
+        throw new GembatchError(
+          'GB_ERR_SERVICE_UNAVAILABLE',
+          `could not publish node stats to Redis: ${errorMessage(error)}`,
+          { cause: error },
+        );
       }
       if (!this.#closing) this.#schedule();
     })();
@@ -188,14 +217,20 @@ export class NodeStatsReporter {
     const outcome = observation.outcome === 'completed' ? 'completed' : 'failed';
     const increments: Array<[string, number]> = [counterIncrement(JOB_COUNTERS.jobs, [task, outcome])];
     const duration = seconds(observation.durationMs);
-    if (duration !== undefined) increments.push(...histogramIncrements(JOB_HISTOGRAMS.jobDuration, [task, outcome], duration));
+    if (duration !== undefined)
+      increments.push(...histogramIncrements(JOB_HISTOGRAMS.jobDuration, [task, outcome], duration));
     const wait = seconds(observation.queueWaitMs);
     if (wait !== undefined) increments.push(...histogramIncrements(JOB_HISTOGRAMS.queueWait, [task], wait));
     const ttft = seconds(observation.timeToFirstTokenMs);
     if (ttft !== undefined) increments.push(...histogramIncrements(JOB_HISTOGRAMS.timeToFirstToken, [task], ttft));
     const itl = seconds(observation.interTokenMs);
     if (itl !== undefined) increments.push(...histogramIncrements(JOB_HISTOGRAMS.interTokenLatency, [task], itl));
-    if (outcome === 'failed') increments.push(counterIncrement(JOB_COUNTERS.errors, [isErrorCode(observation.errorCode) ? observation.errorCode : 'GB_ERR_INTERNAL']));
+    if (outcome === 'failed')
+      increments.push(
+        counterIncrement(JOB_COUNTERS.errors, [
+          isErrorCode(observation.errorCode) ? observation.errorCode : 'GB_ERR_INTERNAL',
+        ]),
+      );
     addIncrements(this.#jobTotals, increments);
     addIncrements(this.#pending, increments);
     if (this.#flushTimer || this.#closing) return;
@@ -222,7 +257,10 @@ export class NodeStatsReporter {
       try {
         await removeNode(this.#redis, this.#prefix, this.#identity.node);
       } catch (error) {
-        this.#logger?.warn({ node: this.#identity.node, err: describe(error) }, 'could not remove node stats from Redis; they expire with their TTL');
+        this.#logger?.warn(
+          { node: this.#identity.node, err: describe(error) },
+          'could not remove node stats from Redis; they expire with their TTL',
+        );
       }
     })();
     return this.#closing;
@@ -234,10 +272,18 @@ export class NodeStatsReporter {
    * periods means that is happening; a crashed predecessor's hash is older and is simply replaced.
    */
   async #warnIfNodeIdTaken(): Promise<void> {
-    const [startedAt, heartbeatAt, host] = await this.#redis.hmget(redisKeys.node(this.#prefix, this.#identity.node), 'started_at', 'heartbeat_at', 'host');
+    const [startedAt, heartbeatAt, host] = await this.#redis.hmget(
+      redisKeys.node(this.#prefix, this.#identity.node),
+      'started_at',
+      'heartbeat_at',
+      'host',
+    );
     if (startedAt === null || heartbeatAt === null || Number(startedAt) === this.#startedAt) return;
     if (Date.now() - Number(heartbeatAt) < 2 * this.#intervalMs) {
-      this.#logger?.warn({ node: this.#identity.node, otherHost: host, code: 'GB_ERR_CONFIG' }, 'another live process publishes stats under this node id; give each worker its own GEMBATCH_NODE_ID');
+      this.#logger?.warn(
+        { node: this.#identity.node, otherHost: host, code: 'GB_ERR_CONFIG' },
+        'another live process publishes stats under this node id; give each worker its own GEMBATCH_NODE_ID',
+      );
     }
   }
 
@@ -250,7 +296,11 @@ export class NodeStatsReporter {
         })
         .catch((error: unknown) => {
           // Log the first failure of a streak only: Redis being down is already reported elsewhere.
-          if (!this.#failing) this.#logger?.warn({ node: this.#identity.node, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'node stats heartbeat failed; retrying');
+          if (!this.#failing)
+            this.#logger?.warn(
+              { node: this.#identity.node, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) },
+              'node stats heartbeat failed; retrying',
+            );
           this.#failing = true;
         })
         .finally(() => {
@@ -280,13 +330,26 @@ export class NodeStatsReporter {
       .then((refused) => {
         if (this.#metricsFailing) this.#logger?.info({ node: this.#identity.node }, 'job metrics sent to Redis again');
         this.#metricsFailing = false;
-        if (refused.length > 0) this.#logger?.warn({ node: this.#identity.node, fields: refused.slice(0, 5), refused: refused.length, code: 'GB_ERR_INTERNAL' }, 'Redis refused some job metric fields (not numbers?); those counts are lost');
+        if (refused.length > 0)
+          this.#logger?.warn(
+            {
+              node: this.#identity.node,
+              fields: refused.slice(0, 5),
+              refused: refused.length,
+              code: 'GB_ERR_INTERNAL',
+            },
+            'Redis refused some job metric fields (not numbers?); those counts are lost',
+          );
       })
       .catch((error: unknown) => {
         // The transaction did not run: put them back for the next heartbeat (a reply lost after a
         // successful write would count twice; rare, and only when the connection drops).
         addIncrements(this.#pending, batch);
-        if (!this.#metricsFailing) this.#logger?.warn({ node: this.#identity.node, fields: batch.size, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) }, 'could not send job metrics to Redis; will retry');
+        if (!this.#metricsFailing)
+          this.#logger?.warn(
+            { node: this.#identity.node, fields: batch.size, code: 'GB_ERR_SERVICE_UNAVAILABLE', err: describe(error) },
+            'could not send job metrics to Redis; will retry',
+          );
         this.#metricsFailing = true;
       })
       .finally(() => {
@@ -303,10 +366,26 @@ export class NodeStatsReporter {
       this.#lastEngineStats = engine;
     } catch (error) {
       // A closing engine may refuse; publish the last numbers rather than nothing.
-      engine = this.#lastEngineStats ?? { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
-      this.#logger?.debug({ node: this.#identity.node, err: describe(error) }, 'engine stats unavailable; using the last ones');
+      engine = this.#lastEngineStats ?? {
+        activeSequences: 0,
+        promptTokensTotal: 0,
+        generationTokensTotal: 0,
+        decodeCallsTotal: 0,
+        decodeTokensTotal: 0,
+        fullDecodeCallsTotal: 0,
+        decodeBatchTokens: new Map(),
+        vramTotalBytes: 0,
+        vramUsedBytes: 0,
+      };
+      this.#logger?.debug(
+        { node: this.#identity.node, err: describe(error) },
+        'engine stats unavailable; using the last ones',
+      );
     }
-    const [generationRate = 0, promptRate = 0] = this.#rates.rates(now, [engine.generationTokensTotal, engine.promptTokensTotal]);
+    const [generationRate = 0, promptRate = 0] = this.#rates.rates(now, [
+      engine.generationTokensTotal,
+      engine.promptTokensTotal,
+    ]);
     const identity = this.#identity;
     const stats: NodeStats = {
       node: identity.node,
@@ -338,7 +417,11 @@ export class NodeStatsReporter {
   }
 
   #nodeInput(snapshot: { stats: NodeStats; decodeFields: Map<string, number> }): NodeMetricsInput {
-    const [decodeBatchTokens] = histogramSamples(NODE_FAMILIES.decodeBatchTokens, decodeMetricFields(snapshot.decodeFields), { node: snapshot.stats.node });
+    const [decodeBatchTokens] = histogramSamples(
+      NODE_FAMILIES.decodeBatchTokens,
+      decodeMetricFields(snapshot.decodeFields),
+      { node: snapshot.stats.node },
+    );
     return { stats: snapshot.stats, decodeBatchTokens };
   }
 }
@@ -370,5 +453,7 @@ function decodeBatchFields(engine: EngineStats): Map<string, number> {
 }
 
 function describe(error: unknown): { name: string; message: string } {
-  return error instanceof Error ? { name: error.name, message: error.message } : { name: 'Error', message: String(error) };
+  return error instanceof Error
+    ? { name: error.name, message: error.message }
+    : { name: 'Error', message: String(error) };
 }

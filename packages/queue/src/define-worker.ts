@@ -1,6 +1,17 @@
 import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BULLMQ_STALLED_REASON, bullmqKeys, encodeFailedReason, errorMessage, GembatchError, JOB_STALLED_MESSAGE, redisKeys, toGembatchError, type ControlQueueName, type QueueName } from '@gembatch/contracts';
+import {
+  BULLMQ_STALLED_REASON,
+  bullmqKeys,
+  encodeFailedReason,
+  errorMessage,
+  GembatchError,
+  JOB_STALLED_MESSAGE,
+  redisKeys,
+  toGembatchError,
+  type ControlQueueName,
+  type QueueName,
+} from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { closeSharedQueue } from './close-queue.ts';
 import type { ChildJob, ChildOutcome, Processor, ProcessorContext } from './processor.ts';
@@ -107,8 +118,12 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
 
   /** A cancelled job (marker set by the API) must not run, nor hand work to a next stage or children. */
   const assertNotCancelled = async (job: Job): Promise<void> => {
-    const rootId = typeof (job.data as { job_id?: unknown })?.job_id === 'string' ? (job.data as { job_id: string }).job_id : (job.id as string);
-    if ((await options.connection.exists(redisKeys.cancelled(options.prefix, rootId))) === 1) throw new GembatchError('GB_ERR_CANCELLED', 'the job was cancelled');
+    const rootId =
+      typeof (job.data as { job_id?: unknown })?.job_id === 'string'
+        ? (job.data as { job_id: string }).job_id
+        : (job.id as string);
+    if ((await options.connection.exists(redisKeys.cancelled(options.prefix, rootId))) === 1)
+      throw new GembatchError('GB_ERR_CANCELLED', 'the job was cancelled');
   };
 
   /**
@@ -160,7 +175,11 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       },
       async enqueue(queue, jobId, data, enqueueOptions) {
         await assertNotCancelled(job);
-        await queueFor(queue).add(queue, data, { ...inheritedOptions(job), jobId, ...(enqueueOptions?.priority ? { priority: enqueueOptions.priority } : {}) });
+        await queueFor(queue).add(queue, data, {
+          ...inheritedOptions(job),
+          jobId,
+          ...(enqueueOptions?.priority ? { priority: enqueueOptions.priority } : {}),
+        });
       },
       async awaitChildren<ChildResult>(children: ChildJob[]): Promise<ChildOutcome<ChildResult>[]> {
         await assertNotCancelled(job);
@@ -180,7 +199,10 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
           });
         }
         if (token && (await job.moveToWaitingChildren(token))) throw new Suspended();
-        const [values, failures] = await Promise.all([job.getChildrenValues<ChildResult>(), job.getIgnoredChildrenFailures()]);
+        const [values, failures] = await Promise.all([
+          job.getChildrenValues<ChildResult>(),
+          job.getIgnoredChildrenFailures(),
+        ]);
         return children.map((child) => {
           const key = bullmqKeys.job(options.prefix, child.queue, child.id);
           if (Object.hasOwn(failures, key)) return { ok: false, failedReason: failures[key] as string };
@@ -189,7 +211,12 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
         });
       },
     };
-    const settledCtx = { enqueuedAt: ctx.enqueuedAt, startedAt, firstStartedAt: ctx.firstStartedAt, attempt: ctx.attempt };
+    const settledCtx = {
+      enqueuedAt: ctx.enqueuedAt,
+      startedAt,
+      firstStartedAt: ctx.firstStartedAt,
+      attempt: ctx.attempt,
+    };
     try {
       await assertNotCancelled(job);
       const payload = parsePayload(options.parse, job.data);
@@ -210,11 +237,26 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
       }
       const error = toGembatchError(thrown);
       const final = !error.retryable || ctx.attempt >= ctx.maxAttempts;
-      const logFields = { code: error.code, retryable: error.retryable, final, ms: Date.now() - startedAt, ...(error.details ? { details: error.details } : {}) };
+      const logFields = {
+        code: error.code,
+        retryable: error.retryable,
+        final,
+        ms: Date.now() - startedAt,
+        ...(error.details ? { details: error.details } : {}),
+      };
       if (error.code === 'GB_ERR_INTERNAL') log.error({ ...logFields, err: thrown }, 'job failed');
       else log.warn(logFields, 'job failed');
       if (final) await forgetSecrets(job, options.secretFields, log);
-      notifySettled({ jobId: ctx.jobId, payload: job.data, outcome: 'failed', error: { code: error.code, message: error.message, retryable: error.retryable, final }, ctx: settledCtx }, log);
+      notifySettled(
+        {
+          jobId: ctx.jobId,
+          payload: job.data,
+          outcome: 'failed',
+          error: { code: error.code, message: error.message, retryable: error.retryable, final },
+          ctx: settledCtx,
+        },
+        log,
+      );
       const reason = encodeFailedReason(error);
       if (!error.retryable) throw new UnrecoverableError(reason);
       throw new Error(reason);
@@ -240,7 +282,10 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
     }
     if (connectionLostAt !== undefined) return;
     connectionLostAt = Date.now();
-    options.logger.warn({ queue: options.queue, code: error.code, err: error.message }, 'queue connection lost; reconnecting');
+    options.logger.warn(
+      { queue: options.queue, code: error.code, err: error.message },
+      'queue connection lost; reconnecting',
+    );
   });
   const onConnectionReady = () => {
     if (connectionLostAt === undefined) return;
@@ -291,17 +336,39 @@ export function defineWorker<Payload, Result>(options: DefineWorkerOptions<Paylo
  * writes it as `GB_ERR_JOB_STALLED` (non-retryable) instead, so clients and batch outcomes see why.
  */
 class TypedFailureWorker extends Worker {
-  protected override handleFailed(error: Error, job: Job, token: string, fetchNext?: () => boolean, span?: Parameters<Worker['handleFailed']>[4]): Promise<Job> {
-    const typed = error instanceof UnrecoverableError && error.message === BULLMQ_STALLED_REASON ? new UnrecoverableError(encodeFailedReason(new GembatchError('GB_ERR_JOB_STALLED', JOB_STALLED_MESSAGE))) : error;
+  protected override handleFailed(
+    error: Error,
+    job: Job,
+    token: string,
+    fetchNext?: () => boolean,
+    span?: Parameters<Worker['handleFailed']>[4],
+  ): Promise<Job> {
+    const typed =
+      error instanceof UnrecoverableError && error.message === BULLMQ_STALLED_REASON
+        ? new UnrecoverableError(encodeFailedReason(new GembatchError('GB_ERR_JOB_STALLED', JOB_STALLED_MESSAGE)))
+        : error;
     return super.handleFailed(typed, job, token, fetchNext, span);
   }
 }
 
 /** Socket-level failures that ioredis retries by itself (Redis down, restarting, unreachable). */
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 function isConnectionError(error: Error & { code?: string }): boolean {
-  return (error.code !== undefined && CONNECTION_ERROR_CODES.has(error.code)) || error.message === 'Connection is closed.' || error.name === 'MaxRetriesPerRequestError';
+  return (
+    (error.code !== undefined && CONNECTION_ERROR_CODES.has(error.code)) ||
+    error.message === 'Connection is closed.' ||
+    error.name === 'MaxRetriesPerRequestError'
+  );
 }
 
 /**
@@ -323,7 +390,11 @@ function parsePayload<Payload>(parse: (data: unknown) => Payload, data: unknown)
     return parse(data);
   } catch (error) {
     // A payload that does not parse will not parse on a retry either.
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `invalid job payload: ${error instanceof Error ? error.message.slice(0, 500) : String(error)}`, { cause: error, retryable: false });
+    throw new GembatchError(
+      'GB_ERR_BAD_REQUEST',
+      `invalid job payload: ${error instanceof Error ? error.message.slice(0, 500) : String(error)}`,
+      { cause: error, retryable: false },
+    );
   }
 }
 
@@ -336,7 +407,11 @@ async function forgetSecrets(job: Job, fields: readonly string[] | undefined, lo
   if (!hasSecrets(job.data, fields)) return;
   const data = { ...(job.data as Record<string, unknown>) };
   for (const field of fields ?? []) delete data[field];
-  await job.updateData(data).catch((error: unknown) => log.warn({ err: errorMessage(error), jobId: job.id }, 'could not remove secret fields from a failed job'));
+  await job
+    .updateData(data)
+    .catch((error: unknown) =>
+      log.warn({ err: errorMessage(error), jobId: job.id }, 'could not remove secret fields from a failed job'),
+    );
 }
 
 /** Children and next stages keep the job's retry policy and retention. */

@@ -109,9 +109,17 @@ export class JobAdmission {
   }
 
   /** The job's tenant index, retention and queue come from the producer; `options.priority` is kept for when it is admitted. */
-  async submit(data: ExtractJobData | GenerateJobData, queue: QueueName, options: SubmitOptions = {}): Promise<Admission> {
+  async submit(
+    data: ExtractJobData | GenerateJobData,
+    queue: QueueName,
+    options: SubmitOptions = {},
+  ): Promise<Admission> {
     const { redis, prefix, retentionSeconds } = this.#producer;
-    const submission: PendingSubmission = { queue, data, ...(options.priority !== undefined ? { priority: options.priority } : {}) };
+    const submission: PendingSubmission = {
+      queue,
+      data,
+      ...(options.priority !== undefined ? { priority: options.priority } : {}),
+    };
     const now = Date.now();
     const admitted = (await redis.eval(
       ADMIT_OR_PARK_SCRIPT,
@@ -168,7 +176,17 @@ export class JobAdmission {
   async admitPending(tenant: string, count: number): Promise<string[]> {
     const { redis, prefix } = this.#producer;
     if (count <= 0) return [];
-    const claimed = (await redis.eval(CLAIM_SCRIPT, 4, redisKeys.pendingJobs(prefix, tenant), redisKeys.pendingJobData(prefix), redisKeys.pendingTenants(prefix), redisKeys.admittedJobs(prefix), count, Date.now(), tenant)) as string[];
+    const claimed = (await redis.eval(
+      CLAIM_SCRIPT,
+      4,
+      redisKeys.pendingJobs(prefix, tenant),
+      redisKeys.pendingJobData(prefix),
+      redisKeys.pendingTenants(prefix),
+      redisKeys.admittedJobs(prefix),
+      count,
+      Date.now(),
+      tenant,
+    )) as string[];
     const submissions = new Map<string, string>();
     for (let i = 0; i + 1 < claimed.length; i += 2) submissions.set(claimed[i] as string, claimed[i + 1] as string);
     await this.#addAndConfirm(submissions);
@@ -199,24 +217,45 @@ export class JobAdmission {
       return { queue, data, ...(priority !== undefined ? { priority } : {}) };
     });
     await this.#producer.submitBulk(bulk);
-    const gone = (await redis.eval(CONFIRM_SCRIPT, 1, redisKeys.pendingJobData(prefix), ...submissions.keys())) as string[];
+    const gone = (await redis.eval(
+      CONFIRM_SCRIPT,
+      1,
+      redisKeys.pendingJobData(prefix),
+      ...submissions.keys(),
+    )) as string[];
     // Gone because it was cancelled while being admitted (not because a replaced feeder confirmed it
     // first): take it out again; a worker that took it a moment ago is stopped by the cancel marker.
     for (const id of gone) {
       const queue = bulk.find((b) => b.data.job_id === id)?.queue;
-      if (queue && (await redis.exists(redisKeys.cancelled(prefix, id))) === 1) await queues[queue].remove(id).catch(() => undefined);
+      if (queue && (await redis.exists(redisKeys.cancelled(prefix, id))) === 1)
+        await queues[queue].remove(id).catch(() => undefined);
     }
   }
 }
 
 /** A pending plain job's submission, or `undefined` once it is admitted (or was never pending). */
-export async function readPendingJob(store: { redis: JobProducer['redis']; prefix: string }, jobId: string): Promise<PendingSubmission | undefined> {
+export async function readPendingJob(
+  store: { redis: JobProducer['redis']; prefix: string },
+  jobId: string,
+): Promise<PendingSubmission | undefined> {
   const raw = await store.redis.hget(redisKeys.pendingJobData(store.prefix), jobId);
   return raw ? (JSON.parse(raw) as PendingSubmission) : undefined;
 }
 
 /** Takes a pending job out of its tenant's list (cancel, delete). Resolves whether it was pending. */
-export async function unparkJob(store: { redis: JobProducer['redis']; prefix: string }, jobId: string, tenant: string): Promise<boolean> {
-  const removed = (await store.redis.eval(UNPARK_SCRIPT, 3, redisKeys.pendingJobs(store.prefix, tenant), redisKeys.pendingJobData(store.prefix), redisKeys.pendingTenants(store.prefix), jobId, tenant)) as number;
+export async function unparkJob(
+  store: { redis: JobProducer['redis']; prefix: string },
+  jobId: string,
+  tenant: string,
+): Promise<boolean> {
+  const removed = (await store.redis.eval(
+    UNPARK_SCRIPT,
+    3,
+    redisKeys.pendingJobs(store.prefix, tenant),
+    redisKeys.pendingJobData(store.prefix),
+    redisKeys.pendingTenants(store.prefix),
+    jobId,
+    tenant,
+  )) as number;
   return removed === 1;
 }

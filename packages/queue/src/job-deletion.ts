@@ -1,6 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Job } from 'bullmq';
-import { GembatchError, QUEUE_NAMES, redisKeys, SHA256_PATTERN, type QueueName, errorMessage } from '@gembatch/contracts';
+import {
+  GembatchError,
+  QUEUE_NAMES,
+  redisKeys,
+  SHA256_PATTERN,
+  type QueueName,
+  errorMessage,
+} from '@gembatch/contracts';
 import type { JobQueues } from './job-producer.ts';
 import { cancelJob, readJobRecord, toJobView } from './job-queries.ts';
 
@@ -44,7 +51,13 @@ export interface DeletedJob {
  * job read is a resource of its own and stays (`DELETE /v1/files/:id`). Unknown or another
  * tenant's job → `GB_ERR_NOT_FOUND`; a job that will not stop in time → `GB_ERR_CONFLICT`.
  */
-export async function deleteJob(store: JobQueues, jobId: string, tenant: string, blobs: JobBlobCleaner, options: DeleteJobOptions = {}): Promise<DeletedJob> {
+export async function deleteJob(
+  store: JobQueues,
+  jobId: string,
+  tenant: string,
+  blobs: JobBlobCleaner,
+  options: DeleteJobOptions = {},
+): Promise<DeletedJob> {
   const first = await readJobRecord(store, jobId, tenant);
   const status = toJobView(jobId, first.snapshots, first.marker).status;
   const running = status === 'queued' || status === 'extracting' || status === 'running';
@@ -58,13 +71,19 @@ export async function deleteJob(store: JobQueues, jobId: string, tenant: string,
     await sleep(STOP_POLL_MS);
     jobs = await jobsOf(store, jobId);
   }
-  if (await anyActive(jobs)) throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} is still stopping after it was cancelled; retry the delete in a few seconds`);
+  if (await anyActive(jobs))
+    throw new GembatchError(
+      'GB_ERR_CONFLICT',
+      `job ${jobId} is still stopping after it was cancelled; retry the delete in a few seconds`,
+    );
 
   const inputs = new Set<string>();
   const derived = new Set<string>();
   const documents = new Set<string>();
   for (const job of [...first.stages.map((stage) => stage.job), ...before, ...jobs]) {
-    const data = job.data as { input?: { type?: string; sha256?: string }; chunk?: { text_sha256?: string } } | undefined;
+    const data = job.data as
+      | { input?: { type?: string; sha256?: string }; chunk?: { text_sha256?: string } }
+      | undefined;
     const returned = job.returnvalue as { document_sha256?: string; result_sha256?: string } | null | undefined;
     if (data?.input?.type === 'text' && data.input.sha256 && !data.chunk) inputs.add(data.input.sha256);
     if (data?.input?.type === 'document' && data.input.sha256) documents.add(data.input.sha256);
@@ -84,11 +103,16 @@ export async function deleteJob(store: JobQueues, jobId: string, tenant: string,
       if (!/could not be removed because it is locked|Missing key/i.test(errorMessage(error))) throw error;
     });
   }
-  await store.redis.multi().del(redisKeys.cancelled(store.prefix, jobId)).zrem(redisKeys.tenantJobs(store.prefix, tenant), jobId).exec();
+  await store.redis
+    .multi()
+    .del(redisKeys.cancelled(store.prefix, jobId))
+    .zrem(redisKeys.tenantJobs(store.prefix, tenant), jobId)
+    .exec();
 
   let deleted = 0;
   for (const sha256 of inputs) if (await blobs.releaseJob(jobId, sha256)) deleted += 1;
-  for (const sha256 of derived) if (SHA256_PATTERN.test(sha256) && !inputs.has(sha256) && (await blobs.collectIfUnreferenced(sha256))) deleted += 1;
+  for (const sha256 of derived)
+    if (SHA256_PATTERN.test(sha256) && !inputs.has(sha256) && (await blobs.collectIfUnreferenced(sha256))) deleted += 1;
   return { id: jobId, blobs: deleted, cancelled: running };
 }
 

@@ -30,7 +30,11 @@ export class JobEventStream {
   constructor(options: JobEventStreamOptions) {
     this.#events = ALL_QUEUES.map((queue) => {
       // Blocking reads must never give up on a command (BullMQ requires maxRetriesPerRequest: null).
-      const events = new QueueEvents(queue, { connection: { ...options.connection.options, maxRetriesPerRequest: null }, prefix: options.prefix, autorun: true });
+      const events = new QueueEvents(queue, {
+        connection: { ...options.connection.options, maxRetriesPerRequest: null },
+        prefix: options.prefix,
+        autorun: true,
+      });
       const emit = (jobId: string, outcome: JobStageEvent['outcome']) => {
         try {
           options.onEvent({ jobId, queue, outcome });

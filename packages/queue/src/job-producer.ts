@@ -1,6 +1,14 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ALL_QUEUES, GembatchError, QUEUE_NAMES, redisKeys, type ExtractJobData, type GenerateJobData, type QueueName } from '@gembatch/contracts';
+import {
+  ALL_QUEUES,
+  GembatchError,
+  QUEUE_NAMES,
+  redisKeys,
+  type ExtractJobData,
+  type GenerateJobData,
+  type QueueName,
+} from '@gembatch/contracts';
 import { closeSharedQueue } from './close-queue.ts';
 
 /** Seven days: how long finished jobs, cancel markers and index entries stay readable. */
@@ -69,7 +77,9 @@ export class JobProducer implements JobQueues {
     this.retentionSeconds = options.retentionSeconds ?? DEFAULT_JOB_RETENTION_SECONDS;
     this.#attempts = options.attempts ?? DEFAULT_JOB_ATTEMPTS;
     this.#backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
-    this.queues = Object.fromEntries(ALL_QUEUES.map((name) => [name, new Queue(name, { connection: options.connection, prefix: options.prefix })])) as Record<QueueName, Queue>;
+    this.queues = Object.fromEntries(
+      ALL_QUEUES.map((name) => [name, new Queue(name, { connection: options.connection, prefix: options.prefix })]),
+    ) as Record<QueueName, Queue>;
     // Without a listener BullMQ prints every error of the shared connection (a stack per reconnect
     // attempt during an outage); the connection's owner reports outages (`createRedisConnection({logger})`).
     for (const queue of Object.values(this.queues)) queue.on('error', () => undefined);
@@ -82,7 +92,11 @@ export class JobProducer implements JobQueues {
    */
   async submit(data: ExtractJobData | GenerateJobData, queue: QueueName, options: SubmitOptions = {}): Promise<void> {
     if (this.#closing) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the job producer is closed');
-    if ((queue === QUEUE_NAMES.extract) !== ('file' in data)) throw new GembatchError('GB_ERR_INTERNAL', `a ${'file' in data ? 'file' : 'text'} job cannot start in the ${queue} queue`);
+    if ((queue === QUEUE_NAMES.extract) !== 'file' in data)
+      throw new GembatchError(
+        'GB_ERR_INTERNAL',
+        `a ${'file' in data ? 'file' : 'text'} job cannot start in the ${queue} queue`,
+      );
     const retentionMs = this.retentionSeconds * 1000;
     const index = redisKeys.tenantJobs(this.prefix, data.tenant);
     // Index first: a listing skips an id whose job is missing, but would never show an unindexed job.
@@ -106,7 +120,11 @@ export class JobProducer implements JobQueues {
     if (this.#closing) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the job producer is closed');
     const byQueue = new Map<QueueName, Parameters<Queue['addBulk']>[0]>();
     for (const { data, queue, priority } of items) {
-      if ((queue === QUEUE_NAMES.extract) !== ('file' in data)) throw new GembatchError('GB_ERR_INTERNAL', `a ${'file' in data ? 'file' : 'text'} job cannot start in the ${queue} queue`);
+      if ((queue === QUEUE_NAMES.extract) !== 'file' in data)
+        throw new GembatchError(
+          'GB_ERR_INTERNAL',
+          `a ${'file' in data ? 'file' : 'text'} job cannot start in the ${queue} queue`,
+        );
       const list = byQueue.get(queue) ?? [];
       list.push({ name: data.task, data, opts: { ...this.#jobOptions(priority), jobId: data.job_id } });
       byQueue.set(queue, list);
@@ -129,7 +147,9 @@ export class JobProducer implements JobQueues {
    * the caller may quit the connection next with no command in flight. Idempotent.
    */
   close(): Promise<void> {
-    this.#closing ??= Promise.all(Object.values(this.queues).map((queue) => closeSharedQueue(queue, this.redis))).then(() => undefined);
+    this.#closing ??= Promise.all(Object.values(this.queues).map((queue) => closeSharedQueue(queue, this.redis))).then(
+      () => undefined,
+    );
     return this.#closing;
   }
 }

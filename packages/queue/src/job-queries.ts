@@ -89,8 +89,18 @@ export async function getJobResultSha256(store: JobQueues, jobId: string, tenant
   const record = await readJob(store, jobId, tenant);
   const snapshots = snapshotsOf(record);
   const view = toJobView(jobId, snapshots, record.marker);
-  if (view.status === 'failed') throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} failed, so it has no result: ${view.error?.code}: ${view.error?.message}`, { details: { status: view.status } });
-  if (view.status !== 'completed') throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} is ${view.status}; a result exists only once it is completed`, { details: { status: view.status } });
+  if (view.status === 'failed')
+    throw new GembatchError(
+      'GB_ERR_CONFLICT',
+      `job ${jobId} failed, so it has no result: ${view.error?.code}: ${view.error?.message}`,
+      { details: { status: view.status } },
+    );
+  if (view.status !== 'completed')
+    throw new GembatchError(
+      'GB_ERR_CONFLICT',
+      `job ${jobId} is ${view.status}; a result exists only once it is completed`,
+      { details: { status: view.status } },
+    );
   const result = GenerateJobResult.safeParse(snapshots.at(-1)?.returnvalue);
   if (!result.success) throw new GembatchError('GB_ERR_INTERNAL', `job ${jobId} completed without a readable result`);
   return result.data.result_sha256;
@@ -107,17 +117,34 @@ export async function cancelJob(store: JobQueues, jobId: string, tenant: string)
   const snapshots = snapshotsOf(record);
   if (record.marker) return toJobView(jobId, snapshots, record.marker);
   const before = toJobView(jobId, snapshots, undefined);
-  if (before.status === 'completed' || before.status === 'failed') throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} is already ${before.status} and cannot be cancelled`, { details: { status: before.status } });
+  if (before.status === 'completed' || before.status === 'failed')
+    throw new GembatchError('GB_ERR_CONFLICT', `job ${jobId} is already ${before.status} and cannot be cancelled`, {
+      details: { status: before.status },
+    });
 
-  const marker: CancelMarker = { tenant, task: before.task, submitted_at: Date.parse(before.created_at), cancelled_at: Date.now(), input: before.input, ...(before.metadata ? { metadata: before.metadata } : {}) };
+  const marker: CancelMarker = {
+    tenant,
+    task: before.task,
+    submitted_at: Date.parse(before.created_at),
+    cancelled_at: Date.now(),
+    input: before.input,
+    ...(before.metadata ? { metadata: before.metadata } : {}),
+  };
   // Marker first: a stage that finishes right now and checks it will not enqueue the next one.
-  await store.redis.set(redisKeys.cancelled(store.prefix, jobId), JSON.stringify(marker), 'EX', store.retentionSeconds, 'NX');
+  await store.redis.set(
+    redisKeys.cancelled(store.prefix, jobId),
+    JSON.stringify(marker),
+    'EX',
+    store.retentionSeconds,
+    'NX',
+  );
   // Not admitted yet: out of its tenant's pending list (one the feeder admits right now is stopped by the marker).
   if (record.pending) await unparkJob(store, jobId, tenant);
 
   const current = record.stages.at(-1);
   const toAbort = [jobId];
-  if (current?.snapshot.state === 'waiting-children') toAbort.push(...(await removeWaitingChildren(store, current.job)));
+  if (current?.snapshot.state === 'waiting-children')
+    toAbort.push(...(await removeWaitingChildren(store, current.job)));
   if (current && current.snapshot.state !== 'active') {
     // Fails while a child is still running, or if a worker took the job a moment ago: the publish below aborts those.
     await current.job.remove({ removeChildren: true }).catch(() => undefined);
@@ -148,13 +175,16 @@ export async function listJobs(store: JobQueues, tenant: string, options: ListJo
     const ids = await store.redis.zrevrange(index, start, start + LIST_PAGE - 1);
     if (ids.length === 0) break;
     scanned += ids.length;
-    const found = await Promise.all(ids.map((id) => getJobView(store, id, tenant).catch((error: unknown) => notFoundAsUndefined(error))));
+    const found = await Promise.all(
+      ids.map((id) => getJobView(store, id, tenant).catch((error: unknown) => notFoundAsUndefined(error))),
+    );
     const gone = ids.filter((_, i) => found[i] === undefined);
     if (gone.length > 0) await store.redis.zrem(index, ...gone);
     // Pruned entries no longer take up index positions.
     start += ids.length - gone.length;
     for (const view of found) {
-      if (view && (options.status === undefined || view.status === options.status) && views.length < limit) views.push(view);
+      if (view && (options.status === undefined || view.status === options.status) && views.length < limit)
+        views.push(view);
     }
   }
   return views;
@@ -164,7 +194,11 @@ export async function listJobs(store: JobQueues, tenant: string, options: ListJo
  * Derives the public view from a job's stages (in queue order, present ones only) and its cancel
  * marker. Pure: unit-testable with plain objects.
  */
-export function toJobView(jobId: string, stages: readonly JobStageSnapshot[], marker: CancelMarker | undefined): JobView {
+export function toJobView(
+  jobId: string,
+  stages: readonly JobStageSnapshot[],
+  marker: CancelMarker | undefined,
+): JobView {
   const live = stages.filter((s) => s.state !== 'unknown');
   const current = live.at(-1);
   const spec = current ? JobSpec.safeParse(current.data) : undefined;
@@ -175,7 +209,10 @@ export function toJobView(jobId: string, stages: readonly JobStageSnapshot[], ma
   const metadata = data?.metadata ?? marker?.metadata;
 
   const processedOn = live.map((s) => s.processedOn).filter((t): t is number => typeof t === 'number' && t > 0);
-  const generated = current && current.queue !== QUEUE_NAMES.extract && current.state === 'completed' ? GenerateJobResult.safeParse(current.returnvalue) : undefined;
+  const generated =
+    current && current.queue !== QUEUE_NAMES.extract && current.state === 'completed'
+      ? GenerateJobResult.safeParse(current.returnvalue)
+      : undefined;
   const result = generated?.success ? generated.data : undefined;
   const status: JobStatus = marker ? 'cancelled' : current ? stageStatus(current) : 'queued';
 
@@ -236,14 +273,24 @@ function stageInput(stages: readonly JobStageSnapshot[]): JobView['input'] {
 }
 
 function percent(progress: unknown): number {
-  return typeof progress === 'number' && Number.isFinite(progress) ? Math.max(0, Math.min(100, Math.round(progress))) : 0;
+  return typeof progress === 'number' && Number.isFinite(progress)
+    ? Math.max(0, Math.min(100, Math.round(progress)))
+    : 0;
 }
 
 /**
  * A job's stages as BullMQ holds them (live ones, in queue order) and its cancel marker, for its
  * tenant only (`GB_ERR_NOT_FOUND` otherwise). For code that acts on the records themselves (deletion).
  */
-export async function readJobRecord(store: JobQueues, jobId: string, tenant: string): Promise<{ stages: Array<{ job: Job; snapshot: JobStageSnapshot }>; marker: CancelMarker | undefined; snapshots: JobStageSnapshot[] }> {
+export async function readJobRecord(
+  store: JobQueues,
+  jobId: string,
+  tenant: string,
+): Promise<{
+  stages: Array<{ job: Job; snapshot: JobStageSnapshot }>;
+  marker: CancelMarker | undefined;
+  snapshots: JobStageSnapshot[];
+}> {
   const record = await readJob(store, jobId, tenant);
   return { stages: record.stages, marker: record.marker, snapshots: snapshotsOf(record) };
 }
@@ -283,7 +330,14 @@ async function readJob(store: JobQueues, jobId: string, tenant: string): Promise
   const present = stages.filter((s): s is StageRecord => s !== undefined && s.snapshot.state !== 'unknown');
   const marker = rawMarker ? parseMarker(rawMarker) : undefined;
   const pending: JobStageSnapshot | undefined = pendingSubmission
-    ? { queue: pendingSubmission.queue, state: 'waiting', data: pendingSubmission.data, progress: 0, attemptsMade: 0, returnvalue: null }
+    ? {
+        queue: pendingSubmission.queue,
+        state: 'waiting',
+        data: pendingSubmission.data,
+        progress: 0,
+        attemptsMade: 0,
+        returnvalue: null,
+      }
     : undefined;
   const owner = marker?.tenant ?? ownerOf(present.at(-1)?.snapshot.data) ?? ownerOf(pending?.data);
   if ((present.length === 0 && !marker && !pending) || owner !== tenant) throw notFound(jobId);

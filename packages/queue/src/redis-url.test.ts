@@ -7,12 +7,40 @@ describe('parseRedisUrl', () => {
   });
 
   test('redis+cluster:// and a list of redis:// URLs name cluster seeds, with credentials decoded', () => {
-    expect(parseRedisUrl('redis+cluster://:p%40ss@h1:7000,h2:7001,h3')).toEqual({ kind: 'cluster', nodes: [{ host: 'h1', port: 7000 }, { host: 'h2', port: 7001 }, { host: 'h3', port: 6379 }], password: 'p@ss', tls: false });
-    expect(parseRedisUrl('rediss://u:pw@a:7000, rediss://b:7001')).toEqual({ kind: 'cluster', nodes: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }], username: 'u', password: 'pw', tls: true });
+    expect(parseRedisUrl('redis+cluster://:p%40ss@h1:7000,h2:7001,h3')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'h1', port: 7000 },
+        { host: 'h2', port: 7001 },
+        { host: 'h3', port: 6379 },
+      ],
+      password: 'p@ss',
+      tls: false,
+    });
+    expect(parseRedisUrl('rediss://u:pw@a:7000, rediss://b:7001')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'a', port: 7000 },
+        { host: 'b', port: 7001 },
+      ],
+      username: 'u',
+      password: 'pw',
+      tls: true,
+    });
   });
 
   test('redis+sentinel:// names sentinels (default port 26379), the master and a database', () => {
-    expect(parseRedisUrl('redis+sentinel://:pw@s1,s2:26380/mymaster/3')).toEqual({ kind: 'sentinel', sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }], masterName: 'mymaster', password: 'pw', db: 3, tls: false });
+    expect(parseRedisUrl('redis+sentinel://:pw@s1,s2:26380/mymaster/3')).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26380 },
+      ],
+      masterName: 'mymaster',
+      password: 'pw',
+      db: 3,
+      tls: false,
+    });
   });
 
   test('malformed forms are refused with a reason', () => {

@@ -8,7 +8,15 @@ export interface RedisHostPort {
 export type RedisTarget =
   | { kind: 'single'; url: string }
   | { kind: 'cluster'; nodes: RedisHostPort[]; username?: string; password?: string; tls: boolean }
-  | { kind: 'sentinel'; sentinels: RedisHostPort[]; masterName: string; username?: string; password?: string; db: number; tls: boolean };
+  | {
+      kind: 'sentinel';
+      sentinels: RedisHostPort[];
+      masterName: string;
+      username?: string;
+      password?: string;
+      db: number;
+      tls: boolean;
+    };
 
 /** Default ports when a URL leaves them out. */
 const REDIS_PORT = 6379;
@@ -34,18 +42,35 @@ export function parseRedisUrl(url: string): RedisTarget {
     }
     // A list of plain URLs: cluster seeds; credentials from the first that has them.
     const urls = value.split(',').map((part) => new URL(part.trim()));
-    if (urls.some((u) => u.protocol !== urls[0]?.protocol)) throw new Error('a list of Redis URLs must all use the same scheme');
+    if (urls.some((u) => u.protocol !== urls[0]?.protocol))
+      throw new Error('a list of Redis URLs must all use the same scheme');
     const withAuth = urls.find((u) => u.password !== '' || u.username !== '');
-    return { kind: 'cluster', nodes: urls.map((u) => ({ host: u.hostname, port: Number(u.port || REDIS_PORT) })), ...credentials(withAuth?.username, withAuth?.password), tls: scheme === 'rediss' };
+    return {
+      kind: 'cluster',
+      nodes: urls.map((u) => ({ host: u.hostname, port: Number(u.port || REDIS_PORT) })),
+      ...credentials(withAuth?.username, withAuth?.password),
+      tls: scheme === 'rediss',
+    };
   }
-  if (scheme === 'redis+cluster' || scheme === 'rediss+cluster' || scheme === 'redis+sentinel' || scheme === 'rediss+sentinel') {
+  if (
+    scheme === 'redis+cluster' ||
+    scheme === 'rediss+cluster' ||
+    scheme === 'redis+sentinel' ||
+    scheme === 'rediss+sentinel'
+  ) {
     const rest = value.slice(scheme.length + 3);
     const at = rest.lastIndexOf('@');
     const auth = at >= 0 ? rest.slice(0, at) : '';
     const afterAuth = at >= 0 ? rest.slice(at + 1) : rest;
     const slash = afterAuth.indexOf('/');
     const hostList = slash >= 0 ? afterAuth.slice(0, slash) : afterAuth;
-    const path = slash >= 0 ? afterAuth.slice(slash + 1).split('/').filter((p) => p !== '') : [];
+    const path =
+      slash >= 0
+        ? afterAuth
+            .slice(slash + 1)
+            .split('/')
+            .filter((p) => p !== '')
+        : [];
     const sentinel = scheme.endsWith('sentinel');
     const hosts = hostList.split(',').map((h) => hostPort(h, sentinel ? SENTINEL_PORT : REDIS_PORT));
     if (hosts.length === 0) throw new Error('no hosts in the Redis URL');
@@ -61,9 +86,18 @@ export function parseRedisUrl(url: string): RedisTarget {
     const [masterName, db = '0'] = path;
     if (!masterName) throw new Error('a Sentinel URL names the master: redis+sentinel://host:26379/mymaster');
     if (!/^\d+$/.test(db)) throw new Error(`not a database number: ${db}`);
-    return { kind: 'sentinel', sentinels: hosts, masterName: decodeURIComponent(masterName), ...credentials(username, password), db: Number(db), tls };
+    return {
+      kind: 'sentinel',
+      sentinels: hosts,
+      masterName: decodeURIComponent(masterName),
+      ...credentials(username, password),
+      db: Number(db),
+      tls,
+    };
   }
-  throw new Error('must be redis://, rediss://, redis+cluster://, redis+sentinel:// or a comma-separated list of redis:// URLs');
+  throw new Error(
+    'must be redis://, rediss://, redis+cluster://, redis+sentinel:// or a comma-separated list of redis:// URLs',
+  );
 }
 
 /** `true` when `url` parses as one of {@link parseRedisUrl}'s forms (for env schemas). */
@@ -96,6 +130,12 @@ function hostPort(text: string, defaultPort: number): RedisHostPort {
   return { host: match[1].replace(/^\[|\]$/g, ''), port: match[2] ? Number(match[2]) : defaultPort };
 }
 
-function credentials(username: string | undefined, password: string | undefined): { username?: string; password?: string } {
-  return { ...(username ? { username: decodeURIComponent(username) } : {}), ...(password ? { password: decodeURIComponent(password) } : {}) };
+function credentials(
+  username: string | undefined,
+  password: string | undefined,
+): { username?: string; password?: string } {
+  return {
+    ...(username ? { username: decodeURIComponent(username) } : {}),
+    ...(password ? { password: decodeURIComponent(password) } : {}),
+  };
 }

@@ -1,24 +1,65 @@
 import { FlowProducer, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { describe, expect, vi } from 'vitest';
-import { GembatchError, newFileId, newJobId, QUEUE_NAMES, redisKeys, type ExtractJobData, type GenerateJobData, type GenerateJobResult, type QueueName } from '@gembatch/contracts';
+import {
+  GembatchError,
+  newFileId,
+  newJobId,
+  QUEUE_NAMES,
+  redisKeys,
+  type ExtractJobData,
+  type GenerateJobData,
+  type GenerateJobResult,
+  type QueueName,
+} from '@gembatch/contracts';
 import { closeAfterTest, openTestRedis, redisTest, type RedisTestContext } from '@gembatch/testing';
-import { cancelJob, getJobResultSha256, getJobView, JobProducer, listJobs, type JobProducerOptions } from '../src/index.ts';
+import {
+  cancelJob,
+  getJobResultSha256,
+  getJobView,
+  JobProducer,
+  listJobs,
+  type JobProducerOptions,
+} from '../src/index.ts';
 
 /** Bounded wait for a job to reach a view state (jobs move on their own; never a fixed sleep). */
 const WAIT = { timeout: 15_000, interval: 25 };
 
 function textJob(tenant = 'acme', submittedAt = Date.now()): GenerateJobData {
-  return { job_id: newJobId(), tenant, task: 'summarize', options: { length: 'short' }, max_tokens: 32, submitted_at: submittedAt, input: { type: 'text', sha256: 'a'.repeat(64) } };
+  return {
+    job_id: newJobId(),
+    tenant,
+    task: 'summarize',
+    options: { length: 'short' },
+    max_tokens: 32,
+    submitted_at: submittedAt,
+    input: { type: 'text', sha256: 'a'.repeat(64) },
+  };
 }
 
 function fileJob(tenant = 'acme'): ExtractJobData {
-  return { job_id: newJobId(), tenant, task: 'summarize', options: { length: 'short' }, max_tokens: 32, submitted_at: Date.now(), file: { id: newFileId(), sha256: 'b'.repeat(64), bytes: 1234, filename: 'scan.pdf' }, metadata: { ref: 'r-1' } };
+  return {
+    job_id: newJobId(),
+    tenant,
+    task: 'summarize',
+    options: { length: 'short' },
+    max_tokens: 32,
+    submitted_at: Date.now(),
+    file: { id: newFileId(), sha256: 'b'.repeat(64), bytes: 1234, filename: 'scan.pdf' },
+    metadata: { ref: 'r-1' },
+  };
 }
 
 const RESULT: GenerateJobResult = {
   result_sha256: 'c'.repeat(64),
   usage: { prompt_tokens: 50, generated_tokens: 7, media_tokens: 0 },
-  timings: { queue_wait_ms: 1, extract_ms: 2, time_to_first_token_ms: 3, inter_token_ms: 4, generate_ms: 5, total_ms: 6 },
+  timings: {
+    queue_wait_ms: 1,
+    extract_ms: 2,
+    time_to_first_token_ms: 3,
+    inter_token_ms: 4,
+    generate_ms: 5,
+    total_ms: 6,
+  },
   finish_reason: 'length',
   node: 'test-node',
   model: 'tiny',
@@ -41,7 +82,11 @@ function producerFor(redis: RedisTestContext, options: Partial<JobProducerOption
 }
 
 /** A real BullMQ worker with a test-only processor: these tests check the view, not the engine. */
-function workerFor(redis: RedisTestContext, queue: QueueName, processor: (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>): Worker {
+function workerFor(
+  redis: RedisTestContext,
+  queue: QueueName,
+  processor: (job: Job, token?: string, signal?: AbortSignal) => Promise<unknown>,
+): Worker {
   const connection = closeAfterTest(openTestRedis(redis.url, { blocking: true }));
   const worker = new Worker(queue, processor, { connection, prefix: redis.prefix });
   // Forced: a processor still held by a gate must not keep the test from finishing.
@@ -57,25 +102,46 @@ async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
 }
 
 describe('JobProducer and job queries', () => {
-  redisTest('submits under the job id with the retry and retention policy, indexed for its tenant', async ({ redis }) => {
-    const { connection, producer } = producerFor(redis, { attempts: 4, retentionSeconds: 3_600, backoffMs: 500 });
-    const data = textJob();
-    await producer.submit(data, QUEUE_NAMES.generate, { priority: 5 });
-    await producer.submit(data, QUEUE_NAMES.generate, { priority: 5 });
+  redisTest(
+    'submits under the job id with the retry and retention policy, indexed for its tenant',
+    async ({ redis }) => {
+      const { connection, producer } = producerFor(redis, { attempts: 4, retentionSeconds: 3_600, backoffMs: 500 });
+      const data = textJob();
+      await producer.submit(data, QUEUE_NAMES.generate, { priority: 5 });
+      await producer.submit(data, QUEUE_NAMES.generate, { priority: 5 });
 
-    const job = await producer.queues.generate.getJob(data.job_id);
-    expect(job?.name).toBe('summarize');
-    expect(job?.data).toEqual(data);
-    expect(job?.opts).toMatchObject({ attempts: 4, backoff: { type: 'exponential', delay: 500 }, removeOnComplete: { age: 3_600 }, removeOnFail: { age: 3_600 }, priority: 5 });
-    expect(await job?.getState()).toBe('prioritized');
-    expect(await producer.queues.generate.count()).toBe(1);
-    expect(Number(await connection.zscore(redisKeys.tenantJobs(redis.prefix, 'acme'), data.job_id))).toBe(data.submitted_at);
-    expect(await connection.ttl(redisKeys.tenantJobs(redis.prefix, 'acme'))).toBeGreaterThan(0);
+      const job = await producer.queues.generate.getJob(data.job_id);
+      expect(job?.name).toBe('summarize');
+      expect(job?.data).toEqual(data);
+      expect(job?.opts).toMatchObject({
+        attempts: 4,
+        backoff: { type: 'exponential', delay: 500 },
+        removeOnComplete: { age: 3_600 },
+        removeOnFail: { age: 3_600 },
+        priority: 5,
+      });
+      expect(await job?.getState()).toBe('prioritized');
+      expect(await producer.queues.generate.count()).toBe(1);
+      expect(Number(await connection.zscore(redisKeys.tenantJobs(redis.prefix, 'acme'), data.job_id))).toBe(
+        data.submitted_at,
+      );
+      expect(await connection.ttl(redisKeys.tenantJobs(redis.prefix, 'acme'))).toBeGreaterThan(0);
 
-    const view = await getJobView(producer, data.job_id, 'acme');
-    expect(view).toMatchObject({ id: data.job_id, object: 'job', task: 'summarize', status: 'queued', progress: 0, created_at: new Date(data.submitted_at).toISOString(), started_at: null, error: null, input: {} });
-    expect(await codeOf(producer.submit(data, QUEUE_NAMES.extract))).toBe('GB_ERR_INTERNAL');
-  });
+      const view = await getJobView(producer, data.job_id, 'acme');
+      expect(view).toMatchObject({
+        id: data.job_id,
+        object: 'job',
+        task: 'summarize',
+        status: 'queued',
+        progress: 0,
+        created_at: new Date(data.submitted_at).toISOString(),
+        started_at: null,
+        error: null,
+        input: {},
+      });
+      expect(await codeOf(producer.submit(data, QUEUE_NAMES.extract))).toBe('GB_ERR_INTERNAL');
+    },
+  );
 
   redisTest('follows a file job through extract and generate', async ({ redis }) => {
     const { producer } = producerFor(redis);
@@ -87,13 +153,27 @@ describe('JobProducer and job queries', () => {
     workerFor(redis, QUEUE_NAMES.extract, async (job) => {
       await job.updateProgress(30);
       await extractGate.wait;
-      const next: GenerateJobData = { ...data, input: { type: 'document', sha256: 'd'.repeat(64), file_id: data.file.id, media_type: 'application/pdf' } };
+      const next: GenerateJobData = {
+        ...data,
+        input: { type: 'document', sha256: 'd'.repeat(64), file_id: data.file.id, media_type: 'application/pdf' },
+      };
       await producer.queues.generate.add(data.task, next, { jobId: data.job_id });
       return { document_sha256: 'd'.repeat(64) };
     });
-    await vi.waitFor(async () => expect(await getJobView(producer, data.job_id, 'acme')).toMatchObject({ status: 'extracting', progress: 30 }), WAIT);
+    await vi.waitFor(
+      async () =>
+        expect(await getJobView(producer, data.job_id, 'acme')).toMatchObject({ status: 'extracting', progress: 30 }),
+      WAIT,
+    );
     extractGate.open();
-    await vi.waitFor(async () => expect(await getJobView(producer, data.job_id, 'acme')).toMatchObject({ status: 'queued', input: { file_id: data.file.id, media_type: 'application/pdf' } }), WAIT);
+    await vi.waitFor(
+      async () =>
+        expect(await getJobView(producer, data.job_id, 'acme')).toMatchObject({
+          status: 'queued',
+          input: { file_id: data.file.id, media_type: 'application/pdf' },
+        }),
+      WAIT,
+    );
     expect(await codeOf(getJobResultSha256(producer, data.job_id, 'acme'))).toBe('GB_ERR_CONFLICT');
 
     const generateGate = gate();
@@ -101,13 +181,26 @@ describe('JobProducer and job queries', () => {
       await generateGate.wait;
       return RESULT;
     });
-    await vi.waitFor(async () => expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('running'), WAIT);
+    await vi.waitFor(
+      async () => expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('running'),
+      WAIT,
+    );
     generateGate.open();
-    await vi.waitFor(async () => expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('completed'), WAIT);
+    await vi.waitFor(
+      async () => expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('completed'),
+      WAIT,
+    );
 
     const view = await getJobView(producer, data.job_id, 'acme');
     const extractJob = await producer.queues.extract.getJob(data.job_id);
-    expect(view).toMatchObject({ progress: 100, usage: RESULT.usage, timings: RESULT.timings, finish_reason: 'length', error: null, metadata: { ref: 'r-1' } });
+    expect(view).toMatchObject({
+      progress: 100,
+      usage: RESULT.usage,
+      timings: RESULT.timings,
+      finish_reason: 'length',
+      error: null,
+      metadata: { ref: 'r-1' },
+    });
     expect(view.started_at).toBe(new Date(extractJob?.processedOn ?? 0).toISOString());
     expect(view.finished_at).not.toBeNull();
     expect(await getJobResultSha256(producer, data.job_id, 'acme')).toBe(RESULT.result_sha256);
@@ -139,9 +232,16 @@ describe('JobProducer and job queries', () => {
     workerFor(redis, QUEUE_NAMES.generate, async () => {
       throw new Error('GB_ERR_INFERENCE: decode failed');
     });
-    await vi.waitFor(async () => expect((await getJobView(producer, data.job_id, 'acme')).error?.code).toBe('GB_ERR_INFERENCE'), WAIT);
+    await vi.waitFor(
+      async () => expect((await getJobView(producer, data.job_id, 'acme')).error?.code).toBe('GB_ERR_INFERENCE'),
+      WAIT,
+    );
     expect(await (await producer.queues.generate.getJob(data.job_id))?.getState()).toBe('delayed');
-    expect(await getJobView(producer, data.job_id, 'acme')).toMatchObject({ status: 'queued', finished_at: null, error: { code: 'GB_ERR_INFERENCE', message: 'decode failed' } });
+    expect(await getJobView(producer, data.job_id, 'acme')).toMatchObject({
+      status: 'queued',
+      finished_at: null,
+      error: { code: 'GB_ERR_INFERENCE', message: 'decode failed' },
+    });
   });
 
   redisTest("hides other tenants' jobs and unknown ids", async ({ redis }) => {
@@ -162,7 +262,14 @@ describe('JobProducer and job queries', () => {
     const data = fileJob();
     await producer.submit(data, QUEUE_NAMES.extract);
     const cancelled = await cancelJob(producer, data.job_id, 'acme');
-    expect(cancelled).toMatchObject({ id: data.job_id, status: 'cancelled', task: 'summarize', error: { code: 'GB_ERR_CANCELLED' }, input: { file_id: data.file.id }, metadata: { ref: 'r-1' } });
+    expect(cancelled).toMatchObject({
+      id: data.job_id,
+      status: 'cancelled',
+      task: 'summarize',
+      error: { code: 'GB_ERR_CANCELLED' },
+      input: { file_id: data.file.id },
+      metadata: { ref: 'r-1' },
+    });
     expect(await producer.queues.extract.getJob(data.job_id)).toBeUndefined();
     expect(await getJobView(producer, data.job_id, 'acme')).toEqual(cancelled);
     expect(await cancelJob(producer, data.job_id, 'acme')).toEqual(cancelled);
@@ -188,9 +295,15 @@ describe('JobProducer and job queries', () => {
     await subscriber.subscribe(redisKeys.cancelChannel(redis.prefix));
     subscriber.on('message', (_channel, jobId: string) => worker.cancelJob(jobId, 'cancelled by request'));
 
-    await vi.waitFor(async () => expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('running'), WAIT);
+    await vi.waitFor(
+      async () => expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('running'),
+      WAIT,
+    );
     expect((await cancelJob(producer, data.job_id, 'acme')).status).toBe('cancelled');
-    await vi.waitFor(async () => expect(await (await producer.queues.generate.getJob(data.job_id))?.getState()).toBe('failed'), WAIT);
+    await vi.waitFor(
+      async () => expect(await (await producer.queues.generate.getJob(data.job_id))?.getState()).toBe('failed'),
+      WAIT,
+    );
     expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('cancelled');
   });
 
@@ -205,7 +318,12 @@ describe('JobProducer and job queries', () => {
       queueName: QUEUE_NAMES.generate,
       data,
       opts: { jobId: data.job_id },
-      children: childIds.map((id, index) => ({ name: data.task, queueName: QUEUE_NAMES.generate, data: { ...data, chunk: { index, count: 2, text_sha256: 'e'.repeat(64) } }, opts: { jobId: id } })),
+      children: childIds.map((id, index) => ({
+        name: data.task,
+        queueName: QUEUE_NAMES.generate,
+        data: { ...data, chunk: { index, count: 2, text_sha256: 'e'.repeat(64) } },
+        opts: { jobId: id },
+      })),
     });
     expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('running');
 
@@ -232,7 +350,10 @@ describe('JobProducer and job queries', () => {
     expect((await cancelJob(producer, data.job_id, 'acme')).status).toBe('cancelled');
     await vi.waitFor(() => expect(published.sort()).toEqual([data.job_id, running].sort()), WAIT);
     expect(await producer.queues.generate.getJob(waiting)).toBeUndefined();
-    await vi.waitFor(async () => expect(await (await producer.queues.generate.getJob(running))?.getState()).toBe('failed'), WAIT);
+    await vi.waitFor(
+      async () => expect(await (await producer.queues.generate.getJob(running))?.getState()).toBe('failed'),
+      WAIT,
+    );
     expect(started).toEqual([running]);
     expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('cancelled');
   });
@@ -251,7 +372,9 @@ describe('JobProducer and job queries', () => {
     expect(all.map((v) => v.id)).toEqual(jobs.map((j) => j.job_id).reverse());
     expect(await connection.zcard(redisKeys.tenantJobs(redis.prefix, 'acme'))).toBe(3);
     expect((await listJobs(producer, 'acme', { status: 'cancelled' })).map((v) => v.id)).toEqual([jobs[0]?.job_id]);
-    expect((await listJobs(producer, 'acme', { status: 'queued', limit: 1 })).map((v) => v.id)).toEqual([jobs[2]?.job_id]);
+    expect((await listJobs(producer, 'acme', { status: 'queued', limit: 1 })).map((v) => v.id)).toEqual([
+      jobs[2]?.job_id,
+    ]);
     expect(await listJobs(producer, 'nobody')).toEqual([]);
   });
 });

@@ -22,7 +22,10 @@ describe('JobProducer.close', () => {
   redisTest('right after construction, then closing the connection, leaves no command in flight', async ({ redis }) => {
     for (let round = 0; round < 5; round++) {
       // lazyConnect: the queues' initialization is still waiting for the connection when close() runs.
-      const connection = openTestRedis(redis.url, { name: `${redis.prefix}:producer-${round}`, redisOptions: { lazyConnect: true } });
+      const connection = openTestRedis(redis.url, {
+        name: `${redis.prefix}:producer-${round}`,
+        redisOptions: { lazyConnect: true },
+      });
       const producer = new JobProducer({ connection, prefix: redis.prefix });
       await producer.close();
       const ended = once(connection, 'end');
@@ -55,4 +58,3 @@ describe('JobProducer.close', () => {
     expect(unhandled.map(String)).toEqual([]);
   });
 });
-

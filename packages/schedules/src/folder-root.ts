@@ -37,8 +37,10 @@ export class FolderRoot {
     } catch {
       throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', `${field}: no such folder under the schedule root`);
     }
-    if (!this.contains(real)) throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', `${field}: resolves outside the schedule root`);
-    if (!(await stat(real)).isDirectory()) throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', `${field}: not a folder`);
+    if (!this.contains(real))
+      throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', `${field}: resolves outside the schedule root`);
+    if (!(await stat(real)).isDirectory())
+      throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', `${field}: not a folder`);
     return real;
   }
 
@@ -61,7 +63,8 @@ export class FolderRoot {
         existing = parent;
       }
     }
-    if (!this.contains(existing)) throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', `${field}: resolves outside the schedule root`);
+    if (!this.contains(existing))
+      throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', `${field}: resolves outside the schedule root`);
     const target = join(existing, ...missing);
     await mkdir(target, { recursive: true });
     return this.existingFolder(target, field);

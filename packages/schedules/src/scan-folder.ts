@@ -25,10 +25,18 @@ export type KnownHash = (relative: string, bytes: number, mtimeMs: number) => st
  * anything a symlink leads outside the root to), hashing each; a file whose size and mtime match
  * `known` is not read again. Stops after `maxFiles` files.
  */
-export async function scanFolder(root: FolderRoot, folder: string, maxFiles: number, signal?: AbortSignal, known?: KnownHash): Promise<ScannedFile[]> {
+export async function scanFolder(
+  root: FolderRoot,
+  folder: string,
+  maxFiles: number,
+  signal?: AbortSignal,
+  known?: KnownHash,
+): Promise<ScannedFile[]> {
   const found: ScannedFile[] = [];
   const walk = async (dir: string): Promise<void> => {
-    const entries = (await readdir(dir, { withFileTypes: true })).filter((e) => !e.name.startsWith('.')).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = (await readdir(dir, { withFileTypes: true }))
+      .filter((e) => !e.name.startsWith('.'))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       if (found.length >= maxFiles) return;
       signal?.throwIfAborted();
@@ -42,7 +50,13 @@ export async function scanFolder(root: FolderRoot, folder: string, maxFiles: num
       if (info?.isDirectory()) await walk(path);
       else if (info?.isFile()) {
         const rel = relative(folder, join(dir, entry.name)).split('\\').join('/');
-        found.push({ relative: rel, path, sha256: known?.(rel, info.size, info.mtimeMs) ?? (await sha256File(path)), bytes: info.size, mtimeMs: info.mtimeMs });
+        found.push({
+          relative: rel,
+          path,
+          sha256: known?.(rel, info.size, info.mtimeMs) ?? (await sha256File(path)),
+          bytes: info.size,
+          mtimeMs: info.mtimeMs,
+        });
       }
     }
   };

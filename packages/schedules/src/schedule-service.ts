@@ -8,7 +8,14 @@ import type { WebhookAllowlist } from '@gembatch/webhooks';
 import type { FolderRoot } from './folder-root.ts';
 import { newRunId, newScheduleId } from './schedule-ids.ts';
 import { ScheduleStore } from './schedule-store.ts';
-import { FILE_ID_PLACEHOLDER, type CreateScheduleRequest, type ScheduleRecord, type ScheduleRunJobData, type ScheduleRunView, type ScheduleView } from './schedule-types.ts';
+import {
+  FILE_ID_PLACEHOLDER,
+  type CreateScheduleRequest,
+  type ScheduleRecord,
+  type ScheduleRunJobData,
+  type ScheduleRunView,
+  type ScheduleView,
+} from './schedule-types.ts';
 
 /**
  * Run jobs retry: a run resumes where it was (same run id, same batch) after a worker restart or a
@@ -54,12 +61,20 @@ export class ScheduleService {
 
   async create(tenant: string, request: z.output<typeof CreateScheduleRequest>): Promise<ScheduleView> {
     const root = this.#options.root;
-    if (!root) throw new GembatchError('GB_ERR_FOLDER_NOT_ALLOWED', 'schedules are not enabled on this server (GEMBATCH_SCHEDULE_ROOT is unset)');
+    if (!root)
+      throw new GembatchError(
+        'GB_ERR_FOLDER_NOT_ALLOWED',
+        'schedules are not enabled on this server (GEMBATCH_SCHEDULE_ROOT is unset)',
+      );
     assertTimezone(request.timezone);
     assertCron(request.cron, request.timezone);
     if (request.task !== undefined) {
       const parsed = parseTaskOptions(request.task, { options: request.options });
-      if (!parsed.success) throw new GembatchError('GB_ERR_BAD_REQUEST', `options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+      if (!parsed.success)
+        throw new GembatchError(
+          'GB_ERR_BAD_REQUEST',
+          `options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+        );
     }
     if (request.webhook) this.#options.allowlist.assertAllowed(request.webhook.url);
     await root.existingFolder(request.source_folder, 'source_folder');
@@ -74,7 +89,11 @@ export class ScheduleService {
       task: request.task ?? null,
       options: request.options ?? null,
       endpoint: request.endpoint ?? '/v1/jobs',
-      body: request.body ?? { file_id: FILE_ID_PLACEHOLDER, task: request.task, ...(request.options ? { options: request.options } : {}) },
+      body: request.body ?? {
+        file_id: FILE_ID_PLACEHOLDER,
+        task: request.task,
+        ...(request.options ? { options: request.options } : {}),
+      },
       webhook: request.webhook ?? null,
       metadata: request.metadata ?? null,
       paused: request.paused ?? false,
@@ -122,7 +141,20 @@ export class ScheduleService {
   /** Queues a run now (also while paused). It is skipped if a run of this schedule is still going when it starts. */
   async runNow(tenant: string, id: string): Promise<ScheduleRunView> {
     const record = await this.get(tenant, id);
-    const run: ScheduleRunView = { id: newRunId(), object: 'schedule.run', schedule_id: record.id, trigger: 'manual', status: 'queued', started_at: Math.floor(Date.now() / 1000), finished_at: null, files_found: 0, files_new: 0, batch_id: null, request_counts: null, error: null };
+    const run: ScheduleRunView = {
+      id: newRunId(),
+      object: 'schedule.run',
+      schedule_id: record.id,
+      trigger: 'manual',
+      status: 'queued',
+      started_at: Math.floor(Date.now() / 1000),
+      finished_at: null,
+      files_found: 0,
+      files_new: 0,
+      batch_id: null,
+      request_counts: null,
+      error: null,
+    };
     await this.store.putRun(run);
     const data: ScheduleRunJobData = { schedule_id: record.id, tenant, trigger: 'manual' };
     await this.#queue.add(RUN_JOB_NAME, data, { ...SCHEDULE_RUN_JOB_OPTIONS, jobId: run.id });
@@ -158,7 +190,13 @@ export class ScheduleService {
       const jobIds = new Set(runIds);
       let cursor = '0';
       do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${bullmqKeys.queuePrefix(prefix, CONTROL_QUEUE_NAMES.scheduleRuns)}repeat:${id}:*`, 'COUNT', 500);
+        const [next, keys] = await redis.scan(
+          cursor,
+          'MATCH',
+          `${bullmqKeys.queuePrefix(prefix, CONTROL_QUEUE_NAMES.scheduleRuns)}repeat:${id}:*`,
+          'COUNT',
+          500,
+        );
         cursor = next;
         // A job's keys carry suffixes (`:logs`, `:lock`): its id is the first three parts.
         for (const key of keys) {
@@ -179,7 +217,11 @@ export class ScheduleService {
   }
 
   async view(record: ScheduleRecord): Promise<ScheduleView> {
-    const [scheduler, filesSeen, lastRuns] = await Promise.all([record.paused ? undefined : this.#queue.getJobScheduler(record.id), this.store.ledgerSize(record.id), this.store.runs(record.id, 1)]);
+    const [scheduler, filesSeen, lastRuns] = await Promise.all([
+      record.paused ? undefined : this.#queue.getJobScheduler(record.id),
+      this.store.ledgerSize(record.id),
+      this.store.runs(record.id, 1),
+    ]);
     return {
       id: record.id,
       object: 'schedule',
@@ -210,7 +252,11 @@ export class ScheduleService {
 
   async #upsertScheduler(record: ScheduleRecord): Promise<void> {
     const data: ScheduleRunJobData = { schedule_id: record.id, tenant: record.tenant, trigger: 'cron' };
-    await this.#queue.upsertJobScheduler(record.id, { pattern: record.cron, tz: record.timezone }, { name: RUN_JOB_NAME, data, opts: SCHEDULE_RUN_JOB_OPTIONS });
+    await this.#queue.upsertJobScheduler(
+      record.id,
+      { pattern: record.cron, tz: record.timezone },
+      { name: RUN_JOB_NAME, data, opts: SCHEDULE_RUN_JOB_OPTIONS },
+    );
   }
 }
 
@@ -226,10 +272,14 @@ function assertTimezone(timezone: string): void {
 function assertCron(cron: string, timezone: string): void {
   const fields = cron.trim().split(/\s+/).length;
   // Why 5 or 6: minute precision, or seconds first; cron-parser also takes 7 (years), which BullMQ's docs do not promise.
-  if (fields !== 5 && fields !== 6) throw new GembatchError('GB_ERR_BAD_REQUEST', 'cron: expected 5 fields (m h dom mon dow) or 6 (seconds first)');
+  if (fields !== 5 && fields !== 6)
+    throw new GembatchError('GB_ERR_BAD_REQUEST', 'cron: expected 5 fields (m h dom mon dow) or 6 (seconds first)');
   try {
     cronParser.parseExpression(cron, { tz: timezone }).next();
   } catch (error) {
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `cron: ${error instanceof Error ? error.message.slice(0, 200) : 'invalid pattern'}`);
+    throw new GembatchError(
+      'GB_ERR_BAD_REQUEST',
+      `cron: ${error instanceof Error ? error.message.slice(0, 200) : 'invalid pattern'}`,
+    );
   }
 }

@@ -59,9 +59,19 @@ export class ScheduleStore {
   async delete(record: ScheduleRecord): Promise<void> {
     const runIds = await this.#redis.zrange(redisKeys.scheduleRuns(this.#prefix, record.id), 0, -1);
     const multi = this.#redis.multi();
-    for (const runId of runIds) multi.del(redisKeys.scheduleRun(this.#prefix, record.id, runId), redisKeys.scheduleRunFiles(this.#prefix, record.id, runId));
+    for (const runId of runIds)
+      multi.del(
+        redisKeys.scheduleRun(this.#prefix, record.id, runId),
+        redisKeys.scheduleRunFiles(this.#prefix, record.id, runId),
+      );
     await multi
-      .del(redisKeys.schedule(this.#prefix, record.id), redisKeys.scheduleRuns(this.#prefix, record.id), redisKeys.scheduleLedger(this.#prefix, record.id), redisKeys.scheduleActiveRun(this.#prefix, record.id), redisKeys.scheduleHashes(this.#prefix, record.id))
+      .del(
+        redisKeys.schedule(this.#prefix, record.id),
+        redisKeys.scheduleRuns(this.#prefix, record.id),
+        redisKeys.scheduleLedger(this.#prefix, record.id),
+        redisKeys.scheduleActiveRun(this.#prefix, record.id),
+        redisKeys.scheduleHashes(this.#prefix, record.id),
+      )
       .zrem(redisKeys.tenantSchedules(this.#prefix, record.tenant), record.id)
       .exec();
   }
@@ -78,7 +88,10 @@ export class ScheduleStore {
   }
 
   /** Runs `writes` atomically only while the schedule's record exists, so a deleted schedule's keys never come back. */
-  async #ifExists(scheduleId: string, writes: ReadonlyArray<[command: string, key: string, ...args: string[]]>): Promise<boolean> {
+  async #ifExists(
+    scheduleId: string,
+    writes: ReadonlyArray<[command: string, key: string, ...args: string[]]>,
+  ): Promise<boolean> {
     const keys = [redisKeys.schedule(this.#prefix, scheduleId), ...new Set(writes.map(([, key]) => key))];
     const ops = writes.map(([command, key, ...args]) => [command, keys.indexOf(key) + 1, ...args]);
     return ((await this.#redis.eval(GUARDED_WRITE_SCRIPT, keys.length, ...keys, JSON.stringify(ops))) as number) === 1;
@@ -118,12 +131,19 @@ export class ScheduleStore {
   }
 
   /** Records which content each request of a run carries (custom_id → sha256), for the ledger once results are written. */
-  async putRunFiles(scheduleId: string, runId: string, files: ReadonlyArray<{ customId: string; sha256: string }>): Promise<void> {
+  async putRunFiles(
+    scheduleId: string,
+    runId: string,
+    files: ReadonlyArray<{ customId: string; sha256: string }>,
+  ): Promise<void> {
     const key = redisKeys.scheduleRunFiles(this.#prefix, scheduleId, runId);
     // Why 1,000 per HSET: bounded command size for runs of many files.
     for (let start = 0; start < files.length; start += 1_000) {
       const slice = files.slice(start, start + 1_000).flatMap((f) => [f.customId, f.sha256]);
-      await this.#ifExists(scheduleId, [['HSET', key, ...slice], ['EXPIRE', key, String(RUN_TTL_SECONDS)]]);
+      await this.#ifExists(scheduleId, [
+        ['HSET', key, ...slice],
+        ['EXPIRE', key, String(RUN_TTL_SECONDS)],
+      ]);
     }
   }
 
@@ -145,11 +165,19 @@ export class ScheduleStore {
   }
 
   /** Replaces the hash cache with this scan's files (files gone from the folder drop out). */
-  async saveHashes(scheduleId: string, files: ReadonlyArray<Pick<ScannedFile, 'relative' | 'bytes' | 'mtimeMs' | 'sha256'>>): Promise<void> {
+  async saveHashes(
+    scheduleId: string,
+    files: ReadonlyArray<Pick<ScannedFile, 'relative' | 'bytes' | 'mtimeMs' | 'sha256'>>,
+  ): Promise<void> {
     const key = redisKeys.scheduleHashes(this.#prefix, scheduleId);
     const writes: Array<[string, string, ...string[]]> = [['DEL', key]];
     // Why 1,000 per HSET: bounded command size for large folders (one script still).
-    for (let start = 0; start < files.length; start += 1_000) writes.push(['HSET', key, ...files.slice(start, start + 1_000).flatMap((f) => [f.relative, `${f.bytes}:${f.mtimeMs}:${f.sha256}`])]);
+    for (let start = 0; start < files.length; start += 1_000)
+      writes.push([
+        'HSET',
+        key,
+        ...files.slice(start, start + 1_000).flatMap((f) => [f.relative, `${f.bytes}:${f.mtimeMs}:${f.sha256}`]),
+      ]);
     await this.#ifExists(scheduleId, writes);
   }
 
@@ -162,7 +190,8 @@ export class ScheduleStore {
 
   /** Marks contents as processed. */
   async remember(scheduleId: string, hashes: readonly string[]): Promise<void> {
-    if (hashes.length > 0) await this.#ifExists(scheduleId, [['SADD', redisKeys.scheduleLedger(this.#prefix, scheduleId), ...hashes]]);
+    if (hashes.length > 0)
+      await this.#ifExists(scheduleId, [['SADD', redisKeys.scheduleLedger(this.#prefix, scheduleId), ...hashes]]);
   }
 
   async ledgerSize(scheduleId: string): Promise<number> {

@@ -39,10 +39,18 @@ export const CreateScheduleRequest = z
     paused: z.boolean().optional(),
   })
   .superRefine((body, ctx) => {
-    if ((body.task === undefined) === (body.endpoint === undefined)) ctx.addIssue({ code: 'custom', path: ['task'], message: 'give either task or endpoint with body' });
-    if (body.endpoint !== undefined && body.body === undefined) ctx.addIssue({ code: 'custom', path: ['body'], message: 'endpoint needs a body template' });
-    if (body.task !== undefined && body.body !== undefined) ctx.addIssue({ code: 'custom', path: ['body'], message: 'body goes with endpoint, not task' });
-    if (body.body !== undefined && !JSON.stringify(body.body).includes(FILE_ID_PLACEHOLDER)) ctx.addIssue({ code: 'custom', path: ['body'], message: `the template must use ${FILE_ID_PLACEHOLDER} where the input file goes` });
+    if ((body.task === undefined) === (body.endpoint === undefined))
+      ctx.addIssue({ code: 'custom', path: ['task'], message: 'give either task or endpoint with body' });
+    if (body.endpoint !== undefined && body.body === undefined)
+      ctx.addIssue({ code: 'custom', path: ['body'], message: 'endpoint needs a body template' });
+    if (body.task !== undefined && body.body !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['body'], message: 'body goes with endpoint, not task' });
+    if (body.body !== undefined && !JSON.stringify(body.body).includes(FILE_ID_PLACEHOLDER))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['body'],
+        message: `the template must use ${FILE_ID_PLACEHOLDER} where the input file goes`,
+      });
   });
 export type CreateScheduleRequest = z.input<typeof CreateScheduleRequest>;
 
@@ -66,7 +74,9 @@ export const ScheduleRunView = z.object({
   files_new: z.number().int(),
   /** The batch this run submitted; null when there was nothing new (or it was skipped). */
   batch_id: z.string().nullable(),
-  request_counts: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() }).nullable(),
+  request_counts: z
+    .object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() })
+    .nullable(),
   /** Why the run failed or was skipped. */
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
 });

@@ -50,7 +50,9 @@ describe('FolderRoot and writeFileAtomic', () => {
   it('resolves folders inside the root only, creates output folders, and writes whole files with no temp file left', async () => {
     const { root, dir } = await layout();
     await expect(root.existingFolder('inbox', 'source_folder')).resolves.toBe(join(root.path, 'inbox'));
-    await expect(root.existingFolder(join(dir.path, 'outside'), 'source_folder')).rejects.toThrow(/outside the schedule root/);
+    await expect(root.existingFolder(join(dir.path, 'outside'), 'source_folder')).rejects.toThrow(
+      /outside the schedule root/,
+    );
     await expect(root.existingFolder('inbox/a.txt', 'source_folder')).rejects.toThrow(/not a folder/);
     const out = await root.folderToWrite('results/2026/11', 'output_folder');
     expect(out).toBe(join(root.path, 'results', '2026', '11'));

@@ -66,7 +66,10 @@ export class BlobReferences {
   async acquire(sha256: string, referrer: string): Promise<void> {
     const deadline = Date.now() + GC_LOCK_MS + 1_000;
     while ((await this.#redis.eval(ACQUIRE_SCRIPT, 2, this.#refsKey(sha256), this.#lockKey(sha256), referrer)) === 1) {
-      if (Date.now() > deadline) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'a blob delete did not finish in time', { details: { sha256 } });
+      if (Date.now() > deadline)
+        throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'a blob delete did not finish in time', {
+          details: { sha256 },
+        });
       await sleep(GC_LOCK_POLL_MS);
     }
   }
@@ -92,7 +95,15 @@ export class BlobReferences {
   async #collect(sha256: string, referrer: string): Promise<boolean> {
     const token = randomUUID();
     const lockKey = this.#lockKey(sha256);
-    const owned = await this.#redis.eval(RELEASE_SCRIPT, 2, this.#refsKey(sha256), lockKey, referrer, token, GC_LOCK_MS);
+    const owned = await this.#redis.eval(
+      RELEASE_SCRIPT,
+      2,
+      this.#refsKey(sha256),
+      lockKey,
+      referrer,
+      token,
+      GC_LOCK_MS,
+    );
     if (owned !== token) return false;
     try {
       return await this.#blobs.delete(sha256);
@@ -106,7 +117,11 @@ export class BlobReferences {
    * `checkAtMs` on: the sweeper releases the reference once the job no longer exists.
    */
   async trackJob(jobId: string, sha256: string, checkAtMs: number): Promise<void> {
-    await this.#redis.multi().zadd(redisKeys.jobBlobRefs(this.#prefix), checkAtMs, `${jobId}:${sha256}`).hset(redisKeys.jobTexts(this.#prefix), jobId, sha256).exec();
+    await this.#redis
+      .multi()
+      .zadd(redisKeys.jobBlobRefs(this.#prefix), checkAtMs, `${jobId}:${sha256}`)
+      .hset(redisKeys.jobTexts(this.#prefix), jobId, sha256)
+      .exec();
   }
 
   /** The inline texts job `jobId` references (none for a file job, or once released). */
@@ -117,7 +132,14 @@ export class BlobReferences {
 
   /** Job references due for a look (up to `count`), as `{jobId, sha256}`. */
   async dueJobReferences(now: number, count: number): Promise<Array<{ jobId: string; sha256: string }>> {
-    const members = await this.#redis.zrangebyscore(redisKeys.jobBlobRefs(this.#prefix), '-inf', now, 'LIMIT', 0, count);
+    const members = await this.#redis.zrangebyscore(
+      redisKeys.jobBlobRefs(this.#prefix),
+      '-inf',
+      now,
+      'LIMIT',
+      0,
+      count,
+    );
     return members.flatMap((member) => {
       const colon = member.lastIndexOf(':');
       return colon > 0 ? [{ jobId: member.slice(0, colon), sha256: member.slice(colon + 1) }] : [];
@@ -132,7 +154,11 @@ export class BlobReferences {
   /** Drops job `jobId`'s reference to `sha256` (and its tracking), deleting the bytes when nothing else references them. */
   async releaseJob(jobId: string, sha256: string): Promise<boolean> {
     const deleted = await this.release(sha256, jobReferrer(jobId));
-    await this.#redis.multi().zrem(redisKeys.jobBlobRefs(this.#prefix), `${jobId}:${sha256}`).hdel(redisKeys.jobTexts(this.#prefix), jobId).exec();
+    await this.#redis
+      .multi()
+      .zrem(redisKeys.jobBlobRefs(this.#prefix), `${jobId}:${sha256}`)
+      .hdel(redisKeys.jobTexts(this.#prefix), jobId)
+      .exec();
     return deleted;
   }
 

@@ -1,6 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { Redis } from 'ioredis';
-import { DEFAULT_FILE_PURPOSE, FILE_ID_PATTERN, FileRecord, GembatchError, newFileId, redisKeys, type FilePurpose } from '@gembatch/contracts';
+import {
+  DEFAULT_FILE_PURPOSE,
+  FILE_ID_PATTERN,
+  FileRecord,
+  GembatchError,
+  newFileId,
+  redisKeys,
+  type FilePurpose,
+} from '@gembatch/contracts';
 import { BlobReferences } from './blob-references.ts';
 import type { BlobStore } from './blob-store.ts';
 
@@ -136,7 +144,10 @@ export class FileStore {
    * record yet (for multipart uploads whose other fields may follow the file). Follow it with
    * `commit` or `discard`.
    */
-  async stage(source: Readable | Buffer, options: Pick<CreateFileOptions, 'maxBytes' | 'signal'> = {}): Promise<StagedFile> {
+  async stage(
+    source: Readable | Buffer,
+    options: Pick<CreateFileOptions, 'maxBytes' | 'signal'> = {},
+  ): Promise<StagedFile> {
     const id = newFileId();
     const referrer = fileReferrer(id);
     let referenced: string | undefined;
@@ -166,7 +177,9 @@ export class FileStore {
     const { id } = staged;
     try {
       const now = Date.now();
-      const limits = [this.#retentionSeconds > 0 ? this.#retentionSeconds : undefined, options.expiresInSeconds].filter((n): n is number => n !== undefined);
+      const limits = [this.#retentionSeconds > 0 ? this.#retentionSeconds : undefined, options.expiresInSeconds].filter(
+        (n): n is number => n !== undefined,
+      );
       const lifetime = limits.length > 0 ? Math.min(...limits) : undefined;
       const record = FileRecord.parse({
         id,
@@ -180,11 +193,21 @@ export class FileStore {
         ...(lifetime !== undefined ? { expires_at: Math.floor(now / 1000) + lifetime } : {}),
       });
       const usageKey = redisKeys.tenantUsage(this.#prefix, record.tenant);
-      const charged = (await this.#redis.eval(CHARGE_SCRIPT, 1, usageKey, record.bytes, options.quotaBytes ?? 0)) as number;
+      const charged = (await this.#redis.eval(
+        CHARGE_SCRIPT,
+        1,
+        usageKey,
+        record.bytes,
+        options.quotaBytes ?? 0,
+      )) as number;
       if (charged < 0) {
-        throw new GembatchError('GB_ERR_QUOTA_EXCEEDED', `file: storing ${record.bytes} more bytes would pass this tenant's quota of ${options.quotaBytes} stored bytes; delete files first`, {
-          details: { quotaBytes: options.quotaBytes, bytes: record.bytes },
-        });
+        throw new GembatchError(
+          'GB_ERR_QUOTA_EXCEEDED',
+          `file: storing ${record.bytes} more bytes would pass this tenant's quota of ${options.quotaBytes} stored bytes; delete files first`,
+          {
+            details: { quotaBytes: options.quotaBytes, bytes: record.bytes },
+          },
+        );
       }
       const fields: Record<string, string> = {};
       for (const [name, value] of Object.entries(record)) if (value !== undefined) fields[name] = String(value);
@@ -217,22 +240,31 @@ export class FileStore {
   /** One page of the tenant's files, newest first unless `order: 'asc'`, and whether more follow. */
   async list(tenant: string, options: ListFilesOptions = {}): Promise<{ data: FileRecord[]; has_more: boolean }> {
     const limit = Math.max(1, Math.min(options.limit ?? MAX_FILE_LIST_LIMIT, MAX_FILE_LIST_LIMIT));
-    const index = options.purpose ? redisKeys.tenantFilesByPurpose(this.#prefix, tenant, options.purpose) : redisKeys.tenantFiles(this.#prefix, tenant);
+    const index = options.purpose
+      ? redisKeys.tenantFilesByPurpose(this.#prefix, tenant, options.purpose)
+      : redisKeys.tenantFiles(this.#prefix, tenant);
     const descending = options.order !== 'asc';
     let start = 0;
     if (options.after !== undefined) {
-      const rank = descending ? await this.#redis.zrevrank(index, options.after) : await this.#redis.zrank(index, options.after);
+      const rank = descending
+        ? await this.#redis.zrevrank(index, options.after)
+        : await this.#redis.zrank(index, options.after);
       // An unknown cursor (deleted, or not this tenant's) gives an empty page rather than restarting the list.
       if (rank === null) return { data: [], has_more: false };
       start = rank + 1;
     }
     // One more than asked, to know whether another page follows.
-    const ids = descending ? await this.#redis.zrevrange(index, start, start + limit) : await this.#redis.zrange(index, start, start + limit);
+    const ids = descending
+      ? await this.#redis.zrevrange(index, start, start + limit)
+      : await this.#redis.zrange(index, start, start + limit);
     const page = ids.slice(0, limit);
     const records = await Promise.all(page.map((id) => this.#read(id)));
     const gone = page.filter((_, i) => records[i] === undefined);
     if (gone.length > 0) await this.#redis.zrem(index, ...gone);
-    return { data: records.filter((r): r is FileRecord => r !== undefined && r.tenant === tenant), has_more: ids.length > limit };
+    return {
+      data: records.filter((r): r is FileRecord => r !== undefined && r.tenant === tenant),
+      has_more: ids.length > limit,
+    };
   }
 
   /** Bytes the tenant's file records hold (each record counted, shared content too). */
@@ -287,7 +319,15 @@ export class FileStore {
 
   /** Removes the record atomically, then releases its blob reference. Resolves whether a record was removed. */
   async #remove(fileId: string, tenant: string): Promise<boolean> {
-    const removed = (await this.#redis.eval(DELETE_SCRIPT, 2, redisKeys.file(this.#prefix, fileId), redisKeys.fileExpiry(this.#prefix), this.#prefix, fileId, tenant)) as [string, string, string, string] | null;
+    const removed = (await this.#redis.eval(
+      DELETE_SCRIPT,
+      2,
+      redisKeys.file(this.#prefix, fileId),
+      redisKeys.fileExpiry(this.#prefix),
+      this.#prefix,
+      fileId,
+      tenant,
+    )) as [string, string, string, string] | null;
     if (!removed) return false;
     await this.#refs.release(removed[0], fileReferrer(fileId));
     return true;

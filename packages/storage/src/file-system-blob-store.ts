@@ -55,7 +55,12 @@ export class FileSystemBlobStore implements BlobStore {
     // An array, so that Readable.from yields the buffer once instead of byte by byte.
     const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
     try {
-      await pipeline(input, limiter, createWriteStream(tmp, { flush: true }), options.signal ? { signal: options.signal } : {});
+      await pipeline(
+        input,
+        limiter,
+        createWriteStream(tmp, { flush: true }),
+        options.signal ? { signal: options.signal } : {},
+      );
       const sha256 = limiter.digest();
       await options.beforeCommit?.(sha256, limiter.bytes);
       const target = this.#blobPath(sha256);
@@ -73,7 +78,8 @@ export class FileSystemBlobStore implements BlobStore {
     } catch (error) {
       await unlink(tmp).catch(() => undefined);
       if (isMissing(error)) this.#knownDirs.clear();
-      if (error instanceof Error && error.name === 'AbortError') throw new GembatchError('GB_ERR_CANCELLED', 'the blob write was aborted', { cause: error });
+      if (error instanceof Error && error.name === 'AbortError')
+        throw new GembatchError('GB_ERR_CANCELLED', 'the blob write was aborted', { cause: error });
       throw error;
     }
   }
@@ -113,7 +119,9 @@ export class FileSystemBlobStore implements BlobStore {
       if (!/^[0-9a-f]{2}$/.test(dir)) continue;
       for (const name of await readdirOrEmpty(join(this.root, dir))) {
         if (!SHA256_PATTERN.test(name) || !name.startsWith(dir)) continue;
-        const info = await stat(join(this.root, dir, name)).catch((error: unknown) => (isMissing(error) ? undefined : Promise.reject(error)));
+        const info = await stat(join(this.root, dir, name)).catch((error: unknown) =>
+          isMissing(error) ? undefined : Promise.reject(error),
+        );
         if (info) yield { sha256: name, bytes: info.size, modifiedMs: info.mtimeMs };
       }
     }
@@ -128,7 +136,13 @@ export class FileSystemBlobStore implements BlobStore {
       const info = await stat(path).catch(() => undefined);
       // A write in progress touches its file with every chunk, so only dead ones are this old.
       if (!info || info.mtimeMs > cutoff) continue;
-      if (await unlink(path).then(() => true, () => false)) removed += 1;
+      if (
+        await unlink(path).then(
+          () => true,
+          () => false,
+        )
+      )
+        removed += 1;
     }
     return removed;
   }

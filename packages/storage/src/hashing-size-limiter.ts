@@ -20,7 +20,11 @@ export class HashingSizeLimiter extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#bytes += chunk.length;
     if (this.#bytes > this.#maxBytes) {
-      callback(new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `upload is larger than the limit of ${this.#maxBytes} bytes`, { details: { maxBytes: this.#maxBytes } }));
+      callback(
+        new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `upload is larger than the limit of ${this.#maxBytes} bytes`, {
+          details: { maxBytes: this.#maxBytes },
+        }),
+      );
       return;
     }
     this.#hash.update(chunk);

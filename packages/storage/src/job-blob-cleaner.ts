@@ -29,7 +29,9 @@ export class JobBlobCleaner {
 
   /** The media blobs an extracted document lists; none when it is gone or not a document. */
   async mediaOf(documentSha256: string): Promise<string[]> {
-    const document = await getJson<{ media?: Array<{ sha256?: unknown }> }>(this.#blobs, documentSha256).catch(() => undefined);
+    const document = await getJson<{ media?: Array<{ sha256?: unknown }> }>(this.#blobs, documentSha256).catch(
+      () => undefined,
+    );
     return (document?.media ?? []).flatMap((part) => (typeof part.sha256 === 'string' ? [part.sha256] : []));
   }
 }

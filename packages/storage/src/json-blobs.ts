@@ -23,7 +23,10 @@ export async function getJson<T = unknown>(store: BlobStore, sha256: string, par
   try {
     value = JSON.parse(raw);
   } catch (error) {
-    throw new GembatchError('GB_ERR_INTERNAL', `blob ${sha256} is not valid JSON`, { cause: error, details: { sha256, bytes: raw.length } });
+    throw new GembatchError('GB_ERR_INTERNAL', `blob ${sha256} is not valid JSON`, {
+      cause: error,
+      details: { sha256, bytes: raw.length },
+    });
   }
   return parser ? parser.parse(value) : (value as T);
 }

@@ -10,7 +10,10 @@ import { GembatchError } from '@gembatch/contracts';
 import { FileSystemBlobStore, getJson, putJson } from '@gembatch/storage';
 import { findRepoRoot } from '@gembatch/testing';
 
-const corpusPdf = join(resolve(findRepoRoot(), process.env.GEMBATCH_CORPUS_DIR ?? '../shared/corpus'), 'pdfs/legal/scotus-tarrant-v-herrmann-slip-opinion.pdf');
+const corpusPdf = join(
+  resolve(findRepoRoot(), process.env.GEMBATCH_CORPUS_DIR ?? '../shared/corpus'),
+  'pdfs/legal/scotus-tarrant-v-herrmann-slip-opinion.pdf',
+);
 
 const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 

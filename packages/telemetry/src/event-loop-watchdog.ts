@@ -97,7 +97,12 @@ export class EventLoopWatchdog {
   #closing: Promise<void> | undefined;
 
   private constructor(registry: Registry | undefined, progress: ProgressWatch | undefined) {
-    this.#histogram = new Histogram({ name: PROCESS_FAMILIES.eventLoopLag.name, help: PROCESS_FAMILIES.eventLoopLag.help, buckets: [...PROCESS_FAMILIES.eventLoopLag.buckets], registers: registry ? [registry] : [] });
+    this.#histogram = new Histogram({
+      name: PROCESS_FAMILIES.eventLoopLag.name,
+      help: PROCESS_FAMILIES.eventLoopLag.help,
+      buckets: [...PROCESS_FAMILIES.eventLoopLag.buckets],
+      registers: registry ? [registry] : [],
+    });
     Atomics.store(this.#heartbeat, 0, BigInt(Date.now()));
     if (progress) this.watchProgress(progress);
     let last = performance.now();
@@ -125,7 +130,11 @@ export class EventLoopWatchdog {
     const watchdog = new EventLoopWatchdog(options.registry, options.progress);
     if (options.livezPort !== undefined) {
       try {
-        await watchdog.#startLivez(options.livezPort, options.livezHost ?? '127.0.0.1', options.stallThresholdMs ?? DEFAULT_STALL_THRESHOLD_MS);
+        await watchdog.#startLivez(
+          options.livezPort,
+          options.livezHost ?? '127.0.0.1',
+          options.stallThresholdMs ?? DEFAULT_STALL_THRESHOLD_MS,
+        );
       } catch (error) {
         await watchdog.close();
         options.logger?.error({ code: 'GB_ERR_CONFIG', port: options.livezPort }, 'liveness endpoint cannot start');
@@ -156,16 +165,29 @@ export class EventLoopWatchdog {
   }
 
   async #startLivez(port: number, host: string, stallThresholdMs: number): Promise<void> {
-    const thread = new Worker(LIVEZ_THREAD, { eval: true, workerData: { heartbeat: this.#heartbeat.buffer, port, host, stallThresholdMs } });
+    const thread = new Worker(LIVEZ_THREAD, {
+      eval: true,
+      workerData: { heartbeat: this.#heartbeat.buffer, port, host, stallThresholdMs },
+    });
     this.#thread = thread;
     // The liveness thread must not keep the process alive either.
     thread.unref();
     const bound = await new Promise<number>((resolve, reject) => {
       thread.once('message', (message: { port?: number; error?: string }) => {
         if (message.port !== undefined) resolve(message.port);
-        else reject(new GembatchError('GB_ERR_CONFIG', message.error === 'EADDRINUSE' ? `liveness port ${port} on ${host} is already in use` : `liveness endpoint cannot listen on ${host}:${port} (${message.error ?? 'unknown'})`));
+        else
+          reject(
+            new GembatchError(
+              'GB_ERR_CONFIG',
+              message.error === 'EADDRINUSE'
+                ? `liveness port ${port} on ${host} is already in use`
+                : `liveness endpoint cannot listen on ${host}:${port} (${message.error ?? 'unknown'})`,
+            ),
+          );
       });
-      thread.once('error', (error) => reject(new GembatchError('GB_ERR_CONFIG', `liveness thread failed: ${error.message}`, { cause: error })));
+      thread.once('error', (error) =>
+        reject(new GembatchError('GB_ERR_CONFIG', `liveness thread failed: ${error.message}`, { cause: error })),
+      );
     });
     const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
     this.#livezUrl = `http://${urlHost}:${bound}/livez`;

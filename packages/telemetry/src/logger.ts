@@ -7,9 +7,31 @@ export type { Logger } from 'pino';
  * with `[redacted]` at any of the first three levels of nesting, so a careless
  * `log.info({job})` cannot leak a document.
  */
-export const REDACTED_FIELDS = ['text', 'prompt', 'instruction', 'output', 'outputs', 'result', 'content', 'document', 'messages', 'password', 'authorization', 'apiKey', 'api_key', 'x-api-key', 'json_schema', 'options', 'data', 'body'] as const;
+export const REDACTED_FIELDS = [
+  'text',
+  'prompt',
+  'instruction',
+  'output',
+  'outputs',
+  'result',
+  'content',
+  'document',
+  'messages',
+  'password',
+  'authorization',
+  'apiKey',
+  'api_key',
+  'x-api-key',
+  'json_schema',
+  'options',
+  'data',
+  'body',
+] as const;
 
-const REDACT_PATHS = REDACTED_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]).concat(['req.headers.authorization', 'req.headers["x-api-key"]']);
+const REDACT_PATHS = REDACTED_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]).concat([
+  'req.headers.authorization',
+  'req.headers["x-api-key"]',
+]);
 
 export interface CreateLoggerOptions {
   /** Service name, logged as `service` on every line. */
@@ -33,6 +55,13 @@ export function createLogger(options: CreateLoggerOptions): Logger {
   };
   if (options.destination) return pino(config, options.destination);
   const pretty = options.pretty ?? Boolean(process.stdout.isTTY);
-  if (pretty) return pino({ ...config, transport: { target: 'pino-pretty', options: { colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' } } });
+  if (pretty)
+    return pino({
+      ...config,
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' },
+      },
+    });
   return pino(config);
 }

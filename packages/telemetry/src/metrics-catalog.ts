@@ -192,7 +192,7 @@ export const FLEET_FAMILIES = {
   }),
   pendingJobs: family({
     name: 'gembatch_admission_pending_jobs',
-    help: 'Plain jobs waiting in their tenants\' lists for a slot of the fair-share window (GEMBATCH_BATCH_WINDOW), in no queue yet.',
+    help: "Plain jobs waiting in their tenants' lists for a slot of the fair-share window (GEMBATCH_BATCH_WINDOW), in no queue yet.",
     type: 'gauge',
     labelNames: [],
   }),
@@ -230,7 +230,15 @@ export const PROCESS_FAMILIES = {
 } as const satisfies Record<string, HistogramSpec>;
 
 /** BullMQ job states the exporter counts, in display order. */
-export const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed', 'failed'] as const;
+export const QUEUE_STATES = [
+  'waiting',
+  'active',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+  'completed',
+  'failed',
+] as const;
 export type QueueState = (typeof QUEUE_STATES)[number];
 
 /** Values of the `kind` label of `gembatch_node_memory_bytes`. */

@@ -3,7 +3,9 @@ import type { FamilySpec, FamilyType } from './metrics-catalog.ts';
 import type { HistogramSample, ScalarSample } from './metrics-samples.ts';
 
 /** Where a family's series come from at scrape time. */
-export type FamilySource = () => ReadonlyArray<ScalarSample | HistogramSample> | Promise<ReadonlyArray<ScalarSample | HistogramSample>>;
+export type FamilySource = () =>
+  | ReadonlyArray<ScalarSample | HistogramSample>
+  | Promise<ReadonlyArray<ScalarSample | HistogramSample>>;
 
 interface PromValue {
   value: number;
@@ -59,7 +61,11 @@ export class MetricFamily {
   reset(): void {}
 
   #histogramValues(sample: HistogramSample): PromValue[] {
-    const values: PromValue[] = sample.buckets.map((bucket) => ({ metricName: `${this.name}_bucket`, labels: { ...sample.labels, le: String(bucket.le) }, value: bucket.count }));
+    const values: PromValue[] = sample.buckets.map((bucket) => ({
+      metricName: `${this.name}_bucket`,
+      labels: { ...sample.labels, le: String(bucket.le) },
+      value: bucket.count,
+    }));
     values.push({ metricName: `${this.name}_bucket`, labels: { ...sample.labels, le: '+Inf' }, value: sample.count });
     values.push({ metricName: `${this.name}_sum`, labels: { ...sample.labels }, value: sample.sum });
     values.push({ metricName: `${this.name}_count`, labels: { ...sample.labels }, value: sample.count });

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { JOB_COUNTERS, JOB_HISTOGRAMS } from './metrics-catalog.ts';
-import { addIncrements, counterIncrement, counterSamples, decodeMetricFields, encodeMetricField, fieldLabelValue, histogramIncrements, histogramSamples } from './metrics-fields.ts';
+import {
+  addIncrements,
+  counterIncrement,
+  counterSamples,
+  decodeMetricFields,
+  encodeMetricField,
+  fieldLabelValue,
+  histogramIncrements,
+  histogramSamples,
+} from './metrics-fields.ts';
 
 describe('metric fields', () => {
   it('encodes a series part as key|labels|part and keeps separators out of label values', () => {
@@ -20,7 +29,9 @@ describe('metric fields', () => {
     expect(fields.get('ttft|summarize|count')).toBe(3);
     expect(fields.get('ttft|summarize|sum')).toBeCloseTo(10_000.8);
     // Above every bound: only sum and count (the +Inf bucket).
-    expect([...fields.keys()].filter((f) => f.startsWith('ttft|summarize|') && !f.endsWith('sum') && !f.endsWith('count'))).toEqual(['ttft|summarize|0.5']);
+    expect(
+      [...fields.keys()].filter((f) => f.startsWith('ttft|summarize|') && !f.endsWith('sum') && !f.endsWith('count')),
+    ).toEqual(['ttft|summarize|0.5']);
   });
 
   it('rebuilds cumulative Prometheus histograms, summing fields written by several nodes', () => {
@@ -46,10 +57,20 @@ describe('metric fields', () => {
 
   it('reads counters and skips fields that do not parse', () => {
     const fields = new Map<string, number>();
-    addIncrements(fields, [counterIncrement(JOB_COUNTERS.errors, ['GB_ERR_PDF_INVALID']), counterIncrement(JOB_COUNTERS.errors, ['GB_ERR_PDF_INVALID'], 2)]);
-    const stored: Array<[string, string]> = [...[...fields].map(([f, v]) => [f, String(v)] as [string, string]), ['junk', '1'], ['errors|GB_ERR_X|count', 'not-a-number'], ['jobs|only-one-label|count', '4']];
+    addIncrements(fields, [
+      counterIncrement(JOB_COUNTERS.errors, ['GB_ERR_PDF_INVALID']),
+      counterIncrement(JOB_COUNTERS.errors, ['GB_ERR_PDF_INVALID'], 2),
+    ]);
+    const stored: Array<[string, string]> = [
+      ...[...fields].map(([f, v]) => [f, String(v)] as [string, string]),
+      ['junk', '1'],
+      ['errors|GB_ERR_X|count', 'not-a-number'],
+      ['jobs|only-one-label|count', '4'],
+    ];
     const families = decodeMetricFields(stored);
-    expect(counterSamples(JOB_COUNTERS.errors, families)).toEqual([{ labels: { code: 'GB_ERR_PDF_INVALID' }, value: 3 }]);
+    expect(counterSamples(JOB_COUNTERS.errors, families)).toEqual([
+      { labels: { code: 'GB_ERR_PDF_INVALID' }, value: 3 },
+    ]);
     // jobs_total needs two label values: a malformed series is dropped, not mislabelled.
     expect(counterSamples(JOB_COUNTERS.jobs, families)).toEqual([]);
   });

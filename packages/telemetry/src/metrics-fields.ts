@@ -28,7 +28,11 @@ export function encodeMetricField(key: string, labelValues: readonly string[], p
 }
 
 /** Field increments for one observation of a histogram: its bucket (when finite), `sum` and `count`. */
-export function histogramIncrements(spec: HistogramSpec, labelValues: readonly string[], value: number): Array<[field: string, by: number]> {
+export function histogramIncrements(
+  spec: HistogramSpec,
+  labelValues: readonly string[],
+  value: number,
+): Array<[field: string, by: number]> {
   const increments: Array<[string, number]> = [
     [encodeMetricField(spec.key, labelValues, 'sum'), value],
     [encodeMetricField(spec.key, labelValues, 'count'), 1],
@@ -39,7 +43,11 @@ export function histogramIncrements(spec: HistogramSpec, labelValues: readonly s
 }
 
 /** The field increment for adding `by` to a counter. */
-export function counterIncrement(spec: CounterSpec, labelValues: readonly string[], by = 1): [field: string, by: number] {
+export function counterIncrement(
+  spec: CounterSpec,
+  labelValues: readonly string[],
+  by = 1,
+): [field: string, by: number] {
   return [encodeMetricField(spec.key, labelValues, 'count'), by];
 }
 
@@ -70,7 +78,11 @@ export function decodeMetricFields(fields: Iterable<[string, string | number]>):
     let series = families.get(key);
     if (!series) families.set(key, (series = new Map<string, StoredSeries>()));
     let entry = series.get(joined);
-    if (!entry) series.set(joined, (entry = { labelValues: joined === '' ? [] : joined.split(','), buckets: new Map(), sum: 0, count: 0 }));
+    if (!entry)
+      series.set(
+        joined,
+        (entry = { labelValues: joined === '' ? [] : joined.split(','), buckets: new Map(), sum: 0, count: 0 }),
+      );
     if (part === 'sum') entry.sum += value;
     else if (part === 'count') entry.count += value;
     else {
@@ -81,7 +93,11 @@ export function decodeMetricFields(fields: Iterable<[string, string | number]>):
   return families;
 }
 
-function labelsOf(labelNames: readonly string[], labelValues: readonly string[], extra: Readonly<Record<string, string>>): Record<string, string> | undefined {
+function labelsOf(
+  labelNames: readonly string[],
+  labelValues: readonly string[],
+  extra: Readonly<Record<string, string>>,
+): Record<string, string> | undefined {
   if (labelValues.length !== labelNames.length) return undefined;
   const labels: Record<string, string> = { ...extra };
   labelNames.forEach((name, index) => {
@@ -94,7 +110,11 @@ function labelsOf(labelNames: readonly string[], labelValues: readonly string[],
  * The Prometheus series of one histogram family from decoded fields. `extraLabels` (e.g. the node)
  * are added to each series; the spec's label names that they cover are not expected in the fields.
  */
-export function histogramSamples(spec: HistogramSpec, families: StoredFamilies, extraLabels: Readonly<Record<string, string>> = {}): HistogramSample[] {
+export function histogramSamples(
+  spec: HistogramSpec,
+  families: StoredFamilies,
+  extraLabels: Readonly<Record<string, string>> = {},
+): HistogramSample[] {
   const names = spec.labelNames.filter((name) => !(name in extraLabels));
   const samples: HistogramSample[] = [];
   for (const series of families.get(spec.key)?.values() ?? []) {

@@ -26,9 +26,15 @@ const stats: NodeStatsFields = {
 
 describe('prompt-token reuse families', () => {
   it('export reused and evaluated prompt tokens per node', () => {
-    const samples = nodeFamilySamples([{ stats: { ...stats, prompt_tokens_reused_total: 900, prompt_tokens_evaluated_total: 100 } }]);
-    expect(samples.get(NODE_FAMILIES.promptTokensReusedTotal)).toEqual([{ labels: { node: 'gpu-a', model: 'm', quant: 'Q8_0' }, value: 900 }]);
-    expect(samples.get(NODE_FAMILIES.promptTokensEvaluatedTotal)).toEqual([{ labels: { node: 'gpu-a', model: 'm', quant: 'Q8_0' }, value: 100 }]);
+    const samples = nodeFamilySamples([
+      { stats: { ...stats, prompt_tokens_reused_total: 900, prompt_tokens_evaluated_total: 100 } },
+    ]);
+    expect(samples.get(NODE_FAMILIES.promptTokensReusedTotal)).toEqual([
+      { labels: { node: 'gpu-a', model: 'm', quant: 'Q8_0' }, value: 900 },
+    ]);
+    expect(samples.get(NODE_FAMILIES.promptTokensEvaluatedTotal)).toEqual([
+      { labels: { node: 'gpu-a', model: 'm', quant: 'Q8_0' }, value: 100 },
+    ]);
   });
 
   it('a node that does not report them reused nothing and evaluated every prompt token', () => {

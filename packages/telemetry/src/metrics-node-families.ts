@@ -52,19 +52,34 @@ function memory(nodes: readonly NodeMetricsInput[]): ScalarSample[] {
     samples.push({ labels: { node: stats.node, kind: 'vram_total' }, value: stats.vram_total_bytes });
     samples.push({ labels: { node: stats.node, kind: 'vram_used' }, value: stats.vram_used_bytes });
     samples.push({ labels: { node: stats.node, kind: 'ram_used' }, value: stats.ram_used_bytes });
-    if (stats.ram_total_bytes !== undefined && stats.ram_total_bytes > 0) samples.push({ labels: { node: stats.node, kind: 'ram_total' }, value: stats.ram_total_bytes });
+    if (stats.ram_total_bytes !== undefined && stats.ram_total_bytes > 0)
+      samples.push({ labels: { node: stats.node, kind: 'ram_total' }, value: stats.ram_total_bytes });
   }
   return samples;
 }
 
 /** Each node family's series, from the nodes' stats. */
-export function nodeFamilySamples(nodes: readonly NodeMetricsInput[]): Map<FamilySpec, ReadonlyArray<ScalarSample | HistogramSample>> {
-  const tokens = (pick: (stats: NodeStatsFields) => number) => nodes.map(({ stats }) => ({ labels: { node: stats.node, model: stats.model, quant: stats.quant }, value: pick(stats) }));
+export function nodeFamilySamples(
+  nodes: readonly NodeMetricsInput[],
+): Map<FamilySpec, ReadonlyArray<ScalarSample | HistogramSample>> {
+  const tokens = (pick: (stats: NodeStatsFields) => number) =>
+    nodes.map(({ stats }) => ({
+      labels: { node: stats.node, model: stats.model, quant: stats.quant },
+      value: pick(stats),
+    }));
   return new Map<FamilySpec, ReadonlyArray<ScalarSample | HistogramSample>>([
     [
       NODE_FAMILIES.info,
       nodes.map(({ stats }) => ({
-        labels: { node: stats.node, gpu: stats.gpu, accelerator: stats.accelerator, model: stats.model, quant: stats.quant, engine: stats.engine, capabilities: stats.capabilities.join(',') },
+        labels: {
+          node: stats.node,
+          gpu: stats.gpu,
+          accelerator: stats.accelerator,
+          model: stats.model,
+          quant: stats.quant,
+          engine: stats.engine,
+          capabilities: stats.capabilities.join(','),
+        },
         value: 1,
       })),
     ],
@@ -97,6 +112,8 @@ export function registerNodeFamilies(registry: Registry, source: NodeSource): vo
 
 /** Registers the job histograms and counters, read from stored bucket fields at scrape time. */
 export function registerJobFamilies(registry: Registry, source: () => StoredFamilies | Promise<StoredFamilies>): void {
-  for (const spec of Object.values(JOB_HISTOGRAMS)) MetricFamily.register(registry, spec, async () => histogramSamples(spec, await source()));
-  for (const spec of Object.values(JOB_COUNTERS)) MetricFamily.register(registry, spec, async () => counterSamples(spec, await source()));
+  for (const spec of Object.values(JOB_HISTOGRAMS))
+    MetricFamily.register(registry, spec, async () => histogramSamples(spec, await source()));
+  for (const spec of Object.values(JOB_COUNTERS))
+    MetricFamily.register(registry, spec, async () => counterSamples(spec, await source()));
 }

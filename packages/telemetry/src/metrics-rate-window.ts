@@ -25,7 +25,8 @@ export class RateWindow {
   add(at: number, values: readonly number[]): void {
     this.#samples.push({ at, values: [...values] });
     // Keep one sample at or before the window start as the baseline; drop older ones.
-    while (this.#samples.length > 2 && (this.#samples[1] as CounterSample).at <= at - this.#windowMs) this.#samples.shift();
+    while (this.#samples.length > 2 && (this.#samples[1] as CounterSample).at <= at - this.#windowMs)
+      this.#samples.shift();
   }
 
   /**

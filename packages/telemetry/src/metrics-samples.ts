@@ -22,8 +22,16 @@ export interface HistogramSample {
  * above every bound only show in `count`. `count` is raised to the bucket total if it is lower,
  * so `+Inf` never falls below a finite bucket.
  */
-export function cumulativeHistogram(labels: Labels, bucketCounts: ReadonlyMap<number, number>, bounds: readonly number[], sum: number, count: number): HistogramSample {
-  const all = [...new Set([...bounds, ...[...bucketCounts.keys()].filter((le) => Number.isFinite(le))])].sort((a, b) => a - b);
+export function cumulativeHistogram(
+  labels: Labels,
+  bucketCounts: ReadonlyMap<number, number>,
+  bounds: readonly number[],
+  sum: number,
+  count: number,
+): HistogramSample {
+  const all = [...new Set([...bounds, ...[...bucketCounts.keys()].filter((le) => Number.isFinite(le))])].sort(
+    (a, b) => a - b,
+  );
   let running = 0;
   const buckets = all.map((le) => {
     running += bucketCounts.get(le) ?? 0;

@@ -47,7 +47,15 @@ export class MetricsServer {
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException): void => {
-        reject(new GembatchError('GB_ERR_CONFIG', error.code === 'EADDRINUSE' ? `metrics port ${options.port ?? 0} on ${host} is already in use` : `metrics server cannot listen on ${host}:${options.port ?? 0} (${error.code ?? error.message})`, { cause: error }));
+        reject(
+          new GembatchError(
+            'GB_ERR_CONFIG',
+            error.code === 'EADDRINUSE'
+              ? `metrics port ${options.port ?? 0} on ${host} is already in use`
+              : `metrics server cannot listen on ${host}:${options.port ?? 0} (${error.code ?? error.message})`,
+            { cause: error },
+          ),
+        );
       };
       server.once('error', onError);
       server.listen(options.port ?? 0, host, () => {
@@ -75,7 +83,13 @@ export function startMetricsServer(options: MetricsServerOptions): Promise<Metri
   return MetricsServer.start(options);
 }
 
-async function handle(registry: Registry, path: string, logger: Logger | undefined, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(
+  registry: Registry,
+  path: string,
+  logger: Logger | undefined,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
   const pathname = new URL(request.url ?? '/', 'http://localhost').pathname;
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
@@ -95,7 +109,14 @@ async function handle(registry: Registry, path: string, logger: Logger | undefin
     response.writeHead(200, { 'content-type': registry.contentType }).end(request.method === 'HEAD' ? undefined : body);
   } catch (error) {
     const code = error instanceof GembatchError ? error.code : 'GB_ERR_INTERNAL';
-    logger?.error({ code, ms: Math.round(performance.now() - started), err: error instanceof Error ? { name: error.name, message: error.message } : undefined }, 'metrics scrape failed');
+    logger?.error(
+      {
+        code,
+        ms: Math.round(performance.now() - started),
+        err: error instanceof Error ? { name: error.name, message: error.message } : undefined,
+      },
+      'metrics scrape failed',
+    );
     if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain' });
     response.end('metrics unavailable\n');
   }

@@ -19,7 +19,9 @@ describe('parsePrometheusText', () => {
     expect(parsed.errors).toEqual([]);
     expect(parsed.types.get('x_total')).toBe('counter');
     expect(parsed.types.get('h')).toBe('histogram');
-    expect(selectSamples(parsed, 'x_total', { node: 'a' })).toEqual([{ name: 'x_total', labels: { node: 'a', quote: 'say "hi"', path: 'c:\\dir', nl: '1\n2' }, value: 42 }]);
+    expect(selectSamples(parsed, 'x_total', { node: 'a' })).toEqual([
+      { name: 'x_total', labels: { node: 'a', quote: 'say "hi"', path: 'c:\\dir', nl: '1\n2' }, value: 42 },
+    ]);
     expect(selectSamples(parsed, 'x_total', { node: 'b' })[0]?.value).toBe(1500);
     expect(selectSamples(parsed, 'h_bucket')[0]?.value).toBe(Number.POSITIVE_INFINITY);
     expect(Number.isNaN(selectSamples(parsed, 'g')[0]?.value)).toBe(true);

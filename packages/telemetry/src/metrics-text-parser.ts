@@ -108,6 +108,12 @@ export function parsePrometheusText(text: string): ParsedMetrics {
 }
 
 /** The samples named `name` whose labels include every label in `match`. */
-export function selectSamples(metrics: ParsedMetrics, name: string, match: Readonly<Record<string, string>> = {}): ParsedSample[] {
-  return metrics.samples.filter((sample) => sample.name === name && Object.entries(match).every(([key, value]) => sample.labels[key] === value));
+export function selectSamples(
+  metrics: ParsedMetrics,
+  name: string,
+  match: Readonly<Record<string, string>> = {},
+): ParsedSample[] {
+  return metrics.samples.filter(
+    (sample) => sample.name === name && Object.entries(match).every(([key, value]) => sample.labels[key] === value),
+  );
 }

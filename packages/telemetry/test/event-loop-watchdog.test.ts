@@ -30,7 +30,10 @@ interface Answer {
 }
 
 function pollWhileBlocked(url: string, limitMs: number): Answer[] {
-  const child = spawnSync(process.execPath, ['-e', POLLER, url, String(limitMs)], { encoding: 'utf8', timeout: limitMs + 10_000 });
+  const child = spawnSync(process.execPath, ['-e', POLLER, url, String(limitMs)], {
+    encoding: 'utf8',
+    timeout: limitMs + 10_000,
+  });
   return child.stdout
     .split('\n')
     .filter((line) => line.length > 0)
@@ -91,10 +94,16 @@ describe('EventLoopWatchdog', () => {
     onTestFinished(() => watchdog.close());
     const url = watchdog.livezUrl as string;
     const engine = { active: 0, decodeCalls: 0 };
-    watchdog.watchProgress({ sample: () => ({ active: engine.active, progress: engine.decodeCalls }), stallThresholdMs: 1_500 });
+    watchdog.watchProgress({
+      sample: () => ({ active: engine.active, progress: engine.decodeCalls }),
+      stallThresholdMs: 1_500,
+    });
     const livez = async () => {
       const response = await fetch(url);
-      return { status: response.status, body: (await response.json()) as { status: string; engine_stalled_ms?: number; engine_threshold_ms?: number } };
+      return {
+        status: response.status,
+        body: (await response.json()) as { status: string; engine_stalled_ms?: number; engine_threshold_ms?: number },
+      };
     };
     expect(await livez()).toMatchObject({ status: 200, body: { status: 'ok', engine_threshold_ms: 1_500 } });
 

@@ -1,7 +1,14 @@
 import { Gauge, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GembatchError } from '@gembatch/contracts';
-import { MetricFamily, NODE_FAMILIES, parsePrometheusText, selectSamples, startMetricsServer, type MetricsServer } from '../src/index.ts';
+import {
+  MetricFamily,
+  NODE_FAMILIES,
+  parsePrometheusText,
+  selectSamples,
+  startMetricsServer,
+  type MetricsServer,
+} from '../src/index.ts';
 
 const servers: MetricsServer[] = [];
 afterEach(async () => {

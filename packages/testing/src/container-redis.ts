@@ -38,7 +38,11 @@ export async function startContainerRedis(options: ContainerRedisOptions = {}): 
   return {
     url,
     async restart(restartOptions: RestartOptions = {}) {
-      if (restartOptions.downMs) throw new GembatchError('GB_ERR_CONFIG', 'restart({downMs}) needs a spawned redis-server (startRedis({mode: "spawn"}))');
+      if (restartOptions.downMs)
+        throw new GembatchError(
+          'GB_ERR_CONFIG',
+          'restart({downMs}) needs a spawned redis-server (startRedis({mode: "spawn"}))',
+        );
       await container.restart({ timeout: restartOptions.hard ? 0 : STOP_GRACE_MS });
     },
     close() {

@@ -32,9 +32,20 @@ export async function writeImageBombPdf(path: string, options: ImageBombPdfOptio
   const content = Array.from({ length: images }, (_, i) => `q 612 0 0 792 0 0 cm /Im${i} Do Q`).join('\n');
   add('<< /Type /Catalog /Pages 2 0 R >>');
   add('<< /Type /Pages /Kids [3 0 R] /Count 1 >>');
-  add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << ${xobjects} >> >> /Contents ${firstImage + images} 0 R >>`);
+  add(
+    `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << ${xobjects} >> >> /Contents ${firstImage + images} 0 R >>`,
+  );
   for (let i = 0; i < images; i++) {
-    add(Buffer.concat([Buffer.from(`<< /Type /XObject /Subtype /Image /Width ${side} /Height ${side} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length ${pixels.length} >>\nstream\n`, 'latin1'), pixels, Buffer.from('\nendstream', 'latin1')]));
+    add(
+      Buffer.concat([
+        Buffer.from(
+          `<< /Type /XObject /Subtype /Image /Width ${side} /Height ${side} /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /FlateDecode /Length ${pixels.length} >>\nstream\n`,
+          'latin1',
+        ),
+        pixels,
+        Buffer.from('\nendstream', 'latin1'),
+      ]),
+    );
   }
   add(`<< /Length ${content.length} >>\nstream\n${content}\nendstream`);
   return writeRawPdf(path, objects);
@@ -57,7 +68,10 @@ const MIB = 1024 * 1024;
  */
 export async function writeZipBombDocx(path: string, options: ZipBombDocxOptions = {}): Promise<string> {
   const inflated = options.inflatedBytes ?? 512 * MIB;
-  const head = Buffer.from('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>bomb</w:t></w:r></w:p>', 'utf8');
+  const head = Buffer.from(
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>bomb</w:t></w:r></w:p>',
+    'utf8',
+  );
   const tail = Buffer.from('</w:body></w:document>', 'utf8');
   const padding = Math.max(0, inflated - head.length - tail.length);
   const chunks = Math.floor(padding / MIB);
@@ -65,7 +79,12 @@ export async function writeZipBombDocx(path: string, options: ZipBombDocxOptions
   const rest = spaces.subarray(0, padding - chunks * MIB);
   const fullFlush = { level: 9, finishFlush: zlibConstants.Z_FULL_FLUSH };
   const spacesDeflated = deflateRawSync(spaces, fullFlush);
-  const deflated = Buffer.concat([deflateRawSync(head, fullFlush), ...Array.from({ length: chunks }, () => spacesDeflated), deflateRawSync(rest, fullFlush), deflateRawSync(tail, { level: 9 })]);
+  const deflated = Buffer.concat([
+    deflateRawSync(head, fullFlush),
+    ...Array.from({ length: chunks }, () => spacesDeflated),
+    deflateRawSync(rest, fullFlush),
+    deflateRawSync(tail, { level: 9 }),
+  ]);
   let crc = crc32(head);
   for (let i = 0; i < chunks; i++) crc = crc32(spaces, crc);
   crc = crc32(tail, crc32(rest, crc));
@@ -77,7 +96,12 @@ export async function writeZipBombDocx(path: string, options: ZipBombDocxOptions
   await writeFile(
     path,
     zipOfDeflated([
-      { name: '[Content_Types].xml', deflated: deflateRawSync(contentTypes), crc: crc32(contentTypes), size: contentTypes.length },
+      {
+        name: '[Content_Types].xml',
+        deflated: deflateRawSync(contentTypes),
+        crc: crc32(contentTypes),
+        size: contentTypes.length,
+      },
       { name: 'word/document.xml', deflated, crc, size: head.length + padding + tail.length },
     ]),
   );

@@ -12,7 +12,10 @@ const DEFAULT_PING_TIMEOUT_MS = 1_000;
  * @param timeoutMs Upper bound on the whole check. Defaults to `1000`.
  * @param env Environment read for `DOCKER_HOST`. Defaults to `process.env`.
  */
-export async function isDockerEngineReachable(timeoutMs = DEFAULT_PING_TIMEOUT_MS, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+export async function isDockerEngineReachable(
+  timeoutMs = DEFAULT_PING_TIMEOUT_MS,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<boolean> {
   const target = dockerTarget(env.DOCKER_HOST);
   if (target === undefined) return false;
   if ('path' in target && !existsSync(target.path)) return false;

@@ -21,7 +21,10 @@ export interface ModelHubOptions {
  * (`X-Linked-Etag` = sha256, `X-Linked-Size`) and, given a `commit`, `X-Repo-Commit`. `files` is
  * read on every request, so a test can change what upstream serves. Closed when the test finishes.
  */
-export async function serveModelHub(files: Readonly<Record<string, Buffer>>, options: ModelHubOptions = {}): Promise<ModelHub> {
+export async function serveModelHub(
+  files: Readonly<Record<string, Buffer>>,
+  options: ModelHubOptions = {},
+): Promise<ModelHub> {
   const revisions: string[] = [];
   const server = createServer((req, res) => {
     const match = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(new URL(req.url ?? '/', 'http://x').pathname);
@@ -29,7 +32,12 @@ export async function serveModelHub(files: Readonly<Record<string, Buffer>>, opt
     if (!match || !bytes) return void res.writeHead(404).end();
     revisions.push(decodeURIComponent(match[2] ?? ''));
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    res.writeHead(200, { 'content-length': String(bytes.length), 'x-linked-etag': `"${sha256}"`, 'x-linked-size': String(bytes.length), ...(options.commit ? { 'x-repo-commit': options.commit } : {}) });
+    res.writeHead(200, {
+      'content-length': String(bytes.length),
+      'x-linked-etag': `"${sha256}"`,
+      'x-linked-size': String(bytes.length),
+      ...(options.commit ? { 'x-repo-commit': options.commit } : {}),
+    });
     res.end(req.method === 'HEAD' ? undefined : bytes);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -78,18 +78,34 @@ describe('parsePrometheusFamilies', () => {
   test('reads summaries, escaped label values, untyped samples and a last line without newline', () => {
     expect(findFamily(families, 'rpc_seconds')).toMatchObject({
       type: 'summary',
-      metrics: [{ labels: {}, quantiles: [{ quantile: 0.5, value: 4 }, { quantile: 0.9, value: 9 }], sum: 17, count: 3 }],
+      metrics: [
+        {
+          labels: {},
+          quantiles: [
+            { quantile: 0.5, value: 4 },
+            { quantile: 0.9, value: 9 },
+          ],
+          sum: 17,
+          count: 3,
+        },
+      ],
     });
     expect(findFamily(families, 'msdos_file_access_time_seconds')).toMatchObject({
       type: 'untyped',
-      metrics: [{ labels: { path: 'C:\\DIR\\FILE.TXT', error: 'Cannot find file:\n"FILE.TXT"' }, value: 1.458255915e9 }],
+      metrics: [
+        { labels: { path: 'C:\\DIR\\FILE.TXT', error: 'Cannot find file:\n"FILE.TXT"' }, value: 1.458255915e9 },
+      ],
     });
     expect(metricValue(families, 'last_line_without_newline')).toBe(Number.NEGATIVE_INFINITY);
   });
 
   test('gives GB_ERR_BAD_REQUEST for text that is not the exposition format', () => {
-    expect(() => parsePrometheusFamilies('# TYPE x histogrammm\nx 1\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
-    expect(() => parsePrometheusFamilies('x{a="1" 2\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
+    expect(() => parsePrometheusFamilies('# TYPE x histogrammm\nx 1\n')).toThrow(
+      expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }),
+    );
+    expect(() => parsePrometheusFamilies('x{a="1" 2\n')).toThrow(
+      expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }),
+    );
     expect(() => parsePrometheusFamilies('x one\n')).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
     expect(parsePrometheusFamilies('')).toEqual([]);
   });

@@ -53,7 +53,8 @@ export function parsePrometheusFamilies(text: string): PrometheusFamily[] {
     if (!match) return line;
     const [, name = '', type = ''] = match;
     const kind = type.toLowerCase() as Kind;
-    if (!KINDS.includes(kind)) throw new GembatchError('GB_ERR_BAD_REQUEST', `unknown metric type "${type}" for ${name}`);
+    if (!KINDS.includes(kind))
+      throw new GembatchError('GB_ERR_BAD_REQUEST', `unknown metric type "${type}" for ${name}`);
     declared.set(name, kind);
     // Histograms and summaries go through as untyped, so each `_bucket`/`_sum`/`_count` line keeps its labels.
     return kind === 'histogram' || kind === 'summary' ? `# TYPE ${name} untyped` : line;
@@ -63,7 +64,9 @@ export function parsePrometheusFamilies(text: string): PrometheusFamily[] {
     // The library drops the last sample when the text does not end with a newline.
     raw = parsePrometheusTextFormat(`${lines.join('\n')}\n`);
   } catch (error) {
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `not Prometheus text format: ${errorMessage(error)}`, { cause: error });
+    throw new GembatchError('GB_ERR_BAD_REQUEST', `not Prometheus text format: ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
   // A histogram's `_bucket`/`_sum`/`_count` series alternate per label set, so the same name can
   // come back as several runs: merge them, keeping the order of first appearance.
@@ -81,8 +84,14 @@ export function parsePrometheusFamilies(text: string): PrometheusFamily[] {
     if (kind === 'histogram' || kind === 'summary') {
       const parts = ['_bucket', '_sum', '_count', ''].map((suffix) => `${family.name}${suffix}`);
       for (const part of parts) consumed.add(part);
-      const samples = parts.flatMap((part) => (bySeriesName.get(part)?.metrics ?? []).map((metric) => ({ series: part, metric })));
-      families.push(kind === 'histogram' ? { name: family.name, help: family.help, type: 'histogram', metrics: histograms(family.name, samples) } : { name: family.name, help: family.help, type: 'summary', metrics: summaries(family.name, samples) });
+      const samples = parts.flatMap((part) =>
+        (bySeriesName.get(part)?.metrics ?? []).map((metric) => ({ series: part, metric })),
+      );
+      families.push(
+        kind === 'histogram'
+          ? { name: family.name, help: family.help, type: 'histogram', metrics: histograms(family.name, samples) }
+          : { name: family.name, help: family.help, type: 'summary', metrics: summaries(family.name, samples) },
+      );
       continue;
     }
     families.push({ name: family.name, help: family.help, type: kind, metrics: family.metrics.map(toSample) });
@@ -142,19 +151,33 @@ function groupSeries<G extends { labels: Record<string, string>; sum: number; co
 }
 
 function histograms(name: string, samples: readonly SeriesSample[]): PrometheusHistogram[] {
-  const groups = groupSeries(name, samples, 'le', (labels): PrometheusHistogram => ({ labels, buckets: [], sum: Number.NaN, count: Number.NaN }), (group, series, labels, value) => {
-    if (series !== `${name}_bucket`) return;
-    if (labels.le === undefined) throw new GembatchError('GB_ERR_BAD_REQUEST', `${name}_bucket sample without an le label`);
-    group.buckets.push({ le: parseValue(labels.le), count: value });
-  });
+  const groups = groupSeries(
+    name,
+    samples,
+    'le',
+    (labels): PrometheusHistogram => ({ labels, buckets: [], sum: Number.NaN, count: Number.NaN }),
+    (group, series, labels, value) => {
+      if (series !== `${name}_bucket`) return;
+      if (labels.le === undefined)
+        throw new GembatchError('GB_ERR_BAD_REQUEST', `${name}_bucket sample without an le label`);
+      group.buckets.push({ le: parseValue(labels.le), count: value });
+    },
+  );
   for (const group of groups) group.buckets.sort((a, b) => a.le - b.le);
   return groups;
 }
 
 function summaries(name: string, samples: readonly SeriesSample[]): PrometheusSummary[] {
-  const groups = groupSeries(name, samples, 'quantile', (labels): PrometheusSummary => ({ labels, quantiles: [], sum: Number.NaN, count: Number.NaN }), (group, series, labels, value) => {
-    if (series === name && labels.quantile !== undefined) group.quantiles.push({ quantile: parseValue(labels.quantile), value });
-  });
+  const groups = groupSeries(
+    name,
+    samples,
+    'quantile',
+    (labels): PrometheusSummary => ({ labels, quantiles: [], sum: Number.NaN, count: Number.NaN }),
+    (group, series, labels, value) => {
+      if (series === name && labels.quantile !== undefined)
+        group.quantiles.push({ quantile: parseValue(labels.quantile), value });
+    },
+  );
   for (const group of groups) group.quantiles.sort((a, b) => a.quantile - b.quantile);
   return groups;
 }
@@ -167,7 +190,8 @@ function parseValue(value: string | undefined): number {
   if (trimmed === '-Inf') return Number.NEGATIVE_INFINITY;
   if (trimmed === 'NaN') return Number.NaN;
   const number = Number(trimmed);
-  if (trimmed === '' || Number.isNaN(number)) throw new GembatchError('GB_ERR_BAD_REQUEST', `not a sample value: "${value}"`);
+  if (trimmed === '' || Number.isNaN(number))
+    throw new GembatchError('GB_ERR_BAD_REQUEST', `not a sample value: "${value}"`);
   return number;
 }
 
@@ -180,9 +204,15 @@ export function findFamily(families: readonly PrometheusFamily[], name: string):
  * The value of the counter/gauge/untyped sample of `name` whose labels include all of `labels`
  * (exactly one must match, else `undefined`; use it in tests as `expect(metricValue(...)).toBe(3)`).
  */
-export function metricValue(families: readonly PrometheusFamily[], name: string, labels: Record<string, string> = {}): number | undefined {
+export function metricValue(
+  families: readonly PrometheusFamily[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const family = findFamily(families, name);
   if (!family || family.type === 'histogram' || family.type === 'summary') return undefined;
-  const matches = family.metrics.filter((sample) => Object.entries(labels).every(([key, value]) => sample.labels[key] === value));
+  const matches = family.metrics.filter((sample) =>
+    Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  );
   return matches.length === 1 ? matches[0]?.value : undefined;
 }

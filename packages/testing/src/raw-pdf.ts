@@ -13,12 +13,26 @@ export async function writeRawPdf(path: string, objects: readonly Buffer[]): Pro
   const offsets: number[] = [];
   objects.forEach((body, index) => {
     offsets.push(offset);
-    const framed = Buffer.concat([Buffer.from(`${index + 1} 0 obj\n`, 'latin1'), body, Buffer.from('\nendobj\n', 'latin1')]);
+    const framed = Buffer.concat([
+      Buffer.from(`${index + 1} 0 obj\n`, 'latin1'),
+      body,
+      Buffer.from('\nendobj\n', 'latin1'),
+    ]);
     parts.push(framed);
     offset += framed.length;
   });
-  const xref = ['xref', `0 ${objects.length + 1}`, '0000000000 65535 f ', ...offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n `)].join('\n');
-  parts.push(Buffer.from(`${xref}\ntrailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${offset}\n%%EOF\n`, 'latin1'));
+  const xref = [
+    'xref',
+    `0 ${objects.length + 1}`,
+    '0000000000 65535 f ',
+    ...offsets.map((o) => `${String(o).padStart(10, '0')} 00000 n `),
+  ].join('\n');
+  parts.push(
+    Buffer.from(
+      `${xref}\ntrailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${offset}\n%%EOF\n`,
+      'latin1',
+    ),
+  );
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, Buffer.concat(parts));
   return path;
@@ -46,13 +60,20 @@ export async function writeLargeTextPdf(path: string, options: LargeTextPdfOptio
   // 1 catalog, 2 page tree, 3 font; then a page and its content stream per page.
   const pageObject = (i: number) => 4 + 2 * i;
   add('<< /Type /Catalog /Pages 2 0 R >>');
-  add(`<< /Type /Pages /Count ${pages} /Kids [${Array.from({ length: pages }, (_, i) => `${pageObject(i)} 0 R`).join(' ')}] >>`);
+  add(
+    `<< /Type /Pages /Count ${pages} /Kids [${Array.from({ length: pages }, (_, i) => `${pageObject(i)} 0 R`).join(' ')}] >>`,
+  );
   add('<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>');
   for (let i = 0; i < pages; i++) {
-    const text = [`Page ${i + 1} of ${pages}`, ...Array.from({ length: lines - 1 }, (_, line) => `${line + 1}. ${FILLER}`)];
+    const text = [
+      `Page ${i + 1} of ${pages}`,
+      ...Array.from({ length: lines - 1 }, (_, line) => `${line + 1}. ${FILLER}`),
+    ];
     // 11 pt text, 14 pt leading, from the top margin down; T* moves to the next line.
     const content = `BT /F1 11 Tf 14 TL 56 740 Td ${text.map((line) => `(${line.replace(/[\\()]/g, (c) => `\\${c}`)}) Tj T*`).join(' ')} ET`;
-    add(`<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${pageObject(i) + 1} 0 R >>`);
+    add(
+      `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents ${pageObject(i) + 1} 0 R >>`,
+    );
     add(`<< /Length ${content.length} >>\nstream\n${content}\nendstream`);
   }
   return writeRawPdf(path, objects);

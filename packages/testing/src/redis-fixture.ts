@@ -3,7 +3,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { onTestFinished, test } from 'vitest';
 import { startRedis, type RedisHandle } from './redis-server.ts';
-import { currentTrackingSerial, describeLeaks, disconnectAll, findLeakedConnections, DEFAULT_SETTLE_MS } from './redis-leaks.ts';
+import {
+  currentTrackingSerial,
+  describeLeaks,
+  disconnectAll,
+  findLeakedConnections,
+  DEFAULT_SETTLE_MS,
+} from './redis-leaks.ts';
 import { listRedisClients, readRunId, type RedisClientInfo } from './redis-client-list.ts';
 
 /** Poll interval while waiting for server-side client entries of closed connections to go away. */
@@ -100,18 +106,26 @@ export const redisTest = test.extend<{ $test: { redis: RedisTestContext }; $file
     // the test registers (Vitest runs them in reverse order of registration).
     onTestFinished(async () => {
       file.running--;
-      const ownsServer = redisServer.mode !== 'url' && !concurrent && file.running === 0 && (await readRunId(file.admin)) === runId;
+      const ownsServer =
+        redisServer.mode !== 'url' && !concurrent && file.running === 0 && (await readRunId(file.admin)) === runId;
       // One settle budget for both checks, so a leaking test waits at most DEFAULT_SETTLE_MS.
       const settleUntil = Date.now() + DEFAULT_SETTLE_MS;
       const clientLeaks = await findLeakedConnections(sinceSerial);
-      const serverLeaks = await findServerLeaks(file.admin, prefix, ownsServer ? maxClientIdBefore : undefined, Math.max(0, settleUntil - Date.now()));
+      const serverLeaks = await findServerLeaks(
+        file.admin,
+        prefix,
+        ownsServer ? maxClientIdBefore : undefined,
+        Math.max(0, settleUntil - Date.now()),
+      );
       disconnectAll(clientLeaks);
       await deleteKeys(file.admin, prefix);
       const problems: string[] = [];
       if (clientLeaks.length > 0) problems.push(describeLeaks(clientLeaks));
       if (serverLeaks.length > 0) problems.push(describeServerLeaks(serverLeaks));
       if (problems.length > 0) {
-        throw new Error(`Redis connections left open by this test (close them with closeAfterTest or afterEach):\n${problems.join('\n')}`);
+        throw new Error(
+          `Redis connections left open by this test (close them with closeAfterTest or afterEach):\n${problems.join('\n')}`,
+        );
       }
     });
     await use({ url: redisServer.url, prefix });
@@ -126,12 +140,21 @@ export const redisTest = test.extend<{ $test: { redis: RedisTestContext }; $file
  * @param newerThanId Also count every client with a larger id. Defaults to none (names only).
  * @param settleMs Longest wait for closing sockets to disappear. Defaults to `DEFAULT_SETTLE_MS` (2 s).
  */
-export async function findServerLeaks(admin: Redis, prefix: string, newerThanId?: number, settleMs = DEFAULT_SETTLE_MS): Promise<RedisClientInfo[]> {
+export async function findServerLeaks(
+  admin: Redis,
+  prefix: string,
+  newerThanId?: number,
+  settleMs = DEFAULT_SETTLE_MS,
+): Promise<RedisClientInfo[]> {
   const ownId = Number(await admin.client('ID'));
   const deadline = Date.now() + settleMs;
   for (;;) {
     const leaks = (await listRedisClients(admin)).filter(
-      (client) => client.id !== ownId && (client.name === prefix || client.name.startsWith(`${prefix}:`) || (newerThanId !== undefined && client.id > newerThanId)),
+      (client) =>
+        client.id !== ownId &&
+        (client.name === prefix ||
+          client.name.startsWith(`${prefix}:`) ||
+          (newerThanId !== undefined && client.id > newerThanId)),
     );
     if (leaks.length === 0 || Date.now() >= deadline) return leaks;
     await delay(SERVER_POLL_MS);
@@ -139,7 +162,12 @@ export async function findServerLeaks(admin: Redis, prefix: string, newerThanId?
 }
 
 function describeServerLeaks(leaks: readonly RedisClientInfo[]): string {
-  return leaks.map((client) => `  - server still has client id=${client.id} name="${client.name || '(unnamed)'}" last command ${client.cmd || '?'} from ${client.addr}`).join('\n');
+  return leaks
+    .map(
+      (client) =>
+        `  - server still has client id=${client.id} name="${client.name || '(unnamed)'}" last command ${client.cmd || '?'} from ${client.addr}`,
+    )
+    .join('\n');
 }
 
 /** Deletes every key starting with `prefix` (SCAN + UNLINK, never KEYS or FLUSHALL: the server may be shared). */

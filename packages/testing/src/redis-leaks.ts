@@ -79,7 +79,11 @@ export function findOpenConnections(sinceSerial = 0, entries: Iterable<TrackedRe
  * @param settleMs Longest wait for closing connections. Defaults to `DEFAULT_SETTLE_MS` (2 s).
  * @param entries Connections to look at. Defaults to every tracked connection.
  */
-export async function findLeakedConnections(sinceSerial = 0, settleMs = DEFAULT_SETTLE_MS, entries: Iterable<TrackedRedis> = tracked): Promise<TrackedRedis[]> {
+export async function findLeakedConnections(
+  sinceSerial = 0,
+  settleMs = DEFAULT_SETTLE_MS,
+  entries: Iterable<TrackedRedis> = tracked,
+): Promise<TrackedRedis[]> {
   const deadline = Date.now() + settleMs;
   let open = findOpenConnections(sinceSerial, entries);
   // A leak costs the failing test up to `settleMs`; a clean test returns on the first look or
@@ -102,13 +106,19 @@ export function disconnectAll(entries: Iterable<TrackedRedis>): void {
 /** A human-readable report of leaked connections: status, name and where each was opened. */
 export function describeLeaks(leaks: readonly TrackedRedis[]): string {
   return leaks
-    .map((leak) => `  - ioredis connection "${leak.connection.options.connectionName ?? '(unnamed)'}" still ${leak.connection.status}, opened at:\n${indent(leak.openedAt)}`)
+    .map(
+      (leak) =>
+        `  - ioredis connection "${leak.connection.options.connectionName ?? '(unnamed)'}" still ${leak.connection.status}, opened at:\n${indent(leak.openedAt)}`,
+    )
     .join('\n');
 }
 
 function callerStack(): string {
   const lines = (new Error().stack ?? '').split('\n').slice(1);
-  const outside = lines.filter((line) => !line.includes('/packages/testing/src/') && !line.includes('node:internal') && !line.includes('/node_modules/'));
+  const outside = lines.filter(
+    (line) =>
+      !line.includes('/packages/testing/src/') && !line.includes('node:internal') && !line.includes('/node_modules/'),
+  );
   return (outside.length > 0 ? outside : lines).slice(0, 3).join('\n');
 }
 

@@ -19,7 +19,11 @@ export interface WaitForRedisPingOptions {
  * AOF answers `-LOADING` and is waited for). Uses a raw socket so nothing reconnects behind the
  * caller's back. Throws `GB_ERR_SERVICE_UNAVAILABLE` when the time is up.
  */
-export async function waitForRedisPing(host: string, port: number, options: WaitForRedisPingOptions = {}): Promise<void> {
+export async function waitForRedisPing(
+  host: string,
+  port: number,
+  options: WaitForRedisPingOptions = {},
+): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const deadline = Date.now() + timeoutMs;
   let lastProblem = 'no answer';
@@ -30,7 +34,11 @@ export async function waitForRedisPing(host: string, port: number, options: Wait
     lastProblem = answer;
     await delay(RETRY_INTERVAL_MS);
   }
-  throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `Redis on ${host}:${port} did not answer PING within ${timeoutMs} ms (last: ${lastProblem})`, {
-    details: { host, port, timeoutMs },
-  });
+  throw new GembatchError(
+    'GB_ERR_SERVICE_UNAVAILABLE',
+    `Redis on ${host}:${port} did not answer PING within ${timeoutMs} ms (last: ${lastProblem})`,
+    {
+      details: { host, port, timeoutMs },
+    },
+  );
 }

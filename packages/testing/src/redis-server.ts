@@ -46,7 +46,8 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   const env = options.env ?? process.env;
   const mode = await resolveMode(options.mode ?? 'auto', options.appendOnly ?? false, env);
   if (mode === 'url') return urlHandle(env.REDIS_URL);
-  const server = mode === 'container' ? await startContainerRedis(options) : await startSpawnedRedis({ ...options, env });
+  const server =
+    mode === 'container' ? await startContainerRedis(options) : await startSpawnedRedis({ ...options, env });
   return {
     url: server.url,
     mode,
@@ -55,7 +56,11 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<Redis
   };
 }
 
-async function resolveMode(requested: 'auto' | RedisMode, appendOnly: boolean, env: NodeJS.ProcessEnv): Promise<RedisMode> {
+async function resolveMode(
+  requested: 'auto' | RedisMode,
+  appendOnly: boolean,
+  env: NodeJS.ProcessEnv,
+): Promise<RedisMode> {
   if (requested !== 'auto') return requested;
   if (env.REDIS_URL && !appendOnly) return 'url';
   return (await isDockerEngineReachable(undefined, env)) ? 'container' : 'spawn';
@@ -63,12 +68,16 @@ async function resolveMode(requested: 'auto' | RedisMode, appendOnly: boolean, e
 
 function urlHandle(url: string | undefined): RedisHandle {
   if (!url) throw new GembatchError('GB_ERR_CONFIG', 'mode "url" needs REDIS_URL (e.g. redis://127.0.0.1:6379)');
-  if (!/^rediss?:\/\//.test(url)) throw new GembatchError('GB_ERR_CONFIG', 'REDIS_URL must start with redis:// or rediss://');
+  if (!/^rediss?:\/\//.test(url))
+    throw new GembatchError('GB_ERR_CONFIG', 'REDIS_URL must start with redis:// or rediss://');
   return {
     url,
     mode: 'url',
     restart: async () => {
-      throw new GembatchError('GB_ERR_CONFIG', 'restart() needs a Redis this process started (mode "spawn" or "container"); REDIS_URL points at an external server');
+      throw new GembatchError(
+        'GB_ERR_CONFIG',
+        'restart() needs a Redis this process started (mode "spawn" or "container"); REDIS_URL points at an external server',
+      );
     },
     close: async () => {},
   };

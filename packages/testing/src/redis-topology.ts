@@ -35,12 +35,27 @@ export async function startRedisCluster(masters = 3): Promise<SpawnedRedisCluste
   try {
     for (let i = 0; i < masters; i++) {
       // Why 2000 ms: a node is marked failing after this; the tests never fail one, so it only bounds start-up gossip.
-      servers.push(await startSpawnedRedis({ extraArgs: () => ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] }));
+      servers.push(
+        await startSpawnedRedis({
+          extraArgs: () => [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-node-timeout',
+            '2000',
+          ],
+        }),
+      );
     }
     const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
-    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: SETTLE_TIMEOUT_MS });
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+      timeout: SETTLE_TIMEOUT_MS,
+    });
     await waitUntil(async () => {
-      const states = await Promise.all(servers.map((s) => withClient(s.port, async (c) => String(await c.call('CLUSTER', 'INFO')))));
+      const states = await Promise.all(
+        servers.map((s) => withClient(s.port, async (c) => String(await c.call('CLUSTER', 'INFO')))),
+      );
       return states.every((info) => info.includes('cluster_state:ok'));
     }, 'the cluster did not reach cluster_state:ok');
     const keys = async (pattern: string) => {
@@ -51,7 +66,8 @@ export async function startRedisCluster(masters = 3): Promise<SpawnedRedisCluste
           do {
             const [next, batch] = await c.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
             cursor = next;
-            for (const key of batch) found.push({ key, slot: Number(await c.call('CLUSTER', 'KEYSLOT', key)), port: server.port });
+            for (const key of batch)
+              found.push({ key, slot: Number(await c.call('CLUSTER', 'KEYSLOT', key)), port: server.port });
           } while (cursor !== '0');
         });
       }
@@ -101,14 +117,29 @@ export async function startRedisSentinel(masterName = 'gembatch-master'): Promis
       configFile: {
         name: 'sentinel.conf',
         // Why 1000/5000 ms: a dead master is noticed within a second and a failover retried after five, so the test stays short.
-        text: () => `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds ${masterName} 1000\nsentinel failover-timeout ${masterName} 5000\n`,
+        text: () =>
+          `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 1\nsentinel down-after-milliseconds ${masterName} 1000\nsentinel failover-timeout ${masterName} 5000\n`,
       },
       extraArgs: () => ['--sentinel'],
     });
     servers.push(sentinel);
-    await waitUntil(async () => withClient(replica.port, async (c) => String(await c.info('replication')).includes('master_link_status:up')), 'the replica did not sync');
-    await waitUntil(async () => withClient(sentinel.port, async (c) => ((await c.call('SENTINEL', 'REPLICAS', masterName)) as unknown[]).length > 0), 'the sentinel did not find the replica');
-    const currentMasterPort = () => withClient(sentinel.port, async (c) => Number(((await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)) as string[])[1]));
+    await waitUntil(
+      async () =>
+        withClient(replica.port, async (c) => String(await c.info('replication')).includes('master_link_status:up')),
+      'the replica did not sync',
+    );
+    await waitUntil(
+      async () =>
+        withClient(
+          sentinel.port,
+          async (c) => ((await c.call('SENTINEL', 'REPLICAS', masterName)) as unknown[]).length > 0,
+        ),
+      'the sentinel did not find the replica',
+    );
+    const currentMasterPort = () =>
+      withClient(sentinel.port, async (c) =>
+        Number(((await c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', masterName)) as string[])[1]),
+      );
     return {
       url: `redis+sentinel://127.0.0.1:${sentinel.port}/${masterName}`,
       masterName,
@@ -120,7 +151,10 @@ export async function startRedisSentinel(masterName = 'gembatch-master'): Promis
         const before = await currentMasterPort();
         await withClient(sentinel.port, (c) => c.call('SENTINEL', 'FAILOVER', masterName));
         let after = before;
-        await waitUntil(async () => (after = await currentMasterPort()) !== before, 'Sentinel did not promote the replica');
+        await waitUntil(
+          async () => (after = await currentMasterPort()) !== before,
+          'Sentinel did not promote the replica',
+        );
         return after;
       },
       close,
@@ -132,7 +166,14 @@ export async function startRedisSentinel(masterName = 'gembatch-master'): Promis
 }
 
 async function withClient<T>(port: number, use: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis({ host: '127.0.0.1', port, connectionName: 'gembatch-testing-topology', maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+  const client = new Redis({
+    host: '127.0.0.1',
+    port,
+    connectionName: 'gembatch-testing-topology',
+    maxRetriesPerRequest: 1,
+    lazyConnect: true,
+    retryStrategy: () => null,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();

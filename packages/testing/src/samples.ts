@@ -27,7 +27,11 @@ export interface TextPdfOptions {
  * Helvetica encodes WinAnsi (Latin-1 plus a few symbols); other characters throw
  * `GB_ERR_BAD_REQUEST`. Same input, same bytes. Returns `path`.
  */
-export async function writeTextPdf(path: string, pages: readonly string[], options: TextPdfOptions = {}): Promise<string> {
+export async function writeTextPdf(
+  path: string,
+  pages: readonly string[],
+  options: TextPdfOptions = {},
+): Promise<string> {
   const fontSize = options.fontSize ?? 11;
   const document = await PDFDocument.create({ updateMetadata: false });
   document.setProducer('gembatch testing');
@@ -42,14 +46,23 @@ export async function writeTextPdf(path: string, pages: readonly string[], optio
     for (const char of text) {
       const code = char.codePointAt(0) ?? 0;
       if (char !== '\n' && char !== '\r' && char !== '\t' && !supported.has(code)) {
-        throw new GembatchError('GB_ERR_BAD_REQUEST', `page ${index + 1} has a character Helvetica cannot encode: U+${code.toString(16).toUpperCase().padStart(4, '0')}`);
+        throw new GembatchError(
+          'GB_ERR_BAD_REQUEST',
+          `page ${index + 1} has a character Helvetica cannot encode: U+${code.toString(16).toUpperCase().padStart(4, '0')}`,
+        );
       }
     }
     const lines = wrapText(text, font, fontSize, PAGE_WIDTH - 2 * MARGIN);
     for (let first = 0; first === 0 || first < lines.length; first += linesPerPage) {
       const page = document.addPage([PAGE_WIDTH, PAGE_HEIGHT]);
       lines.slice(first, first + linesPerPage).forEach((line, row) => {
-        if (line !== '') page.drawText(line, { x: MARGIN, y: PAGE_HEIGHT - MARGIN - fontSize - row * lineHeight, size: fontSize, font });
+        if (line !== '')
+          page.drawText(line, {
+            x: MARGIN,
+            y: PAGE_HEIGHT - MARGIN - fontSize - row * lineHeight,
+            size: fontSize,
+            font,
+          });
       });
     }
   }
@@ -87,9 +100,48 @@ export function wrapText(text: string, font: PDFFont, fontSize: number, maxWidth
   return lines;
 }
 
-const SUBJECTS = ['The patient', 'The court', 'The tenant', 'Our client', 'The committee', 'The engineer', 'The nurse', 'The company', 'Each party', 'The reviewer', 'The landlord', 'The witness'];
-const VERBS = ['reviewed', 'signed', 'described', 'reported', 'approved', 'questioned', 'received', 'confirmed', 'noted', 'explained', 'requested', 'updated'];
-const OBJECTS = ['the agreement', 'the medical history', 'the final invoice', 'the annual report', 'a short summary', 'the new policy', 'the test results', 'the delivery schedule', 'the written notice', 'the treatment plan', 'the budget', 'the meeting minutes'];
+const SUBJECTS = [
+  'The patient',
+  'The court',
+  'The tenant',
+  'Our client',
+  'The committee',
+  'The engineer',
+  'The nurse',
+  'The company',
+  'Each party',
+  'The reviewer',
+  'The landlord',
+  'The witness',
+];
+const VERBS = [
+  'reviewed',
+  'signed',
+  'described',
+  'reported',
+  'approved',
+  'questioned',
+  'received',
+  'confirmed',
+  'noted',
+  'explained',
+  'requested',
+  'updated',
+];
+const OBJECTS = [
+  'the agreement',
+  'the medical history',
+  'the final invoice',
+  'the annual report',
+  'a short summary',
+  'the new policy',
+  'the test results',
+  'the delivery schedule',
+  'the written notice',
+  'the treatment plan',
+  'the budget',
+  'the meeting minutes',
+];
 const TAILS = [
   'before the end of the month',
   'with the help of the office staff',
@@ -102,7 +154,16 @@ const TAILS = [
   'while the hearing was adjourned',
   'under the supervision of the senior partner',
 ];
-const CONNECTORS = ['However,', 'In addition,', 'As a result,', 'Later that day,', 'For this reason,', 'Meanwhile,', 'In the meantime,', 'Afterwards,'];
+const CONNECTORS = [
+  'However,',
+  'In addition,',
+  'As a result,',
+  'Later that day,',
+  'For this reason,',
+  'Meanwhile,',
+  'In the meantime,',
+  'Afterwards,',
+];
 
 /**
  * English-looking prose of about `approxWords` words (within one sentence), in paragraphs of
@@ -157,7 +218,8 @@ export async function writeZeroByteFile(path: string): Promise<string> {
  * are not. `fraction` must be in (0, 1), else `GB_ERR_BAD_REQUEST`. Returns `path`.
  */
 export async function writeTruncatedPdf(path: string, fraction: number, pages?: readonly string[]): Promise<string> {
-  if (!(fraction > 0 && fraction < 1)) throw new GembatchError('GB_ERR_BAD_REQUEST', `fraction must be between 0 and 1 (exclusive), got ${fraction}`);
+  if (!(fraction > 0 && fraction < 1))
+    throw new GembatchError('GB_ERR_BAD_REQUEST', `fraction must be between 0 and 1 (exclusive), got ${fraction}`);
   // Three pages of ~300 words: enough bytes that any cut lands inside the document body.
   await writeTextPdf(path, pages ?? [makeLongText(300, 1), makeLongText(300, 2), makeLongText(300, 3)]);
   const { size } = await stat(path);

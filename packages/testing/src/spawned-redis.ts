@@ -136,7 +136,12 @@ class SpawnedRedisServer implements SpawnedRedis {
   }
 }
 
-async function launch(binary: string, port: number, dataDir: string, options: SpawnedRedisOptions): Promise<ChildProcess> {
+async function launch(
+  binary: string,
+  port: number,
+  dataDir: string,
+  options: SpawnedRedisOptions,
+): Promise<ChildProcess> {
   const config: string[] = [];
   if (options.configFile) {
     const path = join(dataDir, options.configFile.name);
@@ -144,7 +149,22 @@ async function launch(binary: string, port: number, dataDir: string, options: Sp
     await access(path).catch(() => writeFile(path, options.configFile?.text(port) ?? ''));
     config.push(path);
   }
-  const args = [...config, '--port', String(port), '--bind', HOST, '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no', '--dir', dataDir, '--daemonize', 'no', ...(options.extraArgs?.(port, dataDir) ?? [])];
+  const args = [
+    ...config,
+    '--port',
+    String(port),
+    '--bind',
+    HOST,
+    '--save',
+    '',
+    '--appendonly',
+    options.appendOnly ? 'yes' : 'no',
+    '--dir',
+    dataDir,
+    '--daemonize',
+    'no',
+    ...(options.extraArgs?.(port, dataDir) ?? []),
+  ];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   liveChildren.add(child);
   let log = '';
@@ -165,10 +185,14 @@ async function launch(binary: string, port: number, dataDir: string, options: Sp
   } catch (error) {
     if (child.exitCode === null && child.signalCode === null) await stop(child, 'SIGKILL');
     if (/Address already in use/i.test(log)) throw new AddressInUseError(`port ${port} is taken`);
-    throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `redis-server on port ${port} did not start: ${exited.signal.aborted ? 'it exited' : 'no PONG'}; its log ends with:\n${log.trim()}`, {
-      cause: error,
-      details: { port },
-    });
+    throw new GembatchError(
+      'GB_ERR_SERVICE_UNAVAILABLE',
+      `redis-server on port ${port} did not start: ${exited.signal.aborted ? 'it exited' : 'no PONG'}; its log ends with:\n${log.trim()}`,
+      {
+        cause: error,
+        details: { port },
+      },
+    );
   }
 }
 

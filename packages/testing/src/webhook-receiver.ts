@@ -63,7 +63,13 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     async waitFor(count, timeoutMs = 30_000) {
       if (received.length < count) {
         await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`the webhook receiver got ${received.length} of ${count} requests within ${timeoutMs} ms`)), timeoutMs);
+          const timer = setTimeout(
+            () =>
+              reject(
+                new Error(`the webhook receiver got ${received.length} of ${count} requests within ${timeoutMs} ms`),
+              ),
+            timeoutMs,
+          );
           waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
         });
       }

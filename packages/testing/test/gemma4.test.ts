@@ -5,13 +5,26 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
 import { getLlama, LlamaCompletion, LlamaLogLevel, TokenBias, type Llama } from 'node-llama-cpp';
 import { createRequire } from 'node:module';
-import { ensureTinyGemma4, findRepoRoot, readGgufHeader, tempDir, writeTinyGemma4, type GgufHeader, type TinyGemma4Paths } from '../src/index.ts';
+import {
+  ensureTinyGemma4,
+  findRepoRoot,
+  readGgufHeader,
+  tempDir,
+  writeTinyGemma4,
+  type GgufHeader,
+  type TinyGemma4Paths,
+} from '../src/index.ts';
 
 /**
  * @fugood/llama.node ships TypeScript sources as its types, which do not compile under this repo's
  * settings; the few calls used here are typed locally instead.
  */
-interface TokenizeResult { has_media: boolean; chunk_pos: number[]; chunk_pos_media: number[]; tokens: ArrayLike<number> }
+interface TokenizeResult {
+  has_media: boolean;
+  chunk_pos: number[];
+  chunk_pos_media: number[];
+  tokens: ArrayLike<number>;
+}
 interface LlamaNodeContext {
   initMultimodal(options: { path: string; use_gpu: boolean }): Promise<boolean>;
   getMultimodalSupport(): { vision: boolean; audio: boolean };
@@ -26,13 +39,19 @@ const { loadModel, toggleNativeLog } = createRequire(import.meta.url)('@fugood/l
 
 const corpusDir = resolve(findRepoRoot(), process.env.GEMBATCH_CORPUS_DIR ?? '../shared/corpus');
 const corpusModels = join(corpusDir, 'models');
-const haveCorpus = existsSync(join(corpusModels, 'tiny-gemma4u.gguf')) && existsSync(join(corpusModels, 'mmproj-tiny-gemma4u.gguf'));
+const haveCorpus =
+  existsSync(join(corpusModels, 'tiny-gemma4u.gguf')) && existsSync(join(corpusModels, 'mmproj-tiny-gemma4u.gguf'));
 
 /** Everything but the weights: keys with exact types and values, tensor names, shapes, types and offsets. */
 function layout(header: GgufHeader) {
   return {
     version: header.version,
-    metadata: [...header.metadata].map(([key, entry]) => ({ key, type: entry.type, length: entry.length, value: entry.value })),
+    metadata: [...header.metadata].map(([key, entry]) => ({
+      key,
+      type: entry.type,
+      length: entry.length,
+      value: entry.value,
+    })),
     tensors: header.tensors,
   };
 }
@@ -55,7 +74,8 @@ function toneWav(seconds: number): Buffer {
   wav.write('data', 36, 'latin1');
   wav.writeUInt32LE(samples * 2, 40);
   // 440 Hz at a third of full scale.
-  for (let i = 0; i < samples; i++) wav.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 10_000), 44 + i * 2);
+  for (let i = 0; i < samples; i++)
+    wav.writeInt16LE(Math.round(Math.sin((2 * Math.PI * 440 * i) / rate) * 10_000), 44 + i * 2);
   return wav;
 }
 
@@ -74,8 +94,12 @@ beforeAll(async () => {
 
 describe('writeTinyGemma4', () => {
   test.skipIf(!haveCorpus)('matches the corpus files in every key, tensor name, shape, type and offset', async () => {
-    expect(layout(await readGgufHeader(paths.modelPath))).toEqual(layout(await readGgufHeader(join(corpusModels, 'tiny-gemma4u.gguf'))));
-    expect(layout(await readGgufHeader(paths.mmprojPath))).toEqual(layout(await readGgufHeader(join(corpusModels, 'mmproj-tiny-gemma4u.gguf'))));
+    expect(layout(await readGgufHeader(paths.modelPath))).toEqual(
+      layout(await readGgufHeader(join(corpusModels, 'tiny-gemma4u.gguf'))),
+    );
+    expect(layout(await readGgufHeader(paths.mmprojPath))).toEqual(
+      layout(await readGgufHeader(join(corpusModels, 'mmproj-tiny-gemma4u.gguf'))),
+    );
   });
 
   test('writes both files into a directory, projector types gemma4uv and gemma4ua', async () => {
@@ -107,7 +131,8 @@ describe('tiny Gemma 4 in node-llama-cpp', () => {
     onTestFinished(() => context.dispose());
     const bias = new TokenBias(model.tokenizer);
     // Random weights may pick any end-of-generation token; ban them all to get a fixed count.
-    for (const token of [model.tokens.eos, ...model.tokenize('<end_of_turn><start_of_turn>', true)]) if (token !== null) bias.set(token, 'never');
+    for (const token of [model.tokens.eos, ...model.tokenize('<end_of_turn><start_of_turn>', true)])
+      if (token !== null) bias.set(token, 'never');
     let generated = 0;
     await new LlamaCompletion({ contextSequence: context.getSequence() }).generateCompletion('Describe the image', {
       maxTokens: 16,
@@ -136,7 +161,14 @@ describe('tiny Gemma 4 in @fugood/llama.node', () => {
     // Routes llama.cpp's log to JS listeners (there are none) instead of stdout.
     await toggleNativeLog(true);
     // n_batch/n_ubatch 2048: an image's tokens must fit one ubatch (non-causal attention over it).
-    const context = await loadModel({ model: paths.modelPath, n_ctx: 2048, n_batch: 2048, n_ubatch: 2048, n_gpu_layers: 0, n_threads: 1 });
+    const context = await loadModel({
+      model: paths.modelPath,
+      n_ctx: 2048,
+      n_batch: 2048,
+      n_ubatch: 2048,
+      n_gpu_layers: 0,
+      n_threads: 1,
+    });
     onTestFinished(() => context.release());
     expect(await context.initMultimodal({ path: paths.mmprojPath, use_gpu: false })).toBe(true);
     onTestFinished(() => context.releaseMultimodal());

@@ -2,8 +2,27 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from 'vitest';
-import { getLlama, LlamaChatSession, LlamaCompletion, LlamaLogLevel, readGgufFileInfo, resolveChatWrapper, TokenBias, type Llama, type LlamaModel } from 'node-llama-cpp';
-import { ensureCachedFile, ensureTestModel, GEMMA_STYLE_CHAT_TEMPLATE, TEST_MODELS, tempDir, testModelCacheDir, writeLlamaGguf, type LlamaGgufSpec } from '../src/index.ts';
+import {
+  getLlama,
+  LlamaChatSession,
+  LlamaCompletion,
+  LlamaLogLevel,
+  readGgufFileInfo,
+  resolveChatWrapper,
+  TokenBias,
+  type Llama,
+  type LlamaModel,
+} from 'node-llama-cpp';
+import {
+  ensureCachedFile,
+  ensureTestModel,
+  GEMMA_STYLE_CHAT_TEMPLATE,
+  TEST_MODELS,
+  tempDir,
+  testModelCacheDir,
+  writeLlamaGguf,
+  type LlamaGgufSpec,
+} from '../src/index.ts';
 
 /** Tokens generated per model: enough to run many decode steps, few enough to stay quick. */
 const GENERATED_TOKENS = 24;
@@ -62,10 +81,16 @@ describe('writeLlamaGguf models in node-llama-cpp', () => {
 
   test('text round-trips through tokenize and detokenize, and English words are single tokens', async () => {
     const model = await loaded(await ensureTestModel('tiny'));
-    for (const text of ['The court said that the contract was signed.', 'Ünïcødé ✓ 東京 and emoji 🙂', 'tabs\tand\nnew lines\r\n  spaces  ', '{"json": [1, 2.5e-3, null]}']) {
+    for (const text of [
+      'The court said that the contract was signed.',
+      'Ünïcødé ✓ 東京 and emoji 🙂',
+      'tabs\tand\nnew lines\r\n  spaces  ',
+      '{"json": [1, 2.5e-3, null]}',
+    ]) {
       expect(model.detokenize(model.tokenize(text))).toBe(text);
     }
-    for (const word of ['the', 'patient', 'contract', 'court', 'report', 'summary', 'document']) expect(model.tokenize(word)).toHaveLength(1);
+    for (const word of ['the', 'patient', 'contract', 'court', 'report', 'summary', 'document'])
+      expect(model.tokenize(word)).toHaveLength(1);
     expect(model.tokenize('the patient said that the contract was good')).toHaveLength(8);
   });
 
@@ -94,7 +119,16 @@ describe('writeLlamaGguf models in node-llama-cpp', () => {
 });
 
 describe('writeLlamaGguf output', () => {
-  const small: LlamaGgufSpec = { layers: 1, embeddingLength: 64, feedForwardLength: 128, heads: 2, kvHeads: 1, contextLength: 512, vocabSize: 512, type: 'q8_0' };
+  const small: LlamaGgufSpec = {
+    layers: 1,
+    embeddingLength: 64,
+    feedForwardLength: 128,
+    heads: 2,
+    kvHeads: 1,
+    contextLength: 512,
+    vocabSize: 512,
+    type: 'q8_0',
+  };
 
   test('is deterministic for a spec and changes with the seed', async () => {
     const dir = await tempDir();
@@ -102,7 +136,9 @@ describe('writeLlamaGguf output', () => {
     const sha = async (name: string, spec: LlamaGgufSpec) => {
       const summary = await writeLlamaGguf(join(dir.path, name), spec);
       expect(summary.bytes).toBe((await stat(summary.path)).size);
-      return createHash('sha256').update(await readFile(summary.path)).digest('hex');
+      return createHash('sha256')
+        .update(await readFile(summary.path))
+        .digest('hex');
     };
     const first = await sha('a.gguf', small);
     expect(await sha('b.gguf', small)).toBe(first);
@@ -127,7 +163,10 @@ describe('writeLlamaGguf output', () => {
   ])('refuses %o with GB_ERR_BAD_REQUEST', async (change, message) => {
     const dir = await tempDir();
     onTestFinished(() => dir.cleanup());
-    await expect(writeLlamaGguf(join(dir.path, 'bad.gguf'), { ...small, ...change })).rejects.toMatchObject({ code: 'GB_ERR_BAD_REQUEST', message: expect.stringMatching(message) });
+    await expect(writeLlamaGguf(join(dir.path, 'bad.gguf'), { ...small, ...change })).rejects.toMatchObject({
+      code: 'GB_ERR_BAD_REQUEST',
+      message: expect.stringMatching(message),
+    });
   });
 
   test('ensureCachedFile writes once for concurrent callers, atomically', async () => {
@@ -139,7 +178,11 @@ describe('writeLlamaGguf output', () => {
       writes++;
       await writeLlamaGguf(tmp, small);
     };
-    const paths = await Promise.all([ensureCachedFile(target, write), ensureCachedFile(target, write), ensureCachedFile(target, write)]);
+    const paths = await Promise.all([
+      ensureCachedFile(target, write),
+      ensureCachedFile(target, write),
+      ensureCachedFile(target, write),
+    ]);
     expect(paths).toEqual([target, target, target]);
     expect(writes).toBe(1);
     expect(await readdir(join(dir.path, 'cache'))).toEqual(['model.gguf']);

@@ -4,10 +4,31 @@ import { findFamily, metricValue, parsePrometheusFamilies } from '../src/index.t
 
 test('reads back what prom-client serves, label sets and histograms included', async () => {
   const registry = new Registry();
-  const tokens = new Counter({ name: 'gembatch_generated_tokens_total', help: 'Tokens generated.', labelNames: ['node', 'quant'], registers: [registry] });
-  const speed = new Gauge({ name: 'gembatch_generation_tokens_per_second', help: 'Decode "speed"\\per node.', labelNames: ['node'], registers: [registry] });
-  const latency = new Histogram({ name: 'gembatch_job_duration_seconds', help: 'Job latency.', labelNames: ['task'], buckets: [0.1, 1, 10], registers: [registry] });
-  const sizes = new Summary({ name: 'gembatch_input_bytes', help: 'Input sizes.', percentiles: [0.5, 0.9], registers: [registry] });
+  const tokens = new Counter({
+    name: 'gembatch_generated_tokens_total',
+    help: 'Tokens generated.',
+    labelNames: ['node', 'quant'],
+    registers: [registry],
+  });
+  const speed = new Gauge({
+    name: 'gembatch_generation_tokens_per_second',
+    help: 'Decode "speed"\\per node.',
+    labelNames: ['node'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'gembatch_job_duration_seconds',
+    help: 'Job latency.',
+    labelNames: ['task'],
+    buckets: [0.1, 1, 10],
+    registers: [registry],
+  });
+  const sizes = new Summary({
+    name: 'gembatch_input_bytes',
+    help: 'Input sizes.',
+    percentiles: [0.5, 0.9],
+    registers: [registry],
+  });
   tokens.inc({ node: 'gpu-0', quant: 'Q4_K_M' }, 1500);
   tokens.inc({ node: 'gpu-1', quant: 'Q8_0' }, 20);
   speed.set({ node: 'gpu-0' }, 312.5);

@@ -1,7 +1,14 @@
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { describe, expect, onTestFailed } from 'vitest';
-import { closeAfterTest, findLeakedConnections, findServerLeaks, currentTrackingSerial, openTestRedis, redisTest } from '../src/index.ts';
+import {
+  closeAfterTest,
+  findLeakedConnections,
+  findServerLeaks,
+  currentTrackingSerial,
+  openTestRedis,
+  redisTest,
+} from '../src/index.ts';
 
 /** Keys a previous test wrote, to check in a later test that the fixture removed them. */
 let previous: { prefix: string; url: string } | undefined;
@@ -17,7 +24,7 @@ describe('redisTest', () => {
     previous = { prefix: redis.prefix, url: redis.url };
   });
 
-  redisTest('deleted the previous test\'s keys and only those', async ({ redis }) => {
+  redisTest("deleted the previous test's keys and only those", async ({ redis }) => {
     expect(previous).toBeDefined();
     expect(redis.prefix).not.toBe(previous?.prefix);
     expect(redis.url).toBe(previous?.url);
@@ -42,18 +49,23 @@ describe('redisTest', () => {
     await leaked.ping();
   });
 
-  redisTest.fails('fails a test that leaves a client named under its prefix open (BullMQ naming)', async ({ redis }) => {
-    const untracked = new Redis(redis.url, { connectionName: `${redis.prefix}:d29yaw==:w:x` });
-    onTestFailed(() => untracked.disconnect());
-    await untracked.ping();
-  });
+  redisTest.fails(
+    'fails a test that leaves a client named under its prefix open (BullMQ naming)',
+    async ({ redis }) => {
+      const untracked = new Redis(redis.url, { connectionName: `${redis.prefix}:d29yaw==:w:x` });
+      onTestFailed(() => untracked.disconnect());
+      await untracked.ping();
+    },
+  );
 
-  redisTest.skipIf(Boolean(process.env.REDIS_URL)).fails('fails a test that leaves any new connection open on its own server', async ({ redis, redisServer }) => {
-    expect(redisServer.mode).not.toBe('url');
-    const untracked = new Redis(redis.url);
-    onTestFailed(() => untracked.disconnect());
-    await untracked.ping();
-  });
+  redisTest
+    .skipIf(Boolean(process.env.REDIS_URL))
+    .fails('fails a test that leaves any new connection open on its own server', async ({ redis, redisServer }) => {
+      expect(redisServer.mode).not.toBe('url');
+      const untracked = new Redis(redis.url);
+      onTestFailed(() => untracked.disconnect());
+      await untracked.ping();
+    });
 });
 
 describe('with BullMQ', () => {
@@ -61,7 +73,9 @@ describe('with BullMQ', () => {
     const connection = { url: redis.url };
     const queue = closeAfterTest(new Queue('work', { connection, prefix: redis.prefix }));
     const events = closeAfterTest(new QueueEvents('work', { connection, prefix: redis.prefix }));
-    const worker = closeAfterTest(new Worker('work', async (job) => (job.data as { n: number }).n * 2, { connection, prefix: redis.prefix }));
+    const worker = closeAfterTest(
+      new Worker('work', async (job) => (job.data as { n: number }).n * 2, { connection, prefix: redis.prefix }),
+    );
     await Promise.all([events.waitUntilReady(), worker.waitUntilReady()]);
     const job = await queue.add('double', { n: 21 });
     expect(await job.waitUntilFinished(events, 10_000)).toBe(42);
@@ -95,7 +109,9 @@ describe('leak checkers', () => {
     const ownId = Number(await admin.client('ID'));
     const named = closeAfterTest(openTestRedis(redis.url, { name: `${redis.prefix}:events` }));
     await named.ping();
-    expect((await findServerLeaks(admin, redis.prefix, undefined, 50)).map((client) => client.name)).toEqual([`${redis.prefix}:events`]);
+    expect((await findServerLeaks(admin, redis.prefix, undefined, 50)).map((client) => client.name)).toEqual([
+      `${redis.prefix}:events`,
+    ]);
     const namedId = Number(await named.client('ID'));
     expect((await findServerLeaks(admin, 'gbt-other', ownId, 50)).map((client) => client.id)).toEqual([namedId]);
     await named.quit();

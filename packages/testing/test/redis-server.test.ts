@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { GembatchError } from '@gembatch/contracts';
-import { findFreePort, isDockerEngineReachable, openTestRedis, startRedis, type RedisHandle, type StartRedisOptions } from '../src/index.ts';
+import {
+  findFreePort,
+  isDockerEngineReachable,
+  openTestRedis,
+  startRedis,
+  type RedisHandle,
+  type StartRedisOptions,
+} from '../src/index.ts';
 
 async function started(options: StartRedisOptions): Promise<RedisHandle> {
   const handle = await startRedis(options);
@@ -97,7 +104,9 @@ describe('startRedis', () => {
 
   test('url mode without REDIS_URL is a config error', async () => {
     await expect(startRedis({ mode: 'url', env: {} })).rejects.toMatchObject({ code: 'GB_ERR_CONFIG' });
-    await expect(startRedis({ mode: 'url', env: { REDIS_URL: 'http://x' } })).rejects.toMatchObject({ code: 'GB_ERR_CONFIG' });
+    await expect(startRedis({ mode: 'url', env: { REDIS_URL: 'http://x' } })).rejects.toMatchObject({
+      code: 'GB_ERR_CONFIG',
+    });
   });
 });
 

@@ -4,7 +4,17 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { getDocument } from 'pdfjs-dist/legacy/build/pdf.mjs';
-import { makeLongText, SAMPLE_CLINIC_NOTE, SAMPLE_CONTRACT, SAMPLE_LETTER, tempDir, writeTextFile, writeTextPdf, writeTruncatedPdf, writeZeroByteFile } from '../src/index.ts';
+import {
+  makeLongText,
+  SAMPLE_CLINIC_NOTE,
+  SAMPLE_CONTRACT,
+  SAMPLE_LETTER,
+  tempDir,
+  writeTextFile,
+  writeTextPdf,
+  writeTruncatedPdf,
+  writeZeroByteFile,
+} from '../src/index.ts';
 
 async function scratch(): Promise<string> {
   const dir = await tempDir();
@@ -14,7 +24,13 @@ async function scratch(): Promise<string> {
 
 /** Text of each page, read back with pdf.js (a real PDF parser, not our writer). */
 async function pdfPages(path: string): Promise<string[]> {
-  const document = await getDocument({ data: new Uint8Array(await readFile(path)), useSystemFonts: false, isEvalSupported: false, standardFontDataUrl, verbosity: 0 }).promise;
+  const document = await getDocument({
+    data: new Uint8Array(await readFile(path)),
+    useSystemFonts: false,
+    isEvalSupported: false,
+    standardFontDataUrl,
+    verbosity: 0,
+  }).promise;
   try {
     const pages: string[] = [];
     for (let number = 1; number <= document.numPages; number++) {
@@ -34,7 +50,11 @@ const words = (text: string) => text.split(/\s+/).filter((word) => word !== '');
 
 describe('writeTextPdf', () => {
   test('writes one page per entry with a text layer pdf.js reads back', async () => {
-    const path = await writeTextPdf(join(await scratch(), 'sub', 'letter.pdf'), [SAMPLE_LETTER, SAMPLE_CONTRACT, SAMPLE_CLINIC_NOTE]);
+    const path = await writeTextPdf(join(await scratch(), 'sub', 'letter.pdf'), [
+      SAMPLE_LETTER,
+      SAMPLE_CONTRACT,
+      SAMPLE_CLINIC_NOTE,
+    ]);
     const pages = await pdfPages(path);
     expect(pages).toHaveLength(3);
     expect(words(pages[0] ?? '')).toEqual(words(SAMPLE_LETTER));
@@ -57,12 +77,18 @@ describe('writeTextPdf', () => {
 
   test('is deterministic', async () => {
     const dir = await scratch();
-    const hash = async (name: string) => createHash('sha256').update(await readFile(await writeTextPdf(join(dir, name), [SAMPLE_LETTER], { title: 'Letter' }))).digest('hex');
+    const hash = async (name: string) =>
+      createHash('sha256')
+        .update(await readFile(await writeTextPdf(join(dir, name), [SAMPLE_LETTER], { title: 'Letter' })))
+        .digest('hex');
     expect(await hash('a.pdf')).toBe(await hash('b.pdf'));
   });
 
   test('refuses characters the standard font cannot encode', async () => {
-    await expect(writeTextPdf(join(await scratch(), 'bad.pdf'), ['ok', 'Tokyo 東京'])).rejects.toMatchObject({ code: 'GB_ERR_BAD_REQUEST', message: expect.stringContaining('page 2') });
+    await expect(writeTextPdf(join(await scratch(), 'bad.pdf'), ['ok', 'Tokyo 東京'])).rejects.toMatchObject({
+      code: 'GB_ERR_BAD_REQUEST',
+      message: expect.stringContaining('page 2'),
+    });
   });
 });
 
@@ -96,7 +122,10 @@ describe('other samples', () => {
 
   test('writeTruncatedPdf refuses fractions outside (0, 1)', async () => {
     const dir = await scratch();
-    for (const fraction of [0, 1, -0.5, Number.NaN]) await expect(writeTruncatedPdf(join(dir, 'x.pdf'), fraction)).rejects.toMatchObject({ code: 'GB_ERR_BAD_REQUEST' });
+    for (const fraction of [0, 1, -0.5, Number.NaN])
+      await expect(writeTruncatedPdf(join(dir, 'x.pdf'), fraction)).rejects.toMatchObject({
+        code: 'GB_ERR_BAD_REQUEST',
+      });
   });
 
   test('the sample texts are short, fictional English and fit a standard-font PDF', async () => {

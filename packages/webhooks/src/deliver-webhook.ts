@@ -35,21 +35,38 @@ export interface WebhookDeliveryResult {
  * the queue retries with backoff. Redirects are not followed (they could lead off the allowlist),
  * and the URL is checked against the allowlist again on every attempt.
  */
-export function createWebhookDeliverer(options: WebhookDelivererOptions): Processor<WebhookJobData, WebhookDeliveryResult> {
+export function createWebhookDeliverer(
+  options: WebhookDelivererOptions,
+): Processor<WebhookJobData, WebhookDeliveryResult> {
   const signer = new Webhook(options.secret);
   const doFetch = options.fetch ?? fetch;
   return async (payload, ctx) => {
     const final = ctx.attempt >= ctx.maxAttempts;
     if (!options.allowlist.allows(payload.url)) {
-      await options.deliveries.record(payload.subject_id, { attempt: ctx.attempt, at: Math.floor(Date.now() / 1000), error: 'not on the webhook allowlist', duration_ms: 0 }, 'failed');
-      throw new GembatchError('GB_ERR_WEBHOOK_NOT_ALLOWED', 'the webhook URL is no longer on the allowlist', { retryable: false });
+      await options.deliveries.record(
+        payload.subject_id,
+        {
+          attempt: ctx.attempt,
+          at: Math.floor(Date.now() / 1000),
+          error: 'not on the webhook allowlist',
+          duration_ms: 0,
+        },
+        'failed',
+      );
+      throw new GembatchError('GB_ERR_WEBHOOK_NOT_ALLOWED', 'the webhook URL is no longer on the allowlist', {
+        retryable: false,
+      });
     }
     const readiness = (await options.ready?.(payload.subject_id, payload.event)) ?? 'ready';
     if (readiness === 'superseded') {
-      ctx.log.info({ subjectId: payload.subject_id, eventId: payload.event.id, type: payload.event.type }, 'webhook event superseded; not sent');
+      ctx.log.info(
+        { subjectId: payload.subject_id, eventId: payload.event.id, type: payload.event.type },
+        'webhook event superseded; not sent',
+      );
       return { status_code: null };
     }
-    if (readiness === 'wait') throw new GembatchError('GB_ERR_WEBHOOK_DELIVERY', 'the batch has not stored its final status yet');
+    if (readiness === 'wait')
+      throw new GembatchError('GB_ERR_WEBHOOK_DELIVERY', 'the batch has not stored its final status yet');
     const body = JSON.stringify(payload.event);
     const sentAt = new Date();
     const started = performance.now();
@@ -76,9 +93,29 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Proces
     } catch (error) {
       failure = describeFetchError(error, options.timeoutMs);
     }
-    const attempt = { attempt: ctx.attempt, at: Math.floor(sentAt.getTime() / 1000), ...(statusCode !== undefined ? { status_code: statusCode } : {}), ...(failure ? { error: failure } : {}), duration_ms: Math.round(performance.now() - started) };
-    await options.deliveries.record(payload.subject_id, attempt, failure ? (final ? 'failed' : 'pending') : 'delivered');
-    ctx.log.info({ subjectId: payload.subject_id, eventId: payload.event.id, type: payload.event.type, statusCode, ms: attempt.duration_ms, ok: !failure }, 'webhook attempt');
+    const attempt = {
+      attempt: ctx.attempt,
+      at: Math.floor(sentAt.getTime() / 1000),
+      ...(statusCode !== undefined ? { status_code: statusCode } : {}),
+      ...(failure ? { error: failure } : {}),
+      duration_ms: Math.round(performance.now() - started),
+    };
+    await options.deliveries.record(
+      payload.subject_id,
+      attempt,
+      failure ? (final ? 'failed' : 'pending') : 'delivered',
+    );
+    ctx.log.info(
+      {
+        subjectId: payload.subject_id,
+        eventId: payload.event.id,
+        type: payload.event.type,
+        statusCode,
+        ms: attempt.duration_ms,
+        ok: !failure,
+      },
+      'webhook attempt',
+    );
     if (failure) throw new GembatchError('GB_ERR_WEBHOOK_DELIVERY', `webhook delivery failed: ${failure}`);
     return { status_code: statusCode as number };
   };
@@ -86,7 +123,8 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Proces
 
 /** A short, content-free reason: the timeout, or the socket error code. */
 function describeFetchError(error: unknown, timeoutMs: number): string {
-  if (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError')) return error.name === 'TimeoutError' ? `timeout after ${timeoutMs} ms` : 'aborted';
+  if (error instanceof DOMException && (error.name === 'TimeoutError' || error.name === 'AbortError'))
+    return error.name === 'TimeoutError' ? `timeout after ${timeoutMs} ms` : 'aborted';
   const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
   if (typeof cause?.code === 'string') return cause.code;
   // Why 200: undici's own messages ("bad port") are short; the cap keeps a record small.

@@ -35,7 +35,8 @@ export class WebhookAllowlist {
       } catch {
         throw new Error(`entry ${index + 1} is not a URL`);
       }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`entry ${index + 1} must be an http:// or https:// URL`);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:')
+        throw new Error(`entry ${index + 1} must be an http:// or https:// URL`);
       if (url.username || url.password) throw new Error(`entry ${index + 1} must not carry credentials`);
       if (url.search || url.hash) throw new Error(`entry ${index + 1} must not have a query or fragment`);
       return { origin: url.origin, path: url.pathname };
@@ -67,6 +68,11 @@ export class WebhookAllowlist {
   /** Throws `GB_ERR_WEBHOOK_NOT_ALLOWED` (400) unless `url` is allowed. The URL is not echoed (it may hold a token). */
   assertAllowed(url: string, field = 'webhook.url'): void {
     if (this.allows(url)) return;
-    throw new GembatchError('GB_ERR_WEBHOOK_NOT_ALLOWED', this.enabled ? `${field}: not on the operator's webhook allowlist (GEMBATCH_WEBHOOK_ALLOWED_URLS)` : `${field}: webhooks are not enabled on this server (GEMBATCH_WEBHOOK_ALLOWED_URLS is empty)`);
+    throw new GembatchError(
+      'GB_ERR_WEBHOOK_NOT_ALLOWED',
+      this.enabled
+        ? `${field}: not on the operator's webhook allowlist (GEMBATCH_WEBHOOK_ALLOWED_URLS)`
+        : `${field}: webhooks are not enabled on this server (GEMBATCH_WEBHOOK_ALLOWED_URLS is empty)`,
+    );
   }
 }

@@ -70,14 +70,26 @@ export class WebhookDeliveries {
 
   /** Deletes the subject's delivery record and attempts (the tenant purge). */
   async delete(subjectId: string): Promise<void> {
-    await this.#redis.del(redisKeys.webhookDelivery(this.#prefix, subjectId), redisKeys.webhookAttempts(this.#prefix, subjectId));
+    await this.#redis.del(
+      redisKeys.webhookDelivery(this.#prefix, subjectId),
+      redisKeys.webhookAttempts(this.#prefix, subjectId),
+    );
   }
 
   /** The delivery for `subjectId`, or undefined when the subject has no webhook. */
   async get(subjectId: string): Promise<WebhookDeliveryView | undefined> {
-    const [hash, attempts] = await Promise.all([this.#redis.hgetall(redisKeys.webhookDelivery(this.#prefix, subjectId)), this.#redis.lrange(redisKeys.webhookAttempts(this.#prefix, subjectId), 0, -1)]);
+    const [hash, attempts] = await Promise.all([
+      this.#redis.hgetall(redisKeys.webhookDelivery(this.#prefix, subjectId)),
+      this.#redis.lrange(redisKeys.webhookAttempts(this.#prefix, subjectId), 0, -1),
+    ]);
     if (!hash.event_id || !hash.url) return undefined;
     const status = hash.status === 'delivered' || hash.status === 'failed' ? hash.status : 'pending';
-    return { url: hash.url, event_id: hash.event_id, event: hash.event ?? '', status, attempts: attempts.map((line) => JSON.parse(line) as WebhookAttempt) };
+    return {
+      url: hash.url,
+      event_id: hash.event_id,
+      event: hash.event ?? '',
+      status,
+      attempts: attempts.map((line) => JSON.parse(line) as WebhookAttempt),
+    };
   }
 }

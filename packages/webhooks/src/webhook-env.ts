@@ -50,10 +50,20 @@ export function loadWebhookConfig(source: Record<string, string | undefined> = p
   if (secret !== undefined) {
     const bytes = secretBytes(secret);
     if (bytes === undefined) problems.push('GEMBATCH_WEBHOOK_SECRET: must be whsec_ followed by base64');
-    else if (bytes < MIN_SECRET_BYTES) problems.push(`GEMBATCH_WEBHOOK_SECRET: must decode to at least ${MIN_SECRET_BYTES} bytes`);
-  } else if (env.GEMBATCH_WEBHOOK_ALLOWED_URLS.length > 0) problems.push('GEMBATCH_WEBHOOK_SECRET: required when GEMBATCH_WEBHOOK_ALLOWED_URLS is set (deliveries are signed)');
+    else if (bytes < MIN_SECRET_BYTES)
+      problems.push(`GEMBATCH_WEBHOOK_SECRET: must decode to at least ${MIN_SECRET_BYTES} bytes`);
+  } else if (env.GEMBATCH_WEBHOOK_ALLOWED_URLS.length > 0)
+    problems.push(
+      'GEMBATCH_WEBHOOK_SECRET: required when GEMBATCH_WEBHOOK_ALLOWED_URLS is set (deliveries are signed)',
+    );
   if (problems.length > 0) throw new ConfigError(problems);
-  return { allowlist, secret, attempts: env.GEMBATCH_WEBHOOK_ATTEMPTS, backoffMs: env.GEMBATCH_WEBHOOK_BACKOFF_MS, timeoutMs: env.GEMBATCH_WEBHOOK_TIMEOUT_MS };
+  return {
+    allowlist,
+    secret,
+    attempts: env.GEMBATCH_WEBHOOK_ATTEMPTS,
+    backoffMs: env.GEMBATCH_WEBHOOK_BACKOFF_MS,
+    timeoutMs: env.GEMBATCH_WEBHOOK_TIMEOUT_MS,
+  };
 }
 
 function secretBytes(secret: string): number | undefined {

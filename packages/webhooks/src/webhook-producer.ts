@@ -56,7 +56,17 @@ export class WebhookProducer {
   /** Enqueues the event; resolves with its id once the job is in Redis. */
   async send(notice: WebhookNotice, now = new Date()): Promise<string> {
     const id = webhookEventId(notice.subjectId, notice.type);
-    const data: WebhookJobData = { event: { id, object: 'event', type: notice.type, created_at: Math.floor(now.getTime() / 1000), data: notice.data }, url: notice.url, subject_id: notice.subjectId };
+    const data: WebhookJobData = {
+      event: {
+        id,
+        object: 'event',
+        type: notice.type,
+        created_at: Math.floor(now.getTime() / 1000),
+        data: notice.data,
+      },
+      url: notice.url,
+      subject_id: notice.subjectId,
+    };
     await this.#deliveries.open(notice.subjectId, notice.url, id, notice.type);
     await this.#queue.add(notice.type, data, {
       jobId: id,

@@ -39,6 +39,12 @@ export function startWebhookWorker(options: WebhookWorkerOptions): GembatchWorke
     concurrency: options.concurrency ?? 8,
     logger: options.logger.child({ component: 'webhooks' }),
     parse: (data) => WebhookJobData.parse(data),
-    processor: createWebhookDeliverer({ allowlist: config.allowlist, secret: config.secret, deliveries, timeoutMs: config.timeoutMs, ...(options.ready ? { ready: options.ready } : {}) }),
+    processor: createWebhookDeliverer({
+      allowlist: config.allowlist,
+      secret: config.secret,
+      deliveries,
+      timeoutMs: config.timeoutMs,
+      ...(options.ready ? { ready: options.ready } : {}),
+    }),
   });
 }

@@ -32,10 +32,19 @@ export class ApiError extends Error {
 async function call(path, { method = 'GET', body, key = storedKey(), raw = false } = {}) {
   const headers = { authorization: `Bearer ${key}` };
   if (body !== undefined && !(body instanceof FormData)) headers['content-type'] = 'application/json';
-  const response = await fetch(path, { method, headers, body: body === undefined || body instanceof FormData ? body : JSON.stringify(body), cache: 'no-store' });
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined || body instanceof FormData ? body : JSON.stringify(body),
+    cache: 'no-store',
+  });
   if (!response.ok) {
     const payload = await response.json().catch(() => ({}));
-    throw new ApiError(response.status, payload.error?.code ?? 'GB_ERR_HTTP', payload.error?.message ?? `HTTP ${response.status}`);
+    throw new ApiError(
+      response.status,
+      payload.error?.code ?? 'GB_ERR_HTTP',
+      payload.error?.message ?? `HTTP ${response.status}`,
+    );
   }
   return raw ? response : response.json();
 }
@@ -51,9 +60,15 @@ export const api = {
  * neither). Keeps it for this tab only when it is one of them.
  */
 export async function signIn(key) {
-  const probe = (path) => call(path, { key }).then(() => true, (error) => (error instanceof ApiError && (error.status === 401 || error.status === 404) ? false : Promise.reject(error)));
+  const probe = (path) =>
+    call(path, { key }).then(
+      () => true,
+      (error) =>
+        error instanceof ApiError && (error.status === 401 || error.status === 404) ? false : Promise.reject(error),
+    );
   const [tenant, admin] = await Promise.all([probe('/v1/batches?limit=1'), probe('/admin/fleet')]);
-  if (!tenant && !admin) throw new ApiError(401, 'GB_ERR_UNAUTHORIZED', 'This key is neither an API key nor the admin token.');
+  if (!tenant && !admin)
+    throw new ApiError(401, 'GB_ERR_UNAUTHORIZED', 'This key is neither an API key nor the admin token.');
   sessionStorage.setItem(KEY, key);
   sessionStorage.setItem(ROLES, JSON.stringify({ tenant, admin }));
   return { tenant, admin };

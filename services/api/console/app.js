@@ -67,13 +67,24 @@ function page(title, ...children) {
 
 function loginView() {
   document.getElementById('nav').hidden = true;
-  const input = h('input', { id: 'api-key', name: 'api-key', type: 'password', autocomplete: 'current-password', required: true, 'aria-describedby': 'key-hint' });
+  const input = h('input', {
+    id: 'api-key',
+    name: 'api-key',
+    type: 'password',
+    autocomplete: 'current-password',
+    required: true,
+    'aria-describedby': 'key-hint',
+  });
   const form = h(
     'form',
     { class: 'card-form', id: 'login' },
     h('label', { for: 'api-key' }, 'API key or admin token'),
     input,
-    h('p', { class: 'hint', id: 'key-hint' }, 'Kept in this tab only (sessionStorage) and sent as a Bearer header to this server.'),
+    h(
+      'p',
+      { class: 'hint', id: 'key-hint' },
+      'Kept in this tab only (sessionStorage) and sent as a Bearer header to this server.',
+    ),
     h('div', { class: 'actions' }, h('button', { type: 'submit' }, 'Sign in')),
   );
   form.addEventListener('submit', async (event) => {
@@ -97,7 +108,13 @@ function batchFigures(batch, now = Date.now() / 1000) {
   const { total, completed, failed } = batch.request_counts;
   const done = completed + failed;
   const start = batch.in_progress_at;
-  const end = batch.completed_at ?? batch.failed_at ?? batch.cancelled_at ?? batch.expired_at ?? (FINAL.has(batch.status) ? batch.finalizing_at : null) ?? now;
+  const end =
+    batch.completed_at ??
+    batch.failed_at ??
+    batch.cancelled_at ??
+    batch.expired_at ??
+    (FINAL.has(batch.status) ? batch.finalizing_at : null) ??
+    now;
   const elapsed = start ? Math.max(0.001, end - start) : 0;
   const tokPerS = elapsed > 0 ? batch.usage.output_tokens / elapsed : 0;
   const eta = batch.status === 'in_progress' && done > 0 && total > done ? ((total - done) * elapsed) / done : null;
@@ -125,7 +142,17 @@ function batchesView() {
     'table',
     { 'aria-describedby': 'batches-caption' },
     h('caption', { id: 'batches-caption', class: 'visually-hidden' }, 'Batches, newest first'),
-    h('thead', {}, h('tr', {}, ...['Batch', 'Status', 'Progress', 'Completed / failed / total', 'tok/s', 'ETA', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['Batch', 'Status', 'Progress', 'Completed / failed / total', 'tok/s', 'ETA', 'Created'].map((t) =>
+          h('th', { scope: 'col' }, t),
+        ),
+      ),
+    ),
     tbody,
   );
   page('Batches', createBatchForm(), h('h2', {}, 'All batches'), table);
@@ -135,7 +162,12 @@ function batchesView() {
     const json = JSON.stringify(list.data);
     if (json !== last) {
       last = json;
-      replace(tbody, ...(list.data.length ? list.data.map((b) => batchRow(b)) : [h('tr', {}, h('td', { colspan: '7' }, 'No batches yet.'))]));
+      replace(
+        tbody,
+        ...(list.data.length
+          ? list.data.map((b) => batchRow(b))
+          : [h('tr', {}, h('td', { colspan: '7' }, 'No batches yet.'))]),
+      );
     }
     return list.data.some((b) => !FINAL.has(b.status));
   });
@@ -144,8 +176,21 @@ function batchesView() {
 /** Uploads the chosen files, then creates one `/v1/jobs` batch of them from a JSONL input (OpenAI's form). */
 function createBatchForm() {
   const files = h('input', { id: 'batch-files', type: 'file', multiple: true, required: true });
-  const task = h('select', { id: 'batch-task' }, ...['summarize', 'classify', 'extract', 'redact', 'prompt', 'describe', 'transcribe'].map((t) => h('option', { value: t }, t)));
-  const maxTokens = h('input', { id: 'batch-max-tokens', type: 'number', min: '1', max: '8192', inputmode: 'numeric', placeholder: 'model default' });
+  const task = h(
+    'select',
+    { id: 'batch-task' },
+    ...['summarize', 'classify', 'extract', 'redact', 'prompt', 'describe', 'transcribe'].map((t) =>
+      h('option', { value: t }, t),
+    ),
+  );
+  const maxTokens = h('input', {
+    id: 'batch-max-tokens',
+    type: 'number',
+    min: '1',
+    max: '8192',
+    inputmode: 'numeric',
+    placeholder: 'model default',
+  });
   const submit = h('button', { type: 'submit', id: 'create-batch' }, 'Create batch');
   const status = h('p', { class: 'hint', id: 'create-status', role: 'status' });
   const form = h(
@@ -180,13 +225,26 @@ function createBatchForm() {
         const count = (seen.get(file.name) ?? 0) + 1;
         seen.set(file.name, count);
         const customId = count === 1 ? file.name : `${file.name}#${count}`;
-        return JSON.stringify({ custom_id: customId, method: 'POST', url: '/v1/jobs', body: { file_id: ids[i], task: task.value, ...(maxTokens.value ? { max_tokens: Number(maxTokens.value) } : {}) } });
+        return JSON.stringify({
+          custom_id: customId,
+          method: 'POST',
+          url: '/v1/jobs',
+          body: {
+            file_id: ids[i],
+            task: task.value,
+            ...(maxTokens.value ? { max_tokens: Number(maxTokens.value) } : {}),
+          },
+        });
       });
       const input = new FormData();
       input.append('purpose', 'batch');
       input.append('file', new Blob([`${lines.join('\n')}\n`], { type: 'application/jsonl' }), 'console-batch.jsonl');
       const inputFile = await api.post('/v1/files', input);
-      const batch = await api.post('/v1/batches', { input_file_id: inputFile.id, endpoint: '/v1/jobs', completion_window: '24h' });
+      const batch = await api.post('/v1/batches', {
+        input_file_id: inputFile.id,
+        endpoint: '/v1/jobs',
+        completion_window: '24h',
+      });
       announce(`Batch ${batch.id} created`);
       location.hash = `#/batches/${batch.id}`;
     } catch (error) {
@@ -212,15 +270,28 @@ function batchView(id) {
   const facts = h('div', { id: 'batch-facts' });
   const rows = h('tbody', { id: 'request-rows' });
   const pager = h('div', { class: 'actions', id: 'request-pager' });
-  const downloadOutput = h('button', { type: 'button', id: 'download-output', class: 'secondary' }, 'Download output (JSONL)');
-  const downloadErrors = h('button', { type: 'button', id: 'download-errors', class: 'secondary' }, 'Download errors (JSONL)');
+  const downloadOutput = h(
+    'button',
+    { type: 'button', id: 'download-output', class: 'secondary' },
+    'Download output (JSONL)',
+  );
+  const downloadErrors = h(
+    'button',
+    { type: 'button', id: 'download-errors', class: 'secondary' },
+    'Download errors (JSONL)',
+  );
   const cancel = h('button', { type: 'button', id: 'cancel-batch', class: 'danger' }, 'Cancel batch…');
   const dialog = h(
     'dialog',
     { id: 'cancel-dialog', 'aria-labelledby': 'cancel-title' },
     h('h2', { id: 'cancel-title' }, 'Cancel this batch?'),
     h('p', {}, 'Queued requests are withdrawn and running ones stopped. Finished results are kept.'),
-    h('form', { method: 'dialog', class: 'actions' }, h('button', { value: 'keep', class: 'secondary', autofocus: true }, 'Keep running'), h('button', { value: 'cancel', class: 'danger', id: 'confirm-cancel' }, 'Cancel batch')),
+    h(
+      'form',
+      { method: 'dialog', class: 'actions' },
+      h('button', { value: 'keep', class: 'secondary', autofocus: true }, 'Keep running'),
+      h('button', { value: 'cancel', class: 'danger', id: 'confirm-cancel' }, 'Cancel batch'),
+    ),
   );
   dialog.addEventListener('close', async () => {
     if (dialog.returnValue !== 'cancel') return cancel.focus();
@@ -233,17 +304,39 @@ function batchView(id) {
     cancel.focus();
   });
   cancel.addEventListener('click', () => dialog.showModal());
-  downloadOutput.addEventListener('click', () => download(`/v1/batches/${id}/output`, `${id}.output.jsonl`).catch((e) => setAlert(e.message)));
-  downloadErrors.addEventListener('click', () => download(`/v1/batches/${id}/errors`, `${id}.errors.jsonl`).catch((e) => setAlert(e.message)));
+  downloadOutput.addEventListener('click', () =>
+    download(`/v1/batches/${id}/output`, `${id}.output.jsonl`).catch((e) => setAlert(e.message)),
+  );
+  downloadErrors.addEventListener('click', () =>
+    download(`/v1/batches/${id}/errors`, `${id}.errors.jsonl`).catch((e) => setAlert(e.message)),
+  );
 
   const table = h(
     'table',
     {},
     h('caption', { class: 'visually-hidden' }, 'Requests of this batch in input order'),
-    h('thead', {}, h('tr', {}, ...['#', 'Custom id', 'Status', 'Error', 'Queue', 'Extract', 'TTFT', 'Generate', 'Job'].map((t) => h('th', { scope: 'col' }, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['#', 'Custom id', 'Status', 'Error', 'Queue', 'Extract', 'TTFT', 'Generate', 'Job'].map((t) =>
+          h('th', { scope: 'col' }, t),
+        ),
+      ),
+    ),
     rows,
   );
-  page(`Batch ${id}`, facts, h('div', { class: 'actions' }, downloadOutput, downloadErrors, cancel), dialog, h('h2', {}, 'Requests'), table, pager);
+  page(
+    `Batch ${id}`,
+    facts,
+    h('div', { class: 'actions' }, downloadOutput, downloadErrors, cancel),
+    dialog,
+    h('h2', {}, 'Requests'),
+    table,
+    pager,
+  );
 
   const state = { offset: 0, limit: 50, open: new Set(), last: '' };
   const renderRequests = (list) => {
@@ -257,7 +350,20 @@ function batchView(id) {
               {},
               h('code', {}, r.error.code),
               ' ',
-              h('button', { type: 'button', class: 'link', id: `toggle-${errorId}`, 'aria-expanded': String(state.open.has(r.index)), 'aria-controls': errorId, onclick: () => (state.open.has(r.index) ? state.open.delete(r.index) : state.open.add(r.index), renderRequests(list)) }, state.open.has(r.index) ? 'Hide error' : 'Show error'),
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'link',
+                  id: `toggle-${errorId}`,
+                  'aria-expanded': String(state.open.has(r.index)),
+                  'aria-controls': errorId,
+                  onclick: () => (
+                    state.open.has(r.index) ? state.open.delete(r.index) : state.open.add(r.index), renderRequests(list)
+                  ),
+                },
+                state.open.has(r.index) ? 'Hide error' : 'Show error',
+              ),
               h('p', { id: errorId, class: 'error-detail', hidden: !state.open.has(r.index) }, r.error.message),
             )
           : h('td', {}, '—');
@@ -277,14 +383,37 @@ function batchView(id) {
         );
       }),
     );
-    const prev = h('button', { type: 'button', class: 'secondary', disabled: state.offset === 0, onclick: () => ((state.offset = Math.max(0, state.offset - state.limit)), refresh()) }, 'Previous');
-    const next = h('button', { type: 'button', class: 'secondary', disabled: !list.has_more, onclick: () => ((state.offset += state.limit), refresh()) }, 'Next');
-    const shown = list.data.length ? `${list.offset + 1}–${list.offset + list.data.length} of ${list.total}` : `0 of ${list.total}`;
+    const prev = h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary',
+        disabled: state.offset === 0,
+        onclick: () => ((state.offset = Math.max(0, state.offset - state.limit)), refresh()),
+      },
+      'Previous',
+    );
+    const next = h(
+      'button',
+      {
+        type: 'button',
+        class: 'secondary',
+        disabled: !list.has_more,
+        onclick: () => ((state.offset += state.limit), refresh()),
+      },
+      'Next',
+    );
+    const shown = list.data.length
+      ? `${list.offset + 1}–${list.offset + list.data.length} of ${list.total}`
+      : `0 of ${list.total}`;
     replace(pager, prev, h('span', {}, shown), next);
   };
   let lastBatch = '';
   const refresh = async () => {
-    const [batch, list] = await Promise.all([api.get(`/v1/batches/${id}`), api.get(`/v1/batches/${id}/requests?offset=${state.offset}&limit=${state.limit}`)]);
+    const [batch, list] = await Promise.all([
+      api.get(`/v1/batches/${id}`),
+      api.get(`/v1/batches/${id}/requests?offset=${state.offset}&limit=${state.limit}`),
+    ]);
     const f = batchFigures(batch);
     const batchJson = JSON.stringify(batch);
     if (batchJson !== lastBatch) {
@@ -295,16 +424,30 @@ function batchView(id) {
         h(
           'dl',
           { class: 'facts' },
-          h('dt', {}, 'Status'), h('dd', {}, statusBadge(batch.status)),
-          h('dt', {}, 'Progress'), h('dd', {}, bar(f.done, f.total, 'Batch progress')),
-          h('dt', {}, 'Completed / failed / total'), h('dd', { id: 'batch-counts' }, `${f.completed} / ${f.failed} / ${f.total}`),
-          h('dt', {}, 'Tokens in / out'), h('dd', {}, `${batch.usage.input_tokens} / ${batch.usage.output_tokens}`),
-          h('dt', {}, 'tok/s'), h('dd', {}, f.tokPerS.toFixed(1)),
-          h('dt', {}, 'ETA'), h('dd', {}, f.eta === null ? '—' : fmtDuration(f.eta)),
-          h('dt', {}, 'Endpoint'), h('dd', {}, h('code', {}, batch.endpoint)),
-          h('dt', {}, 'Created'), h('dd', {}, fmtTime(batch.created_at)),
-          h('dt', {}, 'Ends by'), h('dd', {}, fmtTime(batch.expires_at)),
-          ...(batch.errors?.data?.length ? [h('dt', {}, 'Input errors'), h('dd', {}, batch.errors.data.map((e) => `${e.code} (line ${e.line ?? '?'}): ${e.message}`).join('; '))] : []),
+          h('dt', {}, 'Status'),
+          h('dd', {}, statusBadge(batch.status)),
+          h('dt', {}, 'Progress'),
+          h('dd', {}, bar(f.done, f.total, 'Batch progress')),
+          h('dt', {}, 'Completed / failed / total'),
+          h('dd', { id: 'batch-counts' }, `${f.completed} / ${f.failed} / ${f.total}`),
+          h('dt', {}, 'Tokens in / out'),
+          h('dd', {}, `${batch.usage.input_tokens} / ${batch.usage.output_tokens}`),
+          h('dt', {}, 'tok/s'),
+          h('dd', {}, f.tokPerS.toFixed(1)),
+          h('dt', {}, 'ETA'),
+          h('dd', {}, f.eta === null ? '—' : fmtDuration(f.eta)),
+          h('dt', {}, 'Endpoint'),
+          h('dd', {}, h('code', {}, batch.endpoint)),
+          h('dt', {}, 'Created'),
+          h('dd', {}, fmtTime(batch.created_at)),
+          h('dt', {}, 'Ends by'),
+          h('dd', {}, fmtTime(batch.expires_at)),
+          ...(batch.errors?.data?.length
+            ? [
+                h('dt', {}, 'Input errors'),
+                h('dd', {}, batch.errors.data.map((e) => `${e.code} (line ${e.line ?? '?'}): ${e.message}`).join('; ')),
+              ]
+            : []),
         ),
       );
       cancel.disabled = FINAL.has(batch.status) || batch.status === 'cancelling';
@@ -324,8 +467,18 @@ function batchView(id) {
 
 function jobView(id) {
   const facts = h('div', { id: 'job-facts' });
-  const resultButton = h('button', { type: 'button', id: 'show-result', class: 'secondary', 'aria-controls': 'job-result', 'aria-expanded': 'false' }, 'Show result');
-  const result = h('pre', { id: 'job-result', class: 'result', hidden: true, tabindex: '0', 'aria-label': 'Job result' });
+  const resultButton = h(
+    'button',
+    { type: 'button', id: 'show-result', class: 'secondary', 'aria-controls': 'job-result', 'aria-expanded': 'false' },
+    'Show result',
+  );
+  const result = h('pre', {
+    id: 'job-result',
+    class: 'result',
+    hidden: true,
+    tabindex: '0',
+    'aria-label': 'Job result',
+  });
   resultButton.addEventListener('click', async () => {
     if (!result.hidden) {
       result.hidden = true;
@@ -359,18 +512,31 @@ function jobView(id) {
         h(
           'dl',
           { class: 'facts' },
-          h('dt', {}, 'Status'), h('dd', {}, statusBadge(job.status)),
-          h('dt', {}, 'Task'), h('dd', {}, job.task),
-          h('dt', {}, 'Created'), h('dd', {}, fmtTime(Date.parse(job.created_at) / 1000)),
-          h('dt', {}, 'Finished'), h('dd', {}, job.finished_at ? fmtTime(Date.parse(job.finished_at) / 1000) : '—'),
-          h('dt', {}, 'Queue wait'), h('dd', {}, fmtMs(t.queue_wait_ms)),
-          h('dt', {}, 'Extract'), h('dd', {}, fmtMs(t.extract_ms)),
-          h('dt', {}, 'Time to first token'), h('dd', {}, fmtMs(t.time_to_first_token_ms)),
-          h('dt', {}, 'Generate'), h('dd', {}, fmtMs(t.generate_ms)),
-          h('dt', {}, 'Total'), h('dd', {}, fmtMs(t.total_ms)),
-          h('dt', {}, 'Prompt / generated / media tokens'), h('dd', {}, job.usage ? `${u.prompt_tokens} / ${u.generated_tokens} / ${u.media_tokens}` : '—'),
-          h('dt', {}, 'Finish reason'), h('dd', {}, job.finish_reason ?? '—'),
-          ...(job.error ? [h('dt', {}, 'Error'), h('dd', {}, h('code', {}, job.error.code), ` ${job.error.message}`)] : []),
+          h('dt', {}, 'Status'),
+          h('dd', {}, statusBadge(job.status)),
+          h('dt', {}, 'Task'),
+          h('dd', {}, job.task),
+          h('dt', {}, 'Created'),
+          h('dd', {}, fmtTime(Date.parse(job.created_at) / 1000)),
+          h('dt', {}, 'Finished'),
+          h('dd', {}, job.finished_at ? fmtTime(Date.parse(job.finished_at) / 1000) : '—'),
+          h('dt', {}, 'Queue wait'),
+          h('dd', {}, fmtMs(t.queue_wait_ms)),
+          h('dt', {}, 'Extract'),
+          h('dd', {}, fmtMs(t.extract_ms)),
+          h('dt', {}, 'Time to first token'),
+          h('dd', {}, fmtMs(t.time_to_first_token_ms)),
+          h('dt', {}, 'Generate'),
+          h('dd', {}, fmtMs(t.generate_ms)),
+          h('dt', {}, 'Total'),
+          h('dd', {}, fmtMs(t.total_ms)),
+          h('dt', {}, 'Prompt / generated / media tokens'),
+          h('dd', {}, job.usage ? `${u.prompt_tokens} / ${u.generated_tokens} / ${u.media_tokens}` : '—'),
+          h('dt', {}, 'Finish reason'),
+          h('dd', {}, job.finish_reason ?? '—'),
+          ...(job.error
+            ? [h('dt', {}, 'Error'), h('dd', {}, h('code', {}, job.error.code), ` ${job.error.message}`)]
+            : []),
         ),
       );
       resultButton.disabled = job.status !== 'completed';
@@ -396,7 +562,9 @@ function schedulesView() {
   let last = '';
   const tick = async () => {
     const schedules = (await api.get('/v1/schedules')).data;
-    const runs = await Promise.all(schedules.map((s) => api.get(`/v1/schedules/${s.id}/runs?limit=5`).then((r) => r.data)));
+    const runs = await Promise.all(
+      schedules.map((s) => api.get(`/v1/schedules/${s.id}/runs?limit=5`).then((r) => r.data)),
+    );
     const json = JSON.stringify([schedules, runs]);
     if (json !== last) {
       last = json;
@@ -412,28 +580,68 @@ function schedulesView() {
                 h(
                   'dl',
                   { class: 'facts' },
-                  h('dt', {}, 'Cron'), h('dd', {}, h('code', {}, s.cron), ` (${s.timezone})`),
-                  h('dt', {}, 'Next run'), h('dd', {}, s.next_run_at ? fmtTime(s.next_run_at) : '—'),
-                  h('dt', {}, 'Source → output'), h('dd', {}, `${s.source_folder} → ${s.output_folder}`),
+                  h('dt', {}, 'Cron'),
+                  h('dd', {}, h('code', {}, s.cron), ` (${s.timezone})`),
+                  h('dt', {}, 'Next run'),
+                  h('dd', {}, s.next_run_at ? fmtTime(s.next_run_at) : '—'),
+                  h('dt', {}, 'Source → output'),
+                  h('dd', {}, `${s.source_folder} → ${s.output_folder}`),
                 ),
                 h(
                   'div',
                   { class: 'actions' },
-                  s.status === 'active' ? h('button', { type: 'button', class: 'secondary', id: `pause-${s.id}`, onclick: () => act(s.id, 'pause') }, 'Pause') : h('button', { type: 'button', class: 'secondary', id: `resume-${s.id}`, onclick: () => act(s.id, 'resume') }, 'Resume'),
+                  s.status === 'active'
+                    ? h(
+                        'button',
+                        { type: 'button', class: 'secondary', id: `pause-${s.id}`, onclick: () => act(s.id, 'pause') },
+                        'Pause',
+                      )
+                    : h(
+                        'button',
+                        {
+                          type: 'button',
+                          class: 'secondary',
+                          id: `resume-${s.id}`,
+                          onclick: () => act(s.id, 'resume'),
+                        },
+                        'Resume',
+                      ),
                   h('button', { type: 'button', id: `run-${s.id}`, onclick: () => act(s.id, 'run') }, 'Run now'),
                 ),
                 h(
                   'table',
                   {},
                   h('caption', { class: 'visually-hidden' }, `Last runs of ${s.id}`),
-                  h('thead', {}, h('tr', {}, ...['Started', 'Trigger', 'Status', 'New files', 'Batch'].map((t) => h('th', { scope: 'col' }, t)))),
+                  h(
+                    'thead',
+                    {},
+                    h(
+                      'tr',
+                      {},
+                      ...['Started', 'Trigger', 'Status', 'New files', 'Batch'].map((t) =>
+                        h('th', { scope: 'col' }, t),
+                      ),
+                    ),
+                  ),
                   h(
                     'tbody',
                     {},
                     ...(runs[i].length === 0
                       ? [h('tr', {}, h('td', { colspan: '5' }, 'No runs yet.'))]
                       : runs[i].map((r) =>
-                          h('tr', {}, h('td', {}, r.started_at ? fmtTime(r.started_at) : '—'), h('td', {}, r.trigger), h('td', {}, statusBadge(r.status)), h('td', { class: 'num' }, r.files_new ?? '—'), h('td', {}, r.batch_id ? h('a', { href: `#/batches/${r.batch_id}` }, h('code', {}, r.batch_id)) : '—')),
+                          h(
+                            'tr',
+                            {},
+                            h('td', {}, r.started_at ? fmtTime(r.started_at) : '—'),
+                            h('td', {}, r.trigger),
+                            h('td', {}, statusBadge(r.status)),
+                            h('td', { class: 'num' }, r.files_new ?? '—'),
+                            h(
+                              'td',
+                              {},
+                              r.batch_id ? h('a', { href: `#/batches/${r.batch_id}` }, h('code', {}, r.batch_id)) : '—',
+                            ),
+                          ),
                         )),
                   ),
                 ),
@@ -457,7 +665,9 @@ const sparkHistory = new Map();
 function sparkline(node, values) {
   const max = Math.max(0, ...values);
   const scale = Math.max(1, max);
-  const points = values.map((v, i) => `${values.length === 1 ? 100 : (i / (values.length - 1)) * 100},${40 - (v / scale) * 36}`).join(' ');
+  const points = values
+    .map((v, i) => `${values.length === 1 ? 100 : (i / (values.length - 1)) * 100},${40 - (v / scale) * 36}`)
+    .join(' ');
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('viewBox', '0 0 100 42');
   svg.setAttribute('preserveAspectRatio', 'none');
@@ -479,7 +689,23 @@ function nodesView() {
     'Nodes',
     cards,
     h('h2', {}, 'Queues'),
-    h('table', {}, h('caption', { class: 'visually-hidden' }, 'Queue depths'), h('thead', {}, h('tr', {}, ...['Queue', 'Waiting', 'Prioritized', 'Active', 'Delayed', 'Failed'].map((t) => h('th', { scope: 'col' }, t)))), queues),
+    h(
+      'table',
+      {},
+      h('caption', { class: 'visually-hidden' }, 'Queue depths'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Queue', 'Waiting', 'Prioritized', 'Active', 'Delayed', 'Failed'].map((t) =>
+            h('th', { scope: 'col' }, t),
+          ),
+        ),
+      ),
+      queues,
+    ),
   );
   stopView = poll(async () => {
     const fleet = await api.get('/admin/fleet');
@@ -494,7 +720,10 @@ function nodesView() {
       ...(fleet.nodes.length === 0
         ? [h('p', {}, 'No live node (a node appears once its worker has loaded a model and sent a heartbeat).')]
         : fleet.nodes.map((n) => {
-            const memory = n.vram_total_bytes > 0 ? `${fmtBytes(n.vram_used_bytes)} of ${fmtBytes(n.vram_total_bytes)} VRAM` : `${fmtBytes(n.ram_used_bytes)}${n.ram_total_bytes ? ` of ${fmtBytes(n.ram_total_bytes)}` : ''} RAM`;
+            const memory =
+              n.vram_total_bytes > 0
+                ? `${fmtBytes(n.vram_used_bytes)} of ${fmtBytes(n.vram_total_bytes)} VRAM`
+                : `${fmtBytes(n.ram_used_bytes)}${n.ram_total_bytes ? ` of ${fmtBytes(n.ram_total_bytes)}` : ''} RAM`;
             return h(
               'section',
               { class: 'card node-card', 'aria-labelledby': `node-${n.node}` },
@@ -502,18 +731,34 @@ function nodesView() {
               h(
                 'dl',
                 { class: 'facts' },
-                h('dt', {}, 'Model'), h('dd', {}, n.model),
-                h('dt', {}, 'Quant'), h('dd', {}, n.quant),
-                h('dt', {}, 'Sequences in use'), h('dd', {}, `${n.active_sequences} of ${n.sequences}`),
-                h('dt', {}, 'Memory'), h('dd', {}, memory),
-                h('dt', {}, 'Accelerator'), h('dd', {}, `${n.accelerator} (${n.gpu})`),
-                h('dt', {}, 'tok/s'), h('dd', {}, n.generation_tokens_per_second.toFixed(1)),
+                h('dt', {}, 'Model'),
+                h('dd', {}, n.model),
+                h('dt', {}, 'Quant'),
+                h('dd', {}, n.quant),
+                h('dt', {}, 'Sequences in use'),
+                h('dd', {}, `${n.active_sequences} of ${n.sequences}`),
+                h('dt', {}, 'Memory'),
+                h('dd', {}, memory),
+                h('dt', {}, 'Accelerator'),
+                h('dd', {}, `${n.accelerator} (${n.gpu})`),
+                h('dt', {}, 'tok/s'),
+                h('dd', {}, n.generation_tokens_per_second.toFixed(1)),
               ),
               sparkline(n.node, sparkHistory.get(n.node) ?? []),
             );
           })),
     );
-    replace(queues, ...fleet.queues.map((q) => h('tr', {}, h('th', { scope: 'row' }, q.name), ...[q.waiting, q.prioritized, q.active, q.delayed, q.failed].map((v) => h('td', { class: 'num' }, String(v))))));
+    replace(
+      queues,
+      ...fleet.queues.map((q) =>
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'row' }, q.name),
+          ...[q.waiting, q.prioritized, q.active, q.delayed, q.failed].map((v) => h('td', { class: 'num' }, String(v))),
+        ),
+      ),
+    );
     // The sparkline wants steady samples: keep polling at the fast rate while this view is open.
     return true;
   });
@@ -531,10 +776,25 @@ function tenantsView() {
     'table',
     { 'aria-describedby': 'tenants-caption' },
     h('caption', { id: 'tenants-caption', class: 'visually-hidden' }, 'Batches of every tenant, newest first'),
-    h('thead', {}, h('tr', {}, ...['Tenant', 'Batch', 'Status', 'Progress', 'Completed / failed / total', 'Created'].map((t) => h('th', { scope: 'col' }, t)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ...['Tenant', 'Batch', 'Status', 'Progress', 'Completed / failed / total', 'Created'].map((t) =>
+          h('th', { scope: 'col' }, t),
+        ),
+      ),
+    ),
     tbody,
   );
-  page('All tenants', h('p', { class: 'hint' }, 'Ids, statuses and counts only; open a batch with its tenant\'s key.'), table, h('div', { class: 'actions' }, more));
+  page(
+    'All tenants',
+    h('p', { class: 'hint' }, "Ids, statuses and counts only; open a batch with its tenant's key."),
+    table,
+    h('div', { class: 'actions' }, more),
+  );
   // Pages past the first are kept as loaded; the first page is refreshed by the poll.
   let pages = 1;
   let last = '';
@@ -543,7 +803,9 @@ function tenantsView() {
     let after;
     let hasMore = false;
     for (let i = 0; i < pages; i++) {
-      const list = await api.get(`/admin/batches?limit=${TENANT_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+      const list = await api.get(
+        `/admin/batches?limit=${TENANT_PAGE}${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+      );
       rows.push(...list.data);
       hasMore = list.has_more;
       after = list.last_id;
@@ -592,10 +854,12 @@ function route() {
   nav.hidden = false;
   document.getElementById('nav-nodes').hidden = !roles.admin;
   document.getElementById('nav-tenants').hidden = !roles.admin;
-  for (const link of nav.querySelectorAll('[data-section="batches"], [data-section="schedules"]')) link.hidden = !roles.tenant;
+  for (const link of nav.querySelectorAll('[data-section="batches"], [data-section="schedules"]'))
+    link.hidden = !roles.tenant;
   const [, section = roles.tenant ? 'batches' : 'nodes', id] = location.hash.replace(/^#/, '').split('/');
   for (const link of nav.querySelectorAll('a[data-section]')) {
-    if (link.dataset.section === section || (section === 'jobs' && link.dataset.section === 'batches')) link.setAttribute('aria-current', 'page');
+    if (link.dataset.section === section || (section === 'jobs' && link.dataset.section === 'batches'))
+      link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   if (section === 'nodes' && roles.admin) nodesView();

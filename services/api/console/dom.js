@@ -9,7 +9,9 @@ export function h(tag, attrs = {}, ...children) {
     else if (value === true) element.setAttribute(name, '');
     else if (value !== false && value !== undefined && value !== null) element.setAttribute(name, String(value));
   }
-  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) element.append(child instanceof Node ? child : String(child));
+  for (const child of children.flat())
+    if (child !== null && child !== undefined && child !== false)
+      element.append(child instanceof Node ? child : String(child));
   return element;
 }
 
@@ -22,7 +24,19 @@ export function bar(done, total, label) {
   return h(
     'span',
     { class: 'progress' },
-    h('span', { class: 'bar', role: 'progressbar', 'aria-label': label, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct), 'aria-valuetext': `${pct}% (${done} of ${total})` }, fill),
+    h(
+      'span',
+      {
+        class: 'bar',
+        role: 'progressbar',
+        'aria-label': label,
+        'aria-valuemin': '0',
+        'aria-valuemax': '100',
+        'aria-valuenow': String(pct),
+        'aria-valuetext': `${pct}% (${done} of ${total})`,
+      },
+      fill,
+    ),
     h('span', { class: 'pct' }, `${pct}%`),
   );
 }

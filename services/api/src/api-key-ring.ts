@@ -38,8 +38,10 @@ export class ApiKeyRing {
       }
       const key = trimmed.slice(0, colon);
       const tenant = trimmed.slice(colon + 1);
-      if (key.length < MIN_KEY_LENGTH || /\s/.test(key)) problems.push(`${where} has a key shorter than ${MIN_KEY_LENGTH} characters or with spaces`);
-      else if (!TenantId.safeParse(tenant).success) problems.push(`${where} has an invalid tenant id (lowercase letters, digits, - and _; at most 63)`);
+      if (key.length < MIN_KEY_LENGTH || /\s/.test(key))
+        problems.push(`${where} has a key shorter than ${MIN_KEY_LENGTH} characters or with spaces`);
+      else if (!TenantId.safeParse(tenant).success)
+        problems.push(`${where} has an invalid tenant id (lowercase letters, digits, - and _; at most 63)`);
       else if (tenants.has(digest(key))) problems.push(`${where} repeats an earlier key`);
       else tenants.set(digest(key), tenant);
     });

@@ -59,7 +59,9 @@ export class ApiKeyStore {
 
   /** Every stored key (id, tenant, creation time), oldest first; optionally one tenant's. */
   async list(tenant?: string): Promise<StoredApiKey[]> {
-    const entries = Object.values(await this.#redis.hgetall(redisKeys.apiKeys(this.#prefix))).map((json) => JSON.parse(json) as IndexEntry);
+    const entries = Object.values(await this.#redis.hgetall(redisKeys.apiKeys(this.#prefix))).map(
+      (json) => JSON.parse(json) as IndexEntry,
+    );
     return entries
       .filter((entry) => tenant === undefined || entry.tenant === tenant)
       .sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id))
@@ -71,7 +73,11 @@ export class ApiKeyStore {
     const json = await this.#redis.hget(redisKeys.apiKeys(this.#prefix), id);
     if (json === null) return undefined;
     const entry = JSON.parse(json) as IndexEntry;
-    await this.#redis.multi().del(redisKeys.apiKey(this.#prefix, entry.sha256)).hdel(redisKeys.apiKeys(this.#prefix), id).exec();
+    await this.#redis
+      .multi()
+      .del(redisKeys.apiKey(this.#prefix, entry.sha256))
+      .hdel(redisKeys.apiKeys(this.#prefix), id)
+      .exec();
     return { id: entry.id, tenant: entry.tenant, created_at: entry.created_at };
   }
 

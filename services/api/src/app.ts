@@ -73,7 +73,12 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   const { env } = deps;
   const keyStore = new ApiKeyStore(deps.redis, env.GEMBATCH_REDIS_PREFIX);
   const keys = apiAuthEnabled(env) ? { ring: ApiKeyRing.parse(env.GEMBATCH_API_KEYS), store: keyStore } : undefined;
-  const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }), genReqId: () => randomUUID(), bodyLimit: JSON_BODY_LIMIT }) as unknown as FastifyInstance;
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    bodyLimit: JSON_BODY_LIMIT,
+  }) as unknown as FastifyInstance;
   app.setValidatorCompiler(zodValidatorCompiler);
   app.setSerializerCompiler(jsonSerializerCompiler);
   // Bodies are JSON or multipart; a plain-text body is a client mistake better answered with 415.
@@ -85,22 +90,47 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   });
   app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
     const route = request.routeOptions.url;
-    const fields = { method: request.method, route: route ?? null, status: reply.statusCode, ms: Math.round(reply.elapsedTime), tenant: request.tenant || undefined };
+    const fields = {
+      method: request.method,
+      route: route ?? null,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime),
+      tenant: request.tenant || undefined,
+    };
     if (route && QUIET_ROUTES.has(route)) request.log.debug(fields, 'request');
     else request.log.info(fields, 'request');
   });
 
   await app.register(swagger, {
     openapi: {
-      info: { title: 'gembatch API', version: '1', description: 'Batch LLM processing of documents, images and audio on your own GPUs.' },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from GEMBATCH_API_KEYS or `gembatch keys create` (when auth is on).' } } },
+      info: {
+        title: 'gembatch API',
+        version: '1',
+        description: 'Batch LLM processing of documents, images and audio on your own GPUs.',
+      },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key from GEMBATCH_API_KEYS or `gembatch keys create` (when auth is on).',
+          },
+        },
+      },
       security: keys ? [{ apiKey: [] }] : [],
     },
     transform: zodSchemasToOpenApi,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   // One byte above our own limit: the blob store sees the excess byte and refuses with 413 (multipart alone would truncate silently).
-  await app.register(multipart, { limits: { fileSize: env.GEMBATCH_MAX_UPLOAD_BYTES + 1, files: 1, fields: MULTIPART_MAX_FIELDS, parts: MULTIPART_MAX_FIELDS + 1 } });
+  await app.register(multipart, {
+    limits: {
+      fileSize: env.GEMBATCH_MAX_UPLOAD_BYTES + 1,
+      files: 1,
+      fields: MULTIPART_MAX_FIELDS,
+      parts: MULTIPART_MAX_FIELDS + 1,
+    },
+  });
 
   const metrics = deps.metrics ?? new HttpMetrics();
   // With auth on, /metrics on this port needs the admin token (and is absent without one); Prometheus
@@ -113,20 +143,53 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   registerHealthRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX });
 
   const webhooks = deps.webhooks ?? loadWebhookConfig({});
-  const schedules = new ScheduleService({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, root: deps.scheduleRoot, allowlist: webhooks.allowlist });
+  const schedules = new ScheduleService({
+    redis: deps.redis,
+    prefix: env.GEMBATCH_REDIS_PREFIX,
+    root: deps.scheduleRoot,
+    allowlist: webhooks.allowlist,
+  });
   app.addHook('onClose', async () => {
     await schedules.close();
   });
-  const files = new FileStore({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: deps.blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
-  const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, { maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES, retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS });
+  const files = new FileStore({
+    redis: deps.redis,
+    prefix: env.GEMBATCH_REDIS_PREFIX,
+    blobs: deps.blobStore,
+    retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS,
+  });
+  const audit = new AuditLog(deps.redis, env.GEMBATCH_REDIS_PREFIX, {
+    maxEntries: env.GEMBATCH_AUDIT_MAX_ENTRIES,
+    retentionSeconds: env.GEMBATCH_AUDIT_RETENTION_SECONDS,
+  });
   const cleaner = new JobBlobCleaner(deps.blobStore, files.references);
   const quota = new QueuedJobQuota(deps.producer, env.GEMBATCH_TENANT_MAX_QUEUED_JOBS);
   await app.register(async (v1) => {
     v1.addHook('onRequest', tenantAuth(keys));
-    registerFileRoutes(v1, { files, audit, metrics, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES, quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES });
+    registerFileRoutes(v1, {
+      files,
+      audit,
+      metrics,
+      maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES,
+      quotaBytes: env.GEMBATCH_TENANT_MAX_STORED_BYTES,
+    });
     const limits = requestLimitsFromEnv(env);
-    const admission = env.GEMBATCH_JOB_FAIR_SHARE ? { admission: new JobAdmission({ producer: deps.producer, window: env.GEMBATCH_BATCH_WINDOW }) } : {};
-    registerJobRoutes(v1, { blobStore: deps.blobStore, files, producer: deps.producer, queues: deps.producer, audit, cleaner, quota, limits, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, ...admission });
+    const admission = env.GEMBATCH_JOB_FAIR_SHARE
+      ? { admission: new JobAdmission({ producer: deps.producer, window: env.GEMBATCH_BATCH_WINDOW }) }
+      : {};
+    registerJobRoutes(v1, {
+      blobStore: deps.blobStore,
+      files,
+      producer: deps.producer,
+      queues: deps.producer,
+      audit,
+      cleaner,
+      quota,
+      limits,
+      redis: deps.redis,
+      prefix: env.GEMBATCH_REDIS_PREFIX,
+      ...admission,
+    });
     const batches = new BatchService({
       redis: deps.redis,
       prefix: env.GEMBATCH_REDIS_PREFIX,
@@ -138,13 +201,28 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
       ...(deps.onBatchChange ? { onChange: deps.onBatchChange } : {}),
       assertWebhookUrl: (url, field) => webhooks.allowlist.assertAllowed(url, field),
     });
-    registerBatchRoutes(v1, { batches, deliveries: new WebhookDeliveries(deps.redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS) });
+    registerBatchRoutes(v1, {
+      batches,
+      deliveries: new WebhookDeliveries(deps.redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS),
+    });
     registerScheduleRoutes(v1, schedules);
-    registerBatchRequestRoutes(v1, { batches, queues: deps.producer, redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobStore: deps.blobStore });
+    registerBatchRequestRoutes(v1, {
+      batches,
+      queues: deps.producer,
+      redis: deps.redis,
+      prefix: env.GEMBATCH_REDIS_PREFIX,
+      blobStore: deps.blobStore,
+    });
   });
   // The web console: static files, the same API keys (sent by the page as Bearer), the fleet view behind the admin token.
   await registerConsoleAssets(app);
-  if (env.GEMBATCH_ADMIN_TOKEN) registerFleetRoutes(app, { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, queues: deps.producer, token: env.GEMBATCH_ADMIN_TOKEN });
+  if (env.GEMBATCH_ADMIN_TOKEN)
+    registerFleetRoutes(app, {
+      redis: deps.redis,
+      prefix: env.GEMBATCH_REDIS_PREFIX,
+      queues: deps.producer,
+      token: env.GEMBATCH_ADMIN_TOKEN,
+    });
 
   // Operator routes, all under /admin behind GEMBATCH_ADMIN_TOKEN; none exist without the token.
   // Its queue only removes the webhook jobs of purged batches; nothing is sent through it.
@@ -152,14 +230,37 @@ export async function buildApp(deps: AppDependencies): Promise<FastifyInstance> 
   app.addHook('onClose', async () => {
     await webhookRecords.close();
   });
-  const batchPurge = { redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, queues: deps.producer, cleaner, files, onPurged: (batchId: string) => webhookRecords.forget(batchId) };
-  const others: TenantDataPurger[] = [(tenant) => schedules.purgeTenant(tenant), (tenant) => purgeTenantBatches(batchPurge, tenant), ...(deps.tenantPurgers ?? [])];
+  const batchPurge = {
+    redis: deps.redis,
+    prefix: env.GEMBATCH_REDIS_PREFIX,
+    queues: deps.producer,
+    cleaner,
+    files,
+    onPurged: (batchId: string) => webhookRecords.forget(batchId),
+  };
+  const others: TenantDataPurger[] = [
+    (tenant) => schedules.purgeTenant(tenant),
+    (tenant) => purgeTenantBatches(batchPurge, tenant),
+    ...(deps.tenantPurgers ?? []),
+  ];
   const purger = new TenantPurger({ queues: deps.producer, files, cleaner, keys: keyStore, others });
-  const adminRoutes: AdminRoutes[] = [(admin) => registerAdminKeyRoutes(admin, { store: keyStore }), (admin) => registerAdminDataRoutes(admin, { purger, audit })];
+  const adminRoutes: AdminRoutes[] = [
+    (admin) => registerAdminKeyRoutes(admin, { store: keyStore }),
+    (admin) => registerAdminDataRoutes(admin, { purger, audit }),
+  ];
   if (env.GEMBATCH_ADMIN_ENABLED) adminRoutes.push((admin) => registerAdminBoard(admin, { queues: deps.producer }));
   await registerAdminRoutes(app, env.GEMBATCH_ADMIN_TOKEN, adminRoutes);
 
-  const sweeper = new RetentionSweeper({ redis: deps.redis, prefix: env.GEMBATCH_REDIS_PREFIX, files, blobs: deps.blobStore, queues: deps.producer, audit, log: deps.logger, jobRetentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
+  const sweeper = new RetentionSweeper({
+    redis: deps.redis,
+    prefix: env.GEMBATCH_REDIS_PREFIX,
+    files,
+    blobs: deps.blobStore,
+    queues: deps.producer,
+    audit,
+    log: deps.logger,
+    jobRetentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+  });
   app.addHook('onReady', async () => sweeper.start(env.GEMBATCH_SWEEP_INTERVAL_SECONDS));
   app.addHook('onClose', async () => sweeper.stop());
   return app;

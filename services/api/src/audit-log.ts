@@ -90,7 +90,14 @@ export class AuditLog {
   /** Appends an entry for a tenant request (actor and key id from the request), logging instead of throwing. */
   async record(request: FastifyRequest, action: AuditAction, resource: string, tenant = request.tenant): Promise<void> {
     const keyId = await this.#keyId(request).catch(() => undefined);
-    await this.append({ action, tenant, actor: 'tenant', resource, request_id: request.id, ...(keyId ? { key_id: keyId } : {}) }).catch((error: unknown) => {
+    await this.append({
+      action,
+      tenant,
+      actor: 'tenant',
+      resource,
+      request_id: request.id,
+      ...(keyId ? { key_id: keyId } : {}),
+    }).catch((error: unknown) => {
       request.log.warn({ err: errorMessage(error), action }, 'audit append failed');
     });
   }

@@ -54,13 +54,40 @@ describe('loadApiEnv', () => {
   });
 
   it('parses sizes, booleans and numbers', () => {
-    const env = loadApiEnv({ GEMBATCH_MAX_UPLOAD_BYTES: '2GiB', GEMBATCH_ADMIN_ENABLED: 'yes', GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789', GEMBATCH_API_PORT: '0', GEMBATCH_JOB_ATTEMPTS: '5' });
-    expect(env).toMatchObject({ GEMBATCH_MAX_UPLOAD_BYTES: 2 * 1024 ** 3, GEMBATCH_ADMIN_ENABLED: true, GEMBATCH_API_PORT: 0, GEMBATCH_JOB_ATTEMPTS: 5 });
+    const env = loadApiEnv({
+      GEMBATCH_MAX_UPLOAD_BYTES: '2GiB',
+      GEMBATCH_ADMIN_ENABLED: 'yes',
+      GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789',
+      GEMBATCH_API_PORT: '0',
+      GEMBATCH_JOB_ATTEMPTS: '5',
+    });
+    expect(env).toMatchObject({
+      GEMBATCH_MAX_UPLOAD_BYTES: 2 * 1024 ** 3,
+      GEMBATCH_ADMIN_ENABLED: true,
+      GEMBATCH_API_PORT: 0,
+      GEMBATCH_JOB_ATTEMPTS: 5,
+    });
   });
 
   it('names every bad variable at once', () => {
-    const problems = problemsOf({ GEMBATCH_API_PORT: '70000', REDIS_URL: 'http://x', GEMBATCH_MAX_UPLOAD_BYTES: 'lots', GEMBATCH_ADMIN_ENABLED: 'maybe', GEMBATCH_JOB_ATTEMPTS: '0', LOG_LEVEL: 'loud', GEMBATCH_REDIS_PREFIX: 'a:b' });
-    for (const name of ['GEMBATCH_API_PORT', 'REDIS_URL', 'GEMBATCH_MAX_UPLOAD_BYTES', 'GEMBATCH_ADMIN_ENABLED', 'GEMBATCH_JOB_ATTEMPTS', 'LOG_LEVEL', 'GEMBATCH_REDIS_PREFIX']) {
+    const problems = problemsOf({
+      GEMBATCH_API_PORT: '70000',
+      REDIS_URL: 'http://x',
+      GEMBATCH_MAX_UPLOAD_BYTES: 'lots',
+      GEMBATCH_ADMIN_ENABLED: 'maybe',
+      GEMBATCH_JOB_ATTEMPTS: '0',
+      LOG_LEVEL: 'loud',
+      GEMBATCH_REDIS_PREFIX: 'a:b',
+    });
+    for (const name of [
+      'GEMBATCH_API_PORT',
+      'REDIS_URL',
+      'GEMBATCH_MAX_UPLOAD_BYTES',
+      'GEMBATCH_ADMIN_ENABLED',
+      'GEMBATCH_JOB_ATTEMPTS',
+      'LOG_LEVEL',
+      'GEMBATCH_REDIS_PREFIX',
+    ]) {
       expect(problems.some((p) => p.startsWith(name))).toBe(true);
     }
   });
@@ -69,23 +96,33 @@ describe('loadApiEnv', () => {
     for (const host of ['0.0.0.0', '::', '10.1.2.3', 'api.internal']) {
       const problems = problemsOf({ GEMBATCH_API_HOST: host });
       expect(problems, host).toHaveLength(1);
-      for (const name of ['GEMBATCH_API_HOST', 'GEMBATCH_API_KEYS', 'GEMBATCH_ADMIN_TOKEN', 'GEMBATCH_ALLOW_NO_AUTH']) expect(problems[0]).toContain(name);
-      expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_API_KEYS: '   ' }), 'blank keys are no keys').toHaveLength(1);
+      for (const name of ['GEMBATCH_API_HOST', 'GEMBATCH_API_KEYS', 'GEMBATCH_ADMIN_TOKEN', 'GEMBATCH_ALLOW_NO_AUTH'])
+        expect(problems[0]).toContain(name);
+      expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_API_KEYS: '   ' }), 'blank keys are no keys').toHaveLength(
+        1,
+      );
       expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_API_KEYS: 'key-for-acme-00000000:acme' })).toEqual([]);
       expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789' })).toEqual([]);
       expect(problemsOf({ GEMBATCH_API_HOST: host, GEMBATCH_ALLOW_NO_AUTH: 'true' })).toEqual([]);
     }
-    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) expect(problemsOf({ GEMBATCH_API_HOST: host }), host).toEqual([]);
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1'])
+      expect(problemsOf({ GEMBATCH_API_HOST: host }), host).toEqual([]);
   });
 
   it('refuses the admin board without an admin token', () => {
-    expect(problemsOf({ GEMBATCH_ADMIN_ENABLED: 'true' })).toEqual([expect.stringMatching(/^GEMBATCH_ADMIN_ENABLED: .*GEMBATCH_ADMIN_TOKEN/)]);
+    expect(problemsOf({ GEMBATCH_ADMIN_ENABLED: 'true' })).toEqual([
+      expect.stringMatching(/^GEMBATCH_ADMIN_ENABLED: .*GEMBATCH_ADMIN_TOKEN/),
+    ]);
     expect(problemsOf({ GEMBATCH_ADMIN_ENABLED: 'true', GEMBATCH_ADMIN_TOKEN: 'admin-token-0123456789' })).toEqual([]);
   });
 
   it('checks secrets without ever repeating them', () => {
     const secret = 'shh-this-is-a-secret-key';
-    const problems = problemsOf({ GEMBATCH_API_KEYS: `${secret}:acme,short:globex,${secret}:acme2,another-long-key-000:Not_Valid`, GEMBATCH_ADMIN_TOKEN: 'tiny', GEMBATCH_API_PORT: 'x' });
+    const problems = problemsOf({
+      GEMBATCH_API_KEYS: `${secret}:acme,short:globex,${secret}:acme2,another-long-key-000:Not_Valid`,
+      GEMBATCH_ADMIN_TOKEN: 'tiny',
+      GEMBATCH_API_PORT: 'x',
+    });
     const text = problems.join('\n');
     expect(problems.filter((p) => p.startsWith('GEMBATCH_API_KEYS: entry'))).toHaveLength(3);
     expect(text).toContain('GEMBATCH_ADMIN_TOKEN');
@@ -96,11 +133,24 @@ describe('loadApiEnv', () => {
 
 describe('webhook variables', () => {
   it('are checked at start-up: every allowlist entry a plain http(s) URL, and a whsec_ secret when any is set', () => {
-    expect(problemsOf({ GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/a,ftp://files.example.com/' })).toEqual(['GEMBATCH_WEBHOOK_ALLOWED_URLS: entry 2 must be an http:// or https:// URL', 'GEMBATCH_WEBHOOK_SECRET: required when GEMBATCH_WEBHOOK_ALLOWED_URLS is set (deliveries are signed)']);
-    const problems = problemsOf({ GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/', GEMBATCH_WEBHOOK_SECRET: 'whsec_c2hvcnQ=' });
+    expect(
+      problemsOf({ GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/a,ftp://files.example.com/' }),
+    ).toEqual([
+      'GEMBATCH_WEBHOOK_ALLOWED_URLS: entry 2 must be an http:// or https:// URL',
+      'GEMBATCH_WEBHOOK_SECRET: required when GEMBATCH_WEBHOOK_ALLOWED_URLS is set (deliveries are signed)',
+    ]);
+    const problems = problemsOf({
+      GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/',
+      GEMBATCH_WEBHOOK_SECRET: 'whsec_c2hvcnQ=',
+    });
     expect(problems).toEqual(['GEMBATCH_WEBHOOK_SECRET: must decode to at least 24 bytes']);
     expect(problems.join('\n')).not.toContain('c2hvcnQ');
-    expect(loadApiEnv({ GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/', GEMBATCH_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}` }).GEMBATCH_WEBHOOK_ALLOWED_URLS).toEqual(['https://hooks.example.com/']);
+    expect(
+      loadApiEnv({
+        GEMBATCH_WEBHOOK_ALLOWED_URLS: 'https://hooks.example.com/',
+        GEMBATCH_WEBHOOK_SECRET: `whsec_${Buffer.alloc(32, 7).toString('base64')}`,
+      }).GEMBATCH_WEBHOOK_ALLOWED_URLS,
+    ).toEqual(['https://hooks.example.com/']);
   });
 });
 

@@ -12,9 +12,18 @@ export const ApiEnvSchema = z.object({
   /** Interface to bind. Anything but loopback needs API keys (GEMBATCH_API_KEYS or GEMBATCH_ADMIN_TOKEN), or GEMBATCH_ALLOW_NO_AUTH=true. */
   GEMBATCH_API_HOST: z.string().min(1).default('127.0.0.1'),
   /** Redis the queues and records live in. */
-  REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://, rediss://, redis+cluster://h1:p1,h2:p2, redis+sentinel://host:26379/master or a list of redis:// URLs').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .refine(
+      isRedisUrl,
+      'must be redis://, rediss://, redis+cluster://h1:p1,h2:p2, redis+sentinel://host:26379/master or a list of redis:// URLs',
+    )
+    .default('redis://127.0.0.1:6379'),
   /** Key prefix of every queue and record (separate stacks can share one Redis); workers must use the same. */
-  GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only').default('gembatch'),
+  GEMBATCH_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only')
+    .default('gembatch'),
   /** Data directory; blobs go to `<dir>/blobs`, shared with the workers. */
   GEMBATCH_DATA_DIR: z.string().min(1).default('.gembatch'),
   /** Blob store root (uploads, extracted text, results), shared by the API and every worker (NFS / ReadWriteMany across hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`. */
@@ -24,13 +33,37 @@ export const ApiEnvSchema = z.object({
   /** Most keys in a job's `metadata`; more → 400 naming this variable. */
   GEMBATCH_MAX_METADATA_KEYS: envInt(0, 1_000).default(16),
   /** Most UTF-8 bytes of a job's `metadata` keys and values together (kept with the job for its retention). */
-  GEMBATCH_MAX_METADATA_BYTES: envBytes.pipe(z.number().int().nonnegative().max(1024 ** 2)).default(4 * 1024),
+  GEMBATCH_MAX_METADATA_BYTES: envBytes
+    .pipe(
+      z
+        .number()
+        .int()
+        .nonnegative()
+        .max(1024 ** 2),
+    )
+    .default(4 * 1024),
   /** Largest JSON Schema (`json_schema`, `extract`'s `options.schema`) as JSON text. */
-  GEMBATCH_MAX_SCHEMA_BYTES: envBytes.pipe(z.number().int().positive().max(4 * 1024 ** 2)).default(64 * 1024),
+  GEMBATCH_MAX_SCHEMA_BYTES: envBytes
+    .pipe(
+      z
+        .number()
+        .int()
+        .positive()
+        .max(4 * 1024 ** 2),
+    )
+    .default(64 * 1024),
   /** Deepest nesting of objects and arrays in a JSON Schema (deeper ones exhaust compilers' stacks). */
   GEMBATCH_MAX_SCHEMA_DEPTH: envInt(2, 256).default(64),
   /** Largest inline `text` of `POST /v1/jobs` in UTF-8 bytes (at most 4 MiB, under the 8 MiB JSON body limit); larger documents go through `POST /v1/files`. */
-  GEMBATCH_MAX_INLINE_TEXT_BYTES: envBytes.pipe(z.number().int().positive().max(4 * 1024 ** 2)).default(1024 ** 2),
+  GEMBATCH_MAX_INLINE_TEXT_BYTES: envBytes
+    .pipe(
+      z
+        .number()
+        .int()
+        .positive()
+        .max(4 * 1024 ** 2),
+    )
+    .default(1024 ** 2),
   /** `key1:tenant1,key2:tenant2`. Keys created with `gembatch keys create` work as well. Unset with no GEMBATCH_ADMIN_TOKEN: auth is off (every request is tenant `default`). Secret: never logged. */
   GEMBATCH_API_KEYS: z.string().optional(),
   /** Let the API listen beyond loopback with auth off (no GEMBATCH_API_KEYS nor GEMBATCH_ADMIN_TOKEN): anyone who reaches it can submit and read. */
@@ -128,13 +161,17 @@ export function loadApiEnv(source: Record<string, string | undefined> = process.
     problems.push(...error.problems.filter((problem) => !problems.includes(problem)));
   }
   const token = source.GEMBATCH_ADMIN_TOKEN;
-  if (token !== undefined && token !== '' && (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token))) problems.push(`GEMBATCH_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces`);
+  if (token !== undefined && token !== '' && (token.length < MIN_ADMIN_TOKEN_LENGTH || /\s/.test(token)))
+    problems.push(`GEMBATCH_ADMIN_TOKEN: must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters without spaces`);
   if (env && !isLoopback(env.GEMBATCH_API_HOST) && !apiAuthEnabled(env) && !env.GEMBATCH_ALLOW_NO_AUTH) {
     problems.push(
       `GEMBATCH_API_HOST: ${env.GEMBATCH_API_HOST} is not loopback and auth is off; set GEMBATCH_API_KEYS ("key:tenant,...") or GEMBATCH_ADMIN_TOKEN (then create keys with "gembatch keys create"), or set GEMBATCH_ALLOW_NO_AUTH=true to serve every caller as tenant "default"`,
     );
   }
-  if (env?.GEMBATCH_ADMIN_ENABLED && !token) problems.push('GEMBATCH_ADMIN_ENABLED: the admin board needs GEMBATCH_ADMIN_TOKEN (at least 16 characters); set it or set GEMBATCH_ADMIN_ENABLED=false');
+  if (env?.GEMBATCH_ADMIN_ENABLED && !token)
+    problems.push(
+      'GEMBATCH_ADMIN_ENABLED: the admin board needs GEMBATCH_ADMIN_TOKEN (at least 16 characters); set it or set GEMBATCH_ADMIN_ENABLED=false',
+    );
   if (problems.length > 0 || !env) throw new ConfigError(problems);
   return env;
 }

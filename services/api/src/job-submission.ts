@@ -34,9 +34,18 @@ export interface JobSubmissionDeps {
  * `GB_ERR_BAD_REQUEST` / `GB_ERR_FILE_NOT_FOUND` naming the field. `jobId` is fixed by the caller
  * when an idempotency key has claimed it.
  */
-export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: CreateJobRequest, jobId: string = newJobId()): Promise<JobView> {
+export async function submitJob(
+  deps: JobSubmissionDeps,
+  tenant: string,
+  body: CreateJobRequest,
+  jobId: string = newJobId(),
+): Promise<JobView> {
   const checked = checkTaskRequest(body);
-  if (!checked.success) throw new GembatchError('GB_ERR_BAD_REQUEST', checked.issues.map((issue) => `${issue.path.map(String).join('.')}: ${issue.message}`).join('; '));
+  if (!checked.success)
+    throw new GembatchError(
+      'GB_ERR_BAD_REQUEST',
+      checked.issues.map((issue) => `${issue.path.map(String).join('.')}: ${issue.message}`).join('; '),
+    );
   checkRequestLimits(body, deps.limits);
 
   let file: FileRecord | undefined;
@@ -82,22 +91,44 @@ export async function submitJob(deps: JobSubmissionDeps, tenant: string, body: C
 }
 
 /** Adds the job to its first queue: `extract` for a file, `generate` for inline text (stored and referenced first). */
-async function enqueue(deps: JobSubmissionDeps, spec: JobSpec, file: FileRecord | undefined, body: CreateJobRequest, priority: { priority?: number }): Promise<void> {
+async function enqueue(
+  deps: JobSubmissionDeps,
+  spec: JobSpec,
+  file: FileRecord | undefined,
+  body: CreateJobRequest,
+  priority: { priority?: number },
+): Promise<void> {
   if (file) {
-    const data: ExtractJobData = { ...spec, file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename }, ...(body.password ? { password: body.password } : {}), ...priority };
+    const data: ExtractJobData = {
+      ...spec,
+      file: { id: file.id, sha256: file.sha256, bytes: file.bytes, filename: file.filename },
+      ...(body.password ? { password: body.password } : {}),
+      ...priority,
+    };
     await add(deps, data, QUEUE_NAMES.extract, priority);
   } else {
     // The job references its text, so deleting another job with the same text keeps it.
-    const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'), { beforeCommit: (hash) => deps.files.references.acquire(hash, jobReferrer(spec.job_id)) });
+    const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'), {
+      beforeCommit: (hash) => deps.files.references.acquire(hash, jobReferrer(spec.job_id)),
+    });
     // Looked at again once the job may have expired: the reference goes when the job has.
-    await deps.files.references.trackJob(spec.job_id, sha256, spec.submitted_at + deps.producer.retentionSeconds * 1000);
+    await deps.files.references.trackJob(
+      spec.job_id,
+      sha256,
+      spec.submitted_at + deps.producer.retentionSeconds * 1000,
+    );
     const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
     await add(deps, data, QUEUE_NAMES.generate, priority);
   }
 }
 
 /** Through the fair-share admission when there is one (admitted now or parked for the feeder), else straight into the queue. */
-async function add(deps: JobSubmissionDeps, data: ExtractJobData | GenerateJobData, queue: typeof QUEUE_NAMES.extract | typeof QUEUE_NAMES.generate, priority: { priority?: number }): Promise<void> {
+async function add(
+  deps: JobSubmissionDeps,
+  data: ExtractJobData | GenerateJobData,
+  queue: typeof QUEUE_NAMES.extract | typeof QUEUE_NAMES.generate,
+  priority: { priority?: number },
+): Promise<void> {
   if (deps.admission) await deps.admission.submit(data, queue, priority);
   else await deps.producer.submit(data, queue, priority);
 }

@@ -41,13 +41,18 @@ export class QueuedJobQuota {
   async admit(tenant: string, jobIds: readonly string[]): Promise<void> {
     if (this.#limit <= 0 || jobIds.length === 0) return;
     const key = redisKeys.tenantOpenJobs(this.#queues.prefix, tenant);
-    const tryAdmit = async () => (await this.#redis.eval(ADMIT_SCRIPT, 1, key, this.#limit, Date.now(), ...jobIds)) as number;
+    const tryAdmit = async () =>
+      (await this.#redis.eval(ADMIT_SCRIPT, 1, key, this.#limit, Date.now(), ...jobIds)) as number;
     if ((await tryAdmit()) >= 0) return;
     await this.#prune(tenant, key);
     if ((await tryAdmit()) >= 0) return;
-    throw new GembatchError('GB_ERR_QUOTA_EXCEEDED', `this tenant has ${this.#limit} jobs queued or running, its limit (GEMBATCH_TENANT_MAX_QUEUED_JOBS); retry once some have finished`, {
-      details: { limit: this.#limit, retryAfterSeconds: RETRY_AFTER_SECONDS },
-    });
+    throw new GembatchError(
+      'GB_ERR_QUOTA_EXCEEDED',
+      `this tenant has ${this.#limit} jobs queued or running, its limit (GEMBATCH_TENANT_MAX_QUEUED_JOBS); retry once some have finished`,
+      {
+        details: { limit: this.#limit, retryAfterSeconds: RETRY_AFTER_SECONDS },
+      },
+    );
   }
 
   /** Takes ids out of the tenant's open set (a failed submission, a deleted job). */
@@ -57,7 +62,13 @@ export class QueuedJobQuota {
 
   async #prune(tenant: string, key: string): Promise<void> {
     const ids = await this.#redis.zrange(key, 0, PRUNE_BATCH - 1);
-    const views = await Promise.all(ids.map((id) => getJobView(this.#queues, id, tenant).catch((error: unknown) => (error instanceof GembatchError && error.code === 'GB_ERR_NOT_FOUND' ? undefined : Promise.reject(error)))));
+    const views = await Promise.all(
+      ids.map((id) =>
+        getJobView(this.#queues, id, tenant).catch((error: unknown) =>
+          error instanceof GembatchError && error.code === 'GB_ERR_NOT_FOUND' ? undefined : Promise.reject(error),
+        ),
+      ),
+    );
     const finished = ids.filter((_, i) => {
       const status = views[i]?.status;
       return status === undefined || status === 'completed' || status === 'failed' || status === 'cancelled';

@@ -20,8 +20,20 @@ export interface RequestLimits {
 export type LimitedRequest = Pick<CreateJobRequest, 'task' | 'text' | 'metadata' | 'json_schema' | 'options'>;
 
 /** The caps from the API's environment (`GEMBATCH_MAX_*`). */
-export function requestLimitsFromEnv(env: { GEMBATCH_MAX_METADATA_KEYS: number; GEMBATCH_MAX_METADATA_BYTES: number; GEMBATCH_MAX_SCHEMA_BYTES: number; GEMBATCH_MAX_SCHEMA_DEPTH: number; GEMBATCH_MAX_INLINE_TEXT_BYTES: number }): RequestLimits {
-  return { maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS, maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES, maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES, maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH, maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES };
+export function requestLimitsFromEnv(env: {
+  GEMBATCH_MAX_METADATA_KEYS: number;
+  GEMBATCH_MAX_METADATA_BYTES: number;
+  GEMBATCH_MAX_SCHEMA_BYTES: number;
+  GEMBATCH_MAX_SCHEMA_DEPTH: number;
+  GEMBATCH_MAX_INLINE_TEXT_BYTES: number;
+}): RequestLimits {
+  return {
+    maxMetadataKeys: env.GEMBATCH_MAX_METADATA_KEYS,
+    maxMetadataBytes: env.GEMBATCH_MAX_METADATA_BYTES,
+    maxSchemaBytes: env.GEMBATCH_MAX_SCHEMA_BYTES,
+    maxSchemaDepth: env.GEMBATCH_MAX_SCHEMA_DEPTH,
+    maxInlineTextBytes: env.GEMBATCH_MAX_INLINE_TEXT_BYTES,
+  };
 }
 
 /** The same caps for every request line of a batch (`/v1/jobs` and chat lines alike), as the batch feeder's check. */
@@ -50,13 +62,24 @@ export function batchRequestCheck(limits: RequestLimits): RequestCheck {
 export function checkRequestLimits(body: LimitedRequest, limits: RequestLimits): void {
   if (body.metadata) {
     const keys = Object.keys(body.metadata);
-    if (keys.length > limits.maxMetadataKeys) tooLarge('metadata', `${keys.length} keys`, `${limits.maxMetadataKeys} keys`, 'GEMBATCH_MAX_METADATA_KEYS');
-    const bytes = keys.reduce((sum, key) => sum + Buffer.byteLength(key) + Buffer.byteLength(body.metadata?.[key] ?? ''), 0);
-    if (bytes > limits.maxMetadataBytes) tooLarge('metadata', `${bytes} bytes`, `${limits.maxMetadataBytes} bytes`, 'GEMBATCH_MAX_METADATA_BYTES');
+    if (keys.length > limits.maxMetadataKeys)
+      tooLarge('metadata', `${keys.length} keys`, `${limits.maxMetadataKeys} keys`, 'GEMBATCH_MAX_METADATA_KEYS');
+    const bytes = keys.reduce(
+      (sum, key) => sum + Buffer.byteLength(key) + Buffer.byteLength(body.metadata?.[key] ?? ''),
+      0,
+    );
+    if (bytes > limits.maxMetadataBytes)
+      tooLarge('metadata', `${bytes} bytes`, `${limits.maxMetadataBytes} bytes`, 'GEMBATCH_MAX_METADATA_BYTES');
   }
   if (body.text !== undefined) {
     const bytes = Buffer.byteLength(body.text);
-    if (bytes > limits.maxInlineTextBytes) tooLarge('text', `${bytes} bytes`, `${limits.maxInlineTextBytes} bytes; upload larger documents with POST /v1/files`, 'GEMBATCH_MAX_INLINE_TEXT_BYTES');
+    if (bytes > limits.maxInlineTextBytes)
+      tooLarge(
+        'text',
+        `${bytes} bytes`,
+        `${limits.maxInlineTextBytes} bytes; upload larger documents with POST /v1/files`,
+        'GEMBATCH_MAX_INLINE_TEXT_BYTES',
+      );
   }
   const schemas: Array<[string, unknown]> = [['json_schema', body.json_schema]];
   const schemaOption = TASKS[body.task].schemaOption;
@@ -64,15 +87,24 @@ export function checkRequestLimits(body: LimitedRequest, limits: RequestLimits):
   for (const [field, schema] of schemas) {
     if (schema === undefined || schema === null || typeof schema !== 'object') continue;
     const depth = jsonDepth(schema, limits.maxSchemaDepth);
-    if (depth > limits.maxSchemaDepth) tooLarge(field, `more than ${limits.maxSchemaDepth} levels deep`, `${limits.maxSchemaDepth} levels`, 'GEMBATCH_MAX_SCHEMA_DEPTH');
+    if (depth > limits.maxSchemaDepth)
+      tooLarge(
+        field,
+        `more than ${limits.maxSchemaDepth} levels deep`,
+        `${limits.maxSchemaDepth} levels`,
+        'GEMBATCH_MAX_SCHEMA_DEPTH',
+      );
     const bytes = Buffer.byteLength(JSON.stringify(schema));
-    if (bytes > limits.maxSchemaBytes) tooLarge(field, `${bytes} bytes`, `${limits.maxSchemaBytes} bytes`, 'GEMBATCH_MAX_SCHEMA_BYTES');
+    if (bytes > limits.maxSchemaBytes)
+      tooLarge(field, `${bytes} bytes`, `${limits.maxSchemaBytes} bytes`, 'GEMBATCH_MAX_SCHEMA_BYTES');
     compileJsonSchema(schema as Record<string, unknown>, field);
   }
 }
 
 function tooLarge(field: string, actual: string, limit: string, variable: string): never {
-  throw new GembatchError('GB_ERR_BAD_REQUEST', `${field}: ${actual}; the limit is ${limit} (${variable})`, { details: { field, limit: variable } });
+  throw new GembatchError('GB_ERR_BAD_REQUEST', `${field}: ${actual}; the limit is ${limit} (${variable})`, {
+    details: { field, limit: variable },
+  });
 }
 
 /**

@@ -97,11 +97,20 @@ export class RetentionSweeper {
   /** One sweep, now. */
   async sweep(now = Date.now()): Promise<SweepReport> {
     const { files, blobs, audit, log } = this.#deps;
-    const report: SweepReport = { expiredFiles: 0, releasedJobTexts: 0, collectedBlobs: 0, stalePartials: 0, auditTrimmed: 0 };
+    const report: SweepReport = {
+      expiredFiles: 0,
+      releasedJobTexts: 0,
+      collectedBlobs: 0,
+      stalePartials: 0,
+      auditTrimmed: 0,
+    };
 
     for (;;) {
       const expired = await files.deleteExpired(now);
-      for (const record of expired) await audit.append({ action: 'file.expire', tenant: record.tenant, actor: 'system', resource: record.id }).catch(() => undefined);
+      for (const record of expired)
+        await audit
+          .append({ action: 'file.expire', tenant: record.tenant, actor: 'system', resource: record.id })
+          .catch(() => undefined);
       report.expiredFiles += expired.length;
       if (expired.length < BATCH) break;
     }

@@ -18,7 +18,10 @@ const DRAIN_TIMEOUT_MS = 30_000;
 /** The one exposed configuration still allowed (GEMBATCH_ALLOW_NO_AUTH=true) is said loudly at start. */
 function warnAboutExposure(env: ApiEnv, log: Logger): void {
   if (isLoopback(env.GEMBATCH_API_HOST) || apiAuthEnabled(env)) return;
-  log.warn({ host: env.GEMBATCH_API_HOST }, 'GEMBATCH_ALLOW_NO_AUTH=true: the API listens beyond this machine without API keys; anyone who can reach it can submit jobs and read results');
+  log.warn(
+    { host: env.GEMBATCH_API_HOST },
+    'GEMBATCH_ALLOW_NO_AUTH=true: the API listens beyond this machine without API keys; anyone who can reach it can submit jobs and read results',
+  );
 }
 
 /** API entry point: parse config (exit 1 naming every bad variable), listen, drain on SIGTERM/SIGINT. */
@@ -34,8 +37,15 @@ async function main(): Promise<void> {
   const log = createLogger({ service: 'api', level: env.LOG_LEVEL });
   // One line when Redis is lost and one when it is back, not one per reconnect attempt.
   const redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api', logger: log });
-  const producer = new JobProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: env.GEMBATCH_JOB_ATTEMPTS, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
-  const blobStore = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? resolve(env.GEMBATCH_BLOBS_DIR) : join(resolve(env.GEMBATCH_DATA_DIR), 'blobs') });
+  const producer = new JobProducer({
+    connection: redis,
+    prefix: env.GEMBATCH_REDIS_PREFIX,
+    attempts: env.GEMBATCH_JOB_ATTEMPTS,
+    retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+  });
+  const blobStore = new FileSystemBlobStore({
+    root: env.GEMBATCH_BLOBS_DIR ? resolve(env.GEMBATCH_BLOBS_DIR) : join(resolve(env.GEMBATCH_DATA_DIR), 'blobs'),
+  });
   const webhookConfig = loadWebhookConfig();
   let scheduleRoot: FolderRoot | undefined;
   if (env.GEMBATCH_SCHEDULE_ROOT) {
@@ -45,8 +55,19 @@ async function main(): Promise<void> {
       exitOnConfigError(new ConfigError(['GEMBATCH_SCHEDULE_ROOT: not an existing directory']), 'gembatch-api');
     }
   }
-  const webhookProducer = new WebhookProducer({ connection: redis, prefix: env.GEMBATCH_REDIS_PREFIX, attempts: webhookConfig.attempts, backoffMs: webhookConfig.backoffMs, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS });
-  const files = new FileStore({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobs: blobStore, retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS });
+  const webhookProducer = new WebhookProducer({
+    connection: redis,
+    prefix: env.GEMBATCH_REDIS_PREFIX,
+    attempts: webhookConfig.attempts,
+    backoffMs: webhookConfig.backoffMs,
+    retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+  });
+  const files = new FileStore({
+    redis,
+    prefix: env.GEMBATCH_REDIS_PREFIX,
+    blobs: blobStore,
+    retentionSeconds: env.GEMBATCH_FILE_RETENTION_SECONDS,
+  });
   const feeder = env.GEMBATCH_BATCH_FEEDER
     ? new BatchFeeder({
         redis,
@@ -60,15 +81,33 @@ async function main(): Promise<void> {
         retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
         checkRequest: batchRequestCheck(requestLimitsFromEnv(env)),
         onEnded: async (batch) => {
-          if (batch.webhook_url) await webhookProducer.send({ subjectId: batch.id, url: batch.webhook_url, type: `batch.${batch.status as 'completed' | 'failed' | 'cancelled' | 'expired'}`, data: batchEventData(batch) });
+          if (batch.webhook_url)
+            await webhookProducer.send({
+              subjectId: batch.id,
+              url: batch.webhook_url,
+              type: `batch.${batch.status as 'completed' | 'failed' | 'cancelled' | 'expired'}`,
+              data: batchEventData(batch),
+            });
         },
       })
     : undefined;
   const metrics = new HttpMetrics();
-  const app = await buildApp({ env, redis, blobStore, producer, logger: log, metrics, webhooks: webhookConfig, ...(scheduleRoot ? { scheduleRoot } : {}), ...(feeder ? { onBatchChange: () => feeder.poke() } : {}) });
+  const app = await buildApp({
+    env,
+    redis,
+    blobStore,
+    producer,
+    logger: log,
+    metrics,
+    webhooks: webhookConfig,
+    ...(scheduleRoot ? { scheduleRoot } : {}),
+    ...(feeder ? { onBatchChange: () => feeder.poke() } : {}),
+  });
 
   // Webhook deliveries and schedule runs run beside the batch feeder: a run creates a batch and waits for it.
-  const workerConnection = feeder ? createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api-control', blocking: true, logger: log }) : undefined;
+  const workerConnection = feeder
+    ? createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-api-control', blocking: true, logger: log })
+    : undefined;
   const batchStore = new BatchStore(redis, env.GEMBATCH_REDIS_PREFIX, env.GEMBATCH_JOB_RETENTION_SECONDS);
   const webhookWorker = workerConnection
     ? startWebhookWorker({
@@ -94,7 +133,15 @@ async function main(): Promise<void> {
           logger: log,
           store: new ScheduleStore(redis, env.GEMBATCH_REDIS_PREFIX),
           root: scheduleRoot,
-          batches: new BatchService({ redis, prefix: env.GEMBATCH_REDIS_PREFIX, blobStore, files, retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS, maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS, onChange: () => feeder?.poke() }),
+          batches: new BatchService({
+            redis,
+            prefix: env.GEMBATCH_REDIS_PREFIX,
+            blobStore,
+            files,
+            retentionSeconds: env.GEMBATCH_JOB_RETENTION_SECONDS,
+            maxRequests: env.GEMBATCH_BATCH_MAX_REQUESTS,
+            onChange: () => feeder?.poke(),
+          }),
           files,
           maxFiles: env.GEMBATCH_SCHEDULE_MAX_FILES,
           concurrency: env.GEMBATCH_SCHEDULE_CONCURRENCY,
@@ -121,9 +168,25 @@ async function main(): Promise<void> {
 
   warnAboutExposure(env, log);
   try {
-    if (env.GEMBATCH_API_METRICS_PORT > 0) metricsServer = await startMetricsServer({ port: env.GEMBATCH_API_METRICS_PORT, host: env.GEMBATCH_API_METRICS_HOST, registry: metrics.registry, logger: log });
+    if (env.GEMBATCH_API_METRICS_PORT > 0)
+      metricsServer = await startMetricsServer({
+        port: env.GEMBATCH_API_METRICS_PORT,
+        host: env.GEMBATCH_API_METRICS_HOST,
+        registry: metrics.registry,
+        logger: log,
+      });
     const address = await app.listen({ port: env.GEMBATCH_API_PORT, host: env.GEMBATCH_API_HOST });
-    log.info({ address, auth: apiAuthEnabled(env) ? 'api-keys' : 'off', admin: Boolean(env.GEMBATCH_ADMIN_TOKEN), board: env.GEMBATCH_ADMIN_ENABLED, metrics: metricsServer?.url ?? null, maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES }, 'api listening');
+    log.info(
+      {
+        address,
+        auth: apiAuthEnabled(env) ? 'api-keys' : 'off',
+        admin: Boolean(env.GEMBATCH_ADMIN_TOKEN),
+        board: env.GEMBATCH_ADMIN_ENABLED,
+        metrics: metricsServer?.url ?? null,
+        maxUploadBytes: env.GEMBATCH_MAX_UPLOAD_BYTES,
+      },
+      'api listening',
+    );
     await feeder?.start();
   } catch (error) {
     log.fatal({ err: error }, 'api failed to start');
@@ -139,7 +202,15 @@ async function main(): Promise<void> {
 
 /** What a batch webhook event carries: ids, status and counts (never content). */
 function batchEventData(batch: BatchObject): Record<string, unknown> {
-  return { id: batch.id, object: 'batch', status: batch.status, request_counts: batch.request_counts, output_file_id: batch.output_file_id, error_file_id: batch.error_file_id, metadata: batch.metadata };
+  return {
+    id: batch.id,
+    object: 'batch',
+    status: batch.status,
+    request_counts: batch.request_counts,
+    output_file_id: batch.output_file_id,
+    error_file_id: batch.error_file_id,
+    metadata: batch.metadata,
+  };
 }
 
 await main();

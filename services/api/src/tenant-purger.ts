@@ -63,9 +63,14 @@ export class TenantPurger {
       const ids = await queues.redis.zrange(index, 0, PAGE - 1);
       if (ids.length === 0) break;
       for (let i = 0; i < ids.length; i += PURGE_CONCURRENCY) {
-        const results = await Promise.allSettled(ids.slice(i, i + PURGE_CONCURRENCY).map((id) => deleteJob(queues, id, tenant, cleaner)));
+        const results = await Promise.allSettled(
+          ids.slice(i, i + PURGE_CONCURRENCY).map((id) => deleteJob(queues, id, tenant, cleaner)),
+        );
         report.jobs += results.filter((r) => r.status === 'fulfilled').length;
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && (r.reason as { code?: string })?.code !== 'GB_ERR_NOT_FOUND');
+        const failed = results.find(
+          (r): r is PromiseRejectedResult =>
+            r.status === 'rejected' && (r.reason as { code?: string })?.code !== 'GB_ERR_NOT_FOUND',
+        );
         if (failed) throw failed.reason;
       }
       // Entries of jobs already gone (expired) are dropped too.
@@ -73,10 +78,16 @@ export class TenantPurger {
     }
 
     // Jobs still waiting for a fair-share slot whose index entry is gone: out of the tenant's list, submissions with them.
-    for (const id of await queues.redis.lrange(redisKeys.pendingJobs(queues.prefix, tenant), 0, -1)) await unparkJob(queues, id, tenant);
+    for (const id of await queues.redis.lrange(redisKeys.pendingJobs(queues.prefix, tenant), 0, -1))
+      await unparkJob(queues, id, tenant);
 
     report.files = await files.deleteAll(tenant);
-    await queues.redis.del(redisKeys.tenantOpenJobs(queues.prefix, tenant), redisKeys.tenantUsage(queues.prefix, tenant), index, redisKeys.tenantFiles(queues.prefix, tenant));
+    await queues.redis.del(
+      redisKeys.tenantOpenJobs(queues.prefix, tenant),
+      redisKeys.tenantUsage(queues.prefix, tenant),
+      index,
+      redisKeys.tenantFiles(queues.prefix, tenant),
+    );
     return report;
   }
 }

@@ -32,12 +32,15 @@ interface Compose {
 
 /** Compose's `${VAR}`, `${VAR:-default}` and `${VAR:?message}` interpolation, as `docker compose config` does it. */
 function interpolate(value: string, env: Env): string {
-  return value.replace(/\$\{(\w+)(?:(:[-?])([^}]*))?\}/g, (_match, name: string, op: string | undefined, arg: string) => {
-    const set = env[name] !== undefined && env[name] !== '';
-    if (set) return env[name] ?? '';
-    if (op === ':?') throw new Error(`required variable ${name} is missing a value: ${arg}`);
-    return op === ':-' ? arg : '';
-  });
+  return value.replace(
+    /\$\{(\w+)(?:(:[-?])([^}]*))?\}/g,
+    (_match, name: string, op: string | undefined, arg: string) => {
+      const set = env[name] !== undefined && env[name] !== '';
+      if (set) return env[name] ?? '';
+      if (op === ':?') throw new Error(`required variable ${name} is missing a value: ${arg}`);
+      return op === ':-' ? arg : '';
+    },
+  );
 }
 
 /** Every string of the file interpolated; throws like compose does when a required variable is unset. */
@@ -46,7 +49,12 @@ function composeConfig(env: Env): Compose {
   return parse(interpolate(text, env), { merge: true }) as Compose;
 }
 
-const REQUIRED = { GEMBATCH_API_KEYS: 'key-for-acme-00000000:acme', GEMBATCH_REDIS_PASSWORD: 'c0ffee'.repeat(8), GRAFANA_ADMIN_USER: 'ops', GRAFANA_ADMIN_PASSWORD: 'grafana-password-0123' };
+const REQUIRED = {
+  GEMBATCH_API_KEYS: 'key-for-acme-00000000:acme',
+  GEMBATCH_REDIS_PASSWORD: 'c0ffee'.repeat(8),
+  GRAFANA_ADMIN_USER: 'ops',
+  GRAFANA_ADMIN_PASSWORD: 'grafana-password-0123',
+};
 
 describe('docker-compose.yml', () => {
   it('refuses to start without API keys, a Redis password and Grafana credentials, naming each', () => {
@@ -64,10 +72,15 @@ describe('docker-compose.yml', () => {
     expect(services.api?.environment?.GEMBATCH_API_KEYS).toBe(REQUIRED.GEMBATCH_API_KEYS);
     const redisClients = Object.entries(services).filter(([, service]) => service.environment?.REDIS_URL !== undefined);
     expect(redisClients.map(([name]) => name).sort()).toEqual(['api', 'exporter', 'worker-0']);
-    for (const [name, service] of redisClients) expect(service.environment?.REDIS_URL, name).toBe(`redis://:${REQUIRED.GEMBATCH_REDIS_PASSWORD}@redis:6379`);
+    for (const [name, service] of redisClients)
+      expect(service.environment?.REDIS_URL, name).toBe(`redis://:${REQUIRED.GEMBATCH_REDIS_PASSWORD}@redis:6379`);
     const redisCommand = services.redis?.command ?? [];
     expect(redisCommand[redisCommand.indexOf('--requirepass') + 1]).toBe(REQUIRED.GEMBATCH_REDIS_PASSWORD);
-    expect(services.grafana?.environment).toMatchObject({ GF_SECURITY_ADMIN_USER: 'ops', GF_SECURITY_ADMIN_PASSWORD: REQUIRED.GRAFANA_ADMIN_PASSWORD, GF_AUTH_ANONYMOUS_ENABLED: 'false' });
+    expect(services.grafana?.environment).toMatchObject({
+      GF_SECURITY_ADMIN_USER: 'ops',
+      GF_SECURITY_ADMIN_PASSWORD: REQUIRED.GRAFANA_ADMIN_PASSWORD,
+      GF_AUTH_ANONYMOUS_ENABLED: 'false',
+    });
   });
 
   it('publishes only the API port, on loopback unless GEMBATCH_API_BIND says otherwise', () => {
@@ -75,17 +88,22 @@ describe('docker-compose.yml', () => {
     const published = Object.entries(services).filter(([, service]) => (service.ports ?? []).length > 0);
     expect(published.map(([name]) => name)).toEqual(['api']);
     expect(services.api?.ports).toEqual(['127.0.0.1:8080:8080']);
-    expect(composeConfig({ ...REQUIRED, GEMBATCH_API_BIND: '0.0.0.0' }).services.api?.ports).toEqual(['0.0.0.0:8080:8080']);
+    expect(composeConfig({ ...REQUIRED, GEMBATCH_API_BIND: '0.0.0.0' }).services.api?.ports).toEqual([
+      '0.0.0.0:8080:8080',
+    ]);
     // The operator override reaches the dashboards from this host only.
     const ops = parse(read('docker-compose.ops.yml')) as Compose;
-    for (const [name, service] of Object.entries(ops.services)) for (const port of service.ports ?? []) expect(port, name).toMatch(/^127\.0\.0\.1:/);
+    for (const [name, service] of Object.entries(ops.services))
+      for (const port of service.ports ?? []) expect(port, name).toMatch(/^127\.0\.0\.1:/);
   });
 
   it('has Prometheus scrape the API on its metrics listener, not the public port', () => {
     const { services } = composeConfig(REQUIRED);
     const port = services.api?.environment?.GEMBATCH_API_METRICS_PORT;
     expect(String(port)).toMatch(/^\d+$/);
-    const prometheus = parse(read('infra/prometheus/prometheus.yml')) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
+    const prometheus = parse(read('infra/prometheus/prometheus.yml')) as {
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    };
     const api = prometheus.scrape_configs.find((job) => job.job_name === 'gembatch-api');
     expect(api?.static_configs.flatMap((c) => c.targets)).toEqual([`api:${port}`]);
   });
@@ -116,13 +134,22 @@ describe('infra/docker/Dockerfile', () => {
 interface Container {
   name: string;
   args?: string[];
-  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } } }>;
+  env?: Array<{
+    name: string;
+    value?: string;
+    valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
+  }>;
   securityContext?: { allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[] } };
 }
 interface Workload {
   kind: string;
   metadata: { name: string };
-  spec: { template: { metadata: { labels: Record<string, string> }; spec: { securityContext?: { runAsNonRoot?: boolean; runAsUser?: number }; containers: Container[] } } };
+  spec: {
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: { securityContext?: { runAsNonRoot?: boolean; runAsUser?: number }; containers: Container[] };
+    };
+  };
 }
 interface Policy {
   kind: 'NetworkPolicy';
@@ -130,13 +157,21 @@ interface Policy {
   spec: {
     podSelector: { matchLabels?: Record<string, string> };
     policyTypes: string[];
-    ingress?: Array<{ from?: Array<{ podSelector?: { matchLabels?: Record<string, string> }; namespaceSelector?: { matchLabels?: Record<string, string> } }>; ports?: Array<{ port: number }> }>;
+    ingress?: Array<{
+      from?: Array<{
+        podSelector?: { matchLabels?: Record<string, string> };
+        namespaceSelector?: { matchLabels?: Record<string, string> };
+      }>;
+      ports?: Array<{ port: number }>;
+    }>;
   };
 }
 
 const K8S_DIR = 'infra/k8s';
 const k8sFiles = readdirSync(join(ROOT, K8S_DIR)).filter((file) => file.endsWith('.yaml'));
-const k8s = k8sFiles.flatMap((file) => parseAllDocuments(read(join(K8S_DIR, file))).map((doc) => doc.toJS() as { kind: string }));
+const k8s = k8sFiles.flatMap((file) =>
+  parseAllDocuments(read(join(K8S_DIR, file))).map((doc) => doc.toJS() as { kind: string }),
+);
 const workloads = k8s.filter((doc): doc is Workload => doc.kind === 'Deployment' || doc.kind === 'StatefulSet');
 const policies = k8s.filter((doc): doc is Policy => doc.kind === 'NetworkPolicy');
 const envOf = (container: Container, name: string) => container.env?.find((entry) => entry.name === name);
@@ -144,11 +179,18 @@ const envOf = (container: Container, name: string) => container.env?.find((entry
 describe('infra/k8s', () => {
   it('kustomization applies every manifest of the folder', () => {
     const kustomization = parse(read(join(K8S_DIR, 'kustomization.yaml'))) as { resources: string[] };
-    expect([...kustomization.resources].sort()).toEqual(k8sFiles.filter((file) => file !== 'kustomization.yaml').sort());
+    expect([...kustomization.resources].sort()).toEqual(
+      k8sFiles.filter((file) => file !== 'kustomization.yaml').sort(),
+    );
   });
 
   it('runs every pod as non-root, without privilege escalation or capabilities', () => {
-    expect(workloads.map((w) => w.metadata.name).sort()).toEqual(['gembatch-api', 'gembatch-exporter', 'gembatch-worker', 'redis']);
+    expect(workloads.map((w) => w.metadata.name).sort()).toEqual([
+      'gembatch-api',
+      'gembatch-exporter',
+      'gembatch-worker',
+      'redis',
+    ]);
     for (const workload of workloads) {
       const pod = workload.spec.template.spec;
       expect(pod.securityContext?.runAsNonRoot, workload.metadata.name).toBe(true);
@@ -163,14 +205,20 @@ describe('infra/k8s', () => {
   it('requires the API keys secret and a Redis password, which every REDIS_URL carries', () => {
     const containers = workloads.flatMap((w) => w.spec.template.spec.containers);
     const api = containers.find((c) => c.name === 'api');
-    expect(api && envOf(api, 'GEMBATCH_API_KEYS')?.valueFrom?.secretKeyRef).toEqual({ name: 'gembatch-api-keys', key: 'keys' });
+    expect(api && envOf(api, 'GEMBATCH_API_KEYS')?.valueFrom?.secretKeyRef).toEqual({
+      name: 'gembatch-api-keys',
+      key: 'keys',
+    });
     const clients = containers.filter((c) => envOf(c, 'REDIS_URL'));
     expect(clients.map((c) => c.name).sort()).toEqual(['api', 'exporter', 'worker']);
     for (const container of clients) {
       const names = container.env?.map((entry) => entry.name) ?? [];
       // $(REDIS_PASSWORD) is expanded only from variables defined before it.
       expect(names.indexOf('REDIS_PASSWORD'), container.name).toBeLessThan(names.indexOf('REDIS_URL'));
-      expect(envOf(container, 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef, container.name).toEqual({ name: 'gembatch-redis', key: 'password' });
+      expect(envOf(container, 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef, container.name).toEqual({
+        name: 'gembatch-redis',
+        key: 'password',
+      });
       expect(envOf(container, 'REDIS_URL')?.value, container.name).toBe('redis://:$(REDIS_PASSWORD)@redis:6379');
     }
     const redis = containers.find((c) => c.name === 'redis');
@@ -179,25 +227,46 @@ describe('infra/k8s', () => {
   });
 
   it('NetworkPolicy: ingress closed except the API port from anywhere, Redis from gembatch pods, metrics from monitoring', () => {
-    const deny = policies.find((p) => Object.keys(p.spec.podSelector).length === 0 || Object.keys(p.spec.podSelector.matchLabels ?? {}).length === 0);
+    const deny = policies.find(
+      (p) =>
+        Object.keys(p.spec.podSelector).length === 0 || Object.keys(p.spec.podSelector.matchLabels ?? {}).length === 0,
+    );
     expect(deny?.spec).toMatchObject({ policyTypes: ['Ingress'] });
     expect(deny?.spec.ingress).toBeUndefined();
     // A rule with no `from` admits any source: only the API's port 8080 may have one.
-    const open = policies.flatMap((p) => (p.spec.ingress ?? []).filter((rule) => !rule.from).map((rule) => ({ pods: p.spec.podSelector.matchLabels, ports: rule.ports?.map((port) => port.port) })));
+    const open = policies.flatMap((p) =>
+      (p.spec.ingress ?? [])
+        .filter((rule) => !rule.from)
+        .map((rule) => ({ pods: p.spec.podSelector.matchLabels, ports: rule.ports?.map((port) => port.port) })),
+    );
     expect(open).toEqual([{ pods: { app: 'gembatch-api' }, ports: [8080] }]);
 
-    const redisRules = policies.filter((p) => p.spec.podSelector.matchLabels?.app === 'redis').flatMap((p) => p.spec.ingress ?? []);
+    const redisRules = policies
+      .filter((p) => p.spec.podSelector.matchLabels?.app === 'redis')
+      .flatMap((p) => p.spec.ingress ?? []);
     expect(redisRules).toHaveLength(1);
-    expect(redisRules[0]?.from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'gembatch' } } }]);
+    expect(redisRules[0]?.from).toEqual([
+      { podSelector: { matchLabels: { 'app.kubernetes.io/part-of': 'gembatch' } } },
+    ]);
     // Every Redis client carries that label; no other policy selects Redis pods.
-    for (const workload of workloads.filter((w) => w.spec.template.spec.containers.some((c) => envOf(c, 'REDIS_URL')))) {
-      expect(workload.spec.template.metadata.labels['app.kubernetes.io/part-of'], workload.metadata.name).toBe('gembatch');
+    for (const workload of workloads.filter((w) =>
+      w.spec.template.spec.containers.some((c) => envOf(c, 'REDIS_URL')),
+    )) {
+      expect(workload.spec.template.metadata.labels['app.kubernetes.io/part-of'], workload.metadata.name).toBe(
+        'gembatch',
+      );
     }
     const redisLabels = workloads.find((w) => w.metadata.name === 'redis')?.spec.template.metadata.labels ?? {};
-    const selectingRedis = policies.filter((p) => Object.entries(p.spec.podSelector.matchLabels ?? {}).length > 0 && Object.entries(p.spec.podSelector.matchLabels ?? {}).every(([k, v]) => redisLabels[k] === v));
+    const selectingRedis = policies.filter(
+      (p) =>
+        Object.entries(p.spec.podSelector.matchLabels ?? {}).length > 0 &&
+        Object.entries(p.spec.podSelector.matchLabels ?? {}).every(([k, v]) => redisLabels[k] === v),
+    );
     expect(selectingRedis.map((p) => p.metadata.name)).toEqual(['redis-from-gembatch']);
     const metrics = policies.find((p) => p.metadata.name === 'metrics-from-monitoring');
-    expect(metrics?.spec.ingress?.[0]?.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    expect(metrics?.spec.ingress?.[0]?.from).toEqual([
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+    ]);
   });
 });
 
@@ -214,14 +283,21 @@ describe('infra/k8s workers: stuck and draining nodes', () => {
   it('liveness is /livez on the watchdog port, readiness the metrics listener that starts once the model is loaded', () => {
     expect(container?.livenessProbe?.httpGet).toEqual({ path: '/livez', port: 'livez' });
     expect(container?.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
-    expect(container?.ports).toEqual(expect.arrayContaining([{ name: 'livez', containerPort: 9466 }, { name: 'metrics', containerPort: 9465 }]));
+    expect(container?.ports).toEqual(
+      expect.arrayContaining([
+        { name: 'livez', containerPort: 9466 },
+        { name: 'metrics', containerPort: 9465 },
+      ]),
+    );
   });
 
   it('the pod grace period is above the drain grace, and a PodDisruptionBudget drains one worker at a time', () => {
     const drain = Number(container && envOf(container, 'GEMBATCH_SHUTDOWN_GRACE_SECONDS')?.value);
     expect(drain).toBeGreaterThan(0);
     expect(podSpec?.terminationGracePeriodSeconds).toBeGreaterThan(drain);
-    const budget = k8s.find((doc) => doc.kind === 'PodDisruptionBudget') as { spec: { maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } } | undefined;
+    const budget = k8s.find((doc) => doc.kind === 'PodDisruptionBudget') as
+      | { spec: { maxUnavailable?: number; selector: { matchLabels: Record<string, string> } } }
+      | undefined;
     expect(budget?.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { app: 'gembatch-worker' } } });
   });
 });
@@ -239,7 +315,10 @@ const K8S_MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
 };
 const KUBECTL = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8' }).status === 0;
-if (!KUBECTL) console.warn('kubectl not found: skipping the kustomize-rendered Kubernetes schema check (apt-get install kubernetes-client)');
+if (!KUBECTL)
+  console.warn(
+    'kubectl not found: skipping the kustomize-rendered Kubernetes schema check (apt-get install kubernetes-client)',
+  );
 
 /** Renders `dir` with `kubectl kustomize` and returns every schema problem, one line each (`Kind/name: path message`). */
 function kubernetesSchemaProblems(dir: string): string[] {
@@ -283,9 +362,12 @@ describe('deployment files against their schemas', () => {
     expect(problems.join('\n')).toMatch(/\/services\/api\/ports must be array/);
   });
 
-  it.skipIf(!KUBECTL)('every manifest kustomize renders from infra/k8s follows the Kubernetes (and KEDA) schema of its API version', () => {
-    expect(kubernetesSchemaProblems(join(ROOT, K8S_DIR))).toEqual([]);
-  });
+  it.skipIf(!KUBECTL)(
+    'every manifest kustomize renders from infra/k8s follows the Kubernetes (and KEDA) schema of its API version',
+    () => {
+      expect(kubernetesSchemaProblems(join(ROOT, K8S_DIR))).toEqual([]);
+    },
+  );
 
   it.skipIf(!KUBECTL)('a broken manifest fails the check', () => {
     const problems = kubernetesSchemaProblems(join(ROOT, 'services/api/test/fixtures/broken-k8s'));

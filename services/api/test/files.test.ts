@@ -17,7 +17,12 @@ describe('POST /v1/files and GET /v1/files/:id', () => {
     const { app, blobStore, redis: connection } = await startApi(redis);
     const content = 'Patient was discharged in stable condition.\n'.repeat(2_000);
     const body = multipart([{ name: 'file', filename: 'C:\\scans\\summary.txt', type: 'text/plain', content }]);
-    const response = await app.inject({ method: 'POST', url: '/v1/files', payload: body.payload, headers: body.headers });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/files',
+      payload: body.payload,
+      headers: body.headers,
+    });
     expect(response.statusCode).toBe(201);
     const file = response.json();
     expect(file).toEqual({
@@ -35,7 +40,12 @@ describe('POST /v1/files and GET /v1/files/:id', () => {
     expect(Math.abs(file.created_at - Date.now() / 1000)).toBeLessThan(600);
     expect(file.expires_at - file.created_at).toBe(7 * 24 * 60 * 60);
     expect((await readFile(await blobStore.path(file.sha256), 'utf8')) === content).toBe(true);
-    expect(await connection.hgetall(redisKeys.file(redis.prefix, file.id))).toMatchObject({ tenant: 'default', sha256: file.sha256, bytes: String(file.bytes), declared_type: 'text/plain' });
+    expect(await connection.hgetall(redisKeys.file(redis.prefix, file.id))).toMatchObject({
+      tenant: 'default',
+      sha256: file.sha256,
+      bytes: String(file.bytes),
+      declared_type: 'text/plain',
+    });
 
     const read = await app.inject({ method: 'GET', url: `/v1/files/${file.id}` });
     expect(read.statusCode).toBe(200);
@@ -57,7 +67,9 @@ describe('POST /v1/files and GET /v1/files/:id', () => {
     form.append('file', new Blob([big]), 'big.bin');
     const refused = await fetch(`${address}/v1/files`, { method: 'POST', body: form });
     expect(refused.status).toBe(413);
-    expect(await refused.json()).toEqual({ error: { code: 'GB_ERR_PAYLOAD_TOO_LARGE', message: 'file: the upload is larger than the limit of 4096 bytes' } });
+    expect(await refused.json()).toEqual({
+      error: { code: 'GB_ERR_PAYLOAD_TOO_LARGE', message: 'file: the upload is larger than the limit of 4096 bytes' },
+    });
     expect(await blobStore.has(sha256Of(big))).toBe(false);
     expect(await readdir(join(blobStore.root, '.tmp'))).toEqual([]);
 
@@ -72,18 +84,34 @@ describe('POST /v1/files and GET /v1/files/:id', () => {
   redisTest('names the field when the multipart body is wrong', async ({ redis }) => {
     const { app } = await startApi(redis);
     const wrongPart = multipart([{ name: 'document', filename: 'a.txt', content: 'hello' }]);
-    const response = await app.inject({ method: 'POST', url: '/v1/files', payload: wrongPart.payload, headers: wrongPart.headers });
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/files',
+      payload: wrongPart.payload,
+      headers: wrongPart.headers,
+    });
     expect(response.statusCode).toBe(400);
-    expect(response.json().error).toMatchObject({ code: 'GB_ERR_BAD_REQUEST', message: expect.stringMatching(/^file: /) });
+    expect(response.json().error).toMatchObject({
+      code: 'GB_ERR_BAD_REQUEST',
+      message: expect.stringMatching(/^file: /),
+    });
 
     const fieldsOnly = multipart([{ name: 'purpose', content: 'batch' }]);
-    const noFile = await app.inject({ method: 'POST', url: '/v1/files', payload: fieldsOnly.payload, headers: fieldsOnly.headers });
+    const noFile = await app.inject({
+      method: 'POST',
+      url: '/v1/files',
+      payload: fieldsOnly.payload,
+      headers: fieldsOnly.headers,
+    });
     expect(noFile.statusCode).toBe(400);
     expect(noFile.json().error.message).toMatch(/^file: /);
 
     const json = await app.inject({ method: 'POST', url: '/v1/files', payload: { file: 'x' } });
     expect(json.statusCode).toBe(400);
-    expect(json.json().error).toMatchObject({ code: 'GB_ERR_BAD_REQUEST', message: expect.stringMatching(/^file: .*multipart/) });
+    expect(json.json().error).toMatchObject({
+      code: 'GB_ERR_BAD_REQUEST',
+      message: expect.stringMatching(/^file: .*multipart/),
+    });
   });
 
   redisTest('answers 404 for unknown and malformed file ids', async ({ redis }) => {
@@ -95,15 +123,22 @@ describe('POST /v1/files and GET /v1/files/:id', () => {
     }
   });
 
-  redisTest.skipIf(!existsSync(corpusPdf))('uploads a real PDF from the corpus over HTTP, byte for byte', async ({ redis }) => {
-    const { app, blobStore } = await startApi(redis);
-    const address = await app.listen({ port: 0, host: '127.0.0.1' });
-    const form = new FormData();
-    form.append('file', await openAsBlob(corpusPdf, { type: 'application/pdf' }), 'discharge-summary-sample.pdf');
-    const response = await fetch(`${address}/v1/files`, { method: 'POST', body: form });
-    expect(response.status).toBe(201);
-    const bytes = await readFile(corpusPdf);
-    expect(await response.json()).toMatchObject({ bytes: bytes.length, sha256: sha256Of(bytes), filename: 'discharge-summary-sample.pdf' });
-    expect((await readFile(await blobStore.path(sha256Of(bytes)))).equals(bytes)).toBe(true);
-  });
+  redisTest.skipIf(!existsSync(corpusPdf))(
+    'uploads a real PDF from the corpus over HTTP, byte for byte',
+    async ({ redis }) => {
+      const { app, blobStore } = await startApi(redis);
+      const address = await app.listen({ port: 0, host: '127.0.0.1' });
+      const form = new FormData();
+      form.append('file', await openAsBlob(corpusPdf, { type: 'application/pdf' }), 'discharge-summary-sample.pdf');
+      const response = await fetch(`${address}/v1/files`, { method: 'POST', body: form });
+      expect(response.status).toBe(201);
+      const bytes = await readFile(corpusPdf);
+      expect(await response.json()).toMatchObject({
+        bytes: bytes.length,
+        sha256: sha256Of(bytes),
+        filename: 'discharge-summary-sample.pdf',
+      });
+      expect((await readFile(await blobStore.path(sha256Of(bytes)))).equals(bytes)).toBe(true);
+    },
+  );
 });

@@ -1,6 +1,12 @@
 import type { Redis } from 'ioredis';
 import { closeRedisConnection, createRedisConnection, redisKeyPrefix } from '@gembatch/queue';
-import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
+import {
+  startEventLoopWatchdog,
+  startMetricsServer,
+  type EventLoopWatchdog,
+  type Logger,
+  type MetricsServer,
+} from '@gembatch/telemetry';
 import { FleetMetrics } from './fleet-metrics.ts';
 
 /** The port Prometheus scrapes the fleet on (also the OpenTelemetry Prometheus exporter's default, so dashboards and firewalls know it). */
@@ -30,12 +36,7 @@ export class Exporter {
   readonly #server: MetricsServer;
   readonly #watchdog: EventLoopWatchdog;
 
-  private constructor(
-    redis: Redis,
-    metrics: FleetMetrics,
-    server: MetricsServer,
-    watchdog: EventLoopWatchdog,
-  ) {
+  private constructor(redis: Redis, metrics: FleetMetrics, server: MetricsServer, watchdog: EventLoopWatchdog) {
     this.#redis = redis;
     this.#metrics = metrics;
     this.#server = server;
@@ -48,9 +49,19 @@ export class Exporter {
     // Scrapes report Redis outages as gembatch_exporter_redis_up 0; connection errors need no other handling.
     redis.on('error', () => undefined);
     // On a Redis Cluster the prefix carries a hash tag, as the API and workers write it.
-    const metrics = new FleetMetrics({ redis, prefix: redisKeyPrefix(options.prefix, options.redisUrl), ...(options.readTimeoutMs ? { readTimeoutMs: options.readTimeoutMs } : {}), ...(options.logger ? { logger: options.logger } : {}) });
+    const metrics = new FleetMetrics({
+      redis,
+      prefix: redisKeyPrefix(options.prefix, options.redisUrl),
+      ...(options.readTimeoutMs ? { readTimeoutMs: options.readTimeoutMs } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
     try {
-      const server = await startMetricsServer({ registry: metrics.registry, port: options.port ?? DEFAULT_EXPORTER_PORT, host: options.host ?? '127.0.0.1', ...(options.logger ? { logger: options.logger } : {}) });
+      const server = await startMetricsServer({
+        registry: metrics.registry,
+        port: options.port ?? DEFAULT_EXPORTER_PORT,
+        host: options.host ?? '127.0.0.1',
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
       // The exporter's own event-loop lag, beside the fleet's families.
       const watchdog = await startEventLoopWatchdog({ registry: metrics.registry });
       return new Exporter(redis, metrics, server, watchdog);

@@ -1,7 +1,17 @@
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { ALL_QUEUES, errorMessage } from '@gembatch/contracts';
-import { FLEET_FAMILIES, MetricFamily, ScrapeSnapshot, registerJobFamilies, registerNodeFamilies, type Logger, type NodeMetricsInput, type ScalarSample, type StoredFamilies } from '@gembatch/telemetry';
+import {
+  FLEET_FAMILIES,
+  MetricFamily,
+  ScrapeSnapshot,
+  registerJobFamilies,
+  registerNodeFamilies,
+  type Logger,
+  type NodeMetricsInput,
+  type ScalarSample,
+  type StoredFamilies,
+} from '@gembatch/telemetry';
 import { collectJobMetrics } from './collectors/job-collector.ts';
 import { collectNodes } from './collectors/node-collector.ts';
 import { QueueCollector } from './collectors/queue-collector.ts';
@@ -67,8 +77,12 @@ export class FleetMetrics {
       const current = await snapshot.get();
       return current.redisUp ? [{ labels: {}, value: current.nodes.length }] : [];
     });
-    MetricFamily.register(this.registry, FLEET_FAMILIES.redisUp, async () => [{ labels: {}, value: (await snapshot.get()).redisUp ? 1 : 0 }]);
-    MetricFamily.register(this.registry, FLEET_FAMILIES.scrapeDuration, async () => [{ labels: {}, value: (await snapshot.get()).readSeconds }]);
+    MetricFamily.register(this.registry, FLEET_FAMILIES.redisUp, async () => [
+      { labels: {}, value: (await snapshot.get()).redisUp ? 1 : 0 },
+    ]);
+    MetricFamily.register(this.registry, FLEET_FAMILIES.scrapeDuration, async () => [
+      { labels: {}, value: (await snapshot.get()).readSeconds },
+    ]);
   }
 
   /** Reads everything a scrape serves. Never throws: when Redis fails, `redisUp` is false and the rest empty. */
@@ -76,18 +90,40 @@ export class FleetMetrics {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${this.#readTimeoutMs} ms`)), this.#readTimeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer within ${this.#readTimeoutMs} ms`)),
+        this.#readTimeoutMs,
+      );
     });
     try {
-      const [nodes, jobs, queues, pendingJobs] = await Promise.race([Promise.all([collectNodes(this.#redis, this.#prefix), collectJobMetrics(this.#redis, this.#prefix), this.#queueCollector.collect(), this.#queueCollector.pendingJobs()]), timeout]);
+      const [nodes, jobs, queues, pendingJobs] = await Promise.race([
+        Promise.all([
+          collectNodes(this.#redis, this.#prefix),
+          collectJobMetrics(this.#redis, this.#prefix),
+          this.#queueCollector.collect(),
+          this.#queueCollector.pendingJobs(),
+        ]),
+        timeout,
+      ]);
       if (this.#redisWasDown) this.#logger?.info('Redis readable again');
       this.#redisWasDown = false;
       return { redisUp: true, nodes, jobs, queues, pendingJobs, readSeconds: (performance.now() - started) / 1000 };
     } catch (error) {
       // Once per outage: Prometheus scrapes every few seconds.
-      if (!this.#redisWasDown) this.#logger?.warn({ code: 'GB_ERR_SERVICE_UNAVAILABLE', err: errorMessage(error) }, 'cannot read fleet stats from Redis; serving gembatch_exporter_redis_up 0');
+      if (!this.#redisWasDown)
+        this.#logger?.warn(
+          { code: 'GB_ERR_SERVICE_UNAVAILABLE', err: errorMessage(error) },
+          'cannot read fleet stats from Redis; serving gembatch_exporter_redis_up 0',
+        );
       this.#redisWasDown = true;
-      return { redisUp: false, nodes: [], jobs: new Map(), queues: [], pendingJobs: 0, readSeconds: (performance.now() - started) / 1000 };
+      return {
+        redisUp: false,
+        nodes: [],
+        jobs: new Map(),
+        queues: [],
+        pendingJobs: 0,
+        readSeconds: (performance.now() - started) / 1000,
+      };
     } finally {
       clearTimeout(timer);
     }

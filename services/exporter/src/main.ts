@@ -11,9 +11,19 @@ async function main(): Promise<void> {
   const log = createLogger({ service: 'exporter', level: env.LOG_LEVEL });
   let exporter: Exporter;
   try {
-    exporter = await Exporter.start({ redisUrl: env.REDIS_URL, prefix: env.GEMBATCH_REDIS_PREFIX, port: env.GEMBATCH_EXPORTER_PORT, host: env.GEMBATCH_EXPORTER_HOST, readTimeoutMs: env.GEMBATCH_EXPORTER_READ_TIMEOUT_MS, logger: log });
+    exporter = await Exporter.start({
+      redisUrl: env.REDIS_URL,
+      prefix: env.GEMBATCH_REDIS_PREFIX,
+      port: env.GEMBATCH_EXPORTER_PORT,
+      host: env.GEMBATCH_EXPORTER_HOST,
+      readTimeoutMs: env.GEMBATCH_EXPORTER_READ_TIMEOUT_MS,
+      logger: log,
+    });
   } catch (error) {
-    log.fatal({ code: (error as { code?: string }).code ?? 'GB_ERR_INTERNAL', err: errorMessage(error) }, 'exporter failed to start');
+    log.fatal(
+      { code: (error as { code?: string }).code ?? 'GB_ERR_INTERNAL', err: errorMessage(error) },
+      'exporter failed to start',
+    );
     process.exit(1);
   }
   log.info({ url: exporter.url, prefix: env.GEMBATCH_REDIS_PREFIX }, 'exporter listening');

@@ -2,7 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { describe, expect, onTestFinished } from 'vitest';
-import { DEFAULT_TENANT, GenerateJobResult, NODE_STATS_TTL_SECONDS, QUEUE_NAMES, newJobId, type GenerateJobData, errorMessage } from '@gembatch/contracts';
+import {
+  DEFAULT_TENANT,
+  GenerateJobResult,
+  NODE_STATS_TTL_SECONDS,
+  QUEUE_NAMES,
+  newJobId,
+  type GenerateJobData,
+  errorMessage,
+} from '@gembatch/contracts';
 import { JobProducer } from '@gembatch/queue';
 import { listLiveNodes } from '@gembatch/node-stats';
 import { FileSystemBlobStore } from '@gembatch/storage';
@@ -41,7 +49,11 @@ interface WorkerProcess {
 }
 
 function startWorker(node: string, env: Record<string, string>): WorkerProcess {
-  const child = spawn(join(REPO_ROOT, 'node_modules/.bin/tsx'), ['services/worker/src/main.ts'], { cwd: REPO_ROOT, env: { ...process.env, ...env, GEMBATCH_NODE_ID: node }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(join(REPO_ROOT, 'node_modules/.bin/tsx'), ['services/worker/src/main.ts'], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, GEMBATCH_NODE_ID: node },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   const keep = (chunk: Buffer): void => {
     // Only the tail, for failure messages (worker logs carry ids and codes, no content).
@@ -65,16 +77,27 @@ async function stopWorker(worker: WorkerProcess): Promise<void> {
  * Retries `check` until it passes or `timeoutMs` elapses, failing at once (with its log) if a
  * worker process dies meanwhile.
  */
-async function waitUntil<T>(what: string, timeoutMs: number, workers: WorkerProcess[], check: () => Promise<T>): Promise<T> {
+async function waitUntil<T>(
+  what: string,
+  timeoutMs: number,
+  workers: WorkerProcess[],
+  check: () => Promise<T>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const worker of workers) {
-      if (worker.child.exitCode !== null) throw new Error(`worker ${worker.node} exited with ${worker.child.exitCode} while waiting for ${what}:\n${worker.log()}`);
+      if (worker.child.exitCode !== null)
+        throw new Error(
+          `worker ${worker.node} exited with ${worker.child.exitCode} while waiting for ${what}:\n${worker.log()}`,
+        );
     }
     try {
       return await check();
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${errorMessage(error)}\n${workers.map((w) => `--- ${w.node}\n${w.log()}`).join('\n')}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${what}: ${errorMessage(error)}\n${workers.map((w) => `--- ${w.node}\n${w.log()}`).join('\n')}`,
+        );
     }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
@@ -113,19 +136,34 @@ describe.skipIf(!PROMETHEUS)('fleet metrics, end to end', () => {
       const [workerA, workerB] = workers as [WorkerProcess, WorkerProcess];
 
       await waitUntil('both workers to heartbeat', WORKER_START_MS, workers, async () => {
-        expect((await listLiveNodes(connection, redis.prefix)).map((n) => n.node).sort()).toEqual(['fleet-a', 'fleet-b']);
+        expect((await listLiveNodes(connection, redis.prefix)).map((n) => n.node).sort()).toEqual([
+          'fleet-a',
+          'fleet-b',
+        ]);
       });
       // Prometheus must hold a sample of each counter before it grows, or rate() sees no increase.
       await waitUntil('Prometheus to scrape both nodes', HEARTBEAT_SETTLE_MS, workers, async () => {
         expect(await prometheus.query('gembatch_generation_tokens_total')).toHaveLength(2);
       });
 
-      const input = await blobs.put(Buffer.from('The quarterly report shows revenue grew while costs stayed flat. The board approved the budget for next year.'));
+      const input = await blobs.put(
+        Buffer.from(
+          'The quarterly report shows revenue grew while costs stayed flat. The board approved the budget for next year.',
+        ),
+      );
       const results: GenerateJobResult[] = [];
       for (let wave = 0; wave < MAX_WAVES && new Set(results.map((r) => r.node)).size < 2; wave++) {
         const ids: string[] = [];
         for (let i = 0; i < WAVE; i++) {
-          const job: GenerateJobData = { job_id: newJobId(), tenant: DEFAULT_TENANT, task: 'summarize', options: { length: 'short' }, max_tokens: 24, submitted_at: Date.now(), input: { type: 'text', sha256: input.sha256 } };
+          const job: GenerateJobData = {
+            job_id: newJobId(),
+            tenant: DEFAULT_TENANT,
+            task: 'summarize',
+            options: { length: 'short' },
+            max_tokens: 24,
+            submitted_at: Date.now(),
+            input: { type: 'text', sha256: input.sha256 },
+          };
           await producer.submit(job, QUEUE_NAMES.generate);
           ids.push(job.job_id);
         }
@@ -143,7 +181,8 @@ describe.skipIf(!PROMETHEUS)('fleet metrics, end to end', () => {
         results.push(...finished);
       }
       const expected = new Map<string, number>();
-      for (const result of results) expected.set(result.node, (expected.get(result.node) ?? 0) + result.usage.generated_tokens);
+      for (const result of results)
+        expected.set(result.node, (expected.get(result.node) ?? 0) + result.usage.generated_tokens);
       expect([...expected.keys()].sort()).toEqual(['fleet-a', 'fleet-b']);
       for (const tokens of expected.values()) expect(tokens).toBeGreaterThan(0);
 
@@ -153,7 +192,8 @@ describe.skipIf(!PROMETHEUS)('fleet metrics, end to end', () => {
         expect(valuesBy(current, 'gembatch_generation_tokens_total', 'node')).toEqual(expected);
         return current;
       });
-      for (const [node, tokensPerSecond] of valuesBy(scraped, 'gembatch_node_generation_tokens_per_second', 'node')) expect(tokensPerSecond, node).toBeGreaterThan(0);
+      for (const [node, tokensPerSecond] of valuesBy(scraped, 'gembatch_node_generation_tokens_per_second', 'node'))
+        expect(tokensPerSecond, node).toBeGreaterThan(0);
       expect(valuesBy(scraped, 'gembatch_node_generation_tokens_per_second', 'node').size).toBe(2);
       expect(valuesBy(scraped, 'gembatch_jobs_total', 'task').get('summarize')).toBe(results.length);
 

@@ -12,14 +12,36 @@ import { startPrometheus } from './prometheus-process.ts';
 import { REPO_ROOT, hasCommand } from './repo-paths.ts';
 
 const PROMETHEUS = hasCommand('prometheus');
-if (!PROMETHEUS) console.warn('prometheus not found: skipping the real-Prometheus scrape test (apt-get install prometheus)');
+if (!PROMETHEUS)
+  console.warn('prometheus not found: skipping the real-Prometheus scrape test (apt-get install prometheus)');
 
 function identity(node: string): NodeIdentity {
-  return { node, host: 'h', gpu: 'cpu', accelerator: 'cpu', engine: 'node-llama-cpp', model: 'm', quant: 'F16', capabilities: ['text'], sequences: 2, contextPerSequence: 256 };
+  return {
+    node,
+    host: 'h',
+    gpu: 'cpu',
+    accelerator: 'cpu',
+    engine: 'node-llama-cpp',
+    model: 'm',
+    quant: 'F16',
+    capabilities: ['text'],
+    sequences: 2,
+    contextPerSequence: 256,
+  };
 }
 
 function counters(): EngineStats {
-  return { activeSequences: 0, promptTokensTotal: 0, generationTokensTotal: 0, decodeCallsTotal: 0, decodeTokensTotal: 0, fullDecodeCallsTotal: 0, decodeBatchTokens: new Map(), vramTotalBytes: 0, vramUsedBytes: 0 };
+  return {
+    activeSequences: 0,
+    promptTokensTotal: 0,
+    generationTokensTotal: 0,
+    decodeCallsTotal: 0,
+    decodeTokensTotal: 0,
+    fullDecodeCallsTotal: 0,
+    decodeBatchTokens: new Map(),
+    vramTotalBytes: 0,
+    vramUsedBytes: 0,
+  };
 }
 
 describe.skipIf(!PROMETHEUS)('a real Prometheus scraping the exporter', () => {
@@ -29,14 +51,32 @@ describe.skipIf(!PROMETHEUS)('a real Prometheus scraping the exporter', () => {
       const connection = closeAfterTest(openTestRedis(redis.url));
       const engines = { 'node-a': counters(), 'node-b': counters() };
       for (const [node, engine] of Object.entries(engines)) {
-        const reporter = closeAfterTest(new NodeStatsReporter({ redis: connection, prefix: redis.prefix, identity: identity(node), engineStats: () => engine, intervalMs: 200 }));
+        const reporter = closeAfterTest(
+          new NodeStatsReporter({
+            redis: connection,
+            prefix: redis.prefix,
+            identity: identity(node),
+            engineStats: () => engine,
+            intervalMs: 200,
+          }),
+        );
         await reporter.start();
-        reporter.recordJob({ task: 'summarize', outcome: 'completed', queueWaitMs: 10, durationMs: 100, timeToFirstTokenMs: 20, interTokenMs: 5 });
+        reporter.recordJob({
+          task: 'summarize',
+          outcome: 'completed',
+          queueWaitMs: 10,
+          durationMs: 100,
+          timeToFirstTokenMs: 20,
+          interTokenMs: 5,
+        });
       }
       const exporter = closeAfterTest(await Exporter.start({ redisUrl: redis.url, prefix: redis.prefix, port: 0 }));
       const prometheus = closeAfterTest(await startPrometheus([new URL(exporter.url).host]));
       // Prometheus must hold a sample of both counters before they grow, or rate() sees no increase.
-      await vi.waitFor(async () => expect(await prometheus.query('gembatch_node_info')).toHaveLength(2), { timeout: 30_000, interval: 200 });
+      await vi.waitFor(async () => expect(await prometheus.query('gembatch_node_info')).toHaveLength(2), {
+        timeout: 30_000,
+        interval: 200,
+      });
 
       // The engines generate: counters grow on every poll until Prometheus reports both rates.
       const rates = await vi.waitFor(
@@ -67,10 +107,14 @@ describe.skipIf(!PROMETHEUS)('a real Prometheus scraping the exporter', () => {
         { timeout: 30_000, interval: 250 },
       );
 
-      const dashboard = JSON.parse(await readFile(join(REPO_ROOT, 'infra/grafana/dashboards/gembatch-fleet.json'), 'utf8')) as unknown;
+      const dashboard = JSON.parse(
+        await readFile(join(REPO_ROOT, 'infra/grafana/dashboards/gembatch-fleet.json'), 'utf8'),
+      ) as unknown;
       const failures: string[] = [];
       for (const { where, expr } of dashboardExpressions(dashboard)) {
-        await prometheus.query(substituteGrafanaVariables(expr)).catch((error: unknown) => failures.push(`${where}: ${String(error)}`));
+        await prometheus
+          .query(substituteGrafanaVariables(expr))
+          .catch((error: unknown) => failures.push(`${where}: ${String(error)}`));
       }
       expect(failures).toEqual([]);
     },

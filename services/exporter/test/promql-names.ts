@@ -3,7 +3,22 @@
  * label matchers, ranges, grouping clauses, function calls and keywords. Grafana variables
  * (`$__rate_interval`, `$node`) are replaced first.
  */
-const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'and', 'or', 'unless', 'offset', 'inf', 'nan', 'atan2']);
+const KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'inf',
+  'nan',
+  'atan2',
+]);
 
 /** Grafana's interval variables as a duration, and other variables as a match-all regex. */
 export function substituteGrafanaVariables(expr: string): string {

@@ -15,7 +15,8 @@ export async function scrape(url: string): Promise<Scrape> {
   const text = await response.text();
   const families = parsePrometheusFamilies(text);
   const parsed = parsePrometheusText(text);
-  if (parsed.errors.length > 0) throw new Error(`unparsable exposition lines: ${JSON.stringify(parsed.errors.slice(0, 3))}`);
+  if (parsed.errors.length > 0)
+    throw new Error(`unparsable exposition lines: ${JSON.stringify(parsed.errors.slice(0, 3))}`);
   return { status: response.status, text, families, parsed };
 }
 

@@ -5,9 +5,18 @@ import { isRedisUrl } from '@gembatch/queue';
 /** Worker configuration: one variable per setting, parsed in `main.ts` with `loadEnv`. */
 export const WorkerEnv = z.object({
   /** Redis the queues live in. */
-  REDIS_URL: z.string().refine(isRedisUrl, 'must be redis://, rediss://, redis+cluster://h1:p1,h2:p2, redis+sentinel://host:26379/master or a list of redis:// URLs').default('redis://127.0.0.1:6379'),
+  REDIS_URL: z
+    .string()
+    .refine(
+      isRedisUrl,
+      'must be redis://, rediss://, redis+cluster://h1:p1,h2:p2, redis+sentinel://host:26379/master or a list of redis:// URLs',
+    )
+    .default('redis://127.0.0.1:6379'),
   /** Key prefix of every queue and record (separate stacks can share one Redis). */
-  GEMBATCH_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/).default('gembatch'),
+  GEMBATCH_REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('gembatch'),
   /** Blob store root and model cache (`<dir>/blobs`, `<dir>/models`). */
   GEMBATCH_DATA_DIR: z.string().default('.gembatch'),
   /** Blob store root, shared by the API and every worker (NFS / ReadWriteMany across hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`. */
@@ -47,7 +56,10 @@ export const WorkerEnv = z.object({
   /** Image token budget per image on multimodal nodes. */
   GEMBATCH_IMAGE_MAX_TOKENS: envInt(40, 4096).default(280),
   /** Stable node id in metrics. Defaults to `<hostname>-gpu<index>` or `<hostname>-cpu`. */
-  GEMBATCH_NODE_ID: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/).optional(),
+  GEMBATCH_NODE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/)
+    .optional(),
   /** Port of this node's own `/metrics` (0 disables it). */
   GEMBATCH_METRICS_PORT: envInt(0, 65535).default(9465),
   /** Interface the node's `/metrics` listens on. */

@@ -22,7 +22,10 @@ async function main(): Promise<void> {
     log.fatal({ err: error }, 'worker failed to start');
     const failure = toGembatchError(error);
     // Bounded: a parent that stopped reading must not keep a failed worker alive.
-    await Promise.race([events?.({ type: 'worker.failed', code: failure.code, message: failure.message }), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    await Promise.race([
+      events?.({ type: 'worker.failed', code: failure.code, message: failure.message }),
+      new Promise((resolve) => setTimeout(resolve, 1_000).unref()),
+    ]);
     await node.close(0).catch(() => undefined);
     process.exit(1);
   }

@@ -6,27 +6,32 @@ import { startWorker } from './worker-harness.ts';
 const LOCK_MS = 1_000;
 
 describe('job locks', () => {
-  redisTest('a decode several times longer than the job lock keeps its lock: it completes once and is never taken back as stalled', async ({ redis }) => {
-    const worker = await startWorker(redis, {
-      GEMBATCH_MODEL: await ensureTestModel('tiny'),
-      GEMBATCH_SEQUENCES: '1',
-      GEMBATCH_CONTEXT_PER_SEQUENCE: '4096',
-      GEMBATCH_JOB_LOCK_MS: String(LOCK_MS),
-      // A stall check four times per lock: a lock left to expire would be noticed at once.
-      GEMBATCH_STALLED_CHECK_MS: '250',
-      GEMBATCH_MAX_STALLED_COUNT: '0',
-    });
-    const id = await worker.submitText('A long story about a lighthouse keeper and the sea.', 'summarize', { max_tokens: 1_500 });
-    const view = await worker.settle(id, 120_000);
-    expect(view.error).toBeNull();
-    expect(view.status).toBe('completed');
-    const job = await worker.producer.queues.generate.getJob(id);
-    // The premise: the decode outlived the lock at least twice (else the test proves nothing).
-    expect((job?.finishedOn ?? 0) - (job?.processedOn ?? 0)).toBeGreaterThan(2 * LOCK_MS);
-    expect(job?.attemptsMade).toBe(1);
-    expect(job?.attemptsStarted).toBe(1);
-    expect(job?.stalledCounter ?? 0).toBe(0);
-    // No lost lock, no stall, no worker error was logged.
-    expect(worker.logLines.filter((line) => /"level":"(warn|error)"/.test(line))).toEqual([]);
-  });
+  redisTest(
+    'a decode several times longer than the job lock keeps its lock: it completes once and is never taken back as stalled',
+    async ({ redis }) => {
+      const worker = await startWorker(redis, {
+        GEMBATCH_MODEL: await ensureTestModel('tiny'),
+        GEMBATCH_SEQUENCES: '1',
+        GEMBATCH_CONTEXT_PER_SEQUENCE: '4096',
+        GEMBATCH_JOB_LOCK_MS: String(LOCK_MS),
+        // A stall check four times per lock: a lock left to expire would be noticed at once.
+        GEMBATCH_STALLED_CHECK_MS: '250',
+        GEMBATCH_MAX_STALLED_COUNT: '0',
+      });
+      const id = await worker.submitText('A long story about a lighthouse keeper and the sea.', 'summarize', {
+        max_tokens: 1_500,
+      });
+      const view = await worker.settle(id, 120_000);
+      expect(view.error).toBeNull();
+      expect(view.status).toBe('completed');
+      const job = await worker.producer.queues.generate.getJob(id);
+      // The premise: the decode outlived the lock at least twice (else the test proves nothing).
+      expect((job?.finishedOn ?? 0) - (job?.processedOn ?? 0)).toBeGreaterThan(2 * LOCK_MS);
+      expect(job?.attemptsMade).toBe(1);
+      expect(job?.attemptsStarted).toBe(1);
+      expect(job?.stalledCounter ?? 0).toBe(0);
+      // No lost lock, no stall, no worker error was logged.
+      expect(worker.logLines.filter((line) => /"level":"(warn|error)"/.test(line))).toEqual([]);
+    },
+  );
 });

@@ -7,7 +7,12 @@ describe('worker shutdown with chunked jobs', () => {
     'chunk children decoding at shutdown go back to waiting, their parent keeps waiting for them, and another node finishes the flow',
     async ({ redis }) => {
       const model = await ensureTestModel('tiny');
-      const env = { GEMBATCH_MODEL: model, GEMBATCH_SEQUENCES: '2', GEMBATCH_CONTEXT_PER_SEQUENCE: '2048', GEMBATCH_CHUNK_OVERLAP_TOKENS: '16' };
+      const env = {
+        GEMBATCH_MODEL: model,
+        GEMBATCH_SEQUENCES: '2',
+        GEMBATCH_CONTEXT_PER_SEQUENCE: '2048',
+        GEMBATCH_CHUNK_OVERLAP_TOKENS: '16',
+      };
       const first = await startWorker(redis, { ...env, GEMBATCH_NODE_ID: 'node-a' });
       const engine = first.node.engine;
       if (!engine) throw new Error('engine not loaded');
@@ -19,7 +24,9 @@ describe('worker shutdown with chunked jobs', () => {
       const queue = first.producer.queues.generate;
       const chunkIds = await vi.waitFor(
         async () => {
-          const decoding = (await queue.getActive()).filter((job) => job.data.chunk !== undefined && typeof job.progress === 'number' && job.progress > 0);
+          const decoding = (await queue.getActive()).filter(
+            (job) => job.data.chunk !== undefined && typeof job.progress === 'number' && job.progress > 0,
+          );
           if (decoding.length < 2) throw new Error(`${decoding.length} chunks decoding`);
           return decoding.map((job) => job.id as string);
         },
@@ -30,7 +37,10 @@ describe('worker shutdown with chunked jobs', () => {
       expect(await (await queue.getJob(jobId))?.getState()).toBe('waiting-children');
       // A chunk may finish between the poll and the drain; every other one was handed back.
       const states = await Promise.all(chunkIds.map(async (id) => (await queue.getJob(id))?.getState()));
-      expect(states.filter((state) => state !== 'completed').every((state) => state === 'waiting'), states.join(',')).toBe(true);
+      expect(
+        states.filter((state) => state !== 'completed').every((state) => state === 'waiting'),
+        states.join(','),
+      ).toBe(true);
       expect(states).toContain('waiting');
       for (const id of chunkIds) expect((await queue.getJob(id))?.failedReason ?? '').toBe('');
 

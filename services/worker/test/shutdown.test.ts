@@ -15,11 +15,22 @@ describe('worker shutdown', () => {
     'past the grace period active jobs go back to waiting with their attempt count intact, and another node completes them',
     async ({ redis }) => {
       const model = await ensureTestModel('tiny');
-      const first = await startWorker(redis, { GEMBATCH_MODEL: model, GEMBATCH_SEQUENCES: '4', GEMBATCH_CONTEXT_PER_SEQUENCE: CONTEXT, GEMBATCH_NODE_ID: 'node-a' });
+      const first = await startWorker(redis, {
+        GEMBATCH_MODEL: model,
+        GEMBATCH_SEQUENCES: '4',
+        GEMBATCH_CONTEXT_PER_SEQUENCE: CONTEXT,
+        GEMBATCH_NODE_ID: 'node-a',
+      });
       const queue = first.producer.queues.generate;
       // ignore_eos is not reachable through the API; the tiny model's random weights rarely emit EOS,
       // and the assertion below only needs the jobs to be active when the grace period ends.
-      const ids = await Promise.all(Array.from({ length: 4 }, (_, i) => first.submitText(`Shutdown document ${i}. ${makeLongText(2, i)}`, 'summarize', { max_tokens: LONG_GENERATION_TOKENS })));
+      const ids = await Promise.all(
+        Array.from({ length: 4 }, (_, i) =>
+          first.submitText(`Shutdown document ${i}. ${makeLongText(2, i)}`, 'summarize', {
+            max_tokens: LONG_GENERATION_TOKENS,
+          }),
+        ),
+      );
 
       // All four decoding (progress written) before the drain starts.
       await vi.waitFor(
@@ -47,7 +58,13 @@ describe('worker shutdown', () => {
       }
       expect(handedBack.length).toBeGreaterThan(0);
 
-      const second = await startWorker(redis, { GEMBATCH_MODEL: model, GEMBATCH_SEQUENCES: '4', GEMBATCH_CONTEXT_PER_SEQUENCE: CONTEXT, GEMBATCH_NODE_ID: 'node-b', GEMBATCH_DATA_DIR: first.dataDir });
+      const second = await startWorker(redis, {
+        GEMBATCH_MODEL: model,
+        GEMBATCH_SEQUENCES: '4',
+        GEMBATCH_CONTEXT_PER_SEQUENCE: CONTEXT,
+        GEMBATCH_NODE_ID: 'node-b',
+        GEMBATCH_DATA_DIR: first.dataDir,
+      });
       const views = await Promise.all(ids.map((id) => second.settle(id, 120_000)));
       for (const view of views) {
         expect(view.error).toBeNull();

@@ -24,7 +24,13 @@ describe('a task defined in one file and registered with one line', () => {
   let engine: Engine;
   let runner: TaskRunner;
   beforeAll(async () => {
-    engine = await createLlamaCppEngine({ modelPath: await ensureTestModel('tiny'), gpu: false, threads: 1, sequences: 1, contextPerSequence: 1024 });
+    engine = await createLlamaCppEngine({
+      modelPath: await ensureTestModel('tiny'),
+      gpu: false,
+      threads: 1,
+      sequences: 1,
+      contextPerSequence: 1024,
+    });
     runner = new TaskRunner({ engine, schemaRepairs: 0, tasks });
   });
   afterAll(async () => engine?.close());
@@ -44,7 +50,10 @@ describe('a task defined in one file and registered with one line', () => {
 
     // The concat reduce is the definition's merge, in chunk order, with no engine call.
     const merged = await runner.reduce(job, [first, second], REDUCE);
-    expect((merged.output as { points: string[] }).points).toEqual([...(first.output as { points: string[] }).points, ...(second.output as { points: string[] }).points]);
+    expect((merged.output as { points: string[] }).points).toEqual([
+      ...(first.output as { points: string[] }).points,
+      ...(second.output as { points: string[] }).points,
+    ]);
     expect(merged.stats.calls).toBe(5);
     // Concatenated outputs take no overlap and keep blank chunks (the default of a concat reduce).
     expect(runner.chunking(job)).toEqual({ overlap: false, dropBlankChunks: false });
@@ -53,7 +62,10 @@ describe('a task defined in one file and registered with one line', () => {
   it("reduces with the model by running the task on the partials with the definition's reduce prompt", async () => {
     // Room for the whitespace a grammar allows and random weights produce.
     const job = { task: 'verdict', options: {}, max_tokens: 48 };
-    const partials = [await runner.run(job, { text: TEXT, media: [] }), await runner.run(job, { text: 'The sky was grey.', media: [] })];
+    const partials = [
+      await runner.run(job, { text: TEXT, media: [] }),
+      await runner.run(job, { text: 'The sky was grey.', media: [] }),
+    ];
     for (const partial of partials) expect(['yes', 'no']).toContain((partial.output as { answer: string }).answer);
     const reduced = await runner.reduce(job, partials, REDUCE);
     expect(['yes', 'no']).toContain((reduced.output as { answer: string }).answer);
@@ -68,13 +80,24 @@ describe('a task defined in one file and registered with one line', () => {
     expect(error.retryable).toBe(false);
 
     // A chunk's outcome that does not parse as the task's output never reaches the merge.
-    const bad: TaskOutcome = { output: { points: 'not a list' }, text: '', stats: (await runner.run({ task: 'outline', options: { points: 1 }, max_tokens: 2 }, { text: TEXT, media: [] })).stats };
-    expect((await failure(runner.reduce({ task: 'outline', options: {}, max_tokens: 2 }, [bad], REDUCE))).code).toBe('GB_ERR_OUTPUT_INVALID');
+    const bad: TaskOutcome = {
+      output: { points: 'not a list' },
+      text: '',
+      stats: (await runner.run({ task: 'outline', options: { points: 1 }, max_tokens: 2 }, { text: TEXT, media: [] }))
+        .stats,
+    };
+    expect((await failure(runner.reduce({ task: 'outline', options: {}, max_tokens: 2 }, [bad], REDUCE))).code).toBe(
+      'GB_ERR_OUTPUT_INVALID',
+    );
   }, 120_000);
 
   it('refuses options its schema refuses and a task no registry holds', async () => {
-    expect(() => runner.request({ task: 'outline', options: { points: 9 }, max_tokens: 4 }, { text: TEXT, media: [] })).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
+    expect(() =>
+      runner.request({ task: 'outline', options: { points: 9 }, max_tokens: 4 }, { text: TEXT, media: [] }),
+    ).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
     const builtIn = new TaskRunner({ engine, schemaRepairs: 0 });
-    expect(() => builtIn.request({ task: 'outline', options: {}, max_tokens: 4 }, { text: TEXT, media: [] })).toThrow(expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }));
+    expect(() => builtIn.request({ task: 'outline', options: {}, max_tokens: 4 }, { text: TEXT, media: [] })).toThrow(
+      expect.objectContaining({ code: 'GB_ERR_BAD_REQUEST' }),
+    );
   });
 });

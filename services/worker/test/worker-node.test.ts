@@ -9,11 +9,19 @@ import { startWorker, TENANT } from './worker-harness.ts';
 
 describe('worker node', () => {
   redisTest('runs 8 jobs at once on 4 sequences, and decodes carry several sequences', async ({ redis }) => {
-    const worker = await startWorker(redis, { GEMBATCH_MODEL: await ensureTestModel('tiny'), GEMBATCH_SEQUENCES: '4', GEMBATCH_CONTEXT_PER_SEQUENCE: '1024' });
+    const worker = await startWorker(redis, {
+      GEMBATCH_MODEL: await ensureTestModel('tiny'),
+      GEMBATCH_SEQUENCES: '4',
+      GEMBATCH_CONTEXT_PER_SEQUENCE: '1024',
+    });
     const engine = worker.node.engine;
     if (!engine) throw new Error('engine not loaded');
     const before = engine.stats();
-    const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => worker.submitText(`Document number ${i}. The tenant wrote a letter about the lease and the rent.`)));
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        worker.submitText(`Document number ${i}. The tenant wrote a letter about the lease and the rent.`),
+      ),
+    );
     const views = await Promise.all(ids.map((id) => worker.settle(id)));
     for (const view of views) {
       expect(view.status).toBe('completed');
@@ -30,58 +38,93 @@ describe('worker node', () => {
     expect(after.generationTokensTotal - before.generationTokensTotal).toBe(generated);
   });
 
-  redisTest('a zero-byte file and a non-PDF "document" fail with typed codes, and the next job still runs', async ({ redis }) => {
-    const worker = await startWorker(redis, { GEMBATCH_MODEL: await ensureTestModel('tiny'), GEMBATCH_SEQUENCES: '2', GEMBATCH_CONTEXT_PER_SEQUENCE: '1024' });
-    const dir = await tempDir();
-    const empty = await writeZeroByteFile(join(dir.path, 'empty.pdf'));
-    const garbage = join(dir.path, 'scan.pdf');
-    await writeFile(garbage, Buffer.from([0x00, 0x01, 0x02, 0xfe, 0xff, 0x13, 0x37, 0x42, 0x00, 0x99, 0x88, 0x77]).toString('binary').repeat(100), 'binary');
-    const good = await writeTextPdf(join(dir.path, 'letter.pdf'), ['Dear tenant, the rent is due on the first of the month.']);
+  redisTest(
+    'a zero-byte file and a non-PDF "document" fail with typed codes, and the next job still runs',
+    async ({ redis }) => {
+      const worker = await startWorker(redis, {
+        GEMBATCH_MODEL: await ensureTestModel('tiny'),
+        GEMBATCH_SEQUENCES: '2',
+        GEMBATCH_CONTEXT_PER_SEQUENCE: '1024',
+      });
+      const dir = await tempDir();
+      const empty = await writeZeroByteFile(join(dir.path, 'empty.pdf'));
+      const garbage = join(dir.path, 'scan.pdf');
+      await writeFile(
+        garbage,
+        Buffer.from([0x00, 0x01, 0x02, 0xfe, 0xff, 0x13, 0x37, 0x42, 0x00, 0x99, 0x88, 0x77])
+          .toString('binary')
+          .repeat(100),
+        'binary',
+      );
+      const good = await writeTextPdf(join(dir.path, 'letter.pdf'), [
+        'Dear tenant, the rent is due on the first of the month.',
+      ]);
 
-    const emptyView = await worker.settle(await worker.submitFile(empty));
-    expect(emptyView.status).toBe('failed');
-    expect(emptyView.error?.code).toBe('GB_ERR_EMPTY_INPUT');
-    const garbageView = await worker.settle(await worker.submitFile(garbage));
-    expect(garbageView.status).toBe('failed');
-    expect(garbageView.error?.code).toBe('GB_ERR_UNSUPPORTED_MEDIA');
-    const goodView = await worker.settle(await worker.submitFile(good));
-    expect(goodView.status).toBe('completed');
-    expect(goodView.usage?.generated_tokens).toBeGreaterThan(0);
-    await dir.cleanup();
-  });
+      const emptyView = await worker.settle(await worker.submitFile(empty));
+      expect(emptyView.status).toBe('failed');
+      expect(emptyView.error?.code).toBe('GB_ERR_EMPTY_INPUT');
+      const garbageView = await worker.settle(await worker.submitFile(garbage));
+      expect(garbageView.status).toBe('failed');
+      expect(garbageView.error?.code).toBe('GB_ERR_UNSUPPORTED_MEDIA');
+      const goodView = await worker.settle(await worker.submitFile(good));
+      expect(goodView.status).toBe('completed');
+      expect(goodView.usage?.generated_tokens).toBeGreaterThan(0);
+      await dir.cleanup();
+    },
+  );
 
-  redisTest('an input three times the context runs as ordered chunk jobs, each processed once, then reduced', async ({ redis }) => {
-    const context = 512;
-    const worker = await startWorker(redis, { GEMBATCH_MODEL: await ensureTestModel('tiny'), GEMBATCH_SEQUENCES: '4', GEMBATCH_CONTEXT_PER_SEQUENCE: String(context), GEMBATCH_CHUNK_OVERLAP_TOKENS: '16' });
-    const engine = worker.node.engine;
-    if (!engine) throw new Error('engine not loaded');
-    let text = makeLongText(400, 7);
-    while ((await engine.countTokens(text)) < 3 * context) text += `\n${makeLongText(100, text.length)}`;
-    const jobId = await worker.submitText(text);
-    const view = await worker.settle(jobId, 120_000);
-    expect(view.status).toBe('completed');
+  redisTest(
+    'an input three times the context runs as ordered chunk jobs, each processed once, then reduced',
+    async ({ redis }) => {
+      const context = 512;
+      const worker = await startWorker(redis, {
+        GEMBATCH_MODEL: await ensureTestModel('tiny'),
+        GEMBATCH_SEQUENCES: '4',
+        GEMBATCH_CONTEXT_PER_SEQUENCE: String(context),
+        GEMBATCH_CHUNK_OVERLAP_TOKENS: '16',
+      });
+      const engine = worker.node.engine;
+      if (!engine) throw new Error('engine not loaded');
+      let text = makeLongText(400, 7);
+      while ((await engine.countTokens(text)) < 3 * context) text += `\n${makeLongText(100, text.length)}`;
+      const jobId = await worker.submitText(text);
+      const view = await worker.settle(jobId, 120_000);
+      expect(view.status).toBe('completed');
 
-    const result = await getJson(worker.blobs, await getJobResultSha256(worker.producer, jobId, TENANT), { parse: (v: unknown) => v as JobResultDocument });
-    expect(result.chunks).toBeGreaterThanOrEqual(3);
-    const queue = worker.producer.queues.generate;
-    const children = await Promise.all(Array.from({ length: result.chunks }, (_, i) => queue.getJob(`${jobId}-chunk-${i}`)));
-    const returned: number[] = [];
-    for (const child of children) {
-      expect(child).toBeDefined();
-      expect(await child?.getState()).toBe('completed');
-      // Processed exactly once: one attempt, never retried or stalled.
-      expect(child?.attemptsMade).toBe(1);
-      expect(child?.stalledCounter ?? 0).toBe(0);
-      returned.push((child?.returnvalue as { chunk: number }).chunk);
-    }
-    expect(returned).toEqual(Array.from({ length: result.chunks }, (_, i) => i));
-    // The parent's usage is every chunk's plus the reduce step's.
-    const chunkGenerated = children.reduce((sum, c) => sum + (c?.returnvalue as { outcome: { stats: { generatedTokens: number } } }).outcome.stats.generatedTokens, 0);
-    expect(view.usage?.generated_tokens).toBeGreaterThan(chunkGenerated);
-  });
+      const result = await getJson(worker.blobs, await getJobResultSha256(worker.producer, jobId, TENANT), {
+        parse: (v: unknown) => v as JobResultDocument,
+      });
+      expect(result.chunks).toBeGreaterThanOrEqual(3);
+      const queue = worker.producer.queues.generate;
+      const children = await Promise.all(
+        Array.from({ length: result.chunks }, (_, i) => queue.getJob(`${jobId}-chunk-${i}`)),
+      );
+      const returned: number[] = [];
+      for (const child of children) {
+        expect(child).toBeDefined();
+        expect(await child?.getState()).toBe('completed');
+        // Processed exactly once: one attempt, never retried or stalled.
+        expect(child?.attemptsMade).toBe(1);
+        expect(child?.stalledCounter ?? 0).toBe(0);
+        returned.push((child?.returnvalue as { chunk: number }).chunk);
+      }
+      expect(returned).toEqual(Array.from({ length: result.chunks }, (_, i) => i));
+      // The parent's usage is every chunk's plus the reduce step's.
+      const chunkGenerated = children.reduce(
+        (sum, c) =>
+          sum + (c?.returnvalue as { outcome: { stats: { generatedTokens: number } } }).outcome.stats.generatedTokens,
+        0,
+      );
+      expect(view.usage?.generated_tokens).toBeGreaterThan(chunkGenerated);
+    },
+  );
 
   redisTest('never logs document text', async ({ redis }) => {
-    const worker = await startWorker(redis, { GEMBATCH_MODEL: await ensureTestModel('tiny'), GEMBATCH_SEQUENCES: '2', GEMBATCH_CONTEXT_PER_SEQUENCE: '1024' });
+    const worker = await startWorker(redis, {
+      GEMBATCH_MODEL: await ensureTestModel('tiny'),
+      GEMBATCH_SEQUENCES: '2',
+      GEMBATCH_CONTEXT_PER_SEQUENCE: '1024',
+    });
     const secret = 'Zebulon Quartermaine owes 4471 dollars';
     const view = await worker.settle(await worker.submitText(`Ledger note: ${secret}.`));
     expect(view.status).toBe('completed');

@@ -59,9 +59,15 @@ export async function runBatch(argv: string[], out: NodeJS.WritableStream = proc
     case 'wait':
       return report(await waitForBatch(client, id(), { progress: process.stderr }));
     case 'list': {
-      const page = await client.listBatches({ ...(values.after ? { after: values.after } : {}), ...(values.limit ? { limit: Number(values.limit) } : {}) });
+      const page = await client.listBatches({
+        ...(values.after ? { after: values.after } : {}),
+        ...(values.limit ? { limit: Number(values.limit) } : {}),
+      });
       out.write(`${'id'.padEnd(40)} ${'status'.padEnd(11)} ${'done/failed/total'.padEnd(19)} created\n`);
-      for (const b of page.data) out.write(`${b.id.padEnd(40)} ${b.status.padEnd(11)} ${`${b.request_counts.completed}/${b.request_counts.failed}/${b.request_counts.total}`.padEnd(19)} ${new Date(b.created_at * 1000).toISOString()}\n`);
+      for (const b of page.data)
+        out.write(
+          `${b.id.padEnd(40)} ${b.status.padEnd(11)} ${`${b.request_counts.completed}/${b.request_counts.failed}/${b.request_counts.total}`.padEnd(19)} ${new Date(b.created_at * 1000).toISOString()}\n`,
+        );
       if (page.has_more) out.write(`more: --after ${page.last_id}\n`);
       return 0;
     }
@@ -83,7 +89,25 @@ export async function runBatch(argv: string[], out: NodeJS.WritableStream = proc
   }
 }
 
-async function create(client: ApiClient, server: string, inputs: string[], values: Record<string, unknown> & { task?: string; prompt?: string; model?: string; 'max-tokens'?: string; endpoint?: string; 'completion-window'?: string; metadata?: string[]; webhook?: string; wait?: boolean; state?: string; timeout?: string }, out: NodeJS.WritableStream): Promise<number> {
+async function create(
+  client: ApiClient,
+  server: string,
+  inputs: string[],
+  values: Record<string, unknown> & {
+    task?: string;
+    prompt?: string;
+    model?: string;
+    'max-tokens'?: string;
+    endpoint?: string;
+    'completion-window'?: string;
+    metadata?: string[];
+    webhook?: string;
+    wait?: boolean;
+    state?: string;
+    timeout?: string;
+  },
+  out: NodeJS.WritableStream,
+): Promise<number> {
   if (inputs.length === 0) throw new Error('gembatch batch create <input.jsonl | files... | folders...>');
   const common = {
     ...(values['completion-window'] ? { completionWindow: values['completion-window'] } : {}),
@@ -95,7 +119,11 @@ async function create(client: ApiClient, server: string, inputs: string[], value
   if (inputs.length === 1 && only.endsWith('.jsonl') && !values.task && (await stat(only)).isFile()) {
     const jsonl = await readFile(only);
     const endpoint = values.endpoint ?? firstLineUrl(jsonl);
-    const created = await createJsonlBatch(client, jsonl, endpoint, { ...common, server, ...(values.state ? { statePath: values.state } : {}) });
+    const created = await createJsonlBatch(client, jsonl, endpoint, {
+      ...common,
+      server,
+      ...(values.state ? { statePath: values.state } : {}),
+    });
     // Created and its id printed next: running the command again means another batch.
     await created.settle();
     batch = created.batch;
@@ -103,20 +131,33 @@ async function create(client: ApiClient, server: string, inputs: string[], value
     const files = await expandInputs(inputs);
     if (files.length === 0) throw new Error('no files to submit');
     const chat = values.endpoint === '/v1/chat/completions';
-    if (values.endpoint && !chat && values.endpoint !== '/v1/jobs') throw new Error('--endpoint must be /v1/jobs or /v1/chat/completions');
-    if (chat && !values.prompt) throw new Error('--endpoint /v1/chat/completions with files needs --prompt (the instruction sent with each file)');
+    if (values.endpoint && !chat && values.endpoint !== '/v1/jobs')
+      throw new Error('--endpoint must be /v1/jobs or /v1/chat/completions');
+    if (chat && !values.prompt)
+      throw new Error(
+        '--endpoint /v1/chat/completions with files needs --prompt (the instruction sent with each file)',
+      );
     const job = chat ? {} : await jobBodyFromFlags(values);
     const created = await createFilesBatch({
       client,
       server,
       files,
       job,
-      ...(chat ? { chat: { prompt: values.prompt as string, ...(values.model ? { model: values.model } : {}), ...(values['max-tokens'] ? { maxTokens: Number(values['max-tokens']) } : {}) } } : {}),
+      ...(chat
+        ? {
+            chat: {
+              prompt: values.prompt as string,
+              ...(values.model ? { model: values.model } : {}),
+              ...(values['max-tokens'] ? { maxTokens: Number(values['max-tokens']) } : {}),
+            },
+          }
+        : {}),
       status: process.stderr,
       ...(values.state ? { statePath: values.state } : {}),
       ...common,
     });
-    for (const [index, error] of created.uploadErrors) process.stderr.write(`${files[index]}: not uploaded: ${error.code}: ${error.message}\n`);
+    for (const [index, error] of created.uploadErrors)
+      process.stderr.write(`${files[index]}: not uploaded: ${error.code}: ${error.message}\n`);
     if (!created.batch) return 1;
     await created.settle();
     batch = created.batch;
@@ -127,7 +168,11 @@ async function create(client: ApiClient, server: string, inputs: string[], value
   const interrupt = () => controller.abort();
   process.once('SIGINT', interrupt);
   try {
-    const final = await waitForBatch(client, batch.id, { progress: process.stderr, signal: controller.signal, ...(values.timeout ? { timeoutMs: Number(values.timeout) * 1000 } : {}) });
+    const final = await waitForBatch(client, batch.id, {
+      progress: process.stderr,
+      signal: controller.signal,
+      ...(values.timeout ? { timeoutMs: Number(values.timeout) * 1000 } : {}),
+    });
     if (controller.signal.aborted) {
       process.stderr.write(`stopped waiting; ${batch.id} keeps running (gembatch batch wait ${batch.id})\n`);
       return 130;
@@ -141,8 +186,12 @@ async function create(client: ApiClient, server: string, inputs: string[], value
 /** Prints where the results are; exit code 0 only for a completed batch without failures. */
 function report(batch: BatchObject): number {
   const { total, completed, failed } = batch.request_counts;
-  process.stderr.write(`${batch.id} ${batch.status}: ${completed}/${total} completed, ${failed} failed${batch.output_file_id ? ` (gembatch batch output ${batch.id})` : ''}\n`);
-  if (batch.status === 'failed') for (const e of batch.errors?.data ?? []) process.stderr.write(`  ${e.line ? `line ${e.line}: ` : ''}${e.code}: ${e.message}\n`);
+  process.stderr.write(
+    `${batch.id} ${batch.status}: ${completed}/${total} completed, ${failed} failed${batch.output_file_id ? ` (gembatch batch output ${batch.id})` : ''}\n`,
+  );
+  if (batch.status === 'failed')
+    for (const e of batch.errors?.data ?? [])
+      process.stderr.write(`  ${e.line ? `line ${e.line}: ` : ''}${e.code}: ${e.message}\n`);
   return batch.status === 'completed' && failed === 0 ? 0 : FINAL_BATCH_STATUSES.has(batch.status) ? 1 : 3;
 }
 

@@ -30,7 +30,9 @@ export function pairs(values: readonly string[] | undefined, flag: string): Reco
  * (`n=3`, `flag=true`, `tags=["a"]`), else as the plain string.
  */
 export function optionFlags(values: readonly string[] | undefined): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(pairs(values, '--option') ?? {}).map(([key, raw]) => [key, jsonOrString(raw)]));
+  return Object.fromEntries(
+    Object.entries(pairs(values, '--option') ?? {}).map(([key, raw]) => [key, jsonOrString(raw)]),
+  );
 }
 
 function jsonOrString(raw: string): unknown {

@@ -1,4 +1,11 @@
-import { ADMIN_OPTIONS, adminClientFor, adminStreams, describeAdminError, parseAdminArgs, type RunAdminOptions } from './admin-command.ts';
+import {
+  ADMIN_OPTIONS,
+  adminClientFor,
+  adminStreams,
+  describeAdminError,
+  parseAdminArgs,
+  type RunAdminOptions,
+} from './admin-command.ts';
 
 export const TENANT_USAGE = `gembatch tenant purge <tenant> --yes   delete every schedule, batch, job, file, blob (by reference) and stored API key of a tenant
   --api <url>            API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
@@ -25,7 +32,11 @@ const ADMIN_REQUEST_TIMEOUT_MS = 30 * 60_000;
 /** `gembatch tenant purge <tenant> --yes`: a thin client of `POST /admin/tenants/:tenant/purge`. Resolves to the exit code. */
 export async function runTenant(argv: string[], options: RunAdminOptions = {}): Promise<number> {
   const { out, err, env } = adminStreams(options);
-  const parsed = parseAdminArgs({ args: argv, allowPositionals: true, options: { ...ADMIN_OPTIONS, yes: { type: 'boolean' } } }, TENANT_USAGE, err);
+  const parsed = parseAdminArgs(
+    { args: argv, allowPositionals: true, options: { ...ADMIN_OPTIONS, yes: { type: 'boolean' } } },
+    TENANT_USAGE,
+    err,
+  );
   if (!parsed) return 2;
   const { values, positionals } = parsed;
   const [sub, tenant, ...extra] = positionals;
@@ -34,13 +45,18 @@ export async function runTenant(argv: string[], options: RunAdminOptions = {}): 
     return values.help ? 0 : 2;
   }
   if (!values.yes) {
-    err.write(`gembatch tenant purge: this deletes all of ${tenant}'s schedules, batches, jobs, files and keys for good; add --yes to do it\n`);
+    err.write(
+      `gembatch tenant purge: this deletes all of ${tenant}'s schedules, batches, jobs, files and keys for good; add --yes to do it\n`,
+    );
     return 2;
   }
   const client = adminClientFor(values, env, err, 'tenant purge', ADMIN_REQUEST_TIMEOUT_MS);
   if (!client) return 2;
   try {
-    const report = await client.request<Record<string, number | string>>('POST', `/admin/tenants/${encodeURIComponent(tenant)}/purge`);
+    const report = await client.request<Record<string, number | string>>(
+      'POST',
+      `/admin/tenants/${encodeURIComponent(tenant)}/purge`,
+    );
     if (values.json) out.write(`${JSON.stringify(report)}\n`);
     else {
       const counts = Object.entries(report)
@@ -63,7 +79,15 @@ export async function runAudit(argv: string[], options: RunAdminOptions = {}): P
     {
       args: argv,
       allowPositionals: false,
-      options: { ...ADMIN_OPTIONS, tenant: { type: 'string' }, action: { type: 'string' }, resource: { type: 'string' }, since: { type: 'string' }, until: { type: 'string' }, limit: { type: 'string' } },
+      options: {
+        ...ADMIN_OPTIONS,
+        tenant: { type: 'string' },
+        action: { type: 'string' },
+        resource: { type: 'string' },
+        since: { type: 'string' },
+        until: { type: 'string' },
+        limit: { type: 'string' },
+      },
     },
     AUDIT_USAGE,
     err,
@@ -82,13 +106,18 @@ export async function runAudit(argv: string[], options: RunAdminOptions = {}): P
     if (value !== undefined) query.set(name, value);
   }
   try {
-    const page = await client.request<{ data: AuditEntry[]; has_more: boolean }>('GET', `/admin/audit${query.size > 0 ? `?${query.toString()}` : ''}`);
+    const page = await client.request<{ data: AuditEntry[]; has_more: boolean }>(
+      'GET',
+      `/admin/audit${query.size > 0 ? `?${query.toString()}` : ''}`,
+    );
     if (values.json) out.write(`${JSON.stringify(page.data)}\n`);
     else {
       out.write(`${'AT'.padEnd(24)} ${'ACTION'.padEnd(12)} ${'TENANT'.padEnd(16)} ${'ACTOR'.padEnd(28)} RESOURCE\n`);
       for (const entry of page.data) {
         const actor = entry.actor === 'tenant' && entry.key_id ? entry.key_id : entry.actor;
-        out.write(`${entry.at.padEnd(24)} ${entry.action.padEnd(12)} ${entry.tenant.padEnd(16)} ${actor.padEnd(28)} ${entry.resource}\n`);
+        out.write(
+          `${entry.at.padEnd(24)} ${entry.action.padEnd(12)} ${entry.tenant.padEnd(16)} ${actor.padEnd(28)} ${entry.resource}\n`,
+        );
       }
       if (page.has_more) err.write('more entries: narrow with --since/--until or raise --limit\n');
     }

@@ -1,4 +1,11 @@
-import { ADMIN_OPTIONS, adminClientFor, adminStreams, describeAdminError, parseAdminArgs, type RunAdminOptions } from './admin-command.ts';
+import {
+  ADMIN_OPTIONS,
+  adminClientFor,
+  adminStreams,
+  describeAdminError,
+  parseAdminArgs,
+  type RunAdminOptions,
+} from './admin-command.ts';
 
 export const KEYS_USAGE = `gembatch keys create <tenant> | list [--tenant <t>] | revoke <id>   manage API keys (stored hashed in Redis)
   --api <url>            API base URL (default: $GEMBATCH_API_URL or http://127.0.0.1:8080)
@@ -8,11 +15,18 @@ export const KEYS_USAGE = `gembatch keys create <tenant> | list [--tenant <t>] |
 /** `gembatch keys ...`: a thin client of `/admin/keys`. Resolves to the exit code. */
 export async function runKeys(argv: string[], options: RunAdminOptions = {}): Promise<number> {
   const { out, err, env } = adminStreams(options);
-  const parsed = parseAdminArgs({ args: argv, allowPositionals: true, options: { ...ADMIN_OPTIONS, tenant: { type: 'string' } } }, KEYS_USAGE, err);
+  const parsed = parseAdminArgs(
+    { args: argv, allowPositionals: true, options: { ...ADMIN_OPTIONS, tenant: { type: 'string' } } },
+    KEYS_USAGE,
+    err,
+  );
   if (!parsed) return 2;
   const { values, positionals } = parsed;
   const [sub, arg, ...extra] = positionals;
-  const usable = (sub === 'create' || sub === 'revoke') ? arg !== undefined && extra.length === 0 : sub === 'list' && arg === undefined;
+  const usable =
+    sub === 'create' || sub === 'revoke'
+      ? arg !== undefined && extra.length === 0
+      : sub === 'list' && arg === undefined;
   if (values.help || !usable) {
     err.write(`${KEYS_USAGE}\n`);
     return values.help ? 0 : 2;
@@ -24,7 +38,9 @@ export async function runKeys(argv: string[], options: RunAdminOptions = {}): Pr
       const created = await client.createKey(arg ?? '');
       if (values.json) out.write(`${JSON.stringify(created)}\n`);
       else out.write(`${created.key}\n`);
-      err.write(`created ${created.id} for tenant ${created.tenant}; the key above is shown once (only its sha256 is stored)\n`);
+      err.write(
+        `created ${created.id} for tenant ${created.tenant}; the key above is shown once (only its sha256 is stored)\n`,
+      );
     } else if (sub === 'list') {
       const keys = await client.listKeys(values.tenant);
       if (values.json) out.write(`${JSON.stringify(keys)}\n`);

@@ -56,7 +56,11 @@ interface CommandSettings {
   help: boolean;
 }
 
-function parse(value: string | undefined, schema: { safeParse(v: string): { success: boolean; data?: unknown } }, name: string): unknown {
+function parse(
+  value: string | undefined,
+  schema: { safeParse(v: string): { success: boolean; data?: unknown } },
+  name: string,
+): unknown {
   if (value === undefined || value === '') return undefined;
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new GembatchError('GB_ERR_CONFIG', `${name}: invalid value ${JSON.stringify(value)}`);
@@ -72,14 +76,28 @@ function settingsFrom(argv: string[], env: NodeJS.ProcessEnv): CommandSettings {
     throw new GembatchError('GB_ERR_CONFIG', errorMessage(error));
   }
   const gpu = values.gpu ?? env.GEMBATCH_GPU ?? 'auto';
-  if (!['auto', 'cuda', 'metal', 'vulkan', 'cpu'].includes(gpu)) throw new GembatchError('GB_ERR_CONFIG', `--gpu: expected auto, cuda, metal, vulkan or cpu, got ${JSON.stringify(gpu)}`);
-  const modelsDir = values['models-dir'] ?? env.GEMBATCH_MODELS_DIR ?? path.join(env.GEMBATCH_DATA_DIR ?? '.gembatch', 'models');
+  if (!['auto', 'cuda', 'metal', 'vulkan', 'cpu'].includes(gpu))
+    throw new GembatchError(
+      'GB_ERR_CONFIG',
+      `--gpu: expected auto, cuda, metal, vulkan or cpu, got ${JSON.stringify(gpu)}`,
+    );
+  const modelsDir =
+    values['models-dir'] ?? env.GEMBATCH_MODELS_DIR ?? path.join(env.GEMBATCH_DATA_DIR ?? '.gembatch', 'models');
   return {
     modelsDir,
     lockFile: modelLockPath(modelsDir, env.GEMBATCH_MODEL_LOCK),
-    vramOverride: parse(values.vram ?? env.GEMBATCH_VRAM_BYTES, envBytes, '--vram / GEMBATCH_VRAM_BYTES') as number | undefined,
-    sequences: (parse(values.sequences ?? env.GEMBATCH_SEQUENCES, envInt(1, 256), '--sequences / GEMBATCH_SEQUENCES') as number | undefined),
-    contextPerSequence: (parse(values.context ?? env.GEMBATCH_CONTEXT_PER_SEQUENCE, envInt(256, 262_144), '--context / GEMBATCH_CONTEXT_PER_SEQUENCE') as number | undefined) ?? DEFAULT_CONTEXT_PER_SEQUENCE,
+    vramOverride: parse(values.vram ?? env.GEMBATCH_VRAM_BYTES, envBytes, '--vram / GEMBATCH_VRAM_BYTES') as
+      | number
+      | undefined,
+    sequences: parse(values.sequences ?? env.GEMBATCH_SEQUENCES, envInt(1, 256), '--sequences / GEMBATCH_SEQUENCES') as
+      | number
+      | undefined,
+    contextPerSequence:
+      (parse(
+        values.context ?? env.GEMBATCH_CONTEXT_PER_SEQUENCE,
+        envInt(256, 262_144),
+        '--context / GEMBATCH_CONTEXT_PER_SEQUENCE',
+      ) as number | undefined) ?? DEFAULT_CONTEXT_PER_SEQUENCE,
     gpu: gpu === 'cpu' ? false : (gpu as GpuOption),
     endpoint: values.endpoint,
     json: values.json ?? false,
@@ -92,7 +110,13 @@ function settingsFrom(argv: string[], env: NodeJS.ProcessEnv): CommandSettings {
  * Runs one `gembatch models` subcommand: parses its settings, answers `--help`, and reports a
  * failure as one line (after `failurePrefix`) with exit code 1. Resolves to the exit code.
  */
-async function runModelsCommand(argv: string[], out: NodeJS.WritableStream, env: NodeJS.ProcessEnv, failurePrefix: string, command: (settings: CommandSettings) => Promise<number>): Promise<number> {
+async function runModelsCommand(
+  argv: string[],
+  out: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv,
+  failurePrefix: string,
+  command: (settings: CommandSettings) => Promise<number>,
+): Promise<number> {
   try {
     const settings = settingsFrom(argv, env);
     if (settings.help) {
@@ -108,7 +132,10 @@ async function runModelsCommand(argv: string[], out: NodeJS.WritableStream, env:
 
 /** This machine's hardware, with the memory given by `--vram` / `GEMBATCH_VRAM_BYTES` when set. */
 function probeFor(settings: CommandSettings): Promise<HardwareInfo> {
-  return probeHardware({ gpu: settings.gpu, ...(settings.vramOverride ? { vramOverrideBytes: settings.vramOverride } : {}) });
+  return probeHardware({
+    gpu: settings.gpu,
+    ...(settings.vramOverride ? { vramOverrideBytes: settings.vramOverride } : {}),
+  });
 }
 
 const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
@@ -120,7 +147,10 @@ function describeHardware(hw: HardwareInfo): string {
 }
 
 function pad(cells: string[], widths: number[]): string {
-  return cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  return cells
+    .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+    .join('  ')
+    .trimEnd();
 }
 
 /**
@@ -128,7 +158,11 @@ function pad(cells: string[], widths: number[]): string {
  * by `--vram` / `GEMBATCH_VRAM_BYTES`), which entry the node would choose and which are downloaded.
  * Resolves to the exit code.
  */
-export async function runModelsList(argv: string[], out: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runModelsList(
+  argv: string[],
+  out: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   return runModelsCommand(argv, out, env, 'gembatch models list', (settings) => listModels(settings, out));
 }
 
@@ -165,7 +199,9 @@ async function listModels(settings: CommandSettings, out: NodeJS.WritableStream)
     note: row.entry.note,
   }));
   if (settings.json) {
-    out.write(`${JSON.stringify({ model: GEMMA4_12B_CATALOG.displayName, hardware, choice: choice ? { quant: choice.quant, sequences: choice.sequences, contextPerSequence: choice.contextPerSequence, offload: choice.offload, gpuLayers: choice.gpuLayers, reason: choice.reason } : null, problem: problem ?? null, rows })}\n`);
+    out.write(
+      `${JSON.stringify({ model: GEMMA4_12B_CATALOG.displayName, hardware, choice: choice ? { quant: choice.quant, sequences: choice.sequences, contextPerSequence: choice.contextPerSequence, offload: choice.offload, gpuLayers: choice.gpuLayers, reason: choice.reason } : null, problem: problem ?? null, rows })}\n`,
+    );
     return 0;
   }
   out.write(`${GEMMA4_12B_CATALOG.displayName} on this node: ${describeHardware(hardware)}\n\n`);
@@ -184,7 +220,9 @@ async function listModels(settings: CommandSettings, out: NodeJS.WritableStream)
   out.write(`${pad(header, widths)}\n`);
   for (const line of lines) out.write(`${pad(line, widths)}\n`);
   out.write(`\n${choice ? `* chosen: ${choice.reason}` : `nothing fits: ${problem}`}\n`);
-  out.write(`Force another with GEMBATCH_QUANT=<quant> or a file with GEMBATCH_MODEL=<path | hf:owner/repo/file.gguf>; download with \`gembatch models pull [quant]\`.\n`);
+  out.write(
+    `Force another with GEMBATCH_QUANT=<quant> or a file with GEMBATCH_MODEL=<path | hf:owner/repo/file.gguf>; download with \`gembatch models pull [quant]\`.\n`,
+  );
   return 0;
 }
 
@@ -208,11 +246,19 @@ function progressPrinter(out: NodeJS.WritableStream, name: string): (p: Download
  * the projector, a Hugging Face file, or (no argument) the quantization this machine would choose,
  * with progress, resume (run it again after an interruption) and sha256 verification.
  */
-export async function runModelsPull(argv: string[], out: NodeJS.WritableStream, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function runModelsPull(
+  argv: string[],
+  out: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   return runModelsCommand(argv, out, env, '\ngembatch models pull', (settings) => pullModels(settings, out, env));
 }
 
-async function pullModels(settings: CommandSettings, out: NodeJS.WritableStream, env: NodeJS.ProcessEnv): Promise<number> {
+async function pullModels(
+  settings: CommandSettings,
+  out: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv,
+): Promise<number> {
   const endpoint = settings.endpoint ?? env.HF_ENDPOINT;
   const access = { ...(endpoint ? { endpoint } : {}), ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}) };
   const [target] = settings.positionals;
@@ -220,7 +266,15 @@ async function pullModels(settings: CommandSettings, out: NodeJS.WritableStream,
   let entry: Omit<CatalogEntry, 'qualityRank'> | undefined;
   if (target === undefined) {
     const hardware = await probeFor(settings);
-    const resolved = await resolveModel({ ...access, modelsDir: settings.modelsDir, lockFile: settings.lockFile, hardware, ...(settings.sequences !== undefined ? { sequences: settings.sequences } : {}), contextPerSequence: settings.contextPerSequence, onProgress: progressPrinter(out, 'model') });
+    const resolved = await resolveModel({
+      ...access,
+      modelsDir: settings.modelsDir,
+      lockFile: settings.lockFile,
+      hardware,
+      ...(settings.sequences !== undefined ? { sequences: settings.sequences } : {}),
+      contextPerSequence: settings.contextPerSequence,
+      onProgress: progressPrinter(out, 'model'),
+    });
     out.write(`\n${resolved.path} (${resolved.quant}) ready${resolved.choice ? `: ${resolved.choice.reason}` : ''}\n`);
     return 0;
   } else if (target.toLowerCase() === 'mmproj') {
@@ -230,13 +284,20 @@ async function pullModels(settings: CommandSettings, out: NodeJS.WritableStream,
     source = target;
   } else {
     entry = findCatalogEntry(GEMMA4_12B_CATALOG, target);
-    if (!entry) throw new GembatchError('GB_ERR_CONFIG', `unknown quantization ${JSON.stringify(target)}; the catalog has ${GEMMA4_12B_CATALOG.entries.map((e) => e.quant).join(', ')} and mmproj`);
+    if (!entry)
+      throw new GembatchError(
+        'GB_ERR_CONFIG',
+        `unknown quantization ${JSON.stringify(target)}; the catalog has ${GEMMA4_12B_CATALOG.entries.map((e) => e.quant).join(', ')} and mmproj`,
+      );
     source = entry.source;
   }
   const parsed = parseHfUri(source);
   const listed = 'file' in parsed ? parsed : await resolveHfQuant(parsed.repo, parsed.quant, parsed.revision, access);
   const destination = path.join(settings.modelsDir, entry?.file ?? path.basename(listed.file));
-  const pin = { ...(entry?.sha256 ? { sha256: entry.sha256 } : {}), ...(entry?.revision ? { revision: entry.revision } : {}) };
+  const pin = {
+    ...(entry?.sha256 ? { sha256: entry.sha256 } : {}),
+    ...(entry?.revision ? { revision: entry.revision } : {}),
+  };
   const done = await downloadLocked({
     ...access,
     file: listed,
@@ -245,6 +306,8 @@ async function pullModels(settings: CommandSettings, out: NodeJS.WritableStream,
     pin,
     onProgress: progressPrinter(out, path.basename(destination)),
   });
-  out.write(`\n${done.path}: ${done.cached ? 'already downloaded and verified' : `${gib(done.bytes)} downloaded${done.resumed ? ' (resumed)' : ''}`}, sha256 ${done.sha256}${done.commit ? ` at commit ${done.commit}` : ''}; locked in ${settings.lockFile}\n`);
+  out.write(
+    `\n${done.path}: ${done.cached ? 'already downloaded and verified' : `${gib(done.bytes)} downloaded${done.resumed ? ' (resumed)' : ''}`}, sha256 ${done.sha256}${done.commit ? ` at commit ${done.commit}` : ''}; locked in ${settings.lockFile}\n`,
+  );
   return 0;
 }

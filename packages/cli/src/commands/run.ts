@@ -14,7 +14,11 @@ export const RUN_USAGE = `gembatch run <files or folders...> --task <task> [subm
 
 /** One command for "process this folder": up + submit + report + down. */
 export async function runRun(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...UP_OPTIONS, ...SUBMIT_OPTIONS, help: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...UP_OPTIONS, ...SUBMIT_OPTIONS, help: { type: 'boolean' } },
+  });
   if (values.help || positionals.length === 0) return showUsage(RUN_USAGE, values.help);
   const job = await jobBodyFromFlags(values);
   const stack = new EmbeddedStack(stackOptionsFromFlags(values));
@@ -26,7 +30,16 @@ export async function runRun(argv: string[]): Promise<number> {
     process.stderr.write(`stack ready (API ${urls.api}, metrics ${urls.exporter}, logs ${urls.logs})\n`);
     const started = Date.now();
     const statePath = values.state ?? join(stack.dataDir, 'cli-uploads.json');
-    const records = await runSubmitWith(new ApiClient({ baseUrl: urls.api }), urls.api, positionals, job, values.out, values.timeout, controller.signal, statePath);
+    const records = await runSubmitWith(
+      new ApiClient({ baseUrl: urls.api }),
+      urls.api,
+      positionals,
+      job,
+      values.out,
+      values.timeout,
+      controller.signal,
+      statePath,
+    );
     // 130: the shell's code for a command ended by Ctrl-C; the batch is in Redis (AOF) and resumes next time.
     if (!records) return 130;
     const seconds = (Date.now() - started) / 1000;
@@ -37,7 +50,13 @@ export async function runRun(argv: string[]): Promise<number> {
     process.stderr.write(
       `${completed.length}/${records.length} completed in ${seconds.toFixed(1)} s${values.out ? ` → ${values.out}` : ''}\n` +
         `tokens: ${prompt} prompt, ${generated} generated; ${(generated / seconds).toFixed(1)} generated tok/s end to end (incl. upload and extraction)\n` +
-        (nodeRate.length > 0 ? nodeRate.map(([node, value]) => `node ${node}: ${value.toFixed(1)} generated tok/s (exporter gauge, 60 s window)\n`).join('') : ''),
+        (nodeRate.length > 0
+          ? nodeRate
+              .map(
+                ([node, value]) => `node ${node}: ${value.toFixed(1)} generated tok/s (exporter gauge, 60 s window)\n`,
+              )
+              .join('')
+          : ''),
     );
     return completed.length === records.length ? 0 : 1;
   } catch (error) {

@@ -76,7 +76,8 @@ export async function runSchedule(argv: string[], out: NodeJS.WritableStream = p
   };
   switch (sub) {
     case 'add': {
-      if (!values.cron || !values.source || !values.output) throw new Error('--cron, --source and --output are required');
+      if (!values.cron || !values.source || !values.output)
+        throw new Error('--cron, --source and --output are required');
       const options = optionFlags(values.option);
       const body = {
         cron: values.cron,
@@ -113,7 +114,10 @@ export async function runSchedule(argv: string[], out: NodeJS.WritableStream = p
       out.write(`deleted ${args[0]}\n`);
       return 0;
     case 'runs': {
-      const { data } = await client.call<{ data: RunView[] }>('GET', `/v1/schedules/${id()}/runs?limit=${Number(values.limit ?? 20)}`);
+      const { data } = await client.call<{ data: RunView[] }>(
+        'GET',
+        `/v1/schedules/${id()}/runs?limit=${Number(values.limit ?? 20)}`,
+      );
       for (const run of data) out.write(`${describeRun(run)}\n`);
       return 0;
     }
@@ -153,6 +157,8 @@ function describe(view: ScheduleView): string {
 }
 
 function describeRun(run: RunView): string {
-  const counts = run.request_counts ? ` ${run.request_counts.completed}/${run.request_counts.total} completed, ${run.request_counts.failed} failed` : '';
+  const counts = run.request_counts
+    ? ` ${run.request_counts.completed}/${run.request_counts.total} completed, ${run.request_counts.failed} failed`
+    : '';
   return `${run.id}  ${run.status.padEnd(9)} ${run.trigger.padEnd(6)} ${new Date(run.started_at * 1000).toISOString()}  files ${run.files_new} new of ${run.files_found}  batch ${run.batch_id ?? '-'}${counts}${run.error ? `  ${run.error.code}: ${run.error.message}` : ''}`;
 }

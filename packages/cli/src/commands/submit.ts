@@ -34,7 +34,14 @@ export const SUBMIT_OPTIONS = {
 } as const;
 
 /** Builds the job body (everything but the input) from parsed flags. */
-export async function jobBodyFromFlags(values: { task?: string; prompt?: string; option?: string[]; 'max-tokens'?: string; 'json-schema'?: string; password?: string }): Promise<Record<string, unknown>> {
+export async function jobBodyFromFlags(values: {
+  task?: string;
+  prompt?: string;
+  option?: string[];
+  'max-tokens'?: string;
+  'json-schema'?: string;
+  password?: string;
+}): Promise<Record<string, unknown>> {
   if (!values.task) throw new Error('--task is required');
   const options = optionFlags(values.option);
   const { readFile } = await import('node:fs/promises');
@@ -52,7 +59,16 @@ export async function jobBodyFromFlags(values: { task?: string; prompt?: string;
  * Runs the inputs as one batch and writes one result line per input, in order. Resolves to
  * undefined when `signal` interrupted it (the batch keeps running; the same command resumes it).
  */
-export async function runSubmitWith(client: ApiClient, server: string, inputs: string[], job: Record<string, unknown>, out: string | undefined, timeoutSeconds: string | undefined, signal?: AbortSignal, statePath?: string): Promise<SubmitRecord[] | undefined> {
+export async function runSubmitWith(
+  client: ApiClient,
+  server: string,
+  inputs: string[],
+  job: Record<string, unknown>,
+  out: string | undefined,
+  timeoutSeconds: string | undefined,
+  signal?: AbortSignal,
+  statePath?: string,
+): Promise<SubmitRecord[] | undefined> {
   const files = await expandInputs(inputs);
   if (files.length === 0) throw new Error('no files to submit');
   const records = await submitFiles({
@@ -75,22 +91,42 @@ export async function runSubmitWith(client: ApiClient, server: string, inputs: s
 }
 
 export async function runSubmit(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...SUBMIT_OPTIONS, api: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...SUBMIT_OPTIONS, api: { type: 'string' }, 'api-key': { type: 'string' }, help: { type: 'boolean' } },
+  });
   if (values.help || positionals.length === 0) return showUsage(SUBMIT_USAGE, values.help);
   const server = values.api ?? process.env.GEMBATCH_API_URL ?? 'http://127.0.0.1:8080';
-  const client = new ApiClient({ baseUrl: server, ...(values['api-key'] ?? process.env.GEMBATCH_API_KEY ? { apiKey: values['api-key'] ?? process.env.GEMBATCH_API_KEY } : {}) });
+  const client = new ApiClient({
+    baseUrl: server,
+    ...((values['api-key'] ?? process.env.GEMBATCH_API_KEY)
+      ? { apiKey: values['api-key'] ?? process.env.GEMBATCH_API_KEY }
+      : {}),
+  });
   const controller = new AbortController();
   const interrupt = () => controller.abort();
   process.once('SIGINT', interrupt);
   let records: SubmitRecord[] | undefined;
   try {
-    records = await runSubmitWith(client, server, positionals, await jobBodyFromFlags(values), values.out, values.timeout, controller.signal, values.state);
+    records = await runSubmitWith(
+      client,
+      server,
+      positionals,
+      await jobBodyFromFlags(values),
+      values.out,
+      values.timeout,
+      controller.signal,
+      values.state,
+    );
   } finally {
     process.off('SIGINT', interrupt);
   }
   // 130: the shell's code for a command ended by Ctrl-C.
   if (!records) return 130;
   const failed = records.filter((r) => r.status !== 'completed').length;
-  process.stderr.write(`${records.length - failed} completed, ${failed} failed${values.out ? ` → ${values.out}` : ''}\n`);
+  process.stderr.write(
+    `${records.length - failed} completed, ${failed} failed${values.out ? ` → ${values.out}` : ''}\n`,
+  );
   return failed > 0 ? 1 : 0;
 }

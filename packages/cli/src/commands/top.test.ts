@@ -1,6 +1,18 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FLEET_FAMILIES, JOB_COUNTERS, MetricFamily, counterIncrement, decodeMetricFields, registerJobFamilies, registerNodeFamilies, Registry, startMetricsServer, type MetricsServer, type NodeMetricsInput } from '@gembatch/telemetry';
+import {
+  FLEET_FAMILIES,
+  JOB_COUNTERS,
+  MetricFamily,
+  counterIncrement,
+  decodeMetricFields,
+  registerJobFamilies,
+  registerNodeFamilies,
+  Registry,
+  startMetricsServer,
+  type MetricsServer,
+  type NodeMetricsInput,
+} from '@gembatch/telemetry';
 import { runTop } from './top.ts';
 
 const servers: MetricsServer[] = [];
@@ -10,7 +22,27 @@ afterEach(async () => {
 
 function node(name: string, tokensPerSecond: number): NodeMetricsInput {
   return {
-    stats: { node: name, gpu: 'RTX 4090', accelerator: 'cuda', engine: 'node-llama-cpp', model: 'gemma-4-12b', quant: 'Q4_K_M', capabilities: ['text'], started_at: 0, sequences: 8, active_sequences: 3, context_per_sequence: 8192, generation_tokens_per_second: tokensPerSecond, prompt_tokens_per_second: 400, generation_tokens_total: 1234, prompt_tokens_total: 5678, decode_calls_total: 10, vram_total_bytes: 24 * 1024 ** 3, vram_used_bytes: 9 * 1024 ** 3, ram_used_bytes: 2 * 1024 ** 3 },
+    stats: {
+      node: name,
+      gpu: 'RTX 4090',
+      accelerator: 'cuda',
+      engine: 'node-llama-cpp',
+      model: 'gemma-4-12b',
+      quant: 'Q4_K_M',
+      capabilities: ['text'],
+      started_at: 0,
+      sequences: 8,
+      active_sequences: 3,
+      context_per_sequence: 8192,
+      generation_tokens_per_second: tokensPerSecond,
+      prompt_tokens_per_second: 400,
+      generation_tokens_total: 1234,
+      prompt_tokens_total: 5678,
+      decode_calls_total: 10,
+      vram_total_bytes: 24 * 1024 ** 3,
+      vram_used_bytes: 9 * 1024 ** 3,
+      ram_used_bytes: 2 * 1024 ** 3,
+    },
   };
 }
 
@@ -18,7 +50,13 @@ function node(name: string, tokensPerSecond: number): NodeMetricsInput {
 async function exporterLike(): Promise<MetricsServer> {
   const registry = new Registry();
   registerNodeFamilies(registry, () => [node('gpu-b', 35.25), node('gpu-a', 120)]);
-  registerJobFamilies(registry, () => decodeMetricFields([counterIncrement(JOB_COUNTERS.jobs, ['summarize', 'completed'], 7), counterIncrement(JOB_COUNTERS.jobs, ['summarize', 'failed'], 2), counterIncrement(JOB_COUNTERS.errors, ['GB_ERR_PDF_INVALID'], 2)]));
+  registerJobFamilies(registry, () =>
+    decodeMetricFields([
+      counterIncrement(JOB_COUNTERS.jobs, ['summarize', 'completed'], 7),
+      counterIncrement(JOB_COUNTERS.jobs, ['summarize', 'failed'], 2),
+      counterIncrement(JOB_COUNTERS.errors, ['GB_ERR_PDF_INVALID'], 2),
+    ]),
+  );
   MetricFamily.register(registry, FLEET_FAMILIES.queueJobs, () => [
     { labels: { queue: 'generate', state: 'waiting' }, value: 12 },
     { labels: { queue: 'generate', state: 'active' }, value: 6 },
@@ -42,11 +80,15 @@ describe('gembatch top', () => {
     const out = capture();
     expect(await runTop(['--once', '--url', server.url], out.stream)).toBe(0);
     const text = out.text();
-    expect(text).toContain('fleet: 2 nodes  gen 155 tok/s  prompt 800 tok/s  sequences 6/16  jobs 7 completed, 2 failed');
+    expect(text).toContain(
+      'fleet: 2 nodes  gen 155 tok/s  prompt 800 tok/s  sequences 6/16  jobs 7 completed, 2 failed',
+    );
     const lines = text.split('\n');
     const header = lines.findIndex((l) => l.startsWith('NODE'));
     expect(lines[header]).toMatch(/^NODE\s+MODEL\s+QUANT\s+GEN TOK\/S\s+PROMPT TOK\/S\s+SEQ\s+VRAM\s+RAM\s+TOKENS$/);
-    expect(lines[header + 1]).toMatch(/^gpu-a\s+gemma-4-12b\s+Q4_K_M\s+120\s+400\s+3\/8\s+9\.0G\/24\.0G\s+2\.0G\s+1234$/);
+    expect(lines[header + 1]).toMatch(
+      /^gpu-a\s+gemma-4-12b\s+Q4_K_M\s+120\s+400\s+3\/8\s+9\.0G\/24\.0G\s+2\.0G\s+1234$/,
+    );
     expect(lines[header + 2]).toMatch(/^gpu-b\s.*\s35\.3\s/);
     expect(text).toMatch(/^generate\s+12\s+6\s+0\s+0\s+0\s+0\s+0$/m);
     expect(text).toContain('errors: GB_ERR_PDF_INVALID 2');

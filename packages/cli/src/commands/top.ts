@@ -54,7 +54,8 @@ interface FleetView {
 
 /** Builds the view from a parsed exposition of the exporter. */
 function buildFleetView(metrics: ParsedMetrics): FleetView {
-  const byNode = (name: string, labels: Record<string, string> = {}): Map<string, number> => new Map(selectSamples(metrics, name, labels).map((s) => [s.labels.node ?? '', s.value]));
+  const byNode = (name: string, labels: Record<string, string> = {}): Map<string, number> =>
+    new Map(selectSamples(metrics, name, labels).map((s) => [s.labels.node ?? '', s.value]));
   const gen = byNode('gembatch_node_generation_tokens_per_second');
   const prompt = byNode('gembatch_node_prompt_tokens_per_second');
   const active = byNode('gembatch_node_active_sequences');
@@ -88,11 +89,19 @@ function buildFleetView(metrics: ParsedMetrics): FleetView {
     if (!queues.has(queue)) queues.set(queue, new Map());
     queues.get(queue)?.set(sample.labels.state ?? '', sample.value);
   }
-  const jobs = (outcome: string) => selectSamples(metrics, 'gembatch_jobs_total', { outcome }).reduce((sum, s) => sum + s.value, 0);
+  const jobs = (outcome: string) =>
+    selectSamples(metrics, 'gembatch_jobs_total', { outcome }).reduce((sum, s) => sum + s.value, 0);
   const errors = selectSamples(metrics, 'gembatch_errors_total')
     .map((s): [string, number] => [s.labels.code ?? '', s.value])
     .sort((a, b) => b[1] - a[1]);
-  return { redisUp: selectSamples(metrics, 'gembatch_exporter_redis_up')[0]?.value !== 0, nodes, queues, jobsCompleted: jobs('completed'), jobsFailed: jobs('failed'), errors };
+  return {
+    redisUp: selectSamples(metrics, 'gembatch_exporter_redis_up')[0]?.value !== 0,
+    nodes,
+    queues,
+    jobsCompleted: jobs('completed'),
+    jobsFailed: jobs('failed'),
+    errors,
+  };
 }
 
 function bytes(value: number): string {
@@ -106,10 +115,14 @@ function rate(value: number): string {
 }
 
 function table(header: string[], rows: string[][], rightAligned: ReadonlySet<number>): string[] {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
   const line = (cells: string[]) =>
     cells
-      .map((cell, column) => (rightAligned.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0)))
+      .map((cell, column) =>
+        rightAligned.has(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0),
+      )
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)];
@@ -124,14 +137,26 @@ function renderFleetView(view: FleetView, source: string, at: Date): string {
   const capacity = view.nodes.reduce((sum, n) => sum + n.sequences, 0);
   lines.push(`gembatch top — ${source} — ${at.toISOString().slice(11, 19)} UTC`);
   if (!view.redisUp) lines.push('!! the exporter cannot read Redis: no fleet data');
-  lines.push(`fleet: ${view.nodes.length} node${view.nodes.length === 1 ? '' : 's'}  gen ${rate(fleetGen)} tok/s  prompt ${rate(fleetPrompt)} tok/s  sequences ${activeSeq}/${capacity}  jobs ${view.jobsCompleted} completed, ${view.jobsFailed} failed`);
+  lines.push(
+    `fleet: ${view.nodes.length} node${view.nodes.length === 1 ? '' : 's'}  gen ${rate(fleetGen)} tok/s  prompt ${rate(fleetPrompt)} tok/s  sequences ${activeSeq}/${capacity}  jobs ${view.jobsCompleted} completed, ${view.jobsFailed} failed`,
+  );
   lines.push('');
   if (view.nodes.length === 0) lines.push('no live worker nodes');
   else {
     lines.push(
       ...table(
         ['NODE', 'MODEL', 'QUANT', 'GEN TOK/S', 'PROMPT TOK/S', 'SEQ', 'VRAM', 'RAM', 'TOKENS'],
-        view.nodes.map((n) => [n.node, n.model, n.quant, rate(n.generationTokensPerSecond), rate(n.promptTokensPerSecond), `${n.activeSequences}/${n.sequences}`, n.vramTotalBytes > 0 ? `${bytes(n.vramUsedBytes)}/${bytes(n.vramTotalBytes)}` : '-', bytes(n.ramUsedBytes), String(n.generationTokensTotal)]),
+        view.nodes.map((n) => [
+          n.node,
+          n.model,
+          n.quant,
+          rate(n.generationTokensPerSecond),
+          rate(n.promptTokensPerSecond),
+          `${n.activeSequences}/${n.sequences}`,
+          n.vramTotalBytes > 0 ? `${bytes(n.vramUsedBytes)}/${bytes(n.vramTotalBytes)}` : '-',
+          bytes(n.ramUsedBytes),
+          String(n.generationTokensTotal),
+        ]),
         new Set([3, 4, 5, 6, 7, 8]),
       ),
     );
@@ -141,7 +166,10 @@ function renderFleetView(view: FleetView, source: string, at: Date): string {
     lines.push(
       ...table(
         ['QUEUE', ...QUEUE_STATES.map((state) => state.toUpperCase())],
-        [...view.queues].map(([queue, states]) => [queue, ...QUEUE_STATES.map((state) => String(states.get(state) ?? 0))]),
+        [...view.queues].map(([queue, states]) => [
+          queue,
+          ...QUEUE_STATES.map((state) => String(states.get(state) ?? 0)),
+        ]),
         new Set(QUEUE_STATES.map((_, index) => index + 1)),
       ),
     );
@@ -149,7 +177,12 @@ function renderFleetView(view: FleetView, source: string, at: Date): string {
   if (view.errors.length > 0) {
     lines.push('');
     // Five codes are enough to see what is failing; the dashboard has the rest.
-    lines.push(`errors: ${view.errors.slice(0, 5).map(([code, count]) => `${code} ${count}`).join('  ')}`);
+    lines.push(
+      `errors: ${view.errors
+        .slice(0, 5)
+        .map(([code, count]) => `${code} ${count}`)
+        .join('  ')}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -161,9 +194,14 @@ async function scrapeView(url: string, signal: AbortSignal | undefined): Promise
     response = await fetch(url, { signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
   } catch (error) {
     if (signal?.aborted) throw error;
-    throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `cannot reach the exporter at ${url} (${errorMessage(error)}); is \`gembatch up\` running?`, { cause: error });
+    throw new GembatchError(
+      'GB_ERR_SERVICE_UNAVAILABLE',
+      `cannot reach the exporter at ${url} (${errorMessage(error)}); is \`gembatch up\` running?`,
+      { cause: error },
+    );
   }
-  if (!response.ok) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `the exporter at ${url} answered HTTP ${response.status}`);
+  if (!response.ok)
+    throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `the exporter at ${url} answered HTTP ${response.status}`);
   return buildFleetView(parsePrometheusText(await response.text()));
 }
 
@@ -176,7 +214,15 @@ export async function runTop(argv: string[], out: NodeJS.WritableStream, options
   const err = options.err ?? process.stderr;
   let values: { url?: string; interval?: string; once?: boolean; help?: boolean };
   try {
-    ({ values } = parseArgs({ args: argv, options: { url: { type: 'string' }, interval: { type: 'string' }, once: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        url: { type: 'string' },
+        interval: { type: 'string' },
+        once: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
   } catch (error) {
     err.write(`${errorMessage(error)}\n${TOP_USAGE}\n`);
     return 2;

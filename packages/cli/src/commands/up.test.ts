@@ -10,8 +10,13 @@ describe('gembatch up fleet flags', () => {
   });
 
   test('flags win over GEMBATCH_WORKERS and GEMBATCH_SIMULATE_VRAM, which apply without them', () => {
-    expect(stackOptionsFromFlags({}, { GEMBATCH_WORKERS: '3', GEMBATCH_SIMULATE_VRAM: '12GiB,16GiB,32GiB' })).toMatchObject({ workers: 3, simulateVram: ['12GiB', '16GiB', '32GiB'] });
-    expect(stackOptionsFromFlags({ workers: '2', 'simulate-vram': '24GB' }, { GEMBATCH_WORKERS: '3' })).toMatchObject({ workers: 2, simulateVram: ['24GB'] });
+    expect(
+      stackOptionsFromFlags({}, { GEMBATCH_WORKERS: '3', GEMBATCH_SIMULATE_VRAM: '12GiB,16GiB,32GiB' }),
+    ).toMatchObject({ workers: 3, simulateVram: ['12GiB', '16GiB', '32GiB'] });
+    expect(stackOptionsFromFlags({ workers: '2', 'simulate-vram': '24GB' }, { GEMBATCH_WORKERS: '3' })).toMatchObject({
+      workers: 2,
+      simulateVram: ['24GB'],
+    });
     expect(stackOptionsFromFlags({}, {})).not.toHaveProperty('workers');
     expect(() => stackOptionsFromFlags({ workers: '0' }, {})).toThrow(/--workers/);
   });

@@ -28,14 +28,24 @@ export const UP_OPTIONS = {
 
 /** Stack options from `up` flags (shared with `run`). */
 export function stackOptionsFromFlags(
-  values: { port?: string; 'exporter-port'?: string; 'data-dir'?: string; model?: string; sequences?: string; workers?: string; 'simulate-vram'?: string; verbose?: boolean },
+  values: {
+    port?: string;
+    'exporter-port'?: string;
+    'data-dir'?: string;
+    model?: string;
+    sequences?: string;
+    workers?: string;
+    'simulate-vram'?: string;
+    verbose?: boolean;
+  },
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): EmbeddedStackOptions {
   const given = values.model ?? env.GEMBATCH_MODEL;
   const workersGiven = values.workers ?? env.GEMBATCH_WORKERS;
   const workers = workersGiven === undefined || workersGiven === '' ? undefined : Number(workersGiven);
   // Why 64: one machine's worth of processes; each loads its own model.
-  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 64)) throw new Error(`--workers must be an integer from 1 to 64, got ${workersGiven}`);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1 || workers > 64))
+    throw new Error(`--workers must be an integer from 1 to 64, got ${workersGiven}`);
   const simulateVram = parseVramList(values['simulate-vram'] ?? env.GEMBATCH_SIMULATE_VRAM ?? '');
   // Paths are resolved here: the services run with the repository root as their working directory.
   const model = given && !given.startsWith('hf:') ? resolve(given) : given;
@@ -56,10 +66,14 @@ export function stackOptionsFromFlags(
  * takes it; throws naming the first bad one. An empty string gives `[]`.
  */
 export function parseVramList(list: string): string[] {
-  const sizes = list.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const sizes = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   for (const size of sizes) {
     const parsed = envBytes.safeParse(size);
-    if (!parsed.success || parsed.data <= 0) throw new Error(`--simulate-vram: ${size} is not a byte size such as 12GiB or 24GB`);
+    if (!parsed.success || parsed.data <= 0)
+      throw new Error(`--simulate-vram: ${size} is not a byte size such as 12GiB or 24GB`);
   }
   return sizes;
 }
@@ -88,7 +102,9 @@ export async function runUp(argv: string[]): Promise<number> {
   });
   try {
     const urls = await stack.start();
-    process.stderr.write(`ready\n  API       ${urls.api}   (docs ${urls.api}/docs)\n  console   ${urls.api}/console\n  metrics   ${urls.exporter}\n  redis     ${urls.redis}\n  logs      ${urls.logs}\nCtrl-C to stop.\n`);
+    process.stderr.write(
+      `ready\n  API       ${urls.api}   (docs ${urls.api}/docs)\n  console   ${urls.api}/console\n  metrics   ${urls.exporter}\n  redis     ${urls.redis}\n  logs      ${urls.logs}\nCtrl-C to stop.\n`,
+    );
   } catch (error) {
     process.stderr.write(`gembatch up failed: ${errorMessage(error)}\n`);
     await stack.stop();

@@ -39,7 +39,8 @@ export const classify = defineTask({
   run: async (options, helpers) => {
     // The grammar and the validator hold the answer to the schema; this only gives it its type.
     const value = Classification.safeParse(await helpers.structured(classifySchema(options.labels)));
-    if (!value.success) throw new GembatchError('GB_ERR_OUTPUT_INVALID', 'the classify answer is not {"label", "confidence"}');
+    if (!value.success)
+      throw new GembatchError('GB_ERR_OUTPUT_INVALID', 'the classify answer is not {"label", "confidence"}');
     return { output: value.data, text: JSON.stringify(value.data) };
   },
   reduce: {

@@ -14,9 +14,19 @@ export const INPUT_KINDS = ['text', 'image', 'audio'] as const;
 export type InputKind = (typeof INPUT_KINDS)[number];
 
 /** A JSON Schema object as the caller sent it (validated for shape by ajv in the worker). */
-export const JsonSchemaObject = z.record(z.string(), z.unknown()).refine((value) => typeof value.type === 'string' || value.properties !== undefined || value.anyOf !== undefined || value.oneOf !== undefined || value.enum !== undefined, {
-  message: 'must be a JSON Schema object (with type, properties, anyOf, oneOf or enum)',
-});
+export const JsonSchemaObject = z
+  .record(z.string(), z.unknown())
+  .refine(
+    (value) =>
+      typeof value.type === 'string' ||
+      value.properties !== undefined ||
+      value.anyOf !== undefined ||
+      value.oneOf !== undefined ||
+      value.enum !== undefined,
+    {
+      message: 'must be a JSON Schema object (with type, properties, anyOf, oneOf or enum)',
+    },
+  );
 
 /** A JSON Schema as plain data (what constrained decoding and the validator take). */
 export type JsonSchema = Record<string, unknown>;
@@ -140,7 +150,8 @@ export interface BoundTask {
 }
 
 /** A defined task: its spec, its chunking rule, and `bind` for the worker. */
-export interface TaskDefinition<Name extends string, Options extends z.ZodType, Output extends z.ZodType> extends TaskSpec<Name, Options, Output> {
+export interface TaskDefinition<Name extends string, Options extends z.ZodType, Output extends z.ZodType>
+  extends TaskSpec<Name, Options, Output> {
   chunking: TaskChunking;
   /** Parses a job's stored options (`GB_ERR_BAD_REQUEST` when they do not parse) and applies them. */
   bind(options: unknown): BoundTask;
@@ -162,12 +173,21 @@ function issuesText(issues: ReadonlyArray<{ path: PropertyKey[]; message: string
 }
 
 /** Defines a task (one file per task under `tasks/`, plus one entry in the registry, `tasks/registry.ts`). */
-export function defineTask<const Name extends string, Options extends z.ZodType, Output extends z.ZodType>(spec: TaskSpec<Name, Options, Output>): TaskDefinition<Name, Options, Output> {
+export function defineTask<const Name extends string, Options extends z.ZodType, Output extends z.ZodType>(
+  spec: TaskSpec<Name, Options, Output>,
+): TaskDefinition<Name, Options, Output> {
   const strategy = spec.reduce.strategy;
-  const chunking: TaskChunking = { overlap: spec.overlap ?? strategy === 'model', dropBlankChunks: strategy === 'model' };
+  const chunking: TaskChunking = {
+    overlap: spec.overlap ?? strategy === 'model',
+    dropBlankChunks: strategy === 'model',
+  };
   const checkOutput = (output: unknown): z.output<Output> => {
     const parsed = spec.output.safeParse(output);
-    if (!parsed.success) throw new GembatchError('GB_ERR_OUTPUT_INVALID', `the ${spec.name} output does not match the task's output schema: ${issuesText(parsed.error.issues)}`);
+    if (!parsed.success)
+      throw new GembatchError(
+        'GB_ERR_OUTPUT_INVALID',
+        `the ${spec.name} output does not match the task's output schema: ${issuesText(parsed.error.issues)}`,
+      );
     return parsed.data;
   };
   return {
@@ -175,7 +195,11 @@ export function defineTask<const Name extends string, Options extends z.ZodType,
     chunking,
     bind(raw) {
       const parsed = spec.options.safeParse(raw);
-      if (!parsed.success) throw new GembatchError('GB_ERR_BAD_REQUEST', `options of the ${spec.name} task: ${issuesText(parsed.error.issues)}`);
+      if (!parsed.success)
+        throw new GembatchError(
+          'GB_ERR_BAD_REQUEST',
+          `options of the ${spec.name} task: ${issuesText(parsed.error.issues)}`,
+        );
       const options = parsed.data;
       const reduce = spec.reduce;
       return {
@@ -186,7 +210,11 @@ export function defineTask<const Name extends string, Options extends z.ZodType,
         reduce:
           reduce.strategy === 'model'
             ? { strategy: 'model', prompt: reduce.prompt(options) }
-            : { strategy: 'concat', merge: (parts) => reduce.merge(parts.map((part) => ({ output: checkOutput(part.output), text: part.text }))) },
+            : {
+                strategy: 'concat',
+                merge: (parts) =>
+                  reduce.merge(parts.map((part) => ({ output: checkOutput(part.output), text: part.text }))),
+              },
         run: (helpers) => spec.run(options, helpers),
         checkOutput,
       };

@@ -15,7 +15,8 @@ export const extract = defineTask({
   schemaOption: 'schema',
   prompt: () => ({
     system: `You extract structured data from documents and answer only with JSON. ${SAFE}`,
-    instruction: 'Extract the fields described by the JSON Schema from the following input. Use null where a value is absent.',
+    instruction:
+      'Extract the fields described by the JSON Schema from the following input. Use null where a value is absent.',
     completionCue: '\nJSON:',
   }),
   run: async (options, helpers) => {
@@ -26,7 +27,8 @@ export const extract = defineTask({
     strategy: 'model',
     prompt: () => ({
       system: `You merge JSON extracted from consecutive parts of one document and answer only with JSON. ${SAFE}`,
-      instruction: 'Merge these JSON objects, extracted from consecutive parts of one document, into one object that satisfies the schema. Prefer non-null values.',
+      instruction:
+        'Merge these JSON objects, extracted from consecutive parts of one document, into one object that satisfies the schema. Prefer non-null values.',
       completionCue: '\nJSON:',
     }),
   },

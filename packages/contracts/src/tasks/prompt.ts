@@ -13,7 +13,11 @@ export const prompt = defineTask({
   defaultMaxTokens: 512,
   thinking: false,
   promptOption: 'instruction',
-  prompt: (o) => ({ system: `You are a careful assistant working on documents. ${SAFE}`, instruction: o.instruction, completionCue: '\n' }),
+  prompt: (o) => ({
+    system: `You are a careful assistant working on documents. ${SAFE}`,
+    instruction: o.instruction,
+    completionCue: '\n',
+  }),
   run: (_options, helpers) => answerInWords(helpers),
   reduce: {
     strategy: 'model',

@@ -1,13 +1,24 @@
 import { z } from 'zod';
 import { GembatchError } from '../errors.ts';
 import { defineTask, SAFE } from './define-task.ts';
-import { IDENTIFIER_TYPES, detectIdentifiers, findLiterals, maskSpans, mergeSpans, type IdentifierType, type Span } from './redaction.ts';
+import {
+  IDENTIFIER_TYPES,
+  detectIdentifiers,
+  findLiterals,
+  maskSpans,
+  mergeSpans,
+  type IdentifierType,
+  type Span,
+} from './redaction.ts';
 import { transcribe } from './transcribe.ts';
 
 /** What the model is asked for: the identifiers no pattern finds. */
 const ENTITIES_SCHEMA = {
   type: 'object',
-  properties: { names: { type: 'array', items: { type: 'string' }, maxItems: 200 }, addresses: { type: 'array', items: { type: 'string' }, maxItems: 200 } },
+  properties: {
+    names: { type: 'array', items: { type: 'string' }, maxItems: 200 },
+    addresses: { type: 'array', items: { type: 'string' }, maxItems: 200 },
+  },
   required: ['names', 'addresses'],
   additionalProperties: false,
 };
@@ -22,14 +33,21 @@ export const redact = defineTask({
   }),
   output: z.strictObject({
     text: z.string(),
-    spans: z.array(z.strictObject({ start: z.number().int().nonnegative(), end: z.number().int().nonnegative(), type: z.enum(IDENTIFIER_TYPES) })),
+    spans: z.array(
+      z.strictObject({
+        start: z.number().int().nonnegative(),
+        end: z.number().int().nonnegative(),
+        type: z.enum(IDENTIFIER_TYPES),
+      }),
+    ),
   }),
   accepts: ['text', 'image', 'audio'],
   defaultMaxTokens: 512,
   thinking: false,
   prompt: () => ({
     system: `You find personal names and street addresses in text for redaction. ${SAFE}`,
-    instruction: 'List every person name and street address in the following text, exactly as written, as JSON {"names": [...], "addresses": [...]}.',
+    instruction:
+      'List every person name and street address in the following text, exactly as written, as JSON {"names": [...], "addresses": [...]}.',
     completionCue: '\nJSON:',
   }),
   // Deterministic detectors for what has a pattern, the model for names and addresses.
@@ -47,7 +65,8 @@ export const redact = defineTask({
     if (wants('name') || wants('address')) {
       // The grammar and the validator hold the answer to ENTITIES_SCHEMA; this only gives it its type.
       const parsed = Entities.safeParse(await helpers.structured(ENTITIES_SCHEMA, { input: text, media: [] }));
-      if (!parsed.success) throw new GembatchError('GB_ERR_OUTPUT_INVALID', 'the redact answer is not {"names", "addresses"}');
+      if (!parsed.success)
+        throw new GembatchError('GB_ERR_OUTPUT_INVALID', 'the redact answer is not {"names", "addresses"}');
       const found = parsed.data;
       if (wants('name')) spans.push(...findLiterals(text, found.names, 'name'));
       if (wants('address')) spans.push(...findLiterals(text, found.addresses, 'address'));

@@ -22,7 +22,11 @@ describe('redaction detectors run in linear time', () => {
     ["'MRN' + 1 MB of spaces, then a number", `MRN${' '.repeat(MB)}A1234567`, [`mrn:MRN${' '.repeat(MB)}A1234567`]],
     ['1 MB of MRN labels and colons', 'MRN: #'.repeat(MB / 6), []],
     ['an @ then 1 MB of a.a.a…', `x@${'a.'.repeat(MB / 2)}`, []],
-    ['1 MB of a.a.a… then an address', `${'a.'.repeat(MB / 2)}@example.org`, [`email:${'a.'.repeat(MB / 2).slice(0, -1)}.@example.org`]],
+    [
+      '1 MB of a.a.a… then an address',
+      `${'a.'.repeat(MB / 2)}@example.org`,
+      [`email:${'a.'.repeat(MB / 2).slice(0, -1)}.@example.org`],
+    ],
     ['1 MB of @@@', '@'.repeat(MB), []],
     ['1 MB of a@a@a…', 'a@'.repeat(MB / 2), []],
     ['1 MB of digits', '1'.repeat(MB), []],
@@ -39,7 +43,8 @@ describe('redaction detectors run in linear time', () => {
   });
 
   it('finds emails exactly as the regex it replaces, on every kind of boundary', () => {
-    const text = 'Write to jane.roe@example.org, _x@y.co or .lead@dots.net; not a@b, @x.com, a@b.c1 or a@b.cc1 ; tail@end.io';
+    const text =
+      'Write to jane.roe@example.org, _x@y.co or .lead@dots.net; not a@b, @x.com, a@b.c1 or a@b.cc1 ; tail@end.io';
     const regex = /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g;
     const expected = [...text.matchAll(regex)].map((m) => [m.index, m.index + m[0].length]);
     expect(findEmails(text).map((s) => [s.start, s.end])).toEqual(expected);

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { detectIdentifiers, findLiterals, maskSpans, mergeSpans } from './redaction.ts';
 
-const NOTE = 'Patient Jane Roe (MRN: A1234567), DOB 03/14/1961, seen 2026-11-02. Call (555) 123-4567 or jane.roe@example.org. SSN 123-45-6789. Lives at 42 Elm Street, Springfield.';
+const NOTE =
+  'Patient Jane Roe (MRN: A1234567), DOB 03/14/1961, seen 2026-11-02. Call (555) 123-4567 or jane.roe@example.org. SSN 123-45-6789. Lives at 42 Elm Street, Springfield.';
 
 describe('redaction detectors', () => {
   it('finds each identifier type with its exact span', () => {
@@ -23,7 +24,10 @@ describe('redaction detectors', () => {
   });
 
   it('combines model-found names, masks without overlaps, keeps offsets into the original', () => {
-    const spans = mergeSpans([...detectIdentifiers(NOTE), ...findLiterals(NOTE, ['Jane Roe', 'Jane Roe', ' '], 'name')]);
+    const spans = mergeSpans([
+      ...detectIdentifiers(NOTE),
+      ...findLiterals(NOTE, ['Jane Roe', 'Jane Roe', ' '], 'name'),
+    ]);
     const masked = maskSpans(NOTE, spans);
     expect(masked).toContain('Patient [NAME] ([MRN])');
     expect(masked).not.toMatch(/Jane|123-45-6789|example\.org|555/);

@@ -14,8 +14,10 @@ export interface Span {
   type: IdentifierType;
 }
 
-const MONTHS = 'Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?';
-const STREET_SUFFIX = 'Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir';
+const MONTHS =
+  'Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?';
+const STREET_SUFFIX =
+  'Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir';
 
 /**
  * Ordered by precedence: when spans overlap, the earlier type wins. `null` patterns have their own
@@ -32,8 +34,20 @@ const DETECTORS: ReadonlyArray<{ type: IdentifierType; pattern: RegExp | null }>
   // between the two `\s*` ('MRN' + 40,000 spaces took 5.6 s).
   { type: 'mrn', pattern: /\b(?:MRN|Medical Record(?: Number| No\.?)?|Patient ID)(?:\s*[:#])?\s*[A-Z0-9-]{4,20}\b/gi },
   { type: 'phone', pattern: /(?:\+\d{1,3}[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b/g },
-  { type: 'date', pattern: new RegExp(`\\b(?:\\d{1,2}[/.-]\\d{1,2}[/.-]\\d{2,4}|\\d{4}-\\d{2}-\\d{2}|(?:${MONTHS})\\.? \\d{1,2}(?:st|nd|rd|th)?,? \\d{4}|\\d{1,2} (?:${MONTHS}) \\d{4})\\b`, 'g') },
-  { type: 'address', pattern: new RegExp(`\\b\\d{1,6} (?:[A-Z][a-z]+ ){1,4}(?:${STREET_SUFFIX})\\b\\.?(?:,? (?:Apt|Suite|Unit) \\w+)?`, 'g') },
+  {
+    type: 'date',
+    pattern: new RegExp(
+      `\\b(?:\\d{1,2}[/.-]\\d{1,2}[/.-]\\d{2,4}|\\d{4}-\\d{2}-\\d{2}|(?:${MONTHS})\\.? \\d{1,2}(?:st|nd|rd|th)?,? \\d{4}|\\d{1,2} (?:${MONTHS}) \\d{4})\\b`,
+      'g',
+    ),
+  },
+  {
+    type: 'address',
+    pattern: new RegExp(
+      `\\b\\d{1,6} (?:[A-Z][a-z]+ ){1,4}(?:${STREET_SUFFIX})\\b\\.?(?:,? (?:Apt|Suite|Unit) \\w+)?`,
+      'g',
+    ),
+  },
 ];
 
 /** Every identifier the deterministic detectors find, restricted to `types` when given. */
@@ -46,13 +60,16 @@ export function detectIdentifiers(text: string, types?: readonly IdentifierType[
       spans.push(...findEmails(text));
       continue;
     }
-    for (const match of text.matchAll(pattern)) spans.push({ start: match.index, end: match.index + match[0].length, type });
+    for (const match of text.matchAll(pattern))
+      spans.push({ start: match.index, end: match.index + match[0].length, type });
   }
   return spans;
 }
 
-const isLocalChar = (code: number): boolean => isWordChar(code) || code === 0x2e || code === 0x25 || code === 0x2b || code === 0x2d; // . % + -
-const isWordChar = (code: number): boolean => (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f;
+const isLocalChar = (code: number): boolean =>
+  isWordChar(code) || code === 0x2e || code === 0x25 || code === 0x2b || code === 0x2d; // . % + -
+const isWordChar = (code: number): boolean =>
+  (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a) || code === 0x5f;
 /** The domain part of an address (and its dots): letters, digits, `.` and `-`. */
 const DOMAIN = /[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/y;
 

@@ -11,7 +11,9 @@ const SHARED = new Set(['define-task.ts', 'registry.ts', 'index.ts', 'redaction.
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')).map((e) => join(e.parentPath, e.name));
+  return entries
+    .filter((e) => e.isFile() && e.name.endsWith('.ts') && !e.name.endsWith('.test.ts'))
+    .map((e) => join(e.parentPath, e.name));
 }
 
 describe('the task registry', () => {
@@ -22,7 +24,9 @@ describe('the task registry', () => {
       expect(file[name], `tasks/${name}.ts exports the ${name} task`).toBe(TASKS[name]);
     }
     // Every task file is registered (a task file without its registry line fails here).
-    const taskFiles = (await readdir(here)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !SHARED.has(f));
+    const taskFiles = (await readdir(here)).filter(
+      (f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !SHARED.has(f),
+    );
     expect(taskFiles.map((f) => f.replace(/\.ts$/, '')).sort()).toEqual([...TASK_NAMES].sort());
   });
 

@@ -11,7 +11,10 @@ import { transcribe } from './transcribe.ts';
  * The built-in tasks by name: a discriminated union on `name`. Adding a task is one new file
  * (`defineTask({...})`) and its entry here; nothing else names a task.
  */
-export const TASKS = { summarize, prompt, extract, classify, redact, transcribe, describe } as const satisfies Record<string, AnyTaskDefinition>;
+export const TASKS = { summarize, prompt, extract, classify, redact, transcribe, describe } as const satisfies Record<
+  string,
+  AnyTaskDefinition
+>;
 
 export type TaskName = keyof typeof TASKS;
 /** Every built-in task definition; narrow by `name`. */

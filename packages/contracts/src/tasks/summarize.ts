@@ -1,7 +1,11 @@
 import { z } from 'zod';
 import { answerInWords, defineTask, SAFE, TextOutput } from './define-task.ts';
 
-const LENGTH_WORDS = { short: 'in two or three sentences', medium: 'in one paragraph', long: 'in several paragraphs covering every section' } as const;
+const LENGTH_WORDS = {
+  short: 'in two or three sentences',
+  medium: 'in one paragraph',
+  long: 'in several paragraphs covering every section',
+} as const;
 
 export const summarize = defineTask({
   name: 'summarize',

@@ -11,7 +11,9 @@ export const transcribe = defineTask({
   }),
   output: z.strictObject({
     text: z.string(),
-    segments: z.array(z.strictObject({ start_s: z.number().nonnegative(), end_s: z.number().nonnegative(), text: z.string() })),
+    segments: z.array(
+      z.strictObject({ start_s: z.number().nonnegative(), end_s: z.number().nonnegative(), text: z.string() }),
+    ),
   }),
   accepts: ['audio'],
   defaultMaxTokens: 512,
@@ -37,7 +39,10 @@ export const transcribe = defineTask({
     strategy: 'concat',
     merge: (parts) => {
       const text = parts.map((p) => p.text).join('\n');
-      return { output: { text: parts.map((p) => p.text).join(' '), segments: parts.flatMap((p) => p.output.segments) }, text };
+      return {
+        output: { text: parts.map((p) => p.text).join(' '), segments: parts.flatMap((p) => p.output.segments) },
+        text,
+      };
     },
   },
 });

@@ -29,16 +29,28 @@ const TRUNCATION_RATIO = 0.9;
  * `GB_ERR_AUDIO_EMPTY` (zero samples) or `GB_ERR_AUDIO_INVALID`.
  */
 export async function extractAudio(input: ExtractAudioInput): Promise<ExtractedDocument> {
-  const probe = await probeMedia(input.path, { mime: input.mime, timeoutMs: PROBE_TIMEOUT_MS, ...(input.signal ? { signal: input.signal } : {}) });
+  const probe = await probeMedia(input.path, {
+    mime: input.mime,
+    timeoutMs: PROBE_TIMEOUT_MS,
+    ...(input.signal ? { signal: input.signal } : {}),
+  });
   const stream = probe.audioStreams[0];
   if (!stream) {
-    throw new GembatchError('GB_ERR_AUDIO_NO_STREAM', `the ${probe.videoStreams > 0 ? 'video' : 'file'} has no audio stream`, { details: { videoStreams: probe.videoStreams } });
+    throw new GembatchError(
+      'GB_ERR_AUDIO_NO_STREAM',
+      `the ${probe.videoStreams > 0 ? 'video' : 'file'} has no audio stream`,
+      { details: { videoStreams: probe.videoStreams } },
+    );
   }
   const declaredS = stream.durationS ?? probe.durationS;
   if (declaredS !== undefined && declaredS > input.maxSeconds) {
-    throw new GembatchError('GB_ERR_AUDIO_TOO_LONG', `the audio lasts ${declaredS.toFixed(1)} s, above the limit of ${input.maxSeconds} s`, {
-      details: { durationS: declaredS, maxSeconds: input.maxSeconds },
-    });
+    throw new GembatchError(
+      'GB_ERR_AUDIO_TOO_LONG',
+      `the audio lasts ${declaredS.toFixed(1)} s, above the limit of ${input.maxSeconds} s`,
+      {
+        details: { durationS: declaredS, maxSeconds: input.maxSeconds },
+      },
+    );
   }
   const maxSamples = Math.round(input.maxSeconds * PCM_SAMPLE_RATE);
   const segmenter = new PcmSegmenter({
@@ -50,7 +62,13 @@ export async function extractAudio(input: ExtractAudioInput): Promise<ExtractedD
     for (const segment of segments) {
       throwIfAborted(input.signal);
       const sha256 = await input.putBlob(pcm16MonoToWav(segment.pcm, PCM_SAMPLE_RATE), 'audio/wav');
-      media.push({ kind: 'audio', sha256, mime: 'audio/wav', start_s: segment.startSample / PCM_SAMPLE_RATE, end_s: segment.endSample / PCM_SAMPLE_RATE });
+      media.push({
+        kind: 'audio',
+        sha256,
+        mime: 'audio/wav',
+        start_s: segment.startSample / PCM_SAMPLE_RATE,
+        end_s: segment.endSample / PCM_SAMPLE_RATE,
+      });
     }
   };
   // One extra second lets an undeclared over-long stream show itself instead of being silently cut at the cap.
@@ -66,7 +84,11 @@ export async function extractAudio(input: ExtractAudioInput): Promise<ExtractedD
     await store(segmenter.push(chunk));
     if (segmenter.totalSamples > maxSamples) {
       await chunks.return(undefined);
-      throw new GembatchError('GB_ERR_AUDIO_TOO_LONG', `the audio lasts longer than the limit of ${input.maxSeconds} s`, { details: { maxSeconds: input.maxSeconds } });
+      throw new GembatchError(
+        'GB_ERR_AUDIO_TOO_LONG',
+        `the audio lasts longer than the limit of ${input.maxSeconds} s`,
+        { details: { maxSeconds: input.maxSeconds } },
+      );
     }
   }
   await store(segmenter.finish());
@@ -76,7 +98,8 @@ export async function extractAudio(input: ExtractAudioInput): Promise<ExtractedD
   if (declaredS !== undefined && decodedS < declaredS * TRUNCATION_RATIO) {
     warnings.push(`decoded ${decodedS.toFixed(1)} s of a declared ${declaredS.toFixed(1)} s: the file looks truncated`);
   }
-  if (probe.audioStreams.length > 1) warnings.push(`the file has ${probe.audioStreams.length} audio streams; only the first was used`);
+  if (probe.audioStreams.length > 1)
+    warnings.push(`the file has ${probe.audioStreams.length} audio streams; only the first was used`);
   return {
     media_type: input.mime,
     text: '',

@@ -60,7 +60,10 @@ const DEMUXER_BY_MIME: Readonly<Record<string, string>> = {
 /** ffmpeg's demuxer for a sniffed MIME type; other types fail with `GB_ERR_UNSUPPORTED_MEDIA`. */
 function demuxerFor(mime: string): string {
   const demuxer = DEMUXER_BY_MIME[mime];
-  if (!demuxer) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `unsupported audio/video container: ${mime}`, { details: { mime } });
+  if (!demuxer)
+    throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `unsupported audio/video container: ${mime}`, {
+      details: { mime },
+    });
   return demuxer;
 }
 
@@ -103,13 +106,23 @@ export interface FfmpegRunOptions {
 
 function requireTool(name: 'ffmpeg' | 'ffprobe'): string {
   const path = findSystemTool(name);
-  if (!path) throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `${name} is not installed on this node; audio and video need it`);
+  if (!path)
+    throw new GembatchError(
+      'GB_ERR_SERVICE_UNAVAILABLE',
+      `${name} is not installed on this node; audio and video need it`,
+    );
   return path;
 }
 
 interface FfprobeJson {
   format?: { format_name?: string; duration?: string };
-  streams?: Array<{ codec_type?: string; codec_name?: string; sample_rate?: string; channels?: number; duration?: string }>;
+  streams?: Array<{
+    codec_type?: string;
+    codec_name?: string;
+    sample_rate?: string;
+    channels?: number;
+    duration?: string;
+  }>;
 }
 
 function toSeconds(value: string | undefined): number | undefined {
@@ -121,14 +134,21 @@ function toSeconds(value: string | undefined): number | undefined {
 export async function probeMedia(path: string, options: FfmpegRunOptions): Promise<MediaProbe> {
   const ffprobe = requireTool('ffprobe');
   const input = guardedInput(path, options.mime);
-  const result = await runProcess(ffprobe, ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...input], {
-    timeoutMs: options.timeoutMs,
-    // Why 16 MiB: stream and format tables are kilobytes even for files with hundreds of streams.
-    maxStdoutBytes: 16 * 1024 * 1024,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const result = await runProcess(
+    ffprobe,
+    ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', ...input],
+    {
+      timeoutMs: options.timeoutMs,
+      // Why 16 MiB: stream and format tables are kilobytes even for files with hundreds of streams.
+      maxStdoutBytes: 16 * 1024 * 1024,
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+  );
   if (result.exitCode !== 0 || result.overflowed) {
-    throw new GembatchError('GB_ERR_AUDIO_INVALID', `the file is not a readable audio or video container (${describeFfmpegFailure(result.stderrTail)})`);
+    throw new GembatchError(
+      'GB_ERR_AUDIO_INVALID',
+      `the file is not a readable audio or video container (${describeFfmpegFailure(result.stderrTail)})`,
+    );
   }
   let parsed: FfprobeJson;
   try {
@@ -167,7 +187,27 @@ export interface DecodeAudioOptions extends FfmpegRunOptions {
 export async function* decodeAudio(path: string, options: DecodeAudioOptions): AsyncGenerator<Buffer> {
   const ffmpegPath = requireTool('ffmpeg');
   const input = guardedInput(path, options.mime);
-  const args = ['-nostdin', '-hide_banner', ...input, '-vn', '-map', '0:a:0', '-sn', '-dn', '-t', String(options.maxSeconds), '-ac', '1', '-ar', String(PCM_SAMPLE_RATE), '-acodec', 'pcm_s16le', '-f', 's16le', 'pipe:1'];
+  const args = [
+    '-nostdin',
+    '-hide_banner',
+    ...input,
+    '-vn',
+    '-map',
+    '0:a:0',
+    '-sn',
+    '-dn',
+    '-t',
+    String(options.maxSeconds),
+    '-ac',
+    '1',
+    '-ar',
+    String(PCM_SAMPLE_RATE),
+    '-acodec',
+    'pcm_s16le',
+    '-f',
+    's16le',
+    'pipe:1',
+  ];
   if (options.signal?.aborted) throw cancelledError();
   const child = spawn(ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childProcessEnv() });
   let stderrTail = '';
@@ -192,7 +232,10 @@ export async function* decodeAudio(path: string, options: DecodeAudioOptions): A
     failure ??= reason;
     kill();
   };
-  const timer = setTimeout(() => stop(new GembatchError('GB_ERR_TIMEOUT', `decoding the audio took longer than ${options.timeoutMs} ms`)), options.timeoutMs);
+  const timer = setTimeout(
+    () => stop(new GembatchError('GB_ERR_TIMEOUT', `decoding the audio took longer than ${options.timeoutMs} ms`)),
+    options.timeoutMs,
+  );
   const onAbort = () => stop(cancelledError());
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -202,7 +245,8 @@ export async function* decodeAudio(path: string, options: DecodeAudioOptions): A
     }
     const code = await exited;
     if (failure) throw failure;
-    if (spawnError) throw new GembatchError('GB_ERR_INTERNAL', `could not run ffmpeg: ${spawnError.message}`, { cause: spawnError });
+    if (spawnError)
+      throw new GembatchError('GB_ERR_INTERNAL', `could not run ffmpeg: ${spawnError.message}`, { cause: spawnError });
     if (code !== 0) throw classifyDecodeFailure(stderrTail);
   } finally {
     clearTimeout(timer);
@@ -212,8 +256,12 @@ export async function* decodeAudio(path: string, options: DecodeAudioOptions): A
 }
 
 function classifyDecodeFailure(stderrTail: string): GembatchError {
-  if (/matches no streams|does not contain any stream/i.test(stderrTail)) return new GembatchError('GB_ERR_AUDIO_NO_STREAM', 'the file has no audio stream');
-  return new GembatchError('GB_ERR_AUDIO_INVALID', `ffmpeg could not decode the audio (${describeFfmpegFailure(stderrTail)})`);
+  if (/matches no streams|does not contain any stream/i.test(stderrTail))
+    return new GembatchError('GB_ERR_AUDIO_NO_STREAM', 'the file has no audio stream');
+  return new GembatchError(
+    'GB_ERR_AUDIO_INVALID',
+    `ffmpeg could not decode the audio (${describeFfmpegFailure(stderrTail)})`,
+  );
 }
 
 /** A content-free reason for an ffmpeg/ffprobe failure: only known error phrases, never raw stderr. */

@@ -4,7 +4,8 @@ import { PcmSegmenter } from './pcm-segmenter.ts';
 /** 16-bit PCM of `samples` samples, loud except inside [quietFrom, quietTo). */
 function pcm(samples: number, quietFrom = -1, quietTo = -1): Buffer {
   const buffer = Buffer.alloc(samples * 2);
-  for (let i = 0; i < samples; i++) buffer.writeInt16LE(i >= quietFrom && i < quietTo ? 0 : i % 2 === 0 ? 8000 : -8000, i * 2);
+  for (let i = 0; i < samples; i++)
+    buffer.writeInt16LE(i >= quietFrom && i < quietTo ? 0 : i % 2 === 0 ? 8000 : -8000, i * 2);
   return buffer;
 }
 
@@ -12,7 +13,11 @@ describe('PcmSegmenter', () => {
   it('cuts at the limit without a search window and keeps every sample in order', () => {
     const segmenter = new PcmSegmenter({ maxSamples: 100 });
     const segments = [...segmenter.push(pcm(250)), ...segmenter.finish()];
-    expect(segments.map((s) => [s.startSample, s.endSample])).toEqual([[0, 100], [100, 200], [200, 250]]);
+    expect(segments.map((s) => [s.startSample, s.endSample])).toEqual([
+      [0, 100],
+      [100, 200],
+      [200, 250],
+    ]);
     expect(segmenter.totalSamples).toBe(250);
   });
 

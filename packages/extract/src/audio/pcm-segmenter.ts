@@ -37,7 +37,8 @@ export class PcmSegmenter {
   #oddByte: Buffer | undefined;
 
   constructor(options: PcmSegmenterOptions) {
-    if (!Number.isInteger(options.maxSamples) || options.maxSamples <= 0) throw new RangeError('maxSamples must be a positive integer');
+    if (!Number.isInteger(options.maxSamples) || options.maxSamples <= 0)
+      throw new RangeError('maxSamples must be a positive integer');
     this.#maxBytes = options.maxSamples * BYTES_PER_SAMPLE;
     this.#searchBytes = Math.min(options.searchSamples ?? 0, options.maxSamples - 1) * BYTES_PER_SAMPLE;
     this.#windowBytes = (options.windowSamples ?? DEFAULT_WINDOW_SAMPLES) * BYTES_PER_SAMPLE;
@@ -92,7 +93,11 @@ export class PcmSegmenter {
     let bestEnd = this.#maxBytes;
     let bestEnergy = atLimit;
     // Windows end on sample boundaries between (limit − search) and the limit; the latest of equally quiet windows wins.
-    for (let end = this.#maxBytes - this.#windowBytes; end - this.#windowBytes >= this.#maxBytes - this.#searchBytes; end -= this.#windowBytes) {
+    for (
+      let end = this.#maxBytes - this.#windowBytes;
+      end - this.#windowBytes >= this.#maxBytes - this.#searchBytes;
+      end -= this.#windowBytes
+    ) {
       const energy = energyBefore(end);
       if (energy < bestEnergy) {
         bestEnergy = energy;

@@ -8,7 +8,14 @@ describe('pcm16MonoToWav', () => {
     expect(wav.toString('ascii', 0, 4)).toBe('RIFF');
     expect(wav.readUInt32LE(4)).toBe(356);
     expect(wav.toString('ascii', 8, 16)).toBe('WAVEfmt ');
-    expect([wav.readUInt16LE(20), wav.readUInt16LE(22), wav.readUInt32LE(24), wav.readUInt32LE(28), wav.readUInt16LE(32), wav.readUInt16LE(34)]).toEqual([1, 1, 16_000, 32_000, 2, 16]);
+    expect([
+      wav.readUInt16LE(20),
+      wav.readUInt16LE(22),
+      wav.readUInt32LE(24),
+      wav.readUInt32LE(28),
+      wav.readUInt16LE(32),
+      wav.readUInt16LE(34),
+    ]).toEqual([1, 1, 16_000, 32_000, 2, 16]);
     expect(wav.toString('ascii', 36, 40)).toBe('data');
     expect(wav.readUInt32LE(40)).toBe(320);
   });

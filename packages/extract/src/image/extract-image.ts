@@ -26,14 +26,28 @@ export async function extractImage(input: ExtractImageInput): Promise<ExtractedD
   const isMultiPageDocument = header.format === 'tiff' && header.pages > 1;
   const pageCount = isMultiPageDocument ? Math.min(header.pages, input.maxPages) : 1;
   const warnings: string[] = [];
-  if (isMultiPageDocument && header.pages > input.maxPages) warnings.push(`the TIFF has ${header.pages} pages; only the first ${input.maxPages} were used`);
-  if (!isMultiPageDocument && header.pages > 1) warnings.push(`the ${header.format} animation has ${header.pages} frames; only the first was used`);
+  if (isMultiPageDocument && header.pages > input.maxPages)
+    warnings.push(`the TIFF has ${header.pages} pages; only the first ${input.maxPages} were used`);
+  if (!isMultiPageDocument && header.pages > 1)
+    warnings.push(`the ${header.format} animation has ${header.pages} frames; only the first was used`);
   const media: MediaPart[] = [];
   for (let page = 0; page < pageCount; page++) {
     throwIfAborted(input.signal);
-    const image = await normalizeImage(input.path, { maxSide: input.maxSide, maxPixels: input.maxPixels, lossless: LOSSLESS_FORMATS.has(header.format), page });
+    const image = await normalizeImage(input.path, {
+      maxSide: input.maxSide,
+      maxPixels: input.maxPixels,
+      lossless: LOSSLESS_FORMATS.has(header.format),
+      page,
+    });
     const sha256 = await input.putBlob(image.bytes, image.mime);
-    media.push({ kind: 'image', sha256, mime: image.mime, width: image.width, height: image.height, ...(isMultiPageDocument ? { page } : {}) });
+    media.push({
+      kind: 'image',
+      sha256,
+      mime: image.mime,
+      width: image.width,
+      height: image.height,
+      ...(isMultiPageDocument ? { page } : {}),
+    });
   }
   if (media.length === 0) throw new GembatchError('GB_ERR_IMAGE_INVALID', 'the image has no pages');
   return {

@@ -78,8 +78,16 @@ export async function readImageHeader(input: string | Buffer): Promise<ImageHead
     const meta = await sharp(input, { failOn: 'error', limitInputPixels: false }).metadata();
     const width = meta.width;
     const height = meta.pageHeight ?? meta.height;
-    if (!width || !height || !meta.format) throw new GembatchError('GB_ERR_IMAGE_INVALID', 'the image header has no size');
-    return { format: meta.format, width, height, pages: meta.pages ?? 1, orientation: meta.orientation, hasAlpha: meta.hasAlpha };
+    if (!width || !height || !meta.format)
+      throw new GembatchError('GB_ERR_IMAGE_INVALID', 'the image header has no size');
+    return {
+      format: meta.format,
+      width,
+      height,
+      pages: meta.pages ?? 1,
+      orientation: meta.orientation,
+      hasAlpha: meta.hasAlpha,
+    };
   } catch (error) {
     throw classifySharpError(error);
   }
@@ -87,19 +95,30 @@ export async function readImageHeader(input: string | Buffer): Promise<ImageHead
 
 async function checkHeader(input: string | Buffer, maxPixels: number, page: number): Promise<void> {
   const header = await readImageHeader(input);
-  if (page >= header.pages) throw new GembatchError('GB_ERR_IMAGE_INVALID', `the image has ${header.pages} page(s); page ${page} does not exist`);
+  if (page >= header.pages)
+    throw new GembatchError(
+      'GB_ERR_IMAGE_INVALID',
+      `the image has ${header.pages} page(s); page ${page} does not exist`,
+    );
   const pixels = header.width * header.height;
   if (pixels > maxPixels) {
-    throw new GembatchError('GB_ERR_IMAGE_TOO_LARGE', `the image is ${header.width}×${header.height} (${pixels} pixels), above the limit of ${maxPixels}`, {
-      details: { width: header.width, height: header.height, maxPixels },
-    });
+    throw new GembatchError(
+      'GB_ERR_IMAGE_TOO_LARGE',
+      `the image is ${header.width}×${header.height} (${pixels} pixels), above the limit of ${maxPixels}`,
+      {
+        details: { width: header.width, height: header.height, maxPixels },
+      },
+    );
   }
 }
 
 function classifySharpError(error: unknown): GembatchError {
   if (error instanceof GembatchError) return error;
   const message = errorMessage(error);
-  if (/pixel limit/i.test(message)) return new GembatchError('GB_ERR_IMAGE_TOO_LARGE', 'the image exceeds the pixel limit', { cause: error });
+  if (/pixel limit/i.test(message))
+    return new GembatchError('GB_ERR_IMAGE_TOO_LARGE', 'the image exceeds the pixel limit', { cause: error });
   // sharp's messages name the decoder problem (premature end, bad header) and never carry pixel data.
-  return new GembatchError('GB_ERR_IMAGE_INVALID', `the image could not be decoded: ${message.split('\n')[0]}`, { cause: error });
+  return new GembatchError('GB_ERR_IMAGE_INVALID', `the image could not be decoded: ${message.split('\n')[0]}`, {
+    cause: error,
+  });
 }

@@ -78,7 +78,8 @@ export async function extractPdf(input: ExtractPdfInput): Promise<ExtractedDocum
   if (popplerInfo && popplerInfo.pages >= FAST_PATH_MIN_PAGES) {
     const texts = await readWithPdftotext(input.path, popplerInfo.pages, input.signal);
     // Every range printing exactly its pages means poppler's numbering is the document's; otherwise pdf.js reads it all.
-    if (texts.every((text) => text !== undefined)) return new PdfPageReader(input, popplerInfo, undefined, texts, false).read();
+    if (texts.every((text) => text !== undefined))
+      return new PdfPageReader(input, popplerInfo, undefined, texts, false).read();
   }
   let opened: { client: PdfWorkerClient; info: PdfOpenResult };
   try {
@@ -112,7 +113,9 @@ function workerOptions(input: ExtractPdfInput): PdfWorkerOptions {
 }
 
 function tooManyPages(pages: number, maxPages: number): GembatchError {
-  return new GembatchError('GB_ERR_PDF_TOO_LARGE', `the PDF declares ${pages} pages, above the limit of ${maxPages}`, { details: { pages, maxPages } });
+  return new GembatchError('GB_ERR_PDF_TOO_LARGE', `the PDF declares ${pages} pages, above the limit of ${maxPages}`, {
+    details: { pages, maxPages },
+  });
 }
 
 function popplerOptions(signal: AbortSignal | undefined) {
@@ -124,10 +127,15 @@ function popplerOptions(signal: AbortSignal | undefined) {
  * a damaged page is halved until the damaged page stands alone, so every other page keeps its
  * text; pages it cannot read are left `undefined` (pdf.js tries them, else they are errors).
  */
-async function readWithPdftotext(path: string, pages: number, signal: AbortSignal | undefined): Promise<Array<string | undefined>> {
+async function readWithPdftotext(
+  path: string,
+  pages: number,
+  signal: AbortSignal | undefined,
+): Promise<Array<string | undefined>> {
   const texts = new Array<string | undefined>(pages);
   const ranges: Array<[number, number]> = [];
-  for (let first = 0; first < pages; first += FAST_PATH_RANGE_PAGES) ranges.push([first, Math.min(pages, first + FAST_PATH_RANGE_PAGES) - 1]);
+  for (let first = 0; first < pages; first += FAST_PATH_RANGE_PAGES)
+    ranges.push([first, Math.min(pages, first + FAST_PATH_RANGE_PAGES) - 1]);
   const readRange = async (first: number, last: number): Promise<void> => {
     const result = await pdftotextPages(path, first, last, popplerOptions(signal));
     if (Array.isArray(result)) {
@@ -151,23 +159,46 @@ async function readWithPdftotext(path: string, pages: number, signal: AbortSigna
 }
 
 /** When pdf.js cannot parse a damaged file at all, poppler often still reads most pages. */
-async function recoverWithPoppler(path: string, pages: number | undefined, signal: AbortSignal | undefined): Promise<ExtractedDocument | undefined> {
+async function recoverWithPoppler(
+  path: string,
+  pages: number | undefined,
+  signal: AbortSignal | undefined,
+): Promise<ExtractedDocument | undefined> {
   const texts = pages !== undefined && pages > 0 ? await readWithPdftotext(path, pages, signal) : undefined;
   if (!texts || texts.every((text) => text === undefined || countVisibleChars(text) === 0)) return undefined;
-  const records: PageRecord[] = texts.map((text, index) => ({ index, text: text ?? '', source: text === undefined ? 'error' : 'text' }));
+  const records: PageRecord[] = texts.map((text, index) => ({
+    index,
+    text: text ?? '',
+    source: text === undefined ? 'error' : 'text',
+  }));
   const failed = records.filter((record) => record.source === 'error').map((record) => record.index);
-  const warnings = ['pdf.js could not parse the PDF; the text was recovered with poppler (form fields and scanned pages were not examined)'];
+  const warnings = [
+    'pdf.js could not parse the PDF; the text was recovered with poppler (form fields and scanned pages were not examined)',
+  ];
   if (failed.length > 0) warnings.push(describePages(failed, 'could not be read'));
-  return assemble(records, [], { pages: records.length, text_engine: 'pdftotext', recovered: true, pages_error: failed }, warnings);
+  return assemble(
+    records,
+    [],
+    { pages: records.length, text_engine: 'pdftotext', recovered: true, pages_error: failed },
+    warnings,
+  );
 }
 
 function describePages(indexes: readonly number[], what: string): string {
-  const listed = indexes.slice(0, LISTED_PAGES).map((index) => index + 1).join(', ');
+  const listed = indexes
+    .slice(0, LISTED_PAGES)
+    .map((index) => index + 1)
+    .join(', ');
   const more = indexes.length > LISTED_PAGES ? ` and ${indexes.length - LISTED_PAGES} more` : '';
   return `${indexes.length} page(s) ${what}: ${listed}${more}`;
 }
 
-function assemble(records: readonly PageRecord[], media: MediaPart[], meta: Record<string, unknown>, warnings: string[]): ExtractedDocument {
+function assemble(
+  records: readonly PageRecord[],
+  media: MediaPart[],
+  meta: Record<string, unknown>,
+  warnings: string[],
+): ExtractedDocument {
   const text = records.map((record) => record.text).join('\n\n');
   const kinds: ExtractedDocument['kinds'] = [];
   // A test, not a count: counting rebuilds the whole text without its whitespace, hundreds of megabytes at 20,000 pages.
@@ -204,7 +235,13 @@ class PdfPageReader {
   #usedPdfjsText = false;
   #usedPopplerText = false;
 
-  constructor(input: ExtractPdfInput, info: PdfOpenResult, client: PdfWorkerClient | undefined, fast: Array<string | undefined> | undefined, readTailWithPoppler: boolean) {
+  constructor(
+    input: ExtractPdfInput,
+    info: PdfOpenResult,
+    client: PdfWorkerClient | undefined,
+    fast: Array<string | undefined> | undefined,
+    readTailWithPoppler: boolean,
+  ) {
     this.#input = input;
     this.#info = info;
     this.#fast = fast;
@@ -241,7 +278,8 @@ class PdfPageReader {
           continue;
         }
         record.text = layer.text;
-        if (layer.coverage !== null && layer.coverage >= SCANNED_MIN_IMAGE_COVERAGE) await this.#readScannedPage(record);
+        if (layer.coverage !== null && layer.coverage >= SCANNED_MIN_IMAGE_COVERAGE)
+          await this.#readScannedPage(record);
       }
       await Promise.all(this.#ocrInFlight);
       if (this.#readTailWithPoppler) await this.#readTail();
@@ -258,11 +296,18 @@ class PdfPageReader {
       this.#usedPopplerText = true;
       // Poppler's text stands even when pdf.js cannot measure the page (it then counts as text, not a scan).
       const measurable = countVisibleChars(fastText) < SCANNED_MAX_CHARS && index < this.#info.pages;
-      const coverage = measurable ? await this.#withRecovery(async () => (await this.#worker()).call({ op: 'pageCoverage', page: index }, PAGE_TIMEOUT_MS)) : undefined;
+      const coverage = measurable
+        ? await this.#withRecovery(async () =>
+            (await this.#worker()).call({ op: 'pageCoverage', page: index }, PAGE_TIMEOUT_MS),
+          )
+        : undefined;
       return { text: fastText, coverage: coverage ?? null };
     }
     this.#usedPdfjsText = true;
-    const result = await (await this.#worker()).call({ op: 'pageText', page: index, coverageBelowChars: SCANNED_MAX_CHARS }, PAGE_TIMEOUT_MS);
+    const result = await (await this.#worker()).call(
+      { op: 'pageText', page: index, coverageBelowChars: SCANNED_MAX_CHARS },
+      PAGE_TIMEOUT_MS,
+    );
     return { text: result.text, coverage: result.imageCoverage };
   }
 
@@ -280,8 +325,11 @@ class PdfPageReader {
     this.#usedPopplerText = true;
     const room = Math.max(0, this.#input.maxPages - this.#records.length);
     for (const text of tail.slice(0, room)) this.#records.push({ index: this.#records.length, text, source: 'text' });
-    this.#warnings.push(`pdf.js could reach only ${this.#info.pages} page(s) (a broken page tree); poppler recovered ${Math.min(room, tail.length)} more`);
-    if (tail.length > room) this.#warnings.push(`the PDF has more than ${this.#input.maxPages} pages; the rest were not read`);
+    this.#warnings.push(
+      `pdf.js could reach only ${this.#info.pages} page(s) (a broken page tree); poppler recovered ${Math.min(room, tail.length)} more`,
+    );
+    if (tail.length > room)
+      this.#warnings.push(`the PDF has more than ${this.#input.maxPages} pages; the rest were not read`);
   }
 
   /**
@@ -293,7 +341,10 @@ class PdfPageReader {
       return await work();
     } catch (error) {
       if (error instanceof PdfJsError) return undefined;
-      if (error instanceof GembatchError && ['GB_ERR_TIMEOUT', 'GB_ERR_PDF_INVALID', 'GB_ERR_PDF_TOO_LARGE'].includes(error.code)) {
+      if (
+        error instanceof GembatchError &&
+        ['GB_ERR_TIMEOUT', 'GB_ERR_PDF_INVALID', 'GB_ERR_PDF_TOO_LARGE'].includes(error.code)
+      ) {
         throwIfAborted(this.#input.signal);
         if (this.#restarts >= MAX_WORKER_RESTARTS) throw error;
         this.#restarts++;
@@ -308,20 +359,38 @@ class PdfPageReader {
   async #readScannedPage(record: PageRecord): Promise<void> {
     if (this.#input.scannedPages === 'vision') {
       const rendered = await this.#withRecovery(async () =>
-        (await this.#worker()).call({ op: 'render', page: record.index, maxSide: this.#input.imageMaxSide, maxPixels: this.#input.maxImagePixels }, RENDER_TIMEOUT_MS),
+        (await this.#worker()).call(
+          {
+            op: 'render',
+            page: record.index,
+            maxSide: this.#input.imageMaxSide,
+            maxPixels: this.#input.maxImagePixels,
+          },
+          RENDER_TIMEOUT_MS,
+        ),
       );
       if (!rendered) {
         record.source = 'error';
         return;
       }
-      const image = await normalizeImage(Buffer.from(rendered.rgba.buffer, rendered.rgba.byteOffset, rendered.rgba.byteLength), {
-        raw: { width: rendered.width, height: rendered.height, channels: 4 },
-        maxSide: this.#input.imageMaxSide,
-        maxPixels: this.#input.maxImagePixels,
-        lossless: true,
-      });
+      const image = await normalizeImage(
+        Buffer.from(rendered.rgba.buffer, rendered.rgba.byteOffset, rendered.rgba.byteLength),
+        {
+          raw: { width: rendered.width, height: rendered.height, channels: 4 },
+          maxSide: this.#input.imageMaxSide,
+          maxPixels: this.#input.maxImagePixels,
+          lossless: true,
+        },
+      );
       const sha256 = await this.#input.putBlob(image.bytes, image.mime);
-      this.#media.push({ kind: 'image', sha256, mime: image.mime, page: record.index, width: image.width, height: image.height });
+      this.#media.push({
+        kind: 'image',
+        sha256,
+        mime: image.mime,
+        page: record.index,
+        width: image.width,
+        height: image.height,
+      });
       record.source = 'image';
       return;
     }
@@ -330,13 +399,25 @@ class PdfPageReader {
       record.source = 'error';
       return;
     }
-    const rendered = await this.#withRecovery(async () => (await this.#worker()).call({ op: 'render', page: record.index, dpi: OCR_DPI, maxPixels: Math.min(this.#input.maxImagePixels, OCR_MAX_PIXELS) }, RENDER_TIMEOUT_MS));
+    const rendered = await this.#withRecovery(async () =>
+      (await this.#worker()).call(
+        {
+          op: 'render',
+          page: record.index,
+          dpi: OCR_DPI,
+          maxPixels: Math.min(this.#input.maxImagePixels, OCR_MAX_PIXELS),
+        },
+        RENDER_TIMEOUT_MS,
+      ),
+    );
     if (!rendered) {
       record.source = 'error';
       return;
     }
     const sharp = await loadSharp();
-    const png = await sharp(Buffer.from(rendered.rgba.buffer, rendered.rgba.byteOffset, rendered.rgba.byteLength), { raw: { width: rendered.width, height: rendered.height, channels: 4 } })
+    const png = await sharp(Buffer.from(rendered.rgba.buffer, rendered.rgba.byteOffset, rendered.rgba.byteLength), {
+      raw: { width: rendered.width, height: rendered.height, channels: 4 },
+    })
       .greyscale()
       // Level 1: the PNG only travels to tesseract's stdin; speed matters more than size.
       .png({ compressionLevel: 1 })
@@ -348,7 +429,12 @@ class PdfPageReader {
 
   async #ocr(record: PageRecord, png: Buffer): Promise<void> {
     try {
-      const recognised = (await ocrImage(png, { timeoutMs: OCR_TIMEOUT_MS, ...(this.#input.signal ? { signal: this.#input.signal } : {}) })).trim();
+      const recognised = (
+        await ocrImage(png, {
+          timeoutMs: OCR_TIMEOUT_MS,
+          ...(this.#input.signal ? { signal: this.#input.signal } : {}),
+        })
+      ).trim();
       // A thin text layer on a scan (a stamp, a page number) is kept ahead of the recognised text.
       record.text = [record.text, recognised].filter((part) => part.length > 0).join('\n');
       record.source = 'ocr';
@@ -365,7 +451,9 @@ class PdfPageReader {
   /** Appends filled AcroForm values to their pages (answers on filled forms exist only there). */
   async #appendFormFields(): Promise<number> {
     if (!this.#info.hasAcroForm) return 0;
-    const fields: FormFieldValue[] | undefined = await this.#withRecovery(async () => (await this.#worker()).call({ op: 'formFields' }, PAGE_TIMEOUT_MS));
+    const fields: FormFieldValue[] | undefined = await this.#withRecovery(async () =>
+      (await this.#worker()).call({ op: 'formFields' }, PAGE_TIMEOUT_MS),
+    );
     if (!fields) {
       this.#warnings.push('the form fields could not be read');
       return 0;
@@ -386,14 +474,22 @@ class PdfPageReader {
   }
 
   #finish(formFieldCount: number): ExtractedDocument {
-    const pagesWith = (source: PageSource) => this.#records.filter((record) => record.source === source).map((record) => record.index);
+    const pagesWith = (source: PageSource) =>
+      this.#records.filter((record) => record.source === source).map((record) => record.index);
     const failed = pagesWith('error');
     const unreadable = failed.filter((index) => !this.#ocrMissing.includes(index) && !this.#ocrFailed.includes(index));
     if (unreadable.length > 0) this.#warnings.push(describePages(unreadable, 'could not be read'));
-    if (this.#ocrMissing.length > 0) this.#warnings.push(describePages(this.#ocrMissing, 'are scanned but OCR (tesseract) is not installed on this node'));
-    if (this.#ocrFailed.length > 0) this.#warnings.push(describePages(this.#ocrFailed, 'are scanned and OCR failed on them'));
+    if (this.#ocrMissing.length > 0)
+      this.#warnings.push(
+        describePages(this.#ocrMissing, 'are scanned but OCR (tesseract) is not installed on this node'),
+      );
+    if (this.#ocrFailed.length > 0)
+      this.#warnings.push(describePages(this.#ocrFailed, 'are scanned and OCR failed on them'));
     if (this.#info.hasXfa) this.#warnings.push('the PDF holds an XFA form; only its AcroForm fields were read');
-    const engine = [this.#usedPdfjsText ? 'pdfjs' : '', this.#usedPopplerText ? 'pdftotext' : ''].filter((name) => name !== '').join('+') || 'pdfjs';
+    const engine =
+      [this.#usedPdfjsText ? 'pdfjs' : '', this.#usedPopplerText ? 'pdftotext' : '']
+        .filter((name) => name !== '')
+        .join('+') || 'pdfjs';
     const document = assemble(
       this.#records,
       this.#media,
@@ -411,9 +507,14 @@ class PdfPageReader {
       this.#warnings,
     );
     if (document.kinds.length > 0) return document;
-    if (failed.length === this.#records.length && unreadable.length === failed.length) throw new GembatchError('GB_ERR_PDF_INVALID', 'no page of the PDF could be read');
-    if (this.#ocrFailed.length > 0 && this.#ocrMissing.length === 0) throw new GembatchError('GB_ERR_OCR_FAILED', 'the PDF is scanned and OCR failed on every scanned page');
-    const reason = this.#ocrMissing.length > 0 ? 'its pages are scanned and this node has neither OCR nor a vision model' : 'it has no text layer and no scanned pages';
+    if (failed.length === this.#records.length && unreadable.length === failed.length)
+      throw new GembatchError('GB_ERR_PDF_INVALID', 'no page of the PDF could be read');
+    if (this.#ocrFailed.length > 0 && this.#ocrMissing.length === 0)
+      throw new GembatchError('GB_ERR_OCR_FAILED', 'the PDF is scanned and OCR failed on every scanned page');
+    const reason =
+      this.#ocrMissing.length > 0
+        ? 'its pages are scanned and this node has neither OCR nor a vision model'
+        : 'it has no text layer and no scanned pages';
     throw new GembatchError('GB_ERR_NO_TEXT', `no text could be extracted from the PDF: ${reason}`);
   }
 }

@@ -25,7 +25,12 @@ function multiply(m: Matrix, n: readonly number[]): Matrix {
  * image's unit square to user space, clips it to the page box and adds the areas (capped at 1,
  * so a scan split into strips still counts as covering the page).
  */
-export function imageCoverage(fnArray: ArrayLike<number>, argsArray: ArrayLike<unknown>, ops: CoverageOps, pageBox: readonly number[]): number {
+export function imageCoverage(
+  fnArray: ArrayLike<number>,
+  argsArray: ArrayLike<unknown>,
+  ops: CoverageOps,
+  pageBox: readonly number[],
+): number {
   const [x0 = 0, y0 = 0, x1 = 0, y1 = 0] = pageBox;
   const pageLeft = Math.min(x0, x1);
   const pageRight = Math.max(x0, x1);
@@ -48,7 +53,8 @@ export function imageCoverage(fnArray: ArrayLike<number>, argsArray: ArrayLike<u
     } else if (fn === ops.paintFormXObjectBegin) {
       stack.push(ctm);
       const matrix = Array.isArray(args) ? (args[0] as unknown) : undefined;
-      if (Array.isArray(matrix) || ArrayBuffer.isView(matrix)) ctm = multiply(ctm, Array.from(matrix as ArrayLike<number>));
+      if (Array.isArray(matrix) || ArrayBuffer.isView(matrix))
+        ctm = multiply(ctm, Array.from(matrix as ArrayLike<number>));
     } else if (fn === ops.paintFormXObjectEnd) {
       ctm = stack.pop() ?? IDENTITY;
     } else if (fn !== undefined && ops.imagePainters.has(fn)) {

@@ -38,7 +38,12 @@ export function layoutPageText(items: readonly PositionedText[]): string {
         const lineShift = Math.max(MIN_LINE_SHIFT, Math.min(lastHeight || item.height, item.height || lastHeight) / 2);
         if (Math.abs(y - lastY) > lineShift) {
           if (!endsWithBreak()) parts.push('\n');
-        } else if (Math.abs(x - lastEndX) > Math.max(MIN_CELL_GAP, item.height) && !endsWithBreak() && !/\s$/.test(parts[parts.length - 1] ?? '') && !/^\s/.test(item.str)) {
+        } else if (
+          Math.abs(x - lastEndX) > Math.max(MIN_CELL_GAP, item.height) &&
+          !endsWithBreak() &&
+          !/\s$/.test(parts[parts.length - 1] ?? '') &&
+          !/^\s/.test(item.str)
+        ) {
           parts.push('\t');
         }
       }

@@ -3,7 +3,15 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { GembatchError } from '@gembatch/contracts';
 import { cancelledError } from '../util/abort.ts';
-import type { OpenRequest, PdfOpenResult, PdfRequest, PdfResultByOp, PdfWorkerEnvelope, PdfWorkerReply, SerializedPdfError } from './pdf-worker-protocol.ts';
+import type {
+  OpenRequest,
+  PdfOpenResult,
+  PdfRequest,
+  PdfResultByOp,
+  PdfWorkerEnvelope,
+  PdfWorkerReply,
+  SerializedPdfError,
+} from './pdf-worker-protocol.ts';
 
 /** Thrown (and only thrown) for failures inside pdf.js: the caller classifies them by name and code. */
 export class PdfJsError extends Error {
@@ -58,8 +66,15 @@ const { workerData } = require('node:worker_threads');
 function bootstrapData(): { preload: string[]; tsxApi: string | null; entry: string } {
   const fileUrl = (specifier: string) => pathToFileURL(require.resolve(specifier)).href;
   // The CommonJS entry of tsx's API sits next to the ESM one; `import()` needs the ESM file.
-  const tsxApi = runsFromTypeScript && !(process.features as { typescript?: unknown }).typescript ? fileUrl('tsx/esm/api').replace(/\.cjs$/, '.mjs') : null;
-  return { preload: [fileUrl('pdfjs-dist/legacy/build/pdf.mjs'), fileUrl('pdfjs-dist/legacy/build/pdf.worker.mjs')], tsxApi, entry: entryUrl };
+  const tsxApi =
+    runsFromTypeScript && !(process.features as { typescript?: unknown }).typescript
+      ? fileUrl('tsx/esm/api').replace(/\.cjs$/, '.mjs')
+      : null;
+  return {
+    preload: [fileUrl('pdfjs-dist/legacy/build/pdf.mjs'), fileUrl('pdfjs-dist/legacy/build/pdf.worker.mjs')],
+    tsxApi,
+    entry: entryUrl,
+  };
 }
 
 interface Pending {
@@ -102,9 +117,13 @@ export class PdfWorkerClient {
   }
 
   /** Sends one request; rejects with `PdfJsError` (pdf.js failed), `GB_ERR_TIMEOUT` (worker ended) or `GB_ERR_CANCELLED`. */
-  call<Op extends PdfRequest['op']>(request: Extract<PdfRequest, { op: Op }>, timeoutMs: number): Promise<PdfResultByOp[Op]> {
+  call<Op extends PdfRequest['op']>(
+    request: Extract<PdfRequest, { op: Op }>,
+    timeoutMs: number,
+  ): Promise<PdfResultByOp[Op]> {
     const worker = this.#worker;
-    if (this.#closed || !worker) return Promise.reject(new GembatchError('GB_ERR_INTERNAL', 'the PDF worker is not running'));
+    if (this.#closed || !worker)
+      return Promise.reject(new GembatchError('GB_ERR_INTERNAL', 'the PDF worker is not running'));
     const id = this.#nextId++;
     const reply = this.#expect(id, timeoutMs, `PDF ${request.op}`);
     const envelope: PdfWorkerEnvelope = { id, request };
@@ -170,13 +189,19 @@ export class PdfWorkerClient {
     });
     worker.on('error', (error: Error & { code?: string }) => {
       let reason: GembatchError;
-      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY') reason = new GembatchError('GB_ERR_PDF_TOO_LARGE', 'the PDF needs more memory than a PDF worker may use');
-      else if (!started) reason = new GembatchError('GB_ERR_INTERNAL', `the PDF worker could not start: ${error.message}`, { cause: error });
-      else reason = new GembatchError('GB_ERR_PDF_INVALID', `the PDF parser crashed: ${error.message}`, { cause: error });
+      if (error.code === 'ERR_WORKER_OUT_OF_MEMORY')
+        reason = new GembatchError('GB_ERR_PDF_TOO_LARGE', 'the PDF needs more memory than a PDF worker may use');
+      else if (!started)
+        reason = new GembatchError('GB_ERR_INTERNAL', `the PDF worker could not start: ${error.message}`, {
+          cause: error,
+        });
+      else
+        reason = new GembatchError('GB_ERR_PDF_INVALID', `the PDF parser crashed: ${error.message}`, { cause: error });
       void this.#terminate(reason);
     });
     worker.on('exit', () => {
-      if (this.#worker === worker) void this.#terminate(new GembatchError('GB_ERR_PDF_INVALID', 'the PDF worker exited unexpectedly'));
+      if (this.#worker === worker)
+        void this.#terminate(new GembatchError('GB_ERR_PDF_INVALID', 'the PDF worker exited unexpectedly'));
     });
     await ready;
     const open: OpenRequest = { op: 'open', path: this.#options.path, maxImagePixels: this.#options.maxImagePixels };

@@ -96,4 +96,6 @@ export interface PdfWorkerEnvelope {
   request: PdfRequest;
 }
 
-export type PdfWorkerReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: SerializedPdfError };
+export type PdfWorkerReply =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: SerializedPdfError };

@@ -10,7 +10,15 @@ import * as pdfjs from 'pdfjs-dist/legacy/build/pdf.mjs';
 import type { PDFDocumentProxy } from 'pdfjs-dist/types/src/display/api.js';
 import { imageCoverage, type CoverageOps } from './image-coverage.ts';
 import { countVisibleChars, layoutPageText, type PositionedText } from './page-text-layout.ts';
-import type { FormFieldValue, PdfOpenResult, PdfRequest, PdfWorkerEnvelope, PdfWorkerReply, RenderResult, SerializedPdfError } from './pdf-worker-protocol.ts';
+import type {
+  FormFieldValue,
+  PdfOpenResult,
+  PdfRequest,
+  PdfWorkerEnvelope,
+  PdfWorkerReply,
+  RenderResult,
+  SerializedPdfError,
+} from './pdf-worker-protocol.ts';
 
 const port = parentPort;
 if (!port) throw new Error('pdf-worker.ts must run in a worker thread');
@@ -98,7 +106,12 @@ async function pageCoverage(index: number): Promise<number> {
   }
 }
 
-async function render(index: number, maxSide: number | undefined, dpi: number | undefined, maxPixels: number): Promise<RenderResult> {
+async function render(
+  index: number,
+  maxSide: number | undefined,
+  dpi: number | undefined,
+  maxPixels: number,
+): Promise<RenderResult> {
   const page = await requireDoc().getPage(index + 1);
   try {
     const unit = page.getViewport({ scale: 1 });
@@ -158,13 +171,21 @@ async function formFields(): Promise<FormFieldValue[]> {
     }
   }
   const labels = await alternativeNames(document, new Set(filled.map((field) => field.page)));
-  return filled.map((field) => ({ page: field.page, label: labels.get(field.name) || shortFieldName(field.name), value: field.value }));
+  return filled.map((field) => ({
+    page: field.page,
+    label: labels.get(field.name) || shortFieldName(field.name),
+    value: field.value,
+  }));
 }
 
 function fieldValueText(widget: FieldObject): string | undefined {
   if (widget.type === 'button' || widget.type === 'signature') return undefined;
   const raw = widget.value;
-  const value = Array.isArray(raw) ? raw.filter((v) => typeof v === 'string' && v.length > 0).join(', ') : typeof raw === 'string' ? raw : undefined;
+  const value = Array.isArray(raw)
+    ? raw.filter((v) => typeof v === 'string' && v.length > 0).join(', ')
+    : typeof raw === 'string'
+      ? raw
+      : undefined;
   if (value === undefined || value.trim().length === 0 || value === 'Off') return undefined;
   if (widget.type === 'checkbox') return 'checked';
   return value;
@@ -176,8 +197,12 @@ async function alternativeNames(document: PDFDocumentProxy, pages: Set<number>):
   for (const index of pages) {
     const page = await document.getPage(index + 1);
     try {
-      for (const annotation of (await page.getAnnotations()) as Array<{ fieldName?: string; alternativeText?: string }>) {
-        if (annotation.fieldName && annotation.alternativeText) labels.set(annotation.fieldName, annotation.alternativeText.trim());
+      for (const annotation of (await page.getAnnotations()) as Array<{
+        fieldName?: string;
+        alternativeText?: string;
+      }>) {
+        if (annotation.fieldName && annotation.alternativeText)
+          labels.set(annotation.fieldName, annotation.alternativeText.trim());
       }
     } finally {
       page.cleanup();

@@ -25,7 +25,11 @@ export function popplerAvailable(): boolean {
 export async function readPdfinfo(path: string, options: PopplerOptions): Promise<PdfOpenResult | undefined> {
   const pdfinfo = findSystemTool('pdfinfo');
   if (!pdfinfo) return undefined;
-  const result = await runProcess(pdfinfo, ['-enc', 'UTF-8', path], { timeoutMs: options.timeoutMs, maxStdoutBytes: 1024 * 1024, ...(options.signal ? { signal: options.signal } : {}) });
+  const result = await runProcess(pdfinfo, ['-enc', 'UTF-8', path], {
+    timeoutMs: options.timeoutMs,
+    maxStdoutBytes: 1024 * 1024,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   if (result.exitCode !== 0) return undefined;
   const out = result.stdout.toString('utf8');
   const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(out)?.[1]?.trim();
@@ -48,13 +52,22 @@ export async function readPdfinfo(path: string, options: PopplerOptions): Promis
  * in the range was skipped, so the others cannot be matched to their numbers); `'failed'` when
  * pdftotext could not read the range at all.
  */
-export async function pdftotextPages(path: string, first: number, last: number, options: PopplerOptions): Promise<string[] | 'mismatch' | 'failed'> {
+export async function pdftotextPages(
+  path: string,
+  first: number,
+  last: number,
+  options: PopplerOptions,
+): Promise<string[] | 'mismatch' | 'failed'> {
   const pdftotext = findSystemTool('pdftotext');
   if (!pdftotext) throw new GembatchError('GB_ERR_INTERNAL', 'pdftotext is not installed');
-  const result = await runProcess(pdftotext, ['-q', '-enc', 'UTF-8', '-f', String(first + 1), '-l', String(last + 1), path, '-'], {
-    timeoutMs: options.timeoutMs,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const result = await runProcess(
+    pdftotext,
+    ['-q', '-enc', 'UTF-8', '-f', String(first + 1), '-l', String(last + 1), path, '-'],
+    {
+      timeoutMs: options.timeoutMs,
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+  );
   if (result.exitCode !== 0 || result.overflowed) return 'failed';
   // pdftotext ends every page, the last included, with a form feed.
   const pages = result.stdout.toString('utf8').split('\f');
@@ -67,7 +80,11 @@ export async function pdftotextPages(path: string, first: number, last: number, 
  * Extracts every page poppler can read from page `first` (0-based, in poppler's own numbering) to
  * the end; `undefined` when pdftotext fails.
  */
-export async function pdftotextFrom(path: string, first: number, options: PopplerOptions): Promise<string[] | undefined> {
+export async function pdftotextFrom(
+  path: string,
+  first: number,
+  options: PopplerOptions,
+): Promise<string[] | undefined> {
   const pdftotext = findSystemTool('pdftotext');
   if (!pdftotext) return undefined;
   const result = await runProcess(pdftotext, ['-q', '-enc', 'UTF-8', '-f', String(first + 1), path, '-'], {

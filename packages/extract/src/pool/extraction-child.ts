@@ -25,7 +25,8 @@ const TEXT_CHUNK_CHARS = 4 * 1024 * 1024;
  */
 function sendResult(job: number, document: ExtractedDocument): void {
   if (document.text.length > LARGE_RESULT_CHARS) (globalThis as { gc?: () => void }).gc?.();
-  for (let offset = 0; offset < document.text.length; offset += TEXT_CHUNK_CHARS) send({ type: 'text', job, chunk: document.text.slice(offset, offset + TEXT_CHUNK_CHARS) });
+  for (let offset = 0; offset < document.text.length; offset += TEXT_CHUNK_CHARS)
+    send({ type: 'text', job, chunk: document.text.slice(offset, offset + TEXT_CHUNK_CHARS) });
   send({ type: 'done', job, document: { ...document, text: '' } });
 }
 

@@ -98,14 +98,22 @@ export class ExtractionPool {
     this.#sampleIntervalMs = options.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS;
     this.#maxJobsPerProcess = options.maxJobsPerProcess ?? DEFAULT_MAX_JOBS_PER_PROCESS;
     this.#startTimeoutMs = options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS;
-    for (const [name, value] of Object.entries({ size: this.size, timeoutMs: this.#timeoutMs, memoryLimitBytes: this.#memoryLimitBytes, sampleIntervalMs: this.#sampleIntervalMs, maxJobsPerProcess: this.#maxJobsPerProcess })) {
-      if (!Number.isFinite(value) || value < 1) throw new GembatchError('GB_ERR_CONFIG', `ExtractionPool ${name} must be a positive number`);
+    for (const [name, value] of Object.entries({
+      size: this.size,
+      timeoutMs: this.#timeoutMs,
+      memoryLimitBytes: this.#memoryLimitBytes,
+      sampleIntervalMs: this.#sampleIntervalMs,
+      maxJobsPerProcess: this.#maxJobsPerProcess,
+    })) {
+      if (!Number.isFinite(value) || value < 1)
+        throw new GembatchError('GB_ERR_CONFIG', `ExtractionPool ${name} must be a positive number`);
     }
   }
 
   /** Extracts a file in a pool process: `extractFile`'s contract, plus the pool's limits. */
   extract(options: ExtractOptions): Promise<ExtractedDocument> {
-    if (this.#closed) return Promise.reject(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the extraction pool is closed'));
+    if (this.#closed)
+      return Promise.reject(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the extraction pool is closed'));
     if (options.signal?.aborted) return Promise.reject(cancelledError());
     return new Promise<ExtractedDocument>((resolve, reject) => {
       const job: QueuedJob = { options, resolve, reject };
@@ -132,7 +140,10 @@ export class ExtractionPool {
 
   /** Process ids of the processes running a job now. */
   busyProcessIds(): number[] {
-    return [...this.#all].filter((p) => p.busy).map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
+    return [...this.#all]
+      .filter((p) => p.busy)
+      .map((p) => p.pid)
+      .filter((pid): pid is number => pid !== undefined);
   }
 
   /** Resident memory of every live process tree together, in bytes (0 where it cannot be read). */
@@ -183,7 +194,10 @@ export class ExtractionPool {
 
   #startProcess(): void {
     this.#starting++;
-    ExtractionProcess.start({ maxHeapMb: Math.max(256, Math.floor(this.#memoryLimitBytes / 1024 / 1024)), startTimeoutMs: this.#startTimeoutMs }).then(
+    ExtractionProcess.start({
+      maxHeapMb: Math.max(256, Math.floor(this.#memoryLimitBytes / 1024 / 1024)),
+      startTimeoutMs: this.#startTimeoutMs,
+    }).then(
       (started) => {
         this.#starting--;
         this.#stats.started++;
@@ -210,17 +224,23 @@ export class ExtractionPool {
 
   #dispatch(worker: ExtractionProcess, job: QueuedJob): void {
     if (job.onAbort) job.options.signal?.removeEventListener('abort', job.onAbort);
-    worker.run(job.options, { timeoutMs: this.#timeoutMs, memoryLimitBytes: this.#memoryLimitBytes, sampleIntervalMs: this.#sampleIntervalMs }).then(
-      (document) => {
-        this.#release(worker);
-        job.resolve(document);
-      },
-      (error: unknown) => {
-        this.#count(error);
-        this.#release(worker);
-        job.reject(error instanceof Error ? error : new GembatchError('GB_ERR_INTERNAL', String(error)));
-      },
-    );
+    worker
+      .run(job.options, {
+        timeoutMs: this.#timeoutMs,
+        memoryLimitBytes: this.#memoryLimitBytes,
+        sampleIntervalMs: this.#sampleIntervalMs,
+      })
+      .then(
+        (document) => {
+          this.#release(worker);
+          job.resolve(document);
+        },
+        (error: unknown) => {
+          this.#count(error);
+          this.#release(worker);
+          job.reject(error instanceof Error ? error : new GembatchError('GB_ERR_INTERNAL', String(error)));
+        },
+      );
   }
 
   #count(error: unknown): void {
@@ -233,7 +253,11 @@ export class ExtractionPool {
 
   /** Back to the idle list, or replaced when it died, ran its quota, or kept too much memory. */
   #release(worker: ExtractionProcess): void {
-    const keep = !this.#closed && !worker.exited && worker.jobsRun < this.#maxJobsPerProcess && (worker.rssBytes() ?? 0) <= this.#memoryLimitBytes / 2;
+    const keep =
+      !this.#closed &&
+      !worker.exited &&
+      worker.jobsRun < this.#maxJobsPerProcess &&
+      (worker.rssBytes() ?? 0) <= this.#memoryLimitBytes / 2;
     if (keep) {
       this.#idle.push(worker);
     } else {

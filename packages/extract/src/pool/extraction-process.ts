@@ -84,7 +84,11 @@ export class ExtractionProcess {
   static async start(options: ExtractionProcessOptions): Promise<ExtractionProcess> {
     const child = fork(entry, [], {
       // --expose-gc: the child collects before sending a large result (see extraction-child.ts).
-      execArgv: [...(tsxLoader ? ['--import', tsxLoader] : []), `--max-old-space-size=${options.maxHeapMb}`, '--expose-gc'],
+      execArgv: [
+        ...(tsxLoader ? ['--import', tsxLoader] : []),
+        `--max-old-space-size=${options.maxHeapMb}`,
+        '--expose-gc',
+      ],
       env: childProcessEnv(),
       // Its own process group: one kill reaches the tools it started.
       detached: true,
@@ -94,7 +98,16 @@ export class ExtractionProcess {
     const started = new ExtractionProcess(child);
     try {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `an extraction process did not start within ${options.startTimeoutMs} ms`)), options.startTimeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new GembatchError(
+                'GB_ERR_SERVICE_UNAVAILABLE',
+                `an extraction process did not start within ${options.startTimeoutMs} ms`,
+              ),
+            ),
+          options.startTimeoutMs,
+        );
         const onMessage = (message: ChildToParent) => {
           if (message.type !== 'ready') return;
           clearTimeout(timer);
@@ -104,7 +117,12 @@ export class ExtractionProcess {
         child.on('message', onMessage);
         void started.#exitedPromise.then(() => {
           clearTimeout(timer);
-          reject(new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', `an extraction process exited while starting (${child.signalCode ?? `code ${String(child.exitCode)}`})`));
+          reject(
+            new GembatchError(
+              'GB_ERR_SERVICE_UNAVAILABLE',
+              `an extraction process exited while starting (${child.signalCode ?? `code ${String(child.exitCode)}`})`,
+            ),
+          );
         });
       });
     } catch (error) {
@@ -158,11 +176,27 @@ export class ExtractionProcess {
         job.killedFor = reason;
         void this.kill();
       };
-      const deadline = setTimeout(() => stopFor(new GembatchError('GB_ERR_EXTRACT_TIMEOUT', `extraction ran past its deadline of ${Math.round(limits.timeoutMs / 1000)} s and was stopped`, { details: { timeoutMs: limits.timeoutMs } })), limits.timeoutMs);
+      const deadline = setTimeout(
+        () =>
+          stopFor(
+            new GembatchError(
+              'GB_ERR_EXTRACT_TIMEOUT',
+              `extraction ran past its deadline of ${Math.round(limits.timeoutMs / 1000)} s and was stopped`,
+              { details: { timeoutMs: limits.timeoutMs } },
+            ),
+          ),
+        limits.timeoutMs,
+      );
       const sampler = setInterval(() => {
         const rss = this.rssBytes();
         if (rss !== undefined && rss > limits.memoryLimitBytes) {
-          stopFor(new GembatchError('GB_ERR_EXTRACT_MEMORY', `extraction needed more than ${formatMiB(limits.memoryLimitBytes)} of memory and was stopped`, { details: { rssBytes: rss, memoryLimitBytes: limits.memoryLimitBytes } }));
+          stopFor(
+            new GembatchError(
+              'GB_ERR_EXTRACT_MEMORY',
+              `extraction needed more than ${formatMiB(limits.memoryLimitBytes)} of memory and was stopped`,
+              { details: { rssBytes: rss, memoryLimitBytes: limits.memoryLimitBytes } },
+            ),
+          );
         }
       }, limits.sampleIntervalMs);
       const onAbort = () => stopFor(cancelledError());
@@ -220,10 +254,13 @@ export class ExtractionProcess {
     if (message.type === 'ready' || !job || message.job !== job.id || job.killedFor) return;
     switch (message.type) {
       case 'put':
-        job.putBlob(Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength), message.mime).then(
-          (sha256) => this.#send({ type: 'put-result', job: message.job, seq: message.seq, sha256 }),
-          (error: unknown) => this.#send({ type: 'put-failed', job: message.job, seq: message.seq, error: serializeError(error) }),
-        );
+        job
+          .putBlob(Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength), message.mime)
+          .then(
+            (sha256) => this.#send({ type: 'put-result', job: message.job, seq: message.seq, sha256 }),
+            (error: unknown) =>
+              this.#send({ type: 'put-failed', job: message.job, seq: message.seq, error: serializeError(error) }),
+          );
         return;
       case 'text':
         job.textChunks.push(message.chunk);
@@ -245,11 +282,17 @@ export class ExtractionProcess {
       return;
     }
     if (HEAP_OOM.test(this.#stderrTail)) {
-      job.reject(new GembatchError('GB_ERR_EXTRACT_MEMORY', 'extraction ran out of JavaScript heap in its extraction process'));
+      job.reject(
+        new GembatchError('GB_ERR_EXTRACT_MEMORY', 'extraction ran out of JavaScript heap in its extraction process'),
+      );
       return;
     }
     const how = signal ?? `exit code ${String(code)}`;
-    job.reject(new GembatchError('GB_ERR_EXTRACT_CRASHED', `the extraction process crashed on this file (${how})`, { details: { signal, exitCode: code } }));
+    job.reject(
+      new GembatchError('GB_ERR_EXTRACT_CRASHED', `the extraction process crashed on this file (${how})`, {
+        details: { signal, exitCode: code },
+      }),
+    );
   }
 }
 

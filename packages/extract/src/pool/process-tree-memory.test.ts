@@ -16,7 +16,10 @@ describe.skipIf(!procfsAvailable())('processTreeRssBytes', () => {
         // Already gone.
       }
     });
-    await vi.waitFor(() => expect(processTreeRssBytes(shell.pid!)).toBeGreaterThan(150 * MIB), { timeout: 30_000, interval: 50 });
+    await vi.waitFor(() => expect(processTreeRssBytes(shell.pid!)).toBeGreaterThan(150 * MIB), {
+      timeout: 30_000,
+      interval: 50,
+    });
     // Two levels up (this test process) the grandchild is still counted.
     expect(processTreeRssBytes(process.pid)).toBeGreaterThan(150 * MIB);
   });

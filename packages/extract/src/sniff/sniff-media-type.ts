@@ -49,7 +49,8 @@ export async function sniffMediaType(path: string): Promise<SniffedMedia> {
   if (binary && !(binary.mime === 'application/xml' && text)) return fromFileType(binary.mime, binary.ext);
   if (text) return fromText(text);
   // Only binary data may carry a late PDF header: a text file that merely mentions "%PDF-" stays text.
-  if (includesPdfHeader(head.bytes)) return { mime: 'application/pdf', kind: 'pdf', detail: 'PDF document (header after leading bytes)' };
+  if (includesPdfHeader(head.bytes))
+    return { mime: 'application/pdf', kind: 'pdf', detail: 'PDF document (header after leading bytes)' };
   return { mime: 'application/octet-stream', kind: 'unknown', detail: 'unrecognised binary data' };
 }
 
@@ -59,7 +60,11 @@ function fromText(text: SniffedText): SniffedMedia {
 }
 
 function hasByteOrderMark(bytes: Uint8Array): boolean {
-  return (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf);
+  return (
+    (bytes[0] === 0xff && bytes[1] === 0xfe) ||
+    (bytes[0] === 0xfe && bytes[1] === 0xff) ||
+    (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+  );
 }
 
 function fromFileType(mime: string, ext: string): SniffedMedia {

@@ -5,13 +5,20 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 
 describe('sniffText', () => {
   it('classifies plain text, markdown, HTML, XML, RTF and SVG by content', () => {
-    expect(sniffText(bytes('Dear Sir,\nthank you for your letter.\n'), true)).toEqual({ mime: 'text/plain', encoding: 'utf-8' });
-    expect(sniffText(bytes('# Title\n\n- one\n- two\n\nSee [docs](https://example.org).\n'), true)?.mime).toBe('text/markdown');
+    expect(sniffText(bytes('Dear Sir,\nthank you for your letter.\n'), true)).toEqual({
+      mime: 'text/plain',
+      encoding: 'utf-8',
+    });
+    expect(sniffText(bytes('# Title\n\n- one\n- two\n\nSee [docs](https://example.org).\n'), true)?.mime).toBe(
+      'text/markdown',
+    );
     expect(sniffText(bytes('<!-- saved --><!DOCTYPE html><html><body>x</body></html>'), true)?.mime).toBe('text/html');
     expect(sniffText(bytes('<div><p>fragment</p></div>'), true)?.mime).toBe('text/html');
     expect(sniffText(bytes('<?xml version="1.0"?><ClinicalDocument/>'), true)?.mime).toBe('application/xml');
     expect(sniffText(bytes('{\\rtf1\\ansi hello}'), true)?.mime).toBe('application/rtf');
-    expect(sniffText(bytes('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>'), true)?.mime).toBe('image/svg+xml');
+    expect(sniffText(bytes('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>'), true)?.mime).toBe(
+      'image/svg+xml',
+    );
   });
 
   it('does not call a single markdown-looking line markdown', () => {

@@ -90,7 +90,8 @@ function classifyText(sample: string): string {
   if (start.startsWith('{\\rtf')) return 'application/rtf';
   const withoutComments = start.replace(/^(<!--[\s\S]*?-->\s*)+/, '');
   if (/^<!doctype html|^<html[\s>]/.test(withoutComments)) return 'text/html';
-  if (/^<svg[\s>]/.test(withoutComments) || (withoutComments.startsWith('<?xml') && /<svg[\s>]/.test(start))) return 'image/svg+xml';
+  if (/^<svg[\s>]/.test(withoutComments) || (withoutComments.startsWith('<?xml') && /<svg[\s>]/.test(start)))
+    return 'image/svg+xml';
   if (withoutComments.startsWith('<?xml')) return 'application/xml';
   if (/^<(head|body|div|p|table|h[1-6])[\s>]/.test(withoutComments)) return 'text/html';
   // Two independent markdown constructs make an accidental match in plain prose unlikely.

@@ -34,7 +34,8 @@ export function docxXmlToText(xml: string): string {
     }
   };
   /** The local name of a `w:` element, else `''` (other namespaces carry no body text). */
-  const wordName = (start: number, end: number): string => (xml.startsWith('w:', start) ? xml.slice(start + 2, end) : '');
+  const wordName = (start: number, end: number): string =>
+    xml.startsWith('w:', start) ? xml.slice(start + 2, end) : '';
   const callbacks = textTokenizerCallbacks(xml, out, () => inText > 0, {
     onopentagname(start, end) {
       tag = wordName(start, end);

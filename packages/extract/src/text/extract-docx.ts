@@ -18,9 +18,20 @@ export const DOCX_MIME = 'application/vnd.openxmlformats-officedocument.wordproc
  * footnotes are not read. Fails with `GB_ERR_EMPTY_INPUT` when the body has no text.
  */
 export async function extractDocx(path: string, maxBytes: number): Promise<ExtractedDocument> {
-  const xml = await readZipEntry(path, 'word/document.xml', { maxBytes: Math.min(maxBytes, MAX_DOCUMENT_XML_BYTES), maxRatio: MAX_INFLATE_RATIO });
+  const xml = await readZipEntry(path, 'word/document.xml', {
+    maxBytes: Math.min(maxBytes, MAX_DOCUMENT_XML_BYTES),
+    maxRatio: MAX_INFLATE_RATIO,
+  });
   if (!xml) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', 'the DOCX has no word/document.xml');
   const text = docxXmlToText(xml.toString('utf8'));
   if (text.length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the DOCX contains no text');
-  return { media_type: DOCX_MIME, text, pages: [], media: [], kinds: ['text'], meta: { xml_bytes: xml.length, chars: text.length }, warnings: [] };
+  return {
+    media_type: DOCX_MIME,
+    text,
+    pages: [],
+    media: [],
+    kinds: ['text'],
+    meta: { xml_bytes: xml.length, chars: text.length },
+    warnings: [],
+  };
 }

@@ -8,11 +8,22 @@ describe('htmlToText', () => {
       <p>Patient is <b>stable</b>.<br>Follow up in 2&#160;weeks &amp; call &#x41;&eacute;.</p>
       <ul><li>aspirin</li><li>rest</li></ul>
       <table><tr><th>Test</th><th>Value</th></tr><tr><td>HbA1c</td><td>6.1 %</td></tr></table></body></html>`;
-    expect(htmlToText(html)).toBe(['Discharge summary', 'Patient is stable.', 'Follow up in 2 weeks & call Aé.', '- aspirin', '- rest', 'Test\tValue', 'HbA1c\t6.1 %'].join('\n'));
+    expect(htmlToText(html)).toBe(
+      [
+        'Discharge summary',
+        'Patient is stable.',
+        'Follow up in 2 weeks & call Aé.',
+        '- aspirin',
+        '- rest',
+        'Test\tValue',
+        'HbA1c\t6.1 %',
+      ].join('\n'),
+    );
   });
 
   it('reads XML documents such as CDA, with namespaces and CDATA', () => {
-    const xml = '<?xml version="1.0"?><cda:ClinicalDocument xmlns:cda="urn:hl7-org:v3"><cda:title>Note</cda:title><cda:section><cda:text><![CDATA[BP 120/80 <normal>]]></cda:text></cda:section></cda:ClinicalDocument>';
+    const xml =
+      '<?xml version="1.0"?><cda:ClinicalDocument xmlns:cda="urn:hl7-org:v3"><cda:title>Note</cda:title><cda:section><cda:text><![CDATA[BP 120/80 <normal>]]></cda:text></cda:section></cda:ClinicalDocument>';
     expect(htmlToText(xml)).toBe('Note\nBP 120/80 <normal>');
   });
 

@@ -11,7 +11,9 @@ Dear colleague,\line please see the patient \b today\b0 .\par
   });
 
   it('decodes \\u escapes and skips their fallback characters', () => {
-    expect(rtfToText(String.raw`{\rtf1\uc1 Stra\u223?e \u-10179?\u-8704? ok}`)).toBe('Straße \u{1F600} ok'.replace('\u{1F600}', '\ud83d\ude00'));
+    expect(rtfToText(String.raw`{\rtf1\uc1 Stra\u223?e \u-10179?\u-8704? ok}`)).toBe(
+      'Straße \u{1F600} ok'.replace('\u{1F600}', '\ud83d\ude00'),
+    );
   });
 
   it('keeps escaped braces and backslashes and turns table cells into tabs', () => {

@@ -21,7 +21,12 @@ export type ElementCallbacks = Pick<TokenizerCallbacks, 'onopentagname' | 'onsel
  * are the reader's own; text, decoded entities and CDATA of `source` are pushed to `out` while
  * `keep()` says so; every other event is ignored.
  */
-export function textTokenizerCallbacks(source: string, out: string[], keep: () => boolean, elements: ElementCallbacks): TokenizerCallbacks {
+export function textTokenizerCallbacks(
+  source: string,
+  out: string[],
+  keep: () => boolean,
+  elements: ElementCallbacks,
+): TokenizerCallbacks {
   return {
     ...IGNORED_EVENTS,
     ...elements,

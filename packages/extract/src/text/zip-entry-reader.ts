@@ -39,7 +39,11 @@ function damaged(what: string): GembatchError {
  * `GB_ERR_PAYLOAD_TOO_LARGE` as soon as inflating passes the limit; ZIP64 archives and damaged
  * directories fail with `GB_ERR_UNSUPPORTED_MEDIA`.
  */
-export async function readZipEntry(path: string, name: string, limits: number | ReadZipEntryOptions): Promise<Buffer | undefined> {
+export async function readZipEntry(
+  path: string,
+  name: string,
+  limits: number | ReadZipEntryOptions,
+): Promise<Buffer | undefined> {
   const { maxBytes, maxRatio } = typeof limits === 'number' ? { maxBytes: limits, maxRatio: undefined } : limits;
   const handle = await open(path, 'r');
   try {
@@ -64,11 +68,13 @@ export async function readZipEntry(path: string, name: string, limits: number | 
     const entries = tail.readUInt16LE(end + 10);
     const directorySize = tail.readUInt32LE(end + 12);
     const directoryOffset = tail.readUInt32LE(end + 16);
-    if (entries === 0xffff || directoryOffset === 0xffffffff) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', 'ZIP64 archives are not supported');
+    if (entries === 0xffff || directoryOffset === 0xffffffff)
+      throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', 'ZIP64 archives are not supported');
     if (directorySize > MAX_CENTRAL_DIRECTORY_BYTES) throw damaged('the central directory is implausibly large');
     const directory = await read(directoryOffset, directorySize);
     for (let offset = 0, index = 0; index < entries; index++) {
-      if (offset + 46 > directory.length || directory.readUInt32LE(offset) !== CENTRAL_DIRECTORY_ENTRY) throw damaged('a central directory entry is broken');
+      if (offset + 46 > directory.length || directory.readUInt32LE(offset) !== CENTRAL_DIRECTORY_ENTRY)
+        throw damaged('a central directory entry is broken');
       const method = directory.readUInt16LE(offset + 10);
       const compressedSize = directory.readUInt32LE(offset + 20);
       const nameLength = directory.readUInt16LE(offset + 28);
@@ -86,17 +92,23 @@ export async function readZipEntry(path: string, name: string, limits: number | 
         if (data.length > maxBytes) throw tooLarge(name, maxBytes);
         return data;
       }
-      if (method !== 8) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `ZIP compression method ${method} is not supported`);
-      const ratioCap = maxRatio === undefined ? Number.POSITIVE_INFINITY : Math.max(RATIO_FREE_BYTES, compressedSize * maxRatio);
+      if (method !== 8)
+        throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `ZIP compression method ${method} is not supported`);
+      const ratioCap =
+        maxRatio === undefined ? Number.POSITIVE_INFINITY : Math.max(RATIO_FREE_BYTES, compressedSize * maxRatio);
       const cap = Math.min(maxBytes, ratioCap);
       try {
         return await inflate(data, { maxOutputLength: cap });
       } catch (error) {
         if ((error as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') throw damaged(`${name} does not inflate`);
         if (cap < maxBytes) {
-          throw new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `${name} inflates to more than ${maxRatio} times its compressed size of ${compressedSize} bytes (a zip bomb)`, {
-            details: { compressedBytes: compressedSize, maxRatio, inflatedLimitBytes: cap },
-          });
+          throw new GembatchError(
+            'GB_ERR_PAYLOAD_TOO_LARGE',
+            `${name} inflates to more than ${maxRatio} times its compressed size of ${compressedSize} bytes (a zip bomb)`,
+            {
+              details: { compressedBytes: compressedSize, maxRatio, inflatedLimitBytes: cap },
+            },
+          );
         }
         throw tooLarge(name, maxBytes);
       }
@@ -108,5 +120,7 @@ export async function readZipEntry(path: string, name: string, limits: number | 
 }
 
 function tooLarge(name: string, maxBytes: number): GembatchError {
-  return new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `${name} inflates beyond the limit of ${maxBytes} bytes`, { details: { inflatedLimitBytes: maxBytes } });
+  return new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `${name} inflates beyond the limit of ${maxBytes} bytes`, {
+    details: { inflatedLimitBytes: maxBytes },
+  });
 }

@@ -36,7 +36,11 @@ const STDERR_TAIL_CHARS = 4096;
  * cancellation (`GB_ERR_CANCELLED`) and failure to start (`GB_ERR_INTERNAL`); a non-zero exit is a
  * normal result for the caller to classify.
  */
-export function runProcess(command: string, args: readonly string[], options: RunProcessOptions): Promise<ProcessResult> {
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  options: RunProcessOptions,
+): Promise<ProcessResult> {
   const maxStdout = options.maxStdoutBytes ?? DEFAULT_MAX_STDOUT_BYTES;
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) {
@@ -56,7 +60,10 @@ export function runProcess(command: string, args: readonly string[], options: Ru
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     };
     const timer = setTimeout(() => {
-      failure = new GembatchError('GB_ERR_TIMEOUT', `${command} ran longer than ${options.timeoutMs} ms and was stopped`);
+      failure = new GembatchError(
+        'GB_ERR_TIMEOUT',
+        `${command} ran longer than ${options.timeoutMs} ms and was stopped`,
+      );
       kill();
     }, options.timeoutMs);
     const onAbort = () => {
@@ -83,7 +90,9 @@ export function runProcess(command: string, args: readonly string[], options: Ru
     child.on('error', (error) => {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
-      reject(failure ?? new GembatchError('GB_ERR_INTERNAL', `could not run ${command}: ${error.message}`, { cause: error }));
+      reject(
+        failure ?? new GembatchError('GB_ERR_INTERNAL', `could not run ${command}: ${error.message}`, { cause: error }),
+      );
     });
     child.on('close', (exitCode) => {
       clearTimeout(timer);

@@ -2,8 +2,20 @@ import { access, constants } from 'node:fs/promises';
 import process from 'node:process';
 import { chooseLibVariant } from './gpu-variant.ts';
 import { inferenceFailure, mediaLoadFailure } from './host-failure.ts';
-import type { GenerateParams, HostFailure, HostInitOptions, HostMessage, ParentMessage, PromptCount } from './host-protocol.ts';
-import { loadLlamaNodeModule, type LlamaNodeContext, type ParallelCompletionHandle, type ResponseFormat } from './llama-node-binding.ts';
+import type {
+  GenerateParams,
+  HostFailure,
+  HostInitOptions,
+  HostMessage,
+  ParentMessage,
+  PromptCount,
+} from './host-protocol.ts';
+import {
+  loadLlamaNodeModule,
+  type LlamaNodeContext,
+  type ParallelCompletionHandle,
+  type ResponseFormat,
+} from './llama-node-binding.ts';
 import { countMediaChunkTokens } from './media-token-count.ts';
 import { PromptCountCache } from './prompt-count-cache.ts';
 import { MEDIA_MARKER, type PlannedMedia, type PromptPlan } from './prompt-plan.ts';
@@ -90,12 +102,18 @@ class EngineHost {
           lib_variant: chosen.variant,
         })
         .catch((error: unknown) => {
-          throw new HostFailureError({ code: 'GB_ERR_MODEL_LOAD', message: `the model file could not be loaded by llama.cpp (${firstLine(error)}); is it a text GGUF and not a projector?` });
+          throw new HostFailureError({
+            code: 'GB_ERR_MODEL_LOAD',
+            message: `the model file could not be loaded by llama.cpp (${firstLine(error)}); is it a text GGUF and not a projector?`,
+          });
         });
       this.#context = context;
       const usedDevices = context.getUsedDevices();
       if (onGpu && gpuLayers > 0 && !usedDevices.some((device) => !/^cpu/i.test(device))) {
-        throw new HostFailureError({ code: 'GB_ERR_MODEL_LOAD', message: `gpu '${chosen.variant}' was selected but llama.cpp placed no layer on it (used devices: ${usedDevices.join(', ') || 'none'}); refusing a silent CPU fallback` });
+        throw new HostFailureError({
+          code: 'GB_ERR_MODEL_LOAD',
+          message: `gpu '${chosen.variant}' was selected but llama.cpp placed no layer on it (used devices: ${usedDevices.join(', ') || 'none'}); refusing a silent CPU fallback`,
+        });
       }
       try {
         context.initMultimodal({
@@ -105,7 +123,10 @@ class EngineHost {
           ...(options.imageMinTokens === undefined ? {} : { image_min_tokens: options.imageMinTokens }),
         });
       } catch (error) {
-        throw new HostFailureError({ code: 'GB_ERR_MODEL_LOAD', message: `the projector could not be loaded (${firstLine(error)}); is mmprojPath an mmproj GGUF matching the model?` });
+        throw new HostFailureError({
+          code: 'GB_ERR_MODEL_LOAD',
+          message: `the projector could not be loaded (${firstLine(error)}); is mmprojPath an mmproj GGUF matching the model?`,
+        });
       }
       const support = context.getMultimodalSupport();
       await context.parallel.enable({ n_parallel: options.sequences, n_batch: options.batchSize });
@@ -126,7 +147,10 @@ class EngineHost {
         },
       });
     } catch (error) {
-      const failure = error instanceof HostFailureError ? error.failure : { code: 'GB_ERR_MODEL_LOAD' as const, message: `engine start failed: ${firstLine(error)}` };
+      const failure =
+        error instanceof HostFailureError
+          ? error.failure
+          : { code: 'GB_ERR_MODEL_LOAD' as const, message: `engine start failed: ${firstLine(error)}` };
       await this.#context?.release().catch(() => undefined);
       this.#context = undefined;
       send({ type: 'init-failed', failure }, () => process.exit(1));
@@ -145,7 +169,11 @@ class EngineHost {
   async tokenize(id: number, text: string, reply: 'counted-text' | 'tokenized'): Promise<void> {
     try {
       const result = await this.#queue.run(async () => this.#requireContext().tokenize(text));
-      send(reply === 'tokenized' ? { type: 'tokenized', id, tokens: Array.from(result.tokens) } : { type: 'counted-text', id, tokens: result.tokens.length });
+      send(
+        reply === 'tokenized'
+          ? { type: 'tokenized', id, tokens: Array.from(result.tokens) }
+          : { type: 'counted-text', id, tokens: result.tokens.length },
+      );
     } catch (error) {
       send({ type: 'failed', id, failure: toFailure(error, 'tokenizing failed') });
     }
@@ -168,15 +196,30 @@ class EngineHost {
       const result = await handle.promise;
       const libraryPromptTokens = result.timings.cache_n + result.timings.prompt_n;
       if (libraryPromptTokens === 0 && result.tokens_predicted === 0) {
-        throw new HostFailureError({ code: 'GB_ERR_INFERENCE', message: 'llama.node returned an empty result: the slot did not take the prompt' });
+        throw new HostFailureError({
+          code: 'GB_ERR_INFERENCE',
+          message: 'llama.node returned an empty result: the slot did not take the prompt',
+        });
       }
-      const text = params.thinking ? (result.content ?? (result.reasoning_content === undefined ? result.text : '')) : result.text;
+      const text = params.thinking
+        ? (result.content ?? (result.reasoning_content === undefined ? result.text : ''))
+        : result.text;
       const thoughts = params.thinking && params.includeThoughts ? (result.reasoning_content ?? '') : undefined;
-      const stoppedByLength = result.stopped_limit || result.context_full || (!result.stopped_eos && !result.stopped_word && result.tokens_predicted >= nPredict);
+      const stoppedByLength =
+        result.stopped_limit ||
+        result.context_full ||
+        (!result.stopped_eos && !result.stopped_word && result.tokens_predicted >= nPredict);
       send({
         type: 'generated',
         id,
-        outcome: { text, thoughts, stoppedByLength, generatedTokens: result.tokens_predicted, evaluatedPromptTokens: result.timings.prompt_n, libraryPromptTokens },
+        outcome: {
+          text,
+          thoughts,
+          stoppedByLength,
+          generatedTokens: result.tokens_predicted,
+          evaluatedPromptTokens: result.timings.prompt_n,
+          libraryPromptTokens,
+        },
       });
     } catch (error) {
       send({ type: 'failed', id, failure: state.cancelled ? CANCELLED : toFailure(error, 'generation failed') });
@@ -203,7 +246,12 @@ class EngineHost {
   }
 
   /** Tokenizes, checks the fit and queues the request on a parallel slot (inside the serial queue). */
-  async #enqueue(id: number, plan: PromptPlan, params: GenerateParams, state: ActiveRequest): Promise<{ handle: ParallelCompletionHandle; nPredict: number }> {
+  async #enqueue(
+    id: number,
+    plan: PromptPlan,
+    params: GenerateParams,
+    state: ActiveRequest,
+  ): Promise<{ handle: ParallelCompletionHandle; nPredict: number }> {
     if (state.cancelled) throw new HostFailureError(CANCELLED);
     const options = this.#requireOptions();
     const prepared = this.#prepare(plan, params.thinking);
@@ -212,7 +260,11 @@ class EngineHost {
       throw new HostFailureError({
         code: 'GB_ERR_CONTEXT_OVERFLOW',
         message: `the prompt takes ${count.promptTokens} tokens (${count.mediaTokens} of them media), but a sequence holds ${options.contextPerSequence}`,
-        details: { promptTokens: count.promptTokens, mediaTokens: count.mediaTokens, contextPerSequence: options.contextPerSequence },
+        details: {
+          promptTokens: count.promptTokens,
+          mediaTokens: count.mediaTokens,
+          contextPerSequence: options.contextPerSequence,
+        },
       });
     }
     const responseFormat = params.jsonSchema === undefined ? undefined : this.#checkedResponseFormat(params.jsonSchema);
@@ -258,11 +310,24 @@ class EngineHost {
 
   /** The exact prompt string and media list that both counting and generation use. */
   #prepare(plan: PromptPlan, thinking: boolean): PreparedPrompt {
-    const bare = { stops: [], chatFormat: undefined, chatParser: undefined, generationPrompt: undefined, thinkingStartTag: undefined, thinkingEndTag: undefined };
-    if (plan.mode === 'completion') return { ...bare, prompt: plan.prompt, mediaPaths: plan.media.map((media) => media.path) };
+    const bare = {
+      stops: [],
+      chatFormat: undefined,
+      chatParser: undefined,
+      generationPrompt: undefined,
+      thinkingStartTag: undefined,
+      thinkingEndTag: undefined,
+    };
+    if (plan.mode === 'completion')
+      return { ...bare, prompt: plan.prompt, mediaPaths: plan.media.map((media) => media.path) };
     let formatted;
     try {
-      formatted = this.#requireContext().getFormattedChat(plan.messages, undefined, { jinja: true, enable_thinking: thinking, reasoning_format: thinking ? 'auto' : 'none', add_generation_prompt: true });
+      formatted = this.#requireContext().getFormattedChat(plan.messages, undefined, {
+        jinja: true,
+        enable_thinking: thinking,
+        reasoning_format: thinking ? 'auto' : 'none',
+        add_generation_prompt: true,
+      });
     } catch (error) {
       throw new HostFailureError(inferenceFailure('the chat template failed', error));
     }
@@ -288,7 +353,12 @@ class EngineHost {
       try {
         await access(item.path, constants.R_OK);
       } catch (error) {
-        throw new HostFailureError(mediaLoadFailure(new Error(`File does not exist or cannot be opened: ${String(error)}`), { kind: item.kind, index }));
+        throw new HostFailureError(
+          mediaLoadFailure(new Error(`File does not exist or cannot be opened: ${String(error)}`), {
+            kind: item.kind,
+            index,
+          }),
+        );
       }
     }
     const key = await this.#counts.keyFor(prepared.prompt, prepared.mediaPaths).catch(() => undefined);
@@ -309,7 +379,10 @@ class EngineHost {
     } catch (error) {
       throw new HostFailureError(await this.#explainTokenizeFailure(error, media));
     }
-    const chunks = media.length === 0 ? [] : countMediaChunkTokens(result.tokens.length, result.chunk_pos ?? [], result.chunk_pos_media ?? []);
+    const chunks =
+      media.length === 0
+        ? []
+        : countMediaChunkTokens(result.tokens.length, result.chunk_pos ?? [], result.chunk_pos_media ?? []);
     if (chunks.length !== media.length) {
       throw new HostFailureError({
         code: 'GB_ERR_UNSUPPORTED_MEDIA',
@@ -348,22 +421,30 @@ class EngineHost {
   #checkedResponseFormat(schema: Record<string, unknown>): ResponseFormat {
     const responseFormat: ResponseFormat = { type: 'json_schema', json_schema: { strict: true, schema } };
     try {
-      this.#requireContext().ctx.getFormattedChat([{ role: 'user', content: 'x' }], SCHEMA_CHECK_TEMPLATE, { jinja: true, response_format: responseFormat });
+      this.#requireContext().ctx.getFormattedChat([{ role: 'user', content: 'x' }], SCHEMA_CHECK_TEMPLATE, {
+        jinja: true,
+        response_format: responseFormat,
+      });
     } catch (error) {
       const message = errorMessage(error);
       const reason = /JSON schema conversion failed:\s*\n?(.*)/i.exec(message)?.[1] ?? message.split('\n')[0] ?? '';
-      throw new HostFailureError({ code: 'GB_ERR_BAD_REQUEST', message: `the JSON Schema cannot be turned into a grammar: ${reason.slice(0, 200)}` });
+      throw new HostFailureError({
+        code: 'GB_ERR_BAD_REQUEST',
+        message: `the JSON Schema cannot be turned into a grammar: ${reason.slice(0, 200)}`,
+      });
     }
     return responseFormat;
   }
 
   #requireContext(): LlamaNodeContext {
-    if (!this.#context) throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the model is not loaded' });
+    if (!this.#context)
+      throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the model is not loaded' });
     return this.#context;
   }
 
   #requireOptions(): HostInitOptions {
-    if (!this.#options) throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the engine host is not initialised' });
+    if (!this.#options)
+      throw new HostFailureError({ code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'the engine host is not initialised' });
     return this.#options;
   }
 }

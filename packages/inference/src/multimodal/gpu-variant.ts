@@ -40,7 +40,10 @@ const WHY_NOT: Record<Exclude<LibVariant, 'default'>, string> = {
  * Picks the addon build: `false` → CPU; `cuda`/`vulkan` → that build, or a `GpuUnavailableError`
  * when it does not load or sees no GPU; `auto` → CUDA, then Vulkan, then CPU.
  */
-export async function chooseLibVariant(gpu: GpuPreference, probe: (variant: LibVariant) => Promise<VariantProbe>): Promise<ChosenVariant> {
+export async function chooseLibVariant(
+  gpu: GpuPreference,
+  probe: (variant: LibVariant) => Promise<VariantProbe>,
+): Promise<ChosenVariant> {
   if (gpu === false) return { variant: 'default', device: undefined };
   const candidates: Array<Exclude<LibVariant, 'default'>> = gpu === 'auto' ? ['cuda', 'vulkan'] : [gpu];
   for (const variant of candidates) {
@@ -49,7 +52,9 @@ export async function chooseLibVariant(gpu: GpuPreference, probe: (variant: LibV
     if (device) return { variant, device };
     if (gpu !== 'auto') {
       const what = found.available ? 'loads but sees no GPU device' : 'cannot be loaded on this machine';
-      throw new GpuUnavailableError(`gpu '${variant}' was requested, but the ${variant} build ${what}; ${WHY_NOT[variant]}. Set gpu to false to run on CPU on purpose.`);
+      throw new GpuUnavailableError(
+        `gpu '${variant}' was requested, but the ${variant} build ${what}; ${WHY_NOT[variant]}. Set gpu to false to run on CPU on purpose.`,
+      );
     }
   }
   return { variant: 'default', device: undefined };

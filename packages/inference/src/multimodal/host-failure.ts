@@ -6,17 +6,27 @@ import { errorMessage } from '@gembatch/contracts';
  * Messages from llama.cpp/mtmd (`File does not exist or cannot be opened`, `Failed to load
  * media`) name no content, but they are replaced by our own wording anyway.
  */
-export function mediaLoadFailure(error: unknown, media: { kind: 'image' | 'audio'; index: number } | undefined): HostFailure {
+export function mediaLoadFailure(
+  error: unknown,
+  media: { kind: 'image' | 'audio'; index: number } | undefined,
+): HostFailure {
   const message = errorMessage(error);
   const label = media ? `media ${media.index + 1} (${media.kind})` : 'a media file';
   const details = media ? { index: media.index, kind: media.kind } : {};
-  if (/does not exist|cannot be opened/i.test(message)) return { code: 'GB_ERR_FILE_NOT_FOUND', message: `${label}: the file cannot be opened`, details };
+  if (/does not exist|cannot be opened/i.test(message))
+    return { code: 'GB_ERR_FILE_NOT_FOUND', message: `${label}: the file cannot be opened`, details };
   if (/failed to load media|failed to decode|invalid/i.test(message)) {
-    if (media?.kind === 'audio') return { code: 'GB_ERR_AUDIO_INVALID', message: `${label}: llama.cpp could not decode the audio`, details };
-    if (media?.kind === 'image') return { code: 'GB_ERR_IMAGE_INVALID', message: `${label}: llama.cpp could not decode the image`, details };
+    if (media?.kind === 'audio')
+      return { code: 'GB_ERR_AUDIO_INVALID', message: `${label}: llama.cpp could not decode the audio`, details };
+    if (media?.kind === 'image')
+      return { code: 'GB_ERR_IMAGE_INVALID', message: `${label}: llama.cpp could not decode the image`, details };
     return { code: 'GB_ERR_UNSUPPORTED_MEDIA', message: `${label} could not be decoded by llama.cpp`, details };
   }
-  return { code: 'GB_ERR_INFERENCE', message: `tokenizing the prompt with its media failed: ${firstLine(message)}`, details };
+  return {
+    code: 'GB_ERR_INFERENCE',
+    message: `tokenizing the prompt with its media failed: ${firstLine(message)}`,
+    details,
+  };
 }
 
 /** Any other error from the binding, as an inference failure carrying only its first line. */

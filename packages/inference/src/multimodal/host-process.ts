@@ -30,7 +30,16 @@ export interface HostProcessOptions {
  * the host parses model files and user media.
  */
 const HOST_ENV = {
-  allow: ['CUDA_VISIBLE_DEVICES', 'CUDA_DEVICE_ORDER', 'HIP_VISIBLE_DEVICES', 'ROCR_VISIBLE_DEVICES', 'GPU_DEVICE_ORDINAL', 'NVIDIA_VISIBLE_DEVICES', 'VK_ICD_FILENAMES', 'OMP_NUM_THREADS'],
+  allow: [
+    'CUDA_VISIBLE_DEVICES',
+    'CUDA_DEVICE_ORDER',
+    'HIP_VISIBLE_DEVICES',
+    'ROCR_VISIBLE_DEVICES',
+    'GPU_DEVICE_ORDINAL',
+    'NVIDIA_VISIBLE_DEVICES',
+    'VK_ICD_FILENAMES',
+    'OMP_NUM_THREADS',
+  ],
   allowPrefixes: ['GGML_', 'LLAMA_'],
 };
 
@@ -56,11 +65,7 @@ export class HostProcess {
   readonly #sink: NativeOutputSink;
   readonly #logger: Logger;
 
-  private constructor(
-    child: ChildProcess,
-    sink: NativeOutputSink,
-    logger: Logger,
-  ) {
+  private constructor(child: ChildProcess, sink: NativeOutputSink, logger: Logger) {
     this.#child = child;
     this.#sink = sink;
     this.#logger = logger;
@@ -76,7 +81,10 @@ export class HostProcess {
   }
 
   /** Starts the host, loads the model and projector, and resolves once they are ready. */
-  static async start(init: HostInitOptions, options: HostProcessOptions): Promise<{ host: HostProcess; info: HostReadyInfo }> {
+  static async start(
+    init: HostInitOptions,
+    options: HostProcessOptions,
+  ): Promise<{ host: HostProcess; info: HostReadyInfo }> {
     // Sources run through tsx (the repo's packages export TypeScript); a compiled build forks the .js twin.
     const fromSource = import.meta.url.endsWith('.ts');
     const entry = fileURLToPath(new URL(fromSource ? './engine-host.ts' : './engine-host.js', import.meta.url));
@@ -94,7 +102,12 @@ export class HostProcess {
     let cleanup = () => {};
     const ready = new Promise<HostReadyInfo>((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new GembatchError('GB_ERR_MODEL_LOAD', `the engine host did not become ready within ${options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS} ms`));
+        reject(
+          new GembatchError(
+            'GB_ERR_MODEL_LOAD',
+            `the engine host did not become ready within ${options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS} ms`,
+          ),
+        );
       }, options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
       const onMessage = (message: HostMessage) => {
         if (message.type === 'ready') resolve(message.info);
@@ -104,9 +117,21 @@ export class HostProcess {
         }
       };
       child.on('message', onMessage);
-      child.once('error', (error) => reject(new GembatchError('GB_ERR_MODEL_LOAD', `the engine host could not be started: ${error.message}`, { cause: error })));
+      child.once('error', (error) =>
+        reject(
+          new GembatchError('GB_ERR_MODEL_LOAD', `the engine host could not be started: ${error.message}`, {
+            cause: error,
+          }),
+        ),
+      );
       child.once('exit', (code, signal) => {
-        reject(new GembatchError('GB_ERR_MODEL_LOAD', `the engine host exited while loading (${signal ?? `code ${code}`}); the model or projector file may be damaged or unsupported by this llama.cpp build`, { details: { crash: sink.crashLines() } }));
+        reject(
+          new GembatchError(
+            'GB_ERR_MODEL_LOAD',
+            `the engine host exited while loading (${signal ?? `code ${code}`}); the model or projector file may be damaged or unsupported by this llama.cpp build`,
+            { details: { crash: sink.crashLines() } },
+          ),
+        );
       });
       cleanup = () => {
         clearTimeout(timer);
@@ -142,11 +167,20 @@ export class HostProcess {
    * Sends a request under a fresh id; every reply for that id goes to `onMessage` until
    * `release(id)`. If the host dies first, `onExit` gets the error instead. Returns the id.
    */
-  request(build: (id: number) => RequestMessage, onMessage: (message: HostMessage) => void, onExit: (error: GembatchError) => void): number {
+  request(
+    build: (id: number) => RequestMessage,
+    onMessage: (message: HostMessage) => void,
+    onExit: (error: GembatchError) => void,
+  ): number {
     const id = this.#nextId;
     this.#nextId += 1;
     if (this.#exitError || this.isExited) {
-      queueMicrotask(() => onExit(this.#exitError ?? new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the llama.node engine host is not running')));
+      queueMicrotask(() =>
+        onExit(
+          this.#exitError ??
+            new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the llama.node engine host is not running'),
+        ),
+      );
       return id;
     }
     this.#open.set(id, { onMessage, onExit });
@@ -194,13 +228,20 @@ export class HostProcess {
 
   #onExit(code: number | null, signal: NodeJS.Signals | null): void {
     const expected = this.#closeRequested && (code === 0 || signal === 'SIGKILL');
-    const error = new GembatchError('GB_ERR_INFERENCE', `the llama.node engine process exited (${signal ?? `code ${code}`})${expected ? '' : ' unexpectedly'}`, {
-      retryable: true,
-      details: { code, signal },
-    });
+    const error = new GembatchError(
+      'GB_ERR_INFERENCE',
+      `the llama.node engine process exited (${signal ?? `code ${code}`})${expected ? '' : ' unexpectedly'}`,
+      {
+        retryable: true,
+        details: { code, signal },
+      },
+    );
     this.#exitError = error;
     if (!expected && !this.#closeRequested) {
-      this.#logger.error({ code, signal, crash: this.#sink.crashLines(), openRequests: this.#open.size }, 'llama.node engine host exited unexpectedly');
+      this.#logger.error(
+        { code, signal, crash: this.#sink.crashLines(), openRequests: this.#open.size },
+        'llama.node engine host exited unexpectedly',
+      );
       this.#unexpectedExitListener?.(error);
     }
     const pending = [...this.#open.values()];

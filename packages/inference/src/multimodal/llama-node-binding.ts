@@ -128,11 +128,19 @@ export interface LlamaNodeContext {
   getFormattedChat(messages: ChatMessage[], template: undefined, params: FormatChatParams): FormattedChat;
   tokenize(text: string, options?: { media_paths?: string[] }): Promise<TokenizeResult>;
   detokenize(tokens: number[]): Promise<string>;
-  initMultimodal(options: { path: string; use_gpu: boolean; image_min_tokens?: number; image_max_tokens?: number }): boolean;
+  initMultimodal(options: {
+    path: string;
+    use_gpu: boolean;
+    image_min_tokens?: number;
+    image_max_tokens?: number;
+  }): boolean;
   getMultimodalSupport(): { vision: boolean; audio: boolean };
   parallel: {
     enable(config: { n_parallel: number; n_batch: number }): Promise<boolean>;
-    completion(options: ParallelCompletionOptions, onToken?: (requestId: number, token: unknown) => void): Promise<ParallelCompletionHandle>;
+    completion(
+      options: ParallelCompletionOptions,
+      onToken?: (requestId: number, token: unknown) => void,
+    ): Promise<ParallelCompletionHandle>;
   };
   release(): Promise<void>;
 }

@@ -93,8 +93,18 @@ export async function createLlamaNodeEngine(options: LlamaNodeEngineOptions): Pr
     ...(options.nativeLog === undefined ? {} : { nativeLog: options.nativeLog }),
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
   });
-  const names = { model: options.modelName ?? modelNameFor(init.modelPath), quant: options.quant ?? quantLabelFor(init.modelPath, info.modelDescription) };
-  const engine = new LlamaNodeEngine(host, info, init, names, logger, options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+  const names = {
+    model: options.modelName ?? modelNameFor(init.modelPath),
+    quant: options.quant ?? quantLabelFor(init.modelPath, info.modelDescription),
+  };
+  const engine = new LlamaNodeEngine(
+    host,
+    info,
+    init,
+    names,
+    logger,
+    options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+  );
   logger.info(
     {
       engine: 'llama.node',
@@ -198,9 +208,13 @@ export class LlamaNodeEngine implements Engine {
 
   async #runGeneration(request: GenerateRequest): Promise<GenerateResult> {
     if (!Number.isInteger(request.maxTokens) || request.maxTokens < 1) {
-      throw new GembatchError('GB_ERR_BAD_REQUEST', `maxTokens must be a positive integer (got ${String(request.maxTokens)})`);
+      throw new GembatchError(
+        'GB_ERR_BAD_REQUEST',
+        `maxTokens must be a positive integer (got ${String(request.maxTokens)})`,
+      );
     }
-    if (request.signal?.aborted) throw new GembatchError('GB_ERR_CANCELLED', 'generation was cancelled before it started');
+    if (request.signal?.aborted)
+      throw new GembatchError('GB_ERR_CANCELLED', 'generation was cancelled before it started');
     const plan = await this.#plan(request);
     if (this.#state === 'failed') this.#requireOpen();
     const params: GenerateParams = {
@@ -245,7 +259,10 @@ export class LlamaNodeEngine implements Engine {
             this.#promptTokensTotal += outcome.evaluatedPromptTokens;
             this.#generationTokensTotal += Math.max(0, outcome.generatedTokens - generated);
             if (count && outcome.libraryPromptTokens !== count.promptTokens) {
-              this.#logger.warn({ counted: count.promptTokens, evaluated: outcome.libraryPromptTokens }, 'prompt token count differs from what llama.node evaluated');
+              this.#logger.warn(
+                { counted: count.promptTokens, evaluated: outcome.libraryPromptTokens },
+                'prompt token count differs from what llama.node evaluated',
+              );
             }
             resolve({
               text: outcome.text,
@@ -254,7 +271,10 @@ export class LlamaNodeEngine implements Engine {
               generatedTokens: outcome.generatedTokens,
               mediaTokens: count?.mediaTokens ?? 0,
               timeToFirstTokenMs: firstTokenAt === undefined ? null : firstTokenAt - startedAt,
-              interTokenMs: firstTokenAt !== undefined && lastTokenAt !== undefined && generated >= 2 ? (lastTokenAt - firstTokenAt) / (generated - 1) : null,
+              interTokenMs:
+                firstTokenAt !== undefined && lastTokenAt !== undefined && generated >= 2
+                  ? (lastTokenAt - firstTokenAt) / (generated - 1)
+                  : null,
               totalMs: performance.now() - startedAt,
               ...(outcome.thoughts === undefined ? {} : { thoughts: outcome.thoughts }),
             });
@@ -268,10 +288,14 @@ export class LlamaNodeEngine implements Engine {
             break;
         }
       };
-      const id = this.#host.request((requestId) => ({ type: 'generate', id: requestId, plan, params }), onMessage, (error) => {
-        finish();
-        reject(error);
-      });
+      const id = this.#host.request(
+        (requestId) => ({ type: 'generate', id: requestId, plan, params }),
+        onMessage,
+        (error) => {
+          finish();
+          reject(error);
+        },
+      );
       this.#active.set(id, { id, started: false });
       request.signal?.addEventListener('abort', onAbort, { once: true });
       if (request.signal?.aborted) onAbort();
@@ -281,26 +305,44 @@ export class LlamaNodeEngine implements Engine {
   /** Tokens the text takes in a prompt (control-token look-alikes defused, as `generate` does; no BOS). */
   countTokens(text: string): Promise<number> {
     const safe = neutralizeControlText(text);
-    return this.#admit(() => this.#ask((id) => ({ type: 'count-text', id, text: safe }), (message) => (message.type === 'counted-text' ? message.tokens : undefined)));
+    return this.#admit(() =>
+      this.#ask(
+        (id) => ({ type: 'count-text', id, text: safe }),
+        (message) => (message.type === 'counted-text' ? message.tokens : undefined),
+      ),
+    );
   }
 
   /** Token ids of the text as it would enter a prompt (no BOS), for chunk planning. */
   tokenize(text: string): Promise<number[]> {
     const safe = neutralizeControlText(text);
-    return this.#admit(() => this.#ask((id) => ({ type: 'tokenize', id, text: safe }), (message) => (message.type === 'tokenized' ? message.tokens : undefined)));
+    return this.#admit(() =>
+      this.#ask(
+        (id) => ({ type: 'tokenize', id, text: safe }),
+        (message) => (message.type === 'tokenized' ? message.tokens : undefined),
+      ),
+    );
   }
 
   /** Text of token ids. */
   detokenize(tokens: readonly number[]): Promise<string> {
     const ids = [...tokens];
-    return this.#admit(() => this.#ask((id) => ({ type: 'detokenize', id, tokens: ids }), (message) => (message.type === 'detokenized' ? message.text : undefined)));
+    return this.#admit(() =>
+      this.#ask(
+        (id) => ({ type: 'detokenize', id, tokens: ids }),
+        (message) => (message.type === 'detokenized' ? message.text : undefined),
+      ),
+    );
   }
 
   countPromptTokens(request: Omit<GenerateRequest, 'maxTokens'>): Promise<number> {
     return this.#admit(async () => {
       const plan = await this.#plan(request);
       const thinking = effectiveThinking(request);
-      return this.#ask((id) => ({ type: 'count', id, plan, thinking }), (message) => (message.type === 'counted' ? message.count.promptTokens : undefined));
+      return this.#ask(
+        (id) => ({ type: 'count', id, plan, thinking }),
+        (message) => (message.type === 'counted' ? message.count.promptTokens : undefined),
+      );
     });
   }
 
@@ -354,13 +396,19 @@ export class LlamaNodeEngine implements Engine {
     const startedAt = performance.now();
     const drained = await settleWithin([...this.#admitted], this.#closeTimeoutMs);
     if (!drained) {
-      this.#logger.warn({ active: this.#active.size, closeTimeoutMs: this.#closeTimeoutMs }, 'cancelling generations still running at close');
+      this.#logger.warn(
+        { active: this.#active.size, closeTimeoutMs: this.#closeTimeoutMs },
+        'cancelling generations still running at close',
+      );
       for (const generation of this.#active.values()) this.#host.send({ type: 'cancel', id: generation.id });
       await settleWithin([...this.#admitted], CLOSE_ABORT_GRACE_MS);
     }
     await this.#host.close(EXIT_TIMEOUT_MS);
     this.#state = 'closed';
-    this.#logger.info({ engine: 'llama.node', ms: Math.round(performance.now() - startedAt), afterFailure: wasFailed }, 'multimodal engine closed');
+    this.#logger.info(
+      { engine: 'llama.node', ms: Math.round(performance.now() - startedAt), afterFailure: wasFailed },
+      'multimodal engine closed',
+    );
   }
 
   async #plan(request: Omit<GenerateRequest, 'maxTokens'>): Promise<PromptPlan> {
@@ -402,7 +450,11 @@ export class LlamaNodeEngine implements Engine {
 
   #requireOpen(): void {
     if (this.#state === 'open') return;
-    if (this.#state === 'failed') throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the multimodal engine process has exited; the worker must restart it');
+    if (this.#state === 'failed')
+      throw new GembatchError(
+        'GB_ERR_SERVICE_UNAVAILABLE',
+        'the multimodal engine process has exited; the worker must restart it',
+      );
     throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'the multimodal engine is closed');
   }
 }
@@ -415,7 +467,8 @@ function effectiveThinking(request: Omit<GenerateRequest, 'maxTokens'>): boolean
 function resolveHostOptions(options: LlamaNodeEngineOptions): HostInitOptions {
   const problems: string[] = [];
   const integer = (name: string, value: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER) => {
-    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) problems.push(`${name} must be an integer in ${min}..${max} (got ${String(value)})`);
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max))
+      problems.push(`${name} must be an integer in ${min}..${max} (got ${String(value)})`);
   };
   integer('sequences', options.sequences, 1, MAX_SEQUENCES);
   integer('contextPerSequence', options.contextPerSequence, MIN_CONTEXT_PER_SEQUENCE);
@@ -425,14 +478,23 @@ function resolveHostOptions(options: LlamaNodeEngineOptions): HostInitOptions {
   integer('imageMinTokens', options.imageMinTokens, 1);
   integer('batchSize', options.batchSize, 1);
   if (typeof options.modelPath !== 'string' || options.modelPath.length === 0) problems.push('modelPath is required');
-  if (typeof options.mmprojPath !== 'string' || options.mmprojPath.length === 0) problems.push('mmprojPath is required (GEMBATCH_MMPROJ)');
+  if (typeof options.mmprojPath !== 'string' || options.mmprojPath.length === 0)
+    problems.push('mmprojPath is required (GEMBATCH_MMPROJ)');
   const gpu = options.gpu ?? 'auto';
-  if (gpu !== false && gpu !== 'auto' && gpu !== 'cuda' && gpu !== 'vulkan') problems.push(`gpu must be auto, cuda, vulkan or false (got ${String(gpu)})`);
+  if (gpu !== false && gpu !== 'auto' && gpu !== 'cuda' && gpu !== 'vulkan')
+    problems.push(`gpu must be auto, cuda, vulkan or false (got ${String(gpu)})`);
   const imageMaxTokens = options.imageMaxTokens ?? DEFAULT_IMAGE_MAX_TOKENS;
-  if (options.imageMinTokens !== undefined && options.imageMinTokens > imageMaxTokens) problems.push(`imageMinTokens (${options.imageMinTokens}) exceeds imageMaxTokens (${imageMaxTokens})`);
+  if (options.imageMinTokens !== undefined && options.imageMinTokens > imageMaxTokens)
+    problems.push(`imageMinTokens (${options.imageMinTokens}) exceeds imageMaxTokens (${imageMaxTokens})`);
   const batchSize = options.batchSize ?? Math.max(MIN_BATCH_SIZE, imageMaxTokens);
-  if (batchSize < imageMaxTokens) problems.push(`batchSize (${batchSize}) must be at least imageMaxTokens (${imageMaxTokens}): Gemma 4 attends over a whole image at once, so an image must fit one batch`);
-  if (problems.length > 0) throw new GembatchError('GB_ERR_CONFIG', `invalid multimodal engine options: ${problems.join('; ')}`, { details: { problems } });
+  if (batchSize < imageMaxTokens)
+    problems.push(
+      `batchSize (${batchSize}) must be at least imageMaxTokens (${imageMaxTokens}): Gemma 4 attends over a whole image at once, so an image must fit one batch`,
+    );
+  if (problems.length > 0)
+    throw new GembatchError('GB_ERR_CONFIG', `invalid multimodal engine options: ${problems.join('; ')}`, {
+      details: { problems },
+    });
   return {
     modelPath: options.modelPath,
     mmprojPath: options.mmprojPath,

@@ -65,17 +65,23 @@ describe('checkMediaFiles', () => {
     ['a WAV passed as an image', { kind: 'image' as const, path: 'c.wav' }, 'GB_ERR_UNSUPPORTED_MEDIA'],
     ['a JPEG passed as audio', { kind: 'audio' as const, path: 'a.jpg' }, 'GB_ERR_UNSUPPORTED_MEDIA'],
   ])('rejects %s', async (_name, media, code) => {
-    await expect(checkMediaFiles([{ ...media, path: media.path === '.' ? dir : file(media.path) }], both)).rejects.toMatchObject({ code });
+    await expect(
+      checkMediaFiles([{ ...media, path: media.path === '.' ? dir : file(media.path) }], both),
+    ).rejects.toMatchObject({ code });
   });
 
   it('rejects a kind the projector lacks', async () => {
-    await expect(checkMediaFiles([{ kind: 'audio', path: file('c.wav') }], { image: true, audio: false })).rejects.toMatchObject({
+    await expect(
+      checkMediaFiles([{ kind: 'audio', path: file('c.wav') }], { image: true, audio: false }),
+    ).rejects.toMatchObject({
       code: 'GB_ERR_UNSUPPORTED_MEDIA',
       message: expect.stringContaining('no audio support'),
     });
   });
 
   it('never puts the path in the message', async () => {
-    await expect(checkMediaFiles([{ kind: 'image', path: file('secret-name.jpg') }], both)).rejects.toSatisfy((error: Error) => !error.message.includes('secret-name'));
+    await expect(checkMediaFiles([{ kind: 'image', path: file('secret-name.jpg') }], both)).rejects.toSatisfy(
+      (error: Error) => !error.message.includes('secret-name'),
+    );
   });
 });

@@ -26,7 +26,8 @@ export function sniffMediaFormat(head: Uint8Array): CheckedMedia['format'] | und
   const at = (index: number) => head[index] ?? -1;
   const ascii = (from: number, to: number) => String.fromCharCode(...head.subarray(from, to));
   if (at(0) === 0xff && at(1) === 0xd8 && at(2) === 0xff) return 'jpeg';
-  if (at(0) === 0x89 && ascii(1, 4) === 'PNG' && at(4) === 0x0d && at(5) === 0x0a && at(6) === 0x1a && at(7) === 0x0a) return 'png';
+  if (at(0) === 0x89 && ascii(1, 4) === 'PNG' && at(4) === 0x0d && at(5) === 0x0a && at(6) === 0x1a && at(7) === 0x0a)
+    return 'png';
   if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WAVE') return 'wav';
   // MP3: an ID3v2 tag, or an MPEG audio frame sync (11 set bits).
   if (ascii(0, 3) === 'ID3' || (at(0) === 0xff && at(1) >= 0 && (at(1) & 0xe0) === 0xe0)) return 'mp3';
@@ -49,18 +50,34 @@ export async function checkMediaFiles(media: readonly MediaInput[], support: Med
   for (const [index, item] of media.entries()) {
     const label = `media ${index + 1} (${item.kind})`;
     if (item.kind !== 'image' && item.kind !== 'audio') {
-      throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `${label}: kind must be image or audio`, { details: { index } });
+      throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `${label}: kind must be image or audio`, {
+        details: { index },
+      });
     }
     if (!support[item.kind]) {
-      throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `${label}: the loaded projector has no ${item.kind} support`, { details: { index, kind: item.kind } });
+      throw new GembatchError(
+        'GB_ERR_UNSUPPORTED_MEDIA',
+        `${label}: the loaded projector has no ${item.kind} support`,
+        { details: { index, kind: item.kind } },
+      );
     }
     const absolute = path.resolve(item.path);
     const { bytes, head } = await readHead(absolute, label, index);
-    if (bytes === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', `${label}: the file is empty`, { details: { index, kind: item.kind, bytes } });
+    if (bytes === 0)
+      throw new GembatchError('GB_ERR_EMPTY_INPUT', `${label}: the file is empty`, {
+        details: { index, kind: item.kind, bytes },
+      });
     const format = sniffMediaFormat(head);
     if (!format || !ACCEPTED[item.kind].includes(format)) {
-      const expected = item.kind === 'image' ? 'JPEG or PNG (normalise other formats first: llama.cpp drops WebP silently)' : 'WAV or MP3';
-      throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `${label}: expected ${expected}, found ${format ?? 'an unrecognised format'}`, { details: { index, kind: item.kind, bytes } });
+      const expected =
+        item.kind === 'image'
+          ? 'JPEG or PNG (normalise other formats first: llama.cpp drops WebP silently)'
+          : 'WAV or MP3';
+      throw new GembatchError(
+        'GB_ERR_UNSUPPORTED_MEDIA',
+        `${label}: expected ${expected}, found ${format ?? 'an unrecognised format'}`,
+        { details: { index, kind: item.kind, bytes } },
+      );
     }
     checked.push({ kind: item.kind, path: absolute, format, bytes });
   }
@@ -72,11 +89,15 @@ async function readHead(file: string, label: string, index: number): Promise<{ b
   try {
     handle = await open(file, 'r');
   } catch (error) {
-    throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `${label}: the file cannot be opened`, { cause: error, details: { index } });
+    throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `${label}: the file cannot be opened`, {
+      cause: error,
+      details: { index },
+    });
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `${label}: not a regular file`, { details: { index } });
+    if (!stat.isFile())
+      throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `${label}: not a regular file`, { details: { index } });
     const head = new Uint8Array(MAGIC_BYTES);
     const { bytesRead } = await handle.read(head, 0, MAGIC_BYTES, 0);
     return { bytes: stat.size, head: head.subarray(0, bytesRead) };

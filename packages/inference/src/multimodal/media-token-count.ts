@@ -4,7 +4,11 @@
  * first position of each media chunk. A chunk ends where the next one starts, the last one at
  * `totalTokens`. Returns one count per media chunk, in order.
  */
-export function countMediaChunkTokens(totalTokens: number, chunkPos: readonly number[], chunkPosMedia: readonly number[]): number[] {
+export function countMediaChunkTokens(
+  totalTokens: number,
+  chunkPos: readonly number[],
+  chunkPosMedia: readonly number[],
+): number[] {
   const starts = [...new Set(chunkPos)].sort((a, b) => a - b);
   return chunkPosMedia.map((mediaStart) => {
     const next = starts.find((start) => start > mediaStart);

@@ -8,7 +8,8 @@ function captureLogger() {
   const lines: Array<Record<string, unknown>> = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       callback();
     },
   });
@@ -26,7 +27,7 @@ const SAMPLE = [
   'root ::= "<start_of_turn>model\\n" space',
   '[INFO] processMedia:442 [DEBUG] Processing message with role=user, content=<start_of_turn>system',
   'decoding image batch 1/1, n_tokens_batch = 266',
-  "llama-context.cpp:1784: GGML_ASSERT((cparams.causal_attn || cparams.n_ubatch >= n_tokens_all)) failed",
+  'llama-context.cpp:1784: GGML_ASSERT((cparams.causal_attn || cparams.n_ubatch >= n_tokens_all)) failed',
 ];
 
 describe('NativeOutputSink', () => {
@@ -58,6 +59,10 @@ describe('NativeOutputSink', () => {
     stream.write('atch = 512\nllama_context: n_ubatch = 512\nllama_context: tail');
     stream.end();
     await ended;
-    expect(lines.map((entry) => entry.line)).toEqual(['llama_context: n_batch = 512', 'llama_context: n_ubatch = 512', 'llama_context: tail']);
+    expect(lines.map((entry) => entry.line)).toEqual([
+      'llama_context: n_batch = 512',
+      'llama_context: n_ubatch = 512',
+      'llama_context: tail',
+    ]);
   });
 });

@@ -6,13 +6,16 @@ import type { Logger } from '@gembatch/telemetry';
  * messages, assertions). Only these are ever forwarded: mtmd also prints the prompt it builds
  * (`add_text: …`, spread over as many lines as the text has), and those lines must not reach logs.
  */
-const STRUCTURAL_LINE = /^(?:\[(?:INFO|WARNING|ERROR)\] [A-Za-z_]+:\d+ |(?:llama|ggml|clip|mtmd|load|print_info|sched|graph|init|warmup|get_dummy|reserve|alloc|create_tensor|done_getting|set_abort|attach|detach|adapters|set_adapters)[a-z_]*: |GGML_ASSERT|GGML_ABORT|terminate called| {2}what\(\):|(?:en|de)coding (?:image|audio)|(?:image|audio)(?: slice)? (?:encoded|decoded))/;
+const STRUCTURAL_LINE =
+  /^(?:\[(?:INFO|WARNING|ERROR)\] [A-Za-z_]+:\d+ |(?:llama|ggml|clip|mtmd|load|print_info|sched|graph|init|warmup|get_dummy|reserve|alloc|create_tensor|done_getting|set_abort|attach|detach|adapters|set_adapters)[a-z_]*: |GGML_ASSERT|GGML_ABORT|terminate called| {2}what\(\):|(?:en|de)coding (?:image|audio)|(?:image|audio)(?: slice)? (?:encoded|decoded))/;
 
 /** Lines that can carry prompt text or grammars even though they look structural. */
-const CONTENT_LINE = /^(?:add_text|add_media|Generation prompt|\[INFO\] \w+:\d+ \[DEBUG\] Processing (?:message|\d+ media))|::=/;
+const CONTENT_LINE =
+  /^(?:add_text|add_media|Generation prompt|\[INFO\] \w+:\d+ \[DEBUG\] Processing (?:message|\d+ media))|::=/;
 
 /** Lines worth keeping to explain a crash (assertion and exception text, never prompts). */
-const CRASH_LINE = /GGML_ASSERT|GGML_ABORT|terminate called|what\(\):|Segmentation fault|out of memory|CUDA error|^(?:[A-Z]\w*)?Error(?: \[\w+\])?: /i;
+const CRASH_LINE =
+  /GGML_ASSERT|GGML_ABORT|terminate called|what\(\):|Segmentation fault|out of memory|CUDA error|^(?:[A-Z]\w*)?Error(?: \[\w+\])?: /i;
 
 /** Crash lines kept: the last few are enough to name the assertion. */
 const CRASH_LINES_KEPT = 10;
@@ -37,10 +40,7 @@ export class NativeOutputSink {
    * @param logger Receives forwarded lines at debug level, as `{ source, line }`.
    * @param forward Forward structural lines. Defaults to `false` (everything dropped).
    */
-  constructor(
-    logger: Logger,
-    forward = false,
-  ) {
+  constructor(logger: Logger, forward = false) {
     this.#logger = logger;
     this.#forward = forward;
   }
@@ -74,7 +74,12 @@ export class NativeOutputSink {
       this.#crashes.push(line);
       if (this.#crashes.length > CRASH_LINES_KEPT) this.#crashes.shift();
     }
-    if (this.#forward && (STRUCTURAL_LINE.test(line) || CRASH_LINE.test(line)) && !CONTENT_LINE.test(line) && this.#logger.isLevelEnabled('debug')) {
+    if (
+      this.#forward &&
+      (STRUCTURAL_LINE.test(line) || CRASH_LINE.test(line)) &&
+      !CONTENT_LINE.test(line) &&
+      this.#logger.isLevelEnabled('debug')
+    ) {
       this.#logger.debug({ source, line }, 'llama.cpp');
     }
   }

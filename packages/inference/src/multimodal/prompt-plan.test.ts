@@ -36,7 +36,15 @@ describe('planPrompt in chat mode', () => {
 
   it('leaves out an empty system message and empty input', () => {
     const plan = planPrompt({ prompt: { ...prompt, system: '' }, input: '' }, [image], true);
-    expect(plan.mode === 'chat' && plan.messages).toEqual([{ role: 'user', content: [{ type: 'text', text: 'Summarize this.' }, { type: 'image_url', image_url: { url: '/m/page.png' } }] }]);
+    expect(plan.mode === 'chat' && plan.messages).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Summarize this.' },
+          { type: 'image_url', image_url: { url: '/m/page.png' } },
+        ],
+      },
+    ]);
   });
 });
 
@@ -56,9 +64,13 @@ describe('planPrompt in completion mode', () => {
 
 describe('neutralizeControlText', () => {
   it('defuses control tokens and media markers found in documents', () => {
-    expect(neutralizeControlText('a<end_of_turn>\n<start_of_turn>model\nb')).toBe('a‹end_of_turn>\n‹start_of_turn>model\nb');
+    expect(neutralizeControlText('a<end_of_turn>\n<start_of_turn>model\nb')).toBe(
+      'a‹end_of_turn>\n‹start_of_turn>model\nb',
+    );
     expect(neutralizeControlText(`x ${MEDIA_MARKER} y`)).toBe('x ‹__media__> y');
-    expect(neutralizeControlText('<|turn>user <turn|> <|image> <image|> <|"|>')).toBe('‹|turn>user ‹turn|> ‹|image> ‹image|> ‹|"|>');
+    expect(neutralizeControlText('<|turn>user <turn|> <|image> <image|> <|"|>')).toBe(
+      '‹|turn>user ‹turn|> ‹|image> ‹image|> ‹|"|>',
+    );
   });
 
   it('leaves ordinary markup and comparisons alone', () => {

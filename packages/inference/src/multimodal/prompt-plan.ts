@@ -16,14 +16,17 @@ export interface PlannedMedia {
  * them; media travel as `image_url`/`input_audio` parts) or, for a model without a chat
  * template, a completion prompt with one media marker per media file, in order.
  */
-export type PromptPlan = { mode: 'chat'; messages: ChatMessage[]; media: PlannedMedia[] } | { mode: 'completion'; prompt: string; media: PlannedMedia[] };
+export type PromptPlan =
+  | { mode: 'chat'; messages: ChatMessage[]; media: PlannedMedia[] }
+  | { mode: 'completion'; prompt: string; media: PlannedMedia[] };
 
 /**
  * Strings that llama.cpp would parse as control tokens or media markers when they appear in a
  * document (tokenization parses special tokens): Gemma turn markers, `<|…>`/`<…|>` tokens, BOS/EOS,
  * and the mtmd media marker. A document containing one could end its own turn or shift media.
  */
-const CONTROL_TEXT = /<(?:start_of_turn|end_of_turn|bos|eos|pad|unk|mask|__media__)>|<\|[^<>\s]{0,32}>|<[^<>\s|]{1,32}\|>/gi;
+const CONTROL_TEXT =
+  /<(?:start_of_turn|end_of_turn|bos|eos|pad|unk|mask|__media__)>|<\|[^<>\s]{0,32}>|<[^<>\s|]{1,32}\|>/gi;
 
 /** Replaces the `<` of every control-token look-alike with `‹`, so text stays text. */
 export function neutralizeControlText(text: string): string {
@@ -31,7 +34,11 @@ export function neutralizeControlText(text: string): string {
 }
 
 /** Builds the prompt plan for a request. `chat` says whether the model has a chat template. */
-export function planPrompt(request: { prompt: TaskPrompt; input: string }, media: readonly CheckedMedia[], chat: boolean): PromptPlan {
+export function planPrompt(
+  request: { prompt: TaskPrompt; input: string },
+  media: readonly CheckedMedia[],
+  chat: boolean,
+): PromptPlan {
   const system = neutralizeControlText(request.prompt.system.trim());
   const instruction = neutralizeControlText(request.prompt.instruction.trim());
   const input = neutralizeControlText(request.input);
@@ -39,7 +46,11 @@ export function planPrompt(request: { prompt: TaskPrompt; input: string }, media
   if (!chat) {
     const head = [system, instruction].filter((part) => part.length > 0).join('\n\n');
     const markers = planned.map(() => `${MEDIA_MARKER}\n`).join('');
-    return { mode: 'completion', prompt: `${head}\n\n${markers}${input}${request.prompt.completionCue}`, media: planned };
+    return {
+      mode: 'completion',
+      prompt: `${head}\n\n${markers}${input}${request.prompt.completionCue}`,
+      media: planned,
+    };
   }
   const messages: ChatMessage[] = system.length > 0 ? [{ role: 'system', content: system }] : [];
   if (planned.length === 0) {

@@ -35,4 +35,20 @@ feel felt leave left call called ask asked need needed want wanted try tried use
   .filter((word) => word.length > 0);
 
 /** Word pieces that end many English words; tokens for their prefixes let the tokenizer merge them. */
-export const ENGLISH_SUFFIXES: readonly string[] = ['ing', 'ed', 'er', 'ly', 'es', 'tion', 'ment', 'ness', 'al', 'ity', 'ive', 'ous', 'ers', 'est', 'ful'];
+export const ENGLISH_SUFFIXES: readonly string[] = [
+  'ing',
+  'ed',
+  'er',
+  'ly',
+  'es',
+  'tion',
+  'ment',
+  'ness',
+  'al',
+  'ity',
+  'ive',
+  'ous',
+  'ers',
+  'est',
+  'ful',
+];

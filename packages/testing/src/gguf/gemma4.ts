@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { TOKEN_TYPE } from './ggml-types.ts';
-import { writeGgufFile, type GgufFileSummary, type GgufMetadataEntry, type GgufTensorSpec, type TensorSource } from './gguf-file-writer.ts';
+import {
+  writeGgufFile,
+  type GgufFileSummary,
+  type GgufMetadataEntry,
+  type GgufTensorSpec,
+  type TensorSource,
+} from './gguf-file-writer.ts';
 import { deriveSeed, mulberry32 } from './seeded-random.ts';
 import { cacheKey, ensureCachedFile, testModelCacheDir } from './test-models.ts';
 
@@ -74,8 +80,12 @@ export async function ensureTinyGemma4(options: TinyGemma4Options = {}): Promise
   const key = cacheKey({ kind: 'tiny-gemma4u', seed: options.seed ?? DEFAULT_SEED });
   const dir = testModelCacheDir();
   const [modelPath, mmprojPath] = await Promise.all([
-    ensureCachedFile(join(dir, `${key}-${TINY_GEMMA4_MODEL_FILE}`), (tmp) => writeTinyGemma4Model(tmp, options).then(() => undefined)),
-    ensureCachedFile(join(dir, `${key}-${TINY_GEMMA4_MMPROJ_FILE}`), (tmp) => writeTinyGemma4Projector(tmp, options).then(() => undefined)),
+    ensureCachedFile(join(dir, `${key}-${TINY_GEMMA4_MODEL_FILE}`), (tmp) =>
+      writeTinyGemma4Model(tmp, options).then(() => undefined),
+    ),
+    ensureCachedFile(join(dir, `${key}-${TINY_GEMMA4_MMPROJ_FILE}`), (tmp) =>
+      writeTinyGemma4Projector(tmp, options).then(() => undefined),
+    ),
   ]);
   return { modelPath, mmprojPath };
 }
@@ -94,9 +104,52 @@ function gemma4Vocab(): { tokens: string[]; scores: number[]; types: number[] } 
   add('<eos>', TOKEN_TYPE.control);
   add('<bos>', TOKEN_TYPE.control);
   add('<unk>', TOKEN_TYPE.unknown);
-  for (const marker of ['<start_of_turn>', '<end_of_turn>', '<|image>', '<image|>', '<|audio>', '<audio|>', '<|image|>', '<|audio|>']) add(marker, TOKEN_TYPE.control);
-  for (let byte = 0; byte < 256; byte++) add(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`, TOKEN_TYPE.byte);
-  const words = ['\u2581', '\u2581the', '\u2581a', 'e', 't', 'a', 'o', 'i', 'n', 's', 'r', 'h', 'l', 'd', 'c', 'u', 'm', 'f', 'p', 'g', 'w', 'y', 'b', 'v', 'k', '\u2581Describe', '\u2581image', '\u2581audio', 'user', 'model', '\n'];
+  for (const marker of [
+    '<start_of_turn>',
+    '<end_of_turn>',
+    '<|image>',
+    '<image|>',
+    '<|audio>',
+    '<audio|>',
+    '<|image|>',
+    '<|audio|>',
+  ])
+    add(marker, TOKEN_TYPE.control);
+  for (let byte = 0; byte < 256; byte++)
+    add(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`, TOKEN_TYPE.byte);
+  const words = [
+    '\u2581',
+    '\u2581the',
+    '\u2581a',
+    'e',
+    't',
+    'a',
+    'o',
+    'i',
+    'n',
+    's',
+    'r',
+    'h',
+    'l',
+    'd',
+    'c',
+    'u',
+    'm',
+    'f',
+    'p',
+    'g',
+    'w',
+    'y',
+    'b',
+    'v',
+    'k',
+    '\u2581Describe',
+    '\u2581image',
+    '\u2581audio',
+    'user',
+    'model',
+    '\n',
+  ];
   words.forEach((word, rank) => add(word, TOKEN_TYPE.normal, -rank));
   return { tokens, scores, types };
 }
@@ -160,7 +213,10 @@ export async function writeTinyGemma4Model(path: string, options: TinyGemma4Opti
 }
 
 /** Writes the projector: `clip` with a `gemma4uv` vision and a `gemma4ua` audio path (all f32). */
-export async function writeTinyGemma4Projector(path: string, options: TinyGemma4Options = {}): Promise<GgufFileSummary> {
+export async function writeTinyGemma4Projector(
+  path: string,
+  options: TinyGemma4Options = {},
+): Promise<GgufFileSummary> {
   const metadata: GgufMetadataEntry[] = [
     { key: 'general.architecture', type: 'string', value: 'clip' },
     { key: 'clip.has_vision_encoder', type: 'bool', value: true },
@@ -211,16 +267,18 @@ class TensorList {
   readonly #seed: number;
   readonly #streamBase: number;
 
-  constructor(
-    seed: number,
-    streamBase = 0,
-  ) {
+  constructor(seed: number, streamBase = 0) {
     this.#seed = seed;
     this.#streamBase = streamBase;
   }
 
   random(name: string, dims: number[]): void {
-    this.list.push({ name, dims, type: 'f32', source: normalSource(deriveSeed(this.#seed, this.#streamBase + this.list.length), WEIGHT_STD) });
+    this.list.push({
+      name,
+      dims,
+      type: 'f32',
+      source: normalSource(deriveSeed(this.#seed, this.#streamBase + this.list.length), WEIGHT_STD),
+    });
   }
 
   constant(name: string, dims: number[], value: number): void {

@@ -4,7 +4,21 @@ import { GGML_TYPE, Q8_0_BLOCK_BYTES, Q8_0_BLOCK_VALUES, tensorBytes, type GgmlT
 import { toHalfBits } from './half-float.ts';
 
 /** GGUF metadata value types (`gguf_type` in gguf.h). */
-const GGUF_VALUE_TYPE = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 } as const;
+const GGUF_VALUE_TYPE = {
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
+} as const;
 type ScalarType = Exclude<keyof typeof GGUF_VALUE_TYPE, 'array'>;
 
 /** Data section alignment: GGUF's default, which `general.alignment` repeats. */
@@ -49,7 +63,11 @@ export interface GgufFileSummary {
  * the order given, each aligned to `GGUF_ALIGNMENT`. Throws `GB_ERR_BAD_REQUEST` for shapes the
  * chosen type cannot store (Q8_0 needs rows that are a multiple of 32).
  */
-export async function writeGgufFile(path: string, metadata: readonly GgufMetadataEntry[], tensors: readonly GgufTensorSpec[]): Promise<GgufFileSummary> {
+export async function writeGgufFile(
+  path: string,
+  metadata: readonly GgufMetadataEntry[],
+  tensors: readonly GgufTensorSpec[],
+): Promise<GgufFileSummary> {
   const layout = layOut(tensors);
   const header = new HeaderBuilder();
   header.raw(Buffer.from('GGUF', 'latin1'));
@@ -100,10 +118,16 @@ function layOut(tensors: readonly GgufTensorSpec[]): { offsets: number[]; elemen
   let cursor = 0;
   for (const tensor of tensors) {
     if (tensor.dims.length === 0 || tensor.dims.some((dim) => !Number.isInteger(dim) || dim <= 0)) {
-      throw new GembatchError('GB_ERR_BAD_REQUEST', `tensor ${tensor.name} has an invalid shape [${tensor.dims.join(', ')}]`);
+      throw new GembatchError(
+        'GB_ERR_BAD_REQUEST',
+        `tensor ${tensor.name} has an invalid shape [${tensor.dims.join(', ')}]`,
+      );
     }
     if (tensor.type === 'q8_0' && (tensor.dims[0] ?? 0) % Q8_0_BLOCK_VALUES !== 0) {
-      throw new GembatchError('GB_ERR_BAD_REQUEST', `tensor ${tensor.name}: Q8_0 needs ne0 to be a multiple of ${Q8_0_BLOCK_VALUES}, got ${tensor.dims[0]}`);
+      throw new GembatchError(
+        'GB_ERR_BAD_REQUEST',
+        `tensor ${tensor.name}: Q8_0 needs ne0 to be a multiple of ${Q8_0_BLOCK_VALUES}, got ${tensor.dims[0]}`,
+      );
     }
     const count = tensor.dims.reduce((product, dim) => product * dim, 1);
     cursor = alignUp(cursor, GGUF_ALIGNMENT);
@@ -196,13 +220,25 @@ class HeaderBuilder {
     }
     this.u32(GGUF_VALUE_TYPE[entry.itemType]);
     this.u64(BigInt(entry.value.length));
-    for (let i = 0; i < entry.value.length; i++) this.#scalar(entry.itemType, entry.value[i] as number | string | boolean);
+    for (let i = 0; i < entry.value.length; i++)
+      this.#scalar(entry.itemType, entry.value[i] as number | string | boolean);
   }
 
   #scalar(type: ScalarType, value: number | bigint | string | boolean): void {
     if (type === 'string') return this.string(String(value));
     if (type === 'bool') return this.raw(Buffer.from([value ? 1 : 0]));
-    const sizes: Record<Exclude<ScalarType, 'string' | 'bool'>, number> = { u8: 1, i8: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8 };
+    const sizes: Record<Exclude<ScalarType, 'string' | 'bool'>, number> = {
+      u8: 1,
+      i8: 1,
+      u16: 2,
+      i16: 2,
+      u32: 4,
+      i32: 4,
+      f32: 4,
+      u64: 8,
+      i64: 8,
+      f64: 8,
+    };
     const b = Buffer.allocUnsafe(sizes[type]);
     switch (type) {
       case 'u8':

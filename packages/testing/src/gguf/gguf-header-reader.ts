@@ -2,7 +2,21 @@ import { open } from 'node:fs/promises';
 import { GembatchError } from '@gembatch/contracts';
 
 /** GGUF value type names by enum value (`gguf_type`). */
-const VALUE_TYPE_NAMES = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'] as const;
+const VALUE_TYPE_NAMES = [
+  'u8',
+  'i8',
+  'u16',
+  'i16',
+  'u32',
+  'i32',
+  'f32',
+  'bool',
+  'string',
+  'array',
+  'u64',
+  'i64',
+  'f64',
+] as const;
 type ValueTypeName = (typeof VALUE_TYPE_NAMES)[number];
 /** Arrays longer than this are summarised (length only), so reading a vocabulary stays cheap. */
 const ARRAY_PREVIEW = 64;
@@ -96,12 +110,14 @@ export async function readGgufHeader(path: string): Promise<GgufHeader> {
     };
     const typeName = (value: number): ValueTypeName => {
       const name = VALUE_TYPE_NAMES[value];
-      if (name === undefined) throw new GembatchError('GB_ERR_BAD_REQUEST', `${path}: unknown GGUF value type ${value}`);
+      if (name === undefined)
+        throw new GembatchError('GB_ERR_BAD_REQUEST', `${path}: unknown GGUF value type ${value}`);
       return name;
     };
 
     await ensure(4);
-    if (buffer.toString('latin1', 0, 4) !== 'GGUF') throw new GembatchError('GB_ERR_BAD_REQUEST', `${path} is not a GGUF file`);
+    if (buffer.toString('latin1', 0, 4) !== 'GGUF')
+      throw new GembatchError('GB_ERR_BAD_REQUEST', `${path} is not a GGUF file`);
     at = 4;
     const version = await u32();
     const tensorCount = Number(await u64());

@@ -1,6 +1,13 @@
 import { GembatchError } from '@gembatch/contracts';
 import { LLAMA_FILE_TYPE, type GgmlTypeName } from './ggml-types.ts';
-import { GGUF_ALIGNMENT, writeGgufFile, type GgufFileSummary, type GgufMetadataEntry, type GgufTensorSpec, type TensorSource } from './gguf-file-writer.ts';
+import {
+  GGUF_ALIGNMENT,
+  writeGgufFile,
+  type GgufFileSummary,
+  type GgufMetadataEntry,
+  type GgufTensorSpec,
+  type TensorSource,
+} from './gguf-file-writer.ts';
 import { buildLlamaVocab } from './llama-vocab.ts';
 import { deriveSeed, mulberry32 } from './seeded-random.ts';
 
@@ -49,7 +56,10 @@ export async function writeLlamaGguf(path: string, spec: LlamaGgufSpec): Promise
   const seed = spec.seed ?? 1;
   const headDim = spec.embeddingLength / spec.heads;
   const kvDim = headDim * spec.kvHeads;
-  const vocab = buildLlamaVocab({ size: spec.vocabSize, controlTokens: spec.chatTemplate === undefined ? [] : CHAT_CONTROL_TOKENS });
+  const vocab = buildLlamaVocab({
+    size: spec.vocabSize,
+    controlTokens: spec.chatTemplate === undefined ? [] : CHAT_CONTROL_TOKENS,
+  });
   const metadata: GgufMetadataEntry[] = [
     { key: 'general.architecture', type: 'string', value: 'llama' },
     { key: 'general.name', type: 'string', value: spec.name ?? 'gembatch-tiny-llama' },
@@ -76,13 +86,19 @@ export async function writeLlamaGguf(path: string, spec: LlamaGgufSpec): Promise
     { key: 'tokenizer.ggml.add_bos_token', type: 'bool', value: true },
     { key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: false },
   ];
-  if (spec.chatTemplate !== undefined) metadata.push({ key: 'tokenizer.chat_template', type: 'string', value: spec.chatTemplate });
+  if (spec.chatTemplate !== undefined)
+    metadata.push({ key: 'tokenizer.chat_template', type: 'string', value: spec.chatTemplate });
 
   const d = spec.embeddingLength;
   const ff = spec.feedForwardLength;
   const tensors: GgufTensorSpec[] = [];
   const matrix = (name: string, ne0: number, ne1: number): void => {
-    tensors.push({ name, dims: [ne0, ne1], type: spec.type, source: uniformSource(deriveSeed(seed, tensors.length), ne0) });
+    tensors.push({
+      name,
+      dims: [ne0, ne1],
+      type: spec.type,
+      source: uniformSource(deriveSeed(seed, tensors.length), ne0),
+    });
   };
   const norm = (name: string, size: number): void => {
     tensors.push({ name, dims: [size], type: 'f32', source: constantSource(1) });
@@ -122,7 +138,15 @@ export function constantSource(value: number): TensorSource {
 
 function validate(spec: LlamaGgufSpec): void {
   const problems: string[] = [];
-  const positive = ['layers', 'embeddingLength', 'feedForwardLength', 'heads', 'kvHeads', 'contextLength', 'vocabSize'] as const;
+  const positive = [
+    'layers',
+    'embeddingLength',
+    'feedForwardLength',
+    'heads',
+    'kvHeads',
+    'contextLength',
+    'vocabSize',
+  ] as const;
   for (const field of positive) {
     if (!Number.isInteger(spec[field]) || spec[field] <= 0) problems.push(`${field} must be a positive integer`);
   }
@@ -130,11 +154,15 @@ function validate(spec: LlamaGgufSpec): void {
   if (problems.length === 0) {
     if (spec.embeddingLength % spec.heads !== 0) problems.push('embeddingLength must be a multiple of heads');
     if (spec.heads % spec.kvHeads !== 0) problems.push('heads must be a multiple of kvHeads');
-    if ((spec.embeddingLength / spec.heads) % 2 !== 0) problems.push('the head size (embeddingLength / heads) must be even for RoPE');
+    if ((spec.embeddingLength / spec.heads) % 2 !== 0)
+      problems.push('the head size (embeddingLength / heads) must be even for RoPE');
     if (spec.type === 'q8_0' && (spec.embeddingLength % 32 !== 0 || spec.feedForwardLength % 32 !== 0)) {
       problems.push('q8_0 needs embeddingLength and feedForwardLength to be multiples of 32');
     }
   }
   if (spec.seed !== undefined && !Number.isInteger(spec.seed)) problems.push('seed must be an integer');
-  if (problems.length > 0) throw new GembatchError('GB_ERR_BAD_REQUEST', `invalid LlamaGgufSpec: ${problems.join('; ')}`, { details: { problems } });
+  if (problems.length > 0)
+    throw new GembatchError('GB_ERR_BAD_REQUEST', `invalid LlamaGgufSpec: ${problems.join('; ')}`, {
+      details: { problems },
+    });
 }

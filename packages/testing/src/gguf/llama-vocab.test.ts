@@ -12,7 +12,8 @@ describe('buildLlamaVocab', () => {
     expect(vocab.tokens[3]).toBe('<0x00>');
     expect(vocab.tokens[258]).toBe('<0xFF>');
     expect([...vocab.types.slice(3, 259)].every((type) => type === TOKEN_TYPE.byte)).toBe(true);
-    for (const piece of [`${SPM_SPACE}t`, `${SPM_SPACE}th`, `${SPM_SPACE}the`, `${SPM_SPACE}patient`, 'ing']) expect(vocab.tokens).toContain(piece);
+    for (const piece of [`${SPM_SPACE}t`, `${SPM_SPACE}th`, `${SPM_SPACE}the`, `${SPM_SPACE}patient`, 'ing'])
+      expect(vocab.tokens).toContain(piece);
   });
 
   test('puts control tokens right after the bytes', () => {

@@ -44,12 +44,16 @@ export function buildLlamaVocab(options: LlamaVocabOptions): LlamaVocab {
   add('<unk>', TOKEN_TYPE.unknown);
   add('<s>', TOKEN_TYPE.control);
   add('</s>', TOKEN_TYPE.control);
-  for (let byte = 0; byte < 256; byte++) add(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`, TOKEN_TYPE.byte);
+  for (let byte = 0; byte < 256; byte++)
+    add(`<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`, TOKEN_TYPE.byte);
   for (const control of options.controlTokens ?? []) add(control, TOKEN_TYPE.control);
   // Printable ASCII (0x21..0x7E); the space is `▁`.
   const fixed = tokens.length + 1 + (0x7e - 0x21 + 1);
   if (options.size < fixed) {
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `vocabSize must be at least ${fixed} (specials, 256 bytes, control tokens and printable ASCII), got ${options.size}`);
+    throw new GembatchError(
+      'GB_ERR_BAD_REQUEST',
+      `vocabSize must be at least ${fixed} (specials, 256 bytes, control tokens and printable ASCII), got ${options.size}`,
+    );
   }
   add(SPM_SPACE, TOKEN_TYPE.normal);
   for (let code = 0x21; code <= 0x7e; code++) add(String.fromCharCode(code), TOKEN_TYPE.normal);

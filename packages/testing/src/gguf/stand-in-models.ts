@@ -10,7 +10,11 @@ import { ensureTestModel, type TestModelName } from './test-models.ts';
  * is the catalog entry's; the weights are the stand-in's. Existing files are left alone (a real
  * download is never overwritten). Returns the paths written or kept.
  */
-export async function writeStandInModels(modelsDir: string, fileNames: readonly string[], preset: TestModelName = 'tiny'): Promise<string[]> {
+export async function writeStandInModels(
+  modelsDir: string,
+  fileNames: readonly string[],
+  preset: TestModelName = 'tiny',
+): Promise<string[]> {
   const source = await ensureTestModel(preset);
   await mkdir(modelsDir, { recursive: true });
   const paths: string[] = [];

@@ -13,7 +13,17 @@ import { GEMMA_STYLE_CHAT_TEMPLATE } from './gemma-chat-template.ts';
  * `bench` (102M parameters, ~104 MiB) is big enough for decode to be memory-bound, for benchmarks.
  */
 export const TEST_MODELS = {
-  tiny: { layers: 2, embeddingLength: 128, feedForwardLength: 256, heads: 4, kvHeads: 2, contextLength: 4096, vocabSize: 1024, type: 'q8_0', name: 'gembatch-tiny' },
+  tiny: {
+    layers: 2,
+    embeddingLength: 128,
+    feedForwardLength: 256,
+    heads: 4,
+    kvHeads: 2,
+    contextLength: 4096,
+    vocabSize: 1024,
+    type: 'q8_0',
+    name: 'gembatch-tiny',
+  },
   tinyChat: {
     layers: 2,
     embeddingLength: 128,
@@ -26,7 +36,17 @@ export const TEST_MODELS = {
     name: 'gembatch-tiny-chat',
     chatTemplate: GEMMA_STYLE_CHAT_TEMPLATE,
   },
-  bench: { layers: 16, embeddingLength: 768, feedForwardLength: 2048, heads: 12, kvHeads: 4, contextLength: 4096, vocabSize: 1024, type: 'q8_0', name: 'gembatch-bench' },
+  bench: {
+    layers: 16,
+    embeddingLength: 768,
+    feedForwardLength: 2048,
+    heads: 12,
+    kvHeads: 4,
+    contextLength: 4096,
+    vocabSize: 1024,
+    type: 'q8_0',
+    name: 'gembatch-bench',
+  },
 } as const satisfies Record<string, LlamaGgufSpec>;
 
 export type TestModelName = keyof typeof TEST_MODELS;
@@ -54,7 +74,10 @@ export async function ensureTestModel(preset: TestModelName | LlamaGgufSpec): Pr
 
 function specFor(name: string): LlamaGgufSpec {
   if (!Object.hasOwn(TEST_MODELS, name)) {
-    throw new GembatchError('GB_ERR_BAD_REQUEST', `unknown test model "${name}"; use one of ${Object.keys(TEST_MODELS).join(', ')} or a LlamaGgufSpec`);
+    throw new GembatchError(
+      'GB_ERR_BAD_REQUEST',
+      `unknown test model "${name}"; use one of ${Object.keys(TEST_MODELS).join(', ')} or a LlamaGgufSpec`,
+    );
   }
   return TEST_MODELS[name as TestModelName];
 }

@@ -22,7 +22,11 @@ export const SAMPLE_SPEECH = 'The patient reports mild pain in the left knee sin
  * Speaks `text` with espeak-ng (22.05 kHz WAV), then converts it with ffmpeg into each requested
  * container; returns the path of each file by format.
  */
-export async function writeSpeech(dir: string, formats: readonly SpeechFormat[], text = SAMPLE_SPEECH): Promise<Record<SpeechFormat, string>> {
+export async function writeSpeech(
+  dir: string,
+  formats: readonly SpeechFormat[],
+  text = SAMPLE_SPEECH,
+): Promise<Record<SpeechFormat, string>> {
   const source = join(dir, 'speech-espeak.wav');
   await runTool('espeak-ng', ['-v', 'en-us', '-s', '160', '-w', source, text]);
   const out = {} as Record<SpeechFormat, string>;
@@ -36,7 +40,19 @@ export async function writeSpeech(dir: string, formats: readonly SpeechFormat[],
 
 /** Writes `seconds` of a 440 Hz tone as a 44.1 kHz stereo WAV (long audio for segmenting and caps). */
 export async function writeToneWav(path: string, seconds: number): Promise<string> {
-  await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=44100:duration=${seconds}`, '-ac', '2', path]);
+  await runTool('ffmpeg', [
+    '-nostdin',
+    '-v',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    `sine=frequency=440:sample_rate=44100:duration=${seconds}`,
+    '-ac',
+    '2',
+    path,
+  ]);
   return path;
 }
 
@@ -74,8 +90,26 @@ export interface VideoOptions {
 export async function writeVideo(path: string, options: VideoOptions = {}): Promise<string> {
   // With audio, the pattern runs long and `-shortest` trims it to the audio's length.
   const seconds = options.audioFrom ? 600 : (options.seconds ?? 2);
-  const inputs = ['-f', 'lavfi', '-i', `testsrc=size=320x240:rate=10:duration=${seconds}`, ...(options.audioFrom ? ['-i', options.audioFrom] : [])];
+  const inputs = [
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=320x240:rate=10:duration=${seconds}`,
+    ...(options.audioFrom ? ['-i', options.audioFrom] : []),
+  ];
   const audio = options.audioFrom ? ['-c:a', 'aac', '-shortest'] : ['-an'];
-  await runTool('ffmpeg', ['-nostdin', '-v', 'error', '-y', ...inputs, '-c:v', 'libx264', '-pix_fmt', 'yuv420p', ...audio, path]);
+  await runTool('ffmpeg', [
+    '-nostdin',
+    '-v',
+    'error',
+    '-y',
+    ...inputs,
+    '-c:v',
+    'libx264',
+    '-pix_fmt',
+    'yuv420p',
+    ...audio,
+    path,
+  ]);
   return path;
 }

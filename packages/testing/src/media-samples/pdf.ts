@@ -39,7 +39,12 @@ export async function writePagedTextPdf(path: string, options: PagedTextPdfOptio
 }
 
 /** Default lines of a scanned page: distinctive words OCR must find. */
-export const SCANNED_PAGE_LINES: readonly string[] = ['SCANNED INVOICE 4711', 'Customer: Acme Hospital', 'Total due: 1250 EUR', 'Thank you for your business'];
+export const SCANNED_PAGE_LINES: readonly string[] = [
+  'SCANNED INVOICE 4711',
+  'Customer: Acme Hospital',
+  'Total due: 1250 EUR',
+  'Thank you for your business',
+];
 
 /** One page of `writeScannedPdf`: real text, an image-only scan, or nothing. */
 export type SamplePageKind = 'text' | 'scan' | 'blank';
@@ -63,7 +68,12 @@ export async function writeScannedPdf(path: string, options: ScannedPdfOptions):
     const page = doc.addPage(LETTER);
     if (kind === 'text') {
       page.drawText(`Typed page ${index + 1}: this page has a real text layer.`, { x: 56, y: 740, size: 12, font });
-      page.drawText('It mentions the referral letter and the follow-up appointment.', { x: 56, y: 720, size: 12, font });
+      page.drawText('It mentions the referral letter and the follow-up appointment.', {
+        x: 56,
+        y: 720,
+        size: 12,
+        font,
+      });
     } else if (kind === 'scan') {
       page.drawImage(scan, { x: 0, y: 0, width: LETTER[0], height: LETTER[1] });
     }
@@ -125,7 +135,10 @@ export async function writeFilledFormPdf(path: string, options: FilledFormPdfOpt
     if (field.tooltip) text.acroField.getWidgets()[0]?.dict.set(PDFName.of('TU'), PDFString.of(field.tooltip));
     y -= 40;
   }
-  for (const [name, checked] of [...(options.checked ?? []).map((n) => [n, true] as const), ...(options.unchecked ?? []).map((n) => [n, false] as const)]) {
+  for (const [name, checked] of [
+    ...(options.checked ?? []).map((n) => [n, true] as const),
+    ...(options.unchecked ?? []).map((n) => [n, false] as const),
+  ]) {
     page.drawText(`${name}:`, { x: 56, y: y + 4, size: 10, font });
     const box = form.createCheckBox(name);
     box.addToPage(page, { x: 220, y, width: 14, height: 14 });
@@ -141,8 +154,13 @@ export async function writeFilledFormPdf(path: string, options: FilledFormPdfOpt
  * Writes a text PDF in which one page (0-based `brokenPage`) is unreadable: its entry in the page
  * tree points at a number instead of a page dictionary, so readers fail on that page only.
  */
-export async function writeBrokenPagePdf(path: string, options: { pages: number; brokenPage: number }): Promise<string> {
-  const doc = await PDFDocument.load(await readFile(await writePagedTextPdf(path, { pages: options.pages, linesPerPage: 5 })));
+export async function writeBrokenPagePdf(
+  path: string,
+  options: { pages: number; brokenPage: number },
+): Promise<string> {
+  const doc = await PDFDocument.load(
+    await readFile(await writePagedTextPdf(path, { pages: options.pages, linesPerPage: 5 })),
+  );
   const kids = doc.catalog.Pages().lookup(PDFName.of('Kids'), PDFArray);
   kids.set(options.brokenPage, doc.context.register(PDFNumber.of(42)));
   await writeFile(path, await doc.save({ useObjectStreams: false }));

@@ -13,7 +13,9 @@ export interface DocxOptions {
 /** Writes a minimal valid Word document (DOCX): the content types, package relationships and a body with paragraphs and a table. */
 export async function writeDocx(path: string, options: DocxOptions): Promise<string> {
   const paragraph = (text: string) => `<w:p><w:r><w:t xml:space="preserve">${escapeXml(text)}</w:t></w:r></w:p>`;
-  const table = options.table ? `<w:tbl>${options.table.map((row) => `<w:tr>${row.map((cell) => `<w:tc>${paragraph(cell)}</w:tc>`).join('')}</w:tr>`).join('')}</w:tbl>` : '';
+  const table = options.table
+    ? `<w:tbl>${options.table.map((row) => `<w:tr>${row.map((cell) => `<w:tc>${paragraph(cell)}</w:tc>`).join('')}</w:tr>`).join('')}</w:tbl>`
+    : '';
   const body = `<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>${options.paragraphs.map(paragraph).join('')}${table}${' '.repeat(options.bodyPadding ?? 0)}</w:body></w:document>`;
   return writeZipFile(path, {
     '[Content_Types].xml':

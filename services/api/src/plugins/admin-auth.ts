@@ -38,7 +38,12 @@ export function adminAuth(token: string): onRequestAsyncHookHandler {
     await reply
       .code(401)
       .header('www-authenticate', 'Bearer realm="gembatch admin", Basic realm="gembatch admin", charset="UTF-8"')
-      .send({ error: { code: 'GB_ERR_UNAUTHORIZED', message: 'authorization: admin routes need the admin token as "Authorization: Bearer <GEMBATCH_ADMIN_TOKEN>"' } });
+      .send({
+        error: {
+          code: 'GB_ERR_UNAUTHORIZED',
+          message: 'authorization: admin routes need the admin token as "Authorization: Bearer <GEMBATCH_ADMIN_TOKEN>"',
+        },
+      });
   };
 }
 
@@ -47,7 +52,11 @@ export function adminAuth(token: string): onRequestAsyncHookHandler {
  * `admin` (the operator JSON API) appear in the OpenAPI document. With no token nothing is registered at all (the routes answer 404), so
  * a deployment without `GEMBATCH_ADMIN_TOKEN` has no operator surface. Returns whether it mounted.
  */
-export async function registerAdminRoutes(app: FastifyInstance, token: string | undefined, routes: readonly AdminRoutes[]): Promise<boolean> {
+export async function registerAdminRoutes(
+  app: FastifyInstance,
+  token: string | undefined,
+  routes: readonly AdminRoutes[],
+): Promise<boolean> {
   if (!token) return false;
   await app.register(
     async (admin) => {
@@ -58,7 +67,14 @@ export async function registerAdminRoutes(app: FastifyInstance, token: string | 
       });
       // Unknown admin paths answer 404 only after the token check (the hook above runs first), so a
       // scan without the token cannot tell which operator routes exist.
-      admin.setNotFoundHandler(async (request, reply) => reply.code(404).send({ error: { code: 'GB_ERR_NOT_FOUND', message: `route: no admin route ${request.method} ${request.url.split('?')[0]}` } }));
+      admin.setNotFoundHandler(async (request, reply) =>
+        reply.code(404).send({
+          error: {
+            code: 'GB_ERR_NOT_FOUND',
+            message: `route: no admin route ${request.method} ${request.url.split('?')[0]}`,
+          },
+        }),
+      );
       for (const register of routes) await register(admin);
     },
     { prefix: ADMIN_PREFIX },

@@ -22,7 +22,9 @@ const READ_METHODS = new Set(['GET', 'HEAD']);
 function redactJobData(data: unknown): Record<string, unknown> {
   const value = (data ?? {}) as Record<string, unknown>;
   const file = value.file as { id?: unknown; sha256?: unknown; bytes?: unknown } | undefined;
-  const input = value.input as { type?: unknown; sha256?: unknown; file_id?: unknown; media_type?: unknown } | undefined;
+  const input = value.input as
+    | { type?: unknown; sha256?: unknown; file_id?: unknown; media_type?: unknown }
+    | undefined;
   const chunk = value.chunk as { index?: unknown; count?: unknown } | undefined;
   return {
     job_id: value.job_id,
@@ -31,7 +33,9 @@ function redactJobData(data: unknown): Record<string, unknown> {
     max_tokens: value.max_tokens,
     submitted_at: value.submitted_at,
     ...(file ? { file: { id: file.id, sha256: file.sha256, bytes: file.bytes } } : {}),
-    ...(input ? { input: { type: input.type, sha256: input.sha256, file_id: input.file_id, media_type: input.media_type } } : {}),
+    ...(input
+      ? { input: { type: input.type, sha256: input.sha256, file_id: input.file_id, media_type: input.media_type } }
+      : {}),
     ...(chunk ? { chunk: { index: chunk.index, count: chunk.count } } : {}),
     redacted: 'options, prompts, schemas, metadata, file names and passwords are not shown',
   };
@@ -40,8 +44,15 @@ function redactJobData(data: unknown): Record<string, unknown> {
 /** A job's return value is model output or extracted text: the board shows only whether there is one and its size. */
 function redactReturnValue(value: unknown): Record<string, unknown> | null {
   if (value === undefined || value === null) return null;
-  const ok = typeof value === 'object' && typeof (value as { ok?: unknown }).ok === 'boolean' ? (value as { ok: boolean }).ok : undefined;
-  return { ...(ok === undefined ? {} : { ok }), bytes: Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8'), redacted: 'results are read through GET /v1/jobs/:id/result' };
+  const ok =
+    typeof value === 'object' && typeof (value as { ok?: unknown }).ok === 'boolean'
+      ? (value as { ok: boolean }).ok
+      : undefined;
+  return {
+    ...(ok === undefined ? {} : { ok }),
+    bytes: Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8'),
+    redacted: 'results are read through GET /v1/jobs/:id/result',
+  };
 }
 
 /**
@@ -83,7 +94,10 @@ function redactedJob<T extends Job>(job: T): T {
 }
 
 function redactedNode(node: JobNode): JobNode {
-  return { job: redactedJob(node.job), ...(node.children ? { children: node.children.map((child) => (child ? redactedNode(child) : child)) } : {}) };
+  return {
+    job: redactedJob(node.job),
+    ...(node.children ? { children: node.children.map((child) => (child ? redactedNode(child) : child)) } : {}),
+  };
 }
 
 /** A read-only BullMQ adapter whose every read path hides document-derived text (see `redactedJob`). */
@@ -111,7 +125,9 @@ class RedactingBullMQAdapter extends BullMQAdapter {
     const producer = await super.getFlowProducer();
     if (!producer) return producer;
     return Object.create(producer, {
-      getFlow: { value: async (...args: Parameters<FlowProducer['getFlow']>) => redactedNode(await producer.getFlow(...args)) },
+      getFlow: {
+        value: async (...args: Parameters<FlowProducer['getFlow']>) => redactedNode(await producer.getFlow(...args)),
+      },
     }) as FlowProducer;
   }
 }
@@ -131,7 +147,11 @@ export async function registerAdminBoard(admin: FastifyInstance, options: AdminB
   serverAdapter.setBasePath(ADMIN_BASE_PATH);
   createBullBoard({
     queues: Object.values(options.queues.queues).map((queue) => {
-      const adapter = new RedactingBullMQAdapter(queue, { readOnlyMode: true, allowRetries: false, description: `gembatch ${queue.name} queue` });
+      const adapter = new RedactingBullMQAdapter(queue, {
+        readOnlyMode: true,
+        allowRetries: false,
+        description: `gembatch ${queue.name} queue`,
+      });
       adapter.setFormatter('data', redactJobData);
       adapter.setFormatter('returnValue', redactReturnValue);
       adapter.setFormatter('progress', redactProgress);
@@ -143,7 +163,10 @@ export async function registerAdminBoard(admin: FastifyInstance, options: AdminB
   await admin.register(async (board) => {
     board.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       if (READ_METHODS.has(request.method)) return;
-      await reply.code(405).header('allow', 'GET, HEAD').send({ error: { code: 'GB_ERR_BAD_REQUEST', message: 'method: the admin board is read-only' } });
+      await reply
+        .code(405)
+        .header('allow', 'GET, HEAD')
+        .send({ error: { code: 'GB_ERR_BAD_REQUEST', message: 'method: the admin board is read-only' } });
     });
     await board.register(serverAdapter.registerPlugin(), { prefix: ADMIN_BOARD_PATH });
   });

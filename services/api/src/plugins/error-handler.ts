@@ -3,26 +3,51 @@ import { ERROR_CODES, GembatchError, type ErrorCode } from '@gembatch/contracts'
 
 /** Fastify and @fastify/multipart error codes → gembatch codes and the message clients see. */
 const FRAMEWORK_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'GB_ERR_PAYLOAD_TOO_LARGE', message: 'body: the request body is larger than the limit' },
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'GB_ERR_UNSUPPORTED_MEDIA', message: 'content-type: not accepted here (send application/json, or multipart/form-data to /v1/files)' },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    code: 'GB_ERR_PAYLOAD_TOO_LARGE',
+    message: 'body: the request body is larger than the limit',
+  },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'GB_ERR_UNSUPPORTED_MEDIA',
+    message: 'content-type: not accepted here (send application/json, or multipart/form-data to /v1/files)',
+  },
   FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'GB_ERR_BAD_REQUEST', message: 'body: empty JSON body' },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'GB_ERR_BAD_REQUEST', message: 'body: not valid JSON' },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'GB_ERR_BAD_REQUEST', message: 'content-length: does not match the body' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    code: 'GB_ERR_BAD_REQUEST',
+    message: 'content-length: does not match the body',
+  },
   FST_REQ_FILE_TOO_LARGE: { code: 'GB_ERR_PAYLOAD_TOO_LARGE', message: 'file: the upload is larger than the limit' },
-  FST_INVALID_MULTIPART_CONTENT_TYPE: { code: 'GB_ERR_BAD_REQUEST', message: 'file: send the upload as multipart/form-data with a part named file' },
+  FST_INVALID_MULTIPART_CONTENT_TYPE: {
+    code: 'GB_ERR_BAD_REQUEST',
+    message: 'file: send the upload as multipart/form-data with a part named file',
+  },
   FST_FILES_LIMIT: { code: 'GB_ERR_BAD_REQUEST', message: 'file: send exactly one file' },
   FST_PARTS_LIMIT: { code: 'GB_ERR_BAD_REQUEST', message: 'file: too many parts in the multipart body' },
   FST_FIELDS_LIMIT: { code: 'GB_ERR_BAD_REQUEST', message: 'file: too many fields in the multipart body' },
   FST_PROTO_VIOLATION: { code: 'GB_ERR_BAD_REQUEST', message: 'file: forbidden field name' },
-  FST_MP_PREMATURE_CLOSE: { code: 'GB_ERR_BAD_REQUEST', message: 'file: the upload ended before the multipart body was complete' },
-  FST_INVALID_JSON_FIELD_ERROR: { code: 'GB_ERR_BAD_REQUEST', message: 'file: a field declared as JSON is not valid JSON' },
+  FST_MP_PREMATURE_CLOSE: {
+    code: 'GB_ERR_BAD_REQUEST',
+    message: 'file: the upload ended before the multipart body was complete',
+  },
+  FST_INVALID_JSON_FIELD_ERROR: {
+    code: 'GB_ERR_BAD_REQUEST',
+    message: 'file: a field declared as JSON is not valid JSON',
+  },
 };
 
 /** Other 4xx statuses Fastify may raise, by status. */
-const STATUS_CODES: Record<number, ErrorCode> = { 401: 'GB_ERR_UNAUTHORIZED', 404: 'GB_ERR_NOT_FOUND', 409: 'GB_ERR_CONFLICT', 413: 'GB_ERR_PAYLOAD_TOO_LARGE', 415: 'GB_ERR_UNSUPPORTED_MEDIA' };
+const STATUS_CODES: Record<number, ErrorCode> = {
+  401: 'GB_ERR_UNAUTHORIZED',
+  404: 'GB_ERR_NOT_FOUND',
+  409: 'GB_ERR_CONFLICT',
+  413: 'GB_ERR_PAYLOAD_TOO_LARGE',
+  415: 'GB_ERR_UNSUPPORTED_MEDIA',
+};
 
 /** ioredis errors that mean Redis is unreachable right now (the request may be retried). */
-const REDIS_UNAVAILABLE = /^MaxRetriesPerRequestError:|max retries per request|Connection is closed|ECONNREFUSED|ETIMEDOUT|Stream isn't writeable/i;
+const REDIS_UNAVAILABLE =
+  /^MaxRetriesPerRequestError:|max retries per request|Connection is closed|ECONNREFUSED|ETIMEDOUT|Stream isn't writeable/i;
 
 /** What one failed request answers: status and body. */
 export interface HttpErrorReply {
@@ -55,7 +80,8 @@ export function toHttpErrorReply(error: unknown, requestId: string): HttpErrorRe
     }
   }
   status ??= ERROR_CODES[code].httpStatus;
-  if (status === 503) return { status, code, message: `a dependency is not available right now; retry later (request ${requestId})` };
+  if (status === 503)
+    return { status, code, message: `a dependency is not available right now; retry later (request ${requestId})` };
   if (status >= 500) return { status, code: 'GB_ERR_INTERNAL', message: `internal error (request ${requestId})` };
   return { status, code, message };
 }
@@ -69,7 +95,14 @@ export function registerErrorHandler(app: FastifyInstance): void {
     if (answer.status === 429) reply.header('retry-after', String(retryAfterSeconds(error)));
     return reply.code(answer.status).send({ error: { code: answer.code, message: answer.message } });
   });
-  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => reply.code(404).send({ error: { code: 'GB_ERR_NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}` } }));
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    reply.code(404).send({
+      error: {
+        code: 'GB_ERR_NOT_FOUND',
+        message: `no route ${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`,
+      },
+    }),
+  );
 }
 
 /** Why 60 s: a quota frees up as jobs finish or files are deleted, which takes minutes, not milliseconds. */
@@ -78,5 +111,7 @@ const DEFAULT_RETRY_AFTER_SECONDS = 60;
 /** `Retry-After` of a 429: the error's `details.retryAfterSeconds`, else 60. */
 function retryAfterSeconds(error: unknown): number {
   const value = error instanceof GembatchError ? error.details?.retryAfterSeconds : undefined;
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.ceil(value) : DEFAULT_RETRY_AFTER_SECONDS;
+  return typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? Math.ceil(value)
+    : DEFAULT_RETRY_AFTER_SECONDS;
 }

@@ -12,9 +12,24 @@ const UNMATCHED_ROUTE = 'unmatched';
  */
 export class HttpMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'gembatch_api_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status code.', labelNames: ['method', 'route', 'status'] as const, registers: [this.registry] });
-  readonly duration = new Histogram({ name: 'gembatch_api_http_request_duration_seconds', help: 'Time to answer an HTTP request, by method and route pattern.', labelNames: ['method', 'route'] as const, buckets: DURATION_BUCKETS, registers: [this.registry] });
-  readonly uploadBytes = new Counter({ name: 'gembatch_api_upload_bytes_total', help: 'Bytes of files accepted by POST /v1/files.', registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'gembatch_api_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'gembatch_api_http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by method and route pattern.',
+    labelNames: ['method', 'route'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly uploadBytes = new Counter({
+    name: 'gembatch_api_upload_bytes_total',
+    help: 'Bytes of files accepted by POST /v1/files.',
+    registers: [this.registry],
+  });
 
   /**
    * Counts every answered request (an `onResponse` hook) and serves `GET /metrics` behind `guard`
@@ -27,6 +42,8 @@ export class HttpMetrics {
       this.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
     });
     if (guard === false) return;
-    app.get('/metrics', { schema: { hide: true }, ...(guard ? { onRequest: guard } : {}) }, async (_request, reply) => reply.type(this.registry.contentType).send(await this.registry.metrics()));
+    app.get('/metrics', { schema: { hide: true }, ...(guard ? { onRequest: guard } : {}) }, async (_request, reply) =>
+      reply.type(this.registry.contentType).send(await this.registry.metrics()),
+    );
   }
 }

@@ -43,7 +43,12 @@ export function tenantAuth(keys: TenantKeys | undefined): onRequestAsyncHookHand
     const tenant = key === undefined ? undefined : (keys.ring?.tenantFor(key) ?? (await keys.store.tenantFor(key)));
     if (tenant === undefined) {
       reply.header('www-authenticate', 'Bearer realm="gembatch"');
-      throw new GembatchError('GB_ERR_UNAUTHORIZED', key === undefined ? 'authorization: send an API key as "Authorization: Bearer <key>"' : 'authorization: unknown API key');
+      throw new GembatchError(
+        'GB_ERR_UNAUTHORIZED',
+        key === undefined
+          ? 'authorization: send an API key as "Authorization: Bearer <key>"'
+          : 'authorization: unknown API key',
+      );
     }
     request.tenant = tenant;
   };

@@ -14,7 +14,9 @@ function isZodSchema(value: unknown): value is z.ZodType {
 
 /** `path.to.field: message; other: message`, the form every 400 uses. */
 function describeIssues(issues: readonly z.core.$ZodIssue[], base: readonly PropertyKey[] = []): string {
-  return issues.map((issue) => `${[...base, ...issue.path].map(String).join('.') || 'body'}: ${issue.message}`).join('; ');
+  return issues
+    .map((issue) => `${[...base, ...issue.path].map(String).join('.') || 'body'}: ${issue.message}`)
+    .join('; ');
 }
 
 /** Validates with the route's zod schema; failures become `GB_ERR_BAD_REQUEST` naming the field. */
@@ -32,12 +34,19 @@ export const zodValidatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, h
 export const jsonSerializerCompiler: FastifySerializerCompiler<unknown> = () => (data: unknown) => JSON.stringify(data);
 
 function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
-  const { $schema: _drop, ...json } = z.toJSONSchema(schema, { target: 'openapi-3.0', io, unrepresentable: 'any' }) as Record<string, unknown>;
+  const { $schema: _drop, ...json } = z.toJSONSchema(schema, {
+    target: 'openapi-3.0',
+    io,
+    unrepresentable: 'any',
+  }) as Record<string, unknown>;
   return json;
 }
 
 /** `@fastify/swagger` transform: zod schemas in a route become JSON Schema in the document. */
-export function zodSchemasToOpenApi({ schema, url }: { schema: FastifySchema; url: string }): { schema: FastifySchema; url: string } {
+export function zodSchemasToOpenApi({ schema, url }: { schema: FastifySchema; url: string }): {
+  schema: FastifySchema;
+  url: string;
+} {
   // The operator board's internal routes are not part of the public API; admin JSON routes tagged `admin` are.
   if (url.startsWith('/admin/') && !schema?.tags?.includes('admin')) return { schema: { ...schema, hide: true }, url };
   if (!schema) return { schema, url };
@@ -47,7 +56,12 @@ export function zodSchemasToOpenApi({ schema, url }: { schema: FastifySchema; ur
     if (isZodSchema(value)) converted[part] = toJsonSchema(value, 'input');
   }
   if (schema.response && typeof schema.response === 'object') {
-    converted.response = Object.fromEntries(Object.entries(schema.response as Record<string, unknown>).map(([status, value]) => [status, isZodSchema(value) ? toJsonSchema(value, 'output') : value]));
+    converted.response = Object.fromEntries(
+      Object.entries(schema.response as Record<string, unknown>).map(([status, value]) => [
+        status,
+        isZodSchema(value) ? toJsonSchema(value, 'output') : value,
+      ]),
+    );
   }
   return { schema: converted, url };
 }

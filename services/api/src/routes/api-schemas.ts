@@ -1,5 +1,14 @@
 import { z } from 'zod';
-import { ERROR_CODES, FILE_PURPOSES, JOB_STATUSES, TASK_NAMES, Timings, Usage, type ErrorCode, type JobView } from '@gembatch/contracts';
+import {
+  ERROR_CODES,
+  FILE_PURPOSES,
+  JOB_STATUSES,
+  TASK_NAMES,
+  Timings,
+  Usage,
+  type ErrorCode,
+  type JobView,
+} from '@gembatch/contracts';
 
 /**
  * Zod schemas of the API's responses and path/query parameters. Responses are documented
@@ -21,7 +30,11 @@ export const FileObject = z.object({
   filename: z.string(),
   purpose: z.enum(FILE_PURPOSES),
   status: z.literal('processed'),
-  expires_at: z.number().int().optional().describe('Unix seconds; the file is deleted then (GEMBATCH_FILE_RETENTION_SECONDS)'),
+  expires_at: z
+    .number()
+    .int()
+    .optional()
+    .describe('Unix seconds; the file is deleted then (GEMBATCH_FILE_RETENTION_SECONDS)'),
   sha256: z.string(),
 });
 export type FileObject = z.infer<typeof FileObject>;
@@ -36,7 +49,13 @@ export const FileListQuery = z.strictObject({
   purpose: z.enum(FILE_PURPOSES).optional(),
 });
 
-export const FileList = z.object({ object: z.literal('list'), data: z.array(FileObject), has_more: z.boolean(), first_id: z.string().nullable(), last_id: z.string().nullable() });
+export const FileList = z.object({
+  object: z.literal('list'),
+  data: z.array(FileObject),
+  has_more: z.boolean(),
+  first_id: z.string().nullable(),
+  last_id: z.string().nullable(),
+});
 
 export const FileDeleted = z.object({ id: z.string(), object: z.literal('file'), deleted: z.literal(true) });
 

@@ -5,7 +5,13 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { BATCH_STATUSES, listAllBatches, listBatchRequests, MAX_REQUEST_PAGE, type BatchService } from '@gembatch/batches';
+import {
+  BATCH_STATUSES,
+  listAllBatches,
+  listBatchRequests,
+  MAX_REQUEST_PAGE,
+  type BatchService,
+} from '@gembatch/batches';
 import { Timings, Usage } from '@gembatch/contracts';
 import { getJobView, type JobQueues } from '@gembatch/queue';
 import { listLiveNodes } from '@gembatch/node-stats';
@@ -15,13 +21,19 @@ import { ErrorResponse, IdParams } from './api-schemas.ts';
 /** The console's own files: plain ES modules, CSS and one HTML page, written by hand (no build step). */
 export const CONSOLE_ASSETS_DIR = fileURLToPath(new URL('../../console/', import.meta.url));
 
-const CONTENT_TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 
 /**
  * Everything the page may load comes from this origin: no CDN, no inline script, no frame. The
  * browser itself refuses anything else, so an offline site behaves exactly like a connected one.
  */
-const CONSOLE_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+const CONSOLE_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /** Serves `GET /console` (the page) and `GET /console/<asset>`; the files are read once at start-up. */
 export async function registerConsoleAssets(app: FastifyInstance, dir: string = CONSOLE_ASSETS_DIR): Promise<void> {
@@ -34,15 +46,23 @@ export async function registerConsoleAssets(app: FastifyInstance, dir: string = 
   }
   const send = (request: FastifyRequest, reply: FastifyReply, name: string) => {
     const asset = assets.get(name);
-    if (!asset) return reply.code(404).send({ error: { code: 'GB_ERR_NOT_FOUND', message: `console asset ${name} not found` } });
-    reply.header('content-security-policy', CONSOLE_CSP).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').header('cache-control', 'no-cache').header('etag', asset.etag);
+    if (!asset)
+      return reply.code(404).send({ error: { code: 'GB_ERR_NOT_FOUND', message: `console asset ${name} not found` } });
+    reply
+      .header('content-security-policy', CONSOLE_CSP)
+      .header('x-content-type-options', 'nosniff')
+      .header('referrer-policy', 'no-referrer')
+      .header('cache-control', 'no-cache')
+      .header('etag', asset.etag);
     if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send();
     return reply.type(asset.type).send(asset.body);
   };
   const hidden = { schema: { hide: true } };
   app.get('/console', hidden, (request, reply) => send(request, reply, 'index.html'));
   app.get('/console/', hidden, (request, reply) => send(request, reply, 'index.html'));
-  app.get('/console/:name', hidden, (request, reply) => send(request, reply, (request.params as { name: string }).name));
+  app.get('/console/:name', hidden, (request, reply) =>
+    send(request, reply, (request.params as { name: string }).name),
+  );
 }
 
 const RequestPageQuery = z.strictObject({
@@ -62,7 +82,13 @@ const BatchRequestRow = z.object({
   usage: Usage.nullable(),
   timings: Timings.nullable(),
 });
-const BatchRequestList = z.object({ object: z.literal('list'), data: z.array(BatchRequestRow), total: z.number().int(), offset: z.number().int(), has_more: z.boolean() });
+const BatchRequestList = z.object({
+  object: z.literal('list'),
+  data: z.array(BatchRequestRow),
+  total: z.number().int(),
+  offset: z.number().int(),
+  has_more: z.boolean(),
+});
 
 export interface BatchRequestRouteDeps {
   batches: BatchService;
@@ -82,7 +108,8 @@ export function registerBatchRequestRoutes(app: FastifyInstance, deps: BatchRequ
     {
       schema: {
         tags: ['batches'],
-        summary: "A page of the batch's requests in input order: custom_id, job_id, status, error code, timings and usage (never request or result text).",
+        summary:
+          "A page of the batch's requests in input order: custom_id, job_id, status, error code, timings and usage (never request or result text).",
         params: IdParams,
         querystring: RequestPageQuery,
         response: { 200: BatchRequestList, 400: ErrorResponse, 404: ErrorResponse },
@@ -92,11 +119,17 @@ export function registerBatchRequestRoutes(app: FastifyInstance, deps: BatchRequ
       const { id } = request.params as z.output<typeof IdParams>;
       const query = request.query as z.output<typeof RequestPageQuery>;
       const record = await deps.batches.store.get(request.tenant, id);
-      const page = await listBatchRequests({ redis: deps.redis, prefix: deps.prefix, blobStore: deps.blobStore }, record, query);
+      const page = await listBatchRequests(
+        { redis: deps.redis, prefix: deps.prefix, blobStore: deps.blobStore },
+        record,
+        query,
+      );
       const data = await Promise.all(
         page.data.map(async (entry) => {
           // The job view adds live status (extracting, running) and its timings; it may have expired already.
-          const view = entry.job_id ? await getJobView(deps.queues, entry.job_id, request.tenant).catch(() => undefined) : undefined;
+          const view = entry.job_id
+            ? await getJobView(deps.queues, entry.job_id, request.tenant).catch(() => undefined)
+            : undefined;
           const status = entry.status === 'queued' && view ? view.status : entry.status;
           return { ...entry, status, usage: view?.usage ?? null, timings: view?.timings ?? null };
         }),
@@ -126,8 +159,20 @@ const NodeCard = z.object({
   started_at: z.number().describe('Unix ms'),
   heartbeat_at: z.number().describe('Unix ms'),
 });
-const QueueDepth = z.object({ name: z.string(), waiting: z.number().int(), active: z.number().int(), delayed: z.number().int(), prioritized: z.number().int(), failed: z.number().int() });
-const Fleet = z.object({ object: z.literal('fleet'), at: z.number().int().describe('Unix ms'), nodes: z.array(NodeCard), queues: z.array(QueueDepth) });
+const QueueDepth = z.object({
+  name: z.string(),
+  waiting: z.number().int(),
+  active: z.number().int(),
+  delayed: z.number().int(),
+  prioritized: z.number().int(),
+  failed: z.number().int(),
+});
+const Fleet = z.object({
+  object: z.literal('fleet'),
+  at: z.number().int().describe('Unix ms'),
+  nodes: z.array(NodeCard),
+  queues: z.array(QueueDepth),
+});
 
 const AdminBatchQuery = z.strictObject({
   /** Id of the last batch of the previous page. */
@@ -143,7 +188,13 @@ const AdminBatchRow = z.object({
   request_counts: z.object({ total: z.number().int(), completed: z.number().int(), failed: z.number().int() }),
   created_at: z.number().int().describe('Unix seconds'),
 });
-const AdminBatchList = z.object({ object: z.literal('list'), data: z.array(AdminBatchRow), first_id: z.string().nullable(), last_id: z.string().nullable(), has_more: z.boolean() });
+const AdminBatchList = z.object({
+  object: z.literal('list'),
+  data: z.array(AdminBatchRow),
+  first_id: z.string().nullable(),
+  last_id: z.string().nullable(),
+  has_more: z.boolean(),
+});
 
 export interface FleetRouteDeps {
   redis: Redis;
@@ -166,19 +217,37 @@ export function registerFleetRoutes(app: FastifyInstance, deps: FleetRouteDeps):
   const admitted = (request: FastifyRequest, reply: FastifyReply, view: string): boolean => {
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '')?.[1];
     if (bearer !== undefined && timingSafeEqual(digest(bearer), expected)) return true;
-    void reply.code(401).header('www-authenticate', 'Bearer realm="gembatch admin"').send({ error: { code: 'GB_ERR_UNAUTHORIZED', message: `authorization: the ${view} view needs the admin token` } });
+    void reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="gembatch admin"')
+      .send({
+        error: { code: 'GB_ERR_UNAUTHORIZED', message: `authorization: the ${view} view needs the admin token` },
+      });
     return false;
   };
   app.get(
     '/admin/fleet',
-    { schema: { tags: ['admin'], summary: 'Live nodes (model, quant, sequences, memory, tok/s) and queue depths. Admin token only.', response: { 200: Fleet, 401: ErrorResponse } } },
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Live nodes (model, quant, sequences, memory, tok/s) and queue depths. Admin token only.',
+        response: { 200: Fleet, 401: ErrorResponse },
+      },
+    },
     async (request, reply) => {
       if (!admitted(request, reply, 'fleet')) return reply;
       const nodes = (await listLiveNodes(deps.redis, deps.prefix)).sort((a, b) => a.node.localeCompare(b.node));
       const queues = await Promise.all(
         Object.values(deps.queues.queues).map(async (queue) => {
           const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed');
-          return { name: queue.name, waiting: counts.waiting ?? 0, active: counts.active ?? 0, delayed: counts.delayed ?? 0, prioritized: counts.prioritized ?? 0, failed: counts.failed ?? 0 };
+          return {
+            name: queue.name,
+            waiting: counts.waiting ?? 0,
+            active: counts.active ?? 0,
+            delayed: counts.delayed ?? 0,
+            prioritized: counts.prioritized ?? 0,
+            failed: counts.failed ?? 0,
+          };
         }),
       );
       return {
@@ -213,7 +282,8 @@ export function registerFleetRoutes(app: FastifyInstance, deps: FleetRouteDeps):
     {
       schema: {
         tags: ['admin'],
-        summary: 'Batches of every tenant, newest first (`after`, `limit`): id, tenant, status, request counts, created_at; never metadata or content. Admin token only.',
+        summary:
+          'Batches of every tenant, newest first (`after`, `limit`): id, tenant, status, request counts, created_at; never metadata or content. Admin token only.',
         querystring: AdminBatchQuery,
         response: { 200: AdminBatchList, 400: ErrorResponse, 401: ErrorResponse },
       },
@@ -222,8 +292,21 @@ export function registerFleetRoutes(app: FastifyInstance, deps: FleetRouteDeps):
       if (!admitted(request, reply, 'all-tenants')) return reply;
       const query = request.query as z.output<typeof AdminBatchQuery>;
       const { records, hasMore } = await listAllBatches(deps.redis, deps.prefix, query);
-      const data = records.map((r) => ({ id: r.id, object: 'batch' as const, tenant: r.tenant, status: r.status, request_counts: { total: r.total, completed: r.completed, failed: r.failed }, created_at: Math.floor(r.created_at / 1000) }));
-      return { object: 'list' as const, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore };
+      const data = records.map((r) => ({
+        id: r.id,
+        object: 'batch' as const,
+        tenant: r.tenant,
+        status: r.status,
+        request_counts: { total: r.total, completed: r.completed, failed: r.failed },
+        created_at: Math.floor(r.created_at / 1000),
+      }));
+      return {
+        object: 'list' as const,
+        data,
+        first_id: data[0]?.id ?? null,
+        last_id: data.at(-1)?.id ?? null,
+        has_more: hasMore,
+      };
     },
   );
 }

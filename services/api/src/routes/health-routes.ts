@@ -22,11 +22,21 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 /** `GET /healthz` (the process answers) and `GET /readyz` (Redis answers and a worker has its model loaded). */
 export function registerHealthRoutes(app: FastifyInstance, deps: HealthRouteDeps): void {
-  app.get('/healthz', { schema: { tags: ['health'], summary: 'The process is alive.', response: { 200: HealthResponse } } }, async () => ({ status: 'ok' as const }));
+  app.get(
+    '/healthz',
+    { schema: { tags: ['health'], summary: 'The process is alive.', response: { 200: HealthResponse } } },
+    async () => ({ status: 'ok' as const }),
+  );
 
   app.get(
     '/readyz',
-    { schema: { tags: ['health'], summary: 'Ready: Redis answers and at least one worker has loaded its model.', response: { 200: ReadinessResponse, 503: ReadinessResponse } } },
+    {
+      schema: {
+        tags: ['health'],
+        summary: 'Ready: Redis answers and at least one worker has loaded its model.',
+        response: { 200: ReadinessResponse, 503: ReadinessResponse },
+      },
+    },
     async (request, reply) => {
       let workers: number | null = null;
       try {
@@ -34,9 +44,18 @@ export function registerHealthRoutes(app: FastifyInstance, deps: HealthRouteDeps
         workers = (await withTimeout(listLiveNodes(deps.redis, deps.prefix), REDIS_CHECK_TIMEOUT_MS)).length;
       } catch (error) {
         request.log.warn({ err: errorMessage(error) }, 'readiness: redis check failed');
-        return reply.code(503).send({ status: 'unavailable', checks: { redis: 'failed', workers }, error: { code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'redis: not reachable' } });
+        return reply.code(503).send({
+          status: 'unavailable',
+          checks: { redis: 'failed', workers },
+          error: { code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'redis: not reachable' },
+        });
       }
-      if (workers === 0) return reply.code(503).send({ status: 'unavailable', checks: { redis: 'ok', workers }, error: { code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'workers: no worker has loaded its model yet' } });
+      if (workers === 0)
+        return reply.code(503).send({
+          status: 'unavailable',
+          checks: { redis: 'ok', workers },
+          error: { code: 'GB_ERR_SERVICE_UNAVAILABLE', message: 'workers: no worker has loaded its model yet' },
+        });
       return { status: 'ready', checks: { redis: 'ok', workers } };
     },
   );

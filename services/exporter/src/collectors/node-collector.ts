@@ -8,11 +8,19 @@ import { NODE_FAMILIES, decodeMetricFields, histogramSamples, type NodeMetricsIn
  */
 export async function collectNodes(redis: Redis, prefix: string): Promise<NodeMetricsInput[]> {
   const nodes = await listLiveNodes(redis, prefix);
-  const histograms = await readNodeHistogramFields(redis, prefix, nodes.map((stats) => stats.node));
+  const histograms = await readNodeHistogramFields(
+    redis,
+    prefix,
+    nodes.map((stats) => stats.node),
+  );
   return nodes
     .sort((a, b) => a.node.localeCompare(b.node))
     .map((stats) => {
-      const [decodeBatchTokens] = histogramSamples(NODE_FAMILIES.decodeBatchTokens, decodeMetricFields(Object.entries(histograms.get(stats.node) ?? {})), { node: stats.node });
+      const [decodeBatchTokens] = histogramSamples(
+        NODE_FAMILIES.decodeBatchTokens,
+        decodeMetricFields(Object.entries(histograms.get(stats.node) ?? {})),
+        { node: stats.node },
+      );
       return { stats, decodeBatchTokens };
     });
 }

@@ -30,13 +30,17 @@ export class QueueCollector {
   /** One sample per queue and state. */
   async collect(): Promise<ScalarSample[]> {
     const counts = await Promise.all(this.#queues.map((queue) => queue.getJobCounts(...QUEUE_STATES)));
-    return this.#queues.flatMap((queue, index) => QUEUE_STATES.map((state) => ({ labels: { queue: queue.name, state }, value: counts[index]?.[state] ?? 0 })));
+    return this.#queues.flatMap((queue, index) =>
+      QUEUE_STATES.map((state) => ({ labels: { queue: queue.name, state }, value: counts[index]?.[state] ?? 0 })),
+    );
   }
 
   /** Plain jobs waiting for a fair-share slot, all tenants together (they are in no queue until admitted). */
   async pendingJobs(): Promise<number> {
     const tenants = await this.#redis.smembers(redisKeys.pendingTenants(this.#prefix));
-    const counts = await Promise.all(tenants.map((tenant) => this.#redis.llen(redisKeys.pendingJobs(this.#prefix, tenant))));
+    const counts = await Promise.all(
+      tenants.map((tenant) => this.#redis.llen(redisKeys.pendingJobs(this.#prefix, tenant))),
+    );
     return counts.reduce((a, b) => a + b, 0);
   }
 

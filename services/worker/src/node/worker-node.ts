@@ -1,12 +1,39 @@
 import path from 'node:path';
 import { hostname } from 'node:os';
-import { ExtractJobData, GenerateJobData, QUEUE_NAMES, redisKeys, type GenerateJobResult, type NodeCapability } from '@gembatch/contracts';
+import {
+  ExtractJobData,
+  GenerateJobData,
+  QUEUE_NAMES,
+  redisKeys,
+  type GenerateJobResult,
+  type NodeCapability,
+} from '@gembatch/contracts';
 import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, defaultExtractionConcurrency } from '@gembatch/extract';
-import { createLlamaCppEngine, createLlamaNodeEngine, planChunks, probeHardware, resolveModel, type Engine } from '@gembatch/inference';
+import {
+  createLlamaCppEngine,
+  createLlamaNodeEngine,
+  planChunks,
+  probeHardware,
+  resolveModel,
+  type Engine,
+} from '@gembatch/inference';
 import { NodeStatsReporter, defaultNodeId, listLiveNodes } from '@gembatch/node-stats';
-import { closeRedisConnection, createRedisConnection, defineWorker, redisKeyPrefix, type GembatchWorker, type SettledEvent } from '@gembatch/queue';
+import {
+  closeRedisConnection,
+  createRedisConnection,
+  defineWorker,
+  redisKeyPrefix,
+  type GembatchWorker,
+  type SettledEvent,
+} from '@gembatch/queue';
 import { FileSystemBlobStore } from '@gembatch/storage';
-import { startEventLoopWatchdog, startMetricsServer, type EventLoopWatchdog, type Logger, type MetricsServer } from '@gembatch/telemetry';
+import {
+  startEventLoopWatchdog,
+  startMetricsServer,
+  type EventLoopWatchdog,
+  type Logger,
+  type MetricsServer,
+} from '@gembatch/telemetry';
 import type { Redis } from 'ioredis';
 import type { WorkerEnv } from '../env.ts';
 import { createExtractProcessor } from '../processors/extract-processor.ts';
@@ -57,15 +84,24 @@ export class WorkerNode {
     // On a Redis Cluster the prefix carries a hash tag, so every key stays in one slot.
     const prefix = redisKeyPrefix(env.GEMBATCH_REDIS_PREFIX, env.REDIS_URL);
     const dataDir = path.resolve(env.GEMBATCH_DATA_DIR);
-    const blobs = new FileSystemBlobStore({ root: env.GEMBATCH_BLOBS_DIR ? path.resolve(env.GEMBATCH_BLOBS_DIR) : path.join(dataDir, 'blobs') });
+    const blobs = new FileSystemBlobStore({
+      root: env.GEMBATCH_BLOBS_DIR ? path.resolve(env.GEMBATCH_BLOBS_DIR) : path.join(dataDir, 'blobs'),
+    });
     // First: /livez answers while the model downloads and loads (alive, not yet ready).
     this.#watchdog = await startEventLoopWatchdog({
-      ...(env.GEMBATCH_LIVEZ_PORT > 0 ? { livezPort: env.GEMBATCH_LIVEZ_PORT, livezHost: env.GEMBATCH_METRICS_HOST } : {}),
+      ...(env.GEMBATCH_LIVEZ_PORT > 0
+        ? { livezPort: env.GEMBATCH_LIVEZ_PORT, livezHost: env.GEMBATCH_METRICS_HOST }
+        : {}),
       stallThresholdMs: env.GEMBATCH_LIVEZ_STALL_SECONDS * 1000,
       logger: this.#log,
     });
     this.#redis = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker', logger: this.#log });
-    this.#blocking = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-bullmq', blocking: true, logger: this.#log });
+    this.#blocking = createRedisConnection({
+      url: env.REDIS_URL,
+      name: 'gembatch-worker-bullmq',
+      blocking: true,
+      logger: this.#log,
+    });
 
     const engine = await this.#loadEngine(path.join(dataDir, 'models'));
     this.#engine = engine;
@@ -102,12 +138,20 @@ export class WorkerNode {
     });
     this.#watchdog.register(this.#reporter.registry);
     if (env.GEMBATCH_METRICS_PORT > 0) {
-      this.#metrics = await startMetricsServer({ port: env.GEMBATCH_METRICS_PORT, host: env.GEMBATCH_METRICS_HOST, registry: this.#reporter.registry });
+      this.#metrics = await startMetricsServer({
+        port: env.GEMBATCH_METRICS_PORT,
+        host: env.GEMBATCH_METRICS_HOST,
+        registry: this.#reporter.registry,
+      });
       log.info({ url: this.#metrics.url }, 'node metrics listening');
     }
 
     const reporter = this.#reporter;
-    const lease = { lockDurationMs: env.GEMBATCH_JOB_LOCK_MS, stalledIntervalMs: env.GEMBATCH_STALLED_CHECK_MS, maxStalledCount: env.GEMBATCH_MAX_STALLED_COUNT };
+    const lease = {
+      lockDurationMs: env.GEMBATCH_JOB_LOCK_MS,
+      stalledIntervalMs: env.GEMBATCH_STALLED_CHECK_MS,
+      maxStalledCount: env.GEMBATCH_MAX_STALLED_COUNT,
+    };
     const runner = new TaskRunner({ engine, schemaRepairs: env.GEMBATCH_SCHEMA_REPAIRS });
     const generate = createGenerateProcessor({
       engine,
@@ -116,7 +160,8 @@ export class WorkerNode {
       node,
       overlapTokens: env.GEMBATCH_CHUNK_OVERLAP_TOKENS,
       maxChunks: env.GEMBATCH_MAX_CHUNKS_PER_JOB,
-      chunkText: async (text, maxTokens, overlapTokens) => (await planChunks(text, { engine, maxTokens, overlapTokens })).map((chunk) => chunk.text),
+      chunkText: async (text, maxTokens, overlapTokens) =>
+        (await planChunks(text, { engine, maxTokens, overlapTokens })).map((chunk) => chunk.text),
     });
     const onGenerateSettled = (event: SettledEvent<GenerateJobResult | ChunkResult>) => {
       if (event.outcome === 'suspended') return;
@@ -135,7 +180,9 @@ export class WorkerNode {
         interTokenMs: result?.timings.inter_token_ms ?? null,
       });
     };
-    const generateQueues = engine.info.capabilities.some((c) => c !== 'text') ? [QUEUE_NAMES.generate, QUEUE_NAMES.generateMedia] : [QUEUE_NAMES.generate];
+    const generateQueues = engine.info.capabilities.some((c) => c !== 'text')
+      ? [QUEUE_NAMES.generate, QUEUE_NAMES.generateMedia]
+      : [QUEUE_NAMES.generate];
     for (const queue of generateQueues) {
       this.#workers.push(
         defineWorker({
@@ -144,7 +191,8 @@ export class WorkerNode {
           connection: this.#blocking,
           // One job per sequence, plus prefetched ones that load their input meanwhile and wait
           // for a sequence in the engine, so a sequence never idles through a job's hand-offs.
-          concurrency: engine.info.sequences + (env.GEMBATCH_GENERATE_PREFETCH ?? generatePrefetch(engine.info.sequences)),
+          concurrency:
+            engine.info.sequences + (env.GEMBATCH_GENERATE_PREFETCH ?? generatePrefetch(engine.info.sequences)),
           processor: generate,
           parse: (raw) => GenerateJobData.parse(raw),
           logger: log,
@@ -175,7 +223,11 @@ export class WorkerNode {
         },
         scannedPages: env.GEMBATCH_SCANNED_PAGES,
         // This node counts even before its first heartbeat is written.
-        fleetCapabilities: async () => new Set<NodeCapability>([...engine.info.capabilities, ...(await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities)]),
+        fleetCapabilities: async () =>
+          new Set<NodeCapability>([
+            ...engine.info.capabilities,
+            ...(await listLiveNodes(redis, prefix)).flatMap((n) => n.capabilities),
+          ]),
       });
       this.#workers.push(
         defineWorker({
@@ -192,32 +244,67 @@ export class WorkerNode {
           ...lease,
           onSettled: (event) => {
             if (event.outcome === 'failed' && event.error?.final) {
-              reporter.recordJob({ task: (event.payload as ExtractJobData).task, outcome: 'failed', errorCode: event.error.code, queueWaitMs: Math.max(0, event.ctx.firstStartedAt - event.ctx.enqueuedAt), durationMs: Date.now() - event.ctx.firstStartedAt, timeToFirstTokenMs: null, interTokenMs: null });
+              reporter.recordJob({
+                task: (event.payload as ExtractJobData).task,
+                outcome: 'failed',
+                errorCode: event.error.code,
+                queueWaitMs: Math.max(0, event.ctx.firstStartedAt - event.ctx.enqueuedAt),
+                durationMs: Date.now() - event.ctx.firstStartedAt,
+                timeToFirstTokenMs: null,
+                interTokenMs: null,
+              });
             }
           },
         }),
       );
     }
 
-    this.#subscriber = createRedisConnection({ url: env.REDIS_URL, name: 'gembatch-worker-cancel', blocking: true, logger: log });
+    this.#subscriber = createRedisConnection({
+      url: env.REDIS_URL,
+      name: 'gembatch-worker-cancel',
+      blocking: true,
+      logger: log,
+    });
     await this.#subscriber.subscribe(redisKeys.cancelChannel(prefix));
     this.#subscriber.on('message', (_channel, jobId: string) => {
-      for (const worker of this.#workers) if (worker.cancel(jobId, 'cancelled by request')) log.info({ jobId }, 'job cancelled');
+      for (const worker of this.#workers)
+        if (worker.cancel(jobId, 'cancelled by request')) log.info({ jobId }, 'job cancelled');
     });
 
     await Promise.all(this.#workers.map((w) => w.waitUntilReady()));
     // Heartbeat last: /readyz turns green only when this node can really take jobs.
     await reporter.start();
-    log.info({ model: engine.info.model, quant: engine.info.quant, sequences: engine.info.sequences, contextPerSequence: engine.info.contextPerSequence, queues: this.#workers.map((w) => w.queue) }, 'worker ready');
-    void this.#events?.({ type: 'worker.ready', node, model: engine.info.model, quant: engine.info.quant, sequences: engine.info.sequences });
+    log.info(
+      {
+        model: engine.info.model,
+        quant: engine.info.quant,
+        sequences: engine.info.sequences,
+        contextPerSequence: engine.info.contextPerSequence,
+        queues: this.#workers.map((w) => w.queue),
+      },
+      'worker ready',
+    );
+    void this.#events?.({
+      type: 'worker.ready',
+      node,
+      model: engine.info.model,
+      quant: engine.info.quant,
+      sequences: engine.info.sequences,
+    });
   }
 
   async #loadEngine(modelsDir: string): Promise<Engine> {
     const env = this.#env;
     const gpu = env.GEMBATCH_GPU === 'cpu' ? false : env.GEMBATCH_GPU;
-    const hardware = await probeHardware({ gpu, ...(env.GEMBATCH_VRAM_BYTES ? { vramOverrideBytes: env.GEMBATCH_VRAM_BYTES } : {}) });
+    const hardware = await probeHardware({
+      gpu,
+      ...(env.GEMBATCH_VRAM_BYTES ? { vramOverrideBytes: env.GEMBATCH_VRAM_BYTES } : {}),
+    });
     let lastPercent = -10;
-    const hfAccess = { ...(env.HF_ENDPOINT ? { endpoint: env.HF_ENDPOINT } : {}), ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}) };
+    const hfAccess = {
+      ...(env.HF_ENDPOINT ? { endpoint: env.HF_ENDPOINT } : {}),
+      ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}),
+    };
     const resolved = await resolveModel({
       ...(env.GEMBATCH_MODEL ? { model: env.GEMBATCH_MODEL } : {}),
       ...(env.GEMBATCH_QUANT ? { quant: env.GEMBATCH_QUANT } : {}),
@@ -232,14 +319,28 @@ export class WorkerNode {
         if (percent >= lastPercent + 5) {
           lastPercent = percent;
           this.#log.info({ downloadedBytes, totalBytes, percent }, 'downloading model');
-          void this.#events?.({ type: 'model.download', downloaded_bytes: downloadedBytes, total_bytes: totalBytes, percent: Math.min(100, percent) });
+          void this.#events?.({
+            type: 'model.download',
+            downloaded_bytes: downloadedBytes,
+            total_bytes: totalBytes,
+            percent: Math.min(100, percent),
+          });
         }
       },
     });
     const sequences = env.GEMBATCH_SEQUENCES ?? resolved.choice?.sequences ?? 4;
     const contextPerSequence = env.GEMBATCH_CONTEXT_PER_SEQUENCE ?? resolved.choice?.contextPerSequence ?? 4096;
     this.#log.info(
-      { memoryBytes: hardware.memoryBytes, accelerator: hardware.accelerator, model: resolved.path, quant: resolved.quant, source: resolved.source, why: resolved.choice?.reason ?? 'model given by GEMBATCH_MODEL', sequences, contextPerSequence },
+      {
+        memoryBytes: hardware.memoryBytes,
+        accelerator: hardware.accelerator,
+        model: resolved.path,
+        quant: resolved.quant,
+        source: resolved.source,
+        why: resolved.choice?.reason ?? 'model given by GEMBATCH_MODEL',
+        sequences,
+        contextPerSequence,
+      },
       'model decision',
     );
     void this.#events?.({
@@ -254,9 +355,21 @@ export class WorkerNode {
       accelerator: hardware.accelerator,
     });
     // What both engines take alike.
-    const engineOptions = { modelPath: resolved.path, sequences, contextPerSequence, ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}), logger: this.#log };
+    const engineOptions = {
+      modelPath: resolved.path,
+      sequences,
+      contextPerSequence,
+      ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
+      logger: this.#log,
+    };
     if (env.GEMBATCH_MMPROJ) {
-      const mmproj = await resolveModel({ model: env.GEMBATCH_MMPROJ, modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir, ...(env.GEMBATCH_MODEL_LOCK ? { lockFile: env.GEMBATCH_MODEL_LOCK } : {}), hardware, ...hfAccess });
+      const mmproj = await resolveModel({
+        model: env.GEMBATCH_MMPROJ,
+        modelsDir: env.GEMBATCH_MODELS_DIR ?? modelsDir,
+        ...(env.GEMBATCH_MODEL_LOCK ? { lockFile: env.GEMBATCH_MODEL_LOCK } : {}),
+        hardware,
+        ...hfAccess,
+      });
       return createLlamaNodeEngine({
         ...engineOptions,
         mmprojPath: mmproj.path,
@@ -271,7 +384,9 @@ export class WorkerNode {
       gpu,
       ...(env.GEMBATCH_DRAFT_MODEL ? { draftModelPath: env.GEMBATCH_DRAFT_MODEL } : {}),
       prefixReuse: env.GEMBATCH_PREFIX_REUSE,
-      ...(env.GEMBATCH_PREFILL_CHUNK_TOKENS !== undefined ? { prefillChunkTokens: env.GEMBATCH_PREFILL_CHUNK_TOKENS } : {}),
+      ...(env.GEMBATCH_PREFILL_CHUNK_TOKENS !== undefined
+        ? { prefillChunkTokens: env.GEMBATCH_PREFILL_CHUNK_TOKENS }
+        : {}),
     });
   }
 
@@ -289,7 +404,11 @@ export class WorkerNode {
       await this.#metrics?.close();
       await this.#watchdog?.close();
       await this.#engine?.close();
-      await Promise.all([this.#subscriber, this.#blocking, this.#redis].filter((c): c is Redis => c !== undefined).map((c) => closeRedisConnection(c)));
+      await Promise.all(
+        [this.#subscriber, this.#blocking, this.#redis]
+          .filter((c): c is Redis => c !== undefined)
+          .map((c) => closeRedisConnection(c)),
+      );
     })();
     return this.#closing;
   }

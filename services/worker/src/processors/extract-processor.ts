@@ -1,4 +1,13 @@
-import { GembatchError, jobSpecOf, QUEUE_NAMES, TASKS, type ExtractedDocument, type ExtractJobData, type GenerateJobData, type NodeCapability } from '@gembatch/contracts';
+import {
+  GembatchError,
+  jobSpecOf,
+  QUEUE_NAMES,
+  TASKS,
+  type ExtractedDocument,
+  type ExtractJobData,
+  type GenerateJobData,
+  type NodeCapability,
+} from '@gembatch/contracts';
 import type { ExtractLimits, ExtractOptions } from '@gembatch/extract';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
@@ -29,7 +38,11 @@ export interface ExtractStepResult {
 export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<ExtractJobData, ExtractStepResult> {
   return async (data, ctx) => {
     const started = Date.now();
-    if (!(await deps.blobs.has(data.file.sha256))) throw new GembatchError('GB_ERR_FILE_NOT_FOUND', `the bytes of file ${data.file.id} are missing from the blob store`);
+    if (!(await deps.blobs.has(data.file.sha256)))
+      throw new GembatchError(
+        'GB_ERR_FILE_NOT_FOUND',
+        `the bytes of file ${data.file.id} are missing from the blob store`,
+      );
     const capabilities = await deps.fleetCapabilities();
     const document = await deps.extract({
       path: await deps.blobs.path(data.file.sha256),
@@ -44,13 +57,21 @@ export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<Ex
     const task = TASKS[data.task];
     const mediaKinds = [...new Set(document.media.map((m) => m.kind))];
     for (const kind of document.kinds) {
-      if (!task.accepts.includes(kind)) throw new GembatchError('GB_ERR_UNSUPPORTED_MEDIA', `the ${data.task} task does not take ${kind} input (the file is ${document.media_type})`);
+      if (!task.accepts.includes(kind))
+        throw new GembatchError(
+          'GB_ERR_UNSUPPORTED_MEDIA',
+          `the ${data.task} task does not take ${kind} input (the file is ${document.media_type})`,
+        );
     }
     const missing = mediaKinds.filter((kind) => !capabilities.has(kind));
     if (missing.length > 0) {
-      throw new GembatchError('GB_ERR_NO_MEDIA_CAPABLE_NODE', `no live worker can read ${missing.join(' or ')} input (the file is ${document.media_type}); start a worker with GEMBATCH_MMPROJ`);
+      throw new GembatchError(
+        'GB_ERR_NO_MEDIA_CAPABLE_NODE',
+        `no live worker can read ${missing.join(' or ')} input (the file is ${document.media_type}); start a worker with GEMBATCH_MMPROJ`,
+      );
     }
-    if (document.text.trim().length === 0 && document.media.length === 0) throw new GembatchError('GB_ERR_NO_TEXT', `no text could be read from the ${document.media_type} file`);
+    if (document.text.trim().length === 0 && document.media.length === 0)
+      throw new GembatchError('GB_ERR_NO_TEXT', `no text could be read from the ${document.media_type} file`);
 
     const { sha256 } = await putJson(deps.blobs, document);
     const queue = document.media.length > 0 ? QUEUE_NAMES.generateMedia : QUEUE_NAMES.generate;
@@ -63,7 +84,17 @@ export function createExtractProcessor(deps: ExtractProcessorDeps): Processor<Ex
     await ctx.enqueue(queue, data.job_id, next, data.priority ? { priority: data.priority } : {});
     // The password opened the file; it must not stay in Redis for the retention period.
     if (data.password) await ctx.forget(['password']);
-    ctx.log.info({ mediaType: document.media_type, pages: document.pages.length, media: document.media.length, chars: document.text.length, queue, ms: extractMs }, 'extracted');
+    ctx.log.info(
+      {
+        mediaType: document.media_type,
+        pages: document.pages.length,
+        media: document.media.length,
+        chars: document.text.length,
+        queue,
+        ms: extractMs,
+      },
+      'extracted',
+    );
     return { document_sha256: sha256, queue, extract_ms: extractMs };
   };
 }

@@ -1,4 +1,10 @@
-import { decodeFailedReason, GembatchError, type GenerateJobData, type GenerateJobResult, type JobResultDocument } from '@gembatch/contracts';
+import {
+  decodeFailedReason,
+  GembatchError,
+  type GenerateJobData,
+  type GenerateJobResult,
+  type JobResultDocument,
+} from '@gembatch/contracts';
 import { sliceText, TOKENIZE_SLICE_CHARS, type Engine } from '@gembatch/inference';
 import type { Processor } from '@gembatch/queue';
 import { putJson, type BlobStore } from '@gembatch/storage';
@@ -46,12 +52,16 @@ export interface ChunkResult {
  * parent then reduces their outputs in chunk order. Media split the same way, as runs of pages or
  * audio segments (a long recording, a many-page scan read as images).
  */
-export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<GenerateJobData, GenerateJobResult | ChunkResult> {
+export function createGenerateProcessor(
+  deps: GenerateProcessorDeps,
+): Processor<GenerateJobData, GenerateJobResult | ChunkResult> {
   const { engine, runner, blobs } = deps;
   const context = () => engine.info.contextPerSequence;
 
-  const fits = (promptTokens: number, data: GenerateJobData) => promptTokens + data.max_tokens + CONTEXT_SAFETY_TOKENS <= context();
-  const overflow = (message: string, details: Record<string, unknown>) => new GembatchError('GB_ERR_CONTEXT_OVERFLOW', message, { details: { ...details, context: context() } });
+  const fits = (promptTokens: number, data: GenerateJobData) =>
+    promptTokens + data.max_tokens + CONTEXT_SAFETY_TOKENS <= context();
+  const overflow = (message: string, details: Record<string, unknown>) =>
+    new GembatchError('GB_ERR_CONTEXT_OVERFLOW', message, { details: { ...details, context: context() } });
 
   /** Tokens of `text`, a slice at a time with the event loop's turn between slices. */
   const countTokensInTurns = async (text: string): Promise<number> => {
@@ -67,16 +77,26 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
    * The prompt's tokens. A long text is counted apart from the template, in slices (off by a token
    * at most where the two meet; CONTEXT_SAFETY_TOKENS covers it), so no count holds the loop long.
    */
-  const countPromptTokens = async (data: GenerateJobData, input: Pick<LoadedInput, 'text' | 'media'>): Promise<number> => {
+  const countPromptTokens = async (
+    data: GenerateJobData,
+    input: Pick<LoadedInput, 'text' | 'media'>,
+  ): Promise<number> => {
     await nextTurn();
     if (input.text.length <= TOKENIZE_SLICE_CHARS) return engine.countPromptTokens(runner.request(data, input));
-    return (await engine.countPromptTokens(runner.request(data, { ...input, text: '' }))) + (await countTokensInTurns(input.text));
+    return (
+      (await engine.countPromptTokens(runner.request(data, { ...input, text: '' }))) +
+      (await countTokensInTurns(input.text))
+    );
   };
 
   const tooManyChunks = (chunks: number): void => {
     const maxChunks = deps.maxChunks ?? DEFAULT_MAX_CHUNKS_PER_JOB;
     if (chunks > maxChunks) {
-      throw new GembatchError('GB_ERR_INPUT_TOO_LARGE', `the input needs ${chunks} chunks of the ${context()}-token context; the limit is ${maxChunks} chunks per job (GEMBATCH_MAX_CHUNKS_PER_JOB)`, { details: { chunks, limit: maxChunks } });
+      throw new GembatchError(
+        'GB_ERR_INPUT_TOO_LARGE',
+        `the input needs ${chunks} chunks of the ${context()}-token context; the limit is ${maxChunks} chunks per job (GEMBATCH_MAX_CHUNKS_PER_JOB)`,
+        { details: { chunks, limit: maxChunks } },
+      );
     }
   };
 
@@ -88,7 +108,10 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
     const textTokens = await countTokensInTurns(text);
     const maxChunkTokens = context() - (promptTokens - textTokens) - data.max_tokens - CONTEXT_SAFETY_TOKENS;
     // A chunk must carry real content beyond the overlap, or the split never ends.
-    if (maxChunkTokens <= deps.overlapTokens + 32) throw overflow(`max_tokens ${data.max_tokens} leaves no room for input in the ${context()}-token context`, { promptTokens });
+    if (maxChunkTokens <= deps.overlapTokens + 32)
+      throw overflow(`max_tokens ${data.max_tokens} leaves no room for input in the ${context()}-token context`, {
+        promptTokens,
+      });
     // The task's definition says whether its chunks overlap (concatenated outputs would repeat one) and keep blank chunks.
     const chunking = runner.chunking(data);
     const overlap = chunking.overlap ? deps.overlapTokens : 0;
@@ -98,14 +121,19 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
     // would fail GB_ERR_EMPTY_INPUT. Concatenated outputs keep every chunk, so their text stays whole.
     await nextTurn();
     const pieces = await deps.chunkText(text, maxChunkTokens, overlap);
-    return (chunking.dropBlankChunks ? pieces.filter((piece) => piece.trim().length > 0) : pieces).map((piece) => ({ text: piece }));
+    return (chunking.dropBlankChunks ? pieces.filter((piece) => piece.trim().length > 0) : pieces).map((piece) => ({
+      text: piece,
+    }));
   };
 
   /**
    * Consecutive runs of media parts (pages seen as images, audio segments) that each fit the
    * context, by each part's own token count; a part too big even alone cannot run.
    */
-  const planMediaChunks = async (data: GenerateJobData, media: LoadedInput['media']): Promise<Array<{ media: number[] }>> => {
+  const planMediaChunks = async (
+    data: GenerateJobData,
+    media: LoadedInput['media'],
+  ): Promise<Array<{ media: number[] }>> => {
     if (media.length === 0) return [];
     const base = await engine.countPromptTokens(runner.request(data, { text: '', media: [] }));
     const groups: Array<{ media: number[] }> = [];
@@ -113,7 +141,11 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
     let tokens = base;
     for (const [index, part] of media.entries()) {
       const own = (await engine.countPromptTokens(runner.request(data, { text: '', media: [part] }))) - base;
-      if (!fits(base + own, data)) throw overflow(`one ${part.kind} needs ${own} tokens, more than the ${context()}-token context leaves after max_tokens ${data.max_tokens}`, { mediaTokens: own });
+      if (!fits(base + own, data))
+        throw overflow(
+          `one ${part.kind} needs ${own} tokens, more than the ${context()}-token context leaves after max_tokens ${data.max_tokens}`,
+          { mediaTokens: own },
+        );
       if (current.length > 0 && !fits(tokens + own, data)) {
         groups.push({ media: current });
         current = [];
@@ -133,7 +165,10 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
 
     if (data.chunk) {
       const outcome = await runner.run(data, input, run);
-      ctx.log.info({ chunk: data.chunk.index, of: data.chunk.count, generatedTokens: outcome.stats.generatedTokens }, 'chunk done');
+      ctx.log.info(
+        { chunk: data.chunk.index, of: data.chunk.count, generatedTokens: outcome.stats.generatedTokens },
+        'chunk done',
+      );
       return { chunk: data.chunk.index, outcome } satisfies ChunkResult;
     }
 
@@ -148,7 +183,10 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       chunks = pieces.length;
       const children = await Promise.all(
         pieces.map(async (piece, index) => {
-          const slice = 'text' in piece ? { text_sha256: (await blobs.put(Buffer.from(piece.text, 'utf8'))).sha256 } : { media_indexes: piece.media };
+          const slice =
+            'text' in piece
+              ? { text_sha256: (await blobs.put(Buffer.from(piece.text, 'utf8'))).sha256 }
+              : { media_indexes: piece.media };
           const child: GenerateJobData = { ...data, chunk: { index, count: pieces.length, ...slice } };
           return { queue: ctx.queue, id: `${ctx.jobId}-chunk-${index}`, data: child };
         }),
@@ -163,7 +201,11 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
         return o.value.outcome;
       });
       ctx.progress(90);
-      outcome = await runner.reduce(data, partials, { signal: ctx.signal, contextTokens: context(), safetyTokens: CONTEXT_SAFETY_TOKENS });
+      outcome = await runner.reduce(data, partials, {
+        signal: ctx.signal,
+        contextTokens: context(),
+        safetyTokens: CONTEXT_SAFETY_TOKENS,
+      });
     }
 
     const finishedAt = Date.now();
@@ -176,7 +218,11 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       generate_ms: stats.generateMs,
       total_ms: Math.max(0, finishedAt - data.submitted_at),
     };
-    const usage = { prompt_tokens: stats.promptTokens, generated_tokens: stats.generatedTokens, media_tokens: stats.mediaTokens };
+    const usage = {
+      prompt_tokens: stats.promptTokens,
+      generated_tokens: stats.generatedTokens,
+      media_tokens: stats.mediaTokens,
+    };
     const document: JobResultDocument = {
       job_id: data.job_id,
       task: data.task,
@@ -191,7 +237,18 @@ export function createGenerateProcessor(deps: GenerateProcessorDeps): Processor<
       ...(data.metadata ? { metadata: data.metadata } : {}),
     };
     const { sha256 } = await putJson(blobs, document);
-    ctx.log.info({ promptTokens: usage.prompt_tokens, generatedTokens: usage.generated_tokens, chunks, ms: timings.total_ms }, 'job generated');
-    return { result_sha256: sha256, usage, timings, finish_reason: stats.finishReason, node: deps.node, model: engine.info.model, chunks };
+    ctx.log.info(
+      { promptTokens: usage.prompt_tokens, generatedTokens: usage.generated_tokens, chunks, ms: timings.total_ms },
+      'job generated',
+    );
+    return {
+      result_sha256: sha256,
+      usage,
+      timings,
+      finish_reason: stats.finishReason,
+      node: deps.node,
+      model: engine.info.model,
+      chunks,
+    };
   };
 }

@@ -3,7 +3,14 @@ import type { JobSpec } from '@gembatch/contracts';
 import type { Engine } from '@gembatch/inference';
 import { TaskRunner } from './task-runner.ts';
 
-const spec: JobSpec = { job_id: 'job_0123456789abcdef0123456789abcdef', tenant: 'default', task: 'prompt', options: { instruction: 'Reply.' }, max_tokens: 8, submitted_at: 0 };
+const spec: JobSpec = {
+  job_id: 'job_0123456789abcdef0123456789abcdef',
+  tenant: 'default',
+  task: 'prompt',
+  options: { instruction: 'Reply.' },
+  max_tokens: 8,
+  submitted_at: 0,
+};
 
 describe('TaskRunner.request', () => {
   // `request` only builds the engine request; no engine call is made, so none is needed.

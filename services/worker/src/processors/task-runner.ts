@@ -1,4 +1,14 @@
-import { GembatchError, TASKS, type BoundTask, type JobSpec, type TaskCall, type TaskChunking, type TaskHelpers, type TaskInput, type TaskRegistry } from '@gembatch/contracts';
+import {
+  GembatchError,
+  TASKS,
+  type BoundTask,
+  type JobSpec,
+  type TaskCall,
+  type TaskChunking,
+  type TaskHelpers,
+  type TaskInput,
+  type TaskRegistry,
+} from '@gembatch/contracts';
 import { generateStructured, type Engine, type GenerateRequest, type GenerateResult } from '@gembatch/inference';
 
 export type { TaskInput } from '@gembatch/contracts';
@@ -57,7 +67,8 @@ export class TaskRunner {
   /** The job's task with its options applied. An unknown task or bad options → `GB_ERR_BAD_REQUEST`. */
   #task(job: TaskJob): BoundTask {
     const definition = Object.hasOwn(this.#tasks, job.task) ? this.#tasks[job.task] : undefined;
-    if (!definition) throw new GembatchError('GB_ERR_BAD_REQUEST', `no task named ${JSON.stringify(job.task.slice(0, 100))}`);
+    if (!definition)
+      throw new GembatchError('GB_ERR_BAD_REQUEST', `no task named ${JSON.stringify(job.task.slice(0, 100))}`);
     return definition.bind(job.options);
   }
 
@@ -81,10 +92,17 @@ export class TaskRunner {
   }
 
   /** Runs the task on one input (a whole document or one chunk of it). */
-  async run(job: TaskJob, input: TaskInput, options: { signal?: AbortSignal; onToken?: (n: number) => void } = {}): Promise<TaskOutcome> {
+  async run(
+    job: TaskJob,
+    input: TaskInput,
+    options: { signal?: AbortSignal; onToken?: (n: number) => void } = {},
+  ): Promise<TaskOutcome> {
     const task = this.#task(job);
     const stats = new StatsAccumulator();
-    const base = { ...this.request(job, input, options.signal), ...(options.onToken ? { onToken: options.onToken } : {}) };
+    const base = {
+      ...this.request(job, input, options.signal),
+      ...(options.onToken ? { onToken: options.onToken } : {}),
+    };
     const result = await task.run(this.#helpers(base, input, job, stats));
     return { output: task.checkOutput(result.output), text: result.text, stats: stats.snapshot() };
   }
@@ -94,7 +112,11 @@ export class TaskRunner {
    * definition says; `model` tasks run again on the partials with their reduce prompt (summary of
    * summaries), in rounds when the partials do not fit at once.
    */
-  async reduce(job: TaskJob, partials: readonly TaskOutcome[], options: { signal?: AbortSignal; contextTokens: number; safetyTokens: number }): Promise<TaskOutcome> {
+  async reduce(
+    job: TaskJob,
+    partials: readonly TaskOutcome[],
+    options: { signal?: AbortSignal; contextTokens: number; safetyTokens: number },
+  ): Promise<TaskOutcome> {
     const task = this.#task(job);
     const stats = new StatsAccumulator();
     for (const partial of partials) stats.merge(partial.stats);
@@ -115,10 +137,15 @@ export class TaskRunner {
     let texts = partials.map((p) => p.text);
     // Each round combines as many consecutive partials as fit the context, until one output remains.
     for (;;) {
-      const fits = async (group: string[]) => (await this.#engine.countPromptTokens(reduceRequest(group))) + job.max_tokens + options.safetyTokens <= options.contextTokens;
+      const fits = async (group: string[]) =>
+        (await this.#engine.countPromptTokens(reduceRequest(group))) + job.max_tokens + options.safetyTokens <=
+        options.contextTokens;
       const groups = await groupToFit(texts, fits);
       if (groups.length > 1 && groups.length === texts.length) {
-        throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', 'the partial outputs of the chunks are too long to combine in this context; lower max_tokens');
+        throw new GembatchError(
+          'GB_ERR_CONTEXT_OVERFLOW',
+          'the partial outputs of the chunks are too long to combine in this context; lower max_tokens',
+        );
       }
       const outcomes: TaskOutcome[] = [];
       for (const group of groups) {
@@ -144,7 +171,11 @@ export class TaskRunner {
       jsonSchema: job.json_schema,
       generate: async (call = {}) => stats.add(await this.#engine.generate(request(call))).text,
       structured: async (schema, call = {}) => {
-        const outcome = await generateStructured(this.#engine, { ...request(call), jsonSchema: schema }, { schema, maxRepairs: this.#schemaRepairs, onAttempt: (result) => stats.add(result) });
+        const outcome = await generateStructured(
+          this.#engine,
+          { ...request(call), jsonSchema: schema },
+          { schema, maxRepairs: this.#schemaRepairs, onAttempt: (result) => stats.add(result) },
+        );
         return outcome.value;
       },
     };

@@ -14,13 +14,23 @@ export const outline = defineTask({
   accepts: ['text'],
   defaultMaxTokens: 8,
   thinking: false,
-  prompt: () => ({ system: 'You list the points of a text.', instruction: 'Give one point of the following text.', completionCue: '\nPoint:' }),
+  prompt: () => ({
+    system: 'You list the points of a text.',
+    instruction: 'Give one point of the following text.',
+    completionCue: '\nPoint:',
+  }),
   run: async (options, helpers) => {
     const points: string[] = [];
     for (let i = 0; i < options.points; i += 1) points.push((await helpers.generate()).trim());
     return { output: { points }, text: points.join('\n') };
   },
-  reduce: { strategy: 'concat', merge: (parts) => ({ output: { points: parts.flatMap((part) => part.output.points) }, text: parts.map((part) => part.text).join('\n') }) },
+  reduce: {
+    strategy: 'concat',
+    merge: (parts) => ({
+      output: { points: parts.flatMap((part) => part.output.points) },
+      text: parts.map((part) => part.text).join('\n'),
+    }),
+  },
 });
 
 /** A test-only task with a model reduce and a grammar-bounded answer (valid even from random weights). */
@@ -32,13 +42,31 @@ export const verdict = defineTask({
   accepts: ['text'],
   defaultMaxTokens: 48,
   thinking: false,
-  prompt: () => ({ system: 'You answer yes or no.', instruction: 'Does the following text name a person?', completionCue: '\nJSON:' }),
+  prompt: () => ({
+    system: 'You answer yes or no.',
+    instruction: 'Does the following text name a person?',
+    completionCue: '\nJSON:',
+  }),
   run: async (_options, helpers) => {
-    const answer = z.strictObject({ answer: z.enum(['yes', 'no']) }).safeParse(await helpers.structured({ type: 'object', properties: { answer: { enum: ['yes', 'no'] } }, required: ['answer'], additionalProperties: false }));
+    const answer = z.strictObject({ answer: z.enum(['yes', 'no']) }).safeParse(
+      await helpers.structured({
+        type: 'object',
+        properties: { answer: { enum: ['yes', 'no'] } },
+        required: ['answer'],
+        additionalProperties: false,
+      }),
+    );
     if (!answer.success) throw new GembatchError('GB_ERR_OUTPUT_INVALID', 'the verdict answer is not {"answer"}');
     return { output: answer.data, text: JSON.stringify(answer.data) };
   },
-  reduce: { strategy: 'model', prompt: () => ({ system: 'You combine yes/no answers.', instruction: 'These answer one question about consecutive parts of a text. Answer it for the whole text.', completionCue: '\nJSON:' }) },
+  reduce: {
+    strategy: 'model',
+    prompt: () => ({
+      system: 'You combine yes/no answers.',
+      instruction: 'These answer one question about consecutive parts of a text. Answer it for the whole text.',
+      completionCue: '\nJSON:',
+    }),
+  },
 });
 
 /** A test-only task whose run breaks its own output schema (a count that is not an integer). */

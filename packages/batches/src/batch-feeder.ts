@@ -31,7 +31,10 @@ import { streamResults } from './result-stream.ts';
 import { validateInput } from './validate-input.ts';
 import { batchReferrer, DEFAULT_MAX_BATCH_REQUESTS } from './batch-service.ts';
 
-/** Why 256: several times the sequences of a large GPU node (64), so the queue never runs dry between ticks, yet small enough that a new batch's requests wait behind at most this many. */
+/**
+ * Why 256: several times the sequences of a large GPU node (64), so the queue never runs dry between ticks, yet small
+ * enough that a new batch's requests wait behind at most this many.
+ */
 export const DEFAULT_BATCH_WINDOW = 256;
 /** Seven days, as jobs: how long finished batches keep their per-request data. */
 const DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600;
@@ -686,7 +689,8 @@ export class BatchFeeder {
       output_file_id: outputFileId,
       error_file_id: errorFileId,
     } as const;
-    // Announced before the status is stored (a delivery waits for it), so a crash in between cannot lose the event: the re-run finalize announces the same event again.
+    // Announced before the status is stored (a delivery waits for it), so a crash in between cannot lose the event: the
+    // re-run finalize announces the same event again.
     await this.#ended(batchId, final);
     await this.#store.transition(batchId, ['finalizing'], status, {
       ...timestamp,

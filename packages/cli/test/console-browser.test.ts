@@ -186,7 +186,8 @@ describe.skipIf(!CHROMIUM)('the web console in headless Chromium (real stack, ti
         const listViolations = await seriousViolations(page);
         expect(pageErrors).toEqual([]);
 
-        // Cancel with confirmation: a long batch made through the API (200 requests of 256 tokens: minutes on any CPU); "Keep running" keeps it, the confirmation cancels it.
+        // Cancel with confirmation: a long batch made through the API (200 requests of 256 tokens: minutes on any CPU);
+        // "Keep running" keeps it, the confirmation cancels it.
         const longLines = Array.from({ length: 200 }, (_, i) =>
           JSON.stringify({
             custom_id: `long-${i}`,

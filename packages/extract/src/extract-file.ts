@@ -10,7 +10,10 @@ import { throwIfAborted } from './util/abort.ts';
 
 /** Caps that keep one file from taking a node down. */
 export interface ExtractLimits {
-  /** Largest file in bytes; bigger files fail with `GB_ERR_PDF_TOO_LARGE`, `GB_ERR_IMAGE_TOO_LARGE`, `GB_ERR_AUDIO_TOO_LONG` or `GB_ERR_PAYLOAD_TOO_LARGE` (text, video). */
+  /**
+   * Largest file in bytes; bigger files fail with `GB_ERR_PDF_TOO_LARGE`, `GB_ERR_IMAGE_TOO_LARGE`,
+   * `GB_ERR_AUDIO_TOO_LONG` or `GB_ERR_PAYLOAD_TOO_LARGE` (text, video).
+   */
   maxBytes: number;
   /** Most pages of a PDF (or multi-page TIFF); a PDF declaring more fails with `GB_ERR_PDF_TOO_LARGE`. */
   maxPages: number;
@@ -39,7 +42,10 @@ export interface ExtractOptions {
   putBlob: (bytes: Buffer, mime: string) => Promise<string>;
   /** Cancels the extraction (`GB_ERR_CANCELLED`): child processes and the PDF worker are killed. Defaults to none. */
   signal?: AbortSignal;
-  /** PDF text engine: `auto` uses poppler's pdftotext for large unencrypted files when installed; `pdfjs` never does (benchmarks, tests). Defaults to `auto`. */
+  /**
+   * PDF text engine: `auto` uses poppler's pdftotext for large unencrypted files when installed; `pdfjs` never does
+   * (benchmarks, tests). Defaults to `auto`.
+   */
   pdfTextEngine?: 'auto' | 'pdfjs';
 }
 

@@ -45,7 +45,10 @@ export interface GenerateResult {
   text: string;
   finishReason: FinishReason;
   promptTokens: number;
-  /** Prompt tokens the sequence already held from an earlier job (prefix reuse), not evaluated again; part of `promptTokens`. Absent where the engine does not reuse. */
+  /**
+   * Prompt tokens the sequence already held from an earlier job (prefix reuse), not evaluated again; part of
+   * `promptTokens`. Absent where the engine does not reuse.
+   */
   reusedPromptTokens?: number;
   generatedTokens: number;
   /** Tokens spent on media (included in `promptTokens`). */

@@ -56,7 +56,10 @@ export interface LlamaCppEngineOptions {
   minContextPerSequence?: number;
   /** How long `close()` waits for active generations before aborting them. Defaults to {@link DEFAULT_CLOSE_TIMEOUT_MS} (30 000 ms). */
   closeTimeoutMs?: number;
-  /** Prompt building: `auto` uses the GGUF's chat template (completion mode without one), `gemma4` forces Gemma 4's, `completion` forces plain text. Defaults to `auto`. */
+  /**
+   * Prompt building: `auto` uses the GGUF's chat template (completion mode without one), `gemma4` forces Gemma 4's,
+   * `completion` forces plain text. Defaults to `auto`.
+   */
   prompt?: PromptMode;
   /** `info.quant`. Defaults to the GGUF's file type (e.g. `Q8_0`). */
   quant?: string;

@@ -4,7 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 import { createLlamaCppEngine, type LlamaCppEngine, type LlamaCppEngineOptions } from '../src/index.ts';
 
-/** Opens an engine on the CPU with one thread (tests assume a small shared CPU; more threads than free cores only slow decoding) and closes it after the test. */
+/**
+ * Opens an engine on the CPU with one thread (tests assume a small shared CPU; more threads than free cores only slow
+ * decoding) and closes it after the test.
+ */
 export async function openEngine(
   options: Omit<LlamaCppEngineOptions, 'gpu' | 'threads'> & Partial<Pick<LlamaCppEngineOptions, 'threads'>>,
 ): Promise<LlamaCppEngine> {

@@ -26,7 +26,10 @@ export const ApiEnvSchema = z.object({
     .default('gembatch'),
   /** Data directory; blobs go to `<dir>/blobs`, shared with the workers. */
   GEMBATCH_DATA_DIR: z.string().min(1).default('.gembatch'),
-  /** Blob store root (uploads, extracted text, results), shared by the API and every worker (NFS / ReadWriteMany across hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`. */
+  /**
+   * Blob store root (uploads, extracted text, results), shared by the API and every worker (NFS / ReadWriteMany across
+   * hosts). Defaults to `<GEMBATCH_DATA_DIR>/blobs`.
+   */
   GEMBATCH_BLOBS_DIR: z.string().min(1).optional(),
   /** Largest upload accepted by `POST /v1/files` (e.g. `512MiB`); bigger ones get 413. */
   GEMBATCH_MAX_UPLOAD_BYTES: envBytes.pipe(z.number().int().nonnegative()).default(512 * 1024 ** 2),
@@ -64,7 +67,10 @@ export const ApiEnvSchema = z.object({
         .max(4 * 1024 ** 2),
     )
     .default(1024 ** 2),
-  /** `key1:tenant1,key2:tenant2`. Keys created with `gembatch keys create` work as well. Unset with no GEMBATCH_ADMIN_TOKEN: auth is off (every request is tenant `default`). Secret: never logged. */
+  /**
+   * `key1:tenant1,key2:tenant2`. Keys created with `gembatch keys create` work as well. Unset with no
+   * GEMBATCH_ADMIN_TOKEN: auth is off (every request is tenant `default`). Secret: never logged.
+   */
   GEMBATCH_API_KEYS: z.string().optional(),
   /** Let the API listen beyond loopback with auth off (no GEMBATCH_API_KEYS nor GEMBATCH_ADMIN_TOKEN): anyone who reaches it can submit and read. */
   GEMBATCH_ALLOW_NO_AUTH: envBool.default(false),
@@ -72,7 +78,10 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_JOB_ATTEMPTS: envInt(1, 100).default(3),
   /** How long finished and cancelled jobs stay readable (seconds). Defaults to 7 days. */
   GEMBATCH_JOB_RETENTION_SECONDS: envInt(60).default(7 * 24 * 60 * 60),
-  /** How long an uploaded file is kept (seconds), then the record and, once unreferenced, its bytes are deleted. `0`: until deleted. Defaults to 7 days, like jobs. */
+  /**
+   * How long an uploaded file is kept (seconds), then the record and, once unreferenced, its bytes are deleted. `0`:
+   * until deleted. Defaults to 7 days, like jobs.
+   */
   GEMBATCH_FILE_RETENTION_SECONDS: envInt(0).default(7 * 24 * 60 * 60),
   /** Jobs a tenant may have queued or running at once; more get 429 `GB_ERR_QUOTA_EXCEEDED`. `0`: no limit. */
   GEMBATCH_TENANT_MAX_QUEUED_JOBS: envInt(0).default(10_000),
@@ -102,7 +111,10 @@ export const ApiEnvSchema = z.object({
   GEMBATCH_SCHEDULE_CONCURRENCY: envInt(1, 100).default(4),
   /** Serve the read-only Bull Board operator UI at `/admin/queues` (needs GEMBATCH_ADMIN_TOKEN). */
   GEMBATCH_ADMIN_ENABLED: envBool.default(false),
-  /** Token of every `/admin/*` route (`Authorization: Bearer`, or HTTP Basic with it as password); at least 16 characters. Unset: no admin routes at all. Secret. */
+  /**
+   * Token of every `/admin/*` route (`Authorization: Bearer`, or HTTP Basic with it as password); at least 16
+   * characters. Unset: no admin routes at all. Secret.
+   */
   GEMBATCH_ADMIN_TOKEN: z.string().optional(),
   /** Port of a separate listener serving only the API's Prometheus `/metrics` (0: none). Keep it off the public network. */
   GEMBATCH_API_METRICS_PORT: envInt(0, 65535).default(0),

@@ -8,7 +8,10 @@ import type { AuditLog } from './audit-log.ts';
 
 /** Why 1 hour: an upload in progress writes its `.part` file with every chunk, so one untouched this long belongs to a killed upload. */
 export const STALE_PARTIAL_MS = 60 * 60 * 1000;
-/** Why 1 day past the job retention: a derived blob (extracted document, chunk text, result) outlives the job that wrote it by at most the retention; a day of margin covers jobs that waited long in a queue. */
+/**
+ * Why 1 day past the job retention: a derived blob (extracted document, chunk text, result) outlives the job that wrote
+ * it by at most the retention; a day of margin covers jobs that waited long in a queue.
+ */
 const DERIVED_BLOB_MARGIN_MS = 24 * 60 * 60 * 1000;
 /** Why hourly: walking the blob directory stats every blob, too costly for every sweep. */
 const BLOB_WALK_EVERY_MS = 60 * 60 * 1000;

@@ -344,7 +344,8 @@ function kubernetesSchemaProblems(dir: string): string[] {
 
 /** Validates a compose document against the vendored Compose Specification schema (infra/schemas/README.md). */
 function composeSchemaProblems(document: unknown): string[] {
-  // The schema names draft-07 by its https URI, which ajv does not know: its meta-schema check is skipped (the schema is vendored, not user input); formats (durations) are not checked.
+  // The schema names draft-07 by its https URI, which ajv does not know: its meta-schema check is skipped (the schema
+  // is vendored, not user input); formats (durations) are not checked.
   const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: false, validateFormats: false });
   const validate = ajv.compile(JSON.parse(read('infra/schemas/compose-spec.json')) as object);
   if (validate(document)) return [];

@@ -49,7 +49,10 @@ export const WorkerEnv = z.object({
   GEMBATCH_DRAFT_MODEL: z.string().optional(),
   /** Keep a sequence's tokens between jobs and evaluate only the part of the next prompt that differs (shared instruction evaluated once per sequence). */
   GEMBATCH_PREFIX_REUSE: envBool.default(true),
-  /** Prompt tokens a joining job adds per decode step while others generate (chunked prefill); 0 = whole prompt at once. Unset: the engine's default (max(16, sequences) on CPU, 256 on a GPU). */
+  /**
+   * Prompt tokens a joining job adds per decode step while others generate (chunked prefill); 0 = whole prompt at once.
+   * Unset: the engine's default (max(16, sequences) on CPU, 256 on a GPU).
+   */
   GEMBATCH_PREFILL_CHUNK_TOKENS: envInt(0, 65_536).optional(),
   /** Generate jobs a node takes beyond its sequences: they load their input and wait for a sequence, so a sequence freed by a finishing job never waits on Redis. Unset: as many as the sequences. */
   GEMBATCH_GENERATE_PREFETCH: envInt(0, 4096).optional(),

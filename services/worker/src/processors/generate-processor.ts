@@ -30,7 +30,10 @@ export interface GenerateProcessorDeps {
   /** Splits text into chunks of at most `maxTokens` tokens with `overlapTokens` overlap, in order. */
   chunkText(text: string, maxTokens: number, overlapTokens: number): Promise<string[]>;
   overlapTokens: number;
-  /** Most chunk jobs one input may fan out into (`GEMBATCH_MAX_CHUNKS_PER_JOB`); more fails with `GB_ERR_INPUT_TOO_LARGE`. Defaults to `DEFAULT_MAX_CHUNKS_PER_JOB`. */
+  /**
+   * Most chunk jobs one input may fan out into (`GEMBATCH_MAX_CHUNKS_PER_JOB`); more fails with
+   * `GB_ERR_INPUT_TOO_LARGE`. Defaults to `DEFAULT_MAX_CHUNKS_PER_JOB`.
+   */
   maxChunks?: number;
 }
 

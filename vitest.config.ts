@@ -10,7 +10,7 @@ export default defineConfig({
     ],
     // Native addons (llama.cpp, sharp) are safest in child processes, not worker threads.
     pool: 'forks',
-    // Sized for a 2-core machine: more files at once only thrash the CPU that model tests need.
+    // Why 2: the suite must pass on a 2-core CI runner; more files at once only thrash the CPU that model tests need.
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -10,7 +10,7 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts'],
     // Some of these import packages that load native addons (llama.cpp, sharp): child processes are safest.
     pool: 'forks',
-    // Why 2: sized for a 2-core machine; more files at once only add contention.
+    // Why 2: the suite must pass on a 2-core CI runner; more files at once only add contention.
     maxWorkers: 2,
     // Pure tests share no state through modules, so one module graph per worker is safe and spares re-imports.
     isolate: false,

@@ -32,7 +32,7 @@ const load = () =>
   loadavg()
     .map((v) => v.toFixed(1))
     .join(' / ');
-/** Bound on one run: generous for a busy 2-core machine. */
+/** Bound on one run: generous for a busy machine with few cores. */
 const RUN_TIMEOUT_MS = 15 * 60_000;
 
 const rows: string[] = [];

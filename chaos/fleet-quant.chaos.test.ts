@@ -20,7 +20,7 @@ const VRAM = ['12GiB', '16GiB', '32GiB'] as const;
 describe('three nodes with 12, 16 and 32 GiB share one queue; one is killed with kill -9', () => {
   let chaos: ChaosStack;
   beforeAll(async () => {
-    // Two sequences each: three engines share two cores, and every node must get work.
+    // Two sequences each: three engines may share as few as two cores, and every node must get work.
     chaos = await startChaosStack({ simulateVram: VRAM, sequences: 2 });
   }, STACK_START_TIMEOUT_MS);
   afterAll(() => chaos?.close());

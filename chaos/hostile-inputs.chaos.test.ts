@@ -43,7 +43,7 @@ const MB = 1024 * 1024;
 const LAG_P99_BUDGET_S = 0.2;
 /** Upload cap of the stack under test; the endless upload must be cut off near it. */
 const MAX_UPLOAD_BYTES = 16 * MB;
-/** Bound on starting the stack (three tsx processes and a model on a busy 2-core box). */
+/** Bound on starting the stack (three tsx processes and a model on a busy machine with few cores). */
 const STACK_START_TIMEOUT_MS = 150_000;
 /** Bound on every job settling after the flood. */
 const SETTLE_TIMEOUT_MS = 150_000;

@@ -48,7 +48,7 @@ const QAT_REPO = 'google/gemma-4-12b-it-qat-q4_0-gguf';
  *
  * Gemma 4 12B instruction-tuned. Sizes are the published file sizes (DESIGN.md "Facts"); the
  * repositories and file names follow node-llama-cpp's recommended-model list and Google's QAT
- * naming, and were not downloadable from this build machine: `gembatch models pull` verifies each
+ * naming, and were not downloaded when the catalog was written: `gembatch models pull` verifies each
  * file against the server's sha256 as it downloads.
  *
  * Quality ranks: BF16 is the reference and Q8_0 is near-lossless. Google's QAT Q4_0 is trained to be
@@ -125,7 +125,7 @@ export const GEMMA4_12B_CATALOG: ModelCatalog = {
     bytes: 150 * MB,
     note: 'image and audio projector',
   },
-  // llama.cpp's compute buffer for a 12B model with a 262k vocabulary at batch 512 (estimated, not measured here).
+  // llama.cpp's compute buffer for a 12B model with a 262k vocabulary at batch 512 (estimated, not measured).
   computeBufferBytes: 512 * 1024 ** 2,
 };
 

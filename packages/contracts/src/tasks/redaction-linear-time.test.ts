@@ -4,7 +4,7 @@ import { detectIdentifiers, findEmails, type IdentifierType } from './redaction.
 /**
  * Hostile inline texts of issue 9 against every detector. 'MRN' + 40,000 spaces took 5.6 s and
  * `a@a.a.a…` grew the same way (quadratic: a megabyte would take many minutes). The bound is loose
- * enough for a busy 2-core CI box and far below what quadratic time takes at a megabyte.
+ * enough for a busy CI machine with few cores and far below what quadratic time takes at a megabyte.
  */
 const MB = 1024 * 1024;
 const BOUND_MS = 5_000;

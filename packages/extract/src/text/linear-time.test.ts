@@ -10,7 +10,10 @@ import { rtfToText } from './rtf-to-text.ts';
  * case is loose enough for a busy CI machine and still far below what quadratic time would take.
  */
 const MB = 1024 * 1024;
-/** Generous for a shared 2-core CI box (linear code needs 10-300 ms here); the quadratic originals need minutes to an hour. */
+/**
+ * Generous for a busy CI machine (the linear code needs 10-300 ms on two shared cores); the quadratic originals
+ * need minutes to an hour.
+ */
 const BOUND_MS = 5_000;
 
 /** Compares without a diff: a failing diff of two 1 MB strings would itself take minutes. */

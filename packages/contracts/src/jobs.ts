@@ -162,7 +162,10 @@ export const JobSpec = z.object({
 });
 export type JobSpec = z.infer<typeof JobSpec>;
 
-/** The `JobSpec` part of a queue payload (or of fields gathered for a new job), leaving out unset optional fields; for handing a job on to its next queue under the same id. */
+/**
+ * The `JobSpec` part of a queue payload (or of fields gathered for a new job), leaving out unset
+ * optional fields; for handing a job on to its next queue under the same id.
+ */
 export function jobSpecOf(data: JobSpec): JobSpec {
   return {
     job_id: data.job_id,

@@ -29,7 +29,10 @@ export const WorkerEnv = z.object({
   GEMBATCH_MMPROJ: z.string().optional(),
   /** Where downloaded models go. Defaults to `<GEMBATCH_DATA_DIR>/models`. */
   GEMBATCH_MODELS_DIR: z.string().optional(),
-  /** The model lock: commit, sha256 and size of each downloaded model file, checked on every later download and load (trust on first use). Defaults to `<models dir>/models.lock.json`. */
+  /**
+   * The model lock: commit, sha256 and size of each downloaded model file, checked on every later
+   * download and load (trust on first use). Defaults to `<models dir>/models.lock.json`.
+   */
   GEMBATCH_MODEL_LOCK: z.string().min(1).optional(),
   /** Parallel sequences (jobs decoding together). Unset: chosen from memory (see the quantization table). */
   GEMBATCH_SEQUENCES: envInt(1, 256).optional(),
@@ -54,7 +57,10 @@ export const WorkerEnv = z.object({
    * Unset: the engine's default (max(16, sequences) on CPU, 256 on a GPU).
    */
   GEMBATCH_PREFILL_CHUNK_TOKENS: envInt(0, 65_536).optional(),
-  /** Generate jobs a node takes beyond its sequences: they load their input and wait for a sequence, so a sequence freed by a finishing job never waits on Redis. Unset: as many as the sequences. */
+  /**
+   * Generate jobs a node takes beyond its sequences: they load their input and wait for a sequence,
+   * so a sequence freed by a finishing job never waits on Redis. Unset: as many as the sequences.
+   */
   GEMBATCH_GENERATE_PREFETCH: envInt(0, 4096).optional(),
   /** Image token budget per image on multimodal nodes. */
   GEMBATCH_IMAGE_MAX_TOKENS: envInt(40, 4096).default(280),

@@ -158,7 +158,8 @@ export interface TaskDefinition<Name extends string, Options extends z.ZodType, 
 }
 
 /** Any task definition (what a registry holds). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each entry keeps its own option and output types; `any` here only lets them share one record type.
+// Each entry keeps its own option and output types; `any` here only lets them share one record type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
 export type AnyTaskDefinition = TaskDefinition<string, any, any>;
 
 /** Task definitions by name: the built-in `TASKS`, or a test's own. */

@@ -14,6 +14,9 @@ import { startWorker } from './worker-harness.ts';
  * A PDF password is a secret: it must leave the stored job on every path, not only when it opened
  * the file (issue 9: it stayed in Redis for the retention period whenever extraction failed).
  */
+/** Why not a short word: the stored job holds random hex ids and hashes, and 'abc' turned up in one of them. */
+const PASSWORD = 'Pw-secret!Zq';
+
 describe('the PDF password leaves the stored job', () => {
   redisTest(
     'when it opens the file, when it is wrong, and when extraction fails for another reason',
@@ -22,7 +25,7 @@ describe('the PDF password leaves the stored job', () => {
       try {
         const text = await writeTextPdf(join(dir.path, 'opinion.pdf'), ['The court affirmed the judgment.']);
         const locked = await writeEncryptedPdf(text, join(dir.path, 'locked.pdf'), {
-          userPassword: 'abc',
+          userPassword: PASSWORD,
           ownerPassword: 'owner',
         });
         const broken = await writeTruncatedPdf(join(dir.path, 'broken.pdf'), 0.4);
@@ -32,9 +35,9 @@ describe('the PDF password leaves the stored job', () => {
           GEMBATCH_CONTEXT_PER_SEQUENCE: '1024',
         });
         const cases = [
-          { path: locked, password: 'abc', status: 'completed' },
+          { path: locked, password: PASSWORD, status: 'completed' },
           { path: locked, password: 'wrong-password', status: 'failed', code: 'GB_ERR_PDF_PASSWORD_INVALID' },
-          { path: broken, password: 'abc', status: 'failed', code: 'GB_ERR_PDF_INVALID' },
+          { path: broken, password: PASSWORD, status: 'failed', code: 'GB_ERR_PDF_INVALID' },
         ];
         for (const c of cases) {
           const id = await worker.submitFile(c.path, 'summarize', { max_tokens: 8, password: c.password });

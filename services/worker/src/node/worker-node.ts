@@ -316,7 +316,8 @@ export class WorkerNode {
       withProjector: env.GEMBATCH_MMPROJ !== undefined,
       onProgress: ({ downloadedBytes, totalBytes }) => {
         const percent = totalBytes > 0 ? Math.floor((downloadedBytes / totalBytes) * 100) : 0;
-        if (percent >= lastPercent + 5) {
+        // A line per 5 %, and always the last one (99 % then 100 % is a step of 1).
+        if (percent >= lastPercent + 5 || (percent >= 100 && lastPercent < 100)) {
           lastPercent = percent;
           this.#log.info({ downloadedBytes, totalBytes, percent }, 'downloading model');
           void this.#events?.({

@@ -282,6 +282,7 @@ async function readRecord(file: string): Promise<PartialRecord | undefined> {
   }
 }
 
-async function hashFile(file: string, hash: Hash): Promise<void> {
+/** Feeds a whole file into `hash` (streamed: model files are GBs). */
+export async function hashFile(file: string, hash: Hash): Promise<void> {
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
 }

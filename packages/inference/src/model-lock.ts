@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GembatchError, errorMessage } from '@gembatch/contracts';
+import { GembatchError, SHA256_PATTERN, errorMessage } from '@gembatch/contracts';
 import { hfHeaders, hfResolveUrl, type HfAccess, type HfFile } from './hf-source.ts';
-import { downloadFile, type DownloadedFile, type DownloadProgress } from './model-download.ts';
+import { downloadFile, hashFile, type DownloadedFile, type DownloadProgress } from './model-download.ts';
 
 /** What the lock remembers of a downloaded model file (trust on first use). */
 export interface ModelLockEntry {
@@ -107,11 +106,11 @@ export async function fileSha256(file: string): Promise<{ sha256: string; size: 
     stamp.size === before.size &&
     stamp.mtimeMs === before.mtimeMs &&
     stamp.ctimeMs === before.ctimeMs &&
-    /^[0-9a-f]{64}$/.test(stamp.sha256)
+    SHA256_PATTERN.test(stamp.sha256)
   )
     return { sha256: stamp.sha256, size: stamp.size };
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  await hashFile(file, hash);
   const sha256 = hash.digest('hex');
   const after = await stat(file);
   // A file written while it was hashed is not stamped: the next call hashes it again.

@@ -22,6 +22,7 @@ import { acceleratorOf, defaultThreads, loadLlama, type GpuOption } from './load
 import { LockstepBarrier } from './lockstep-barrier.ts';
 import { inspectModelFile, modelNameFor } from './model-file.ts';
 import { OutputTracker } from './output-tracker.ts';
+import { PrefixSnapshots, sharedPrefixLength, type PendingSnapshot, type PrefixSnapshot } from './prefix-snapshots.ts';
 import { PromptFormat, type PromptMode } from './prompt-format.ts';
 import { SequencePool } from './sequence-pool.ts';
 import { guardTokenListener } from './token-listener.ts';
@@ -72,6 +73,17 @@ export interface LlamaCppEngineOptions {
    * predictions interleave with the kept tokens in ways not tested here).
    */
   prefixReuse?: boolean;
+  /**
+   * With prefix reuse: a prompt prefix shared by several jobs is evaluated once per engine, not
+   * once per sequence; its KV state is saved and loaded into the other sequences (see
+   * {@link PrefixSnapshots}). Defaults to `true` on the CPU, where loading is a memory copy and
+   * evaluating is the cost; `false` on a GPU, where evaluating a prefix is fast and the load
+   * copies the state through host memory (not measured on a GPU here). Off for models whose KV
+   * cache cannot be cut at any token (sliding-window caches without a full cache, recurrent).
+   */
+  prefixSnapshots?: boolean;
+  /** Directory for prefix snapshots. Defaults to `/dev/shm` where writable, else the OS temp dir. */
+  prefixSnapshotDir?: string;
   /**
    * Most prompt tokens a joining job adds to one decode step while other sequences are generating
    * (chunked prefill: a long prompt does not stall the running sequences for its whole length);
@@ -147,6 +159,7 @@ export class LlamaCppEngine implements Engine {
   };
   readonly #generating: { count: number };
   readonly #prefixReuse: boolean;
+  readonly #snapshots: PrefixSnapshots | undefined;
   readonly #prefillChunkTokens: number;
   /** Jobs past their prompt (generating tokens): a joining prompt is chunked only while there are some. */
   #decoding = 0;
@@ -169,6 +182,7 @@ export class LlamaCppEngine implements Engine {
     closeTimeoutMs: number;
     prompt: PromptMode;
     prefixReuse: boolean;
+    snapshots: PrefixSnapshots | undefined;
     prefillChunkTokens: number;
   }) {
     this.info = parts.info;
@@ -184,6 +198,7 @@ export class LlamaCppEngine implements Engine {
     this.#log = parts.log;
     this.#closeTimeoutMs = parts.closeTimeoutMs;
     this.#prefixReuse = parts.prefixReuse;
+    this.#snapshots = parts.snapshots;
     this.#prefillChunkTokens = parts.prefillChunkTokens;
   }
 
@@ -243,6 +258,18 @@ export class LlamaCppEngine implements Engine {
           }),
         });
       }
+      const prefixReuse = options.prefixReuse ?? draft === undefined;
+      const snapshots =
+        prefixReuse &&
+        (options.prefixSnapshots ?? accelerator === 'cpu') &&
+        pooled.every((p) => !p.sequence.needsCheckpoints)
+          ? await PrefixSnapshots.create(options.prefixSnapshotDir ? { baseDir: options.prefixSnapshotDir } : {}).catch(
+              (error: unknown) => {
+                log?.warn({ err: errorMessage(error) }, 'prefix snapshots off: no directory for them');
+                return undefined;
+              },
+            )
+          : undefined;
       const [gpuName] = await llama.getGpuDeviceNames();
       const info: EngineInfo = {
         engine: 'node-llama-cpp',
@@ -268,7 +295,8 @@ export class LlamaCppEngine implements Engine {
         log,
         closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
         prompt: options.prompt ?? 'auto',
-        prefixReuse: options.prefixReuse ?? draft === undefined,
+        prefixReuse,
+        snapshots,
         prefillChunkTokens: options.prefillChunkTokens ?? defaultPrefillChunkTokens(accelerator, sequences),
       });
       info.chat = engine.#format.chat;
@@ -286,6 +314,7 @@ export class LlamaCppEngine implements Engine {
           prompt: engine.#format.name,
           lockstep: engine.#lockstep,
           prefixReuse: engine.#prefixReuse,
+          prefixSnapshots: snapshots !== undefined,
           prefillChunkTokens: engine.#prefillChunkTokens,
           draft: draft !== undefined,
           ms: Math.round(performance.now() - started),
@@ -374,12 +403,14 @@ export class LlamaCppEngine implements Engine {
       this.#prefixReuse ? (candidate) => sharedPrefixLength(candidate.sequence.contextTokens, plan.tokens) : undefined,
     );
     let clean = false;
+    let prefix: PreparedPrefix | undefined;
     try {
-      const prefix = await this.#keepSharedPrefix(pooled, plan.tokens);
+      prefix = await this.#preparePrefix(pooled, plan.tokens, signal);
       const result = await this.#decode(pooled, plan, prefix, grammar, request, signal, started);
       clean = true;
       return result;
     } finally {
+      prefix?.snapshot?.finish(false);
       // Without reuse, or after a failure (the sequence's state is whatever was decoded before it),
       // the next job starts from an empty sequence.
       if (!this.#prefixReuse || !clean)
@@ -398,29 +429,79 @@ export class LlamaCppEngine implements Engine {
 
   /**
    * Prefix reuse: keeps the tokens the sequence already holds that `tokens` starts with (a previous
-   * job's system prompt, instruction, schema) and erases the rest; returns how many are kept, so
-   * only `tokens.slice(kept)` is evaluated. At least the last prompt token is always evaluated (its
-   * logits give the first generated token). When llama.cpp cannot cut the KV cache there (a
+   * job's system prompt, instruction, schema) and erases the rest, or loads a longer prefix from a
+   * snapshot; returns how many are kept, so only `tokens.slice(kept)` is evaluated. At least the
+   * last prompt token is always evaluated (its logits give the first generated token). When this
+   * prompt shares a start with a recent one that no snapshot covers, `snapshot` asks the caller to
+   * evaluate that start first and save it. When llama.cpp cannot cut the KV cache there (a
    * sliding-window cache that dropped the start), node-llama-cpp evaluates the kept tokens again;
    * the token meter shows it, and such tokens are counted as evaluated, not reused (`reused`).
    */
-  async #keepSharedPrefix(pooled: PooledSequence, tokens: readonly Token[]): Promise<{ kept: number; reused: number }> {
+  async #preparePrefix(pooled: PooledSequence, tokens: readonly Token[], signal: AbortSignal): Promise<PreparedPrefix> {
     const sequence = pooled.sequence;
     if (!this.#prefixReuse) return this.#countPrompt(tokens.length, 0, 0);
-    const held = sequence.contextTokens;
-    const limit = Math.min(held.length, tokens.length - 1);
-    let kept = 0;
-    while (kept < limit && held[kept] === tokens[kept]) kept++;
+    const kept = sharedPrefixLength(sequence.contextTokens, tokens.slice(0, -1));
+    const snapshots = this.#snapshots;
+    const found = snapshots?.find(tokens, kept);
+    if (snapshots && found) {
+      const loaded = await this.#loadSnapshot(pooled, found, signal);
+      if (loaded) return this.#countPrompt(tokens.length, found.tokens.length, 0);
+      snapshots.discard(found);
+    }
     const meter = sequence.tokenMeter;
     const before = meter.usedInputTokens + meter.usedOutputTokens;
     if (kept < sequence.nextTokenIndex)
       await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
     const reevaluated = meter.usedInputTokens + meter.usedOutputTokens - before;
-    return this.#countPrompt(tokens.length, kept, reevaluated);
+    const prepared = this.#countPrompt(tokens.length, kept, reevaluated);
+    const snapshot = snapshots?.claim(tokens, sequence.nextTokenIndex);
+    return snapshot ? { ...prepared, snapshot } : prepared;
+  }
+
+  /**
+   * Loads a snapshot into the sequence (waiting while another job is still saving it); `false`
+   * when it cannot be used (its save failed, or the load did), leaving the sequence empty.
+   */
+  async #loadSnapshot(pooled: PooledSequence, snapshot: PrefixSnapshot, signal: AbortSignal): Promise<boolean> {
+    const file = await untilAborted(snapshot.file, signal, this.#closeController.signal);
+    if (file === undefined) return false;
+    try {
+      await pooled.sequence.loadStateFromFile(file, { acceptRisk: true });
+      if (pooled.sequence.nextTokenIndex === snapshot.tokens.length) return true;
+    } catch (error) {
+      this.#log?.warn({ err: errorMessage(error), sequence: pooled.sequenceId }, 'prefix snapshot could not be loaded');
+    }
+    await pooled.sequence.clearHistory();
+    return false;
+  }
+
+  /**
+   * Evaluates the shared start of the prompt that a new snapshot covers (in steps while other
+   * sequences generate), saves the sequence's state and publishes it; returns how many prompt
+   * tokens the sequence now holds. A failed save only means other jobs evaluate it themselves.
+   */
+  async #evaluateSnapshot(
+    pooled: PooledSequence,
+    tokens: Token[],
+    kept: number,
+    pending: PendingSnapshot,
+    signal: AbortSignal,
+  ): Promise<number> {
+    const end = pending.snapshot.tokens.length;
+    await this.#prefillInSteps(pooled, tokens.slice(kept, end), signal, { evaluateAll: true });
+    let saved = false;
+    try {
+      await pooled.sequence.saveStateToFile(pending.file);
+      saved = true;
+    } catch (error) {
+      this.#log?.warn({ err: errorMessage(error), sequence: pooled.sequenceId }, 'prefix snapshot could not be saved');
+    }
+    pending.finish(saved);
+    return end;
   }
 
   /** Adds a prompt to the reused / evaluated counters. */
-  #countPrompt(promptTokens: number, kept: number, reevaluated: number): { kept: number; reused: number } {
+  #countPrompt(promptTokens: number, kept: number, reevaluated: number): PreparedPrefix {
     const reused = Math.max(0, kept - reevaluated);
     this.#stats.promptTokensReused += reused;
     this.#stats.promptTokensEvaluated += promptTokens - reused;
@@ -433,28 +514,38 @@ export class LlamaCppEngine implements Engine {
    * shared by every job prefilling in that step, so a long prompt never stalls the running
    * sequences for its whole length. Returns what is left for `evaluate()` (at most one chunk,
    * evaluated in the step that yields the first token). Holding a place at the barrier meanwhile
-   * is what puts each chunk into the same decode as the running sequences' next tokens.
+   * is what puts each chunk into the same decode as the running sequences' next tokens. With
+   * `evaluateAll` (a snapshot's prefix) every token is evaluated here and nothing is returned.
    */
-  async #prefillInSteps(pooled: PooledSequence, tokens: Token[], signal: AbortSignal): Promise<Token[]> {
+  async #prefillInSteps(
+    pooled: PooledSequence,
+    tokens: Token[],
+    signal: AbortSignal,
+    { evaluateAll = false } = {},
+  ): Promise<Token[]> {
     const cap = this.#prefillChunkTokens;
-    if (!this.#lockstep || cap <= 0) return tokens;
     let rest = tokens;
-    const key = pooled.sequenceId;
-    while (rest.length > cap && this.#decoding > 0) {
-      await this.#barrier.arrive(key);
-      throwIfAborted(signal, this.#closeController.signal);
-      if (this.#decoding === 0) break;
-      const take = this.#takePrefillBudget(Math.min(cap, rest.length - 1));
-      if (take === 0) continue;
-      await pooled.sequence.evaluateWithoutGeneratingNewTokens(rest.slice(0, take));
-      rest = rest.slice(take);
+    if (this.#lockstep && cap > 0) {
+      const key = pooled.sequenceId;
+      const leave = evaluateAll ? 0 : cap;
+      while (rest.length > leave && this.#decoding > 0) {
+        await this.#barrier.arrive(key);
+        throwIfAborted(signal, this.#closeController.signal);
+        if (this.#decoding === 0) break;
+        const take = this.#takePrefillBudget(Math.min(cap, evaluateAll ? rest.length : rest.length - 1));
+        if (take === 0) continue;
+        await pooled.sequence.evaluateWithoutGeneratingNewTokens(rest.slice(0, take));
+        rest = rest.slice(take);
+      }
+      if (!evaluateAll && this.#barrier.has(key) && this.#decoding > 0) {
+        // The last chunk goes in with the running sequences' next step too.
+        await this.#barrier.arrive(key);
+        throwIfAborted(signal, this.#closeController.signal);
+      }
     }
-    if (this.#barrier.has(key) && this.#decoding > 0) {
-      // The last chunk goes in with the running sequences' next step too.
-      await this.#barrier.arrive(key);
-      throwIfAborted(signal, this.#closeController.signal);
-    }
-    return rest;
+    if (!evaluateAll) return rest;
+    if (rest.length > 0) await pooled.sequence.evaluateWithoutGeneratingNewTokens(rest);
+    return [];
   }
 
   /** Takes up to `wanted` prompt tokens from the budget of the decode step being released now. */
@@ -472,7 +563,7 @@ export class LlamaCppEngine implements Engine {
   async #decode(
     pooled: PooledSequence,
     plan: ReturnType<PromptFormat['build']>,
-    prefix: { kept: number; reused: number },
+    prefix: PreparedPrefix,
     grammar: LlamaGrammar | undefined,
     request: GenerateRequest,
     signal: AbortSignal,
@@ -489,7 +580,10 @@ export class LlamaCppEngine implements Engine {
     let tail: Token[];
     try {
       throwIfAborted(signal, this.#closeController.signal);
-      tail = await this.#prefillInSteps(pooled, plan.tokens.slice(prefix.kept), signal);
+      const held = prefix.snapshot
+        ? await this.#evaluateSnapshot(pooled, plan.tokens, prefix.kept, prefix.snapshot, signal)
+        : prefix.kept;
+      tail = await this.#prefillInSteps(pooled, plan.tokens.slice(held), signal);
     } catch (error) {
       this.#generating.count--;
       this.#barrier.leave(key);
@@ -631,6 +725,7 @@ export class LlamaCppEngine implements Engine {
       await this.#model.dispose();
       await this.#draft?.model.dispose();
       await this.#llama.dispose();
+      await this.#snapshots?.close();
       this.#log?.info(
         {
           promptTokens: this.#stats.promptTokens,
@@ -644,12 +739,35 @@ export class LlamaCppEngine implements Engine {
   }
 }
 
-/** How many tokens `held` and `tokens` share from the start. */
-function sharedPrefixLength(held: readonly Token[], tokens: readonly Token[]): number {
-  const limit = Math.min(held.length, tokens.length);
-  let n = 0;
-  while (n < limit && held[n] === tokens[n]) n++;
-  return n;
+/** What a job's sequence holds of its prompt before evaluating the rest. */
+interface PreparedPrefix {
+  /** Prompt tokens the sequence holds (kept from the previous job or loaded from a snapshot). */
+  kept: number;
+  /** Of those, the ones not evaluated again (the job's `reusedPromptTokens`). */
+  reused: number;
+  /** A snapshot this job evaluates and saves first (its shared start, `kept` up to the snapshot's length). */
+  snapshot?: PendingSnapshot;
+}
+
+/** Resolves as `promise` does, or throws as {@link throwIfAborted} when `signal` aborts first. */
+async function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, closeSignal: AbortSignal): Promise<T> {
+  throwIfAborted(signal, closeSignal);
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      try {
+        throwIfAborted(signal, closeSignal);
+      } catch (error) {
+        reject(error);
+      }
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
 
 function throwIfAborted(signal: AbortSignal, closeSignal: AbortSignal): void {

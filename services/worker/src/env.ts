@@ -53,6 +53,11 @@ export const WorkerEnv = z.object({
   /** Keep a sequence's tokens between jobs and evaluate only the part of the next prompt that differs (shared instruction evaluated once per sequence). */
   GEMBATCH_PREFIX_REUSE: envBool.default(true),
   /**
+   * With prefix reuse, evaluate a prefix shared by several jobs once per node and load its saved KV state into the
+   * other sequences (files in /dev/shm, removed at exit). Unset: on for CPU nodes, off on GPUs (not measured there).
+   */
+  GEMBATCH_PREFIX_SNAPSHOTS: envBool.optional(),
+  /**
    * Prompt tokens a joining job adds per decode step while others generate (chunked prefill); 0 = whole prompt at once.
    * Unset: the engine's default (max(16, sequences) on CPU, 256 on a GPU).
    */

@@ -385,6 +385,7 @@ export class WorkerNode {
       gpu,
       ...(env.GEMBATCH_DRAFT_MODEL ? { draftModelPath: env.GEMBATCH_DRAFT_MODEL } : {}),
       prefixReuse: env.GEMBATCH_PREFIX_REUSE,
+      ...(env.GEMBATCH_PREFIX_SNAPSHOTS !== undefined ? { prefixSnapshots: env.GEMBATCH_PREFIX_SNAPSHOTS } : {}),
       ...(env.GEMBATCH_PREFILL_CHUNK_TOKENS !== undefined
         ? { prefillChunkTokens: env.GEMBATCH_PREFILL_CHUNK_TOKENS }
         : {}),

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import path from 'node:path';
 import {
   DisposedError,
@@ -200,6 +201,8 @@ export class LlamaCppEngine implements Engine {
     this.#prefixReuse = parts.prefixReuse;
     this.#snapshots = parts.snapshots;
     this.#prefillChunkTokens = parts.prefillChunkTokens;
+    // Every job in flight listens to it (while it waits for a sequence or a snapshot).
+    setMaxListeners(0, this.#closeController.signal);
   }
 
   /** See {@link createLlamaCppEngine}. */
@@ -442,19 +445,30 @@ export class LlamaCppEngine implements Engine {
     if (!this.#prefixReuse) return this.#countPrompt(tokens.length, 0, 0);
     const kept = sharedPrefixLength(sequence.contextTokens, tokens.slice(0, -1));
     const snapshots = this.#snapshots;
-    const found = snapshots?.find(tokens, kept);
-    if (snapshots && found) {
-      const loaded = await this.#loadSnapshot(pooled, found, signal);
-      if (loaded) return this.#countPrompt(tokens.length, found.tokens.length, 0);
-      snapshots.discard(found);
+    let loaded = 0;
+    // Load the longest snapshot this prompt starts with; while waiting for it another job may have
+    // claimed a longer one, so look again until none is longer than what the sequence holds.
+    for (let found = snapshots?.find(tokens, kept); snapshots && found; found = snapshots.find(tokens, loaded)) {
+      if (await this.#loadSnapshot(pooled, found, signal)) loaded = found.tokens.length;
+      else {
+        snapshots.discard(found);
+        break;
+      }
     }
-    const meter = sequence.tokenMeter;
-    const before = meter.usedInputTokens + meter.usedOutputTokens;
-    if (kept < sequence.nextTokenIndex)
-      await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
-    const reevaluated = meter.usedInputTokens + meter.usedOutputTokens - before;
-    const prepared = this.#countPrompt(tokens.length, kept, reevaluated);
-    const snapshot = snapshots?.claim(tokens, sequence.nextTokenIndex);
+    let prepared: PreparedPrefix;
+    if (loaded > 0) prepared = this.#countPrompt(tokens.length, loaded, 0);
+    else {
+      const meter = sequence.tokenMeter;
+      const before = meter.usedInputTokens + meter.usedOutputTokens;
+      const keep = Math.min(kept, sequence.nextTokenIndex);
+      if (keep < sequence.nextTokenIndex)
+        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+      const reevaluated = meter.usedInputTokens + meter.usedOutputTokens - before;
+      prepared = this.#countPrompt(tokens.length, keep, reevaluated);
+    }
+    // A longer start shared with a recent prompt than the sequence now holds: evaluate it first and
+    // save it (right after the last `find`, with no wait between, so two jobs never claim one prefix).
+    const snapshot = snapshots?.claim(tokens, prepared.kept);
     return snapshot ? { ...prepared, snapshot } : prepared;
   }
 

@@ -22,7 +22,8 @@ describe('PrefixSnapshots', () => {
     expect(snapshots.claim(prompt(1), 0)).toBeUndefined();
     const pending = snapshots.claim(prompt(2), 0);
     expect(pending?.snapshot.tokens).toEqual(SHARED);
-    // A third prompt finds the pending snapshot instead of claiming another.
+    // A third prompt finds the pending snapshot and cannot claim another of the same start.
+    expect(snapshots.claim(prompt(3), 0)).toBeUndefined();
     const found = snapshots.find(prompt(3), 0);
     expect(found).toBe(pending?.snapshot);
     await writeFile(pending?.file ?? '', 'state');

@@ -91,12 +91,7 @@ export class PrefixSnapshots {
    * generated token).
    */
   find(tokens: readonly number[], longerThan: number): PrefixSnapshot | undefined {
-    let best: Entry | undefined;
-    for (const entry of this.#entries) {
-      const length = entry.tokens.length;
-      if (length <= longerThan || length >= tokens.length || (best && best.tokens.length >= length)) continue;
-      if (startsWith(tokens, entry.tokens)) best = entry;
-    }
+    const best = this.#longest(tokens, longerThan);
     if (best) {
       this.#entries.splice(this.#entries.indexOf(best), 1);
       this.#entries.push(best);
@@ -104,10 +99,22 @@ export class PrefixSnapshots {
     return best;
   }
 
+  #longest(tokens: readonly number[], longerThan: number): Entry | undefined {
+    let best: Entry | undefined;
+    for (const entry of this.#entries) {
+      const length = entry.tokens.length;
+      if (length <= longerThan || length >= tokens.length || (best && best.tokens.length >= length)) continue;
+      if (startsWith(tokens, entry.tokens)) best = entry;
+    }
+    return best;
+  }
+
   /**
    * Remembers `tokens` as a recent prompt and, when it shares at least {@link MIN_SNAPSHOT_TOKENS}
-   * (and more than `longerThan`) starting tokens with an earlier one, returns a pending snapshot of
-   * that shared start for the caller to evaluate and save. Call after {@link find} found nothing.
+   * more starting tokens with an earlier one than the `longerThan` its sequence holds, returns a
+   * pending snapshot of that shared start for the caller to evaluate and save. Call after
+   * {@link find}: a shorter snapshot (the system prompt of many tasks, say) is loaded first, and
+   * the longer start that this task's prompts share is claimed on top of it.
    */
   claim(tokens: readonly number[], longerThan: number): PendingSnapshot | undefined {
     let shared = 0;
@@ -115,7 +122,9 @@ export class PrefixSnapshots {
     this.#recent.push(tokens);
     if (this.#recent.length > this.#recentLimit) this.#recent.shift();
     shared = Math.min(shared, tokens.length - 1);
-    if (this.#closed || shared < MIN_SNAPSHOT_TOKENS || shared <= longerThan) return undefined;
+    if (this.#closed || shared - longerThan < MIN_SNAPSHOT_TOKENS) return undefined;
+    // Another job claimed a snapshot this prompt could load since the caller looked: load-or-evaluate is the caller's.
+    if (this.#longest(tokens, longerThan)) return undefined;
 
     const file = path.join(this.#dir, `${this.#next++}.state`);
     let settle: (value: string | undefined) => void = () => undefined;

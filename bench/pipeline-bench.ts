@@ -123,7 +123,7 @@ interface Row {
    * joins (no prefill in those steps). The issue's target is `itl_p99_ms` ≤ 2× this.
    */
   itl_steady_ms?: number;
-  /** CPU ms per job of each process: the engine's (this process), or the stack's (api, worker, redis, exporter, and this client). */
+  /** CPU ms per job of each process: the engine's (this process), the stack's (api, worker, redis, exporter, and this client), or llama-server's (and this client). */
   cpu_ms_per_job?: Record<string, number>;
   vs_llama_server?: { tok_s: number; jobs_s: number };
   vs_engine?: { tok_s: number; jobs_s: number };
@@ -575,13 +575,16 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await completion(base, { instruction: 'warm up', input: 'warm up' }, 4);
+    const cpu = new ProcessCpu({ 'llama-server': server.pid });
     const rows: Row[] = [];
     for (const name of workloadNames) {
       for (const phase of phases) {
         const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
+        const cpuBefore = await cpu.sample();
         const started = performance.now();
         const results = await pool(requests, sequences, (request) => completion(base, request, phase.maxTokens));
         const wall = (performance.now() - started) / 1000;
+        const cpuAfter = await cpu.sample();
         const generated = results.reduce((sum, r) => sum + r.generated, 0);
         rows.push({
           ...rowBase('llama-server', name, phase, wall, generated, mean(results.map((r) => r.promptTokens))),
@@ -592,6 +595,12 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
             prefill: round(mean(results.map((r) => r.prefillMs))),
             decode: round(mean(results.map((r) => r.decodeMs))),
           },
+          cpu_ms_per_job: Object.fromEntries(
+            Object.keys(cpuAfter).map((name) => [
+              name,
+              round(((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) / phase.requests, 1),
+            ]),
+          ),
         });
       }
     }

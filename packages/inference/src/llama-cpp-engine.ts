@@ -83,7 +83,7 @@ export interface LlamaCppEngineOptions {
    * cache cannot be cut at any token (sliding-window caches without a full cache, recurrent).
    */
   prefixSnapshots?: boolean;
-  /** Directory for prefix snapshots. Defaults to `/dev/shm` where writable, else the OS temp dir. */
+  /** Directory for prefix snapshots. Defaults to `/dev/shm` where it has 1 GiB free, else the OS temp dir. */
   prefixSnapshotDir?: string;
   /**
    * Most prompt tokens a joining job adds to one decode step while other sequences are generating
@@ -511,6 +511,8 @@ export class LlamaCppEngine implements Engine {
       this.#log?.warn({ err: errorMessage(error), sequence: pooled.sequenceId }, 'prefix snapshot could not be saved');
     }
     pending.finish(saved);
+    if (!saved && this.#snapshots?.disabled)
+      this.#log?.warn({ dir: this.#snapshots.dir }, 'prefix snapshots off: saves keep failing');
     return end;
   }
 

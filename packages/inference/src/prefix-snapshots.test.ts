@@ -79,3 +79,18 @@ describe('PrefixSnapshots', () => {
     expect(existsSync(snapshots.dir)).toBe(false);
   });
 });
+
+describe('PrefixSnapshots after failed saves', () => {
+  it('stops claiming after three saves in a row failed, keeps finding saved ones', async () => {
+    const snapshots = await open();
+    for (let i = 0; i < 3; i++) {
+      const shared = range(10_000 * (i + 1), 40);
+      snapshots.claim([...shared, 1], 0);
+      snapshots.claim([...shared, 2], 0)?.finish(false);
+    }
+    expect(snapshots.disabled).toBe(true);
+    const shared = range(90_000, 40);
+    snapshots.claim([...shared, 1], 0);
+    expect(snapshots.claim([...shared, 2], 0)).toBeUndefined();
+  });
+});

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, mkdir, mkdtemp, readdir, rm, unlink } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, rm, statfs, unlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -9,6 +9,10 @@ export const MIN_SNAPSHOT_TOKENS = 32;
 const DEFAULT_MAX_SNAPSHOTS = 8;
 /** Recent prompts compared with a new one to spot a shared prefix. */
 const DEFAULT_RECENT_PROMPTS = 32;
+/** Saves that may fail in a row before no new snapshot is claimed (a full or read-only directory). */
+const MAX_SAVE_FAILURES = 3;
+/** Free space `/dev/shm` needs to be the default (Docker gives containers 64 MiB unless `shm_size` says more). */
+const MIN_SHM_FREE_BYTES = 1024 ** 3;
 /** Directory under the base that holds one subdirectory per engine process. */
 const ROOT_NAME = 'gembatch-prefix-snapshots';
 
@@ -31,7 +35,7 @@ interface Entry extends PrefixSnapshot {
 }
 
 export interface PrefixSnapshotsOptions {
-  /** Directory for the state files. Defaults to `/dev/shm` where writable (memory, never a disk), else the OS temp dir. */
+  /** Directory for the state files. Defaults to `/dev/shm` (memory) where it has 1 GiB free, else the OS temp dir. */
   baseDir?: string;
   maxSnapshots?: number;
   recentPrompts?: number;
@@ -61,6 +65,7 @@ export class PrefixSnapshots {
   readonly #recent: (readonly number[])[] = [];
   #next = 0;
   #closed = false;
+  #saveFailures = 0;
 
   private constructor(dir: string, maxSnapshots: number, recentLimit: number) {
     this.#dir = dir;
@@ -122,7 +127,7 @@ export class PrefixSnapshots {
     this.#recent.push(tokens);
     if (this.#recent.length > this.#recentLimit) this.#recent.shift();
     shared = Math.min(shared, tokens.length - 1);
-    if (this.#closed || shared - longerThan < MIN_SNAPSHOT_TOKENS) return undefined;
+    if (this.#closed || this.disabled || shared - longerThan < MIN_SNAPSHOT_TOKENS) return undefined;
     // Another job claimed a snapshot this prompt could load since the caller looked: load-or-evaluate is the caller's.
     if (this.#longest(tokens, longerThan)) return undefined;
 
@@ -144,10 +149,12 @@ export class PrefixSnapshots {
         if (finished) return;
         finished = true;
         if (saved && !this.#closed) {
+          this.#saveFailures = 0;
           settle(file);
           this.#evict();
           return;
         }
+        if (!saved) this.#saveFailures++;
         this.#drop(entry);
         settle(undefined);
       },
@@ -158,6 +165,11 @@ export class PrefixSnapshots {
   discard(snapshot: PrefixSnapshot): void {
     const entry = this.#entries.find((e) => e === snapshot);
     if (entry) this.#drop(entry);
+  }
+
+  /** No new snapshots are claimed: the last {@link MAX_SAVE_FAILURES} saves failed. */
+  get disabled(): boolean {
+    return this.#saveFailures >= MAX_SAVE_FAILURES;
   }
 
   /** Snapshots kept (saved or being saved). */
@@ -206,10 +218,12 @@ export function sharedPrefixLength(a: readonly number[], b: readonly number[]): 
 async function defaultBaseDir(): Promise<string> {
   try {
     await access('/dev/shm', constants.W_OK);
-    return '/dev/shm';
+    const { bavail, bsize } = await statfs('/dev/shm');
+    if (bavail * bsize >= MIN_SHM_FREE_BYTES) return '/dev/shm';
   } catch {
-    return os.tmpdir();
+    // No /dev/shm here: the temp dir.
   }
+  return os.tmpdir();
 }
 
 /** Removes directories of engine processes that no longer run (named `<pid>-<random>`). */

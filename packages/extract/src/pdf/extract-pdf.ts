@@ -1,5 +1,6 @@
-import { GembatchError, type ExtractedDocument, type MediaPart, errorMessage } from '@gembatch/contracts';
+import { GembatchError, type MediaPart, errorMessage } from '@gembatch/contracts';
 import { loadSharp } from '../image/load-sharp.ts';
+import type { PartedDocument } from '../parted-document.ts';
 import { normalizeImage } from '../image/normalize-image.ts';
 import { ocrImage, tesseractAvailable } from '../ocr/tesseract.ts';
 import { throwIfAborted } from '../util/abort.ts';
@@ -67,10 +68,10 @@ const LISTED_PAGES = 20;
  * read; pages pdf.js loses behind a broken page tree are recovered with poppler; damaged files
  * pdf.js cannot open at all are read by poppler when it can. AcroForm values are appended to
  * their page's text; scanned pages (almost no text, mostly image) are rendered for a vision model
- * or OCRed. Page texts are joined with blank lines, so page `i` starts at
+ * or OCRed. The text is in parts, one per page (`PartedDocument`): joined with blank lines, page `i` starts at
  * `sum(chars of pages before i) + 2 × i`.
  */
-export async function extractPdf(input: ExtractPdfInput): Promise<ExtractedDocument> {
+export async function extractPdf(input: ExtractPdfInput): Promise<PartedDocument> {
   const usePoppler = input.textEngine === 'auto' && input.password === undefined && popplerAvailable();
   const popplerInfo = usePoppler ? await readPdfinfo(input.path, popplerOptions(input.signal)) : undefined;
   if (popplerInfo && popplerInfo.pages > input.maxPages) throw tooManyPages(popplerInfo.pages, input.maxPages);
@@ -163,7 +164,7 @@ async function recoverWithPoppler(
   path: string,
   pages: number | undefined,
   signal: AbortSignal | undefined,
-): Promise<ExtractedDocument | undefined> {
+): Promise<PartedDocument | undefined> {
   const texts = pages !== undefined && pages > 0 ? await readWithPdftotext(path, pages, signal) : undefined;
   if (!texts || texts.every((text) => text === undefined || countVisibleChars(text) === 0)) return undefined;
   const records: PageRecord[] = texts.map((text, index) => ({
@@ -198,20 +199,23 @@ function assemble(
   media: MediaPart[],
   meta: Record<string, unknown>,
   warnings: string[],
-): ExtractedDocument {
-  const text = records.map((record) => record.text).join('\n\n');
-  const kinds: ExtractedDocument['kinds'] = [];
-  // A test, not a count: counting rebuilds the whole text without its whitespace, hundreds of megabytes at 20,000 pages.
-  if (/\S/.test(text)) kinds.push('text');
+): PartedDocument {
+  const kinds: PartedDocument['document']['kinds'] = [];
+  // A test, not a count: counting rebuilds the text without its whitespace, hundreds of megabytes at 20,000 pages.
+  if (records.some((record) => /\S/.test(record.text))) kinds.push('text');
   if (media.length > 0) kinds.push('image');
   return {
-    media_type: 'application/pdf',
-    text,
-    pages: records.map((record) => ({ index: record.index, chars: record.text.length, source: record.source })),
-    media,
-    kinds,
-    meta,
-    warnings,
+    document: {
+      media_type: 'application/pdf',
+      text: '',
+      pages: records.map((record) => ({ index: record.index, chars: record.text.length, source: record.source })),
+      media,
+      kinds,
+      meta,
+      warnings,
+    },
+    // Pages joined by a blank line are the text (`joinedDocument`); not joined here, see `PartedDocument`.
+    textParts: records.map((record) => record.text),
   };
 }
 
@@ -265,7 +269,7 @@ class PdfPageReader {
     return this.#client;
   }
 
-  async read(): Promise<ExtractedDocument> {
+  async read(): Promise<PartedDocument> {
     const ownsWorker = this.#client === undefined;
     try {
       for (let index = 0; index < this.#info.pages; index++) {
@@ -473,7 +477,7 @@ class PdfPageReader {
     return fields.length;
   }
 
-  #finish(formFieldCount: number): ExtractedDocument {
+  #finish(formFieldCount: number): PartedDocument {
     const pagesWith = (source: PageSource) =>
       this.#records.filter((record) => record.source === source).map((record) => record.index);
     const failed = pagesWith('error');
@@ -490,7 +494,7 @@ class PdfPageReader {
       [this.#usedPdfjsText ? 'pdfjs' : '', this.#usedPopplerText ? 'pdftotext' : '']
         .filter((name) => name !== '')
         .join('+') || 'pdfjs';
-    const document = assemble(
+    const parted = assemble(
       this.#records,
       this.#media,
       {
@@ -506,7 +510,7 @@ class PdfPageReader {
       },
       this.#warnings,
     );
-    if (document.kinds.length > 0) return document;
+    if (parted.document.kinds.length > 0) return parted;
     if (failed.length === this.#records.length && unreadable.length === failed.length)
       throw new GembatchError('GB_ERR_PDF_INVALID', 'no page of the PDF could be read');
     if (this.#ocrFailed.length > 0 && this.#ocrMissing.length === 0)

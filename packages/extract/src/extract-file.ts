@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { GembatchError, type ErrorCode, type ExtractedDocument } from '@gembatch/contracts';
 import { extractAudio } from './audio/extract-audio.ts';
 import { extractImage } from './image/extract-image.ts';
+import { joinedDocument, partedDocument, type PartedDocument } from './parted-document.ts';
 import { extractPdf } from './pdf/extract-pdf.ts';
 import { sniffMediaType, type MediaKind } from './sniff/sniff-media-type.ts';
 import { DOCX_MIME, extractDocx } from './text/extract-docx.ts';
@@ -98,6 +99,11 @@ const TOO_LARGE_CODE: Readonly<Record<MediaKind, ErrorCode>> = {
  * is a `GembatchError` with a stable code; the result holds document content, so never log it.
  */
 export async function extractFile(options: ExtractOptions): Promise<ExtractedDocument> {
+  return joinedDocument(await extractFileInParts(options));
+}
+
+/** `extractFile` with the text still in parts (a PDF's pages), for the extraction process to send without joining it. */
+export async function extractFileInParts(options: ExtractOptions): Promise<PartedDocument> {
   const limits = validateLimits(options.limits);
   throwIfAborted(options.signal);
   let size: number;
@@ -141,29 +147,35 @@ export async function extractFile(options: ExtractOptions): Promise<ExtractedDoc
           `unsupported image format: detected ${sniffed.detail}; convert it to JPEG or PNG`,
           { details: { mime: sniffed.mime } },
         );
-      return extractImage({
-        path: options.path,
-        mime: sniffed.mime,
-        maxPixels: limits.maxImagePixels,
-        maxSide: limits.imageMaxSide,
-        maxPages: limits.maxPages,
-        putBlob: options.putBlob,
-        ...signal,
-      });
+      return partedDocument(
+        await extractImage({
+          path: options.path,
+          mime: sniffed.mime,
+          maxPixels: limits.maxImagePixels,
+          maxSide: limits.imageMaxSide,
+          maxPages: limits.maxPages,
+          putBlob: options.putBlob,
+          ...signal,
+        }),
+      );
     case 'audio':
     case 'video':
-      return extractAudio({
-        path: options.path,
-        mime: sniffed.mime,
-        maxSeconds: limits.maxAudioSeconds,
-        segmentSeconds: limits.audioSegmentSeconds,
-        putBlob: options.putBlob,
-        ...signal,
-      });
+      return partedDocument(
+        await extractAudio({
+          path: options.path,
+          mime: sniffed.mime,
+          maxSeconds: limits.maxAudioSeconds,
+          segmentSeconds: limits.audioSegmentSeconds,
+          putBlob: options.putBlob,
+          ...signal,
+        }),
+      );
     case 'text':
-      return sniffed.mime === DOCX_MIME
-        ? extractDocx(options.path, limits.maxBytes)
-        : extractTextFile(options.path, sniffed.mime);
+      return partedDocument(
+        sniffed.mime === DOCX_MIME
+          ? await extractDocx(options.path, limits.maxBytes)
+          : await extractTextFile(options.path, sniffed.mime),
+      );
   }
 }
 

@@ -5,6 +5,7 @@ import {
   tempDir,
   writeLargeTextPdf,
   writePagedTextPdf,
+  systemToolAvailable,
   writeSampleImage,
   writeTextPdf,
   type TempDir,
@@ -65,6 +66,21 @@ afterAll(async () => {
 });
 
 describe('ExtractionPool', () => {
+  it.skipIf(!systemToolAvailable('pdftotext'))(
+    'hands over a text of several IPC runs (1,900 pages, 7 MiB) exactly as extractFile returns it',
+    async () => {
+      const extraction = pool({ size: 1 });
+      const [pooled, direct] = await Promise.all([
+        extraction.extract(options(file('long.pdf'))),
+        extractFile(options(file('long.pdf'))),
+      ]);
+      expect(pooled.meta.text_engine).toBe('pdftotext');
+      expect(pooled.text.length).toBeGreaterThan(4 * 1024 * 1024);
+      expect(pooled.text === direct.text).toBe(true);
+      expect(pooled).toEqual(direct);
+    },
+  );
+
   it.skipIf(!procfsAvailable())(
     "extracts in a child process started with a minimal environment, with the same result as extractFile, and media going through the caller's putBlob",
     async () => {

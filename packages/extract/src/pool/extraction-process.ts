@@ -83,12 +83,7 @@ export class ExtractionProcess {
   /** Forks a process and resolves once it is ready to take a job. */
   static async start(options: ExtractionProcessOptions): Promise<ExtractionProcess> {
     const child = fork(entry, [], {
-      // --expose-gc: the child collects before sending a large result (see extraction-child.ts).
-      execArgv: [
-        ...(tsxLoader ? ['--import', tsxLoader] : []),
-        `--max-old-space-size=${options.maxHeapMb}`,
-        '--expose-gc',
-      ],
+      execArgv: [...(tsxLoader ? ['--import', tsxLoader] : []), `--max-old-space-size=${options.maxHeapMb}`],
       env: childProcessEnv(),
       // Its own process group: one kill reaches the tools it started.
       detached: true,
@@ -263,7 +258,7 @@ export class ExtractionProcess {
           );
         return;
       case 'text':
-        job.textChunks.push(message.chunk);
+        job.textChunks.push(message.pieces.join(''));
         return;
       case 'done':
         job.resolve({ ...message.document, text: job.textChunks.join('') });

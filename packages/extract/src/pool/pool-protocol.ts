@@ -17,7 +17,10 @@ export type ParentToChild =
 export type ChildToParent =
   | { type: 'ready' }
   | { type: 'put'; job: number; seq: number; bytes: Uint8Array; mime: string }
-  /** A slice of the result's text, sent before `done` (whose document then has `text: ''`). */
-  | { type: 'text'; job: number; chunk: string }
+  /**
+   * A run of the result's text (its pieces concatenated), sent before `done` (whose document then
+   * has `text: ''`); the next one follows once it is written.
+   */
+  | { type: 'text'; job: number; pieces: string[] }
   | { type: 'done'; job: number; document: ExtractedDocument }
   | { type: 'failed'; job: number; error: SerializedError };

@@ -13,6 +13,8 @@ export interface RunProcessOptions {
   stdin?: Uint8Array;
   /** Kill the process once stdout exceeds this many bytes; the result then has `overflowed: true`. Defaults to 256 MiB. */
   maxStdoutBytes?: number;
+  /** Receives stdout chunk by chunk as it arrives, instead of collecting it into the result's `stdout` (then empty). Defaults to collecting. */
+  onStdout?: (chunk: Buffer) => void;
   /** Variables set for the child over the minimal environment (`childProcessEnv`); nothing else of this process's environment is passed. Defaults to none. */
   env?: Record<string, string>;
 }
@@ -78,7 +80,8 @@ export function runProcess(
         kill();
         return;
       }
-      chunks.push(chunk);
+      if (options.onStdout) options.onStdout(chunk);
+      else chunks.push(chunk);
     });
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {

@@ -443,32 +443,35 @@ export class LlamaCppEngine implements Engine {
   async #preparePrefix(pooled: PooledSequence, tokens: readonly Token[], signal: AbortSignal): Promise<PreparedPrefix> {
     const sequence = pooled.sequence;
     if (!this.#prefixReuse) return this.#countPrompt(tokens.length, 0, 0);
-    const kept = sharedPrefixLength(sequence.contextTokens, tokens.slice(0, -1));
     const snapshots = this.#snapshots;
-    let loaded = 0;
-    // Load the longest snapshot this prompt starts with; while waiting for it another job may have
-    // claimed a longer one, so look again until none is longer than what the sequence holds.
-    for (let found = snapshots?.find(tokens, kept); snapshots && found; found = snapshots.find(tokens, loaded)) {
-      if (await this.#loadSnapshot(pooled, found, signal)) loaded = found.tokens.length;
-      else {
-        snapshots.discard(found);
-        break;
+    let kept = sharedPrefixLength(sequence.contextTokens, tokens.slice(0, -1));
+    let reevaluated = 0;
+    let trimmed = false;
+    // Load the longest snapshot this prompt starts with, else cut the sequence to what it shares.
+    // Either waits, and meanwhile another job may claim or save a longer one: look again until
+    // nothing is longer than what the sequence holds, then claim (no wait between the last look
+    // and the claim, so two jobs never claim one prefix).
+    for (;;) {
+      const found = snapshots?.find(tokens, kept);
+      if (snapshots && found) {
+        const loaded = await this.#loadSnapshot(pooled, found, signal);
+        if (!loaded) snapshots.discard(found);
+        kept = loaded ? found.tokens.length : 0;
+        reevaluated = 0;
+        trimmed = true;
+        continue;
       }
-    }
-    let prepared: PreparedPrefix;
-    if (loaded > 0) prepared = this.#countPrompt(tokens.length, loaded, 0);
-    else {
+      if (trimmed) break;
+      trimmed = true;
+      if (kept >= sequence.nextTokenIndex) continue;
       const meter = sequence.tokenMeter;
       const before = meter.usedInputTokens + meter.usedOutputTokens;
-      const keep = Math.min(kept, sequence.nextTokenIndex);
-      if (keep < sequence.nextTokenIndex)
-        await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
-      const reevaluated = meter.usedInputTokens + meter.usedOutputTokens - before;
-      prepared = this.#countPrompt(tokens.length, keep, reevaluated);
+      await sequence.eraseContextTokenRanges([{ start: kept, end: sequence.nextTokenIndex }]);
+      reevaluated = meter.usedInputTokens + meter.usedOutputTokens - before;
     }
-    // A longer start shared with a recent prompt than the sequence now holds: evaluate it first and
-    // save it (right after the last `find`, with no wait between, so two jobs never claim one prefix).
-    const snapshot = snapshots?.claim(tokens, prepared.kept);
+    const prepared = this.#countPrompt(tokens.length, kept, reevaluated);
+    // A longer start shared with a recent prompt than the sequence now holds: evaluate it first and save it.
+    const snapshot = snapshots?.claim(tokens, kept);
     return snapshot ? { ...prepared, snapshot } : prepared;
   }
 

@@ -72,6 +72,33 @@ describe('prefix snapshots (real model, CPU)', () => {
     expect(await readdir(path.join(dir, 'gembatch-prefix-snapshots'))).toEqual([]);
   });
 
+  it("sequences that first cut an earlier task's tokens still share one snapshot", async (context) => {
+    if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
+    const dir = await snapshotDir();
+    const engine = await openEngine({
+      modelPath: STORIES,
+      sequences: 6,
+      contextPerSequence: 512,
+      prefixSnapshots: true,
+      prefixSnapshotDir: dir,
+    });
+    // Another task first: every sequence then holds its prompt and output, which the next jobs'
+    // prompts share only the system message with, so each job waits for its cut before it looks
+    // for a snapshot (a job that looked only before that wait evaluated the instruction itself).
+    const other = { ...SHARED, instruction: 'List the animals in the document.' };
+    await Promise.all(
+      DOCUMENTS.slice(0, 6).map((input) => engine.generate({ prompt: other, input, maxTokens: 8, ignoreEos: true })),
+    );
+    const before = engine.stats();
+    await runAll(engine, DOCUMENTS.slice(0, 6));
+    const after = engine.stats();
+    const total = after.promptTokensTotal - before.promptTokensTotal;
+    const evaluated = (after.promptTokensEvaluatedTotal ?? 0) - (before.promptTokensEvaluatedTotal ?? 0);
+    // One job evaluates the instruction and saves it, one more evaluates its whole prompt: well under
+    // half of six prompts (six evaluations of the instruction would be most of them).
+    expect(evaluated * 2).toBeLessThan(total);
+  });
+
   it('a snapshot that cannot be loaded is evaluated instead, with the same outputs', async (context) => {
     if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
     const dir = await snapshotDir();

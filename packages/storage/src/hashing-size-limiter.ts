@@ -20,11 +20,7 @@ export class HashingSizeLimiter extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#bytes += chunk.length;
     if (this.#bytes > this.#maxBytes) {
-      callback(
-        new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `upload is larger than the limit of ${this.#maxBytes} bytes`, {
-          details: { maxBytes: this.#maxBytes },
-        }),
-      );
+      callback(payloadTooLarge(this.#maxBytes));
       return;
     }
     this.#hash.update(chunk);
@@ -40,4 +36,11 @@ export class HashingSizeLimiter extends Transform {
   digest(): string {
     return this.#hash.digest('hex');
   }
+}
+
+/** The error for a blob over its size limit. */
+export function payloadTooLarge(maxBytes: number): GembatchError {
+  return new GembatchError('GB_ERR_PAYLOAD_TOO_LARGE', `upload is larger than the limit of ${maxBytes} bytes`, {
+    details: { maxBytes },
+  });
 }

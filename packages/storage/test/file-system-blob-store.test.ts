@@ -96,6 +96,16 @@ describe('FileSystemBlobStore', () => {
     expect(await store.put(stream(), { maxBytes: 10_000 })).toEqual({ sha256: sha256Of(whole), bytes: 10_000 });
   });
 
+  it('writes a buffer in one call: same address and limit as a stream, and an aborted write keeps nothing', async () => {
+    const { whole } = chunkedSource(10, 1000);
+    expect(await store.put(whole, { maxBytes: 10_000 })).toEqual({ sha256: sha256Of(whole), bytes: 10_000 });
+    expect((await readFile(await store.path(sha256Of(whole)))).equals(whole)).toBe(true);
+    const other = Buffer.from('not written');
+    await expectCode(store.put(other, { signal: AbortSignal.abort() }), 'GB_ERR_CANCELLED');
+    expect(await store.has(sha256Of(other))).toBe(false);
+    expect(await leftoverTempFiles()).toBe(0);
+  });
+
   it('keeps one intact copy when the same content is put concurrently', async () => {
     const { stream, whole } = chunkedSource(32, 16 * 1024);
     const results = await Promise.all(Array.from({ length: 8 }, () => store.put(stream())));

@@ -59,7 +59,7 @@ export const WorkerEnv = z.object({
   GEMBATCH_PREFIX_SNAPSHOTS: envBool.optional(),
   /**
    * Prompt tokens a joining job adds per decode step while others generate (chunked prefill); 0 = whole prompt at once.
-   * Unset: the engine's default (max(16, sequences) on CPU, 256 on a GPU).
+   * Unset: the engine's default (max(64, sequences) on CPU, 256 on a GPU).
    */
   GEMBATCH_PREFILL_CHUNK_TOKENS: envInt(0, 65_536).optional(),
   /**

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GembatchError, SHA256_PATTERN } from '@gembatch/contracts';
 import type { BlobEntry, BlobPutOptions, BlobPutResult, BlobStore } from './blob-store.ts';

@@ -417,7 +417,7 @@ export class LlamaCppEngine implements Engine {
       clean = true;
       return result;
     } finally {
-      prefix?.snapshot?.finish(false);
+      prefix?.snapshot?.finish('abandoned');
       // Without reuse, or after a failure (the sequence's state is whatever was decoded before it),
       // the next job starts from an empty sequence.
       if (!this.#prefixReuse || !clean)
@@ -517,7 +517,7 @@ export class LlamaCppEngine implements Engine {
     } catch (error) {
       this.#log?.warn({ err: errorMessage(error), sequence: pooled.sequenceId }, 'prefix snapshot could not be saved');
     }
-    pending.finish(saved);
+    pending.finish(saved ? 'saved' : 'failed');
     if (!saved && this.#snapshots?.disabled)
       this.#log?.warn({ dir: this.#snapshots.dir }, 'prefix snapshots off: saves keep failing');
     return end;

@@ -27,7 +27,7 @@ describe('PrefixSnapshots', () => {
     const found = snapshots.find(prompt(3), 0);
     expect(found).toBe(pending?.snapshot);
     await writeFile(pending?.file ?? '', 'state');
-    pending?.finish(true);
+    pending?.finish('saved');
     expect(await found?.file).toBe(pending?.file);
     // Not when the sequence already holds as much, nor for a prompt that is the prefix itself.
     expect(snapshots.find(prompt(4), SHARED.length)).toBeUndefined();
@@ -49,7 +49,7 @@ describe('PrefixSnapshots', () => {
     snapshots.claim(prompt(1), 0);
     const pending = snapshots.claim(prompt(2), 0);
     const waiting = snapshots.find(prompt(3), 0);
-    pending?.finish(false);
+    pending?.finish('failed');
     expect(await waiting?.file).toBeUndefined();
     expect(snapshots.size).toBe(0);
   });
@@ -60,7 +60,7 @@ describe('PrefixSnapshots', () => {
       snapshots.claim(first, 0);
       const pending = snapshots.claim(second, 0);
       await writeFile(pending?.file ?? '', 'state');
-      pending?.finish(true);
+      pending?.finish('saved');
       return pending?.file ?? '';
     };
     const a = await save(prompt(1), prompt(2));
@@ -86,11 +86,25 @@ describe('PrefixSnapshots after failed saves', () => {
     for (let i = 0; i < 3; i++) {
       const shared = range(10_000 * (i + 1), 40);
       snapshots.claim([...shared, 1], 0);
-      snapshots.claim([...shared, 2], 0)?.finish(false);
+      snapshots.claim([...shared, 2], 0)?.finish('failed');
     }
     expect(snapshots.disabled).toBe(true);
     const shared = range(90_000, 40);
     snapshots.claim([...shared, 1], 0);
     expect(snapshots.claim([...shared, 2], 0)).toBeUndefined();
+  });
+
+  it('jobs that end before saving (cancelled) do not count as failed saves', async () => {
+    const snapshots = await open();
+    for (let i = 0; i < 5; i++) {
+      const shared = range(10_000 * (i + 1), 40);
+      snapshots.claim([...shared, 1], 0);
+      snapshots.claim([...shared, 2], 0)?.finish('abandoned');
+    }
+    expect(snapshots.disabled).toBe(false);
+    expect(snapshots.size).toBe(0);
+    const shared = range(90_000, 40);
+    snapshots.claim([...shared, 1], 0);
+    expect(snapshots.claim([...shared, 2], 0)).toBeDefined();
   });
 });

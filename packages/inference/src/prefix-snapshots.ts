@@ -23,11 +23,17 @@ export interface PrefixSnapshot {
   readonly file: Promise<string | undefined>;
 }
 
-/** A snapshot being written by the job that evaluates its prefix; `finish` must be called exactly once. */
+/**
+ * How a claimed snapshot ended: `saved`, its save `failed` (counts toward turning snapshots off),
+ * or `abandoned` (the job ended before saving: cancelled, failed, the engine closing).
+ */
+type SnapshotOutcome = 'saved' | 'failed' | 'abandoned';
+
+/** A snapshot being written by the job that evaluates its prefix; `finish` must be called (later calls are ignored). */
 export interface PendingSnapshot {
   readonly snapshot: PrefixSnapshot;
   readonly file: string;
-  finish(saved: boolean): void;
+  finish(outcome: SnapshotOutcome): void;
 }
 
 interface Entry extends PrefixSnapshot {
@@ -145,16 +151,16 @@ export class PrefixSnapshots {
     return {
       snapshot: entry,
       file,
-      finish: (saved) => {
+      finish: (outcome) => {
         if (finished) return;
         finished = true;
-        if (saved && !this.#closed) {
+        if (outcome === 'saved' && !this.#closed) {
           this.#saveFailures = 0;
           settle(file);
           this.#evict();
           return;
         }
-        if (!saved) this.#saveFailures++;
+        if (outcome === 'failed') this.#saveFailures++;
         this.#drop(entry);
         settle(undefined);
       },

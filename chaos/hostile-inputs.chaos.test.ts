@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
@@ -126,6 +126,17 @@ async function lagBuckets(metricsUrl: string): Promise<Array<[number, number]>> 
   );
 }
 
+/** The `error.code` of a JSON error answer, or `unparsable`. */
+async function errorCodeOf(response: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  try {
+    return (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string } }).error.code;
+  } catch {
+    return 'unparsable';
+  }
+}
+
 /**
  * Streams up to `totalBytes` of zeros as a multipart upload, stopping as soon as the API answers.
  * Returns the status, the error code and how many bytes went out before the answer.
@@ -153,15 +164,7 @@ function endlessUpload(api: string, totalBytes: number): Promise<{ status: numbe
       },
       (response) => {
         answered = true;
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          let code = '';
-          try {
-            code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string } }).error.code;
-          } catch {
-            code = 'unparsable';
-          }
+        void errorCodeOf(response).then((code) => {
           req.destroy();
           resolve({ status: response.statusCode ?? 0, code, sentBytes });
         });
@@ -221,17 +224,7 @@ function postRawJson(api: string, path: string, body: string): Promise<{ status:
       },
       (response) => {
         answered = true;
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          let code = '';
-          try {
-            code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { error: { code: string } }).error.code;
-          } catch {
-            code = 'unparsable';
-          }
-          resolve({ status: response.statusCode ?? 0, code });
-        });
+        void errorCodeOf(response).then((code) => resolve({ status: response.statusCode ?? 0, code }));
       },
     );
     req.on('error', (error) => {

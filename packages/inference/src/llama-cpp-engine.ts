@@ -448,7 +448,7 @@ export class LlamaCppEngine implements Engine {
     const sequence = pooled.sequence;
     if (!this.#prefixReuse) return this.#countPrompt(tokens.length, 0, 0);
     const snapshots = this.#snapshots;
-    let kept = sharedPrefixLength(sequence.contextTokens, tokens.slice(0, -1));
+    let kept = Math.min(sharedPrefixLength(sequence.contextTokens, tokens), tokens.length - 1);
     let reevaluated = 0;
     let trimmed = false;
     // Load the longest snapshot this prompt starts with, else cut the sequence to what it shares.

@@ -66,6 +66,9 @@ export function createRedisConnection(options: RedisConnectionOptions): Redis {
       ...(target.tls ? { tls: {}, enableTLSForSentinelMode: true } : {}),
       // Sentinels answer within a reconnect period; keep asking through a failover.
       sentinelRetryStrategy: retryStrategy,
+      // Leave the old master as soon as a sentinel announces +switch-master: until Sentinel demotes it
+      // (seconds later) it still takes writes, and those are lost when it resyncs from the new one.
+      failoverDetector: true,
       // After a failover the old master turns replica and refuses writes (READONLY): reconnect to the new one.
       reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
     });

@@ -92,7 +92,9 @@ export interface SpawnedRedisSentinel {
   currentMasterPort(): Promise<number>;
   /**
    * `SENTINEL FAILOVER`: promotes the replica without the master's agreement (one sentinel, quorum 1);
-   * resolves once Sentinel names the other server as master.
+   * resolves once Sentinel names the other server as master and the old master has turned replica.
+   * Until then the old master still takes writes from clients that have not moved, and Redis drops
+   * them when it resyncs (replication is asynchronous): a failover is not over before that.
    */
   failover(): Promise<number>;
   close(): Promise<void>;
@@ -154,6 +156,14 @@ export async function startRedisSentinel(masterName = 'gembatch-master'): Promis
         await waitUntil(
           async () => (after = await currentMasterPort()) !== before,
           'Sentinel did not promote the replica',
+        );
+        await waitUntil(
+          async () =>
+            withClient(before, async (c) => {
+              const info = String(await c.info('replication'));
+              return info.includes('role:slave') && info.includes(`master_port:${after}`);
+            }),
+          'Sentinel did not turn the old master into a replica',
         );
         return after;
       },

@@ -5,6 +5,7 @@
  *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
  *                       [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]
  *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--verbose]
+ *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off]
  *
  * Targets:
  * - `engine`: `createLlamaCppEngine` in this process, S jobs in flight (the worker's concurrency);
@@ -58,6 +59,8 @@ const { values } = parseArgs({
     'no-reuse': { type: 'boolean', default: false },
     'prefill-chunk': { type: 'string' },
     prefetch: { type: 'string' },
+    'flash-attention': { type: 'string' },
+    'server-flash-attention': { type: 'string' },
     json: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
   },
@@ -76,6 +79,9 @@ const threads = Number(values.threads);
 const context = Number(values.context);
 const reuse = !values['no-reuse'];
 const prefillChunk = values['prefill-chunk'] === undefined ? undefined : Number(values['prefill-chunk']);
+/** Our flash attention (engine and stack; unset: the engine's default, off on the CPU) and llama-server's `-fa` (unset: its default, auto). */
+const flashAttention = onOffAuto('flash-attention');
+const serverFlashAttention = onOffAuto('server-flash-attention');
 const workloadNames = values.workloads.split(',').map((w) => w.trim()) as WorkloadName[];
 const targets = values.targets.split(',').map((t) => t.trim());
 if (values['llama-server'] && !targets.includes('llama-server')) targets.push('llama-server');
@@ -84,6 +90,13 @@ const phases: Phase[] = [
   { name: 'one-token' as const, requests: Number(values['one-token-requests']), maxTokens: 1 },
 ].filter((p) => p.requests > 0);
 const log = (line: string) => void (values.json ? process.stderr : process.stdout).write(`${line}\n`);
+
+function onOffAuto(option: 'flash-attention' | 'server-flash-attention'): 'auto' | 'on' | 'off' | undefined {
+  const value = values[option];
+  if (value === undefined || value === 'auto' || value === 'on' || value === 'off') return value;
+  process.stderr.write(`--${option} takes auto, on or off, not ${value}\n`);
+  process.exit(2);
+}
 
 type WorkloadName = 'distinct' | 'shared';
 interface Phase {
@@ -245,6 +258,9 @@ async function runEngine(): Promise<Row[]> {
     gpu: false,
     prefixReuse: reuse,
     ...(prefillChunk !== undefined ? { prefillChunkTokens: prefillChunk } : {}),
+    ...(flashAttention !== undefined
+      ? { flashAttention: { auto: 'auto' as const, on: true, off: false }[flashAttention] }
+      : {}),
   });
   try {
     await engine.generate({ ...engineRequest({ instruction: 'warm up', input: 'warm up' }, 4) });
@@ -351,6 +367,7 @@ async function runStack(): Promise<Row[]> {
       GEMBATCH_PREFIX_REUSE: String(reuse),
       ...(prefillChunk !== undefined ? { GEMBATCH_PREFILL_CHUNK_TOKENS: String(prefillChunk) } : {}),
       ...(values.prefetch !== undefined ? { GEMBATCH_GENERATE_PREFETCH: values.prefetch } : {}),
+      ...(flashAttention !== undefined ? { GEMBATCH_FLASH_ATTENTION: flashAttention } : {}),
       LOG_LEVEL: 'warn',
     },
   });
@@ -554,6 +571,7 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
     '--port',
     String(port),
     '--no-webui',
+    ...(serverFlashAttention !== undefined ? ['-fa', serverFlashAttention] : []),
   ];
   const server: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -659,7 +677,10 @@ const SHARED = workloadNames.includes('shared') ? await sharedInstruction() : ''
 
 const rows: Row[] = [];
 for (const target of targets) {
-  log(`running ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'})...`);
+  const fa = target === 'llama-server' ? (serverFlashAttention ?? 'auto') : (flashAttention ?? 'default');
+  log(
+    `running ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'}, flash attention ${fa})...`,
+  );
   try {
     if (target === 'engine') rows.push(...(await runEngine()));
     else if (target === 'stack') rows.push(...(await runStack()));

@@ -389,6 +389,9 @@ export class WorkerNode {
       ...(env.GEMBATCH_PREFILL_CHUNK_TOKENS !== undefined
         ? { prefillChunkTokens: env.GEMBATCH_PREFILL_CHUNK_TOKENS }
         : {}),
+      ...(env.GEMBATCH_FLASH_ATTENTION !== undefined
+        ? { flashAttention: { auto: 'auto' as const, on: true, off: false }[env.GEMBATCH_FLASH_ATTENTION] }
+        : {}),
     });
   }
 

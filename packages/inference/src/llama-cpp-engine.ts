@@ -113,13 +113,12 @@ function defaultPrefillChunkTokens(accelerator: EngineInfo['accelerator'], seque
 }
 
 /**
- * Default flash attention. Why off on the CPU: llama.cpp's CPU flash-attention kernel visits
- * every KV cell of a query row one dot product and one `exp` at a time, where the unfused path
- * multiplies whole matrices. Measured with `pnpm bench:pipeline --targets engine` (16 sequences,
- * 1 thread), off ÷ on: stories260K 1.69× tok/s on distinct prompts, 2.52× on a shared 556-token
- * prompt, 3.41× one-token jobs/s there (perf put 64 % of the time in that kernel); the 104 MiB
- * Q8_0 model 1.00–1.21×, never slower. `'auto'` on a GPU: llama.cpp's default, where the fused
- * kernel is the fast path and saves the attention matrix's memory (not measured here).
+ * Default flash attention. Why off on the CPU: node-llama-cpp's llama.cpp build has a CPU
+ * flash-attention kernel that visits every KV cell of a query row one dot product and one `exp`
+ * at a time, where the unfused path multiplies whole matrices (perf put 64 % of the engine's time
+ * in it). `pnpm bench:flash-attention`, off ÷ on tok/s: tiny Gemma 4 1.72, stories260K 2.22, the
+ * 104 MiB Q8_0 model 1.03. `'auto'` on a GPU: llama.cpp's default, where the fused kernel is the
+ * fast path and saves the attention matrix's memory (not measured here).
  */
 function defaultFlashAttention(accelerator: EngineInfo['accelerator']): boolean | 'auto' {
   return accelerator === 'cpu' ? false : 'auto';

@@ -99,6 +99,7 @@ class EngineHost {
           ...(options.threads === undefined ? {} : { n_threads: options.threads }),
           n_gpu_layers: gpuLayers,
           ctx_shift: false,
+          flash_attn_type: options.flashAttention === 'auto' ? 'auto' : options.flashAttention ? 'on' : 'off',
           lib_variant: chosen.variant,
         })
         .catch((error: unknown) => {

@@ -21,6 +21,8 @@ export interface HostInitOptions {
   imageMaxTokens: number;
   imageMinTokens: number | undefined;
   batchSize: number;
+  /** llama.cpp's fused flash-attention kernel; `'auto'` lets llama.cpp decide. */
+  flashAttention: boolean | 'auto';
 }
 
 export interface HostReadyInfo {

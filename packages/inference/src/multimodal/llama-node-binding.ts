@@ -27,6 +27,7 @@ interface ModelLoadOptions {
   n_threads?: number;
   n_gpu_layers: number;
   ctx_shift: boolean;
+  flash_attn_type: 'auto' | 'on' | 'off';
   lib_variant: LibVariant;
 }
 

@@ -361,6 +361,9 @@ export class WorkerNode {
       sequences,
       contextPerSequence,
       ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
+      ...(env.GEMBATCH_FLASH_ATTENTION !== undefined
+        ? { flashAttention: { auto: 'auto' as const, on: true, off: false }[env.GEMBATCH_FLASH_ATTENTION] }
+        : {}),
       logger: this.#log,
     };
     if (env.GEMBATCH_MMPROJ) {
@@ -388,9 +391,6 @@ export class WorkerNode {
       ...(env.GEMBATCH_PREFIX_SNAPSHOTS !== undefined ? { prefixSnapshots: env.GEMBATCH_PREFIX_SNAPSHOTS } : {}),
       ...(env.GEMBATCH_PREFILL_CHUNK_TOKENS !== undefined
         ? { prefillChunkTokens: env.GEMBATCH_PREFILL_CHUNK_TOKENS }
-        : {}),
-      ...(env.GEMBATCH_FLASH_ATTENTION !== undefined
-        ? { flashAttention: { auto: 'auto' as const, on: true, off: false }[env.GEMBATCH_FLASH_ATTENTION] }
         : {}),
     });
   }

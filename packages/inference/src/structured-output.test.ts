@@ -103,6 +103,13 @@ describe('parseJsonAnswer', () => {
     expect(parseJsonAnswer('The answer is {"a": true} as asked')).toEqual({ ok: true, value: { a: true } });
   });
 
+  it('refuses a number too large for a double instead of reading it as Infinity (stored as null)', () => {
+    const parsed = parseJsonAnswer(`{"year": ${'9'.repeat(400)}}`);
+    expect(parsed).toEqual({ ok: false, error: expect.stringContaining('number too large') });
+    expect(parseJsonAnswer(`[{"a": [1, -${'1'.repeat(320)}]}]`).ok).toBe(false);
+    expect(parseJsonAnswer('{"a": 1e308, "b": [2]}').ok).toBe(true);
+  });
+
   it('never echoes the text in its error', () => {
     const parsed = parseJsonAnswer('secret patient name');
     expect(parsed.ok).toBe(false);

@@ -24,7 +24,9 @@ const REPAIR_QUOTE_CHARS = 2_000;
 
 /**
  * Parses a model's answer as JSON: the whole text, else the text inside a ```json fence, else the
- * outermost object or array. The error says where parsing failed, never what the text was.
+ * outermost object or array. The error says where parsing failed, never what the text was. A
+ * number too large for a double (JSON.parse makes it `Infinity`, which ajv's `integer` accepts and
+ * `JSON.stringify` turns into `null`) makes the answer invalid: the grammar does not bound digits.
  */
 export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
   const candidates = [text.trim()];
@@ -34,16 +36,27 @@ export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { 
   const last = Math.max(text.lastIndexOf('}'), text.lastIndexOf(']'));
   if (first >= 0 && last > first) candidates.push(text.slice(first, last + 1));
   for (const candidate of candidates) {
+    let value: unknown;
     try {
-      return { ok: true, value: JSON.parse(candidate) };
+      value = JSON.parse(candidate);
     } catch {
-      // Try the next reading.
+      continue; // Try the next reading.
     }
+    return hasNonFiniteNumber(value)
+      ? { ok: false, error: 'the answer has a number too large to represent (more than about 308 digits)' }
+      : { ok: true, value };
   }
   return {
     ok: false,
     error: text.trim() === '' ? 'the answer is empty' : `the answer is not valid JSON (${text.length} characters)`,
   };
+}
+
+function hasNonFiniteNumber(value: unknown): boolean {
+  if (typeof value === 'number') return !Number.isFinite(value);
+  if (Array.isArray(value)) return value.some(hasNonFiniteNumber);
+  if (value !== null && typeof value === 'object') return Object.values(value).some(hasNonFiniteNumber);
+  return false;
 }
 
 /**

@@ -19,7 +19,7 @@ describe('job locks', () => {
         GEMBATCH_MAX_STALLED_COUNT: '0',
       });
       const id = await worker.submitText('A long story about a lighthouse keeper and the sea.', 'summarize', {
-        max_tokens: 1_500,
+        max_tokens: 3_500,
       });
       const view = await worker.settle(id, 120_000);
       expect(view.error).toBeNull();

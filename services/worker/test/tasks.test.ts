@@ -30,14 +30,15 @@ describe('built-in tasks on a real worker', () => {
       const labels = ['invoice', 'lease', 'clinic note'];
       const [classify, extract, redact, prompt] = await Promise.all([
         worker.submitText(NOTE, 'classify', { options: { labels }, max_tokens: 48 }),
-        // Fields a grammar bounds completely, so even random weights must produce valid JSON.
+        // Fields a grammar bounds completely, so even random weights must produce valid JSON. An open
+        // `integer` is not: its digits are unbounded, and random weights wrote more than a double holds.
         worker.submitText(NOTE, 'extract', {
           options: {
             schema: {
               type: 'object',
               properties: {
                 has_mrn: { type: 'boolean' },
-                visit_year: { type: 'integer' },
+                visit_year: { type: 'integer', enum: [2023, 2024, 2025] },
                 kind: { enum: ['visit', 'referral'] },
               },
               required: ['has_mrn', 'visit_year', 'kind'],

@@ -53,6 +53,20 @@ describe('toHttpErrorReply', () => {
     });
   });
 
+  it('maps a Redis server refusing for now (NOREPLICAS, READONLY, LOADING, MASTERDOWN) to 503, other replies to 500', () => {
+    const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+    for (const message of [
+      'NOREPLICAS Not enough good replicas to write.',
+      "READONLY You can't write against a read only replica.",
+      'LOADING Redis is loading the dataset in memory',
+      'MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to no.',
+    ])
+      expect(toHttpErrorReply(reply(message), 'r').status).toBe(503);
+    expect(
+      toHttpErrorReply(reply('WRONGTYPE Operation against a key holding the wrong kind of value'), 'r').status,
+    ).toBe(500);
+  });
+
   it('maps Fastify and multipart errors to gembatch codes', () => {
     expect(toHttpErrorReply(frameworkError('FST_ERR_CTP_BODY_TOO_LARGE', 413), 'r')).toMatchObject({
       status: 413,

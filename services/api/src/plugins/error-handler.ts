@@ -45,9 +45,14 @@ const STATUS_CODES: Record<number, ErrorCode> = {
   415: 'GB_ERR_UNSUPPORTED_MEDIA',
 };
 
-/** ioredis errors that mean Redis is unreachable right now (the request may be retried). */
+/**
+ * ioredis errors that mean Redis cannot serve the request right now (it may be retried): unreachable,
+ * or a server that refuses for now: `NOREPLICAS` (a master under `min-replicas-to-write` that lost
+ * its replicas, as an old master cut off by a failover), `READONLY` (a demoted master before the
+ * client has moved), `LOADING` (a restart reading its data), `MASTERDOWN` (a replica without its master).
+ */
 const REDIS_UNAVAILABLE =
-  /^MaxRetriesPerRequestError:|max retries per request|Connection is closed|ECONNREFUSED|ETIMEDOUT|Stream isn't writeable/i;
+  /^MaxRetriesPerRequestError:|max retries per request|Connection is closed|ECONNREFUSED|ETIMEDOUT|Stream isn't writeable|^ReplyError: (NOREPLICAS|READONLY|LOADING|MASTERDOWN) /i;
 
 /** What one failed request answers: status and body. */
 export interface HttpErrorReply {

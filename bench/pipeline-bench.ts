@@ -40,7 +40,12 @@ import { parseArgs } from 'node:util';
 import { EmbeddedStack } from '@gembatch/cli';
 import { findFreePort } from '@gembatch/config';
 import { TASKS, type JobView, type TaskPrompt, type Timings } from '@gembatch/contracts';
-import { createLlamaCppEngine, type GenerateRequest, type LlamaCppEngine } from '@gembatch/inference';
+import {
+  createLlamaCppEngine,
+  flashAttentionOption,
+  type GenerateRequest,
+  type LlamaCppEngine,
+} from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
 
 const { values } = parseArgs({
@@ -258,9 +263,7 @@ async function runEngine(): Promise<Row[]> {
     gpu: false,
     prefixReuse: reuse,
     ...(prefillChunk !== undefined ? { prefillChunkTokens: prefillChunk } : {}),
-    ...(flashAttention !== undefined
-      ? { flashAttention: { auto: 'auto' as const, on: true, off: false }[flashAttention] }
-      : {}),
+    ...(flashAttention !== undefined ? { flashAttention: flashAttentionOption(flashAttention) } : {}),
   });
   try {
     await engine.generate({ ...engineRequest({ instruction: 'warm up', input: 'warm up' }, 4) });

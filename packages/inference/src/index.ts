@@ -1,5 +1,10 @@
 export * from './engine.ts';
-export { createLlamaCppEngine, LlamaCppEngine, type LlamaCppEngineOptions } from './llama-cpp-engine.ts';
+export {
+  createLlamaCppEngine,
+  flashAttentionOption,
+  LlamaCppEngine,
+  type LlamaCppEngineOptions,
+} from './llama-cpp-engine.ts';
 export { probeHardware, type HardwareInfo, type ProbeHardwareOptions } from './probe-hardware.ts';
 export { loadLlama, defaultThreads, acceleratorOf, type GpuOption, type LoadLlamaOptions } from './load-llama.ts';
 export { GEMMA4_12B_CATALOG, findCatalogEntry, type CatalogEntry, type ModelCatalog } from './model-catalog.ts';

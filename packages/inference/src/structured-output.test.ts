@@ -110,6 +110,10 @@ describe('parseJsonAnswer', () => {
     expect(parseJsonAnswer('{"a": 1e308, "b": [2]}').ok).toBe(true);
   });
 
+  it('reads an answer nested 50,000 deep without overflowing the stack', () => {
+    expect(parseJsonAnswer(`${'['.repeat(50_000)}${']'.repeat(50_000)}`).ok).toBe(true);
+  });
+
   it('never echoes the text in its error', () => {
     const parsed = parseJsonAnswer('secret patient name');
     expect(parsed.ok).toBe(false);

@@ -52,10 +52,14 @@ export function parseJsonAnswer(text: string): { ok: true; value: unknown } | { 
   };
 }
 
-function hasNonFiniteNumber(value: unknown): boolean {
-  if (typeof value === 'number') return !Number.isFinite(value);
-  if (Array.isArray(value)) return value.some(hasNonFiniteNumber);
-  if (value !== null && typeof value === 'object') return Object.values(value).some(hasNonFiniteNumber);
+/** Walks with a stack, not recursion: an answer nested thousands deep must not overflow the call stack. */
+function hasNonFiniteNumber(root: unknown): boolean {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'number' && !Number.isFinite(value)) return true;
+    if (value !== null && typeof value === 'object') for (const child of Object.values(value)) stack.push(child);
+  }
   return false;
 }
 

@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { createLogger, type Logger } from '@gembatch/telemetry';
 import { createLlamaCppEngine, type LlamaCppEngine, type LlamaCppEngineOptions } from '../src/index.ts';
 
 /**
@@ -27,3 +29,18 @@ export function corpusFile(relative: string): string | undefined {
 
 /** A plain completion prompt. */
 export const COMPLETION = { system: '', instruction: '', completionCue: '' };
+
+/** A logger whose JSON lines are kept in `lines`, to check what an engine logged. */
+export function capturedLogger(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({
+    service: 'test',
+    destination: new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        lines.push(chunk.toString('utf8'));
+        callback();
+      },
+    }),
+  });
+  return { logger, lines };
+}

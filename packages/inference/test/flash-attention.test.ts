@@ -1,9 +1,7 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '@gembatch/telemetry';
 import { ensureTestModel } from '@gembatch/testing';
 import type { GenerateRequest, LlamaCppEngine } from '../src/index.ts';
-import { corpusFile, openEngine } from './engine-fixture.ts';
+import { capturedLogger, corpusFile, openEngine } from './engine-fixture.ts';
 
 /** A trained model: its greedy output does not flip on float rounding (see prefix-reuse.test.ts). */
 const STORIES = corpusFile('models/stories260K.gguf');
@@ -12,16 +10,7 @@ const STORIES = corpusFile('models/stories260K.gguf');
 async function openLogged(
   options: Parameters<typeof openEngine>[0],
 ): Promise<{ engine: LlamaCppEngine; ready: Record<string, unknown> }> {
-  const lines: string[] = [];
-  const logger = createLogger({
-    service: 'test',
-    destination: new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        lines.push(chunk.toString('utf8'));
-        callback();
-      },
-    }),
-  });
+  const { logger, lines } = capturedLogger();
   const engine = await openEngine({ ...options, logger });
   const ready = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((l) => l.msg === 'engine ready');
   if (!ready) throw new Error('no "engine ready" line');

@@ -1,11 +1,9 @@
 import { mkdir, readdir, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createLogger } from '@gembatch/telemetry';
 import { tempDir } from '@gembatch/testing';
 import type { GenerateRequest, LlamaCppEngine } from '../src/index.ts';
-import { corpusFile, openEngine } from './engine-fixture.ts';
+import { capturedLogger, corpusFile, openEngine } from './engine-fixture.ts';
 
 /** A trained model: its greedy output does not flip on float rounding (see prefix-reuse.test.ts). */
 const STORIES = corpusFile('models/stories260K.gguf');
@@ -104,16 +102,7 @@ describe('prefix snapshots (real model, CPU)', () => {
     const dir = await snapshotDir();
     const base = { modelPath: STORIES, sequences: 3, contextPerSequence: 512 };
     const off = await openEngine({ ...base, prefixReuse: false });
-    const lines: string[] = [];
-    const logger = createLogger({
-      service: 'test',
-      destination: new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          lines.push(chunk.toString('utf8'));
-          callback();
-        },
-      }),
-    });
+    const { logger, lines } = capturedLogger();
     const engine = await openEngine({ ...base, prefixSnapshots: true, prefixSnapshotDir: dir, logger });
     const expected = await runAll(off, DOCUMENTS.slice(0, 3));
 

@@ -12,6 +12,7 @@ import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, defaultExtractionConcurrency } 
 import {
   createLlamaCppEngine,
   createLlamaNodeEngine,
+  flashAttentionOption,
   planChunks,
   probeHardware,
   resolveModel,
@@ -362,7 +363,7 @@ export class WorkerNode {
       contextPerSequence,
       ...(env.GEMBATCH_THREADS ? { threads: env.GEMBATCH_THREADS } : {}),
       ...(env.GEMBATCH_FLASH_ATTENTION !== undefined
-        ? { flashAttention: { auto: 'auto' as const, on: true, off: false }[env.GEMBATCH_FLASH_ATTENTION] }
+        ? { flashAttention: flashAttentionOption(env.GEMBATCH_FLASH_ATTENTION) }
         : {}),
       logger: this.#log,
     };

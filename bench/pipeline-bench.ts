@@ -3,7 +3,7 @@
  *
  *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
  *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
- *                       [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]
+ *                       [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--json]
  *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--verbose]
  *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off]
  *
@@ -12,6 +12,9 @@
  * - `stack`: the embedded stack (redis-server, API, worker, exporter as child processes), driven by
  *   `POST /v1/jobs` (task `prompt`, inline text); a job counts once its result has been read back
  *   (`GET /v1/jobs/:id/result`);
+ * - `batch`: the same stack (one start for both when both are asked for), driven the bulk way: each
+ *   phase is one OpenAI-Batch input file of `/v1/jobs` lines (`POST /v1/files`, `POST /v1/batches`),
+ *   polled until it ends; the phase ends when the output file has been read back;
  * - `llama-server` (with `--llama-server <binary>`): llama.cpp's server on the same model, threads
  *   and slot count (`-np S`), driven by S concurrent `/completion` calls with `cache_prompt` on.
  *
@@ -74,7 +77,7 @@ const { values } = parseArgs({
 
 if (!values.model) {
   process.stderr.write(
-    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack] [--llama-server <binary>] [--no-reuse] [--json]\n',
+    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--json]\n',
   );
   process.exit(2);
 }
@@ -352,7 +355,10 @@ function rowBase(
 
 // ---------------------------------------------------------------- stack
 
-async function runStack(): Promise<Row[]> {
+/** How the stack is driven: a `POST /v1/jobs` per request (`stack`) or one batch per phase (`batch`). */
+type SubmitWay = 'stack' | 'batch';
+
+async function runStack(ways: readonly SubmitWay[]): Promise<Row[]> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gembatch-bench-'));
   const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
   const stack = new EmbeddedStack({
@@ -380,19 +386,23 @@ async function runStack(): Promise<Row[]> {
     const cpu = new ProcessCpu(
       Object.fromEntries(['api', 'worker', 'redis', 'exporter'].map((name) => [name, stack.pid(name)])),
     );
-    await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }); // warm-up
-    for (const name of workloadNames) {
-      for (const phase of phases) {
-        const before = await cpu.sample();
-        const row = await stackPhase(urls, name, phase);
-        const after = await cpu.sample();
-        row.cpu_ms_per_job = Object.fromEntries(
-          Object.keys(after).map((process) => [
-            process,
-            round(((after[process] ?? 0) - (before[process] ?? 0)) / phase.requests, 1),
-          ]),
-        );
-        rows.push(row);
+    await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }, async () => {}); // warm-up
+    for (const way of ways) {
+      for (const name of workloadNames) {
+        for (const phase of phases) {
+          const before = await cpu.sample();
+          let after: Record<string, number> = {};
+          // Sampled when the phase's clock stops, before the client reads the jobs' views for the breakdown.
+          const clockStopped = async () => void (after = await cpu.sample());
+          const row = await (way === 'stack' ? stackPhase : batchPhase)(urls, name, phase, clockStopped);
+          row.cpu_ms_per_job = Object.fromEntries(
+            Object.keys(after).map((process) => [
+              process,
+              round(((after[process] ?? 0) - (before[process] ?? 0)) / phase.requests, 1),
+            ]),
+          );
+          rows.push(row);
+        }
       }
     }
     return rows;
@@ -444,7 +454,12 @@ const SUBMIT_CONCURRENCY = 16;
  */
 const POLL_MS = 100;
 
-async function stackPhase(urls: { api: string; exporter: string }, name: WorkloadName, phase: Phase): Promise<Row> {
+async function stackPhase(
+  urls: { api: string; exporter: string },
+  name: WorkloadName,
+  phase: Phase,
+  clockStopped: () => Promise<void>,
+): Promise<Row> {
   const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
   const before = await promptCounters(urls.exporter);
   const started = performance.now();
@@ -474,17 +489,118 @@ async function stackPhase(urls: { api: string; exporter: string }, name: Workloa
     jobs.push({ id, postMs, seenDoneAt, readMs: performance.now() - t0, view });
   }
   const wall = (performance.now() - started) / 1000;
+  await clockStopped();
+  return stackRow(
+    'stack',
+    urls,
+    name,
+    phase,
+    wall,
+    before,
+    jobs.map((j) => j.view),
+    {
+      http: round(mean(jobs.map((j) => j.postMs))),
+      read: round(mean(jobs.map((j) => j.readMs))),
+    },
+  );
+}
+
+/**
+ * One batch per phase, as a bulk user submits: the requests as `/v1/jobs` lines of one input file,
+ * uploaded and turned into a batch, polled until it ends; the phase ends once the output file is
+ * read. `http` is the upload and batch creation, `read` the output download, each per job.
+ */
+async function batchPhase(
+  urls: { api: string; exporter: string },
+  name: WorkloadName,
+  phase: Phase,
+  clockStopped: () => Promise<void>,
+): Promise<Row> {
+  const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
+  const before = await promptCounters(urls.exporter);
+  const input = requests
+    .map((request, i) =>
+      JSON.stringify({
+        custom_id: `r${i}`,
+        method: 'POST',
+        url: '/v1/jobs',
+        body: { task: 'prompt', prompt: request.instruction || ' ', text: request.input, max_tokens: phase.maxTokens },
+      }),
+    )
+    .join('\n');
+  const started = performance.now();
+  const form = new FormData();
+  form.append('purpose', 'batch');
+  form.append('file', new Blob([input], { type: 'application/jsonl' }), 'bench.jsonl');
+  const uploaded = await fetch(`${urls.api}/v1/files`, {
+    method: 'POST',
+    body: form,
+    signal: AbortSignal.timeout(60_000),
+  });
+  if (!uploaded.ok) throw new Error(`POST /v1/files: HTTP ${uploaded.status} ${(await uploaded.text()).slice(0, 300)}`);
+  const file = (await uploaded.json()) as { id: string };
+  let batch = await api<BatchView>(urls.api, 'POST', '/v1/batches', {
+    input_file_id: file.id,
+    endpoint: '/v1/jobs',
+    completion_window: '24h',
+  });
+  const submitMs = performance.now() - started;
+  while (!['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) {
+    await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
+    batch = await api<BatchView>(urls.api, 'GET', `/v1/batches/${batch.id}`);
+  }
+  if (batch.status !== 'completed' || batch.request_counts.failed > 0)
+    throw new Error(`batch ${batch.id} ${batch.status}, ${batch.request_counts.failed} failed`);
+  const t0 = performance.now();
+  const output = await fetch(`${urls.api}/v1/batches/${batch.id}/output`, { signal: AbortSignal.timeout(60_000) });
+  const lines = (await output.text()).split('\n').filter((line) => line !== '');
+  const readMs = performance.now() - t0;
+  const wall = (performance.now() - started) / 1000;
+  await clockStopped();
+  if (lines.length !== requests.length) throw new Error(`batch ${batch.id}: ${lines.length} output lines`);
+  // After the clock stops: each request's job view (timings, usage) for the breakdown.
+  const views = await pool(lines, SUBMIT_CONCURRENCY, async (line) => {
+    const jobId = (JSON.parse(line) as { response: { request_id: string } }).response.request_id;
+    return api<JobView>(urls.api, 'GET', `/v1/jobs/${jobId}`);
+  });
+  return stackRow('batch', urls, name, phase, wall, before, views, {
+    http: round(submitMs / requests.length),
+    read: round(readMs / requests.length),
+  });
+}
+
+/** The fields of a batch object this benchmark reads. */
+interface BatchView {
+  id: string;
+  status: string;
+  request_counts: { total: number; completed: number; failed: number };
+}
+
+/** How often the batch client reads the batch object: one cheap GET, whatever the batch's size. */
+const BATCH_POLL_MS = 100;
+
+/** A stack row from the finished jobs' views: tokens, the node's reuse counters and the per-stage means. */
+async function stackRow(
+  target: SubmitWay,
+  urls: { exporter: string },
+  name: WorkloadName,
+  phase: Phase,
+  wall: number,
+  before: { total: number; reused: number; evaluated: number } | null,
+  views: readonly JobView[],
+  client: { http: number; read: number },
+): Promise<Row> {
   const after = await promptCounters(
     urls.exporter,
     before,
-    jobs.reduce((sum, j) => sum + (j.view.usage?.prompt_tokens ?? 0), 0),
+    views.reduce((sum, view) => sum + (view.usage?.prompt_tokens ?? 0), 0),
   );
-  const timings = jobs.map((j) => j.view.timings as Timings);
-  const generated = jobs.reduce((sum, j) => sum + (j.view.usage?.generated_tokens ?? 0), 0);
-  const perJob = jobs.map((j, i) => {
+  const timings = views.map((view) => view.timings as Timings);
+  const generated = views.reduce((sum, view) => sum + (view.usage?.generated_tokens ?? 0), 0);
+  const perJob = views.map((view, i) => {
     const t = timings[i] as Timings;
-    const created = Date.parse(j.view.created_at);
-    const finished = j.view.finished_at ? Date.parse(j.view.finished_at) : created + t.total_ms;
+    const created = Date.parse(view.created_at);
+    const finished = view.finished_at ? Date.parse(view.finished_at) : created + t.total_ms;
     const ttft = t.time_to_first_token_ms ?? t.generate_ms;
     return {
       prefill: ttft,
@@ -494,18 +610,18 @@ async function stackPhase(urls: { api: string; exporter: string }, name: Workloa
     };
   });
   return {
-    ...rowBase('stack', name, phase, wall, generated, mean(jobs.map((j) => j.view.usage?.prompt_tokens ?? 0))),
+    ...rowBase(target, name, phase, wall, generated, mean(views.map((view) => view.usage?.prompt_tokens ?? 0))),
     prompt_tokens_evaluated: after ? after.evaluated - (before?.evaluated ?? 0) : null,
     prompt_tokens_reused: after ? after.reused - (before?.reused ?? 0) : null,
     stages_ms: {
-      http: round(mean(jobs.map((j) => j.postMs))),
+      http: client.http,
       queue_wait: round(mean(timings.map((t) => t.queue_wait_ms))),
       extract: round(mean(timings.map((t) => t.extract_ms))),
       prefill: round(mean(perJob.map((p) => p.prefill))),
       decode: round(mean(perJob.map((p) => p.decode))),
       handoff: round(mean(perJob.map((p) => p.handoff))),
       result_store: round(mean(perJob.map((p) => p.resultStore))),
-      read: round(mean(jobs.map((j) => j.readMs))),
+      read: client.read,
     },
   };
 }
@@ -686,8 +802,11 @@ for (const target of targets) {
   );
   try {
     if (target === 'engine') rows.push(...(await runEngine()));
-    else if (target === 'stack') rows.push(...(await runStack()));
-    else if (target === 'llama-server') {
+    else if (target === 'stack' || target === 'batch') {
+      // One stack serves both ways of submitting: started once, for whichever comes first.
+      if (target === 'batch' && targets.includes('stack')) continue;
+      rows.push(...(await runStack(targets.filter((t): t is SubmitWay => t === 'stack' || t === 'batch'))));
+    } else if (target === 'llama-server') {
       if (!values['llama-server']) throw new Error('--llama-server <binary> is needed for that target');
       rows.push(...(await runLlamaServer(values['llama-server'])));
     } else throw new Error(`unknown target ${target}`);
@@ -702,7 +821,7 @@ for (const row of rows) {
   const server = row.target === 'llama-server' ? undefined : find('llama-server', row);
   if (server)
     row.vs_llama_server = { tok_s: round(row.tok_s / server.tok_s), jobs_s: round(row.jobs_s / server.jobs_s) };
-  const engine = row.target === 'stack' ? find('engine', row) : undefined;
+  const engine = row.target === 'stack' || row.target === 'batch' ? find('engine', row) : undefined;
   if (engine) row.vs_engine = { tok_s: round(row.tok_s / engine.tok_s), jobs_s: round(row.jobs_s / engine.jobs_s) };
 }
 if (rows.some((r) => r.workload === 'shared' && r.prompt_tokens_per_job < 500))

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   Gemma4ChatWrapper,
   isLlamaText,
@@ -10,6 +11,14 @@ import {
   type Token,
 } from 'node-llama-cpp';
 import type { GenerateRequest } from './engine.ts';
+import { LruMap } from './lru-map.ts';
+
+/**
+ * Prompts whose tokens are kept. Why 64: a worker counts a job's prompt (admission, chunking) and
+ * then generates it, with up to a few sequences' worth of jobs prefetched in between; a
+ * 500-token prompt takes ~0.7 ms to tokenize on a CPU core, each kept one ~2 KB of memory.
+ */
+const BUILT_PROMPTS_KEPT = 64;
 
 /** How prompts are built: see {@link PromptFormat.for}. */
 export type PromptMode = 'auto' | 'gemma4' | 'completion';
@@ -49,6 +58,8 @@ function renderText(text: LlamaText): string | undefined {
 export class PromptFormat {
   readonly #model: LlamaModel;
   readonly #wrapper: ChatWrapper | undefined;
+  /** Built prompts by a digest of what shapes them (no text kept as a key): counted once, generated without tokenizing again. */
+  readonly #built = new LruMap<string, PromptPlan>(BUILT_PROMPTS_KEPT);
 
   private constructor(model: LlamaModel, wrapper: ChatWrapper | undefined) {
     this.#model = model;
@@ -85,6 +96,33 @@ export class PromptFormat {
    */
   build(request: Omit<GenerateRequest, 'maxTokens'>, extraStopTriggers: readonly string[] = []): PromptPlan {
     const { prompt, input } = request;
+    const key = createHash('sha256')
+      .update(
+        JSON.stringify([
+          prompt.system,
+          prompt.instruction,
+          prompt.completionCue,
+          input,
+          request.thinking === true,
+          request.jsonSchema !== undefined,
+        ]),
+      )
+      .digest('base64');
+    let plan = this.#built.get(key);
+    if (!plan) {
+      plan = this.#tokenize(request);
+      this.#built.set(key, plan);
+    }
+    // Copies: a caller may change its plan; the kept one stays as built.
+    return {
+      ...plan,
+      tokens: [...plan.tokens],
+      stopTriggers: [...new Set([...plan.stopTriggers, ...extraStopTriggers])],
+    };
+  }
+
+  #tokenize(request: Omit<GenerateRequest, 'maxTokens'>): PromptPlan {
+    const { prompt, input } = request;
     if (!this.#wrapper) {
       const text =
         [prompt.system, prompt.instruction, input].filter((part) => part.trim() !== '').join('\n\n') +
@@ -93,7 +131,7 @@ export class PromptFormat {
       const tokens = this.#model.tokenize(text, false);
       return {
         tokens: bos !== null && this.#model.tokens.shouldPrependBosToken ? [bos, ...tokens] : tokens,
-        stopTriggers: [...extraStopTriggers],
+        stopTriggers: [],
         thought: undefined,
         startsInThought: false,
       };
@@ -126,6 +164,6 @@ export class PromptFormat {
     const tokens = state.contextText.tokenize(this.#model.tokenizer);
     if (startsInThought && thought) tokens.push(...this.#model.tokenize(thought.prefix, true));
     const stopTriggers = state.stopGenerationTriggers.map(renderText).filter((t): t is string => t !== undefined);
-    return { tokens, stopTriggers: [...new Set([...stopTriggers, ...extraStopTriggers])], thought, startsInThought };
+    return { tokens, stopTriggers, thought, startsInThought };
   }
 }

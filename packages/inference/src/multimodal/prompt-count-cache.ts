@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
+import { LruMap } from '../lru-map.ts';
 import type { PromptCount } from './host-protocol.ts';
 
 /** Counts kept: enough for every slot's request to be counted and then run, with room to spare. */
@@ -12,14 +13,10 @@ const DEFAULT_CAPACITY = 256;
  * the media paths and each file's size and modification time, so no text is kept and a file
  * replaced under the same name is counted afresh.
  */
-export class PromptCountCache {
-  readonly #counts = new Map<string, PromptCount>();
-
-  readonly #capacity: number;
-
+export class PromptCountCache extends LruMap<string, PromptCount> {
   /** @param capacity Entries kept, least recently used dropped first. Defaults to `256`. */
   constructor(capacity = DEFAULT_CAPACITY) {
-    this.#capacity = capacity;
+    super(capacity);
   }
 
   /**
@@ -33,24 +30,5 @@ export class PromptCountCache {
       hash.update(`${file}\u0000${info.size}\u0000${info.mtimeMs}\u0000`);
     }
     return hash.digest('hex');
-  }
-
-  get(key: string): PromptCount | undefined {
-    const count = this.#counts.get(key);
-    if (count) {
-      this.#counts.delete(key);
-      this.#counts.set(key, count);
-    }
-    return count;
-  }
-
-  set(key: string, count: PromptCount): void {
-    this.#counts.delete(key);
-    this.#counts.set(key, count);
-    while (this.#counts.size > this.#capacity) {
-      const oldest = this.#counts.keys().next().value;
-      if (oldest === undefined) break;
-      this.#counts.delete(oldest);
-    }
   }
 }

@@ -451,6 +451,8 @@ export class BatchFeeder {
     const inlineErrors: Array<[string, string]> = [];
     let cursor = { line: record.cursor_line, byte: record.cursor_byte, lineNumber: record.cursor_line_number };
     const requestsKey = redisKeys.batchRequests(prefix, record.id);
+    let recorded = new Set<number>();
+    let recordedUntil = 0;
     for await (const line of readInputLines(path, {
       startByte: record.cursor_byte,
       startIndex: record.cursor_line,
@@ -458,8 +460,14 @@ export class BatchFeeder {
     })) {
       if (jobs.length >= slots || line.index >= record.total) break;
       cursor = { line: line.index + 1, byte: line.nextByte, lineNumber: line.lineNumber + 1 };
-      // Recorded at validation (a bad body): already counted as failed.
-      if ((await redis.hexists(requestsKey, String(line.index))) === 1) continue;
+      // Recorded at validation (a bad body): already counted as failed. Looked up for the next `slots` lines at once.
+      if (line.index >= recordedUntil) {
+        const indexes = Array.from({ length: Math.min(slots, record.total - line.index) }, (_, i) => line.index + i);
+        const values = await redis.hmget(requestsKey, ...indexes.map(String));
+        recorded = new Set(indexes.filter((_, i) => values[i] !== null));
+        recordedUntil = line.index + indexes.length;
+      }
+      if (recorded.has(line.index)) continue;
       try {
         const request = parseInputLine(line.text);
         jobs.push({
@@ -721,7 +729,9 @@ export async function readJobOutcome(
     message: 'the request was cancelled',
     at,
   };
-  for (const queue of [QUEUE_NAMES.generateMedia, QUEUE_NAMES.generate, QUEUE_NAMES.extract] as QueueName[]) {
+  // A job is in one of the generate queues or the other, never both, and either comes after extraction:
+  // the later stages are read first (most jobs are text jobs, so `generate` first: one state read).
+  for (const queue of [QUEUE_NAMES.generate, QUEUE_NAMES.generateMedia, QUEUE_NAMES.extract] as QueueName[]) {
     const state = await producer.queues[queue].getJobState(jobId);
     if (state === 'unknown') continue;
     // A cancelled job counts as ended only once no worker holds it (the abort reaches it in milliseconds).
@@ -732,7 +742,7 @@ export async function readJobOutcome(
       const error = decodeFailedReason(job?.failedReason);
       return { ok: false, code: error.code, message: error.message, at: job?.finishedOn ?? at };
     }
-    if (state === 'completed' && queue !== QUEUE_NAMES.extract) return completedIn(producer, jobId);
+    if (state === 'completed' && queue !== QUEUE_NAMES.extract) return completedIn(producer.queues[queue], jobId);
     // Running or waiting in this stage (an extract that completed is handing over to a generate queue).
     if (state === 'completed' && cancelled) return cancelledOutcome;
     return undefined;
@@ -742,20 +752,20 @@ export async function readJobOutcome(
     : { ok: false, code: 'GB_ERR_INTERNAL', message: 'the job of this request is no longer in the queues', at };
 }
 
-async function completedIn(producer: JobProducer, jobId: string): Promise<RequestOutcome | undefined> {
-  for (const queue of [QUEUE_NAMES.generateMedia, QUEUE_NAMES.generate] as QueueName[]) {
-    if ((await producer.queues[queue].getJobState(jobId)) !== 'completed') continue;
-    const job = await producer.queues[queue].getJob(jobId);
-    const result = GenerateJobResult.safeParse(job?.returnvalue);
-    if (result.success)
-      return {
-        ok: true,
-        sha: result.data.result_sha256,
-        at: job?.finishedOn ?? Date.now(),
-        usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens },
-      };
-  }
-  return undefined;
+/** The outcome of a job completed in `queue` (a generate queue), from its return value. */
+async function completedIn(
+  queue: JobProducer['queues'][QueueName],
+  jobId: string,
+): Promise<RequestOutcome | undefined> {
+  const job = await queue.getJob(jobId);
+  const result = GenerateJobResult.safeParse(job?.returnvalue);
+  if (!result.success) return undefined;
+  return {
+    ok: true,
+    sha: result.data.result_sha256,
+    at: job?.finishedOn ?? Date.now(),
+    usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens },
+  };
 }
 
 /** Whose turn it is: tenants in order, and each tenant's batches in order; `allocateSlots` rotates both. */

@@ -60,7 +60,7 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '64' },
     'one-token-requests': { type: 'string', default: '384' },
     workloads: { type: 'string', default: 'distinct,shared' },
-    targets: { type: 'string', default: 'engine,stack' },
+    targets: { type: 'string', default: 'engine,stack,batch' },
     context: { type: 'string', default: '1024' },
     'shared-tokens': { type: 'string', default: '520' },
     'llama-server': { type: 'string' },

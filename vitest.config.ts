@@ -7,6 +7,7 @@ export default defineConfig({
       'packages/*/test/**/*.test.ts',
       'services/*/src/**/*.test.ts',
       'services/*/test/**/*.test.ts',
+      'scripts/*.test.ts',
     ],
     // Native addons (llama.cpp, sharp) are safest in child processes, not worker threads.
     pool: 'forks',

@@ -14,7 +14,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const STALL_MS = Number(process.env.GEMBATCH_TEST_STALL_MS ?? 600_000);
-const POLL_MS = 5_000;
+/** How often the progress file is looked at: a few times within the stall limit, at most every 5 s. */
+const POLL_MS = Math.min(5_000, STALL_MS / 4);
 const repoRoot = join(import.meta.dirname, '..');
 const vitest = join(repoRoot, 'node_modules', '.bin', 'vitest');
 const reporter = join(import.meta.dirname, 'vitest-progress-reporter.ts');

@@ -478,6 +478,7 @@ async function stackPhase(
   for (const { id, postMs } of submitted) {
     let view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
     while (view.status !== 'completed') {
+      if (performance.now() - started > PHASE_TIMEOUT_MS) throw new Error(`job ${id} not done after the phase's time`);
       if (view.status === 'failed' || view.status === 'cancelled')
         throw new Error(`job ${id} ${view.status}: ${view.error?.code ?? ''} ${view.error?.message ?? ''}`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
@@ -546,6 +547,8 @@ async function batchPhase(
   });
   const submitMs = performance.now() - started;
   while (!['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) {
+    if (performance.now() - started > PHASE_TIMEOUT_MS)
+      throw new Error(`batch ${batch.id} not done after the phase's time`);
     await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
     batch = await api<BatchView>(urls.api, 'GET', `/v1/batches/${batch.id}`);
   }
@@ -575,6 +578,9 @@ interface BatchView {
   status: string;
   request_counts: { total: number; completed: number; failed: number };
 }
+
+/** Longest a stack phase may run before the benchmark gives up on it (a dead worker must not hang the run). */
+const PHASE_TIMEOUT_MS = 30 * 60_000;
 
 /** How often the batch client reads the batch object: one cheap GET, whatever the batch's size. */
 const BATCH_POLL_MS = 100;

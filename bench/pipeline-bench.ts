@@ -40,7 +40,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { EmbeddedStack } from '@gembatch/cli';
+import { ApiClient, EmbeddedStack } from '@gembatch/cli';
 import { findFreePort } from '@gembatch/config';
 import { TASKS, type JobView, type TaskPrompt, type Timings } from '@gembatch/contracts';
 import {
@@ -437,10 +437,14 @@ class ProcessCpu {
   }
 }
 
+/** The `POST /v1/jobs` body of one request (a batch line's body too): task `prompt`, inline text. */
+function jobBody(request: BenchRequest, phase: Phase): Record<string, unknown> {
+  return { task: 'prompt', prompt: request.instruction || ' ', text: request.input, max_tokens: phase.maxTokens };
+}
+
 interface StackJob {
   id: string;
   postMs: number;
-  seenDoneAt: number;
   readMs: number;
   view: JobView;
 }
@@ -465,12 +469,7 @@ async function stackPhase(
   const started = performance.now();
   const submitted: Array<{ id: string; postMs: number }> = await pool(requests, SUBMIT_CONCURRENCY, async (request) => {
     const t0 = performance.now();
-    const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', {
-      task: 'prompt',
-      prompt: request.instruction || ' ',
-      text: request.input,
-      max_tokens: phase.maxTokens,
-    });
+    const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', jobBody(request, phase));
     return { id: view.id, postMs: performance.now() - t0 };
   });
   // Jobs finish roughly in submission order: wait for each in turn, then read its result.
@@ -484,10 +483,9 @@ async function stackPhase(
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
     }
-    const seenDoneAt = Date.now();
     const t0 = performance.now();
     await api(urls.api, 'GET', `/v1/jobs/${id}/result`);
-    jobs.push({ id, postMs, seenDoneAt, readMs: performance.now() - t0, view });
+    jobs.push({ id, postMs, readMs: performance.now() - t0, view });
   }
   const wall = (performance.now() - started) / 1000;
   await clockStopped();
@@ -525,58 +523,38 @@ async function batchPhase(
         custom_id: `r${i}`,
         method: 'POST',
         url: '/v1/jobs',
-        body: { task: 'prompt', prompt: request.instruction || ' ', text: request.input, max_tokens: phase.maxTokens },
+        body: jobBody(request, phase),
       }),
     )
     .join('\n');
+  const client = new ApiClient({ baseUrl: urls.api });
   const started = performance.now();
-  const form = new FormData();
-  form.append('purpose', 'batch');
-  form.append('file', new Blob([input], { type: 'application/jsonl' }), 'bench.jsonl');
-  const uploaded = await fetch(`${urls.api}/v1/files`, {
-    method: 'POST',
-    body: form,
-    signal: AbortSignal.timeout(60_000),
-  });
-  if (!uploaded.ok) throw new Error(`POST /v1/files: HTTP ${uploaded.status} ${(await uploaded.text()).slice(0, 300)}`);
-  const file = (await uploaded.json()) as { id: string };
-  let batch = await api<BatchView>(urls.api, 'POST', '/v1/batches', {
-    input_file_id: file.id,
-    endpoint: '/v1/jobs',
-    completion_window: '24h',
-  });
+  const file = await client.uploadBytes(Buffer.from(input), 'bench.jsonl', 'batch');
+  let batch = await client.createBatch({ input_file_id: file.id, endpoint: '/v1/jobs', completion_window: '24h' });
   const submitMs = performance.now() - started;
   while (!['completed', 'failed', 'expired', 'cancelled'].includes(batch.status)) {
     if (performance.now() - started > PHASE_TIMEOUT_MS)
       throw new Error(`batch ${batch.id} not done after the phase's time`);
     await new Promise((resolve) => setTimeout(resolve, BATCH_POLL_MS));
-    batch = await api<BatchView>(urls.api, 'GET', `/v1/batches/${batch.id}`);
+    batch = await client.getBatch(batch.id);
   }
   if (batch.status !== 'completed' || batch.request_counts.failed > 0)
     throw new Error(`batch ${batch.id} ${batch.status}, ${batch.request_counts.failed} failed`);
   const t0 = performance.now();
-  const output = await fetch(`${urls.api}/v1/batches/${batch.id}/output`, { signal: AbortSignal.timeout(60_000) });
-  const lines = (await output.text()).split('\n').filter((line) => line !== '');
+  const lines: string[] = [];
+  for await (const line of client.batchLines(batch.id, 'output')) lines.push(line);
   const readMs = performance.now() - t0;
   const wall = (performance.now() - started) / 1000;
   await clockStopped();
   if (lines.length !== requests.length) throw new Error(`batch ${batch.id}: ${lines.length} output lines`);
   // After the clock stops: each request's job view (timings, usage) for the breakdown.
-  const views = await pool(lines, SUBMIT_CONCURRENCY, async (line) => {
-    const jobId = (JSON.parse(line) as { response: { request_id: string } }).response.request_id;
-    return api<JobView>(urls.api, 'GET', `/v1/jobs/${jobId}`);
-  });
+  const views = await pool(lines, SUBMIT_CONCURRENCY, (line) =>
+    client.getJob((JSON.parse(line) as { response: { request_id: string } }).response.request_id),
+  );
   return stackRow('batch', urls, name, phase, wall, before, views, {
     http: round(submitMs / requests.length),
     read: round(readMs / requests.length),
   });
-}
-
-/** The fields of a batch object this benchmark reads. */
-interface BatchView {
-  id: string;
-  status: string;
-  request_counts: { total: number; completed: number; failed: number };
 }
 
 /** Longest a stack phase may run before the benchmark gives up on it (a dead worker must not hang the run). */

@@ -120,13 +120,13 @@ function defaultPrefillChunkTokens(accelerator: EngineInfo['accelerator'], seque
  * 104 MiB Q8_0 model 1.03. `'auto'` on a GPU: llama.cpp's default, where the fused kernel is the
  * fast path and saves the attention matrix's memory (not measured here).
  */
+function defaultFlashAttention(accelerator: EngineInfo['accelerator']): boolean | 'auto' {
+  return accelerator === 'cpu' ? false : 'auto';
+}
+
 /** The engines' `flashAttention` for a `GEMBATCH_FLASH_ATTENTION`-style setting (`auto`, `on`, `off`). */
 export function flashAttentionOption(setting: 'auto' | 'on' | 'off'): boolean | 'auto' {
   return setting === 'auto' ? 'auto' : setting === 'on';
-}
-
-function defaultFlashAttention(accelerator: EngineInfo['accelerator']): boolean | 'auto' {
-  return accelerator === 'cpu' ? false : 'auto';
 }
 
 /** Distinct JSON Schemas whose grammars are kept compiled. */

@@ -61,6 +61,40 @@ describe('chunked prefill (real model, CPU)', () => {
     expect(largestDecode(chunked)).toBeLessThanOrEqual(16);
   });
 
+  it('short prompts joining together share one step budget: their last chunks do not add up past the cap', async (context) => {
+    if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
+    // Each joining prompt is shorter than the cap, so none is cut; five arriving at once must still
+    // not go into one decode (the bug: every last chunk went in unbudgeted, 14 x 39 tokens at once).
+    const engine = await openEngine({
+      modelPath: STORIES,
+      sequences: 6,
+      contextPerSequence: 256,
+      prefillChunkTokens: 16,
+    });
+    const inputs = ['a cat sat', 'the dog ran far', 'a big red ball', 'Lily and Tom', 'the sun was hot'];
+    let joined: Promise<GenerateResult[]> | undefined;
+    const a = await engine.generate({
+      prompt: COMPLETION,
+      input: 'Once upon a time',
+      maxTokens: 60,
+      ignoreEos: true,
+      onToken: (n) => {
+        if (n === 5)
+          joined = Promise.all(
+            inputs.map((input) => engine.generate({ prompt: COMPLETION, input, maxTokens: 8, ignoreEos: true })),
+          );
+      },
+    });
+    if (!joined) throw new Error('the joining jobs never started');
+    const results = await joined;
+    expect(a.generatedTokens).toBe(60);
+    expect(results.map((r) => r.generatedTokens)).toEqual([8, 8, 8, 8, 8]);
+    const promptTokens = results.reduce((sum, r) => sum + r.promptTokens, 0);
+    expect(promptTokens).toBeGreaterThan(16 + 6);
+    // At most the cap in prompt tokens plus one token per generating sequence (6): bucket 32.
+    expect(largestDecode(engine)).toBeLessThanOrEqual(32);
+  });
+
   it('jobs that start together are not chunked (nothing is decoding yet) and all complete', async (context) => {
     if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
     const engine = await openEngine({

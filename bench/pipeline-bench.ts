@@ -136,7 +136,7 @@ interface Row {
   prompt_tokens_evaluated: number | null;
   prompt_tokens_reused: number | null;
   stages_ms: Stages;
-  /** Inter-token gaps of the engine's jobs while others keep arriving: median and p99 (ms). */
+  /** Inter-token gaps while jobs keep arriving (every sequence decoding beside joining jobs): median and p99 (ms). */
   itl_p50_ms?: number;
   itl_p99_ms?: number;
   /**
@@ -291,11 +291,13 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
   let firstWaveFirstDone = Number.POSITIVE_INFINITY;
   const results = await pool(requests, waves, async (request, index) => {
     let last = 0;
-    // Only jobs after the first wave: they join sequences that are already generating (the first
-    // wave starts together, with nothing decoding to protect).
+    // Gaps once jobs join: every gap of a later job, and a first-wave job's gaps after the first
+    // of its wave ended (the wave starts together, with nothing decoding to protect; once its
+    // first job ends, its survivors decode beside the jobs that join them, and a joining prompt
+    // that stalls them must count: leaving those gaps out hid a 509-token step).
     const onToken = () => {
       const now = performance.now();
-      if (last > 0 && index >= waves) gaps.push(now - last);
+      if (last > 0 && (index >= waves || last >= firstWaveFirstDone)) gaps.push(now - last);
       if (last > 0 && index < waves) firstWaveGaps.push({ at: now, gap: now - last });
       if (last === 0 && index < waves) firstWaveStarted = Math.max(firstWaveStarted, now);
       last = now;

@@ -17,11 +17,6 @@ export class LockstepBarrier {
     return this.#participants.size;
   }
 
-  /** Whether `sequenceId` takes part (it has arrived and not left). */
-  has(sequenceId: number): boolean {
-    return this.#participants.has(sequenceId);
-  }
-
   /** Steps released so far. */
   get releases(): number {
     return this.#releases;

@@ -14,9 +14,14 @@ import { reportScenario } from './report.ts';
 /** The measurement: 16 long generations, 3 s grace; 4 of them used to fail GB_ERR_CANCELLED. */
 const JOBS = 16;
 const GRACE_SECONDS = 3;
-/** Far longer than the grace period on the tiny model, so the drain has to hand jobs back. */
-const MAX_TOKENS = 1_200;
-/** Long inputs that run as chunk flows; their partials must fit the 2048-token context of the reduce step. */
+/**
+ * Far longer than the grace period on the tiny model, so the drain has to hand jobs back. 1,200 tokens
+ * took 1.9-2.3 s on a faster host: the jobs running at the signal could all end within the grace (one
+ * CI run saw 0 handed back). 3,600 tokens in a 4,096-token context take several times the grace.
+ */
+const MAX_TOKENS = 3_600;
+const CONTEXT_PER_SEQUENCE = 4_096;
+/** Long inputs that run as chunk flows; their partials must fit the context of the reduce step. */
 const FLOWS = 2;
 const FLOW_MAX_TOKENS = 300;
 
@@ -25,7 +30,10 @@ describe('SIGTERM a worker during long generations with a short grace', () => {
   beforeAll(async () => {
     chaos = await startChaosStack({
       workers: 2,
-      env: { GEMBATCH_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS), GEMBATCH_CONTEXT_PER_SEQUENCE: '2048' },
+      env: {
+        GEMBATCH_SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
+        GEMBATCH_CONTEXT_PER_SEQUENCE: String(CONTEXT_PER_SEQUENCE),
+      },
     });
   }, STACK_START_TIMEOUT_MS);
   afterAll(() => chaos?.close());

@@ -8,20 +8,39 @@ const STORIES = corpusFile('models/stories260K.gguf');
 const LONG_PROMPT =
   'Once upon a time there was a little girl named Lily who loved to play in the park with her dog. '.repeat(5);
 
-/** Job A generates; when it has 5 tokens, job B arrives with a long prompt and joins it. */
-async function arrivingWhileDecoding(engine: LlamaCppEngine): Promise<{ a: GenerateResult; b: GenerateResult }> {
-  let b: Promise<GenerateResult> | undefined;
+/**
+ * Job A generates 60 tokens; when it has 5, the `joining` inputs arrive together (each generating
+ * `maxTokens`) and join it.
+ */
+async function arrivingWhileDecoding(
+  engine: LlamaCppEngine,
+  joining: readonly string[],
+  maxTokens: number,
+): Promise<{ a: GenerateResult; joined: GenerateResult[] }> {
+  let joined: Promise<GenerateResult[]> | undefined;
   const a = await engine.generate({
     prompt: COMPLETION,
     input: 'Once upon a time',
     maxTokens: 60,
     ignoreEos: true,
     onToken: (n) => {
-      if (n === 5) b = engine.generate({ prompt: COMPLETION, input: LONG_PROMPT, maxTokens: 20, ignoreEos: true });
+      if (n === 5)
+        joined = Promise.all(
+          joining.map((input) => engine.generate({ prompt: COMPLETION, input, maxTokens, ignoreEos: true })),
+        );
     },
   });
-  if (!b) throw new Error('job B never started');
-  return { a, b: await b };
+  if (!joined) throw new Error('the joining jobs never started');
+  return { a, joined: await joined };
+}
+
+/** An engine on stories260K (the caller has checked it exists) with this chunk cap. */
+function storiesEngine(
+  sequences: number,
+  contextPerSequence: number,
+  prefillChunkTokens: number,
+): Promise<LlamaCppEngine> {
+  return openEngine({ modelPath: STORIES as string, sequences, contextPerSequence, prefillChunkTokens });
 }
 
 /** Tokens in the largest decode, from the histogram's upper bounds. */
@@ -34,21 +53,16 @@ function largestDecode(engine: LlamaCppEngine): number {
 describe('chunked prefill (real model, CPU)', () => {
   it('a long prompt joining running sequences goes in chunks of at most the cap per step, with the same results', async (context) => {
     if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
-    const whole = await openEngine({
-      modelPath: STORIES,
-      sequences: 2,
-      contextPerSequence: 512,
-      prefillChunkTokens: 0,
-    });
-    const chunked = await openEngine({
-      modelPath: STORIES,
-      sequences: 2,
-      contextPerSequence: 512,
-      prefillChunkTokens: 8,
-    });
+    const whole = await storiesEngine(2, 512, 0);
+    const chunked = await storiesEngine(2, 512, 8);
 
-    const expected = await arrivingWhileDecoding(whole);
-    const actual = await arrivingWhileDecoding(chunked);
+    // Job B arrives with a long prompt while job A generates.
+    const longJoin = async (engine: LlamaCppEngine) => {
+      const { a, joined } = await arrivingWhileDecoding(engine, [LONG_PROMPT], 20);
+      return { a, b: joined[0] as GenerateResult };
+    };
+    const expected = await longJoin(whole);
+    const actual = await longJoin(chunked);
     expect(actual.b.promptTokens).toBeGreaterThan(100);
     expect(actual.a.text).toBe(expected.a.text);
     expect(actual.b.text).toBe(expected.b.text);
@@ -65,12 +79,7 @@ describe('chunked prefill (real model, CPU)', () => {
     if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
     // Each joining prompt is shorter than the cap, so none is cut; five arriving at once must still
     // not go into one decode (the bug: every last chunk went in unbudgeted, 14 x 39 tokens at once).
-    const engine = await openEngine({
-      modelPath: STORIES,
-      sequences: 6,
-      contextPerSequence: 256,
-      prefillChunkTokens: 16,
-    });
+    const engine = await storiesEngine(6, 256, 16);
     const inputs = [
       'a cat sat down',
       'the dog ran far away',
@@ -78,21 +87,7 @@ describe('chunked prefill (real model, CPU)', () => {
       'Lily and Tom played',
       'the sun was hot',
     ];
-    let joined: Promise<GenerateResult[]> | undefined;
-    const a = await engine.generate({
-      prompt: COMPLETION,
-      input: 'Once upon a time',
-      maxTokens: 60,
-      ignoreEos: true,
-      onToken: (n) => {
-        if (n === 5)
-          joined = Promise.all(
-            inputs.map((input) => engine.generate({ prompt: COMPLETION, input, maxTokens: 8, ignoreEos: true })),
-          );
-      },
-    });
-    if (!joined) throw new Error('the joining jobs never started');
-    const results = await joined;
+    const { a, joined: results } = await arrivingWhileDecoding(engine, inputs, 8);
     expect(a.generatedTokens).toBe(60);
     expect(results.map((r) => r.generatedTokens)).toEqual([8, 8, 8, 8, 8]);
     const promptTokens = results.reduce((sum, r) => sum + r.promptTokens, 0);
@@ -104,12 +99,7 @@ describe('chunked prefill (real model, CPU)', () => {
 
   it('jobs that start together are not chunked (nothing is decoding yet) and all complete', async (context) => {
     if (!STORIES) return context.skip('corpus absent: models/stories260K.gguf');
-    const engine = await openEngine({
-      modelPath: STORIES,
-      sequences: 3,
-      contextPerSequence: 512,
-      prefillChunkTokens: 8,
-    });
+    const engine = await storiesEngine(3, 512, 8);
     const results = await Promise.all(
       [0, 1, 2].map((i) =>
         engine.generate({ prompt: COMPLETION, input: `${i} ${LONG_PROMPT}`, maxTokens: 10, ignoreEos: true }),

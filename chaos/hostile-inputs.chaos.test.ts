@@ -191,18 +191,23 @@ function endlessUpload(api: string, totalBytes: number): Promise<{ status: numbe
   });
 }
 
+/** Tries of {@link answeredDespiteEarlyClose}: one retry was not enough on a fast host (CI saw EPIPE twice in a row). */
+const EARLY_CLOSE_TRIES = 5;
+
 /**
- * Runs `send` again once when the connection broke before the answer could be read: a server that
+ * Runs `send` again when the connection broke before the answer could be read: a server that
  * answers 413 and closes while the client is still writing can surface as EPIPE or ECONNRESET on
- * the client first. The second try must produce the answer.
+ * the client first (Linux drops the unread answer when the close resets the connection). One of
+ * the tries must produce the answer.
  */
 async function answeredDespiteEarlyClose<T>(send: () => Promise<T>): Promise<T> {
-  try {
-    return await send();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'EPIPE' && code !== 'ECONNRESET') throw error;
-    return send();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'EPIPE' && code !== 'ECONNRESET') || attempt >= EARLY_CLOSE_TRIES) throw error;
+    }
   }
 }
 

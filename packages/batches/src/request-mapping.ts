@@ -11,7 +11,7 @@ import {
   type QueueName,
   type TaskName,
 } from '@gembatch/contracts';
-import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
+import type { BlobStore, FileStore } from '@gembatch/storage';
 import {
   BatchInputLine,
   ChatCompletionBody,
@@ -305,10 +305,10 @@ export async function prepareJob(context: PrepareContext, plan: RequestPlan): Pr
   if (inline) {
     // The job references its inline bytes (as POST /v1/jobs does), so the blob lives as long as the job.
     const references = context.files.references;
+    const checkAt = Date.now() + context.retentionSeconds * 1000;
     const stored = await context.blobStore.put(inline, {
-      beforeCommit: (hash) => references.acquire(hash, jobReferrer(jobId)),
+      beforeCommit: (hash) => references.acquireForJob(hash, jobId, checkAt),
     });
-    await references.trackJob(jobId, stored.sha256, Date.now() + context.retentionSeconds * 1000);
     if (plan.input.type === 'media') {
       // Inline media has no upload record; a content-derived id names it in the job.
       file = {

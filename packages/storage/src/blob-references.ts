@@ -34,11 +34,17 @@ if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return ARGV[2] 
 return false
 `;
 
-/** Tracks a job's inline text. KEYS: job blob refs, job texts. ARGV: check-at ms, `<job>:<sha256>`, job id, sha256. */
-const TRACK_JOB_SCRIPT = `
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-return 1
+/**
+ * A job's reference to its inline text, registered and tracked in one step: the reference (as
+ * {@link ACQUIRE_SCRIPT}) and the look-again entry the sweeper releases it by. Answers 1 while a
+ * delete of the blob is under way. KEYS: refs, gc lock, job blob refs, job texts. ARGV: referrer,
+ * check-at ms, `<job>:<sha256>`, job id, sha256.
+ */
+const ACQUIRE_FOR_JOB_SCRIPT = `
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[4], ARGV[4], ARGV[5])
+return redis.call('EXISTS', KEYS[2])
 `;
 /** Removes the delete lock if it is still ours. KEYS: gc lock. ARGV: token. */
 const UNLOCK_SCRIPT = `
@@ -70,8 +76,39 @@ export class BlobReferences {
    * way. Use it as a put's `beforeCommit`, or after checking the blob exists.
    */
   async acquire(sha256: string, referrer: string): Promise<void> {
+    await this.#untilNoDelete(sha256, () =>
+      this.#redis.eval(ACQUIRE_SCRIPT, 2, this.#refsKey(sha256), this.#lockKey(sha256), referrer),
+    );
+  }
+
+  /**
+   * {@link acquire} for job `jobId`'s inline text, which also remembers the reference to be looked at
+   * from `checkAtMs` on: the sweeper releases it once the job no longer exists. One script, so a
+   * job's text costs one Redis call (and a put that fails after it leaves a reference the sweeper
+   * still finds).
+   */
+  async acquireForJob(sha256: string, jobId: string, checkAtMs: number): Promise<void> {
+    await this.#untilNoDelete(sha256, () =>
+      this.#redis.eval(
+        ACQUIRE_FOR_JOB_SCRIPT,
+        4,
+        this.#refsKey(sha256),
+        this.#lockKey(sha256),
+        redisKeys.jobBlobRefs(this.#prefix),
+        redisKeys.jobTexts(this.#prefix),
+        jobReferrer(jobId),
+        checkAtMs,
+        `${jobId}:${sha256}`,
+        jobId,
+        sha256,
+      ),
+    );
+  }
+
+  /** Runs `register` (a script answering 1 while a delete of the blob runs) until no delete runs; gives up after the lock's 30 s. */
+  async #untilNoDelete(sha256: string, register: () => Promise<unknown>): Promise<void> {
     const deadline = Date.now() + GC_LOCK_MS + 1_000;
-    while ((await this.#redis.eval(ACQUIRE_SCRIPT, 2, this.#refsKey(sha256), this.#lockKey(sha256), referrer)) === 1) {
+    while ((await register()) === 1) {
       if (Date.now() > deadline)
         throw new GembatchError('GB_ERR_SERVICE_UNAVAILABLE', 'a blob delete did not finish in time', {
           details: { sha256 },
@@ -116,25 +153,6 @@ export class BlobReferences {
     } finally {
       await this.#redis.eval(UNLOCK_SCRIPT, 1, lockKey, token);
     }
-  }
-
-  /**
-   * Remembers that job `jobId` references `sha256` (its inline text), to be looked at from
-   * `checkAtMs` on: the sweeper releases the reference once the job no longer exists.
-   */
-  async trackJob(jobId: string, sha256: string, checkAtMs: number): Promise<void> {
-    // One script rather than MULTI: as atomic, and no pipeline object, which on a connection that BullMQ
-    // loaded its scripts into costs more client CPU than the two writes.
-    await this.#redis.eval(
-      TRACK_JOB_SCRIPT,
-      2,
-      redisKeys.jobBlobRefs(this.#prefix),
-      redisKeys.jobTexts(this.#prefix),
-      checkAtMs,
-      `${jobId}:${sha256}`,
-      jobId,
-      sha256,
-    );
   }
 
   /** The inline texts job `jobId` references (none for a file job, or once released). */

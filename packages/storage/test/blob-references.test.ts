@@ -62,6 +62,32 @@ describe('BlobReferences', () => {
   );
 
   redisTest(
+    "a job's text is referenced and tracked in one call, which also waits for a delete of the same content",
+    async ({ redis }) => {
+      const { connection, blobs, refs } = await setup(redis);
+      const sha256 = sha256Of('a document');
+      await connection.set(redisKeys.blobGcLock(redis.prefix, sha256), 'another-deleter', 'PX', 30_000);
+      let committed = false;
+      const writing = blobs
+        .put(Buffer.from('a document'), { beforeCommit: (sha) => refs.acquireForJob(sha, 'job_1', 5_000) })
+        .then(() => (committed = true));
+      await delay(200);
+      expect(committed).toBe(false);
+      await connection.del(redisKeys.blobGcLock(redis.prefix, sha256));
+      await writing;
+      expect(await blobs.has(sha256)).toBe(true);
+      expect(await connection.smembers(redisKeys.blobRefs(redis.prefix, sha256))).toEqual(['job:job_1']);
+      expect(await refs.textsOf('job_1')).toEqual([sha256]);
+      // Due at the check time, not before: the sweeper looks at the job then and releases it once the job is gone.
+      expect(await refs.dueJobReferences(4_999, 10)).toEqual([]);
+      expect(await refs.dueJobReferences(5_000, 10)).toEqual([{ jobId: 'job_1', sha256 }]);
+      expect(await refs.releaseJob('job_1', sha256)).toBe(true);
+      expect(await blobs.has(sha256)).toBe(false);
+      expect(await refs.textsOf('job_1')).toEqual([]);
+    },
+  );
+
+  redisTest(
     'many concurrent creates and deletes of the same content never leave a record without bytes',
     async ({ redis }) => {
       const { connection, blobs } = await setup(redis);

@@ -11,7 +11,7 @@ import {
   type JobView,
 } from '@gembatch/contracts';
 import type { JobAdmission, JobProducer } from '@gembatch/queue';
-import { jobReferrer, type BlobStore, type FileStore } from '@gembatch/storage';
+import type { BlobStore, FileStore } from '@gembatch/storage';
 import type { QueuedJobQuota } from './queued-job-quota.ts';
 import { checkRequestLimits, type RequestLimits } from './request-limits.ts';
 
@@ -107,16 +107,12 @@ async function enqueue(
     };
     await add(deps, data, QUEUE_NAMES.extract, priority);
   } else {
-    // The job references its text, so deleting another job with the same text keeps it.
+    // The job references its text, so deleting another job with the same text keeps it. The reference is
+    // looked at again once the job may have expired: it goes when the job has.
+    const checkAt = spec.submitted_at + deps.producer.retentionSeconds * 1000;
     const { sha256 } = await deps.blobStore.put(Buffer.from(body.text ?? '', 'utf8'), {
-      beforeCommit: (hash) => deps.files.references.acquire(hash, jobReferrer(spec.job_id)),
+      beforeCommit: (hash) => deps.files.references.acquireForJob(hash, spec.job_id, checkAt),
     });
-    // Looked at again once the job may have expired: the reference goes when the job has.
-    await deps.files.references.trackJob(
-      spec.job_id,
-      sha256,
-      spec.submitted_at + deps.producer.retentionSeconds * 1000,
-    );
     const data: GenerateJobData = { ...spec, input: { type: 'text', sha256 } };
     await add(deps, data, QUEUE_NAMES.generate, priority);
   }

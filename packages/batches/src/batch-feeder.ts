@@ -83,6 +83,16 @@ interface InflightRequest {
   index: number;
 }
 
+/** What one round of ended jobs writes to one batch: outcome fields by job, in-flight indexes, counter increments. */
+interface BatchOutcomes {
+  outcomes: string[];
+  indexes: string[];
+  completed: number;
+  failed: number;
+  input: number;
+  output: number;
+}
+
 /**
  * Drives every active batch: validates new ones, feeds their requests into the ordinary job
  * queues through a bounded window shared round-robin by tenants and then by each tenant's
@@ -424,7 +434,7 @@ export class BatchFeeder {
     const { producer, redis, prefix } = this.#options;
     for (let i = 0; i < jobIds.length; i += RECONCILE_CONCURRENCY) {
       const slice = jobIds.slice(i, i + RECONCILE_CONCURRENCY);
-      const outcomes = await Promise.all(slice.map((jobId) => readJobOutcome(producer, redis, prefix, jobId)));
+      const outcomes = await readJobOutcomes(producer, redis, prefix, slice);
       const ended = slice.filter((_, index) => outcomes[index] !== undefined);
       await this.#admission.release(ended);
       for (const jobId of ended) this.#admitted.delete(jobId);
@@ -551,49 +561,84 @@ export class BatchFeeder {
   async #resolveDirty(): Promise<void> {
     const jobIds = [...this.#dirty].filter((id) => this.#byJob.has(id));
     this.#dirty.clear();
+    const { producer, redis, prefix } = this.#options;
     for (let i = 0; i < jobIds.length; i += RECONCILE_CONCURRENCY) {
-      await Promise.all(jobIds.slice(i, i + RECONCILE_CONCURRENCY).map((jobId) => this.#resolve(jobId)));
+      const slice = jobIds.slice(i, i + RECONCILE_CONCURRENCY);
+      const outcomes = await readJobOutcomes(producer, redis, prefix, slice);
+      await this.#record(
+        slice.flatMap((jobId, k) => {
+          const outcome = outcomes[k];
+          // Forgotten meanwhile (another process took the lock over): nothing to record here.
+          return outcome && this.#byJob.has(jobId) ? [{ jobId, outcome }] : [];
+        }),
+      );
     }
   }
 
-  async #resolve(jobId: string): Promise<void> {
-    const requests = this.#byJob.get(jobId);
-    if (!requests || requests.length === 0) return;
-    const read = await readJobOutcome(this.#options.producer, this.#options.redis, this.#options.prefix, jobId);
-    if (!read || !this.#byJob.has(jobId)) return;
-    const expired =
-      read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
-    const outcome: RequestOutcome = expired
-      ? {
-          ok: false,
-          code: 'GB_ERR_BATCH_EXPIRED',
-          message: 'the batch reached the end of its completion window before this request finished',
-          at: read.at,
-        }
-      : read;
+  /**
+   * Records ended jobs' outcomes for all the requests they serve, in one guarded write per batch
+   * (outcomes, in-flight entries and counters of many jobs at once), then drops them from the mirror.
+   */
+  async #record(ended: ReadonlyArray<{ jobId: string; outcome: RequestOutcome }>): Promise<void> {
     const { redis, prefix } = this.#options;
-    const byBatch = new Map<string, number[]>();
-    for (const request of requests)
-      byBatch.set(request.batchId, [...(byBatch.get(request.batchId) ?? []), request.index]);
-    for (const [batchId, indexes] of byBatch) {
-      const batchKey = redisKeys.batch(prefix, batchId);
-      const writes: BatchWrite[] = [
-        ['HSET', redisKeys.batchOutcomes(prefix, batchId), jobId, encodeOutcome(outcome)],
-        ['HDEL', redisKeys.batchInflight(prefix, batchId), ...indexes.map(String)],
-        ['HINCRBY', batchKey, outcome.ok ? 'completed' : 'failed', String(indexes.length)],
-      ];
-      // Tokens once per job (identical requests share it): what the engine really did, for tok/s.
-      if (outcome.ok && outcome.usage)
-        writes.push(
-          ['HINCRBY', batchKey, 'input_tokens', String(outcome.usage.prompt_tokens)],
-          ['HINCRBY', batchKey, 'output_tokens', String(outcome.usage.generated_tokens)],
-        );
-      // A purged batch: nothing is written, the request is simply forgotten.
-      await writeIfBatchExists(redis, prefix, batchId, writes);
+    const byBatch = new Map<string, BatchOutcomes>();
+    for (const { jobId, outcome: read } of ended) {
+      const requests = this.#byJob.get(jobId) ?? [];
+      const expired =
+        read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
+      const outcome: RequestOutcome = expired
+        ? {
+            ok: false,
+            code: 'GB_ERR_BATCH_EXPIRED',
+            message: 'the batch reached the end of its completion window before this request finished',
+            at: read.at,
+          }
+        : read;
+      for (const batchId of new Set(requests.map((r) => r.batchId))) {
+        const batch = byBatch.get(batchId) ?? {
+          outcomes: [],
+          indexes: [],
+          completed: 0,
+          failed: 0,
+          input: 0,
+          output: 0,
+        };
+        byBatch.set(batchId, batch);
+        const indexes = requests.filter((r) => r.batchId === batchId).map((r) => String(r.index));
+        batch.outcomes.push(jobId, encodeOutcome(outcome));
+        batch.indexes.push(...indexes);
+        if (outcome.ok) batch.completed += indexes.length;
+        else batch.failed += indexes.length;
+        // Tokens once per job (identical requests share it): what the engine really did, for tok/s.
+        if (outcome.ok && outcome.usage) {
+          batch.input += outcome.usage.prompt_tokens;
+          batch.output += outcome.usage.generated_tokens;
+        }
+      }
     }
-    this.#byJob.delete(jobId);
-    for (const [batchId, indexes] of byBatch)
-      this.#inflightCount.set(batchId, Math.max(0, (this.#inflightCount.get(batchId) ?? 0) - indexes.length));
+    await Promise.all(
+      [...byBatch].map(([batchId, batch]) => {
+        const batchKey = redisKeys.batch(prefix, batchId);
+        const writes: BatchWrite[] = [
+          ['HSET', redisKeys.batchOutcomes(prefix, batchId), ...batch.outcomes],
+          ['HDEL', redisKeys.batchInflight(prefix, batchId), ...batch.indexes],
+        ];
+        for (const [field, count] of [
+          ['completed', batch.completed],
+          ['failed', batch.failed],
+          ['input_tokens', batch.input],
+          ['output_tokens', batch.output],
+        ] as const)
+          if (count > 0) writes.push(['HINCRBY', batchKey, field, String(count)]);
+        // A purged batch: nothing is written, the request is simply forgotten.
+        return writeIfBatchExists(redis, prefix, batchId, writes);
+      }),
+    );
+    for (const { jobId } of ended) {
+      for (const request of this.#byJob.get(jobId) ?? [])
+        this.#inflightCount.set(request.batchId, Math.max(0, (this.#inflightCount.get(request.batchId) ?? 0) - 1));
+      this.#byJob.delete(jobId);
+    }
   }
 
   /** Tells `onEnded` (the webhook) about a batch about to be stored with these final fields. */
@@ -752,20 +797,81 @@ export async function readJobOutcome(
     : { ok: false, code: 'GB_ERR_INTERNAL', message: 'the job of this request is no longer in the queues', at };
 }
 
+/** Commands {@link readJobOutcomes} reads per job in its one round trip. */
+const OUTCOME_READS = 4;
+
+/**
+ * {@link readJobOutcome} of many jobs in one round trip, for the usual case: a text job that
+ * ended in `generate`, or waits or runs there without a cancel. One MULTI reads each job's cancel
+ * marker, its place in `generate`'s completed and failed sets and its record there; any other job
+ * (cancelled before it ended, in another stage, gone) is read one by one as before.
+ */
+export async function readJobOutcomes(
+  producer: JobProducer,
+  redis: Redis,
+  prefix: string,
+  jobIds: readonly string[],
+): Promise<Array<RequestOutcome | undefined>> {
+  if (jobIds.length === 0) return [];
+  const queue = producer.queues[QUEUE_NAMES.generate];
+  const multi = redis.multi();
+  for (const jobId of jobIds)
+    multi
+      .exists(redisKeys.cancelled(prefix, jobId))
+      .zscore(queue.toKey('completed'), jobId)
+      .zscore(queue.toKey('failed'), jobId)
+      .hmget(queue.toKey(jobId), 'timestamp', 'finishedOn', 'returnvalue', 'failedReason');
+  const replies = (await multi.exec()) ?? [];
+  return Promise.all(
+    jobIds.map(async (jobId, i) => {
+      const [cancelled, completed, failed, fields] = replies
+        .slice(i * OUTCOME_READS, (i + 1) * OUTCOME_READS)
+        .map(([error, value]) => {
+          if (error) throw error;
+          return value;
+        }) as [number, string | null, string | null, Array<string | null>];
+      const [created, finishedOn, returnvalue, failedReason] = fields ?? [];
+      const at = finishedOn ? Number(finishedOn) : Date.now();
+      if (completed !== null) return completedOutcome(parseReturnValue(returnvalue), at);
+      if (failed !== null) {
+        const error = decodeFailedReason(failedReason ?? undefined);
+        return { ok: false, code: error.code, message: error.message, at };
+      }
+      // Waiting or running in `generate`, and not cancelled: not ended yet.
+      if (created && cancelled === 0) return undefined;
+      return readJobOutcome(producer, redis, prefix, jobId);
+    }),
+  );
+}
+
+/** The return value as BullMQ stored it (JSON), `undefined` when there is none or it does not parse. */
+function parseReturnValue(stored: string | null | undefined): unknown {
+  try {
+    return JSON.parse(stored ?? 'null');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The outcome of a job completed in a generate queue, from its return value (`undefined` if it is not a result). */
+function completedOutcome(returnvalue: unknown, at: number): RequestOutcome | undefined {
+  const result = GenerateJobResult.safeParse(returnvalue);
+  if (!result.success) return undefined;
+  return {
+    ok: true,
+    sha: result.data.result_sha256,
+    at,
+    usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens },
+  };
+}
+
 /** The outcome of a job completed in `queue` (a generate queue), from its return value. */
 async function completedIn(
   queue: JobProducer['queues'][QueueName],
   jobId: string,
 ): Promise<RequestOutcome | undefined> {
   const job = await queue.getJob(jobId);
-  const result = GenerateJobResult.safeParse(job?.returnvalue);
-  if (!result.success) return undefined;
-  return {
-    ok: true,
-    sha: result.data.result_sha256,
-    at: job?.finishedOn ?? Date.now(),
-    usage: { prompt_tokens: result.data.usage.prompt_tokens, generated_tokens: result.data.usage.generated_tokens },
-  };
+  return completedOutcome(job?.returnvalue, job?.finishedOn ?? Date.now());
 }
 
 /** Whose turn it is: tenants in order, and each tenant's batches in order; `allocateSlots` rotates both. */

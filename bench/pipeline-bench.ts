@@ -4,7 +4,7 @@
  *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
  *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
  *                       [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--json]
- *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--verbose]
+ *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--warm-up 0] [--verbose]
  *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off]
  *
  * Targets:
@@ -67,6 +67,7 @@ const { values } = parseArgs({
     'no-reuse': { type: 'boolean', default: false },
     'prefill-chunk': { type: 'string' },
     prefetch: { type: 'string' },
+    'warm-up': { type: 'string', default: '0' },
     'flash-attention': { type: 'string' },
     'server-flash-attention': { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -77,7 +78,7 @@ const { values } = parseArgs({
 
 if (!values.model) {
   process.stderr.write(
-    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--json]\n',
+    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--warm-up 0] [--json]\n',
   );
   process.exit(2);
 }
@@ -97,6 +98,13 @@ const phases: Phase[] = [
   { name: 'generate' as const, requests: Number(values.requests), maxTokens: Number(values.tokens) },
   { name: 'one-token' as const, requests: Number(values['one-token-requests']), maxTokens: 1 },
 ].filter((p) => p.requests > 0);
+/**
+ * One-token jobs of distinct prompts that each target runs, unmeasured, before its phases: the
+ * steady state a long bulk run lives in. Why it matters here: on this build machine's VM, the
+ * stack's first ~1,500 jobs cost its processes 30–50 % more CPU than later ones (new memory is slow
+ * to touch the first time), which the engine, one process that allocates little, hardly pays.
+ */
+const warmUp: Phase = { name: 'one-token', requests: Number(values['warm-up']), maxTokens: 1 };
 const log = (line: string) => void (values.json ? process.stderr : process.stdout).write(`${line}\n`);
 
 function onOffAuto(option: 'flash-attention' | 'server-flash-attention'): 'auto' | 'on' | 'off' | undefined {
@@ -270,6 +278,7 @@ async function runEngine(): Promise<Row[]> {
   });
   try {
     await engine.generate({ ...engineRequest({ instruction: 'warm up', input: 'warm up' }, 4) });
+    if (warmUp.requests > 0) await enginePhase(engine, 'distinct', warmUp);
     const rows: Row[] = [];
     for (const name of workloadNames) for (const phase of phases) rows.push(await enginePhase(engine, name, phase));
     return rows;
@@ -389,6 +398,8 @@ async function runStack(ways: readonly SubmitWay[]): Promise<Row[]> {
       Object.fromEntries(['api', 'worker', 'redis', 'exporter'].map((name) => [name, stack.pid(name)])),
     );
     await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }, async () => {}); // warm-up
+    if (warmUp.requests > 0)
+      await (ways[0] === 'stack' ? stackPhase : batchPhase)(urls, 'distinct', warmUp, async () => {});
     for (const way of ways) {
       for (const name of workloadNames) {
         for (const phase of phases) {
@@ -698,6 +709,10 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await completion(base, { instruction: 'warm up', input: 'warm up' }, 4);
+    if (warmUp.requests > 0)
+      await pool(workload('distinct', warmUp.requests, SHARED, phaseStart(warmUp)), sequences, (request) =>
+        completion(base, request, 1),
+      );
     const cpu = new ProcessCpu({ 'llama-server': server.pid });
     const rows: Row[] = [];
     for (const name of workloadNames) {

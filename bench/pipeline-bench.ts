@@ -4,8 +4,8 @@
  *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
  *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
  *                       [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--json]
- *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--warm-up 0] [--verbose]
- *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off]
+ *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--warm-up 0] [--rounds 1]
+ *                       [--verbose] *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off]
  *
  * Targets:
  * - `engine`: `createLlamaCppEngine` in this process, S jobs in flight (the worker's concurrency);
@@ -26,6 +26,11 @@
  * Workloads: `distinct` (each request its own short instruction and input) and `shared` (one
  * instruction of at least 500 tokens, a short document per request). Each runs two phases:
  * `--requests` × `--tokens` generated tokens, then `--one-token-requests` × 1 token.
+ *
+ * `--rounds N` runs every phase N times with all targets open, the targets taking turns phase by
+ * phase (in reverse order every other round), so that ours ÷ theirs compares runs seconds apart, not
+ * minutes: this build machine's speed drifts by ±15 % between identical runs. Each round's requests
+ * are new ones; a summary gives each ratio's median and range over the rounds.
  *
  * Per-stage breakdown (mean ms per job): http (POST answer), queue_wait (enqueued → a worker took
  * it), extract, prefill (start of generation → first token), decode (first → last token),
@@ -68,6 +73,7 @@ const { values } = parseArgs({
     'prefill-chunk': { type: 'string' },
     prefetch: { type: 'string' },
     'warm-up': { type: 'string', default: '0' },
+    rounds: { type: 'string', default: '1' },
     'flash-attention': { type: 'string' },
     'server-flash-attention': { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -78,7 +84,7 @@ const { values } = parseArgs({
 
 if (!values.model) {
   process.stderr.write(
-    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--warm-up 0] [--json]\n',
+    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--warm-up 0] [--rounds 1] [--json]\n',
   );
   process.exit(2);
 }
@@ -105,6 +111,8 @@ const phases: Phase[] = [
  * to touch the first time), which the engine, one process that allocates little, hardly pays.
  */
 const warmUp: Phase = { name: 'one-token', requests: Number(values['warm-up']), maxTokens: 1 };
+/** Times every phase runs (see the header). */
+const rounds = Number(values.rounds);
 const log = (line: string) => void (values.json ? process.stderr : process.stdout).write(`${line}\n`);
 
 function onOffAuto(option: 'flash-attention' | 'server-flash-attention'): 'auto' | 'on' | 'off' | undefined {
@@ -131,6 +139,8 @@ type Stages = Partial<
 >;
 interface Row {
   target: string;
+  /** 1-based, with `--rounds`. */
+  round: number;
   workload: WorkloadName;
   phase: Phase['name'];
   requests: number;
@@ -212,14 +222,20 @@ function workload(name: WorkloadName, count: number, instruction = SHARED, first
   );
 }
 
-/** Where a phase's request numbers start: after the requests of the phases before it. */
-function phaseStart(phase: Phase): number {
-  let start = 0;
+/** Where a phase's request numbers start in a round (0-based): after the requests of earlier rounds and phases. */
+function firstRequest(phase: Phase, round: number): number {
+  const perRound = phases.reduce((sum, p) => sum + p.requests, 0);
+  let start = round * perRound;
   for (const p of phases) {
     if (p === phase) break;
     start += p.requests;
   }
   return start;
+}
+
+/** Where the warm-up's request numbers start: after every round's. */
+function warmUpFirst(): number {
+  return rounds * phases.reduce((sum, p) => sum + p.requests, 0);
 }
 
 /** The request the worker builds for task `prompt` (services/worker task-runner). */
@@ -265,7 +281,23 @@ const mean = (xs: readonly number[]) => (xs.length === 0 ? 0 : xs.reduce((a, b) 
 
 // ---------------------------------------------------------------- engine
 
-async function runEngine(): Promise<Row[]> {
+/**
+ * A target opened for the whole run. It runs one phase at a time, so that with `--rounds` the
+ * targets take turns phase by phase.
+ */
+interface Target {
+  name: string;
+  /** One phase over requests numbered from `first`. */
+  phase(workloadName: WorkloadName, phase: Phase, first: number): Promise<Row>;
+}
+
+/** Targets opened together (`stack` and `batch` share one stack) and how to close them. */
+interface Opened {
+  targets: Target[];
+  close(): Promise<void>;
+}
+
+async function openEngine(): Promise<Opened> {
   const engine = await createLlamaCppEngine({
     modelPath: model,
     sequences,
@@ -278,17 +310,19 @@ async function runEngine(): Promise<Row[]> {
   });
   try {
     await engine.generate({ ...engineRequest({ instruction: 'warm up', input: 'warm up' }, 4) });
-    if (warmUp.requests > 0) await enginePhase(engine, 'distinct', warmUp);
-    const rows: Row[] = [];
-    for (const name of workloadNames) for (const phase of phases) rows.push(await enginePhase(engine, name, phase));
-    return rows;
-  } finally {
+    if (warmUp.requests > 0) await enginePhase(engine, 'distinct', warmUp, warmUpFirst());
+  } catch (error) {
     await engine.close();
+    throw error;
   }
+  return {
+    targets: [{ name: 'engine', phase: (name, phase, first) => enginePhase(engine, name, phase, first) }],
+    close: () => engine.close(),
+  };
 }
 
-async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Phase): Promise<Row> {
-  const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
+async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Phase, first: number): Promise<Row> {
+  const requests = workload(name, phase.requests, SHARED, first);
   const before = engine.stats();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -351,6 +385,7 @@ function rowBase(
 ): Omit<Row, 'prompt_tokens_evaluated' | 'prompt_tokens_reused' | 'stages_ms'> {
   return {
     target,
+    round: 1,
     workload: workloadName,
     phase: phase.name,
     requests: phase.requests,
@@ -369,7 +404,7 @@ function rowBase(
 /** How the stack is driven: a `POST /v1/jobs` per request (`stack`) or one batch per phase (`batch`). */
 type SubmitWay = 'stack' | 'batch';
 
-async function runStack(ways: readonly SubmitWay[]): Promise<Row[]> {
+async function openStack(ways: readonly SubmitWay[]): Promise<Opened> {
   const dataDir = await mkdtemp(join(tmpdir(), 'gembatch-bench-'));
   const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
   const stack = new EmbeddedStack({
@@ -391,37 +426,47 @@ async function runStack(ways: readonly SubmitWay[]): Promise<Row[]> {
       LOG_LEVEL: 'warn',
     },
   });
+  const close = async () => {
+    await stack.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
   try {
     const urls = await stack.start();
-    const rows: Row[] = [];
     const cpu = new ProcessCpu(
       Object.fromEntries(['api', 'worker', 'redis', 'exporter'].map((name) => [name, stack.pid(name)])),
     );
-    await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }, async () => {}); // warm-up
+    await stackPhase(urls, 'distinct', { name: 'generate', requests: 2, maxTokens: 4 }, warmUpFirst(), async () => {});
     if (warmUp.requests > 0)
-      await (ways[0] === 'stack' ? stackPhase : batchPhase)(urls, 'distinct', warmUp, async () => {});
-    for (const way of ways) {
-      for (const name of workloadNames) {
-        for (const phase of phases) {
+      await (ways[0] === 'stack' ? stackPhase : batchPhase)(
+        urls,
+        'distinct',
+        warmUp,
+        warmUpFirst() + 2,
+        async () => {},
+      );
+    const targets = ways.map(
+      (way): Target => ({
+        name: way,
+        phase: async (name, phase, first) => {
           const before = await cpu.sample();
           let after: Record<string, number> = {};
           // Sampled when the phase's clock stops, before the client reads the jobs' views for the breakdown.
           const clockStopped = async () => void (after = await cpu.sample());
-          const row = await (way === 'stack' ? stackPhase : batchPhase)(urls, name, phase, clockStopped);
+          const row = await (way === 'stack' ? stackPhase : batchPhase)(urls, name, phase, first, clockStopped);
           row.cpu_ms_per_job = Object.fromEntries(
             Object.keys(after).map((process) => [
               process,
               round(((after[process] ?? 0) - (before[process] ?? 0)) / phase.requests, 1),
             ]),
           );
-          rows.push(row);
-        }
-      }
-    }
-    return rows;
-  } finally {
-    await stack.stop();
-    await rm(dataDir, { recursive: true, force: true });
+          return row;
+        },
+      }),
+    );
+    return { targets, close };
+  } catch (error) {
+    await close();
+    throw error;
   }
 }
 
@@ -475,9 +520,10 @@ async function stackPhase(
   urls: { api: string; exporter: string },
   name: WorkloadName,
   phase: Phase,
+  first: number,
   clockStopped: () => Promise<void>,
 ): Promise<Row> {
-  const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
+  const requests = workload(name, phase.requests, SHARED, first);
   const before = await promptCounters(urls.exporter);
   const started = performance.now();
   const submitted: Array<{ id: string; postMs: number }> = await pool(requests, SUBMIT_CONCURRENCY, async (request) => {
@@ -526,9 +572,10 @@ async function batchPhase(
   urls: { api: string; exporter: string },
   name: WorkloadName,
   phase: Phase,
+  first: number,
   clockStopped: () => Promise<void>,
 ): Promise<Row> {
-  const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
+  const requests = workload(name, phase.requests, SHARED, first);
   const before = await promptCounters(urls.exporter);
   const input = requests
     .map((request, i) =>
@@ -668,7 +715,7 @@ async function promptCounters(
 
 // ---------------------------------------------------------------- llama-server
 
-async function runLlamaServer(binary: string): Promise<Row[]> {
+async function openLlamaServer(binary: string): Promise<Opened> {
   const port = await findFreePort();
   // -c is the whole context: `context` tokens for each of the S slots, as our sequences have.
   const args = [
@@ -695,8 +742,12 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
   server.stdout?.on('data', keep);
   server.stderr?.on('data', keep);
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  const base = `http://127.0.0.1:${port}`;
+  const close = async () => {
+    server.kill('SIGTERM');
+    await exited;
+  };
   try {
-    const base = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 120_000;
     for (;;) {
       if (server.exitCode !== null)
@@ -710,43 +761,40 @@ async function runLlamaServer(binary: string): Promise<Row[]> {
     }
     await completion(base, { instruction: 'warm up', input: 'warm up' }, 4);
     if (warmUp.requests > 0)
-      await pool(workload('distinct', warmUp.requests, SHARED, phaseStart(warmUp)), sequences, (request) =>
+      await pool(workload('distinct', warmUp.requests, SHARED, warmUpFirst()), sequences, (request) =>
         completion(base, request, 1),
       );
-    const cpu = new ProcessCpu({ 'llama-server': server.pid });
-    const rows: Row[] = [];
-    for (const name of workloadNames) {
-      for (const phase of phases) {
-        const requests = workload(name, phase.requests, SHARED, phaseStart(phase));
-        const cpuBefore = await cpu.sample();
-        const started = performance.now();
-        const results = await pool(requests, sequences, (request) => completion(base, request, phase.maxTokens));
-        const wall = (performance.now() - started) / 1000;
-        const cpuAfter = await cpu.sample();
-        const generated = results.reduce((sum, r) => sum + r.generated, 0);
-        rows.push({
-          ...rowBase('llama-server', name, phase, wall, generated, mean(results.map((r) => r.promptTokens))),
-          prompt_tokens_evaluated: results.reduce((sum, r) => sum + r.evaluated, 0),
-          prompt_tokens_reused: results.reduce((sum, r) => sum + r.cached, 0),
-          stages_ms: {
-            http: round(mean(results.map((r) => r.overheadMs))),
-            prefill: round(mean(results.map((r) => r.prefillMs))),
-            decode: round(mean(results.map((r) => r.decodeMs))),
-          },
-          cpu_ms_per_job: Object.fromEntries(
-            Object.keys(cpuAfter).map((name) => [
-              name,
-              round(((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) / phase.requests, 1),
-            ]),
-          ),
-        });
-      }
-    }
-    return rows;
-  } finally {
-    server.kill('SIGTERM');
-    await exited;
+  } catch (error) {
+    await close();
+    throw error;
   }
+  const cpu = new ProcessCpu({ 'llama-server': server.pid });
+  const runPhase = async (name: WorkloadName, phase: Phase, first: number): Promise<Row> => {
+    const requests = workload(name, phase.requests, SHARED, first);
+    const cpuBefore = await cpu.sample();
+    const started = performance.now();
+    const results = await pool(requests, sequences, (request) => completion(base, request, phase.maxTokens));
+    const wall = (performance.now() - started) / 1000;
+    const cpuAfter = await cpu.sample();
+    const generated = results.reduce((sum, r) => sum + r.generated, 0);
+    return {
+      ...rowBase('llama-server', name, phase, wall, generated, mean(results.map((r) => r.promptTokens))),
+      prompt_tokens_evaluated: results.reduce((sum, r) => sum + r.evaluated, 0),
+      prompt_tokens_reused: results.reduce((sum, r) => sum + r.cached, 0),
+      stages_ms: {
+        http: round(mean(results.map((r) => r.overheadMs))),
+        prefill: round(mean(results.map((r) => r.prefillMs))),
+        decode: round(mean(results.map((r) => r.decodeMs))),
+      },
+      cpu_ms_per_job: Object.fromEntries(
+        Object.keys(cpuAfter).map((name) => [
+          name,
+          round(((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) / phase.requests, 1),
+        ]),
+      ),
+    };
+  };
+  return { targets: [{ name: 'llama-server', phase: runPhase }], close };
 }
 
 interface CompletionResult {
@@ -795,29 +843,53 @@ async function completion(base: string, request: BenchRequest, maxTokens: number
 
 const SHARED = workloadNames.includes('shared') ? await sharedInstruction() : '';
 
+const opened: Opened[] = [];
 const rows: Row[] = [];
-for (const target of targets) {
-  const fa = target === 'llama-server' ? (serverFlashAttention ?? 'auto') : (flashAttention ?? 'default');
-  log(
-    `running ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'}, flash attention ${fa})...`,
-  );
-  try {
-    if (target === 'engine') rows.push(...(await runEngine()));
-    else if (target === 'stack' || target === 'batch') {
-      // One stack serves both ways of submitting: started once, for whichever comes first.
-      if (target === 'batch' && targets.includes('stack')) continue;
-      rows.push(...(await runStack(targets.filter((t): t is SubmitWay => t === 'stack' || t === 'batch'))));
-    } else if (target === 'llama-server') {
-      if (!values['llama-server']) throw new Error('--llama-server <binary> is needed for that target');
-      rows.push(...(await runLlamaServer(values['llama-server'])));
-    } else throw new Error(`unknown target ${target}`);
-  } catch (error) {
-    process.stderr.write(`${target} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+try {
+  for (const target of targets) {
+    // One stack serves both ways of submitting: started once, for whichever comes first.
+    if (target === 'batch' && targets.includes('stack')) continue;
+    const fa = target === 'llama-server' ? (serverFlashAttention ?? 'auto') : (flashAttention ?? 'default');
+    log(
+      `starting ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'}, flash attention ${fa})...`,
+    );
+    try {
+      if (target === 'engine') opened.push(await openEngine());
+      else if (target === 'stack' || target === 'batch')
+        opened.push(await openStack(targets.filter((t): t is SubmitWay => t === 'stack' || t === 'batch')));
+      else if (target === 'llama-server') {
+        if (!values['llama-server']) throw new Error('--llama-server <binary> is needed for that target');
+        opened.push(await openLlamaServer(values['llama-server']));
+      } else throw new Error(`unknown target ${target}`);
+    } catch (error) {
+      process.stderr.write(`${target} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
   }
+  const order = opened.flatMap((o) => o.targets);
+  for (let round = 0; round < rounds; round += 1) {
+    // Every other round in reverse, so a drift of the machine's speed favours no target.
+    const turn = round % 2 === 0 ? order : [...order].reverse();
+    for (const name of workloadNames) {
+      for (const phase of phases) {
+        for (const target of turn) {
+          if (rounds > 1) log(`round ${round + 1}/${rounds}: ${target.name} ${name} ${phase.name}...`);
+          try {
+            rows.push({ ...(await target.phase(name, phase, firstRequest(phase, round))), round: round + 1 });
+          } catch (error) {
+            process.stderr.write(`${target.name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
+          }
+        }
+      }
+    }
+  }
+} finally {
+  for (const o of opened) await o.close();
 }
 
 const find = (target: string, row: Row) =>
-  rows.find((r) => r.target === target && r.workload === row.workload && r.phase === row.phase);
+  rows.find(
+    (r) => r.target === target && r.workload === row.workload && r.phase === row.phase && r.round === row.round,
+  );
 for (const row of rows) {
   const server = row.target === 'llama-server' ? undefined : find('llama-server', row);
   if (server)
@@ -845,7 +917,7 @@ if (values.json) {
     'reused',
   ];
   const lines = rows.map((r) => [
-    r.target,
+    rounds > 1 ? `${r.target} #${r.round}` : r.target,
     r.workload,
     `${r.phase} (${r.max_tokens})`,
     String(r.requests),
@@ -858,6 +930,7 @@ if (values.json) {
     String(r.prompt_tokens_reused ?? '?'),
   ]);
   table(header, lines);
+  if (rounds > 1) summary();
   for (const r of rows) {
     if (r.itl_p50_ms === undefined || r.itl_p99_ms === undefined) continue;
     const steady =
@@ -865,7 +938,7 @@ if (values.json) {
         ? ''
         : `; steady state ${r.itl_steady_ms} ms, p99/steady ${round(r.itl_p99_ms / r.itl_steady_ms)} (target ≤ 2)`;
     log(
-      `${r.target} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving${steady}`,
+      `${r.target}${rounds > 1 ? ` #${r.round}` : ''} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving${steady}`,
     );
   }
   log('');
@@ -888,6 +961,52 @@ if (values.json) {
       cpuRows.map((r) => [r.target, r.workload, r.phase, ...processes.map((p) => String(r.cpu_ms_per_job?.[p] ?? ''))]),
     );
   }
+}
+
+/** With `--rounds`: each target's median tok/s and jobs/s, and each ratio's median and range over the rounds. */
+function summary(): void {
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : round(((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2);
+  };
+  const spread = (xs: number[]) => (xs.length === 0 ? '' : `${median(xs)} (${Math.min(...xs)}–${Math.max(...xs)})`);
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = `${r.target}|${r.workload}|${r.phase}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  log('');
+  log(`medians over ${rounds} rounds (range in brackets):`);
+  table(
+    [
+      'target',
+      'workload',
+      'phase',
+      'tok/s',
+      'jobs/s',
+      'vs llama-server (tok)',
+      'vs llama-server (jobs)',
+      'stack/engine (tok)',
+      'stack/engine (jobs)',
+    ],
+    [...groups.values()].map((group) => {
+      const first = group[0] as Row;
+      const ratios = (pick: (r: Row) => number | undefined) =>
+        spread(group.map(pick).filter((x): x is number => x !== undefined));
+      return [
+        first.target,
+        first.workload,
+        first.phase,
+        String(median(group.map((r) => r.tok_s))),
+        String(median(group.map((r) => r.jobs_s))),
+        ratios((r) => r.vs_llama_server?.tok_s),
+        ratios((r) => r.vs_llama_server?.jobs_s),
+        ratios((r) => r.vs_engine?.tok_s),
+        ratios((r) => r.vs_engine?.jobs_s),
+      ];
+    }),
+  );
 }
 
 function table(header: string[], lines: string[][]): void {

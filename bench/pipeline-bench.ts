@@ -4,8 +4,8 @@
  *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
  *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
  *                       [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--json]
- *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--warm-up 0] [--rounds 1]
- *                       [--verbose] *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off]
+ *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--verbose]
+ *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off] [--warm-up 0] [--rounds 1]
  *
  * Targets:
  * - `engine`: `createLlamaCppEngine` in this process, S jobs in flight (the worker's concurrency);
@@ -866,15 +866,15 @@ try {
     }
   }
   const order = opened.flatMap((o) => o.targets);
-  for (let round = 0; round < rounds; round += 1) {
+  for (let index = 0; index < rounds; index += 1) {
     // Every other round in reverse, so a drift of the machine's speed favours no target.
-    const turn = round % 2 === 0 ? order : [...order].reverse();
+    const turn = index % 2 === 0 ? order : [...order].reverse();
     for (const name of workloadNames) {
       for (const phase of phases) {
         for (const target of turn) {
-          if (rounds > 1) log(`round ${round + 1}/${rounds}: ${target.name} ${name} ${phase.name}...`);
+          if (rounds > 1) log(`round ${index + 1}/${rounds}: ${target.name} ${name} ${phase.name}...`);
           try {
-            rows.push({ ...(await target.phase(name, phase, firstRequest(phase, round))), round: round + 1 });
+            rows.push({ ...(await target.phase(name, phase, firstRequest(phase, index))), round: index + 1 });
           } catch (error) {
             process.stderr.write(`${target.name} failed: ${error instanceof Error ? error.message : String(error)}\n`);
           }

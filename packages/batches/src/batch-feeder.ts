@@ -78,19 +78,9 @@ export interface BatchFeederOptions {
 }
 
 /** Where one request of one batch is: the job it runs as. */
-interface InflightRequest {
+export interface InflightRequest {
   batchId: string;
   index: number;
-}
-
-/** What one round of ended jobs writes to one batch: outcome fields by job, in-flight indexes, counter increments. */
-interface BatchOutcomes {
-  outcomes: string[];
-  indexes: string[];
-  completed: number;
-  failed: number;
-  input: number;
-  output: number;
 }
 
 /**
@@ -577,68 +567,42 @@ export class BatchFeeder {
 
   /**
    * Records ended jobs' outcomes for all the requests they serve, in one guarded write per batch
-   * (outcomes, in-flight entries and counters of many jobs at once), then drops them from the mirror.
+   * (outcomes, in-flight entries and counters of many jobs at once), then drops what was written
+   * from the mirror.
    */
   async #record(ended: ReadonlyArray<{ jobId: string; outcome: RequestOutcome }>): Promise<void> {
     const { redis, prefix } = this.#options;
-    const byBatch = new Map<string, BatchOutcomes>();
-    for (const { jobId, outcome: read } of ended) {
+    const entries = ended.map(({ jobId, outcome }) => {
       const requests = this.#byJob.get(jobId) ?? [];
-      const expired =
-        read.ok === false && read.code === 'GB_ERR_CANCELLED' && requests.every((r) => this.#expiring.has(r.batchId));
-      const outcome: RequestOutcome = expired
-        ? {
-            ok: false,
-            code: 'GB_ERR_BATCH_EXPIRED',
-            message: 'the batch reached the end of its completion window before this request finished',
-            at: read.at,
-          }
-        : read;
-      for (const batchId of new Set(requests.map((r) => r.batchId))) {
-        const batch = byBatch.get(batchId) ?? {
-          outcomes: [],
-          indexes: [],
-          completed: 0,
-          failed: 0,
-          input: 0,
-          output: 0,
-        };
-        byBatch.set(batchId, batch);
-        const indexes = requests.filter((r) => r.batchId === batchId).map((r) => String(r.index));
-        batch.outcomes.push(jobId, encodeOutcome(outcome));
-        batch.indexes.push(...indexes);
-        if (outcome.ok) batch.completed += indexes.length;
-        else batch.failed += indexes.length;
-        // Tokens once per job (identical requests share it): what the engine really did, for tok/s.
-        if (outcome.ok && outcome.usage) {
-          batch.input += outcome.usage.prompt_tokens;
-          batch.output += outcome.usage.generated_tokens;
-        }
-      }
-    }
-    await Promise.all(
-      [...byBatch].map(([batchId, batch]) => {
-        const batchKey = redisKeys.batch(prefix, batchId);
-        const writes: BatchWrite[] = [
-          ['HSET', redisKeys.batchOutcomes(prefix, batchId), ...batch.outcomes],
-          ['HDEL', redisKeys.batchInflight(prefix, batchId), ...batch.indexes],
-        ];
-        for (const [field, count] of [
-          ['completed', batch.completed],
-          ['failed', batch.failed],
-          ['input_tokens', batch.input],
-          ['output_tokens', batch.output],
-        ] as const)
-          if (count > 0) writes.push(['HINCRBY', batchKey, field, String(count)]);
+      return { jobId, requests, outcome: this.#expiredIfEnding(outcome, requests) };
+    });
+    const written = await Promise.allSettled(
+      [...outcomeWrites(prefix, entries)].map(async ([batchId, writes]) => {
         // A purged batch: nothing is written, the request is simply forgotten.
-        return writeIfBatchExists(redis, prefix, batchId, writes);
+        await writeIfBatchExists(redis, prefix, batchId, writes);
+        return batchId;
       }),
     );
-    for (const { jobId } of ended) {
-      for (const request of this.#byJob.get(jobId) ?? [])
-        this.#inflightCount.set(request.batchId, Math.max(0, (this.#inflightCount.get(request.batchId) ?? 0) - 1));
-      this.#byJob.delete(jobId);
-    }
+    const recorded = new Set(written.flatMap((w) => (w.status === 'fulfilled' ? [w.value] : [])));
+    forgetRecorded(
+      { byJob: this.#byJob, inflightCount: this.#inflightCount },
+      ended.map((e) => e.jobId),
+      recorded,
+    );
+    const failure = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failure) throw failure.reason;
+  }
+
+  /** A cancel that came from the batch's completion window passing (every request's batch is expiring) is an expiry. */
+  #expiredIfEnding(read: RequestOutcome, requests: readonly InflightRequest[]): RequestOutcome {
+    if (read.ok || read.code !== 'GB_ERR_CANCELLED' || !requests.every((r) => this.#expiring.has(r.batchId)))
+      return read;
+    return {
+      ok: false,
+      code: 'GB_ERR_BATCH_EXPIRED',
+      message: 'the batch reached the end of its completion window before this request finished',
+      at: read.at,
+    };
   }
 
   /** Tells `onEnded` (the webhook) about a batch about to be stored with these final fields. */
@@ -795,6 +759,74 @@ export async function readJobOutcome(
   return cancelled
     ? cancelledOutcome
     : { ok: false, code: 'GB_ERR_INTERNAL', message: 'the job of this request is no longer in the queues', at };
+}
+
+/**
+ * The guarded writes that record ended jobs' outcomes, one list per batch: each job's outcome (once
+ * per job: identical requests share it), its requests' in-flight entries removed, and the
+ * batch's counters raised once by the sums (tokens once per job: what the engine really did).
+ */
+export function outcomeWrites(
+  prefix: string,
+  ended: ReadonlyArray<{ jobId: string; requests: readonly InflightRequest[]; outcome: RequestOutcome }>,
+): Map<string, BatchWrite[]> {
+  const byBatch = new Map<
+    string,
+    { outcomes: string[]; indexes: string[]; completed: number; failed: number; input: number; output: number }
+  >();
+  for (const { jobId, requests, outcome } of ended) {
+    for (const batchId of new Set(requests.map((r) => r.batchId))) {
+      const batch = byBatch.get(batchId) ?? { outcomes: [], indexes: [], completed: 0, failed: 0, input: 0, output: 0 };
+      byBatch.set(batchId, batch);
+      const indexes = requests.filter((r) => r.batchId === batchId).map((r) => String(r.index));
+      batch.outcomes.push(jobId, encodeOutcome(outcome));
+      batch.indexes.push(...indexes);
+      if (outcome.ok) batch.completed += indexes.length;
+      else batch.failed += indexes.length;
+      if (outcome.ok && outcome.usage) {
+        batch.input += outcome.usage.prompt_tokens;
+        batch.output += outcome.usage.generated_tokens;
+      }
+    }
+  }
+  return new Map(
+    [...byBatch].map(([batchId, batch]) => {
+      const batchKey = redisKeys.batch(prefix, batchId);
+      const writes: BatchWrite[] = [
+        ['HSET', redisKeys.batchOutcomes(prefix, batchId), ...batch.outcomes],
+        ['HDEL', redisKeys.batchInflight(prefix, batchId), ...batch.indexes],
+      ];
+      for (const [field, count] of [
+        ['completed', batch.completed],
+        ['failed', batch.failed],
+        ['input_tokens', batch.input],
+        ['output_tokens', batch.output],
+      ] as const)
+        if (count > 0) writes.push(['HINCRBY', batchKey, field, String(count)]);
+      return [batchId, writes];
+    }),
+  );
+}
+
+/**
+ * Drops from the feeder's mirror the requests of `jobIds` whose batch's write went through
+ * (`recorded`). A batch whose write failed keeps its requests in flight, so they are recorded
+ * again, counters once, when the job is read next.
+ */
+export function forgetRecorded(
+  mirror: { byJob: Map<string, InflightRequest[]>; inflightCount: Map<string, number> },
+  jobIds: readonly string[],
+  recorded: ReadonlySet<string>,
+): void {
+  for (const jobId of jobIds) {
+    const requests = mirror.byJob.get(jobId) ?? [];
+    for (const request of requests)
+      if (recorded.has(request.batchId))
+        mirror.inflightCount.set(request.batchId, Math.max(0, (mirror.inflightCount.get(request.batchId) ?? 0) - 1));
+    const left = requests.filter((r) => !recorded.has(r.batchId));
+    if (left.length === 0) mirror.byJob.delete(jobId);
+    else mirror.byJob.set(jobId, left);
+  }
 }
 
 /** Commands {@link readJobOutcomes} reads per job in its one round trip. */

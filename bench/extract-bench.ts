@@ -26,6 +26,7 @@ import { DEFAULT_EXTRACT_LIMITS, ExtractionPool, extractFile, type ExtractOption
 import { systemToolAvailable, writePagedTextPdf, writeScannedPdf } from '@gembatch/testing/media-samples';
 import { writeLargeTextPdf } from '@gembatch/testing/raw-pdf';
 import { runCommand } from './run-command.ts';
+import { median } from './median.ts';
 
 interface Measurement {
   ms: number;
@@ -80,11 +81,6 @@ async function measurePdftotext(path: string): Promise<Measurement> {
   const ms = performance.now() - started;
   const kb = /maxrss_kb=(\d+)/.exec(out)?.[1];
   return { ms, peakRssMb: kb === undefined ? null : Number(kb) / 1024 };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 async function series(

@@ -55,6 +55,7 @@ import {
   type LlamaCppEngine,
 } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
+import { median } from './median.ts';
 
 const { values } = parseArgs({
   options: {
@@ -965,11 +966,6 @@ if (values.json) {
 
 /** With `--rounds`: each target's median tok/s and jobs/s, and each ratio's median and range over the rounds. */
 function summary(): void {
-  const median = (xs: number[]) => {
-    const sorted = [...xs].sort((a, b) => a - b);
-    const mid = Math.floor(sorted.length / 2);
-    return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : round(((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2);
-  };
   const spread = (xs: number[]) => (xs.length === 0 ? '' : `${median(xs)} (${Math.min(...xs)}–${Math.max(...xs)})`);
   const groups = new Map<string, Row[]>();
   for (const r of rows) {
@@ -977,7 +973,9 @@ function summary(): void {
     groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   log('');
-  log(`medians over ${rounds} rounds (range in brackets):`);
+  log(
+    `medians over ${rounds} rounds (range in brackets${rounds % 2 === 0 ? '; the upper middle of an even count' : ''}):`,
+  );
   table(
     [
       'target',

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { findFreePort, findOnPath, pingRedisOnce } from '@gembatch/config';
+import { engineThreadpoolSize } from '@gembatch/inference/threadpool-size';
 import { ApiClient } from './api-client.ts';
 import { followWorkerEvents } from './worker-events.ts';
 
@@ -130,7 +132,13 @@ export class EmbeddedStack {
     // Embedded workers serve no /metrics of their own (the exporter serves every node's from Redis),
     // so two stacks, or several workers, on one host never fight over the worker ports 9465 and 9466
     // (`/livez` is for an orchestrator; `gembatch up` watches its children itself).
+    // libuv sizes its threadpool when the worker starts, so it is set here (sampling runs on it; see
+    // engineThreadpoolSize), unless this process was given one (an empty value would mean 1 thread).
+    const threadpool: Record<string, string> = process.env.UV_THREADPOOL_SIZE
+      ? {}
+      : { UV_THREADPOOL_SIZE: String(engineThreadpoolSize(availableParallelism())) };
     const workerEnv: Record<string, string> = {
+      ...threadpool,
       GEMBATCH_METRICS_PORT: '0',
       GEMBATCH_LIVEZ_PORT: '0',
       ...common,

@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, vi } from 'vitest';
 import { ensureTestModel, findFreePort, redisTest, serveModelHub, tempDir, writeTextPdf } from '@gembatch/testing';
@@ -39,8 +40,14 @@ describe('embedded stack end to end', () => {
         status: { write: (chunk: string) => ((status += chunk), true) } as unknown as NodeJS.WritableStream,
         readyTimeoutMs: 90_000,
       });
+      // Empty, libuv would give the worker one pool thread: the stack sets the worker's own size.
+      const savedThreadpool = process.env.UV_THREADPOOL_SIZE;
+      process.env.UV_THREADPOOL_SIZE = '';
       try {
-        const urls = await stack.start();
+        const urls = await stack.start().finally(() => {
+          if (savedThreadpool === undefined) delete process.env.UV_THREADPOOL_SIZE;
+          else process.env.UV_THREADPOOL_SIZE = savedThreadpool;
+        });
         // From the worker's IPC events (the CLI reads no log line): the download, the decision, ready.
         expect(status).toMatch(/^downloading model: 100%$/m);
         expect(status).toMatch(/^model {6}\S+tiny\.gguf \(\w+\): the given file tiny\.gguf fits/m);
@@ -83,6 +90,12 @@ describe('embedded stack end to end', () => {
         for (const word of SECRET_WORDS) expect(text, `${name} mentions document text`).not.toContain(word);
       }
       expect(lines).toBeGreaterThan(10);
+      const ready = (await readFile(join(logs, 'worker.log'), 'utf8'))
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { msg: string; threadpool?: number })
+        .find((line) => line.msg === 'worker ready');
+      expect(ready?.threadpool).toBe(Math.max(4, availableParallelism()));
       await dir.cleanup();
     },
     150_000,

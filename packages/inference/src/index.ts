@@ -73,3 +73,8 @@ export { parseHfUri, hfHeaders, hfResolveUrl, resolveHfQuant, type HfFile, type 
 export { LockstepBarrier } from './lockstep-barrier.ts';
 export { DecodeCounters } from './decode-counters.ts';
 export * from './multimodal/index.ts';
+export {
+  engineThreadpoolSize,
+  threadpoolShortfall,
+  threadpoolSizeOf,
+} from './threadpool-size.ts';

@@ -129,6 +129,24 @@ describe('infra/docker/Dockerfile', () => {
     expect(last).toMatch(/^\d+(:\d+)?$/);
     expect(Number(last.split(':')[0])).toBeGreaterThan(0);
   });
+
+  it("starts a worker with UV_THREADPOOL_SIZE = its core count, at least 4, unless the operator's is set", () => {
+    const cmd = JSON.parse(/^CMD (.*)$/m.exec(read('infra/docker/Dockerfile'))?.[1] ?? '[]') as string[];
+    expect(cmd.slice(0, 2)).toEqual(['sh', '-c']);
+    // The image's own start line, run by a real sh, with node replaced by a print of what it would get.
+    const script = (cmd[2] ?? '').replaceAll(/exec node [^;]*;;/g, 'echo "$SERVICE:${UV_THREADPOOL_SIZE:-unset}";;');
+    const start = (env: Record<string, string>) => {
+      const { UV_THREADPOOL_SIZE: _, ...rest } = process.env;
+      return spawnSync('sh', ['-c', script], { env: { ...rest, ...env }, encoding: 'utf8' }).stdout.trim();
+    };
+    const cores = Number(spawnSync('nproc', { encoding: 'utf8' }).stdout.trim());
+    const expected = String(Math.max(4, cores));
+    expect(start({ SERVICE: 'worker' })).toBe(`worker:${expected}`);
+    // libuv reads an empty value as 1 thread: the image treats it as unset.
+    expect(start({ SERVICE: 'worker', UV_THREADPOOL_SIZE: '' })).toBe(`worker:${expected}`);
+    expect(start({ SERVICE: 'worker', UV_THREADPOOL_SIZE: '24' })).toBe('worker:24');
+    expect(start({ SERVICE: 'api' })).toBe('api:unset');
+  });
 });
 
 interface Container {

@@ -40,6 +40,13 @@ export const WorkerEnv = z.object({
   GEMBATCH_CONTEXT_PER_SEQUENCE: envInt(256, 262_144).optional(),
   /** Engine threads. Unset: chosen from the core count (never node-llama-cpp's default, which is 100× slower on small machines). */
   GEMBATCH_THREADS: envInt(1, 1024).optional(),
+  /**
+   * Node's libuv threadpool, which libuv reads when the process starts (this schema only checks it;
+   * the worker reports and warns on what libuv read): each sequence samples its next token as a task
+   * there, so it caps how many sample at once. `gembatch up` and the container image set it to the core count (at least 4, libuv's
+   * default); see `engineThreadpoolSize` in the inference package.
+   */
+  UV_THREADPOOL_SIZE: envInt(1, 1024).optional(),
   /** Accelerator: auto, cuda, metal, vulkan or cpu. */
   GEMBATCH_GPU: z.enum(['auto', 'cuda', 'metal', 'vulkan', 'cpu']).default('auto'),
   /** Pretend this node has this much accelerator memory (operators and tests), e.g. `24GB`. */

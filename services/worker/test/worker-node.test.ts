@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect } from 'vitest';
 import type { JobResultDocument } from '@gembatch/contracts';
@@ -116,6 +117,35 @@ describe('worker node', () => {
         0,
       );
       expect(view.usage?.generated_tokens).toBeGreaterThan(chunkGenerated);
+    },
+  );
+
+  redisTest(
+    'reports its libuv threadpool, and warns when it lets fewer sequences sample than it could',
+    async ({ redis }) => {
+      // What libuv read when this process started is what the worker reports; here the variable is
+      // changed afterwards, so only the report and the warning are under test.
+      const saved = process.env.UV_THREADPOOL_SIZE;
+      process.env.UV_THREADPOOL_SIZE = '1';
+      try {
+        const worker = await startWorker(redis, {
+          GEMBATCH_MODEL: await ensureTestModel('tiny'),
+          GEMBATCH_SEQUENCES: '2',
+          GEMBATCH_CONTEXT_PER_SEQUENCE: '1024',
+        });
+        const lines = worker.logLines.map(
+          (line) => JSON.parse(line) as { level: string; msg: string; threadpool?: number },
+        );
+        expect(lines.find((line) => line.msg === 'worker ready')?.threadpool).toBe(1);
+        const warning = lines.find((line) => line.level === 'warn' && line.msg.includes('UV_THREADPOOL_SIZE'));
+        if (availableParallelism() >= 2) {
+          expect(warning?.msg).toContain('UV_THREADPOOL_SIZE=1 lets 1 of 2 sequences sample');
+          expect(warning?.threadpool).toBe(1);
+        } else expect(warning).toBeUndefined();
+      } finally {
+        if (saved === undefined) delete process.env.UV_THREADPOOL_SIZE;
+        else process.env.UV_THREADPOOL_SIZE = saved;
+      }
     },
   );
 

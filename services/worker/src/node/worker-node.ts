@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import {
   ExtractJobData,
   GenerateJobData,
@@ -16,6 +16,8 @@ import {
   planChunks,
   probeHardware,
   resolveModel,
+  threadpoolShortfall,
+  threadpoolSizeOf,
   type Engine,
 } from '@gembatch/inference';
 import { NodeStatsReporter, defaultNodeId, listLiveNodes } from '@gembatch/node-stats';
@@ -275,12 +277,17 @@ export class WorkerNode {
     await Promise.all(this.#workers.map((w) => w.waitUntilReady()));
     // Heartbeat last: /readyz turns green only when this node can really take jobs.
     await reporter.start();
+    // As libuv read it when this process started (an empty value, which the env schema skips, is 1 thread).
+    const threadpool = threadpoolSizeOf(process.env.UV_THREADPOOL_SIZE);
+    const shortfall = threadpoolShortfall(threadpool, availableParallelism(), engine.info.sequences);
+    if (shortfall) log.warn({ threadpool }, shortfall);
     log.info(
       {
         model: engine.info.model,
         quant: engine.info.quant,
         sequences: engine.info.sequences,
         contextPerSequence: engine.info.contextPerSequence,
+        threadpool,
         queues: this.#workers.map((w) => w.queue),
       },
       'worker ready',

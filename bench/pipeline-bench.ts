@@ -47,7 +47,14 @@ import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { ApiClient, EmbeddedStack } from '@gembatch/cli';
 import { findFreePort } from '@gembatch/config';
-import { TASKS, type JobView, type TaskPrompt, type Timings } from '@gembatch/contracts';
+import {
+  TASKS,
+  type EngineStats,
+  type JobView,
+  type StepTimes,
+  type TaskPrompt,
+  type Timings,
+} from '@gembatch/contracts';
 import {
   createLlamaCppEngine,
   flashAttentionOption,
@@ -163,6 +170,8 @@ interface Row {
    * joins (no prefill in those steps). The issue's target is `itl_p99_ms` ≤ 2× this.
    */
   itl_steady_ms?: number;
+  /** The engine's time per decode step (ms, means over the phase), by the engine's step clock (`StepTimes`). */
+  step_ms?: { decode: number; sampling: number; scheduling: number };
   /** CPU ms per job of each process: the engine's (this process), the stack's (api, worker, redis, exporter, and this client), or llama-server's (and this client). */
   cpu_ms_per_job?: Record<string, number>;
   vs_llama_server?: { tok_s: number; jobs_s: number };
@@ -373,7 +382,17 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
     cpu_ms_per_job: { engine: round((cpu.user + cpu.system) / 1000 / phase.requests, 1) },
     ...(gaps.length > 0 ? { itl_p50_ms: round(percentile(0.5)), itl_p99_ms: round(percentile(0.99)) } : {}),
     ...(steady.length > 0 ? { itl_steady_ms: round(steady[Math.floor(steady.length / 2)] ?? 0) } : {}),
+    ...stepTimes(before, after),
   };
+}
+
+/** Mean ms per decode step of each part of the engine's lock-step time between two stats reads. */
+function stepTimes(before: EngineStats, after: EngineStats): Pick<Row, 'step_ms'> {
+  const steps = after.decodeCallsTotal - before.decodeCallsTotal;
+  const [from, to] = [before.stepTimeMsTotal, after.stepTimeMsTotal];
+  if (!from || !to || steps === 0) return {};
+  const per = (part: keyof StepTimes) => round((to[part] - from[part]) / steps, 3);
+  return { step_ms: { decode: per('decode'), sampling: per('sampling'), scheduling: per('scheduling') } };
 }
 
 function rowBase(
@@ -953,6 +972,29 @@ if (values.json) {
       ...stageNames.map((s) => (r.stages_ms[s] === undefined ? '' : String(r.stages_ms[s]))),
     ]),
   );
+  const stepRows = rows.filter((r) => r.step_ms);
+  if (stepRows.length > 0) {
+    log('');
+    log(
+      'engine time per decode step (ms): decode = dispatch to done; sampling = done to the step released with every token (to the next decode when no step is, as with one-token jobs); scheduling = release to the next decode',
+    );
+    table(
+      ['target', 'workload', 'phase', 'decode', 'sampling', 'scheduling', 'sampling + scheduling share'],
+      stepRows.map((r) => {
+        const { decode, sampling, scheduling } = r.step_ms ?? { decode: 0, sampling: 0, scheduling: 0 };
+        const total = decode + sampling + scheduling;
+        return [
+          `${r.target}${rounds > 1 ? ` #${r.round}` : ''}`,
+          r.workload,
+          r.phase,
+          String(decode),
+          String(sampling),
+          String(scheduling),
+          total > 0 ? `${Math.round(((sampling + scheduling) / total) * 100)} %` : '',
+        ];
+      }),
+    );
+  }
   const cpuRows = rows.filter((r) => r.cpu_ms_per_job);
   if (cpuRows.length > 0) {
     log('');

@@ -15,7 +15,9 @@
  * `--sequences` sequences, runs one unmeasured job, then `--sequences` jobs at once, each up to
  * `--tokens` tokens (end-of-generation banned without a schema; with `--schema json` each job
  * generates under a small JSON Schema until it stops). Reported: generated tok/s over the
- * generation, ms per decode step, and each pool size's tok/s ÷ the default 4's. `--rounds N` runs
+ * generation, ms per decode step and, by the engine's step clock, how much of a step is the decode
+ * and how much the sampling (the decode's end to the step's release with every sequence's token),
+ * and each pool size's tok/s ÷ the default 4's. `--rounds N` runs
  * every size N times, in reverse order every other round (this host's speed drifts between runs),
  * and reports medians with their range.
  *
@@ -26,7 +28,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { TASKS } from '@gembatch/contracts';
+import { TASKS, type EngineStats, type StepTimes } from '@gembatch/contracts';
 import { createLlamaCppEngine, type GenerateRequest } from '@gembatch/inference';
 import { ensureTestModel, TEST_MODELS } from '@gembatch/testing/models';
 import { median } from './median.ts';
@@ -63,6 +65,9 @@ type SchemaMode = 'none' | 'json';
 interface Measurement {
   tok_s: number;
   ms_per_step: number;
+  /** Of a step, ms from the decode's end to the step's release with every sequence's token (the engine's step clock). */
+  sampling_ms_per_step: number;
+  decode_ms_per_step: number;
   generated: number;
 }
 
@@ -113,12 +118,16 @@ async function measureHere(): Promise<void> {
         Array.from({ length: sequences }, (_, i) => engine.generate(request(i + 1, tokens))),
       );
       const seconds = (performance.now() - started) / 1000;
-      const steps = engine.stats().decodeCallsTotal - before.decodeCallsTotal;
+      const after = engine.stats();
+      const steps = after.decodeCallsTotal - before.decodeCallsTotal;
+      const clock = (stats: EngineStats, part: keyof StepTimes) => stats.stepTimeMsTotal?.[part] ?? Number.NaN;
       const generated = results.reduce((sum, r) => sum + r.generatedTokens, 0);
       const row: Measurement & { schema: SchemaMode } = {
         schema,
         tok_s: generated / seconds,
         ms_per_step: (seconds * 1000) / steps,
+        sampling_ms_per_step: (clock(after, 'sampling') - clock(before, 'sampling')) / steps,
+        decode_ms_per_step: (clock(after, 'decode') - clock(before, 'decode')) / steps,
         generated,
       };
       process.stdout.write(`${JSON.stringify(row)}\n`);
@@ -178,6 +187,8 @@ if (values.child) {
         tok_s_min: round2(Math.min(...tokS)),
         tok_s_max: round2(Math.max(...tokS)),
         ms_per_step: round2(median(summary(pool, schema, (m) => m.ms_per_step))),
+        decode_ms_per_step: round2(median(summary(pool, schema, (m) => m.decode_ms_per_step))),
+        sampling_ms_per_step: round2(median(summary(pool, schema, (m) => m.sampling_ms_per_step))),
         vs_default: base.length > 0 ? round2(median(tokS) / median(base)) : null,
       };
     }),
@@ -189,11 +200,11 @@ if (values.child) {
       `model ${model}, ${sequences} sequences × up to ${tokens} tokens, ${threads} decode thread(s), ${rounds} round(s) (median, range; an even count takes the upper middle)\n`,
     );
     process.stdout.write(
-      '| UV_THREADPOOL_SIZE | schema | tok/s | ms per step | vs 4 (the default) |\n|---|---|---|---|---|\n',
+      '| UV_THREADPOOL_SIZE | schema | tok/s | ms per step | of which decode | of which sampling | vs 4 (the default) |\n|---|---|---|---|---|---|---|\n',
     );
     for (const r of rows)
       process.stdout.write(
-        `| ${r.threadpool} | ${r.schema} | ${r.tok_s} (${r.tok_s_min}–${r.tok_s_max}) | ${r.ms_per_step} | ${r.vs_default ?? '-'} |\n`,
+        `| ${r.threadpool} | ${r.schema} | ${r.tok_s} (${r.tok_s_min}–${r.tok_s_max}) | ${r.ms_per_step} | ${r.decode_ms_per_step} | ${r.sampling_ms_per_step} | ${r.vs_default ?? '-'} |\n`,
       );
   }
 }

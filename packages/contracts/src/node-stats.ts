@@ -16,6 +16,20 @@ export type Accelerator = (typeof ACCELERATORS)[number];
 export const ENGINE_NAMES = ['node-llama-cpp', 'llama.node'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
+/** Where lock-step decoding's wall time goes, ms. */
+export interface StepTimes {
+  /** From a decode's dispatch to the first token (or prefill chunk) it gave back. */
+  decode: number;
+  /**
+   * From a step's first token back to its last: node-llama-cpp samples each sequence's next token
+   * in its own threadpool task, then each token is handled (stop checks, progress) before its
+   * sequence waits for the next step.
+   */
+  sampling: number;
+  /** From a step's last token to the next decode's dispatch: assembling the next step. */
+  scheduling: number;
+}
+
 /**
  * An engine's counters: monotonic totals since it started, plus current gauges. Engines
  * (`@gembatch/inference`) produce it; the node stats reporter (`@gembatch/node-stats`) publishes it.
@@ -36,6 +50,8 @@ export interface EngineStats {
   fullDecodeCallsTotal: number;
   /** Histogram of tokens per decode call: upper bound → count (cumulative not required). */
   decodeBatchTokens: ReadonlyMap<number, number>;
+  /** Lock-step decoding's wall time since start, ms, by what it waited on. Absent: the engine does not measure it. */
+  stepTimeMsTotal?: StepTimes;
   vramTotalBytes: number;
   vramUsedBytes: number;
 }

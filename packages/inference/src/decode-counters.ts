@@ -1,4 +1,5 @@
 import type { BatchItem, CustomBatchingPrioritizationStrategy, PrioritizedBatchItem } from 'node-llama-cpp';
+import type { StepClock } from './step-clock.ts';
 
 /** Upper bounds of the tokens-per-decode histogram: powers of two up to a full 4096-token batch. */
 const BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, Number.POSITIVE_INFINITY];
@@ -12,27 +13,43 @@ const BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, Number
  */
 export class DecodeCounters {
   readonly #activeSequences: () => number;
+  readonly #clock: StepClock | undefined;
   calls = 0;
   tokens = 0;
   /** Decodes that carried every sequence that was generating at the time. */
   fullCalls = 0;
   readonly histogram = new Map<number, number>(BUCKETS.map((bound) => [bound, 0]));
 
-  /** @param activeSequences How many sequences are generating right now. */
-  constructor(activeSequences: () => number) {
+  /**
+   * @param activeSequences How many sequences are generating right now.
+   * @param clock Told of every decode as it is dispatched and when it is done.
+   */
+  constructor(activeSequences: () => number, clock?: StepClock) {
     this.#activeSequences = activeSequences;
+    this.#clock = clock;
   }
 
-  /** The strategy to pass as `batching.itemPrioritizationStrategy`. */
-  readonly strategy: CustomBatchingPrioritizationStrategy = ({ items, size }) => {
+  /**
+   * The strategy to pass as `batching.itemPrioritizationStrategy`. node-llama-cpp (patched, see the
+   * package README) calls its `onDecoded` when the decode it planned is done, before sampling.
+   */
+  readonly strategy: CustomBatchingPrioritizationStrategy & { onDecoded: () => void } = Object.assign(
+    ({ items, size }: Parameters<CustomBatchingPrioritizationStrategy>[0]) => this.#plan(items, size),
+    { onDecoded: () => this.#clock?.decoded() },
+  );
+
+  #plan(items: readonly BatchItem[], size: number): PrioritizedBatchItem[] {
     const planned: PrioritizedBatchItem[] = shareBatch(items, size).map(({ index, processAmount }) => ({
       item: items[index] as BatchItem,
       processAmount,
     }));
     const tokens = planned.reduce((sum, item) => sum + item.processAmount, 0);
-    if (tokens > 0) this.#record(planned.length, tokens);
+    if (tokens > 0) {
+      this.#record(planned.length, tokens);
+      this.#clock?.dispatched();
+    }
     return planned;
-  };
+  }
 
   #record(sequences: number, tokens: number): void {
     this.calls++;

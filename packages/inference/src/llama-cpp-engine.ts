@@ -17,6 +17,7 @@ import {
 import { GembatchError, toGembatchError, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { DecodeCounters } from './decode-counters.ts';
+import { StepClock } from './step-clock.ts';
 import { CLOSE_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, settleWithin } from './engine-close.ts';
 import type { Engine, EngineInfo, EngineStats, FinishReason, GenerateRequest, GenerateResult } from './engine.ts';
 import { acceleratorOf, defaultThreads, loadLlama, type GpuOption } from './load-llama.ts';
@@ -168,7 +169,8 @@ export class LlamaCppEngine implements Engine {
   readonly #draft: DraftParts | undefined;
   readonly #format: PromptFormat;
   readonly #pool: SequencePool<PooledSequence>;
-  readonly #barrier = new LockstepBarrier();
+  readonly #barrier: LockstepBarrier;
+  readonly #clock: StepClock | undefined;
   readonly #counters: DecodeCounters;
   readonly #lockstep: boolean;
   readonly #log: Logger | undefined;
@@ -205,6 +207,7 @@ export class LlamaCppEngine implements Engine {
     counters: DecodeCounters;
     generating: { count: number };
     lockstep: boolean;
+    clock: StepClock | undefined;
     log: Logger | undefined;
     closeTimeoutMs: number;
     prompt: PromptMode;
@@ -222,6 +225,8 @@ export class LlamaCppEngine implements Engine {
     this.#counters = parts.counters;
     this.#generating = parts.generating;
     this.#lockstep = parts.lockstep;
+    this.#clock = parts.clock;
+    this.#barrier = new LockstepBarrier(parts.clock);
     this.#log = parts.log;
     this.#closeTimeoutMs = parts.closeTimeoutMs;
     this.#prefixReuse = parts.prefixReuse;
@@ -259,7 +264,10 @@ export class LlamaCppEngine implements Engine {
         );
       const threads = options.threads ?? defaultThreads(accelerator, llama.cpuMathCores);
       const generating = { count: 0 };
-      const counters = new DecodeCounters(() => generating.count);
+      // A draft model decodes each sequence on its own (no lock-step, so no steps to time).
+      const lockstep = options.lockstep ?? options.draftModelPath === undefined;
+      const clock = lockstep ? new StepClock() : undefined;
+      const counters = new DecodeCounters(() => generating.count, clock);
       const { context, sequences, contextPerSequence } = await createContextWithBackoff({
         model,
         sequences: options.sequences,
@@ -321,7 +329,8 @@ export class LlamaCppEngine implements Engine {
         draft,
         counters,
         generating,
-        lockstep: options.lockstep ?? draft === undefined,
+        lockstep,
+        clock,
         log,
         closeTimeoutMs: options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
         prompt: options.prompt ?? 'auto',
@@ -389,6 +398,7 @@ export class LlamaCppEngine implements Engine {
       decodeTokensTotal: this.#counters.tokens,
       fullDecodeCallsTotal: this.#counters.fullCalls,
       decodeBatchTokens: new Map(this.#counters.histogram),
+      ...(this.#clock ? { stepTimeMsTotal: this.#clock.times } : {}),
       vramTotalBytes: this.#stats.vramTotal,
       vramUsedBytes: this.#stats.vramUsed,
     };
@@ -635,7 +645,7 @@ export class LlamaCppEngine implements Engine {
         : prefix.kept;
       tail = await this.#prefillInSteps(pooled, plan.tokens.slice(held), signal);
     } catch (error) {
-      this.#generating.count--;
+      this.#generationEnded();
       this.#barrier.leave(key);
       throw this.#generationError(error);
     }
@@ -684,7 +694,7 @@ export class LlamaCppEngine implements Engine {
       throw this.#generationError(error);
     } finally {
       if (decoding) this.#decoding--;
-      this.#generating.count--;
+      this.#generationEnded();
       this.#barrier.leave(key);
       await iterator.return().catch(() => undefined);
     }
@@ -703,6 +713,12 @@ export class LlamaCppEngine implements Engine {
       totalMs,
       ...(request.includeThoughts ? { thoughts } : {}),
     };
+  }
+
+  /** A job stops generating; with none left the step clock stops counting. */
+  #generationEnded(): void {
+    this.#generating.count--;
+    if (this.#generating.count === 0) this.#clock?.idle();
   }
 
   #generationError(error: unknown): GembatchError {

@@ -1,3 +1,5 @@
+import type { StepClock } from './step-clock.ts';
+
 /**
  * Lock-step scheduling for batched decoding: every active sequence waits here after it receives a
  * token, and all of them are released together once the last one has arrived, so their next
@@ -10,7 +12,13 @@
 export class LockstepBarrier {
   readonly #participants = new Set<number>();
   readonly #arrived = new Map<number, () => void>();
+  readonly #clock: StepClock | undefined;
   #releases = 0;
+
+  /** @param clock Told of each release (a step's end). */
+  constructor(clock?: StepClock) {
+    this.#clock = clock;
+  }
 
   /** Sequences taking part. */
   get size(): number {
@@ -51,6 +59,7 @@ export class LockstepBarrier {
     const resolvers = order.map((id) => this.#arrived.get(id) as () => void);
     this.#arrived.clear();
     this.#releases++;
+    this.#clock?.released();
     for (const resolve of resolvers) resolve();
   }
 }

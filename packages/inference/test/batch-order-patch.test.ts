@@ -1,11 +1,12 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { getLlama } from 'node-llama-cpp';
+import { getLlama, type BatchItem } from 'node-llama-cpp';
 import { ensureTestModel } from '@gembatch/testing';
 
 /**
  * Guards patches/node-llama-cpp@3.21.1.patch: node-llama-cpp must add a decode's items to the
- * llama.cpp batch in sequence-id order, whatever order the sequences queued in. This test reaches
- * into node-llama-cpp's native context (`_ctx`) to watch `addToBatch`; it fails on an unpatched or
+ * llama.cpp batch in sequence-id order, whatever order the sequences queued in, and call a custom
+ * batching strategy's `onDecoded` once its decode is done (the engine's step clock). These tests
+ * reach into node-llama-cpp's native context (`_ctx`) to watch it; they fail on an unpatched or
  * upgraded node-llama-cpp that dropped the patch.
  */
 describe('node-llama-cpp batch order patch', () => {
@@ -44,5 +45,56 @@ describe('node-llama-cpp batch order patch', () => {
     const firstBatch = added[0] ?? [];
     expect(firstBatch).toHaveLength(4);
     expect(firstBatch).toEqual([0, 1, 2, 3]);
+  });
+
+  it('tells a custom batching strategy when its decode is done, before sampling that decode’s tokens', async () => {
+    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
+    onTestFinished(() => llama.dispose());
+    const model = await llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+    const events: string[] = [];
+    const strategy = Object.assign(
+      ({ items }: { items: readonly BatchItem[] }) => {
+        events.push('planned');
+        return items.map((item) => ({ item, processAmount: item.tokens.length }));
+      },
+      { onDecoded: () => events.push('decoded') },
+    );
+    const context = await model.createContext({
+      sequences: 2,
+      contextSize: 128,
+      threads: 1,
+      batching: { itemPrioritizationStrategy: strategy },
+    });
+    const internal = context as unknown as { _ctx: object };
+    const native = internal._ctx as Record<string, unknown>;
+    internal._ctx = new Proxy(native, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property === 'decodeBatch')
+          return async (...args: unknown[]) => {
+            await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+            events.push('decodeBatch returned');
+          };
+        if (property === 'sampleToken')
+          return (...args: unknown[]) => (
+            events.push('sample'), (value as (...a: unknown[]) => unknown).apply(target, args)
+          );
+        return (value as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+
+    const tokens = model.tokenize('the model is', false);
+    await Promise.all(
+      [0, 1].map(async () => {
+        const sequence = context.getSequence();
+        const iterator = sequence.evaluate(tokens, { temperature: 0 });
+        await iterator.next();
+        await iterator.return();
+      }),
+    );
+
+    // One decode of both prompts: planned, done, reported, then each sequence's sample.
+    expect(events).toEqual(['planned', 'decodeBatch returned', 'decoded', 'sample', 'sample']);
   });
 });

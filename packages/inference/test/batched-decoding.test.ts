@@ -28,6 +28,38 @@ describe('lock-step batched decoding (real model, CPU)', () => {
     expect(stats.activeSequences).toBe(0);
   });
 
+  it('splits the time it generates into decode, sampling and scheduling, and counts nothing while idle', async () => {
+    const engine = await openEngine({
+      modelPath: await ensureTestModel('tiny'),
+      sequences: 4,
+      contextPerSequence: 256,
+    });
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        engine.generate({ prompt: COMPLETION, input: `the model number ${i} is`, maxTokens: 24, ignoreEos: true }),
+      ),
+    );
+    const wall = performance.now() - started;
+    const first = engine.stats().stepTimeMsTotal;
+    if (!first) throw new Error('no step times');
+    // Each part is there: decodes, each step's 4 samples (after the decode's end, which the patched
+    // node-llama-cpp reports) and the JS that assembles the next step; together no more than the wall time.
+    expect(first.decode).toBeGreaterThan(0);
+    expect(first.sampling).toBeGreaterThan(0);
+    expect(first.scheduling).toBeGreaterThan(0);
+    expect(first.decode + first.sampling + first.scheduling).toBeLessThanOrEqual(wall);
+    // Idle time between jobs adds nothing.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await engine.generate({ prompt: COMPLETION, input: 'one more', maxTokens: 2, ignoreEos: true });
+    const second = engine.stats().stepTimeMsTotal;
+    if (!second) throw new Error('no step times');
+    const added =
+      second.decode + second.sampling + second.scheduling - (first.decode + first.sampling + first.scheduling);
+    expect(added).toBeGreaterThan(0);
+    expect(added).toBeLessThan(200);
+  });
+
   it('a job that arrives mid-way joins at the next step; a finished job frees its sequence at once', async () => {
     const engine = await openEngine({
       modelPath: await ensureTestModel('tiny'),

@@ -96,6 +96,10 @@ export const NodeStats = z.object({
   /** Prompt tokens evaluated (the rest of prompt_tokens_total); absent from older nodes. */
   prompt_tokens_evaluated_total: z.coerce.number().int().optional(),
   decode_calls_total: z.coerce.number().int(),
+  /** The engine's generating time by part (see `StepTimes`), seconds since start; absent from older nodes and engines that do not measure it. */
+  step_decode_seconds_total: z.coerce.number().optional(),
+  step_sampling_seconds_total: z.coerce.number().optional(),
+  step_scheduling_seconds_total: z.coerce.number().optional(),
   vram_total_bytes: z.coerce.number(),
   vram_used_bytes: z.coerce.number(),
   ram_used_bytes: z.coerce.number(),

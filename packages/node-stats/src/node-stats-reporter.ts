@@ -408,6 +408,7 @@ export class NodeStatsReporter {
       prompt_tokens_reused_total: engine.promptTokensReusedTotal ?? 0,
       prompt_tokens_evaluated_total: engine.promptTokensEvaluatedTotal ?? engine.promptTokensTotal,
       decode_calls_total: engine.decodeCallsTotal,
+      ...stepSeconds(engine.stepTimeMsTotal),
       vram_total_bytes: engine.vramTotalBytes,
       vram_used_bytes: engine.vramUsedBytes,
       ram_used_bytes: process.memoryUsage.rss(),
@@ -424,6 +425,16 @@ export class NodeStatsReporter {
     );
     return { stats: snapshot.stats, decodeBatchTokens };
   }
+}
+
+/** The engine's step times as seconds (to the millisecond), the fields `NodeStats` names them by; none when it does not measure them. */
+function stepSeconds(times: EngineStats['stepTimeMsTotal']): Partial<NodeStats> {
+  if (!times) return {};
+  return {
+    step_decode_seconds_total: round(times.decode / 1000),
+    step_sampling_seconds_total: round(times.sampling / 1000),
+    step_scheduling_seconds_total: round(times.scheduling / 1000),
+  };
 }
 
 /** Rates to 3 decimals: enough for tok/s, and Redis holds short strings. */

@@ -61,6 +61,7 @@ describe('NodeStatsReporter', () => {
     engine.decodeCallsTotal = 3;
     engine.decodeTokensTotal = 102;
     engine.decodeBatchTokens.set(1, 2).set(100, 1);
+    engine.stepTimeMsTotal = { decode: 1500, sampling: 250.4, scheduling: 40 };
     const reporter = closeAfterTest(
       new NodeStatsReporter({
         redis: connection,
@@ -84,6 +85,9 @@ describe('NodeStatsReporter', () => {
       generation_tokens_total: 42,
       prompt_tokens_total: 100,
       decode_calls_total: 3,
+      step_decode_seconds_total: 1.5,
+      step_sampling_seconds_total: 0.25,
+      step_scheduling_seconds_total: 0.04,
     });
     expect(node?.ram_used_bytes).toBeGreaterThan(0);
     expect(node?.ram_total_bytes).toBeGreaterThan(node?.ram_used_bytes ?? 0);

@@ -101,6 +101,12 @@ export const NODE_FAMILIES = {
     type: 'counter',
     labelNames: ['node'],
   }),
+  stepSecondsTotal: family({
+    name: 'gembatch_node_step_seconds_total',
+    help: 'Time the node spent generating, by part: decode (a decode, dispatch to end), sampling (its end until every sequence has its next token; each samples in its own libuv threadpool task) and scheduling (until the next decode).',
+    type: 'counter',
+    labelNames: ['node', 'part'],
+  }),
   decodeBatchTokens: family({
     name: 'gembatch_node_decode_batch_tokens',
     help: 'Tokens per decode call on the node (higher means better batching).',

@@ -24,6 +24,27 @@ const stats: NodeStatsFields = {
   ram_used_bytes: 1,
 };
 
+describe('step time family', () => {
+  it('exports each part of a node’s generating time, and nothing for a node that does not measure it', () => {
+    const samples = nodeFamilySamples([
+      {
+        stats: {
+          ...stats,
+          step_decode_seconds_total: 12.5,
+          step_sampling_seconds_total: 3.25,
+          step_scheduling_seconds_total: 0.5,
+        },
+      },
+      { stats: { ...stats, node: 'old-node' } },
+    ]);
+    expect(samples.get(NODE_FAMILIES.stepSecondsTotal)).toEqual([
+      { labels: { node: 'gpu-a', part: 'decode' }, value: 12.5 },
+      { labels: { node: 'gpu-a', part: 'sampling' }, value: 3.25 },
+      { labels: { node: 'gpu-a', part: 'scheduling' }, value: 0.5 },
+    ]);
+  });
+});
+
 describe('prompt-token reuse families', () => {
   it('export reused and evaluated prompt tokens per node', () => {
     const samples = nodeFamilySamples([

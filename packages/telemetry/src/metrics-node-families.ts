@@ -27,6 +27,9 @@ export interface NodeStatsFields {
   prompt_tokens_reused_total?: number | undefined;
   prompt_tokens_evaluated_total?: number | undefined;
   decode_calls_total: number;
+  step_decode_seconds_total?: number | undefined;
+  step_sampling_seconds_total?: number | undefined;
+  step_scheduling_seconds_total?: number | undefined;
   vram_total_bytes: number;
   vram_used_bytes: number;
   ram_used_bytes: number;
@@ -56,6 +59,20 @@ function memory(nodes: readonly NodeMetricsInput[]): ScalarSample[] {
       samples.push({ labels: { node: stats.node, kind: 'ram_total' }, value: stats.ram_total_bytes });
   }
   return samples;
+}
+
+/** Each node's generating time by part, for the nodes whose engine measures it. */
+function stepSeconds(nodes: readonly NodeMetricsInput[]): ScalarSample[] {
+  return nodes.flatMap(({ stats }) => {
+    const parts = {
+      decode: stats.step_decode_seconds_total,
+      sampling: stats.step_sampling_seconds_total,
+      scheduling: stats.step_scheduling_seconds_total,
+    };
+    return Object.entries(parts).flatMap(([part, value]) =>
+      value === undefined ? [] : [{ labels: { node: stats.node, part }, value }],
+    );
+  });
 }
 
 /** Each node family's series, from the nodes' stats. */
@@ -93,6 +110,7 @@ export function nodeFamilySamples(
     [NODE_FAMILIES.sequences, scalar(nodes, (s) => s.sequences)],
     [NODE_FAMILIES.contextTokens, scalar(nodes, (s) => s.context_per_sequence)],
     [NODE_FAMILIES.decodeCallsTotal, scalar(nodes, (s) => s.decode_calls_total)],
+    [NODE_FAMILIES.stepSecondsTotal, stepSeconds(nodes)],
     [NODE_FAMILIES.decodeBatchTokens, nodes.flatMap((n) => (n.decodeBatchTokens ? [n.decodeBatchTokens] : []))],
     [NODE_FAMILIES.memoryBytes, memory(nodes)],
     // Prometheus convention: start times in seconds (`process_start_time_seconds`).

@@ -103,6 +103,7 @@ describe('dashboards and alerts query what the exporter serves', () => {
         ]),
         vramTotalBytes: 8e9,
         vramUsedBytes: 4e9,
+        stepTimeMsTotal: { decode: 900, sampling: 80, scheduling: 20 },
       };
       const reporter = closeAfterTest(
         new NodeStatsReporter({

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { mkdir } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -129,14 +129,14 @@ export class EmbeddedStack {
     const apiPort = o.apiPort ?? 8080;
     const exporterPort = o.exporterPort ?? 9464;
     const common: Record<string, string> = { REDIS_URL: redisUrl, GEMBATCH_DATA_DIR: dataDir, ...o.env };
-    // Embedded workers serve no /metrics of their own (the exporter serves every node's from Redis),
-    // so two stacks, or several workers, on one host never fight over the worker ports 9465 and 9466
-    // (`/livez` is for an orchestrator; `gembatch up` watches its children itself).
     // libuv sizes its threadpool when the worker starts, so it is set here (sampling runs on it; see
     // engineThreadpoolSize), unless this process was given one (an empty value would mean 1 thread).
     const threadpool: Record<string, string> = process.env.UV_THREADPOOL_SIZE
       ? {}
       : { UV_THREADPOOL_SIZE: String(engineThreadpoolSize(availableParallelism())) };
+    // Embedded workers serve no /metrics of their own (the exporter serves every node's from Redis),
+    // so two stacks, or several workers, on one host never fight over the worker ports 9465 and 9466
+    // (`/livez` is for an orchestrator; `gembatch up` watches its children itself).
     const workerEnv: Record<string, string> = {
       ...threadpool,
       GEMBATCH_METRICS_PORT: '0',

@@ -386,8 +386,11 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
   };
 }
 
-/** Mean ms per decode step of each part of the engine's lock-step time between two stats reads. */
-function stepTimes(before: EngineStats, after: EngineStats): Pick<Row, 'step_ms'> {
+/** Mean ms per decode step of each part of the engine's step clock between two reads of its stats. */
+function stepTimes(
+  before: Pick<EngineStats, 'decodeCallsTotal' | 'stepTimeMsTotal'>,
+  after: Pick<EngineStats, 'decodeCallsTotal' | 'stepTimeMsTotal'>,
+): Pick<Row, 'step_ms'> {
   const steps = after.decodeCallsTotal - before.decodeCallsTotal;
   const [from, to] = [before.stepTimeMsTotal, after.stepTimeMsTotal];
   if (!from || !to || steps === 0) return {};
@@ -650,7 +653,7 @@ async function stackRow(
   name: WorkloadName,
   phase: Phase,
   wall: number,
-  before: { total: number; reused: number; evaluated: number } | null,
+  before: NodeCounters | null,
   views: readonly JobView[],
   client: { http: number; read: number },
 ): Promise<Row> {
@@ -677,6 +680,10 @@ async function stackRow(
     ...rowBase(target, name, phase, wall, generated, mean(views.map((view) => view.usage?.prompt_tokens ?? 0))),
     prompt_tokens_evaluated: after ? after.evaluated - (before?.evaluated ?? 0) : null,
     prompt_tokens_reused: after ? after.reused - (before?.reused ?? 0) : null,
+    ...stepTimes(
+      { decodeCallsTotal: before?.decodeCalls ?? 0, stepTimeMsTotal: before?.stepMs },
+      { decodeCallsTotal: after?.decodeCalls ?? 0, stepTimeMsTotal: after?.stepMs },
+    ),
     stages_ms: {
       http: client.http,
       queue_wait: round(mean(timings.map((t) => t.queue_wait_ms))),
@@ -701,31 +708,55 @@ async function api<T = unknown>(base: string, method: 'GET' | 'POST', path: stri
   return JSON.parse(text) as T;
 }
 
+/** The fleet's counters the stack rows use, summed over nodes (one node here). */
+interface NodeCounters {
+  total: number;
+  reused: number;
+  evaluated: number;
+  /** The engine's step clock (ms), when the node reports it. */
+  stepMs?: StepTimes;
+  decodeCalls?: number;
+}
+
 /**
- * The node's prompt-token counters from the exporter. With `expectedTotalDelta`, waits (≤ 15 s) for
- * a heartbeat that includes this phase's prompt tokens; `null` when the exporter has none.
+ * The node's prompt-token counters, and its step clock, from the exporter. With `expectedTotalDelta`,
+ * waits (≤ 15 s) for a heartbeat that includes this phase's prompt tokens; `null` when the exporter
+ * has none.
  */
 async function promptCounters(
   exporter: string,
   before?: { total: number } | null,
   expectedTotalDelta?: number,
-): Promise<{ total: number; reused: number; evaluated: number } | null> {
+): Promise<NodeCounters | null> {
   const deadline = Date.now() + 15_000;
   for (;;) {
     const text = await fetch(exporter, { signal: AbortSignal.timeout(5_000) })
       .then((r) => r.text())
       .catch(() => '');
-    const read = (family: string) => {
+    const read = (family: string, label = '') => {
       let sum: number | undefined;
-      for (const match of text.matchAll(new RegExp(`^${family}\\{[^}]*\\} ([0-9.e+]+)$`, 'gm')))
-        sum = (sum ?? 0) + Number(match[1]);
+      for (const match of text.matchAll(new RegExp(`^${family}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm')))
+        if ((match[1] ?? '').includes(label)) sum = (sum ?? 0) + Number(match[2]);
       return sum;
     };
     const total = read('gembatch_prompt_tokens_total');
     const reused = read('gembatch_prompt_tokens_reused_total');
     const evaluated = read('gembatch_prompt_tokens_evaluated_total');
+    const stepSeconds = (part: keyof StepTimes) => read('gembatch_node_step_seconds_total', `part="${part}"`);
+    const [decode, sampling, scheduling] = [stepSeconds('decode'), stepSeconds('sampling'), stepSeconds('scheduling')];
+    const decodeCalls = read('gembatch_node_decode_calls_total');
     const counters =
-      total === undefined || reused === undefined || evaluated === undefined ? null : { total, reused, evaluated };
+      total === undefined || reused === undefined || evaluated === undefined
+        ? null
+        : {
+            total,
+            reused,
+            evaluated,
+            ...(decode !== undefined && sampling !== undefined && scheduling !== undefined
+              ? { stepMs: { decode: decode * 1000, sampling: sampling * 1000, scheduling: scheduling * 1000 } }
+              : {}),
+            ...(decodeCalls !== undefined ? { decodeCalls } : {}),
+          };
     if (expectedTotalDelta === undefined) return counters;
     if (counters && counters.total - (before?.total ?? 0) >= expectedTotalDelta) return counters;
     if (Date.now() > deadline) return counters;
@@ -976,7 +1007,7 @@ if (values.json) {
   if (stepRows.length > 0) {
     log('');
     log(
-      'engine time per decode step (ms): decode = dispatch to done; sampling = done to the step released with every token (to the next decode when no step is, as with one-token jobs); scheduling = release to the next decode',
+      'engine time per decode step (ms; stack and batch: the worker engine, from the exporter): decode = dispatch to done; sampling = done to the step released with every token (to the next decode when no step is, as with one-token jobs); scheduling = release to the next decode',
     );
     table(
       ['target', 'workload', 'phase', 'decode', 'sampling', 'scheduling', 'sampling + scheduling share'],

@@ -4,27 +4,26 @@
  * sequences sample at once. A sample scans the whole vocabulary (Gemma's has 262,144 tokens) and,
  * under a JSON-schema grammar, checks candidates against it: with that vocabulary, `pnpm
  * bench:sampling` measured 16 grammar-constrained sequences generating 0.59× as fast with one pool
- * thread as with four on the 2-core build host.
- * libuv reads the variable once, when the pool first starts, which happens before any module of
- * ours runs; so whoever starts the process must set it (`gembatch up` and the container image do).
+ * thread as with four on the 2-core build host. libuv reads the variable once, when the pool first
+ * starts, which happens before any module of ours runs; so whoever starts the process must set it
+ * (`gembatch up` and the container image do).
  */
 
 /** libuv's pool size when `UV_THREADPOOL_SIZE` is not set. */
 const LIBUV_DEFAULT_THREADPOOL_SIZE = 4;
+/** libuv's largest pool. */
+const LIBUV_MAX_THREADPOOL_SIZE = 1024;
 
 /**
  * The pool size for a process that runs the engine on a host with `cores` cores: one thread per
  * core, never fewer than libuv's default. Why per core: decoding and sampling take turns (a step's
  * samples start when its decode ends), so while sequences sample every core is free; with the
  * default 4, a 16-core GPU node samples 64 sequences 4 at a time. More threads than cores cannot
- * sample faster, and the default's 4 stay for the file reads and writes that share the pool.
+ * sample faster; libuv's 4 stay the floor, for the file reads and writes that share the pool.
  */
 export function engineThreadpoolSize(cores: number): number {
   return Math.max(LIBUV_DEFAULT_THREADPOOL_SIZE, Math.floor(cores));
 }
-
-/** libuv's largest pool. */
-const LIBUV_MAX_THREADPOOL_SIZE = 1024;
 
 /**
  * The pool size libuv starts with for this `UV_THREADPOOL_SIZE` value, by libuv's own rule: unset

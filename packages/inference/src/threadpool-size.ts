@@ -3,10 +3,10 @@
  * sequence's sampling of its next token, as a task on that pool, so at most `UV_THREADPOOL_SIZE`
  * sequences sample at once. A sample scans the whole vocabulary (Gemma's has 262,144 tokens) and,
  * under a JSON-schema grammar, checks candidates against it: with that vocabulary, `pnpm
- * bench:sampling` measured 16 grammar-constrained sequences generating 0.59× as fast with one pool
- * thread as with four on the 2-core build host. libuv reads the variable once, when the pool first
- * starts, which happens before any module of ours runs; so whoever starts the process must set it
- * (`gembatch up` and the container image do).
+ * bench:sampling` measured 16 grammar-constrained sequences generating 0.59–0.76× as fast with one
+ * pool thread as with four on the 2-core build host (two runs). libuv reads the variable once,
+ * when the pool first starts, which happens before any module of ours runs; so whoever starts the
+ * process must set it (`gembatch up` and the container image do).
  */
 
 /** libuv's pool size when `UV_THREADPOOL_SIZE` is not set. */

@@ -38,6 +38,8 @@
  * (generation end → job completed in Redis, including storing the result) and read (client sees
  * completion → result read). Prompt token counts come from the engine's reuse counters (engine,
  * and the stack's node through its exporter) and llama-server's `tokens_evaluated` / `tokens_cached`.
+ * The engine's step clock splits each decode step into decode, sampling and scheduling (ms per
+ * step; the stack's and batch's from the worker's engine, through the exporter).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';

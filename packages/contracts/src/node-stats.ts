@@ -16,17 +16,18 @@ export type Accelerator = (typeof ACCELERATORS)[number];
 export const ENGINE_NAMES = ['node-llama-cpp', 'llama.node'] as const;
 export type EngineName = (typeof ENGINE_NAMES)[number];
 
-/** Where lock-step decoding's wall time goes, ms. */
+/** Where the engine's time goes while it generates, ms (time with no job generating is not counted). */
 export interface StepTimes {
-  /** From a decode's dispatch to the first token (or prefill chunk) it gave back. */
+  /** From a decode's dispatch to its end. */
   decode: number;
   /**
-   * From a step's first token back to its last: node-llama-cpp samples each sequence's next token
-   * in its own threadpool task, then each token is handled (stop checks, progress) before its
-   * sequence waits for the next step.
+   * From a decode's end until every sequence has its next token (the lock-step release), or until
+   * the next dispatch when no step is released (one-token jobs): node-llama-cpp samples each
+   * sequence's next token in its own threadpool task, then each token is handled (stop checks,
+   * progress).
    */
   sampling: number;
-  /** From a step's last token to the next decode's dispatch: assembling the next step. */
+  /** From the release to the next decode's dispatch: assembling the next step. */
   scheduling: number;
 }
 
@@ -50,7 +51,7 @@ export interface EngineStats {
   fullDecodeCallsTotal: number;
   /** Histogram of tokens per decode call: upper bound → count (cumulative not required). */
   decodeBatchTokens: ReadonlyMap<number, number>;
-  /** Lock-step decoding's wall time since start, ms, by what it waited on. Absent: the engine does not measure it. */
+  /** The engine's generating time since start, ms, by part. Absent: the engine does not measure it. */
   stepTimeMsTotal?: StepTimes;
   vramTotalBytes: number;
   vramUsedBytes: number;

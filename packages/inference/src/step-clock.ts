@@ -9,6 +9,9 @@ type Phase = 'idle' | 'decoding' | 'sampling' | 'released';
  * its token), and generation stops (no job generating: nothing counts until the next dispatch).
  * Decode → done is `decode`; done → release is `sampling`, or done → next dispatch when no step is
  * released (one-token jobs end at their first token); release → next dispatch is `scheduling`.
+ * On a GPU too the decode's end is the compute's end: llama.cpp's `llama_decode` returns before an
+ * asynchronous backend finishes, but node-llama-cpp's decode task calls `llama_synchronize` after
+ * it (`AddonContext.cpp`), so the wait is not counted as sampling.
  */
 export class StepClock {
   readonly #times: StepTimes = { decode: 0, sampling: 0, scheduling: 0 };

@@ -16,6 +16,7 @@ import { execFile } from 'node:child_process';
 import { parseArgs, promisify } from 'node:util';
 import { createLlamaCppEngine, type GenerateResult } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
+import { withEngineThreadpool } from './engine-threadpool.ts';
 
 const run = promisify(execFile);
 
@@ -40,6 +41,8 @@ if (!values.model) {
   );
   process.exit(2);
 }
+// The engine samples on this process's threadpool: the size a worker gets.
+await withEngineThreadpool();
 // `bench` and `tiny` name the testing package's generated models (written once, then cached).
 const model = values.model === 'bench' || values.model === 'tiny' ? await ensureTestModel(values.model) : values.model;
 const counts = values.sequences.split(',').map((s) => Number(s.trim()));

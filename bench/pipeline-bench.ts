@@ -64,6 +64,7 @@ import {
   type LlamaCppEngine,
 } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
+import { withEngineThreadpool } from './engine-threadpool.ts';
 import { median } from './median.ts';
 
 const { values } = parseArgs({
@@ -98,6 +99,8 @@ if (!values.model) {
   );
   process.exit(2);
 }
+// The engine target samples on this process's threadpool, as the stack's worker does on its own.
+await withEngineThreadpool();
 const model = values.model === 'bench' || values.model === 'tiny' ? await ensureTestModel(values.model) : values.model;
 const sequences = Number(values.sequences);
 const threads = Number(values.threads);
@@ -904,7 +907,7 @@ try {
     if (target === 'batch' && targets.includes('stack')) continue;
     const fa = target === 'llama-server' ? (serverFlashAttention ?? 'auto') : (flashAttention ?? 'default');
     log(
-      `starting ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'}, flash attention ${fa})...`,
+      `starting ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'}, flash attention ${fa}${target === 'llama-server' ? '' : `, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE}`})...`,
     );
     try {
       if (target === 'engine') opened.push(await openEngine());

@@ -95,7 +95,7 @@ describe('embedded stack end to end', () => {
         .filter((line) => line.startsWith('{'))
         .map((line) => JSON.parse(line) as { msg: string; threadpool?: number })
         .find((line) => line.msg === 'worker ready');
-      expect(ready?.threadpool).toBe(Math.max(4, availableParallelism()));
+      expect(ready?.threadpool).toBe(Math.max(2, availableParallelism()));
       await dir.cleanup();
     },
     150_000,

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { engineThreadpoolSize, threadpoolShortfall, threadpoolSizeOf } from './threadpool-size.ts';
 
 describe('engineThreadpoolSize', () => {
-  it('is one thread per core, never below libuv’s default 4', () => {
-    expect(engineThreadpoolSize(1)).toBe(4);
-    expect(engineThreadpoolSize(2)).toBe(4);
+  it('is one thread per core, at least 2', () => {
+    expect(engineThreadpoolSize(1)).toBe(2);
+    expect(engineThreadpoolSize(2)).toBe(2);
     expect(engineThreadpoolSize(4)).toBe(4);
     expect(engineThreadpoolSize(16)).toBe(16);
     expect(engineThreadpoolSize(96)).toBe(96);

@@ -14,15 +14,20 @@ const LIBUV_DEFAULT_THREADPOOL_SIZE = 4;
 /** libuv's largest pool. */
 const LIBUV_MAX_THREADPOOL_SIZE = 1024;
 
+/** Fewest pool threads for an engine process: a long decode never holds the only one while files wait. */
+const MIN_ENGINE_THREADPOOL_SIZE = 2;
+
 /**
  * The pool size for a process that runs the engine on a host with `cores` cores: one thread per
- * core, never fewer than libuv's default. Why per core: decoding and sampling take turns (a step's
- * samples start when its decode ends), so while sequences sample every core is free; with the
- * default 4, a 16-core GPU node samples 64 sequences 4 at a time. More threads than cores cannot
- * sample faster; libuv's 4 stay the floor, for the file reads and writes that share the pool.
+ * core, at least 2. Why per core: decoding and sampling take turns (a step's samples start when its
+ * decode ends), so while sequences sample every core is free; with libuv's 4, a 16-core GPU node
+ * samples 64 sequences 4 at a time. More threads than cores only contend: on the 2-core build host,
+ * 4 threads against 2 made stories260K's sampling 1.57 against 0.98 ms per step (`pnpm
+ * bench:sampling --model <stories260K> --schema none --tokens 64`: 0.85× the tok/s), and
+ * `bench:pipeline` generated 15–20 % fewer tok/s through the engine and the stack.
  */
 export function engineThreadpoolSize(cores: number): number {
-  return Math.max(LIBUV_DEFAULT_THREADPOOL_SIZE, Math.floor(cores));
+  return Math.max(MIN_ENGINE_THREADPOOL_SIZE, Math.floor(cores));
 }
 
 /**

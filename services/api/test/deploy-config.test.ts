@@ -130,7 +130,7 @@ describe('infra/docker/Dockerfile', () => {
     expect(Number(last.split(':')[0])).toBeGreaterThan(0);
   });
 
-  it("starts a worker with UV_THREADPOOL_SIZE = its core count, at least 4, unless the operator's is set", () => {
+  it("starts a worker with UV_THREADPOOL_SIZE = its core count, at least 2, unless the operator's is set", () => {
     const cmd = JSON.parse(/^CMD (.*)$/m.exec(read('infra/docker/Dockerfile'))?.[1] ?? '[]') as string[];
     expect(cmd.slice(0, 2)).toEqual(['sh', '-c']);
     // The image's own start line, run by a real sh, with node replaced by a print of what it would get.
@@ -140,7 +140,7 @@ describe('infra/docker/Dockerfile', () => {
       return spawnSync('sh', ['-c', script], { env: { ...rest, ...env }, encoding: 'utf8' }).stdout.trim();
     };
     const cores = Number(spawnSync('nproc', { encoding: 'utf8' }).stdout.trim());
-    const expected = String(Math.max(4, cores));
+    const expected = String(Math.max(2, cores));
     expect(start({ SERVICE: 'worker' })).toBe(`worker:${expected}`);
     // libuv reads an empty value as 1 thread: the image treats it as unset.
     expect(start({ SERVICE: 'worker', UV_THREADPOOL_SIZE: '' })).toBe(`worker:${expected}`);

@@ -44,7 +44,7 @@ export const WorkerEnv = z.object({
    * Node's libuv threadpool, which libuv reads when the process starts (this schema only checks it;
    * the worker reports and warns on what libuv read): each sequence samples its next token as a
    * task there, so it caps how many sample at once. `gembatch up` and the container image set it to
-   * the core count, at least 4 (libuv's default); see `engineThreadpoolSize` in the inference package.
+   * the core count, at least 2; see `engineThreadpoolSize` in the inference package.
    */
   UV_THREADPOOL_SIZE: envInt(1, 1024).optional(),
   /** Accelerator: auto, cuda, metal, vulkan or cpu. */

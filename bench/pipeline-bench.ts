@@ -907,7 +907,7 @@ try {
     if (target === 'batch' && targets.includes('stack')) continue;
     const fa = target === 'llama-server' ? (serverFlashAttention ?? 'auto') : (flashAttention ?? 'default');
     log(
-      `starting ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'}, flash attention ${fa}${target === 'llama-server' ? '' : `, UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE}`})...`,
+      `starting ${target} (${model}, ${sequences} sequences, ${threads} thread(s), reuse ${reuse ? 'on' : 'off'}, flash attention ${fa})...`,
     );
     try {
       if (target === 'engine') opened.push(await openEngine());

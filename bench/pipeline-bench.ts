@@ -64,6 +64,7 @@ import {
   type LlamaCppEngine,
 } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
+import { findFamily, parsePrometheusFamilies, type PrometheusFamily } from '@gembatch/testing/prometheus-text';
 import { withEngineThreadpool } from './engine-threadpool.ts';
 import { median } from './median.ts';
 
@@ -738,16 +739,20 @@ async function promptCounters(
     const text = await fetch(exporter, { signal: AbortSignal.timeout(5_000) })
       .then((r) => r.text())
       .catch(() => '');
-    const read = (family: string, label = '') => {
-      let sum: number | undefined;
-      for (const match of text.matchAll(new RegExp(`^${family}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm')))
-        if ((match[1] ?? '').includes(label)) sum = (sum ?? 0) + Number(match[2]);
-      return sum;
+    const families = parseOrNone(text);
+    /** The sum over nodes of a counter's samples carrying `labels`; `undefined` when there are none. */
+    const read = (name: string, labels: Record<string, string> = {}) => {
+      const family = findFamily(families, name);
+      if (!family || family.type === 'histogram' || family.type === 'summary') return undefined;
+      const samples = family.metrics.filter((sample) =>
+        Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+      );
+      return samples.length === 0 ? undefined : samples.reduce((sum, sample) => sum + sample.value, 0);
     };
     const total = read('gembatch_prompt_tokens_total');
     const reused = read('gembatch_prompt_tokens_reused_total');
     const evaluated = read('gembatch_prompt_tokens_evaluated_total');
-    const stepSeconds = (part: keyof StepTimes) => read('gembatch_node_step_seconds_total', `part="${part}"`);
+    const stepSeconds = (part: keyof StepTimes) => read('gembatch_node_step_seconds_total', { part });
     const [decode, sampling, scheduling] = [stepSeconds('decode'), stepSeconds('sampling'), stepSeconds('scheduling')];
     const decodeCalls = read('gembatch_node_decode_calls_total');
     const counters =
@@ -766,6 +771,15 @@ async function promptCounters(
     if (counters && counters.total - (before?.total ?? 0) >= expectedTotalDelta) return counters;
     if (Date.now() > deadline) return counters;
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** The exporter's families; none when the scrape failed or its text does not parse. */
+function parseOrNone(text: string): PrometheusFamily[] {
+  try {
+    return parsePrometheusFamilies(text);
+  } catch {
+    return [];
   }
 }
 

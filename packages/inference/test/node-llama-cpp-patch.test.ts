@@ -4,10 +4,11 @@ import { ensureTestModel } from '@gembatch/testing';
 
 /**
  * Guards patches/node-llama-cpp@3.21.1.patch: node-llama-cpp must add a decode's items to the
- * llama.cpp batch in sequence-id order, whatever order the sequences queued in, and call a custom
- * batching strategy's `onDecoded` once its decode is done (the engine's step clock). These tests
- * reach into node-llama-cpp's native context (`_ctx`) to watch it; they fail on an unpatched or
- * upgraded node-llama-cpp that dropped the patch.
+ * llama.cpp batch in sequence-id order, whatever order the sequences queued in, call a custom
+ * batching strategy's `onDecoded` once its decode is done (the engine's step clock), and keep the
+ * per-token path free of copies that grow with the context. These tests reach into
+ * node-llama-cpp's internals to watch it; they fail on an unpatched or upgraded node-llama-cpp
+ * that dropped the patch.
  */
 describe('node-llama-cpp batch order patch', () => {
   it('adds batch items in sequence-id order when sequences queue in reverse', async () => {
@@ -96,5 +97,44 @@ describe('node-llama-cpp batch order patch', () => {
 
     // One decode of both prompts: planned, done, reported, then each sequence's sample.
     expect(events).toEqual(['planned', 'decodeBatch returned', 'decoded', 'sample', 'sample']);
+  });
+});
+
+describe('node-llama-cpp per-token allocation patch', () => {
+  it('appends each decoded token to the sequence’s history in place, not to a copy of it', async () => {
+    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
+    onTestFinished(() => llama.dispose());
+    const model = await llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+    const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
+    const sequence = context.getSequence();
+    const internal = sequence as unknown as { _contextTokens: number[] };
+    const history = internal._contextTokens;
+    const prompt = model.tokenize('the model is', false);
+
+    const generated: number[] = [];
+    const iterator = sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true });
+    while (generated.length < 4) {
+      const step = await iterator.next();
+      if (step.done) break;
+      generated.push(step.value);
+    }
+    await iterator.return();
+
+    // One array all along (concat made a new one, a copy of the whole history, per token), holding
+    // the prompt and every generated token but the last (sampled, not yet decoded).
+    expect(internal._contextTokens).toBe(history);
+    expect(sequence.contextTokens).toEqual([...prompt, ...generated.slice(0, -1)]);
+  });
+
+  it('builds sampler options by copying set fields, not by deleting unset ones', async () => {
+    const dist = new URL('.', import.meta.resolve('node-llama-cpp'));
+    const { removeNullFields } = (await import(new URL('utils/removeNullFields.js', dist).href)) as {
+      removeNullFields(this: void, o: object): object;
+    };
+    const options = { temperature: 0, topK: undefined, seed: null, tokenBiasKeys: [1], grammar: undefined };
+    expect(removeNullFields(options)).toEqual({ temperature: 0, tokenBiasKeys: [1] });
+    expect(Object.keys(removeNullFields(options))).toEqual(['temperature', 'tokenBiasKeys']);
+    // `delete` turned every token's sampler options into a dictionary-mode object.
+    expect(removeNullFields.toString()).not.toContain('delete');
   });
 });

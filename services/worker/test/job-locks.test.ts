@@ -12,14 +12,14 @@ describe('job locks', () => {
       const worker = await startWorker(redis, {
         GEMBATCH_MODEL: await ensureTestModel('tiny'),
         GEMBATCH_SEQUENCES: '1',
-        GEMBATCH_CONTEXT_PER_SEQUENCE: '4096',
+        GEMBATCH_CONTEXT_PER_SEQUENCE: '8192',
         GEMBATCH_JOB_LOCK_MS: String(LOCK_MS),
         // A stall check four times per lock: a lock left to expire would be noticed at once.
         GEMBATCH_STALLED_CHECK_MS: '250',
         GEMBATCH_MAX_STALLED_COUNT: '0',
       });
       const id = await worker.submitText('A long story about a lighthouse keeper and the sea.', 'summarize', {
-        max_tokens: 3_500,
+        max_tokens: 7_500,
       });
       const view = await worker.settle(id, 120_000);
       expect(view.error).toBeNull();

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -277,8 +277,25 @@ export class EmbeddedStack {
   /** Rejects when a service exits before the stack is ready. */
   async #firstExit(): Promise<string | undefined> {
     const dead = this.#services.find((s) => s.child.exitCode !== null);
-    return dead ? `${dead.name} exited with code ${dead.child.exitCode}; see ${dead.name}.log` : undefined;
+    if (!dead) return undefined;
+    const path = String(dead.log.path);
+    const reason = await lastErrorLine(path);
+    return `${dead.name} exited with code ${dead.child.exitCode}; see ${path}${reason ? `; its last error: ${reason}` : ''}`;
   }
+}
+
+/**
+ * The last error a service logged before it died (its last line when none says error), so that a
+ * failed start says why in CI output too, where the log directory is gone with the test's.
+ * Services log no document text, so the line is safe to show.
+ */
+async function lastErrorLine(path: string): Promise<string | undefined> {
+  const lines = (await readFile(path, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((line) => line.trim().length > 0)
+    .slice(-40);
+  const line = lines.findLast((l) => /"level":"(error|fatal)"|Error/.test(l)) ?? lines.at(-1);
+  return line?.slice(0, 500);
 }
 
 async function waitFor(

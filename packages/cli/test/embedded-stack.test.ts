@@ -1,7 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, vi } from 'vitest';
+import { describe, expect, onTestFinished, vi } from 'vitest';
 import { ensureTestModel, findFreePort, redisTest, serveModelHub, tempDir, writeTextPdf } from '@gembatch/testing';
 import { ApiClient } from '../src/api-client.ts';
 import { EmbeddedStack } from '../src/embedded-stack.ts';
@@ -99,5 +100,40 @@ describe('embedded stack end to end', () => {
       await dir.cleanup();
     },
     150_000,
+  );
+
+  redisTest(
+    'a service that dies while the stack starts fails the start at once, with the error it logged',
+    async ({ redis }) => {
+      const dir = await tempDir();
+      // The API's port is taken (another process got it between choosing and binding).
+      const taken = createServer((socket) => socket.destroy());
+      await new Promise<void>((listening) => taken.listen(0, '127.0.0.1', listening));
+      onTestFinished(() => new Promise<void>((closed) => taken.close(() => closed())));
+      const address = taken.address();
+      if (address === null || typeof address === 'string') throw new Error('no port');
+      const stack = new EmbeddedStack({
+        redisUrl: redis.url,
+        apiPort: address.port,
+        exporterPort: await findFreePort(),
+        dataDir: join(dir.path, 'data'),
+        model: await ensureTestModel('tiny'),
+        sequences: 1,
+        env: { GEMBATCH_REDIS_PREFIX: redis.prefix, GEMBATCH_THREADS: '1', GEMBATCH_METRICS_PORT: '0' },
+        status: { write: () => true } as unknown as NodeJS.WritableStream,
+        readyTimeoutMs: 60_000,
+      });
+      try {
+        const started = Date.now();
+        await expect(stack.start()).rejects.toThrow(
+          /^api exited with code 1; see .*api\.log; its last error: .*EADDRINUSE/,
+        );
+        expect(Date.now() - started).toBeLessThan(30_000);
+      } finally {
+        await stack.stop();
+        await dir.cleanup();
+      }
+    },
+    90_000,
   );
 });

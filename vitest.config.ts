@@ -8,6 +8,7 @@ export default defineConfig({
       'services/*/src/**/*.test.ts',
       'services/*/test/**/*.test.ts',
       'scripts/*.test.ts',
+      'bench/*.test.ts',
     ],
     // Native addons (llama.cpp, sharp) are safest in child processes, not worker threads.
     pool: 'forks',

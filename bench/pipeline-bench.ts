@@ -40,6 +40,9 @@
  * and the stack's node through its exporter) and llama-server's `tokens_evaluated` / `tokens_cached`.
  * The engine's step clock splits each decode step into decode, sampling and scheduling (ms per
  * step; the stack's and batch's from the worker's engine, through the exporter).
+ *
+ * Last, a verdict on issue 13's criteria that the run measures (`bench/acceptance.ts`): each
+ * one's median over the rounds, its range, its goal and whether the median meets it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -65,6 +68,7 @@ import {
 } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
 import { findFamily, parsePrometheusFamilies, type PrometheusFamily } from '@gembatch/testing/prometheus-text';
+import { acceptance } from './acceptance.ts';
 import { withEngineThreadpool } from './engine-threadpool.ts';
 import { median } from './median.ts';
 
@@ -1052,6 +1056,25 @@ if (values.json) {
     table(
       ['target', 'workload', 'phase', ...processes.map((p) => `${p} cpu ms/job`)],
       cpuRows.map((r) => [r.target, r.workload, r.phase, ...processes.map((p) => String(r.cpu_ms_per_job?.[p] ?? ''))]),
+    );
+  }
+  const verdicts = acceptance(rows);
+  if (verdicts.length > 0) {
+    log('');
+    log(
+      `issue 13 acceptance, what this run measures (medians over ${rounds} round(s); reuse off, bench:engine and bench:extract are other commands):`,
+    );
+    table(
+      ['criterion', 'target', 'workload', 'phase', 'median (range)', 'goal', 'met'],
+      verdicts.map((v) => [
+        v.criterion,
+        v.target,
+        v.workload,
+        v.phase,
+        v.min === v.max ? String(round(v.median)) : `${round(v.median)} (${round(v.min)}–${round(v.max)})`,
+        v.goal,
+        v.met ? 'yes' : 'no',
+      ]),
     );
   }
 }

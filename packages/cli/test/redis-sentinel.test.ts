@@ -4,11 +4,8 @@ import { startTopologyStack, submitJobs, waitForJobs, type TopologyStack } from 
 
 /** Why 120: with 4 sequences on the tiny model 40 jobs could all finish within one 250 ms poll, leaving nothing in flight to fail over under. */
 const JOBS = 120;
-/**
- * Why 512: at 128 a fast host finished all 120 before the failover (fresh-clone CI, 2026-12-01),
- * and the test then proved nothing about jobs in flight.
- */
-const MAX_TOKENS = 512;
+/** Tokens per job: enough that the rest are still queued or running when the first is done. */
+const MAX_TOKENS = 256;
 
 describe('REDIS_URL=redis+sentinel://.../master (a master, a replica and a Sentinel on loopback)', () => {
   let sentinel: SpawnedRedisSentinel;
@@ -23,8 +20,13 @@ describe('REDIS_URL=redis+sentinel://.../master (a master, a replica and a Senti
   });
 
   test('the master fails over mid-run and every job still completes, on the promoted replica', async () => {
-    const ids = await submitJobs(stack.client, JOBS, MAX_TOKENS);
-    // Fail over once a job is done and the rest are queued or running.
+    // The first job alone, then the rest: submitted together, any of them could be enqueued first, and
+    // the one watched finished last in a full-suite run, after all the others (nothing left in flight).
+    const ids = [
+      ...(await submitJobs(stack.client, 1, MAX_TOKENS)),
+      ...(await submitJobs(stack.client, JOBS - 1, MAX_TOKENS)),
+    ];
+    // Fail over once the first job is done and the rest are queued or running.
     await vi.waitFor(
       async () => {
         const { status } = await stack.client.getJob(ids[0] as string);
@@ -32,14 +34,24 @@ describe('REDIS_URL=redis+sentinel://.../master (a master, a replica and a Senti
       },
       { timeout: 60_000, interval: 25 },
     );
-    const unfinished = (await Promise.all(ids.map((id) => stack.client.getJob(id)))).filter(
-      (v) => v.status !== 'completed' && v.status !== 'failed',
-    ).length;
+    // And more just before the failover: queued work is in flight however fast the host ran the rest.
+    ids.push(...(await submitJobs(stack.client, 40, MAX_TOKENS)));
+    const atFailover = await Promise.all(ids.map((id) => stack.client.getJob(id)));
+    const unfinished = atFailover.filter((v) => v.status !== 'completed' && v.status !== 'failed').length;
+    const tally = JSON.stringify(
+      Object.fromEntries(
+        ['queued', 'extracting', 'running', 'completed', 'failed', 'cancelled'].map((s) => [
+          s,
+          atFailover.filter((v) => v.status === s).length,
+        ]),
+      ),
+    );
+    const firstError = atFailover.find((v) => v.error)?.error;
     const before = await sentinel.currentMasterPort();
     const after = await sentinel.failover();
     expect(before).toBe(sentinel.master.port);
     expect(after).toBe(sentinel.replica.port);
-    expect(unfinished).toBeGreaterThan(0);
+    expect(unfinished, `jobs at the failover: ${tally}; first error: ${JSON.stringify(firstError)}`).toBeGreaterThan(0);
     // New work after the failover lands on the new master too.
     ids.push(...(await submitJobs(stack.client, 8, 16)));
 

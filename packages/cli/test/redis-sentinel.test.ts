@@ -20,8 +20,8 @@ describe('REDIS_URL=redis+sentinel://.../master (a master, a replica and a Senti
   });
 
   test('the master fails over mid-run and every job still completes, on the promoted replica', async () => {
-    // The first job alone, then the rest: submitted together, any of them could be enqueued first, and
-    // the one watched finished last in a full-suite run, after all the others (nothing left in flight).
+    // The first job alone, then the rest, so that the job watched is the first one enqueued (submitted
+    // together, any of them may be).
     const ids = [
       ...(await submitJobs(stack.client, 1, MAX_TOKENS)),
       ...(await submitJobs(stack.client, JOBS - 1, MAX_TOKENS)),

@@ -25,6 +25,18 @@ export interface Verdict {
   met: boolean;
 }
 
+/** Rows grouped by target, workload and phase (one group holds a phase's rounds), in first-seen order. */
+export function byTargetWorkloadPhase<R extends Pick<AcceptanceRow, 'target' | 'workload' | 'phase'>>(
+  rows: readonly R[],
+): Map<string, R[]> {
+  const groups = new Map<string, R[]>();
+  for (const row of rows) {
+    const key = `${row.target}|${row.workload}|${row.phase}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  return groups;
+}
+
 /** Issue 13's targets, as `bench:pipeline` can measure them in one run. */
 export const GOALS = {
   distinctVsServer: 1.0,
@@ -45,11 +57,7 @@ const OURS = ['engine', ...PIPELINE_TARGETS];
  */
 export function acceptance(rows: readonly AcceptanceRow[]): Verdict[] {
   const verdicts: Verdict[] = [];
-  const groups = new Map<string, AcceptanceRow[]>();
-  for (const row of rows) {
-    const key = `${row.target}|${row.workload}|${row.phase}`;
-    groups.set(key, [...(groups.get(key) ?? []), row]);
-  }
+  const groups = byTargetWorkloadPhase(rows);
   const add = (
     criterion: string,
     group: readonly AcceptanceRow[],

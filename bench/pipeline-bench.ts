@@ -68,7 +68,7 @@ import {
 } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
 import { findFamily, parsePrometheusFamilies, type PrometheusFamily } from '@gembatch/testing/prometheus-text';
-import { acceptance } from './acceptance.ts';
+import { acceptance, byTargetWorkloadPhase } from './acceptance.ts';
 import { withEngineThreadpool } from './engine-threadpool.ts';
 import { median } from './median.ts';
 
@@ -1082,11 +1082,7 @@ if (values.json) {
 /** With `--rounds`: each target's median tok/s and jobs/s, and each ratio's median and range over the rounds. */
 function summary(): void {
   const spread = (xs: number[]) => (xs.length === 0 ? '' : `${median(xs)} (${Math.min(...xs)}–${Math.max(...xs)})`);
-  const groups = new Map<string, Row[]>();
-  for (const r of rows) {
-    const key = `${r.target}|${r.workload}|${r.phase}`;
-    groups.set(key, [...(groups.get(key) ?? []), r]);
-  }
+  const groups = byTargetWorkloadPhase(rows);
   log('');
   log(
     `medians over ${rounds} rounds (range in brackets${rounds % 2 === 0 ? '; the upper middle of an even count' : ''}):`,

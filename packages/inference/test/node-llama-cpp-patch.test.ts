@@ -10,11 +10,16 @@ import { ensureTestModel } from '@gembatch/testing';
  * node-llama-cpp's internals to watch it; they fail on an unpatched or upgraded node-llama-cpp
  * that dropped the patch.
  */
+/** The tiny test model on a CPU llama, disposed when the test ends. */
+async function tinyModel() {
+  const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
+  onTestFinished(() => llama.dispose());
+  return llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+}
+
 describe('node-llama-cpp batch order patch', () => {
   it('adds batch items in sequence-id order when sequences queue in reverse', async () => {
-    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
-    onTestFinished(() => llama.dispose());
-    const model = await llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+    const model = await tinyModel();
     const context = await model.createContext({ sequences: 4, contextSize: 128, threads: 1 });
     const sequences = [0, 1, 2, 3].map(() => context.getSequence());
 
@@ -49,9 +54,7 @@ describe('node-llama-cpp batch order patch', () => {
   });
 
   it('tells a custom batching strategy when its decode is done, before sampling that decode’s tokens', async () => {
-    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
-    onTestFinished(() => llama.dispose());
-    const model = await llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+    const model = await tinyModel();
     const events: string[] = [];
     const strategy = Object.assign(
       ({ items }: { items: readonly BatchItem[] }) => {
@@ -102,9 +105,7 @@ describe('node-llama-cpp batch order patch', () => {
 
 describe('node-llama-cpp per-token allocation patch', () => {
   it('appends each decoded token to the sequence’s history in place, not to a copy of it', async () => {
-    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
-    onTestFinished(() => llama.dispose());
-    const model = await llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+    const model = await tinyModel();
     const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
     const sequence = context.getSequence();
     const internal = sequence as unknown as { _contextTokens: number[] };

@@ -36,7 +36,8 @@
  * it), extract, prefill (start of generation → first token), decode (first → last token),
  * handoff (worker time outside generation: loading the input, counting tokens), result_store
  * (generation end → job completed in Redis, including storing the result) and read (client sees
- * completion → result read). Prompt token counts come from the engine's reuse counters (engine,
+ * completion → result read); for the stack and batch also ramp (phase start → the first job started on
+ * a worker) and tail (the last job finished → the phase's end). Prompt token counts come from the engine's reuse counters (engine,
  * and the stack's node through its exporter) and llama-server's `tokens_evaluated` / `tokens_cached`.
  * The engine's step clock splits each decode step into decode, sampling and scheduling (ms per
  * step; the stack's and batch's from the worker's engine, through the exporter).
@@ -182,6 +183,13 @@ interface Row {
   itl_steady_ms?: number;
   /** The engine's time per decode step (ms, means over the phase), by the engine's step clock (`StepTimes`). */
   step_ms?: { decode: number; sampling: number; scheduling: number };
+  /**
+   * Stack and batch: ms from the phase's start to its first job starting on a worker (`ramp`) and
+   * from its last job finishing to the phase's end (`tail`: seeing it done, reading the result).
+   */
+  edges_ms?: { ramp: number; tail: number };
+  /** Decode steps the engine ran in the phase. */
+  decode_steps?: number;
   /** CPU ms per job of each process: the engine's (this process), the stack's (api, worker, redis, exporter, and this client), or llama-server's (and this client). */
   cpu_ms_per_job?: Record<string, number>;
   vs_llama_server?: { tok_s: number; jobs_s: number };
@@ -400,12 +408,15 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
 function stepTimes(
   before: Pick<EngineStats, 'decodeCallsTotal' | 'stepTimeMsTotal'>,
   after: Pick<EngineStats, 'decodeCallsTotal' | 'stepTimeMsTotal'>,
-): Pick<Row, 'step_ms'> {
+): Pick<Row, 'step_ms' | 'decode_steps'> {
   const steps = after.decodeCallsTotal - before.decodeCallsTotal;
   const [from, to] = [before.stepTimeMsTotal, after.stepTimeMsTotal];
   if (!from || !to || steps === 0) return {};
   const per = (part: keyof StepTimes) => round((to[part] - from[part]) / steps, 3);
-  return { step_ms: { decode: per('decode'), sampling: per('sampling'), scheduling: per('scheduling') } };
+  return {
+    step_ms: { decode: per('decode'), sampling: per('sampling'), scheduling: per('scheduling') },
+    decode_steps: steps,
+  };
 }
 
 function rowBase(
@@ -559,6 +570,7 @@ async function stackPhase(
   const requests = workload(name, phase.requests, SHARED, first);
   const before = await promptCounters(urls.exporter);
   const started = performance.now();
+  const startedAtMs = Date.now();
   const submitted: Array<{ id: string; postMs: number }> = await pool(requests, SUBMIT_CONCURRENCY, async (request) => {
     const t0 = performance.now();
     const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', jobBody(request, phase));
@@ -580,6 +592,7 @@ async function stackPhase(
     jobs.push({ id, postMs, readMs: performance.now() - t0, view });
   }
   const wall = (performance.now() - started) / 1000;
+  const endedAtMs = Date.now();
   await clockStopped();
   return stackRow(
     'stack',
@@ -592,6 +605,8 @@ async function stackPhase(
     {
       http: round(mean(jobs.map((j) => j.postMs))),
       read: round(mean(jobs.map((j) => j.readMs))),
+      startedAtMs,
+      endedAtMs,
     },
   );
 }
@@ -622,6 +637,7 @@ async function batchPhase(
     .join('\n');
   const client = new ApiClient({ baseUrl: urls.api });
   const started = performance.now();
+  const startedAtMs = Date.now();
   const file = await client.uploadBytes(Buffer.from(input), 'bench.jsonl', 'batch');
   let batch = await client.createBatch({ input_file_id: file.id, endpoint: '/v1/jobs', completion_window: '24h' });
   const submitMs = performance.now() - started;
@@ -638,6 +654,7 @@ async function batchPhase(
   for await (const line of client.batchLines(batch.id, 'output')) lines.push(line);
   const readMs = performance.now() - t0;
   const wall = (performance.now() - started) / 1000;
+  const endedAtMs = Date.now();
   await clockStopped();
   if (lines.length !== requests.length) throw new Error(`batch ${batch.id}: ${lines.length} output lines`);
   // After the clock stops: each request's job view (timings, usage) for the breakdown.
@@ -647,6 +664,8 @@ async function batchPhase(
   return stackRow('batch', urls, name, phase, wall, before, views, {
     http: round(submitMs / requests.length),
     read: round(readMs / requests.length),
+    startedAtMs,
+    endedAtMs,
   });
 }
 
@@ -665,7 +684,7 @@ async function stackRow(
   wall: number,
   before: NodeCounters | null,
   views: readonly JobView[],
-  client: { http: number; read: number },
+  client: { http: number; read: number; startedAtMs: number; endedAtMs: number },
 ): Promise<Row> {
   const after = await promptCounters(
     urls.exporter,
@@ -703,6 +722,12 @@ async function stackRow(
       handoff: round(mean(perJob.map((p) => p.handoff))),
       result_store: round(mean(perJob.map((p) => p.resultStore))),
       read: client.read,
+    },
+    edges_ms: {
+      ramp:
+        Math.min(...views.map((view) => (view.started_at ? Date.parse(view.started_at) : Infinity))) -
+        client.startedAtMs,
+      tail: client.endedAtMs - Math.max(...views.map((view) => (view.finished_at ? Date.parse(view.finished_at) : 0))),
     },
   };
 }
@@ -1018,22 +1043,37 @@ if (values.json) {
   log('');
   const stageNames = ['http', 'queue_wait', 'extract', 'prefill', 'decode', 'handoff', 'result_store', 'read'] as const;
   table(
-    ['target', 'workload', 'phase', ...stageNames.map((s) => `${s} ms`)],
+    ['target', 'workload', 'phase', ...stageNames.map((s) => `${s} ms`), 'ramp ms', 'tail ms'],
     rows.map((r) => [
       r.target,
       r.workload,
       r.phase,
       ...stageNames.map((s) => (r.stages_ms[s] === undefined ? '' : String(r.stages_ms[s]))),
+      r.edges_ms ? String(r.edges_ms.ramp) : '',
+      r.edges_ms ? String(r.edges_ms.tail) : '',
     ]),
+  );
+  log(
+    'per job means, except ramp (phase start → first job started on a worker) and tail (last job finished → phase end), once per phase',
   );
   const stepRows = rows.filter((r) => r.step_ms);
   if (stepRows.length > 0) {
     log('');
     log(
-      'engine time per decode step (ms; stack and batch: the worker engine, from the exporter): decode = dispatch to done; sampling = done to the step released with every token (to the next decode when no step is, as with one-token jobs); scheduling = release to the next decode',
+      "engine time per decode step (ms; stack and batch: the worker engine, from the exporter): decode = dispatch to done; sampling = done to the step released with every token (to the next decode when no step is, as with one-token jobs); scheduling = release to the next decode; steps/job = decode steps per job; decoding = decode time ÷ the phase's wall time (the engine's share of it spent inside llama.cpp)",
     );
     table(
-      ['target', 'workload', 'phase', 'decode', 'sampling', 'scheduling', 'sampling + scheduling share'],
+      [
+        'target',
+        'workload',
+        'phase',
+        'decode',
+        'sampling',
+        'scheduling',
+        'sampling + scheduling share',
+        'steps/job',
+        'decoding',
+      ],
       stepRows.map((r) => {
         const { decode, sampling, scheduling } = r.step_ms ?? { decode: 0, sampling: 0, scheduling: 0 };
         const total = decode + sampling + scheduling;
@@ -1045,6 +1085,8 @@ if (values.json) {
           String(sampling),
           String(scheduling),
           total > 0 ? `${Math.round(((sampling + scheduling) / total) * 100)} %` : '',
+          r.decode_steps !== undefined ? String(round(r.decode_steps / r.requests, 2)) : '',
+          r.decode_steps !== undefined ? `${Math.round(((r.decode_steps * decode) / 1000 / r.wall_s) * 100)} %` : '',
         ];
       }),
     );

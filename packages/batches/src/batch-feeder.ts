@@ -495,7 +495,7 @@ export class BatchFeeder {
     // Each line's inline text is stored (and fsynced) before its job exists; several at a time.
     const prepared = await pMap(
       lines,
-      async (line) => {
+      async (line): Promise<{ index: number; prepared: PreparedJob } | { index: number; error: string }> => {
         try {
           const request = parseInputLine(line.text);
           const job = await prepareJob(context, planRequest(record.endpoint, request.body, this.#options.checkRequest));

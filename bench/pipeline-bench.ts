@@ -70,6 +70,7 @@ import {
 import { ensureTestModel } from '@gembatch/testing/models';
 import { findFamily, parsePrometheusFamilies, type PrometheusFamily } from '@gembatch/testing/prometheus-text';
 import { acceptance, byTargetWorkloadPhase } from './acceptance.ts';
+import { requestText } from './keep-alive-http.ts';
 import { withEngineThreadpool } from './engine-threadpool.ts';
 import { median } from './median.ts';
 
@@ -733,13 +734,8 @@ async function stackRow(
 }
 
 async function api<T = unknown>(base: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    signal: AbortSignal.timeout(60_000),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: HTTP ${response.status} ${text.slice(0, 300)}`);
+  const { status, text } = await requestText(`${base}${path}`, method, body, 60_000);
+  if (status < 200 || status > 299) throw new Error(`${method} ${path}: HTTP ${status} ${text.slice(0, 300)}`);
   return JSON.parse(text) as T;
 }
 
@@ -909,14 +905,8 @@ interface CompletionResult {
 async function completion(base: string, request: BenchRequest, maxTokens: number): Promise<CompletionResult> {
   const t0 = performance.now();
   const body = { prompt: promptText(request), n_predict: maxTokens, temperature: 0, cache_prompt: true, stream: false };
-  const response = await fetch(`${base}/completion`, {
-    method: 'POST',
-    body: JSON.stringify(body),
-    headers: { 'content-type': 'application/json' },
-    signal: AbortSignal.timeout(600_000),
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`llama-server /completion: HTTP ${response.status} ${text.slice(0, 300)}`);
+  const { status, text } = await requestText(`${base}/completion`, 'POST', body, 600_000);
+  if (status !== 200) throw new Error(`llama-server /completion: HTTP ${status} ${text.slice(0, 300)}`);
   const result = JSON.parse(text) as {
     tokens_predicted: number;
     tokens_evaluated: number;

@@ -33,6 +33,11 @@ export interface BlobStore {
   put(source: Readable | Buffer, options?: BlobPutOptions): Promise<BlobPutResult>;
   /** A stream of the blob's bytes. */
   get(sha256: string): Promise<Readable>;
+  /**
+   * The whole blob in memory, for blobs that are read whole anyway (JSON documents, inline texts):
+   * a third of `get`'s CPU on small ones, where opening a stream costs more than the bytes.
+   */
+  read(sha256: string): Promise<Buffer>;
   /** A local file path holding the blob, for tools that need a file (pdftotext, ffmpeg). Read only. */
   path(sha256: string): Promise<string>;
   /** Whether the blob exists. */

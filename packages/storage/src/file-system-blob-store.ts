@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -86,6 +86,10 @@ export class FileSystemBlobStore implements BlobStore {
   async get(sha256: string): Promise<Readable> {
     const handle = await open(this.#existingPath(sha256), 'r').catch((error: unknown) => rethrowMissing(error, sha256));
     return handle.createReadStream();
+  }
+
+  async read(sha256: string): Promise<Buffer> {
+    return readFile(this.#existingPath(sha256)).catch((error: unknown) => rethrowMissing(error, sha256));
   }
 
   async path(sha256: string): Promise<string> {

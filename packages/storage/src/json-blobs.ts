@@ -1,4 +1,3 @@
-import { text } from 'node:stream/consumers';
 import { GembatchError } from '@gembatch/contracts';
 import type { BlobPutResult, BlobStore } from './blob-store.ts';
 
@@ -18,7 +17,7 @@ export async function putJson(store: BlobStore, value: unknown): Promise<BlobPut
  * gembatch itself, so that is a bug or a damaged disk, never user input).
  */
 export async function getJson<T = unknown>(store: BlobStore, sha256: string, parser?: JsonParser<T>): Promise<T> {
-  const raw = await text(await store.get(sha256));
+  const raw = (await store.read(sha256)).toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(raw);

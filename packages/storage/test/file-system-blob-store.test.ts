@@ -66,6 +66,8 @@ describe('FileSystemBlobStore', () => {
     expect(empty).toEqual({ sha256: sha256Of(Buffer.alloc(0)), bytes: 0 });
     const hello = await store.put(Buffer.from('héllo', 'utf8'));
     expect(await text(await store.get(hello.sha256))).toBe('héllo');
+    expect((await store.read(hello.sha256)).toString('utf8')).toBe('héllo');
+    expect((await store.read(empty.sha256)).length).toBe(0);
   });
 
   it('writes again after its folders were removed behind its back (it remembers folders it made)', async () => {
@@ -118,6 +120,7 @@ describe('FileSystemBlobStore', () => {
   it('reports unknown and malformed addresses as GB_ERR_FILE_NOT_FOUND', async () => {
     const unknown = 'a'.repeat(64);
     await expectCode(store.get(unknown), 'GB_ERR_FILE_NOT_FOUND');
+    await expectCode(store.read(unknown), 'GB_ERR_FILE_NOT_FOUND');
     await expectCode(store.path(unknown), 'GB_ERR_FILE_NOT_FOUND');
     await expectCode(store.bytes(unknown), 'GB_ERR_FILE_NOT_FOUND');
     expect(await store.has(unknown)).toBe(false);
@@ -125,6 +128,7 @@ describe('FileSystemBlobStore', () => {
     await writeFile(join(root, 'secret'), 'x');
     await expectCode(store.get('secret'), 'GB_ERR_FILE_NOT_FOUND');
     await expectCode(store.get('../secret'), 'GB_ERR_FILE_NOT_FOUND');
+    await expectCode(store.read('../secret'), 'GB_ERR_FILE_NOT_FOUND');
     await expectCode(store.path('../../etc/passwd'), 'GB_ERR_FILE_NOT_FOUND');
     expect(await store.has('../secret')).toBe(false);
   });

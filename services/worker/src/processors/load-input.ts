@@ -1,4 +1,3 @@
-import { text as streamText } from 'node:stream/consumers';
 import { ExtractedDocument, GembatchError, type GenerateJobData, type JobResultDocument } from '@gembatch/contracts';
 import { getJson, type BlobStore } from '@gembatch/storage';
 import type { TaskInput } from './task-runner.ts';
@@ -38,7 +37,7 @@ export async function loadInput(data: GenerateJobData, blobs: BlobStore): Promis
 }
 
 async function readText(blobs: BlobStore, sha256: string, allowBlank = false): Promise<string> {
-  const text = await streamText(await blobs.get(sha256));
+  const text = (await blobs.read(sha256)).toString('utf8');
   if (!allowBlank && text.trim().length === 0) throw new GembatchError('GB_ERR_EMPTY_INPUT', 'the input text is empty');
   return text;
 }

@@ -10,8 +10,8 @@
  * Targets:
  * - `engine`: `createLlamaCppEngine` in this process, S jobs in flight (the worker's concurrency);
  * - `stack`: the embedded stack (redis-server, API, worker, exporter as child processes), driven by
- *   `POST /v1/jobs` (task `prompt`, inline text); a job counts once its result has been read back
- *   (`GET /v1/jobs/:id/result`);
+ *   `POST /v1/jobs` (task `prompt`, inline text); a job counts once its result (which carries its
+ *   usage and timings) has been read back (`GET /v1/jobs/:id/result`, polled while it answers 409);
  * - `batch`: the same stack (one start for both when both are asked for), driven the bulk way: each
  *   phase is one OpenAI-Batch input file of `/v1/jobs` lines (`POST /v1/files`, `POST /v1/batches`),
  *   polled until it ends; the phase ends when the output file has been read back;
@@ -35,10 +35,12 @@
  * Per-stage breakdown (mean ms per job): http (POST answer), queue_wait (enqueued → a worker took
  * it), extract, prefill (start of generation → first token), decode (first → last token),
  * handoff (worker time outside generation: loading the input, counting tokens), result_store
- * (generation end → job completed in Redis, including storing the result) and read (client sees
- * completion → result read); for the stack and batch also ramp (phase start → the first job started on
- * a worker) and tail (the last job finished → the phase's end). Prompt token counts come from the engine's reuse counters (engine,
- * and the stack's node through its exporter) and llama-server's `tokens_evaluated` / `tokens_cached`.
+ * (generation end → job completed in Redis, including storing the result) and read (the request
+ * that read the result: the stack's last `GET /v1/jobs/:id/result`, the batch's output file per
+ * job); for the stack and batch also ramp (phase start → the first job started on a worker) and
+ * tail (the last job finished → the phase's end). Prompt token counts come from the engine's reuse
+ * counters (engine, and the stack's node through its exporter) and llama-server's
+ * `tokens_evaluated` / `tokens_cached`.
  * The engine's step clock splits each decode step into decode, sampling and scheduling (ms per
  * step; the stack's and batch's from the worker's engine, through the exporter).
  *
@@ -549,7 +551,6 @@ interface StackJob {
   id: string;
   postMs: number;
   readMs: number;
-  view: JobView;
 }
 
 /** HTTP requests the client keeps in flight while submitting (a batch script's usual fan-out). */
@@ -577,39 +578,36 @@ async function stackPhase(
     const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', jobBody(request, phase));
     return { id: view.id, postMs: performance.now() - t0 };
   });
-  // Jobs finish roughly in submission order: wait for each in turn, then read its result.
+  // Jobs finish roughly in submission order: read each one's result in turn. The result document
+  // carries the usage and timings, so a done job costs one request; 409 means not yet (its view says
+  // whether it failed). Views for the breakdown are read once the clock has stopped, as for batches.
   const jobs: StackJob[] = [];
   for (const { id, postMs } of submitted) {
-    let view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
-    while (view.status !== 'completed') {
-      if (performance.now() - started > PHASE_TIMEOUT_MS) throw new Error(`job ${id} not done after the phase's time`);
+    for (;;) {
+      const t0 = performance.now();
+      const { status, text } = await requestText(`${urls.api}/v1/jobs/${id}/result`, 'GET', undefined, 60_000);
+      if (status === 200) {
+        jobs.push({ id, postMs, readMs: performance.now() - t0 });
+        break;
+      }
+      if (status !== 409) throw new Error(`GET /v1/jobs/${id}/result: HTTP ${status} ${text.slice(0, 300)}`);
+      const view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
       if (view.status === 'failed' || view.status === 'cancelled')
         throw new Error(`job ${id} ${view.status}: ${view.error?.code ?? ''} ${view.error?.message ?? ''}`);
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      view = await api<JobView>(urls.api, 'GET', `/v1/jobs/${id}`);
+      if (performance.now() - started > PHASE_TIMEOUT_MS) throw new Error(`job ${id} not done after the phase's time`);
+      if (view.status !== 'completed') await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
-    const t0 = performance.now();
-    await api(urls.api, 'GET', `/v1/jobs/${id}/result`);
-    jobs.push({ id, postMs, readMs: performance.now() - t0, view });
   }
   const wall = (performance.now() - started) / 1000;
   const endedAtMs = Date.now();
   await clockStopped();
-  return stackRow(
-    'stack',
-    urls,
-    name,
-    phase,
-    wall,
-    before,
-    jobs.map((j) => j.view),
-    {
-      http: round(mean(jobs.map((j) => j.postMs))),
-      read: round(mean(jobs.map((j) => j.readMs))),
-      startedAtMs,
-      endedAtMs,
-    },
-  );
+  const views = await pool(jobs, SUBMIT_CONCURRENCY, (job) => api<JobView>(urls.api, 'GET', `/v1/jobs/${job.id}`));
+  return stackRow('stack', urls, name, phase, wall, before, views, {
+    http: round(mean(jobs.map((j) => j.postMs))),
+    read: round(mean(jobs.map((j) => j.readMs))),
+    startedAtMs,
+    endedAtMs,
+  });
 }
 
 /**

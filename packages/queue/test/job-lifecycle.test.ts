@@ -94,6 +94,8 @@ function workerFor(
   return worker;
 }
 
+const STAGES = [QUEUE_NAMES.extract, QUEUE_NAMES.generate, QUEUE_NAMES.generateMedia] as const;
+
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
   return promise.then(
     () => undefined,
@@ -206,6 +208,56 @@ describe('JobProducer and job queries', () => {
     expect(await getJobResultSha256(producer, data.job_id, 'acme')).toBe(RESULT.result_sha256);
     expect(await codeOf(cancelJob(producer, data.job_id, 'acme'))).toBe('GB_ERR_CONFLICT');
   });
+
+  redisTest(
+    "reads a completed job's result without BullMQ's state scripts, for its tenant only, and defers a cancelled one to the whole record",
+    async ({ redis }) => {
+      const { connection, producer } = producerFor(redis);
+      const text = textJob();
+      const media = textJob();
+      const mediaResult = { ...RESULT, result_sha256: 'f'.repeat(64) };
+      // One job completed in `generate`, then queued in `generate-media`: the later stage decides, as for the whole record.
+      await producer.submit(text, QUEUE_NAMES.generate);
+      await producer.submit(media, QUEUE_NAMES.generate);
+      workerFor(redis, QUEUE_NAMES.generate, async () => RESULT);
+      await vi.waitFor(
+        async () => expect((await getJobView(producer, media.job_id, 'acme')).status).toBe('completed'),
+        WAIT,
+      );
+      await producer.queues[QUEUE_NAMES.generateMedia].add(media.task, media, { jobId: media.job_id });
+      expect((await getJobView(producer, media.job_id, 'acme')).status).toBe('queued');
+      expect(await codeOf(getJobResultSha256(producer, media.job_id, 'acme'))).toBe('GB_ERR_CONFLICT');
+      workerFor(redis, QUEUE_NAMES.generateMedia, async () => mediaResult);
+      await vi.waitFor(
+        async () => expect((await getJobView(producer, media.job_id, 'acme')).status).toBe('completed'),
+        WAIT,
+      );
+      await vi.waitFor(
+        async () => expect((await getJobView(producer, text.job_id, 'acme')).status).toBe('completed'),
+        WAIT,
+      );
+
+      const stateReads = STAGES.map((queue) => vi.spyOn(producer.queues[queue], 'getJobState'));
+      expect(await getJobResultSha256(producer, text.job_id, 'acme')).toBe(RESULT.result_sha256);
+      expect(await getJobResultSha256(producer, media.job_id, 'acme')).toBe(mediaResult.result_sha256);
+      for (const spy of stateReads) expect(spy).not.toHaveBeenCalled();
+
+      expect(await codeOf(getJobResultSha256(producer, text.job_id, 'globex'))).toBe('GB_ERR_NOT_FOUND');
+      expect(await codeOf(getJobResultSha256(producer, '../../etc', 'acme'))).toBe('GB_ERR_NOT_FOUND');
+      // A cancel that raced the job's completion leaves a marker: the job reads cancelled, with no result.
+      const marker = {
+        tenant: 'acme',
+        task: text.task,
+        submitted_at: text.submitted_at,
+        cancelled_at: Date.now(),
+        input: {},
+      };
+      await connection.set(redisKeys.cancelled(redis.prefix, text.job_id), JSON.stringify(marker));
+      const refused = await getJobResultSha256(producer, text.job_id, 'acme').catch((e: unknown) => e as GembatchError);
+      expect(refused).toMatchObject({ code: 'GB_ERR_CONFLICT' });
+      expect((refused as GembatchError).message).toContain('cancelled');
+    },
+  );
 
   redisTest('reports a final failure with its typed error and refuses the result', async ({ redis }) => {
     const { producer } = producerFor(redis);

@@ -298,14 +298,14 @@ export async function readJobRecord(
   return { stages: record.stages, marker: record.marker, snapshots: snapshotsOf(record) };
 }
 
-/** The generate queues, the later stage first: a job found in one of them has ended its way there. */
+/** The generate queues, the later stage first: the later one holding a job is its current stage. */
 const GENERATE_STAGES_LAST_FIRST = [QUEUE_NAMES.generateMedia, QUEUE_NAMES.generate] as const;
 
 /**
  * The result address of a job completed in a generate queue, its tenant's and not cancelled, read
  * in one pipelined round trip: the usual `GET /v1/jobs/:id/result` once a job is done. {@link readJob}
  * asks BullMQ for the job's state in each of the three stage queues (a Lua script each) and then
- * reads the record, the cancel marker and the pending submission: six commands, and 3.5× the Redis
+ * reads the record, the cancel marker and the pending submission: six commands, and 3–4.5× the Redis
  * CPU. `undefined` whenever the answer is not that plain (not completed, cancelled, another
  * tenant's, unreadable): the caller then reads the whole record, which says why. Not a MULTI: the
  * commands may interleave with others, but BullMQ completes a job in one script, so a job seen in

@@ -4,8 +4,9 @@
  * - the batch feeder's: client CPU per job of `readJobOutcome` (one job at a time, a slice of them
  *   in flight) against `readJobOutcomes` (one MULTI per slice);
  * - `GET /v1/jobs/:id/result`'s: `getJobResultSha256` (one pipelined round trip for a completed
- *   job) against `getJobView` (the whole record: a BullMQ state script per stage queue, the job,
- *   its cancel marker and pending submission, which is what the result read did before), 16 in
+ *   job) against `getJobView` (the whole record, as `GET /v1/jobs/:id` reads it: one round trip for
+ *   the pending submission, the stage queues holding the job and its cancel marker, then BullMQ's
+ *   state script and the job in each of those; the result read went that way before), 16 in
  *   flight, with this process's and Redis's CPU and the wall time per read.
  *
  *   pnpm bench:outcome-reads [--jobs 4000] [--slices 1,4,16,64] [--rounds 2]

@@ -233,12 +233,11 @@ export class JobAdmission {
   }
 }
 
-/** A pending plain job's submission, or `undefined` once it is admitted (or was never pending). */
-export async function readPendingJob(
-  store: { redis: JobProducer['redis']; prefix: string },
-  jobId: string,
-): Promise<PendingSubmission | undefined> {
-  const raw = await store.redis.hget(redisKeys.pendingJobData(store.prefix), jobId);
+/**
+ * A pending plain job's submission from its field of `redisKeys.pendingJobData`, or `undefined`
+ * once it is admitted (or was never pending). The field stays until the job is in its queue.
+ */
+export function parsePendingJob(raw: string | null): PendingSubmission | undefined {
   return raw ? (JSON.parse(raw) as PendingSubmission) : undefined;
 }
 

@@ -13,7 +13,7 @@ import {
   type JobView,
   type QueueName,
 } from '@gembatch/contracts';
-import { readPendingJob, unparkJob } from './job-admission.ts';
+import { parsePendingJob, unparkJob } from './job-admission.ts';
 import type { JobQueues } from './job-producer.ts';
 
 /**
@@ -347,17 +347,30 @@ function parseJson(text: string): unknown {
 
 async function readJob(store: JobQueues, jobId: string, tenant: string): Promise<JobRecord> {
   if (!JOB_ID_PATTERN.test(jobId)) throw notFound(jobId);
+  // One round trip for the pending submission, which stage queues hold a record of the job and its
+  // cancel marker; BullMQ's state script (a Lua call) then runs only in those queues, usually one
+  // instead of three. In that order: the pending field stays until the job is in its queue, and a
+  // cancel writes its marker before it removes the job, so a job admitted or cancelled while these
+  // are read is still seen.
+  const probe = store.redis.pipeline().hget(redisKeys.pendingJobData(store.prefix), jobId);
+  for (const queue of STAGE_ORDER) probe.exists(store.queues[queue].toKey(jobId));
+  probe.get(redisKeys.cancelled(store.prefix, jobId));
+  const replies = ((await probe.exec()) ?? []).map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+  const rawPending = replies[0] as string | null;
+  const held = replies.slice(1, 1 + STAGE_ORDER.length) as number[];
+  const rawMarker = replies[1 + STAGE_ORDER.length] as string | null;
+  const pendingSubmission = parsePendingJob(rawPending);
   // State before the job hash: a job read first and then seen 'completed' could lack its return value.
-  const [jobs, rawMarker, pendingSubmission] = await Promise.all([
-    Promise.all(
-      STAGE_ORDER.map(async (queue) => {
-        const state = await store.queues[queue].getJobState(jobId);
-        return state === 'unknown' ? undefined : { state, job: await store.queues[queue].getJob(jobId) };
-      }),
-    ),
-    store.redis.get(redisKeys.cancelled(store.prefix, jobId)),
-    readPendingJob(store, jobId),
-  ]);
+  const jobs = await Promise.all(
+    STAGE_ORDER.map(async (queue, index) => {
+      if (held[index] !== 1) return undefined;
+      const state = await store.queues[queue].getJobState(jobId);
+      return state === 'unknown' ? undefined : { state, job: await store.queues[queue].getJob(jobId) };
+    }),
+  );
   const stages = await Promise.all(
     jobs.map(async (found, index): Promise<StageRecord | undefined> => {
       const job = found?.job;

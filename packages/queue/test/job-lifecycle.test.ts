@@ -259,6 +259,17 @@ describe('JobProducer and job queries', () => {
     },
   );
 
+  redisTest("runs BullMQ's state script only in the stage queues that hold the job", async ({ redis }) => {
+    const { producer } = producerFor(redis);
+    const data = textJob();
+    await producer.submit(data, QUEUE_NAMES.generate);
+    const stateReads = STAGES.map((queue) => vi.spyOn(producer.queues[queue], 'getJobState'));
+    expect((await getJobView(producer, data.job_id, 'acme')).status).toBe('queued');
+    expect(stateReads.map((spy) => spy.mock.calls.length)).toEqual([0, 1, 0]);
+    expect(await codeOf(getJobView(producer, newJobId(), 'acme'))).toBe('GB_ERR_NOT_FOUND');
+    expect(stateReads.map((spy) => spy.mock.calls.length)).toEqual([0, 1, 0]);
+  });
+
   redisTest('reports a final failure with its typed error and refuses the result', async ({ redis }) => {
     const { producer } = producerFor(redis);
     const data = textJob();

@@ -12,7 +12,14 @@ import {
   type FileRecord,
   type QueueName,
 } from '@gembatch/contracts';
-import { cancelJob, JobAdmission, JobEventStream, type BulkSubmission, type JobProducer } from '@gembatch/queue';
+import {
+  cancelJob,
+  JobAdmission,
+  JobEventStream,
+  parseStoredJson,
+  type BulkSubmission,
+  type JobProducer,
+} from '@gembatch/queue';
 import type { BlobStore } from '@gembatch/storage';
 import type { Logger } from '@gembatch/telemetry';
 import type { BatchObject } from './batch-schemas.ts';
@@ -896,7 +903,7 @@ export async function readJobOutcomes(
         }) as [number, string | null, string | null, Array<string | null>];
       const [created, finishedOn, returnvalue, failedReason] = fields ?? [];
       const at = finishedOn ? Number(finishedOn) : Date.now();
-      if (completed !== null) return completedOutcome(parseReturnValue(returnvalue), at);
+      if (completed !== null) return completedOutcome(parseStoredJson(returnvalue), at);
       if (failed !== null) {
         const error = decodeFailedReason(failedReason ?? undefined);
         return { ok: false, code: error.code, message: error.message, at };
@@ -906,15 +913,6 @@ export async function readJobOutcomes(
       return readJobOutcome(producer, redis, prefix, jobId);
     }),
   );
-}
-
-/** The return value as BullMQ stored it (JSON), `undefined` when there is none or it does not parse. */
-function parseReturnValue(stored: string | null | undefined): unknown {
-  try {
-    return JSON.parse(stored ?? 'null');
-  } catch {
-    return undefined;
-  }
 }
 
 /** The outcome of a job completed in a generate queue, from its return value (`undefined` if it is not a result). */

@@ -4,6 +4,7 @@ export * from './define-worker.ts';
 export * from './job-producer.ts';
 export * from './job-admission.ts';
 export * from './job-queries.ts';
+export * from './stored-json.ts';
 export * from './job-deletion.ts';
 export * from './job-events.ts';
 export * from './redis-url.ts';

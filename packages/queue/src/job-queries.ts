@@ -15,6 +15,7 @@ import {
 } from '@gembatch/contracts';
 import { parsePendingJob, unparkJob } from './job-admission.ts';
 import type { JobQueues } from './job-producer.ts';
+import { parseStoredJson } from './stored-json.ts';
 
 /**
  * The query side of the job lifecycle: a job's public view, its result address, cancellation and
@@ -303,10 +304,10 @@ const GENERATE_STAGES_LAST_FIRST = [QUEUE_NAMES.generateMedia, QUEUE_NAMES.gener
 
 /**
  * The result address of a job completed in a generate queue, its tenant's and not cancelled, read
- * in one pipelined round trip: the usual `GET /v1/jobs/:id/result` once a job is done. {@link readJob}
- * asks BullMQ for the job's state in each of the three stage queues (a Lua script each) and then
- * reads the record, the cancel marker and the pending submission: six commands, and 3–4.5× the Redis
- * CPU. `undefined` whenever the answer is not that plain (not completed, cancelled, another
+ * in one pipelined round trip: the usual `GET /v1/jobs/:id/result` once a job is done, without
+ * {@link readJob}'s second round trip and BullMQ's state script (Lua). Against the record as it was
+ * read before (the state script in all three stage queues) it costs Redis 3–4.5× less CPU
+ * (`pnpm bench:outcome-reads`). `undefined` whenever the answer is not that plain (not completed, cancelled, another
  * tenant's, unreadable): the caller then reads the whole record, which says why. Not a MULTI: the
  * commands may interleave with others, but BullMQ completes a job in one script, so a job seen in
  * `completed` already has its return value, and any other mix of replies falls back.
@@ -331,18 +332,10 @@ async function readCompletedResultSha256(store: JobQueues, jobId: string, tenant
   const [completed, [data, returnvalue]] =
     mediaFields[0] !== null ? [mediaCompleted, mediaFields] : [textCompleted, textFields];
   if (completed === null || data == null || returnvalue == null) return undefined;
-  const spec = JobSpec.safeParse(parseJson(data));
+  const spec = JobSpec.safeParse(parseStoredJson(data));
   if (!spec.success || spec.data.tenant !== tenant) return undefined;
-  const result = GenerateJobResult.safeParse(parseJson(returnvalue));
+  const result = GenerateJobResult.safeParse(parseStoredJson(returnvalue));
   return result.success ? result.data.result_sha256 : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 async function readJob(store: JobQueues, jobId: string, tenant: string): Promise<JobRecord> {

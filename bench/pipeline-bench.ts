@@ -42,7 +42,9 @@
  * counters (engine, and the stack's node through its exporter) and llama-server's
  * `tokens_evaluated` / `tokens_cached`.
  * The engine's step clock splits each decode step into decode, sampling and scheduling (ms per
- * step; the stack's and batch's from the worker's engine, through the exporter).
+ * step; the stack's and batch's from the worker's engine, through the exporter). For the engine
+ * target, this process's garbage-collection pauses during each phase are counted too (count, mean,
+ * longest): each one stops every sequence's next token.
  *
  * Last, a verdict on issue 13's criteria that the run measures (`bench/acceptance.ts`): each
  * one's median over the rounds, its range, its goal and whether the median meets it.
@@ -52,6 +54,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { ApiClient, EmbeddedStack } from '@gembatch/cli';
 import { findFreePort } from '@gembatch/config';
@@ -137,6 +140,13 @@ const warmUp: Phase = { name: 'one-token', requests: Number(values['warm-up']), 
 const rounds = Number(values.rounds);
 const log = (line: string) => void (values.json ? process.stderr : process.stdout).write(`${line}\n`);
 
+/** A row's garbage-collection pauses for the inter-token line (engine target only). */
+function gcPauses(r: Row): string {
+  if (!r.gc_pauses) return '';
+  const { count, mean_ms, max_ms } = r.gc_pauses;
+  return `; GC pauses ${count} (mean ${mean_ms} ms, longest ${max_ms} ms)`;
+}
+
 function onOffAuto(option: 'flash-attention' | 'server-flash-attention'): 'auto' | 'on' | 'off' | undefined {
   const value = values[option];
   if (value === undefined || value === 'auto' || value === 'on' || value === 'off') return value;
@@ -184,6 +194,8 @@ interface Row {
    * joins (no prefill in those steps). The issue's target is `itl_p99_ms` ≤ 2× this.
    */
   itl_steady_ms?: number;
+  /** Engine target: this process's garbage-collection pauses during the phase (count, mean and longest ms). */
+  gc_pauses?: { count: number; mean_ms: number; max_ms: number };
   /** The engine's time per decode step (ms, means over the phase), by the engine's step clock (`StepTimes`). */
   step_ms?: { decode: number; sampling: number; scheduling: number };
   /**
@@ -356,6 +368,11 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
   const requests = workload(name, phase.requests, SHARED, first);
   const before = engine.stats();
   const cpuBefore = process.cpuUsage();
+  const pauses: number[] = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push(entry.duration);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   const started = performance.now();
   const gaps: number[] = [];
   const waves = engine.info.sequences;
@@ -388,6 +405,8 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
   steady.sort((a, b) => a - b);
   const wall = (performance.now() - started) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  for (const entry of gcObserver.takeRecords()) pauses.push(entry.duration);
+  gcObserver.disconnect();
   const after = engine.stats();
   gaps.sort((a, b) => a - b);
   const percentile = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? 0;
@@ -403,6 +422,7 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
     cpu_ms_per_job: { engine: round((cpu.user + cpu.system) / 1000 / phase.requests, 1) },
     ...(gaps.length > 0 ? { itl_p50_ms: round(percentile(0.5)), itl_p99_ms: round(percentile(0.99)) } : {}),
     ...(steady.length > 0 ? { itl_steady_ms: round(steady[Math.floor(steady.length / 2)] ?? 0) } : {}),
+    gc_pauses: { count: pauses.length, mean_ms: round(mean(pauses)), max_ms: round(Math.max(0, ...pauses)) },
     ...stepTimes(before, after),
   };
 }
@@ -1025,7 +1045,7 @@ if (values.json) {
         ? ''
         : `; steady state ${r.itl_steady_ms} ms, p99/steady ${round(r.itl_p99_ms / r.itl_steady_ms)} (target ≤ 2)`;
     log(
-      `${r.target}${rounds > 1 ? ` #${r.round}` : ''} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving${steady}`,
+      `${r.target}${rounds > 1 ? ` #${r.round}` : ''} ${r.workload} ${r.phase}: inter-token p50 ${r.itl_p50_ms} ms, p99 ${r.itl_p99_ms} ms (p99/p50 ${round(r.itl_p99_ms / r.itl_p50_ms)}) while jobs keep arriving${steady}${gcPauses(r)}`,
     );
   }
   log('');

@@ -17,6 +17,7 @@ import {
 import { GembatchError, toGembatchError, errorMessage } from '@gembatch/contracts';
 import type { Logger } from '@gembatch/telemetry';
 import { DecodeCounters } from './decode-counters.ts';
+import { DirectSteps } from './direct-steps.ts';
 import { StepClock } from './step-clock.ts';
 import { CLOSE_ABORT_GRACE_MS, DEFAULT_CLOSE_TIMEOUT_MS, settleWithin } from './engine-close.ts';
 import type { Engine, EngineInfo, EngineStats, FinishReason, GenerateRequest, GenerateResult } from './engine.ts';
@@ -649,12 +650,19 @@ export class LlamaCppEngine implements Engine {
       this.#barrier.leave(key);
       throw this.#generationError(error);
     }
-    const iterator = pooled.sequence.evaluate(tail, {
-      temperature: request.temperature ?? 0,
-      yieldEogToken: true,
-      ...(grammarState ? { grammarEvaluationState: () => (tracker.inThought ? undefined : grammarState) } : {}),
-      ...(request.ignoreEos ? { tokenBias: this.#eogBanned() } : {}),
-    });
+    const temperature = request.temperature ?? 0;
+    const tokenBias = request.ignoreEos ? { tokenBias: this.#eogBanned() } : {};
+    // Lock-step jobs without a grammar step the sequence directly (no per-token sampler change to make);
+    // a grammar is swapped in and out of the sampler while the model thinks, so those go through evaluate().
+    const iterator: AsyncIterator<Token, void> =
+      grammarState === undefined && this.#lockstep && tail.length > 0
+        ? new DirectSteps(pooled.sequence, tail, { temperature, ...tokenBias })
+        : pooled.sequence.evaluate(tail, {
+            temperature,
+            yieldEogToken: true,
+            ...(grammarState ? { grammarEvaluationState: () => (tracker.inThought ? undefined : grammarState) } : {}),
+            ...tokenBias,
+          });
     let generated = 0;
     let firstTokenAt: number | undefined;
     let lastTokenAt = 0;
@@ -696,7 +704,7 @@ export class LlamaCppEngine implements Engine {
       if (decoding) this.#decoding--;
       this.#generationEnded();
       this.#barrier.leave(key);
-      await iterator.return().catch(() => undefined);
+      await iterator.return?.().catch(() => undefined);
     }
     const { text, thoughts } = tracker.result((tokens) => model.detokenize(tokens as Token[], false));
     const totalMs = performance.now() - started;

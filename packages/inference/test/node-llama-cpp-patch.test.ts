@@ -5,8 +5,9 @@ import { ensureTestModel } from '@gembatch/testing';
 /**
  * Guards patches/node-llama-cpp@3.21.1.patch: node-llama-cpp must add a decode's items to the
  * llama.cpp batch in sequence-id order, whatever order the sequences queued in, call a custom
- * batching strategy's `onDecoded` once its decode is done (the engine's step clock), and keep the
- * per-token path free of copies that grow with the context. These tests reach into
+ * batching strategy's `onDecoded` once its decode is done (the engine's step clock), keep the
+ * per-token path free of copies that grow with the context, and offer a sequence step without
+ * `evaluate()`'s per-token machinery (`_decodeAndSample`, the engine's `DirectSteps`). These tests reach into
  * node-llama-cpp's internals to watch it; they fail on an unpatched or upgraded node-llama-cpp
  * that dropped the patch.
  */
@@ -137,5 +138,56 @@ describe('node-llama-cpp per-token allocation patch', () => {
     expect(Object.keys(removeNullFields(options))).toEqual(['temperature', 'tokenBiasKeys']);
     // `delete` turned every token's sampler options into a dictionary-mode object.
     expect(removeNullFields.toString()).not.toContain('delete');
+  });
+});
+
+describe('node-llama-cpp direct step patch', () => {
+  interface Patched {
+    _decodeAndSample(tokens: number[], sampler: { disposed: boolean; dispose(): void }): Promise<number>;
+    _createSampler(options: { temperature: number }): { disposed: boolean; dispose(): void };
+  }
+
+  it('decodes and samples a step as evaluate() does, keeping the sequence’s tokens and position', async () => {
+    const model = await tinyModel();
+    const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
+    const sequence = context.getSequence();
+    const prompt = model.tokenize('the model is', false);
+
+    const expected: number[] = [];
+    const iterator = sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true });
+    while (expected.length < 4) {
+      const step = await iterator.next();
+      if (step.done) break;
+      expected.push(step.value);
+    }
+    await iterator.return();
+    await sequence.clearHistory();
+
+    const patched = sequence as unknown as Patched;
+    const sampler = patched._createSampler({ temperature: 0 });
+    const generated: number[] = [];
+    let pending = prompt as number[];
+    while (generated.length < expected.length) {
+      const token = await patched._decodeAndSample(pending, sampler);
+      generated.push(token);
+      pending = [token];
+    }
+    sampler.dispose();
+
+    expect(generated).toEqual(expected);
+    // As after evaluate(): the prompt and every generated token but the last (sampled, not decoded).
+    expect(sequence.contextTokens).toEqual([...prompt, ...generated.slice(0, -1)]);
+    expect(sequence.nextTokenIndex).toBe(prompt.length + generated.length - 1);
+  });
+
+  it('refuses tokens that do not fit instead of shifting the context', async () => {
+    const model = await tinyModel();
+    const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
+    const patched = context.getSequence() as unknown as Patched;
+    const sampler = patched._createSampler({ temperature: 0 });
+    await expect(patched._decodeAndSample(Array<number>(context.contextSize).fill(1), sampler)).rejects.toThrow(
+      'do not fit',
+    );
+    sampler.dispose();
   });
 });

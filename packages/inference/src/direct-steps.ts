@@ -1,0 +1,66 @@
+import type { LlamaContextSequence, Token, TokenBias } from 'node-llama-cpp';
+
+/** A sampler made by the patched `_createSampler` (node-llama-cpp's internal `LlamaSampler`). */
+interface PatchedSampler {
+  readonly disposed: boolean;
+  dispose(): void;
+}
+
+/** The two methods the gembatch patch adds to `LlamaContextSequence` (see the package README). */
+interface PatchedSequence {
+  _decodeAndSample(tokens: Token[], sampler: PatchedSampler): Promise<Token>;
+  _createSampler(options: { temperature: number; tokenBias?: TokenBias }): PatchedSampler;
+}
+
+/** What the engine asks of a sequence's generation: greedy or tempered sampling, optionally a token bias. */
+export interface DirectStepOptions {
+  temperature: number;
+  tokenBias?: TokenBias;
+}
+
+/**
+ * Generates on a sequence one decode step at a time, as `sequence.evaluate()`'s iterator does but
+ * through the patched `_decodeAndSample`: each step is one decode queued in the context with the
+ * other sequences' (so lock-step batching, chunked prefill and the step clock see no difference)
+ * and one sample, with the sampler configured once per job. node-llama-cpp's per-token path
+ * (an async generator step, two locks, the sampler configuration resolved and passed through
+ * N-API again) cost a quarter of a decode step on the tiny models: `pnpm bench:decode-loop`.
+ *
+ * Only for what needs no per-token sampler change: no grammar (its state is swapped in and out of
+ * the configuration while a model thinks), no repeat penalties, no token predictor.
+ */
+export class DirectSteps implements AsyncIterator<Token, void> {
+  readonly #sequence: PatchedSequence;
+  readonly #sampler: PatchedSampler;
+  /** Tokens the next step decodes: the prompt's tail, then each sampled token. */
+  #pending: Token[];
+  /** The step in flight, so that the sampler is disposed only after its sample. */
+  #inFlight: Promise<unknown> = Promise.resolve();
+  #done = false;
+
+  constructor(sequence: LlamaContextSequence, tail: readonly Token[], options: DirectStepOptions) {
+    this.#sequence = sequence as unknown as PatchedSequence;
+    this.#sampler = this.#sequence._createSampler(options);
+    this.#pending = [...tail];
+  }
+
+  /** Decodes what is pending and samples the next token. */
+  async next(): Promise<IteratorResult<Token, void>> {
+    if (this.#done) return { done: true, value: undefined };
+    const step = this.#sequence._decodeAndSample(this.#pending, this.#sampler);
+    this.#inFlight = step.catch(() => undefined);
+    const token = await step;
+    this.#pending = [token];
+    return { done: false, value: token };
+  }
+
+  /** Ends the generation; the sampler goes once the step in flight, if any, is done. */
+  async return(): Promise<IteratorResult<Token, void>> {
+    if (!this.#done) {
+      this.#done = true;
+      await this.#inFlight;
+      this.#sampler.dispose();
+    }
+    return { done: true, value: undefined };
+  }
+}

@@ -1,4 +1,5 @@
 import type { LlamaContextSequence, Token, TokenBias } from 'node-llama-cpp';
+import { GembatchError } from '@gembatch/contracts';
 
 /** A sampler made by the patched `_createSampler` (node-llama-cpp's internal `LlamaSampler`). */
 interface PatchedSampler {
@@ -30,7 +31,8 @@ export interface DirectStepOptions {
  * the configuration while a model thinks), no repeat penalties, no token predictor.
  */
 export class DirectSteps implements AsyncIterator<Token, void> {
-  readonly #sequence: PatchedSequence;
+  readonly #sequence: LlamaContextSequence;
+  readonly #patched: PatchedSequence;
   readonly #sampler: PatchedSampler;
   /** Tokens the next step decodes: the prompt's tail, then each sampled token. */
   #pending: Token[];
@@ -39,15 +41,19 @@ export class DirectSteps implements AsyncIterator<Token, void> {
   #done = false;
 
   constructor(sequence: LlamaContextSequence, tail: readonly Token[], options: DirectStepOptions) {
-    this.#sequence = sequence as unknown as PatchedSequence;
-    this.#sampler = this.#sequence._createSampler(options);
+    this.#sequence = sequence;
+    this.#patched = sequence as unknown as PatchedSequence;
+    this.#sampler = this.#patched._createSampler(options);
     this.#pending = [...tail];
   }
 
   /** Decodes what is pending and samples the next token. */
   async next(): Promise<IteratorResult<Token, void>> {
     if (this.#done) return { done: true, value: undefined };
-    const step = this.#sequence._decodeAndSample(this.#pending, this.#sampler);
+    // As the engine's context-shift strategy refuses for evaluate(): a sequence never shifts out tokens.
+    if (this.#sequence.nextTokenIndex + this.#pending.length > this.#sequence.contextSize - 1)
+      throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', 'the sequence ran out of context');
+    const step = this.#patched._decodeAndSample(this.#pending, this.#sampler);
     this.#inFlight = step.catch(() => undefined);
     const token = await step;
     this.#pending = [token];

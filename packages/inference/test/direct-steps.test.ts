@@ -1,6 +1,7 @@
-import { LlamaContextSequence } from 'node-llama-cpp';
+import { getLlama, LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { describe, expect, it, vi } from 'vitest';
 import { ensureTestModel } from '@gembatch/testing';
+import { DirectSteps } from '../src/direct-steps.ts';
 import type { GenerateRequest, LlamaCppEngine } from '../src/index.ts';
 import { COMPLETION, openEngine } from './engine-fixture.ts';
 
@@ -56,6 +57,21 @@ describe('direct sequence steps (real model, CPU)', () => {
       expect(evaluate).toHaveBeenCalled();
     } finally {
       evaluate.mockRestore();
+    }
+  });
+
+  it('refuse a step past the sequence’s context with GB_ERR_CONTEXT_OVERFLOW, as evaluate() does here', async () => {
+    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
+    try {
+      const model = await llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+      const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
+      const steps = new DirectSteps(context.getSequence(), Array<Token>(context.contextSize).fill(1 as Token), {
+        temperature: 0,
+      });
+      await expect(steps.next()).rejects.toMatchObject({ code: 'GB_ERR_CONTEXT_OVERFLOW' });
+      await steps.return();
+    } finally {
+      await llama.dispose();
     }
   });
 });

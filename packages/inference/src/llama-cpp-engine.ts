@@ -652,8 +652,9 @@ export class LlamaCppEngine implements Engine {
     }
     const temperature = request.temperature ?? 0;
     const tokenBias = request.ignoreEos ? { tokenBias: this.#eogBanned() } : {};
-    // Lock-step jobs without a grammar step the sequence directly (no per-token sampler change to make);
-    // a grammar is swapped in and out of the sampler while the model thinks, so those go through evaluate().
+    // Lock-step jobs without a grammar step the sequence directly (DirectSteps: no per-token sampler change to
+    // make). evaluate() keeps a grammar, swapped in and out of the sampler while the model thinks, and the
+    // engine without lock-step, whose draft model's predictions only evaluate() handles.
     const iterator: AsyncIterator<Token, void> =
       grammarState === undefined && this.#lockstep && tail.length > 0
         ? new DirectSteps(pooled.sequence, tail, { temperature, ...tokenBias })

@@ -8,12 +8,14 @@
  * distinct short prompts started together (one wave, no job joining: after the first decode every
  * step is S × 1 token), on the same model, threads, context size and flash-attention setting, in
  * this process, taking turns round by round (in reverse order every other round):
- * - `engine`: `createLlamaCppEngine` with S jobs at once (lock-step), each token passed through
- *   node-llama-cpp's sequence evaluation (its per-token generator, locks, sampler configuration and
- *   promise chains) and the engine's own (barrier, output tracking);
- * - `evaluate`: node-llama-cpp's sequence evaluation alone, on a context of its own: S
- *   `sequence.evaluate()` generators consumed at once, each token detokenized (node-llama-cpp
- *   dispatches a decode as soon as every sequence has queued its token, so steps stay S × 1);
+ * - `engine`: `createLlamaCppEngine` with S jobs at once (lock-step), each step queued in
+ *   node-llama-cpp's context by the patch's `_decodeAndSample` (`DirectSteps`), plus the engine's
+ *   own per-token work (barrier, output tracking);
+ * - `evaluate`: node-llama-cpp's sequence evaluation alone (its per-token generator, locks, sampler
+ *   configuration and promise chains), on a context of its own: S `sequence.evaluate()` generators
+ *   consumed at once, each token detokenized (node-llama-cpp dispatches a decode once every
+ *   sequence has queued its token, or at the event loop's next turn: one late by then misses the
+ *   step, which the engine's lock-step barrier prevents);
  * - `loop`: a minimal loop on node-llama-cpp's native addon, on a context of its own: per step
  *   `initBatch(S)`, `addToBatch` of each sequence's token with its logit, `decodeBatch`, then every
  *   sequence's `sampleToken` under one `Promise.all` and a `detokenize` of each token (the engine
@@ -21,11 +23,11 @@
  *   builds for the engine's request, applied once.
  *
  * Reported per round: generation tok/s (first generated token to last, as `bench:engine`'s
- * aggregate), ms per step, engine ÷ loop and evaluate ÷ loop; then medians with their range. The
- * engine's gap to `evaluate` is its own per-token cost, `evaluate`'s to `loop` node-llama-cpp's. The loop reaches into
- * node-llama-cpp's internals (`context._ctx`, `AddonSampler`): it is a measuring stick for what
- * owning the decode loop could save, not an engine (no grammar, stop sequences, prefix reuse,
- * chunked prefill or abort).
+ * aggregate), ms per step, engine ÷ loop and evaluate ÷ loop; then medians with their range.
+ * `evaluate`'s gap to `loop` is node-llama-cpp's sequence layer, which the engine no longer goes
+ * through. The loop reaches into node-llama-cpp's internals (`context._ctx`, `AddonSampler`): it
+ * is a measuring stick for what a decode step could cost, not an engine (no grammar, stop
+ * sequences, prefix reuse, chunked prefill or abort).
  */
 import { parseArgs } from 'node:util';
 import { createLlamaCppEngine } from '@gembatch/inference';

@@ -71,6 +71,7 @@ interface AddonContext {
   addToBatch(sequenceId: number, firstTokenIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
   decodeBatch(): Promise<void>;
   sampleToken(batchLogitIndex: number, sampler: AddonSampler): Promise<number>;
+  disposeSequence(sequenceId: number): boolean;
 }
 interface AddonSampler {
   applyConfig(config: object): void;
@@ -147,8 +148,7 @@ async function openLoop() {
     for (const token of next) model.detokenize([token as Token]);
     // The native KV cache now holds these tokens, but node-llama-cpp's sequences do not know it:
     // clear it through the addon before the next round (clearHistory erases only what they know).
-    for (let i = 0; i < sequences; i++)
-      (addon as unknown as { disposeSequence(id: number): boolean }).disposeSequence(i);
+    for (let i = 0; i < sequences; i++) addon.disposeSequence(i);
     const ms = performance.now() - started;
     return { target: 'loop', round, tok_s: ((tokens - 1) * sequences * 1000) / ms, step_ms: ms / (tokens - 1) };
   }

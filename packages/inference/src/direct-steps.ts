@@ -9,7 +9,7 @@ interface PatchedSampler {
 
 /** The two methods the gembatch patch adds to `LlamaContextSequence` (see the package README). */
 interface PatchedSequence {
-  _decodeAndSample(tokens: Token[], sampler: PatchedSampler): Promise<Token>;
+  _decodeAndSample(tokens: readonly Token[], sampler: PatchedSampler): Promise<Token>;
   _createSampler(options: { temperature: number; tokenBias?: TokenBias }): PatchedSampler;
 }
 
@@ -35,16 +35,16 @@ export class DirectSteps implements AsyncIterator<Token, void> {
   readonly #patched: PatchedSequence;
   readonly #sampler: PatchedSampler;
   /** Tokens the next step decodes: the prompt's tail, then each sampled token. */
-  #pending: Token[];
-  /** The step in flight, so that the sampler is disposed only after its sample. */
-  #inFlight: Promise<unknown> = Promise.resolve();
+  #pending: readonly Token[];
+  /** The last step (in flight or settled), so that the sampler is disposed only after its sample. */
+  #lastStep: Promise<Token> | undefined;
   #done = false;
 
   constructor(sequence: LlamaContextSequence, tail: readonly Token[], options: DirectStepOptions) {
     this.#sequence = sequence;
     this.#patched = sequence as unknown as PatchedSequence;
     this.#sampler = this.#patched._createSampler(options);
-    this.#pending = [...tail];
+    this.#pending = tail;
   }
 
   /** Decodes what is pending and samples the next token. */
@@ -53,9 +53,8 @@ export class DirectSteps implements AsyncIterator<Token, void> {
     // As the engine's context-shift strategy refuses for evaluate(): a sequence never shifts out tokens.
     if (this.#sequence.nextTokenIndex + this.#pending.length > this.#sequence.contextSize - 1)
       throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', 'the sequence ran out of context');
-    const step = this.#patched._decodeAndSample(this.#pending, this.#sampler);
-    this.#inFlight = step.catch(() => undefined);
-    const token = await step;
+    this.#lastStep = this.#patched._decodeAndSample(this.#pending, this.#sampler);
+    const token = await this.#lastStep;
     this.#pending = [token];
     return { done: false, value: token };
   }
@@ -64,9 +63,11 @@ export class DirectSteps implements AsyncIterator<Token, void> {
   async return(): Promise<IteratorResult<Token, void>> {
     if (!this.#done) {
       this.#done = true;
-      await this.#inFlight;
+      await this.#lastStep?.then(settled, settled);
       this.#sampler.dispose();
     }
     return { done: true, value: undefined };
   }
 }
+
+const settled = (): void => undefined;

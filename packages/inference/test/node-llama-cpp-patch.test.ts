@@ -1,5 +1,5 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { getLlama, type BatchItem } from 'node-llama-cpp';
+import { getLlama, type BatchItem, type LlamaContextSequence, type Token } from 'node-llama-cpp';
 import { ensureTestModel } from '@gembatch/testing';
 
 /**
@@ -16,6 +16,19 @@ async function tinyModel() {
   const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
   onTestFinished(() => llama.dispose());
   return llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+}
+
+/** The first `count` tokens `evaluate()` generates greedily after `prompt` (fewer if it ends first). */
+async function evaluateTokens(sequence: LlamaContextSequence, prompt: Token[], count: number): Promise<number[]> {
+  const generated: number[] = [];
+  const iterator = sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true });
+  while (generated.length < count) {
+    const step = await iterator.next();
+    if (step.done) break;
+    generated.push(step.value);
+  }
+  await iterator.return();
+  return generated;
 }
 
 describe('node-llama-cpp batch order patch', () => {
@@ -113,14 +126,7 @@ describe('node-llama-cpp per-token allocation patch', () => {
     const history = internal._contextTokens;
     const prompt = model.tokenize('the model is', false);
 
-    const generated: number[] = [];
-    const iterator = sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true });
-    while (generated.length < 4) {
-      const step = await iterator.next();
-      if (step.done) break;
-      generated.push(step.value);
-    }
-    await iterator.return();
+    const generated = await evaluateTokens(sequence, prompt, 4);
 
     // One array all along (concat made a new one, a copy of the whole history, per token), holding
     // the prompt and every generated token but the last (sampled, not yet decoded).
@@ -153,14 +159,7 @@ describe('node-llama-cpp direct step patch', () => {
     const sequence = context.getSequence();
     const prompt = model.tokenize('the model is', false);
 
-    const expected: number[] = [];
-    const iterator = sequence.evaluate(prompt, { temperature: 0, yieldEogToken: true });
-    while (expected.length < 4) {
-      const step = await iterator.next();
-      if (step.done) break;
-      expected.push(step.value);
-    }
-    await iterator.return();
+    const expected = await evaluateTokens(sequence, prompt, 4);
     await sequence.clearHistory();
 
     const patched = sequence as unknown as Patched;

@@ -47,17 +47,24 @@ export class DirectSteps implements AsyncIterator<Token, void> {
     this.#pending = tail;
   }
 
-  /** Decodes what is pending and samples the next token. */
-  async next(): Promise<IteratorResult<Token, void>> {
-    if (this.#done) return { done: true, value: undefined };
+  /**
+   * Decodes what is pending and samples the next token. Not an async method: it runs for every
+   * generated token of every sequence, and an async call allocates its own state and continuation.
+   */
+  next(): Promise<IteratorResult<Token, void>> {
+    if (this.#done) return Promise.resolve({ done: true, value: undefined });
     // As the engine's context-shift strategy refuses for evaluate(): a sequence never shifts out tokens.
     if (this.#sequence.nextTokenIndex + this.#pending.length > this.#sequence.contextSize - 1)
-      throw new GembatchError('GB_ERR_CONTEXT_OVERFLOW', 'the sequence ran out of context');
+      return Promise.reject(new GembatchError('GB_ERR_CONTEXT_OVERFLOW', 'the sequence ran out of context'));
     this.#lastStep = this.#patched._decodeAndSample(this.#pending, this.#sampler);
-    const token = await this.#lastStep;
+    return this.#lastStep.then(this.#sampled);
+  }
+
+  /** The step's token is what the next step decodes. */
+  readonly #sampled = (token: Token): IteratorResult<Token, void> => {
     this.#pending = [token];
     return { done: false, value: token };
-  }
+  };
 
   /** Ends the generation; the sampler goes once the step in flight, if any, is done. */
   async return(): Promise<IteratorResult<Token, void>> {

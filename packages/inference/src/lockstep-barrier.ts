@@ -11,9 +11,16 @@ import type { StepClock } from './step-clock.ts';
  */
 export class LockstepBarrier {
   readonly #participants = new Set<number>();
-  readonly #arrived = new Map<number, () => void>();
+  /**
+   * The resolvers of the participants waiting for this step, indexed by sequence id (ids are small:
+   * a context's sequences are numbered from 0), so a release walks them in id order without a map,
+   * a sort or a copy: this runs for every generated token.
+   */
+  readonly #waiting: Array<(() => void) | undefined> = [];
+  #arrivedCount = 0;
   readonly #clock: StepClock | undefined;
   #releases = 0;
+  readonly #releaseSoon = (): void => this.#releaseIfComplete();
 
   /** @param clock Told of each release (a step's end). */
   constructor(clock?: StepClock) {
@@ -35,31 +42,42 @@ export class LockstepBarrier {
    * participant is ready.
    */
   arrive(sequenceId: number): Promise<void> {
-    if (this.#arrived.has(sequenceId)) throw new Error(`sequence ${sequenceId} arrived twice in one step`);
+    if (this.#waiting[sequenceId] !== undefined) throw new Error(`sequence ${sequenceId} arrived twice in one step`);
     this.#participants.add(sequenceId);
-    const ready = new Promise<void>((resolve) => this.#arrived.set(sequenceId, resolve));
+    const ready = new Promise<void>((resolve) => {
+      this.#waiting[sequenceId] = resolve;
+    });
+    this.#arrivedCount++;
     // Release on a microtask, after the caller has attached its continuation: resolving here
     // would resume the last arrival after everyone else, out of sequence order.
-    queueMicrotask(() => this.#releaseIfComplete());
+    queueMicrotask(this.#releaseSoon);
     return ready;
   }
 
   /** Removes `sequenceId` (its job ended); releases the others if they were only waiting for it. */
   leave(sequenceId: number): void {
     if (!this.#participants.delete(sequenceId)) return;
-    const waiting = this.#arrived.get(sequenceId);
-    this.#arrived.delete(sequenceId);
-    waiting?.();
+    const waiting = this.#waiting[sequenceId];
+    if (waiting !== undefined) {
+      this.#waiting[sequenceId] = undefined;
+      this.#arrivedCount--;
+      waiting();
+    }
     this.#releaseIfComplete();
   }
 
   #releaseIfComplete(): void {
-    if (this.#arrived.size === 0 || this.#arrived.size < this.#participants.size) return;
-    const order = [...this.#arrived.keys()].sort((a, b) => a - b);
-    const resolvers = order.map((id) => this.#arrived.get(id) as () => void);
-    this.#arrived.clear();
+    if (this.#arrivedCount === 0 || this.#arrivedCount < this.#participants.size) return;
+    this.#arrivedCount = 0;
     this.#releases++;
     this.#clock?.released();
-    for (const resolve of resolvers) resolve();
+    // Resolving runs nothing now (continuations are microtasks), so each slot is cleared as it goes.
+    const waiting = this.#waiting;
+    for (let id = 0; id < waiting.length; id++) {
+      const resolve = waiting[id];
+      if (resolve === undefined) continue;
+      waiting[id] = undefined;
+      resolve();
+    }
   }
 }

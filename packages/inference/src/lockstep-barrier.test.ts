@@ -45,6 +45,27 @@ describe('LockstepBarrier', () => {
     expect(barrier.size).toBe(1);
   });
 
+  it('a waiting participant that leaves is let go, and no longer counts as arrived', async () => {
+    const barrier = new LockstepBarrier();
+    await Promise.all([barrier.arrive(0), barrier.arrive(1), barrier.arrive(2)]);
+    // 1 arrives, then its job is cancelled while it waits for 0 and 2.
+    const one = barrier.arrive(1);
+    barrier.leave(1);
+    await one;
+    let released = false;
+    const zero = barrier.arrive(0).then(() => {
+      released = true;
+    });
+    await flush();
+    // Its arrival went with it: 0 still waits for 2.
+    expect(released).toBe(false);
+    await Promise.all([zero, barrier.arrive(2)]);
+    expect(barrier.size).toBe(2);
+    // And it can come back as a newcomer.
+    await Promise.all([0, 1, 2].map((id) => barrier.arrive(id)));
+    expect(barrier.size).toBe(3);
+  });
+
   it('a newcomer waits for the step in flight, then goes with it', async () => {
     const barrier = new LockstepBarrier();
     await barrier.arrive(0);

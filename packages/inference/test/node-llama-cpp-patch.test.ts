@@ -6,7 +6,8 @@ import { ensureTestModel } from '@gembatch/testing';
  * Guards patches/node-llama-cpp@3.21.1.patch: node-llama-cpp must add a decode's items to the
  * llama.cpp batch in sequence-id order, whatever order the sequences queued in, call a custom
  * batching strategy's `onDecoded` once its decode is done (the engine's step clock), keep the
- * per-token path free of copies that grow with the context, and offer a sequence step without
+ * per-token path free of copies that grow with the context (and of per-token typed arrays and
+ * async-function frames), and offer a sequence step without
  * `evaluate()`'s per-token machinery (`_decodeAndSample`, the engine's `DirectSteps`). These tests reach into
  * node-llama-cpp's internals to watch it; they fail on an unpatched or upgraded node-llama-cpp
  * that dropped the patch.
@@ -177,6 +178,44 @@ describe('node-llama-cpp direct step patch', () => {
     // As after evaluate(): the prompt and every generated token but the last (sampled, not decoded).
     expect(sequence.contextTokens).toEqual([...prompt, ...generated.slice(0, -1)]);
     expect(sequence.nextTokenIndex).toBe(prompt.length + generated.length - 1);
+  });
+
+  it('steps a generating sequence without new typed arrays per token or async-function frames', async () => {
+    const model = await tinyModel();
+    const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
+    const sequence = context.getSequence();
+    const patched = sequence as unknown as Patched;
+    const internal = context as unknown as { _ctx: object; _decodeTokens: () => unknown };
+    const native = internal._ctx as Record<string, unknown>;
+    const added: Array<{ tokens: Uint32Array; logits: Uint32Array; values: number[] }> = [];
+    internal._ctx = new Proxy(native, {
+      get(target, property) {
+        const value = Reflect.get(target, property, target);
+        if (typeof value !== 'function') return value;
+        if (property === 'addToBatch')
+          return (sequenceId: number, first: number, tokens: Uint32Array, logits: Uint32Array) => (
+            added.push({ tokens, logits, values: [...tokens] }),
+            (value as (...a: unknown[]) => unknown).apply(target, [sequenceId, first, tokens, logits])
+          );
+        return (value as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+
+    const sampler = patched._createSampler({ temperature: 0 });
+    const first = await patched._decodeAndSample(model.tokenize('the model is', false) as number[], sampler);
+    const second = await patched._decodeAndSample([first], sampler);
+    await patched._decodeAndSample([second], sampler);
+    sampler.dispose();
+
+    // The two one-token steps hand addToBatch the same preallocated arrays, holding each step's token.
+    const [prompt, stepOne, stepTwo] = added as [(typeof added)[0], (typeof added)[0], (typeof added)[0]];
+    expect(prompt.tokens).not.toBe(stepOne.tokens);
+    expect(stepOne.tokens).toBe(stepTwo.tokens);
+    expect(stepOne.logits).toBe(stepTwo.logits);
+    expect([stepOne.values, stepTwo.values]).toEqual([[first], [second]]);
+    // An async function allocates its frame and an await's continuation per call, every token.
+    expect(patched._decodeAndSample.constructor.name).toBe('Function');
+    expect(internal._decodeTokens.constructor.name).toBe('Function');
   });
 
   it('refuses tokens that do not fit instead of shifting the context', async () => {

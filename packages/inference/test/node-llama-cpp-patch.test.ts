@@ -202,7 +202,7 @@ describe('node-llama-cpp direct step patch', () => {
     });
 
     const sampler = patched._createSampler({ temperature: 0 });
-    const first = await patched._decodeAndSample(model.tokenize('the model is', false) as number[], sampler);
+    const first = await patched._decodeAndSample(model.tokenize('the model is', false), sampler);
     const second = await patched._decodeAndSample([first], sampler);
     await patched._decodeAndSample([second], sampler);
     sampler.dispose();

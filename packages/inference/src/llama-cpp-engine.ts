@@ -652,12 +652,16 @@ export class LlamaCppEngine implements Engine {
     }
     const temperature = request.temperature ?? 0;
     const tokenBias = request.ignoreEos ? { tokenBias: this.#eogBanned() } : {};
-    // Lock-step jobs without a grammar step the sequence directly (DirectSteps: no per-token sampler change to
-    // make). evaluate() keeps a grammar, swapped in and out of the sampler while the model thinks, and the
-    // engine without lock-step, whose draft model's predictions only evaluate() handles.
+    // Lock-step jobs step the sequence directly (DirectSteps: the sampler configured once, and again only when
+    // a grammar is switched off or on at a thought's edge). The engine without lock-step keeps evaluate(): only
+    // it handles a draft model's predictions.
     const iterator: AsyncIterator<Token, void> =
-      grammarState === undefined && this.#lockstep && tail.length > 0
-        ? new DirectSteps(pooled.sequence, tail, { temperature, ...tokenBias })
+      this.#lockstep && tail.length > 0
+        ? new DirectSteps(pooled.sequence, tail, {
+            temperature,
+            ...tokenBias,
+            ...(grammarState ? { grammar: { state: grammarState, active: () => !tracker.inThought } } : {}),
+          })
         : pooled.sequence.evaluate(tail, {
             temperature,
             yieldEogToken: true,

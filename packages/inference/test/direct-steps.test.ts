@@ -1,4 +1,4 @@
-import { getLlama, LlamaContextSequence, type Token } from 'node-llama-cpp';
+import { getLlama, LlamaContextSequence, LlamaGrammarEvaluationState, type Token } from 'node-llama-cpp';
 import { describe, expect, it, vi } from 'vitest';
 import { ensureTestModel } from '@gembatch/testing';
 import { DirectSteps } from '../src/direct-steps.ts';
@@ -22,7 +22,7 @@ async function run(engine: LlamaCppEngine): Promise<Array<[string, number, strin
 }
 
 describe('direct sequence steps (real model, CPU)', () => {
-  it('generate what node-llama-cpp’s evaluate() does, and are what lock-step jobs without a grammar use', async () => {
+  it('generate what node-llama-cpp’s evaluate() does, and are what lock-step jobs use', async () => {
     const modelPath = await ensureTestModel('tiny');
     // Lock-step off: the engine generates through sequence.evaluate(), the path direct steps replace.
     const reference = await openEngine({ modelPath, sequences: 1, contextPerSequence: 256, lockstep: false });
@@ -40,23 +40,80 @@ describe('direct sequence steps (real model, CPU)', () => {
     expect(direct.stats().promptTokensReusedTotal).toBe(reference.stats().promptTokensReusedTotal);
   });
 
-  it('leave jobs with a JSON Schema to evaluate(), whose grammar changes while a model thinks', async () => {
-    const engine = await openEngine({
-      modelPath: await ensureTestModel('tiny'),
-      sequences: 1,
-      contextPerSequence: 256,
-    });
+  it('step jobs with a JSON Schema too, generating what evaluate() does under the same grammar', async () => {
+    const modelPath = await ensureTestModel('tiny');
+    const reference = await openEngine({ modelPath, sequences: 1, contextPerSequence: 256, lockstep: false });
+    const direct = await openEngine({ modelPath, sequences: 1, contextPerSequence: 256 });
+    const request: GenerateRequest = {
+      prompt: COMPLETION,
+      input: 'name a number',
+      maxTokens: 24,
+      jsonSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
+    };
+    const expected = await reference.generate(request);
     const evaluate = vi.spyOn(LlamaContextSequence.prototype, 'evaluate');
     try {
-      await engine.generate({
-        prompt: COMPLETION,
-        input: 'name a number',
-        maxTokens: 24,
-        jsonSchema: { type: 'object', properties: { n: { type: 'number' } }, required: ['n'] },
-      });
-      expect(evaluate).toHaveBeenCalled();
+      const result = await direct.generate(request);
+      expect([result.text, result.generatedTokens, result.finishReason]).toEqual([
+        expected.text,
+        expected.generatedTokens,
+        expected.finishReason,
+      ]);
+      expect(evaluate).not.toHaveBeenCalled();
     } finally {
       evaluate.mockRestore();
+    }
+    // The grammar held: the output starts as the schema's JSON object does.
+    expect(expected.text).toMatch(/^\{/);
+  });
+
+  it('switch a grammar on mid-generation (a thought closing) exactly where evaluate() does', async () => {
+    const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
+    try {
+      const model = await llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+      const context = await model.createContext({ sequences: 1, contextSize: 256, threads: 1 });
+      const sequence = context.getSequence();
+      const grammar = await llama.createGrammarForJsonSchema({
+        type: 'object',
+        properties: { ok: { type: 'boolean' } },
+        required: ['ok'],
+      });
+      const prompt = model.tokenize('the model is', false);
+      const free = 5;
+      const count = 14;
+      /** Up to `count` greedy tokens (to an end of generation), the grammar applying from token `free` on (after a thought). */
+      async function generate(
+        steps: (active: () => boolean, state: LlamaGrammarEvaluationState) => AsyncIterator<Token, void>,
+      ) {
+        const state = new LlamaGrammarEvaluationState({ model, grammar });
+        const out: Token[] = [];
+        const iterator = steps(() => out.length >= free, state);
+        for (let step = await iterator.next(); !step.done && out.length < count; step = await iterator.next()) {
+          out.push(step.value);
+          if (model.isEogToken(step.value)) break;
+        }
+        await iterator.return?.();
+        await sequence.clearHistory();
+        return out;
+      }
+
+      const expected = await generate((active, state) =>
+        sequence.evaluate(prompt, {
+          temperature: 0,
+          yieldEogToken: true,
+          grammarEvaluationState: () => (active() ? state : undefined),
+        }),
+      );
+      const direct = await generate(
+        (active, state) => new DirectSteps(sequence, prompt, { temperature: 0, grammar: { state, active } }),
+      );
+      expect(direct).toEqual(expected);
+      // The grammar did change the output: without it the same steps continue differently.
+      const unconstrained = await generate(() => new DirectSteps(sequence, prompt, { temperature: 0 }));
+      expect(unconstrained.slice(0, free)).toEqual(expected.slice(0, free));
+      expect(unconstrained).not.toEqual(expected);
+    } finally {
+      await llama.dispose();
     }
   });
 

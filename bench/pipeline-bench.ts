@@ -2,7 +2,7 @@
  * Pipeline benchmark: identical requests through the bare engine, the whole stack and llama-server.
  *
  *   pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192]
- *                       [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared]
+ *                       [--tokens 64] [--length-spread 0.5] [--one-token-requests 384] [--workloads distinct,shared]
  *                       [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--json]
  *                       [--context 1024] [--shared-tokens 520] [--prefill-chunk N] [--prefetch N] [--verbose]
  *                       [--flash-attention auto|on|off] [--server-flash-attention auto|on|off] [--warm-up 0] [--rounds 1]
@@ -78,6 +78,7 @@ import { acceptance, byTargetWorkloadPhase } from './acceptance.ts';
 import { requestText } from './keep-alive-http.ts';
 import { withEngineThreadpool } from './engine-threadpool.ts';
 import { median } from './median.ts';
+import { requestTokens } from './request-lengths.ts';
 
 const { values } = parseArgs({
   options: {
@@ -86,6 +87,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     requests: { type: 'string', default: '192' },
     tokens: { type: 'string', default: '64' },
+    'length-spread': { type: 'string', default: '0.5' },
     'one-token-requests': { type: 'string', default: '384' },
     workloads: { type: 'string', default: 'distinct,shared' },
     targets: { type: 'string', default: 'engine,stack,batch' },
@@ -107,7 +109,7 @@ const { values } = parseArgs({
 
 if (!values.model) {
   process.stderr.write(
-    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--warm-up 0] [--rounds 1] [--json]\n',
+    'usage: pnpm bench:pipeline --model <gguf | bench | tiny> [--sequences 16] [--threads 1] [--requests 192] [--tokens 64] [--length-spread 0.5] [--one-token-requests 384] [--workloads distinct,shared] [--targets engine,stack,batch] [--llama-server <binary>] [--no-reuse] [--warm-up 0] [--rounds 1] [--json]\n',
   );
   process.exit(2);
 }
@@ -118,6 +120,11 @@ const sequences = Number(values.sequences);
 const threads = Number(values.threads);
 const context = Number(values.context);
 const reuse = !values['no-reuse'];
+const lengthSpread = Number(values['length-spread']);
+if (!(lengthSpread >= 0 && lengthSpread < 1)) {
+  process.stderr.write(`--length-spread takes a fraction in [0, 1), not ${values['length-spread']}\n`);
+  process.exit(2);
+}
 const prefillChunk = values['prefill-chunk'] === undefined ? undefined : Number(values['prefill-chunk']);
 /** Our flash attention (engine and stack; unset: the engine's default, off on the CPU) and llama-server's `-fa` (unset: its default, auto). */
 const flashAttention = onOffAuto('flash-attention');
@@ -160,10 +167,11 @@ interface Phase {
   requests: number;
   maxTokens: number;
 }
-/** One request: the `prompt` task's instruction and the inline input. */
+/** One request: the `prompt` task's instruction, the inline input and the tokens to generate at most. */
 interface BenchRequest {
   instruction: string;
   input: string;
+  maxTokens: number;
 }
 /** Mean ms per job in each stage; absent stages do not apply to the target. */
 type Stages = Partial<
@@ -240,7 +248,11 @@ async function sharedInstruction(): Promise<string> {
       sentences.push(SHARED_SENTENCES[i % SHARED_SENTENCES.length] as string);
       const instruction = sentences.join(' ');
       const tokens = await counter.countPromptTokens(
-        engineRequest({ instruction, input: workload('distinct', 1, '')[0]?.input ?? '' }, 1),
+        engineRequest({
+          instruction,
+          input: workload('distinct', { requests: 1, maxTokens: 1 }, 0, '')[0]?.input ?? '',
+          maxTokens: 1,
+        }),
       );
       if (tokens >= SHARED_PROMPT_TOKENS) return instruction;
     }
@@ -254,15 +266,21 @@ async function sharedInstruction(): Promise<string> {
  * repeats an earlier one would let llama-server restore its whole prompt from its RAM prompt cache
  * (`--cache-ram`, on by default), which no real batch of distinct documents gets.
  */
-function workload(name: WorkloadName, count: number, instruction = SHARED, first = 0): BenchRequest[] {
-  return Array.from({ length: count }, (_, j) => j + first).map((i) =>
-    name === 'shared'
+function workload(
+  name: WorkloadName,
+  phase: Pick<Phase, 'requests' | 'maxTokens'>,
+  first = 0,
+  instruction = SHARED,
+): BenchRequest[] {
+  return Array.from({ length: phase.requests }, (_, j) => j + first).map((i) => ({
+    ...(name === 'shared'
       ? { instruction, input: `Note ${i}: the parcel ${i * 7 + 3} left the depot in Leeds on Monday and` }
       : {
           instruction: `Story ${i}: write what happens next.`,
           input: `Once upon a time, girl number ${i} found a box that`,
-        },
-  );
+        }),
+    maxTokens: requestTokens(phase.maxTokens, lengthSpread, i),
+  }));
 }
 
 /** Where a phase's request numbers start in a round (0-based): after the requests of earlier rounds and phases. */
@@ -282,11 +300,11 @@ function warmUpFirst(): number {
 }
 
 /** The request the worker builds for task `prompt` (services/worker task-runner). */
-function engineRequest(request: BenchRequest, maxTokens: number): GenerateRequest {
+function engineRequest(request: BenchRequest): GenerateRequest {
   return {
     prompt: TASKS.prompt.prompt({ instruction: request.instruction }),
     input: request.input,
-    maxTokens,
+    maxTokens: request.maxTokens,
     thinking: TASKS.prompt.thinking,
   };
 }
@@ -352,7 +370,7 @@ async function openEngine(): Promise<Opened> {
     ...(flashAttention !== undefined ? { flashAttention: flashAttentionOption(flashAttention) } : {}),
   });
   try {
-    await engine.generate({ ...engineRequest({ instruction: 'warm up', input: 'warm up' }, 4) });
+    await engine.generate(engineRequest({ instruction: 'warm up', input: 'warm up', maxTokens: 4 }));
     if (warmUp.requests > 0) await enginePhase(engine, 'distinct', warmUp, warmUpFirst());
   } catch (error) {
     await engine.close();
@@ -365,7 +383,7 @@ async function openEngine(): Promise<Opened> {
 }
 
 async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Phase, first: number): Promise<Row> {
-  const requests = workload(name, phase.requests, SHARED, first);
+  const requests = workload(name, phase, first);
   const before = engine.stats();
   const cpuBefore = process.cpuUsage();
   const pauses: number[] = [];
@@ -393,7 +411,7 @@ async function enginePhase(engine: LlamaCppEngine, name: WorkloadName, phase: Ph
       if (last === 0 && index < waves) firstWaveStarted = Math.max(firstWaveStarted, now);
       last = now;
     };
-    const result = await engine.generate({ ...engineRequest(request, phase.maxTokens), onToken });
+    const result = await engine.generate({ ...engineRequest(request), onToken });
     if (index < waves) firstWaveFirstDone = Math.min(firstWaveFirstDone, performance.now());
     return result;
   });
@@ -563,8 +581,8 @@ class ProcessCpu {
 }
 
 /** The `POST /v1/jobs` body of one request (a batch line's body too): task `prompt`, inline text. */
-function jobBody(request: BenchRequest, phase: Phase): Record<string, unknown> {
-  return { task: 'prompt', prompt: request.instruction || ' ', text: request.input, max_tokens: phase.maxTokens };
+function jobBody(request: BenchRequest): Record<string, unknown> {
+  return { task: 'prompt', prompt: request.instruction || ' ', text: request.input, max_tokens: request.maxTokens };
 }
 
 interface StackJob {
@@ -589,13 +607,13 @@ async function stackPhase(
   first: number,
   clockStopped: () => Promise<void>,
 ): Promise<Row> {
-  const requests = workload(name, phase.requests, SHARED, first);
+  const requests = workload(name, phase, first);
   const before = await promptCounters(urls.exporter);
   const started = performance.now();
   const startedAtMs = Date.now();
   const submitted: Array<{ id: string; postMs: number }> = await pool(requests, SUBMIT_CONCURRENCY, async (request) => {
     const t0 = performance.now();
-    const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', jobBody(request, phase));
+    const view = await api<JobView>(urls.api, 'POST', '/v1/jobs', jobBody(request));
     return { id: view.id, postMs: performance.now() - t0 };
   });
   // Jobs finish roughly in submission order: read each one's result in turn. The result document
@@ -642,7 +660,7 @@ async function batchPhase(
   first: number,
   clockStopped: () => Promise<void>,
 ): Promise<Row> {
-  const requests = workload(name, phase.requests, SHARED, first);
+  const requests = workload(name, phase, first);
   const before = await promptCounters(urls.exporter);
   const input = requests
     .map((request, i) =>
@@ -650,7 +668,7 @@ async function batchPhase(
         custom_id: `r${i}`,
         method: 'POST',
         url: '/v1/jobs',
-        body: jobBody(request, phase),
+        body: jobBody(request),
       }),
     )
     .join('\n');
@@ -872,21 +890,19 @@ async function openLlamaServer(binary: string): Promise<Opened> {
       if (Date.now() > deadline) throw new Error(`llama-server did not become ready:\n${output.slice(-3000)}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    await completion(base, { instruction: 'warm up', input: 'warm up' }, 4);
+    await completion(base, { instruction: 'warm up', input: 'warm up', maxTokens: 4 });
     if (warmUp.requests > 0)
-      await pool(workload('distinct', warmUp.requests, SHARED, warmUpFirst()), sequences, (request) =>
-        completion(base, request, 1),
-      );
+      await pool(workload('distinct', warmUp, warmUpFirst()), sequences, (request) => completion(base, request));
   } catch (error) {
     await close();
     throw error;
   }
   const cpu = new ProcessCpu({ 'llama-server': server.pid });
   const runPhase = async (name: WorkloadName, phase: Phase, first: number): Promise<Row> => {
-    const requests = workload(name, phase.requests, SHARED, first);
+    const requests = workload(name, phase, first);
     const cpuBefore = await cpu.sample();
     const started = performance.now();
-    const results = await pool(requests, sequences, (request) => completion(base, request, phase.maxTokens));
+    const results = await pool(requests, sequences, (request) => completion(base, request));
     const wall = (performance.now() - started) / 1000;
     const cpuAfter = await cpu.sample();
     const generated = results.reduce((sum, r) => sum + r.generated, 0);
@@ -920,9 +936,15 @@ interface CompletionResult {
   overheadMs: number;
 }
 
-async function completion(base: string, request: BenchRequest, maxTokens: number): Promise<CompletionResult> {
+async function completion(base: string, request: BenchRequest): Promise<CompletionResult> {
   const t0 = performance.now();
-  const body = { prompt: promptText(request), n_predict: maxTokens, temperature: 0, cache_prompt: true, stream: false };
+  const body = {
+    prompt: promptText(request),
+    n_predict: request.maxTokens,
+    temperature: 0,
+    cache_prompt: true,
+    stream: false,
+  };
   const { status, text } = await requestText(`${base}/completion`, 'POST', body, 600_000);
   if (status !== 200) throw new Error(`llama-server /completion: HTTP ${status} ${text.slice(0, 300)}`);
   const result = JSON.parse(text) as {
@@ -1026,7 +1048,7 @@ if (values.json) {
   const lines = rows.map((r) => [
     rounds > 1 ? `${r.target} #${r.round}` : r.target,
     r.workload,
-    `${r.phase} (${r.max_tokens})`,
+    `${r.phase} (${r.max_tokens}${r.phase === 'generate' && lengthSpread > 0 ? ` ± ${Math.round(lengthSpread * 100)} %` : ''})`,
     String(r.requests),
     String(r.tok_s),
     String(r.jobs_s),

@@ -105,12 +105,11 @@ export interface LlamaCppEngineOptions {
  * sequence's KV cache in its own stream, so a prompt chunk is a forward pass of its own beside the
  * generating sequences' one, with a fixed cost of reading the weights: on the CPU (104 MiB Q8_0
  * model, 16 sequences) a generation step cost 49 ms, one with a 16-token chunk 134 ms, with 64
- * tokens 311 ms. Small chunks buy no latency there, only more passes: 64 ingests a typical
- * prompt in one or two steps (1.65× the tok/s of 16 on that model when every answer had one
- * length; with lengths spread, 1.12–1.18× the tok/s for an inter-token p99 ÷ steady of 4.1
- * against 2.1–2.8: the default is for throughput, a lower cap flattens latency for a price). A
- * GPU step costs about the same up to a few hundred tokens, so 256 there (half llama.cpp's
- * default 512-token batch).
+ * tokens 311 ms. Small chunks add passes: 64 ingests a typical prompt in one or two steps. With
+ * answers of different lengths (jobs joining running steps) 64 gave 1.12–1.18× the tok/s of 16 on
+ * that model, for an inter-token p99 ÷ steady of 4.1 against 2.1–2.8: the default is for
+ * throughput, and a lower cap buys flatter latency with it. A GPU step costs about the same up to
+ * a few hundred tokens, so 256 there (half llama.cpp's default 512-token batch).
  */
 function defaultPrefillChunkTokens(accelerator: EngineInfo['accelerator'], sequences: number): number {
   return accelerator === 'cpu' ? Math.max(64, sequences) : 256;

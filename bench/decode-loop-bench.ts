@@ -33,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { createLlamaCppEngine } from '@gembatch/inference';
 import { ensureTestModel } from '@gembatch/testing/models';
 import { getLlama, TokenBias, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
+import { addonContextOf, type AddonSampler } from './addon-context.ts';
 import { withEngineThreadpool } from './engine-threadpool.ts';
 import { median } from './median.ts';
 
@@ -65,18 +66,6 @@ const contextPerSequence = Math.max(256, tokens + 128);
 const prompt = (round: number, i: number) => `Round ${round}, sequence ${i}: once upon a time there was a little`;
 const log = (line: string) => void (values.json ? process.stderr : process.stdout).write(`${line}\n`);
 
-/** node-llama-cpp's native context and sampler, as far as the loop uses them (internals of 3.21.1). */
-interface AddonContext {
-  initBatch(size: number): void;
-  addToBatch(sequenceId: number, firstTokenIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
-  decodeBatch(): Promise<void>;
-  sampleToken(batchLogitIndex: number, sampler: AddonSampler): Promise<number>;
-  disposeSequence(sequenceId: number): boolean;
-}
-interface AddonSampler {
-  applyConfig(config: object): void;
-  dispose(): void;
-}
 interface ModelInternals {
   _llama: { _bindings: { AddonSampler: new (model: unknown) => AddonSampler } };
   _model: unknown;
@@ -110,7 +99,7 @@ async function openLoop() {
     flashAttention: false,
   });
   const slots = Array.from({ length: sequences }, () => context.getSequence());
-  const addon = (context as unknown as { _ctx: AddonContext })._ctx;
+  const addon = addonContextOf(context);
   const internals = model as unknown as ModelInternals;
   // The configuration node-llama-cpp builds for the engine's requests (temperature 0, EOG banned).
   const config = (slots[0] as unknown as SequenceInternals)._resolveSamplerConfig({

@@ -27,6 +27,7 @@
 import { parseArgs } from 'node:util';
 import { ensureTestModel } from '@gembatch/testing/models';
 import { getLlama, type LlamaContext } from 'node-llama-cpp';
+import { addonContextOf } from './addon-context.ts';
 import { median } from './median.ts';
 
 const { values } = parseArgs({
@@ -59,14 +60,6 @@ if (
 }
 const log = (line: string) => void (values.json ? process.stderr : process.stdout).write(`${line}\n`);
 
-/** node-llama-cpp's native context, as far as this uses it (internals of 3.21.1). */
-interface AddonContext {
-  initBatch(size: number): void;
-  addToBatch(sequenceId: number, firstTokenIndex: number, tokens: Uint32Array, logitIndexes: Uint32Array): Uint32Array;
-  decodeBatch(): Promise<void>;
-  removeTokenCellsFromSequence(sequenceId: number, start: number, end: number): boolean;
-}
-
 /** One sequence's part of a decode: `tokens` new tokens, the last with its logit. */
 interface Part {
   id: number;
@@ -79,6 +72,8 @@ interface Shape {
   chunked?: true;
 }
 
+/** Tokens a decode of these parts carries. */
+const tokensOf = (parts: readonly Part[]) => parts.reduce((sum, p) => sum + p.tokens, 0);
 const half = sequences / 2;
 /** A generation step where the sequences in `joining` add that many prompt tokens instead of one token. */
 const step = (joining: Record<number, number> = {}): Part[] =>
@@ -105,7 +100,7 @@ const shapes: Shape[] = [
   { name: 'prompt 1×1', parts: [{ id: 0, tokens: 1 }] },
 ];
 const longest = Math.max(...shapes.flatMap((s) => s.parts.map((p) => p.tokens)));
-const largest = Math.max(history, ...shapes.map((s) => s.parts.reduce((sum, p) => sum + p.tokens, 0)));
+const largest = Math.max(history, ...shapes.map((s) => tokensOf(s.parts)));
 
 const llama = await getLlama();
 try {
@@ -119,21 +114,21 @@ try {
     flashAttention: llama.gpu === false ? false : 'auto',
   });
   for (let i = 0; i < sequences; i++) context.getSequence();
-  const addon = (context as unknown as { _ctx: AddonContext })._ctx;
+  const addon = addonContextOf(context);
   const text = model.tokenize('Once upon a time there was a little girl who lived in a small house by the sea. ');
   /** `count` ordinary tokens, different for each sequence. */
   const tokensFor = (id: number, count: number) =>
     Uint32Array.from({ length: count }, (_, i) => text[(i + id * 5) % text.length] as number);
 
   async function decode(parts: readonly Part[], from: number): Promise<number> {
-    addon.initBatch(parts.reduce((sum, p) => sum + p.tokens, 0));
+    addon.initBatch(tokensOf(parts));
     for (const { id, tokens } of parts) addon.addToBatch(id, from, tokensFor(id, tokens), Uint32Array.of(tokens - 1));
     const started = performance.now();
     await addon.decodeBatch();
     return performance.now() - started;
   }
 
-  // Each sequence's history, one decode per sequence (a prompt longer than the batch is not needed here).
+  // Each sequence's history, one decode per sequence (the batch size covers it: `largest`).
   for (let id = 0; id < sequences; id++) await decode([{ id, tokens: history }], 0);
   const times = new Map<string, number[]>(shapes.map((s) => [s.name, []]));
   for (let round = 0; round <= rounds; round++) {
@@ -154,7 +149,7 @@ try {
   for (const shape of shapes) {
     const all = times.get(shape.name) ?? [];
     const ms = median(all);
-    const tokens = shape.parts.reduce((sum, p) => sum + p.tokens, 0);
+    const tokens = tokensOf(shape.parts);
     const perToken = shape.chunked ? (ms - stepMs) / (tokens - sequences) : undefined;
     if (values.json)
       process.stdout.write(

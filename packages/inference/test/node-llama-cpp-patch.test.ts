@@ -1,22 +1,23 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { getLlama, type BatchItem, type LlamaContextSequence, type Token } from 'node-llama-cpp';
-import { ensureTestModel } from '@gembatch/testing';
+import { ensureTestModel, TEST_MODELS } from '@gembatch/testing';
 
 /**
  * Guards patches/node-llama-cpp@3.21.1.patch: node-llama-cpp must add a decode's items to the
  * llama.cpp batch in sequence-id order, whatever order the sequences queued in, call a custom
  * batching strategy's `onDecoded` once its decode is done (the engine's step clock), keep the
  * per-token path free of copies that grow with the context (and of per-token typed arrays and
- * async-function frames), and offer a sequence step without
- * `evaluate()`'s per-token machinery (`_decodeAndSample`, the engine's `DirectSteps`). These tests reach into
+ * async-function frames), offer a sequence step without `evaluate()`'s per-token machinery
+ * (`_decodeAndSample`, the engine's `DirectSteps`), and read a decode's logits once before its
+ * sequences are sampled in parallel when llama.cpp may have to reorder them. These tests reach into
  * node-llama-cpp's internals to watch it; they fail on an unpatched or upgraded node-llama-cpp
  * that dropped the patch.
  */
-/** The tiny test model on a CPU llama, disposed when the test ends. */
-async function tinyModel() {
+/** A test model on a CPU llama, disposed when the test ends (the tiny one unless `spec` says otherwise). */
+async function tinyModel(spec: Parameters<typeof ensureTestModel>[0] = 'tiny') {
   const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
   onTestFinished(() => llama.dispose());
-  return llama.loadModel({ modelPath: await ensureTestModel('tiny') });
+  return llama.loadModel({ modelPath: await ensureTestModel(spec) });
 }
 
 /** The first `count` tokens `evaluate()` generates greedily after `prompt` (fewer if it ends first). */
@@ -227,5 +228,45 @@ describe('node-llama-cpp direct step patch', () => {
       'do not fit',
     );
     sampler.dispose();
+  });
+});
+
+describe('node-llama-cpp logits reorder patch', () => {
+  interface Patched {
+    _decodeAndSample(tokens: number[], sampler: { dispose(): void }): Promise<number>;
+    _createSampler(options: { temperature: number }): { dispose(): void };
+  }
+
+  it('samples each sequence from its own logits when a several-token prompt shares the decode', async () => {
+    // A wide vocabulary makes llama.cpp's lazy reorder of the logits rows slow enough for two
+    // samples on worker threads to overlap in it (the race this hunk closes: 71 of 200 rounds
+    // swapped the two sequences' tokens without it).
+    const model = await tinyModel({ ...TEST_MODELS.tiny, layers: 1, vocabSize: 65_536, name: 'gembatch-wide-vocab' });
+    const context = await model.createContext({ sequences: 2, contextSize: 256, threads: 1 });
+    const [joining, running] = [context.getSequence(), context.getSequence()] as const;
+    const prompt = Array.from({ length: 20 }, (_, i) => ((i * 37) % 500) + 10);
+    const history = [1, 50, 60, 70];
+    const round = async (together: boolean): Promise<[number, number]> => {
+      await joining.clearHistory();
+      await running.clearHistory();
+      await running.evaluateWithoutGeneratingNewTokens(history as Token[]);
+      const [a, b] = [joining, running] as unknown as [Patched, Patched];
+      const samplers = [a._createSampler({ temperature: 0 }), b._createSampler({ temperature: 0 })] as const;
+      try {
+        // Queued in one tick, the joining prompt (sequence 0, 20 tokens) and the running sequence's
+        // next token (sequence 1) go into one decode, whose ubatch split finishes sequence 1's
+        // output first: out of batch order.
+        if (together) return await Promise.all([a._decodeAndSample(prompt, samplers[0]), b._decodeAndSample([99], samplers[1])]);
+        return [await a._decodeAndSample(prompt, samplers[0]), await b._decodeAndSample([99], samplers[1])];
+      } finally {
+        for (const sampler of samplers) sampler.dispose();
+      }
+    };
+
+    const apart = await round(false);
+    expect(apart[0]).not.toBe(apart[1]);
+    const together: string[] = [];
+    for (let i = 0; i < 100; i++) together.push((await round(true)).join(','));
+    expect(new Set(together)).toEqual(new Set([apart.join(',')]));
   });
 });

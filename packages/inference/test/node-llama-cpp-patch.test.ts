@@ -256,7 +256,8 @@ describe('node-llama-cpp logits reorder patch', () => {
         // Queued in one tick, the joining prompt (sequence 0, 20 tokens) and the running sequence's
         // next token (sequence 1) go into one decode, whose ubatch split finishes sequence 1's
         // output first: out of batch order.
-        if (together) return await Promise.all([a._decodeAndSample(prompt, samplers[0]), b._decodeAndSample([99], samplers[1])]);
+        if (together)
+          return await Promise.all([a._decodeAndSample(prompt, samplers[0]), b._decodeAndSample([99], samplers[1])]);
         return [await a._decodeAndSample(prompt, samplers[0]), await b._decodeAndSample([99], samplers[1])];
       } finally {
         for (const sampler of samplers) sampler.dispose();

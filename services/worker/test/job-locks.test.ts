@@ -1,5 +1,5 @@
 import { describe, expect } from 'vitest';
-import { ensureTestModel, redisTest } from '@gembatch/testing';
+import { ensureTestModel, redisTest, TEST_MODELS } from '@gembatch/testing';
 import { startWorker } from './worker-harness.ts';
 
 /** A short lock, so a decode of a few seconds outlives it many times over unless it is renewed. */
@@ -10,7 +10,8 @@ describe('job locks', () => {
     'a decode several times longer than the job lock keeps its lock: it completes once and is never taken back as stalled',
     async ({ redis }) => {
       const worker = await startWorker(redis, {
-        GEMBATCH_MODEL: await ensureTestModel('tiny'),
+        // A model that never ends on its own: the tiny one ended after 758 tokens on one CPU, too soon for the premise.
+        GEMBATCH_MODEL: await ensureTestModel({ ...TEST_MODELS.tiny, name: 'gembatch-tiny-endless', endless: true }),
         GEMBATCH_SEQUENCES: '1',
         GEMBATCH_CONTEXT_PER_SEQUENCE: '8192',
         GEMBATCH_JOB_LOCK_MS: String(LOCK_MS),

@@ -38,6 +38,13 @@ export interface LlamaGgufSpec {
   chatTemplate?: string;
   /** `general.name`. Defaults to `gembatch-tiny-llama`. */
   name?: string;
+  /**
+   * The end-of-sequence token's row of the output matrix is zero, so its logit is always 0 while
+   * the largest of the others (random, centred on 0) is positive: greedy decoding never ends on its
+   * own and runs to the token limit on every CPU (which token a random model ends on otherwise
+   * depends on the CPU's float rounding). Defaults to `false`.
+   */
+  endless?: boolean;
 }
 
 /** Control tokens a Gemma-style chat template needs in the vocabulary. */
@@ -92,12 +99,13 @@ export async function writeLlamaGguf(path: string, spec: LlamaGgufSpec): Promise
   const d = spec.embeddingLength;
   const ff = spec.feedForwardLength;
   const tensors: GgufTensorSpec[] = [];
-  const matrix = (name: string, ne0: number, ne1: number): void => {
+  const matrix = (name: string, ne0: number, ne1: number, zeroRows: readonly number[] = []): void => {
+    const values = uniformSource(deriveSeed(seed, tensors.length), ne0);
     tensors.push({
       name,
       dims: [ne0, ne1],
       type: spec.type,
-      source: uniformSource(deriveSeed(seed, tensors.length), ne0),
+      source: zeroRows.length === 0 ? values : withZeroRows(values, ne0, zeroRows),
     });
   };
   const norm = (name: string, size: number): void => {
@@ -117,7 +125,7 @@ export async function writeLlamaGguf(path: string, spec: LlamaGgufSpec): Promise
     matrix(`${p}ffn_down.weight`, ff, d);
   }
   norm('output_norm.weight', d);
-  matrix('output.weight', d, spec.vocabSize);
+  matrix('output.weight', d, spec.vocabSize, spec.endless ? [vocab.eosId] : []);
   return await writeGgufFile(path, metadata, tensors);
 }
 
@@ -128,6 +136,18 @@ export function uniformSource(seed: number, fanIn: number): TensorSource {
   const bound = Math.sqrt(3 / fanIn);
   return (out) => {
     for (let i = 0; i < out.length; i++) out[i] = (random() * 2 - 1) * bound;
+  };
+}
+
+/** `source` with the rows (of `rowLength` values, in storage order) at `rows` set to 0. */
+function withZeroRows(source: TensorSource, rowLength: number, rows: readonly number[]): TensorSource {
+  return (out, offset) => {
+    source(out, offset);
+    for (const row of rows) {
+      const start = Math.max(0, row * rowLength - offset);
+      const end = Math.min(out.length, (row + 1) * rowLength - offset);
+      if (start < end) out.fill(0, start, end);
+    }
   };
 }
 

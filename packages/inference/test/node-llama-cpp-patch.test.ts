@@ -232,9 +232,26 @@ describe('node-llama-cpp direct step patch', () => {
 });
 
 describe('node-llama-cpp logits reorder patch', () => {
+  interface NativeSampler {
+    readonly _sampler: object;
+    dispose(): void;
+  }
   interface Patched {
-    _decodeAndSample(tokens: number[], sampler: { dispose(): void }): Promise<number>;
-    _createSampler(options: { temperature: number }): { dispose(): void };
+    _decodeAndSample(tokens: number[], sampler: NativeSampler): Promise<number>;
+    _createSampler(options: { temperature: number }): NativeSampler;
+  }
+  /** node-llama-cpp's native context, as far as this test decodes on it directly. */
+  interface NativeContext {
+    initBatch(size: number): void;
+    addToBatch(
+      sequenceId: number,
+      firstTokenIndex: number,
+      tokens: Uint32Array,
+      logitIndexes: Uint32Array,
+    ): Uint32Array;
+    decodeBatch(): Promise<void>;
+    sampleToken(batchLogitIndex: number, sampler: object): Promise<number>;
+    removeTokenCellsFromSequence(sequenceId: number, start: number, end: number): boolean;
   }
 
   it('samples each sequence from its own logits when a several-token prompt shares the decode', async () => {
@@ -243,31 +260,52 @@ describe('node-llama-cpp logits reorder patch', () => {
     // swapped the two sequences' tokens without it).
     const model = await tinyModel({ ...TEST_MODELS.tiny, layers: 1, vocabSize: 65_536, name: 'gembatch-wide-vocab' });
     const context = await model.createContext({ sequences: 2, contextSize: 256, threads: 1 });
+    const native = (context as unknown as { _ctx: NativeContext })._ctx;
     const [joining, running] = [context.getSequence(), context.getSequence()] as const;
+    const [a, b] = [joining, running] as unknown as [Patched, Patched];
+    // The joining prompt (sequence 0) and the running sequence's next token (sequence 1) in one
+    // decode: llama.cpp's per-sequence ubatch split finishes sequence 1's output first, out of
+    // batch order.
     const prompt = Array.from({ length: 20 }, (_, i) => ((i * 37) % 500) + 10);
     const history = [1, 50, 60, 70];
-    const round = async (together: boolean): Promise<[number, number]> => {
+    const next = 99;
+    const round = async (decode: (samplers: readonly [NativeSampler, NativeSampler]) => Promise<number[]>) => {
       await joining.clearHistory();
       await running.clearHistory();
       await running.evaluateWithoutGeneratingNewTokens(history as Token[]);
-      const [a, b] = [joining, running] as unknown as [Patched, Patched];
       const samplers = [a._createSampler({ temperature: 0 }), b._createSampler({ temperature: 0 })] as const;
       try {
-        // Queued in one tick, the joining prompt (sequence 0, 20 tokens) and the running sequence's
-        // next token (sequence 1) go into one decode, whose ubatch split finishes sequence 1's
-        // output first: out of batch order.
-        if (together)
-          return await Promise.all([a._decodeAndSample(prompt, samplers[0]), b._decodeAndSample([99], samplers[1])]);
-        return [await a._decodeAndSample(prompt, samplers[0]), await b._decodeAndSample([99], samplers[1])];
+        return (await decode(samplers)).join(',');
       } finally {
         for (const sampler of samplers) sampler.dispose();
       }
     };
 
-    const apart = await round(false);
-    expect(apart[0]).not.toBe(apart[1]);
+    // The reference: the same batch, decoded on the native context and sampled one sequence after
+    // the other (so the first read's reorder is done before the second), then removed again.
+    const expected = await round(async (samplers) => {
+      native.initBatch(prompt.length + 1);
+      const [joiningLogit] = native.addToBatch(0, 0, Uint32Array.from(prompt), Uint32Array.of(prompt.length - 1));
+      const [runningLogit] = native.addToBatch(1, history.length, Uint32Array.of(next), Uint32Array.of(0));
+      await native.decodeBatch();
+      const tokens = [
+        await native.sampleToken(joiningLogit ?? -1, samplers[0]._sampler),
+        await native.sampleToken(runningLogit ?? -1, samplers[1]._sampler),
+      ];
+      native.removeTokenCellsFromSequence(0, 0, context.contextSize);
+      native.removeTokenCellsFromSequence(1, 0, context.contextSize);
+      return tokens;
+    });
+    expect(new Set(expected.split(',')).size).toBe(2);
+
+    // Through node-llama-cpp, queued in one tick: the same batch, sampled on worker threads.
     const together: string[] = [];
-    for (let i = 0; i < 100; i++) together.push((await round(true)).join(','));
-    expect(new Set(together)).toEqual(new Set([apart.join(',')]));
+    for (let i = 0; i < 100; i++)
+      together.push(
+        await round((samplers) =>
+          Promise.all([a._decodeAndSample(prompt, samplers[0]), b._decodeAndSample([next], samplers[1])]),
+        ),
+      );
+    expect(new Set(together)).toEqual(new Set([expected]));
   });
 });

@@ -14,7 +14,7 @@ import { ensureTestModel, TEST_MODELS } from '@gembatch/testing';
  * that dropped the patch.
  */
 /** A test model on a CPU llama, disposed when the test ends (the tiny one unless `spec` says otherwise). */
-async function tinyModel(spec: Parameters<typeof ensureTestModel>[0] = 'tiny') {
+async function testModel(spec: Parameters<typeof ensureTestModel>[0] = 'tiny') {
   const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false });
   onTestFinished(() => llama.dispose());
   return llama.loadModel({ modelPath: await ensureTestModel(spec) });
@@ -35,7 +35,7 @@ async function evaluateTokens(sequence: LlamaContextSequence, prompt: Token[], c
 
 describe('node-llama-cpp batch order patch', () => {
   it('adds batch items in sequence-id order when sequences queue in reverse', async () => {
-    const model = await tinyModel();
+    const model = await testModel();
     const context = await model.createContext({ sequences: 4, contextSize: 128, threads: 1 });
     const sequences = [0, 1, 2, 3].map(() => context.getSequence());
 
@@ -70,7 +70,7 @@ describe('node-llama-cpp batch order patch', () => {
   });
 
   it('tells a custom batching strategy when its decode is done, before sampling that decode’s tokens', async () => {
-    const model = await tinyModel();
+    const model = await testModel();
     const events: string[] = [];
     const strategy = Object.assign(
       ({ items }: { items: readonly BatchItem[] }) => {
@@ -121,7 +121,7 @@ describe('node-llama-cpp batch order patch', () => {
 
 describe('node-llama-cpp per-token allocation patch', () => {
   it('appends each decoded token to the sequence’s history in place, not to a copy of it', async () => {
-    const model = await tinyModel();
+    const model = await testModel();
     const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
     const sequence = context.getSequence();
     const internal = sequence as unknown as { _contextTokens: number[] };
@@ -156,7 +156,7 @@ describe('node-llama-cpp direct step patch', () => {
   }
 
   it('decodes and samples a step as evaluate() does, keeping the sequence’s tokens and position', async () => {
-    const model = await tinyModel();
+    const model = await testModel();
     const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
     const sequence = context.getSequence();
     const prompt = model.tokenize('the model is', false);
@@ -182,7 +182,7 @@ describe('node-llama-cpp direct step patch', () => {
   });
 
   it('steps a generating sequence without new typed arrays per token or async-function frames', async () => {
-    const model = await tinyModel();
+    const model = await testModel();
     const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
     const sequence = context.getSequence();
     const patched = sequence as unknown as Patched;
@@ -220,7 +220,7 @@ describe('node-llama-cpp direct step patch', () => {
   });
 
   it('refuses tokens that do not fit instead of shifting the context', async () => {
-    const model = await tinyModel();
+    const model = await testModel();
     const context = await model.createContext({ sequences: 1, contextSize: 128, threads: 1 });
     const patched = context.getSequence() as unknown as Patched;
     const sampler = patched._createSampler({ temperature: 0 });
@@ -258,7 +258,7 @@ describe('node-llama-cpp logits reorder patch', () => {
     // A wide vocabulary makes llama.cpp's lazy reorder of the logits rows slow enough for two
     // samples on worker threads to overlap in it (the race this hunk closes: 71 of 200 rounds
     // swapped the two sequences' tokens without it).
-    const model = await tinyModel({ ...TEST_MODELS.tiny, layers: 1, vocabSize: 65_536, name: 'gembatch-wide-vocab' });
+    const model = await testModel({ ...TEST_MODELS.tiny, layers: 1, vocabSize: 65_536, name: 'gembatch-wide-vocab' });
     const context = await model.createContext({ sequences: 2, contextSize: 256, threads: 1 });
     const native = (context as unknown as { _ctx: NativeContext })._ctx;
     const [joining, running] = [context.getSequence(), context.getSequence()] as const;
